@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import talk_wav
+from tests.voicelive_server import FakeVoiceLive
+
+
+@pytest.fixture(scope="session")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two short English sentences spoken by espeak-ng, with silence around them."""
+    return talk_wav(
+        ["Good morning everyone.", "Please turn off your phones."],
+        tmp_path_factory.mktemp("audio") / "talk.wav",
+    )
+
+
+@pytest.fixture
+async def voicelive() -> AsyncIterator[FakeVoiceLive]:
+    server = FakeVoiceLive()
+    await server.start()
+    yield server
+    await server.stop()

@@ -1,0 +1,113 @@
+"""Test helpers: a real server on a free port, real WebSocket listeners, speech made by espeak-ng."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+import uvicorn
+import websockets
+
+from translator.audio import AudioSource
+from translator.config import Settings
+from translator.messages import AUDIO_HEADER
+from translator.server.app import create_app, open_services, uvicorn_config
+from translator.server.services import Services
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def speak(text: str, path: Path, voice: str = "en-us", rate: int = 150) -> Path:
+    """Write ``text`` spoken by espeak-ng to ``path`` (22.05 kHz mono WAV)."""
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(path), text], check=True)
+    return path
+
+
+def talk_wav(sentences: list[str], path: Path, gap_s: float = 1.2) -> Path:
+    """Sentences spoken one after another with ``gap_s`` of silence between and around them."""
+    parts = []
+    rate = 22050
+    for index, sentence in enumerate(sentences):
+        piece = speak(sentence, path.with_suffix(f".{index}.wav"))
+        samples, rate = soundfile.read(str(piece), dtype="int16")
+        piece.unlink()
+        parts += [np.zeros(int(rate * gap_s), dtype="int16"), samples]
+    parts.append(np.zeros(int(rate * gap_s), dtype="int16"))
+    soundfile.write(str(path), np.concatenate(parts), rate, subtype="PCM_16")
+    return path
+
+
+@dataclass
+class LiveServer:
+    services: Services
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+@asynccontextmanager
+async def live_server(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[LiveServer]:
+    """The whole service (input, engine, pipeline, hub, Litestar under uvicorn) on a free port."""
+    port = free_port()
+    settings.server.port = port
+    async with open_services(settings, source) as services:
+        server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        try:
+            yield LiveServer(services, port)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+
+
+@dataclass
+class Received:
+    """What one listener got."""
+
+    hello: dict[str, Any]
+    captions: list[dict[str, Any]] = field(default_factory=list)
+    other: list[dict[str, Any]] = field(default_factory=list)
+    audio: list[tuple[tuple[int, int, int, int, int], bytes]] = field(default_factory=list)
+
+    def finals(self) -> dict[int, dict[str, Any]]:
+        """The last final caption of each utterance."""
+        return {c["id"]: c for c in self.captions if c["final"]}
+
+
+async def listen(url: str, until: Any, timeout: float = 30.0) -> Received:
+    """Connect a real WebSocket client and collect messages until ``until(received)`` is true."""
+    async with websockets.connect(url, compression=None) as ws:
+        received = Received(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
+        async with asyncio.timeout(timeout):
+            while not until(received):
+                message = await ws.recv()
+                if isinstance(message, bytes):
+                    header = AUDIO_HEADER.unpack_from(message)
+                    received.audio.append((header, message[AUDIO_HEADER.size :]))
+                else:
+                    data = json.loads(message)
+                    (received.captions if data["type"] == "caption" else received.other).append(data)
+        return received

@@ -1,0 +1,110 @@
+"""A sound-device input through PortAudio (sounddevice), resampled to 24 kHz when it must be."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from translator.audio.format import FRAME_SAMPLES, SAMPLE_RATE, Framer, Resampler
+from translator.audio.source import AudioSource
+from translator.errors import SourceError
+
+# Half a second of 20 ms blocks: if the event loop falls this far behind, the oldest audio goes.
+QUEUE_BLOCKS = 25
+
+
+def load_sounddevice() -> Any:
+    """Import sounddevice, turning a missing PortAudio into a clear SourceError."""
+    try:
+        import sounddevice
+    except OSError as exc:
+        raise SourceError(
+            f"PortAudio is not installed ({exc}); install the Debian package libportaudio2"
+        ) from None
+    return sounddevice
+
+
+def list_input_devices() -> list[dict[str, Any]]:
+    """The sound devices that can record: index, name, channels, default sample rate."""
+    sd = load_sounddevice()
+    return [
+        {"index": i, "name": d["name"], "channels": d["max_input_channels"], "rate": d["default_samplerate"]}
+        for i, d in enumerate(sd.query_devices())
+        if d["max_input_channels"] > 0
+    ]
+
+
+def _device_arg(device: str | None) -> int | str | None:
+    if device is not None and device.isdigit():
+        return int(device)
+    return device
+
+
+class MicSource(AudioSource):
+    """Captures int16 mono from an input device; frames cross into the event loop without blocking it."""
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = device
+        self.description = f"microphone {device or '(default)'}"
+        self._stream: Any = None
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_BLOCKS)
+        self._resampler: Resampler | None = None
+        self.overflows = 0
+
+    async def open(self) -> None:
+        """Open the device at 24 kHz, or at its own rate with resampling."""
+        sd = load_sounddevice()
+        device = _device_arg(self.device)
+        try:
+            info = sd.query_devices(device, kind="input")
+        except (ValueError, sd.PortAudioError) as exc:
+            available = ", ".join(f"{d['index']}: {d['name']}" for d in list_input_devices()) or "none"
+            raise SourceError(f"no usable microphone {self.device or '(default)'}: {exc}; "
+                              f"input devices: {available}") from None
+        rate = SAMPLE_RATE
+        try:
+            sd.check_input_settings(device=device, channels=1, dtype="int16", samplerate=rate)
+        except (ValueError, sd.PortAudioError):
+            rate = int(info["default_samplerate"])
+        self._resampler = Resampler(rate, SAMPLE_RATE)
+        loop = asyncio.get_running_loop()
+
+        def deliver(data: bytes) -> None:
+            if self._queue.full():
+                self._queue.get_nowait()
+                self.overflows += 1
+            self._queue.put_nowait(data)
+
+        def callback(indata: Any, frames: int, time: Any, status: Any) -> None:
+            # PortAudio's thread: hand the bytes over and return at once.
+            loop.call_soon_threadsafe(deliver, bytes(indata))
+
+        try:
+            self._stream = sd.RawInputStream(
+                samplerate=rate,
+                blocksize=FRAME_SAMPLES * rate // SAMPLE_RATE,
+                device=device,
+                channels=1,
+                dtype="int16",
+                callback=callback,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            raise SourceError(f"cannot open microphone {info['name']!r}: {exc}") from None
+        self.description = f"microphone {info['name']!r} at {rate} Hz"
+
+    async def close(self) -> None:
+        """Stop and close the device."""
+        if self._stream is not None:
+            await asyncio.to_thread(self._stream.close)
+            self._stream = None
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Yield 20 ms frames as the device delivers them."""
+        assert self._resampler is not None, "open() first"
+        framer = Framer()
+        while True:
+            block = await self._queue.get()
+            for frame in framer.feed(self._resampler.feed(block)):
+                yield frame

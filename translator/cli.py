@@ -1,0 +1,81 @@
+"""The ``translator`` command: ``serve`` and ``devices``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+
+from translator.config import load_settings
+from translator.errors import ConfigError, TranslatorError
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="translator", description="Live speech translation service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="translate the input and serve listeners")
+    serve.add_argument("--config", help="TOML settings file")
+    serve.add_argument("--engine", choices=["auto", "voicelive", "local"])
+    serve.add_argument("--input", dest="audio.input", metavar="mic|PATH", help="mic, or a WAV file")
+    serve.add_argument("--device", dest="audio.device", metavar="NAME_OR_INDEX", help="input device")
+    serve.add_argument("--loop", dest="audio.loop", action="store_const", const=True,
+                       help="repeat the WAV file")
+    serve.add_argument("--source", help="the speaker's language (default en)")
+    serve.add_argument("--target", dest="targets", action="append", metavar="LANG",
+                       help="a target language; repeat for several (default es, fr)")
+    serve.add_argument("--host", dest="server.host")
+    serve.add_argument("--port", dest="server.port", type=_port)
+    serve.add_argument("--event-name", dest="server.event_name")
+    serve.add_argument("--public-url", dest="server.public_url",
+                       help="the address the audience uses (for the QR code)")
+    serve.add_argument("--tls-cert", dest="server.tls_cert", metavar="PEM")
+    serve.add_argument("--tls-key", dest="server.tls_key", metavar="PEM")
+    serve.add_argument("-v", "--verbose", action="store_true")
+    commands.add_parser("devices", help="list the sound devices that can record")
+    return parser
+
+
+def _port(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit status (2 for bad settings, 1 for other failures)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "devices":
+            return _devices()
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
+        settings = load_settings(args.config, overrides=overrides)
+        from translator.server import serve
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+        return 0
+    except ConfigError as exc:
+        print(f"translator: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TranslatorError as exc:
+        print(f"translator: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _devices() -> int:
+    from translator.audio.mic import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no input devices found")
+    for device in devices:
+        print(f"{device['index']:3}  {device['name']}  ({device['channels']} ch, {device['rate']:.0f} Hz)")
+    return 0

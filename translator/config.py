@@ -1,0 +1,204 @@
+"""Settings: msgspec Structs per layer, loaded from defaults, a TOML file, the environment and CLI flags.
+
+Later sources win. Every value is checked once, here; a bad one raises `ConfigError` naming its field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from translator.errors import ConfigError, UnknownLanguageError
+from translator.languages import get_language
+
+EngineName = Literal["auto", "voicelive", "local"]
+
+# Environment variables for Azure, first match wins; the COGNITIVE_SERVICES names are the SDK samples'.
+AZURE_ENV: dict[str, tuple[str, ...]] = {
+    "endpoint": ("AZURE_VOICELIVE_ENDPOINT", "AZURE_COGNITIVE_SERVICES_ENDPOINT"),
+    "api_key": ("AZURE_VOICELIVE_API_KEY", "AZURE_COGNITIVE_SERVICES_KEY"),
+    "model": ("AZURE_VOICELIVE_MODEL",),
+}
+
+
+class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Where the speaker's audio comes from."""
+
+    input: str = "mic"
+    """``mic`` for a sound device, or the path of a WAV file."""
+    device: str | None = None
+    """Input device name or index (``translator devices`` lists them); None for the system default."""
+    loop: bool = False
+    """Repeat a WAV file forever (demos)."""
+
+
+class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Azure AI Voice Live. Without an API key, DefaultAzureCredential signs in."""
+
+    endpoint: str | None = None
+    """Resource endpoint, e.g. ``https://<resource>.services.ai.azure.com/``."""
+    api_key: str | None = None
+    """API key. A secret: never printed, never sent to a browser."""
+    model: str = "gpt-realtime"
+    voice: str = "en-US-AvaMultilingualNeural"
+    """A multilingual Azure voice; its accent is set per target language."""
+    api_version: str | None = None
+    temperature: float = 0.6
+    """The service's lowest allowed value: translation wants no creativity."""
+    glossary: dict[str, str] = {}
+    """Exact term mappings (source term → translation) written into the interpreter instructions."""
+
+    def __repr__(self) -> str:
+        key = "None" if self.api_key is None else "'***'"
+        return f"AzureConfig(endpoint={self.endpoint!r}, api_key={key}, model={self.model!r})"
+
+
+class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The offline engine: VAD → speech recognition → translation → speech synthesis."""
+
+    asr_model: str | None = None
+    """A faster-whisper model path or name; None uses the bundled English tiny.en."""
+    beam_size: int = 5
+    threads: int = 2
+    silence_ms: int = 400
+    """Silence that ends an utterance."""
+    min_speech_ms: int = 250
+    """Shorter sounds are not utterances."""
+    max_utterance_s: float = 15.0
+    """Longer speech is cut here (whisper's window is 30 s)."""
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The HTTP server listeners connect to."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    event_name: str = "Live translation"
+    public_url: str | None = None
+    """The address the audience uses (printed, and in the QR code); derived from host/port if unset."""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    """Everything the service needs, one Struct per layer."""
+
+    source: str = "en"
+    targets: list[str] = msgspec.field(default_factory=lambda: ["es", "fr"])
+    engine: EngineName = "auto"
+    audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
+    azure: AzureConfig = msgspec.field(default_factory=AzureConfig)
+    local: LocalConfig = msgspec.field(default_factory=LocalConfig)
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+
+    def resolved_engine(self) -> Literal["voicelive", "local"]:
+        """The engine to run: ``auto`` means Voice Live when an endpoint is configured."""
+        if self.engine == "auto":
+            return "voicelive" if self.azure.endpoint else "local"
+        return self.engine
+
+
+def load_settings(
+    config_file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from defaults, ``config_file``, ``env`` and ``overrides`` (later wins).
+
+    ``overrides`` uses dotted keys (``server.port``); None values are skipped, so unset CLI flags
+    leave the earlier sources alone.
+    """
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        data = _read_toml(config_file)
+    env = os.environ if env is None else env
+    for key, names in AZURE_ENV.items():
+        value = next((env[n] for n in names if env.get(n)), None)
+        if value is not None:
+            data.setdefault("azure", {})[key] = value
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        settings = msgspec.convert(data, Settings)
+    except msgspec.ValidationError as exc:
+        raise _field_error(str(exc)) from None
+    validate(settings)
+    return settings
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("--config", f"no such file: {path}")
+    try:
+        return msgspec.toml.decode(file.read_bytes())
+    except msgspec.DecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+
+
+def _field_error(message: str) -> ConfigError:
+    """Turn msgspec's "problem - at `$.a.b`" into a ConfigError naming ``a.b``."""
+    match = re.fullmatch(r"(?s)(.*?)(?: - at `\$\.?(.*)`)?", message)
+    problem, path = (match.group(1), match.group(2) or "") if match else (message, "")
+    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", problem)
+    if unknown:
+        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+        problem = "unknown setting"
+    return ConfigError(path or "config", problem)
+
+
+def validate(settings: Settings) -> None:
+    """Check what types alone cannot; raise ConfigError naming the first bad field."""
+    try:
+        get_language(settings.source)
+    except UnknownLanguageError as exc:
+        raise ConfigError("source", str(exc)) from None
+    if not settings.targets:
+        raise ConfigError("targets", "at least one target language is needed")
+    for index, code in enumerate(settings.targets):
+        try:
+            get_language(code)
+        except UnknownLanguageError as exc:
+            raise ConfigError(f"targets[{index}]", str(exc)) from None
+        if code == settings.source:
+            raise ConfigError(f"targets[{index}]", f"{code!r} is the source language")
+    if len(set(settings.targets)) != len(settings.targets):
+        raise ConfigError("targets", "a language is listed twice")
+    if not 1 <= settings.server.port <= 65535:
+        raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
+    if settings.audio.input != "mic" and not Path(settings.audio.input).is_file():
+        raise ConfigError("audio.input", f"no such file: {settings.audio.input}")
+    for field in ("tls_cert", "tls_key"):
+        value = getattr(settings.server, field)
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(f"server.{field}", f"no such file: {value}")
+    if (settings.server.tls_cert is None) != (settings.server.tls_key is None):
+        raise ConfigError("server.tls_key", "tls_cert and tls_key go together")
+    if settings.engine == "voicelive" and not settings.azure.endpoint:
+        raise ConfigError(
+            "azure.endpoint", "the voicelive engine needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)"
+        )
+    if not 0.6 <= settings.azure.temperature <= 1.2:
+        raise ConfigError("azure.temperature", "Voice Live accepts 0.6 to 1.2")
+    local = settings.local
+    for field, value, low in (
+        ("local.beam_size", local.beam_size, 1),
+        ("local.threads", local.threads, 1),
+        ("local.silence_ms", local.silence_ms, 32),
+        ("local.min_speech_ms", local.min_speech_ms, 0),
+    ):
+        if value < low:
+            raise ConfigError(field, f"must be at least {low}, got {value}")
+    if not 1 <= local.max_utterance_s <= 28:
+        raise ConfigError("local.max_utterance_s", "must be between 1 and 28 seconds")

@@ -1,0 +1,67 @@
+"""The engine contract: one source language, several targets; audio in, normalized events out."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self
+
+from translator.audio import FRAME_MS
+from translator.engines.events import AnyEngineEvent
+from translator.languages import Language
+
+
+class Engine(ABC):
+    """Translates one speaker into every target language.
+
+    Use as an async context manager: entering starts the sessions (raising PermanentEngineError
+    when the engine cannot run at all), leaving stops every task it started. Feed it 20 ms frames
+    of 24 kHz PCM16 with `send_audio`; read `events()`. A failing target language must never stop
+    the others: it reports `SessionState` and `EngineFailure` events instead.
+    """
+
+    name: str = "engine"
+
+    def __init__(self, source: Language, targets: list[Language]) -> None:
+        self.source = source
+        self.targets = targets
+        self.audio_ms = 0
+        """How much input audio has been sent: the position on the talk's timeline."""
+        self._events: asyncio.Queue[AnyEngineEvent] = asyncio.Queue()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Load models or open sessions."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop every task and release every resource; bounded in time."""
+
+    async def send_audio(self, frame: bytes) -> None:
+        """Hand one frame of the speaker's audio to every target language."""
+        await self._send(frame)
+        self.audio_ms += FRAME_MS
+
+    @abstractmethod
+    async def _send(self, frame: bytes) -> None:
+        """Deliver a frame; must not wait on any one slow target."""
+
+    def emit(self, event: AnyEngineEvent) -> None:
+        """Queue an event for `events()`."""
+        self._events.put_nowait(event)
+
+    async def events(self) -> AsyncIterator[AnyEngineEvent]:
+        """Every event of every target language, in the order they happened."""
+        while True:
+            yield await self._events.get()

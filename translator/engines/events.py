@@ -1,0 +1,90 @@
+"""Normalized engine events: what every engine reports, whatever its vendor.
+
+Each event names its target language; utterance events carry the engine's utterance id (shared by
+the captions and audio of one utterance) and times on the talk's timeline (ms since the input began).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class EngineEvent(msgspec.Struct, frozen=True, tag_field="kind"):
+    """Base of all engine events."""
+
+    target: str
+
+
+class SpeechStarted(EngineEvent, frozen=True, tag="speech_started"):
+    """The speaker started an utterance."""
+
+    utterance: str
+    start_ms: int
+
+
+class SpeechStopped(EngineEvent, frozen=True, tag="speech_stopped"):
+    """The utterance's speech ended."""
+
+    utterance: str
+    end_ms: int
+
+
+class SourceText(EngineEvent, frozen=True, tag="source_text"):
+    """What the speaker said, in the source language: the whole text so far."""
+
+    utterance: str
+    text: str
+    final: bool
+
+
+class TranslationText(EngineEvent, frozen=True, tag="translation_text"):
+    """The translation: the whole text so far (partial) or the finished text (final)."""
+
+    utterance: str
+    text: str
+    final: bool
+
+
+class TranslationAudio(EngineEvent, frozen=True, tag="translation_audio"):
+    """A chunk of translated speech, 24 kHz mono PCM16."""
+
+    utterance: str
+    pcm: bytes
+
+
+class TurnDone(EngineEvent, frozen=True, tag="turn_done"):
+    """The utterance's translation is complete (status: completed, cancelled, failed, incomplete)."""
+
+    utterance: str
+    status: str
+
+
+SessionStateName = Literal["connecting", "ready", "reconnecting", "failed", "closed"]
+
+
+class SessionState(EngineEvent, frozen=True, tag="session_state"):
+    """The state of the target language's session changed."""
+
+    state: SessionStateName
+    detail: str = ""
+
+
+class EngineFailure(EngineEvent, frozen=True, tag="engine_failure"):
+    """Something went wrong; ``recoverable`` says whether the session carries on."""
+
+    message: str
+    recoverable: bool
+
+
+AnyEngineEvent = (
+    SpeechStarted
+    | SpeechStopped
+    | SourceText
+    | TranslationText
+    | TranslationAudio
+    | TurnDone
+    | SessionState
+    | EngineFailure
+)

@@ -1,0 +1,28 @@
+"""The interpreter prompt, kept in one place. Voice Live has no translation mode: the prompt is it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from translator.languages import Language
+
+
+def interpreter_instructions(source: Language, target: Language, glossary: Mapping[str, str]) -> str:
+    """Strict instructions for a live interpreter from ``source`` into ``target``."""
+    lines = [
+        f"You are a live simultaneous interpreter from {source.name} into {target.name}. "
+        f"Your only job is to translate what the speaker says into {target.name}.",
+        "",
+        "Rules:",
+        f"- Translate every utterance completely and in order into {target.name}.",
+        "- Never summarise, shorten, omit or add anything.",
+        "- Never answer, greet, explain, apologise or comment, even when the speaker asks a question "
+        "or speaks to you directly: translate the question instead.",
+        f"- Output only the {target.name} translation: no notes, no quotation marks, no source text.",
+        "- Keep names, numbers, units, dates and brand names exactly.",
+        "- If the audio is unclear, silent or only noise, say nothing. Never invent words.",
+    ]
+    if glossary:
+        lines += ["", "Glossary (always use these exact translations):"]
+        lines += [f"- {term} → {translation}" for term, translation in glossary.items()]
+    return "\n".join(lines)

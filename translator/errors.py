@@ -1,0 +1,48 @@
+"""The exception tree. Each layer raises its own kind; vendors' errors are translated at the edge.
+
+TranslatorError
+├── ConfigError        a setting is wrong; names the field (exit status 2)
+├── SourceError        the audio input cannot be opened or read (missing file, no microphone)
+├── EngineError        an engine failed
+│   ├── PermanentEngineError   retrying will not help (auth, unsupported pair, missing package)
+│   └── TransientEngineError   a drop or timeout: reconnect
+└── UnknownLanguageError       a language the service does not serve (lists those it does)
+"""
+
+
+class TranslatorError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(TranslatorError):
+    """A setting is invalid. The message starts with the field's name."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class SourceError(TranslatorError):
+    """The audio input cannot be opened or read."""
+
+
+class EngineError(TranslatorError):
+    """An engine failed."""
+
+
+class PermanentEngineError(EngineError):
+    """An engine failure that retrying will not fix."""
+
+
+class TransientEngineError(EngineError):
+    """An engine failure worth a reconnect."""
+
+
+class UnknownLanguageError(TranslatorError):
+    """A language code that is not known or not served."""
+
+    def __init__(self, code: str, available: list[str]) -> None:
+        super().__init__(f"unknown language {code!r}; available: {', '.join(available)}")
+        self.code = code
+        self.available = available

@@ -1,0 +1,168 @@
+"""One source, one engine, N languages: audio in, listener messages out to the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from translator.audio import FRAME_BYTES, FRAME_MS, AudioSource
+from translator.engines.base import Engine
+from translator.engines.events import (
+    AnyEngineEvent,
+    EngineFailure,
+    SessionState,
+    SourceText,
+    SpeechStarted,
+    SpeechStopped,
+    TranslationAudio,
+    TranslationText,
+)
+from translator.errors import TranslatorError
+from translator.hub import Hub
+from translator.messages import Caption, ErrorMessage, Status, audio_frame
+
+log = logging.getLogger(__name__)
+
+# Silence sent after the input ends, so that the engine's VAD closes the last utterance.
+TAIL_SILENCE_MS = 1500
+# Utterances whose caption state is kept; older ones are finished long ago.
+KEEP_UTTERANCES = 64
+
+
+@dataclass
+class _Utterance:
+    id: int
+    start_ms: int | None = None
+    end_ms: int | None = None
+    source_text: str = ""
+    text: str = ""
+    final: bool = False
+    audio_samples: int = 0
+
+
+@dataclass
+class InputState:
+    """What the service shows about its input."""
+
+    description: str
+    state: str = "starting"
+    detail: str = ""
+    talk_started_at: int | None = None
+    frames: int = 0
+
+
+@dataclass
+class Pipeline:
+    """Wires an opened source into a started engine, and the engine's events into the hub."""
+
+    source: AudioSource
+    engine: Engine
+    hub: Hub
+    states: dict[str, str] = field(default_factory=dict)
+    input: InputState = field(init=False)
+    _ids: OrderedDict[tuple[str, str], _Utterance] = field(default_factory=OrderedDict)
+    _numbers: OrderedDict[str, int] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self._counter = 0
+        self.input = InputState(self.source.description)
+        self.states = {t.code: "connecting" for t in self.engine.targets}
+
+    @property
+    def ready(self) -> bool:
+        """Every language's session is up."""
+        return all(state == "ready" for state in self.states.values())
+
+    async def run(self) -> None:
+        """Run until cancelled: the input (until it ends) and the engine's events."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._consume(), name="pipeline-events")
+            group.create_task(self._pump(), name="pipeline-audio")
+
+    async def _pump(self) -> None:
+        try:
+            self.input.description = self.source.description
+            self.input.state = "running"
+            async for frame in self.source.frames():
+                if self.input.talk_started_at is None:
+                    self.input.talk_started_at = int(time.time() * 1000)
+                await self.engine.send_audio(frame)
+                self.input.frames += 1
+            self.input.state = "ended"
+            silence = bytes(FRAME_BYTES)
+            for _ in range(TAIL_SILENCE_MS // FRAME_MS):
+                await self.engine.send_audio(silence)
+                await asyncio.sleep(FRAME_MS / 1000)
+        except TranslatorError as exc:
+            self.input.state, self.input.detail = "failed", str(exc)
+            log.error("input failed: %s", exc)
+
+    async def _consume(self) -> None:
+        async for event in self.engine.events():
+            try:
+                self.handle(event)
+            except Exception:
+                # One malformed event must not end the talk for every language.
+                log.exception("could not handle %s", type(event).__name__)
+
+    def handle(self, event: AnyEngineEvent) -> None:
+        """Turn one engine event into listener messages."""
+        lang = event.target
+        if isinstance(event, SessionState):
+            self.states[lang] = event.state
+            self.hub.publish(lang, Status(lang, event.state, event.detail))
+            return
+        if isinstance(event, EngineFailure):
+            if not event.recoverable:
+                self.hub.publish(lang, ErrorMessage(event.message))
+            return
+        utterance = self._utterance(lang, event.utterance)
+        if isinstance(event, TranslationAudio):
+            frame = audio_frame("pcm", utterance.id, utterance.audio_samples, event.pcm)
+            utterance.audio_samples += len(event.pcm) // 2
+            self.hub.publish_audio(lang, frame)
+            return
+        if isinstance(event, SpeechStarted):
+            utterance.start_ms = event.start_ms
+            return
+        if isinstance(event, SpeechStopped):
+            utterance.end_ms = event.end_ms
+            if not (utterance.text or utterance.source_text):
+                return
+        elif isinstance(event, SourceText):
+            utterance.source_text = event.text
+        elif isinstance(event, TranslationText):
+            utterance.text = event.text
+            utterance.final = utterance.final or event.final
+        else:
+            return
+        self.hub.publish(lang, self.caption(lang, utterance))
+
+    @staticmethod
+    def caption(lang: str, u: _Utterance) -> Caption:
+        return Caption(u.id, lang, u.final, u.text, u.source_text, u.start_ms, u.end_ms)
+
+    def _utterance(self, lang: str, engine_id: str) -> _Utterance:
+        key = (lang, engine_id)
+        utterance = self._ids.get(key)
+        if utterance is None:
+            # Engines that share one recognition across languages share its id: keep one number.
+            number = self._numbers.get(engine_id)
+            if number is None:
+                number = self._numbers[engine_id] = self._counter = self._counter + 1
+            utterance = self._ids[key] = _Utterance(number)
+            for table in (self._ids, self._numbers):
+                while len(table) > KEEP_UTTERANCES * len(self.states):
+                    table.popitem(last=False)
+        return utterance
+
+
+async def cancel_and_wait(task: asyncio.Task[object], timeout: float = 5.0) -> None:
+    """Cancel ``task`` and wait for it, at most ``timeout`` seconds."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(task, timeout)

@@ -1,0 +1,50 @@
+"""REST endpoints: languages, status, health."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from translator.server.services import Services
+
+
+@get("/api/languages", sync_to_thread=False)
+def languages(state: State) -> dict[str, Any]:
+    """The source language and the targets, with their state and listener counts."""
+    return state.services.languages()
+
+
+@get("/api/status", sync_to_thread=False)
+def status(state: State) -> dict[str, Any]:
+    """What an operator wants to see: engine, input, languages, uptime."""
+    services: Services = state.services
+    pipeline = services.pipeline
+    return {
+        "engine": pipeline.engine.name,
+        "uptime_s": round(time.time() - services.started_at, 1),
+        "input": {
+            "description": pipeline.input.description,
+            "state": pipeline.input.state,
+            "detail": pipeline.input.detail,
+            "talk_started_at": pipeline.input.talk_started_at,
+            "seconds": pipeline.input.frames * 0.02,
+        },
+        "languages": services.languages()["targets"],
+    }
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@get("/readyz", sync_to_thread=False)
+def readyz(state: State) -> Response[dict[str, Any]]:
+    """200 when every language's engine session is up, 503 otherwise."""
+    pipeline = state.services.pipeline
+    body = {"ready": pipeline.ready, "languages": pipeline.states}
+    return Response(body, status_code=200 if pipeline.ready else 503)

@@ -1,0 +1,119 @@
+"""The Litestar application and the uvicorn server around it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import uvicorn
+from litestar import Litestar
+from litestar.datastructures import State
+
+from translator.audio import AudioSource, open_source
+from translator.config import Settings
+from translator.engines import create_engine
+from translator.hub import Hub
+from translator.pipeline import Pipeline, cancel_and_wait
+from translator.server import api, pages
+from translator.server.listen import listen
+from translator.server.services import Services
+
+# Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
+WS_MAX_MESSAGE_BYTES = 4096
+
+
+def create_app(services: Services) -> Litestar:
+    """The app; its lifespan runs the pipeline (the source and engine are opened by the caller)."""
+
+    @asynccontextmanager
+    async def run_pipeline(app: Litestar) -> AsyncIterator[None]:
+        task = asyncio.create_task(services.pipeline.run(), name="pipeline")
+        try:
+            yield
+        finally:
+            await cancel_and_wait(task)
+
+    return Litestar(
+        route_handlers=[
+            api.languages,
+            api.status,
+            api.healthz,
+            api.readyz,
+            listen,
+            *pages.handlers,
+        ],
+        lifespan=[run_pipeline],
+        state=State({"services": services}),
+    )
+
+
+def public_url(settings: Settings) -> str:
+    """The address the audience types or scans: the configured one, else derived from host and port."""
+    server = settings.server
+    if server.public_url:
+        return server.public_url.rstrip("/") + "/"
+    host = server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = _lan_address()
+    scheme = "https" if server.tls_cert else "http"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{server.port}/"
+
+
+def _lan_address() -> str:
+    # Connecting a UDP socket sends nothing; it only asks the kernel which interface would be used.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return socket.gethostname()
+
+
+def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicorn.Config:
+    """Uvicorn settings for listener traffic: no permessage-deflate (audio does not compress)."""
+    server = settings.server
+    return uvicorn.Config(
+        app,
+        host=server.host,
+        port=server.port,
+        ws_per_message_deflate=False,
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        ssl_certfile=server.tls_cert,
+        ssl_keyfile=server.tls_key,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[Services]:
+    """Open the input and start the engine (failing early with a clear error); close both on exit."""
+    hub = Hub(settings.targets)
+    async with AsyncExitStack() as stack:
+        source = await stack.enter_async_context(source or open_source(settings.audio))
+        engine = await stack.enter_async_context(create_engine(settings))
+        yield Services(settings, hub, Pipeline(source, engine, hub))
+
+
+async def serve(settings: Settings) -> None:
+    """Serve listeners until stopped, printing the URLs to open once the service is up."""
+    async with open_services(settings) as services:
+        server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))
+        print_urls(settings, services.pipeline.engine.name, services.pipeline.source.description)
+        await server.serve()
+
+
+def print_urls(settings: Settings, engine: str, input_description: str) -> None:
+    """Tell the operator what is running and where to point people."""
+    base = public_url(settings)
+    first = settings.targets[0]
+    print(f"translator: {engine} engine, {settings.source} → {', '.join(settings.targets)}, "
+          f"input: {input_description}")
+    print(f"  Audience page:    {base}")
+    print(f"  Join (QR code):   {base}join")
+    print(f"  Caption overlay:  {base}overlay?lang={first}")
+    print(f"  Status:           {base}api/status")
+    print("Press Ctrl+C to stop.", flush=True)

@@ -1,0 +1,102 @@
+"""``WS /ws/listen/{lang}``: one listener's connection, fed by the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from litestar import WebSocket, websocket
+from litestar.datastructures import State
+
+from translator.audio import SAMPLE_RATE
+from translator.hub import Listener
+from translator.languages import get_language
+from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Hello, encode_text
+from translator.server.services import Services
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNKNOWN_LANGUAGE = 4404
+CLOSE_BAD_REQUEST = 4400
+CLOSE_POLICY = 1008
+# Listeners have nothing to say; a few keep-alive messages a second are tolerated, a flood is not.
+MAX_CLIENT_MESSAGES_PER_S = 20
+CLOSE_TIMEOUT_S = 2.0
+CODECS = ("pcm",)
+
+
+@websocket("/ws/listen/{lang:str}")
+async def listen(socket: WebSocket, lang: str, state: State) -> None:
+    """Send the hello, then captions (text) and audio (binary) of ``lang`` until either side leaves."""
+    services: Services = state.services
+    await socket.accept()
+    hub = services.hub
+    if lang not in hub.channels:
+        available = ", ".join(hub.channels)
+        await socket.close(CLOSE_UNKNOWN_LANGUAGE, f"unknown language {lang!r}; available: {available}")
+        return
+    codec = socket.query_params.get("codec", "pcm")
+    if codec not in CODECS:
+        await socket.close(CLOSE_BAD_REQUEST, f"unsupported codec {codec!r}; available: {', '.join(CODECS)}")
+        return
+    audio = socket.query_params.get("audio", "1") != "0"
+    hello = Hello(
+        protocol=PROTOCOL_VERSION,
+        lang=lang,
+        name=get_language(lang).native,
+        state=services.pipeline.states.get(lang, "connecting"),
+        audio=audio,
+        codec="pcm",
+        sample_rate=SAMPLE_RATE,
+        channels=1,
+        audio_header_bytes=AUDIO_HEADER.size,
+        talk_started_at=services.pipeline.input.talk_started_at,
+        captions=list(hub.channels[lang].history),
+    )
+    # Subscribing and queueing the hello happen with no await between: nothing published is missed.
+    listener = hub.subscribe(lang, audio=audio, first=encode_text(hello))
+    try:
+        await _serve(socket, listener)
+    finally:
+        hub.unsubscribe(listener)
+
+
+async def _serve(socket: WebSocket, listener: Listener) -> None:
+    sender = asyncio.create_task(_send_all(socket, listener), name=f"listener-{listener.lang}-send")
+    receiver = asyncio.create_task(_receive_all(socket), name=f"listener-{listener.lang}-receive")
+    listener.on_evict(sender.cancel)
+    try:
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+    closing = listener.closed or (receiver.result() if receiver in done and not receiver.cancelled() else None)
+    if closing is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(socket.close(*closing), CLOSE_TIMEOUT_S)
+
+
+async def _send_all(socket: WebSocket, listener: Listener) -> None:
+    while (frame := await listener.next()) is not None:
+        if isinstance(frame, str):
+            await socket.send_text(frame)
+        else:
+            await socket.send_bytes(frame)
+
+
+async def _receive_all(socket: WebSocket) -> tuple[int, str] | None:
+    """Drain what the client sends; return a close (code, reason) if it misbehaves, None when it leaves."""
+    window_start, count = time.monotonic(), 0
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        now = time.monotonic()
+        if now - window_start >= 1.0:
+            window_start, count = now, 0
+        count += 1
+        if count > MAX_CLIENT_MESSAGES_PER_S:
+            return CLOSE_POLICY, "too many messages: listeners only receive"

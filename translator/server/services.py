@@ -1,0 +1,40 @@
+"""What the request handlers share: the settings, the hub and the pipeline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from translator.config import Settings
+from translator.hub import Hub
+from translator.languages import get_language
+from translator.pipeline import Pipeline
+
+
+@dataclass
+class Services:
+    """Held in ``app.state.services``; handlers read, never replace, its parts."""
+
+    settings: Settings
+    hub: Hub
+    pipeline: Pipeline
+    started_at: float = field(default_factory=time.time)
+
+    def languages(self) -> dict[str, object]:
+        """The body of ``GET /api/languages``."""
+        source = get_language(self.settings.source)
+        return {
+            "protocol": 1,
+            "event_name": self.settings.server.event_name,
+            "source": {"code": source.code, "name": source.name, "native": source.native},
+            "targets": [
+                {
+                    "code": lang.code,
+                    "name": lang.name,
+                    "native": lang.native,
+                    "state": self.pipeline.states.get(lang.code, "connecting"),
+                    "listeners": self.hub.listener_count(lang.code),
+                }
+                for lang in map(get_language, self.settings.targets)
+            ],
+        }
