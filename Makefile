@@ -1,0 +1,44 @@
+# `make run` and `make test` do all the set-up on a fresh machine.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_TALK := build/demo-talk.wav
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TARGETS ?= es fr it
+
+.PHONY: install system-deps run test lint bench demo clean
+
+install: $(STAMP)
+
+# Reinstalled only when pyproject.toml changes; an editable install picks up code changes by itself.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+system-deps:
+	@scripts/system-deps
+
+$(DEMO_TALK): bench/talk.py | $(STAMP)
+	$(PY) -m bench.talk --demo $@
+
+demo: $(DEMO_TALK)
+
+run: install system-deps $(DEMO_TALK)
+	$(VENV)/bin/translator serve --input $(DEMO_TALK) --loop --host $(HOST) --port $(PORT) \
+		$(foreach t,$(TARGETS),--target $(t))
+
+test: install system-deps
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check translator tests bench
+	$(VENV)/bin/ruff format --check translator tests bench
+
+bench: install system-deps
+	$(PY) -m bench.latency --out bench/results/latency.md
+
+clean:
+	rm -rf $(VENV) build bench/results

@@ -1,0 +1,56 @@
+"""The microphone path for real: PulseAudio's null sink plays a WAV, its monitor is the microphone."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from translator.audio.mic import MicSource, list_input_devices
+from translator.errors import SourceError
+
+
+@pytest.fixture(scope="module")
+def pulse_talk_sink() -> Iterator[str]:
+    """A running PulseAudio with a null sink ``talk`` whose monitor is the default source."""
+    assert shutil.which("pulseaudio"), "install the Debian packages pulseaudio and pulseaudio-utils"
+    started = subprocess.run(["pulseaudio", "--check"]).returncode != 0
+    if started:
+        subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1"], check=True, capture_output=True)
+    module = subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=talk"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["pactl", "set-default-source", "talk.monitor"], check=True)
+    yield "talk"
+    subprocess.run(["pactl", "unload-module", module])
+    if started:
+        subprocess.run(["pulseaudio", "--kill"])
+
+
+async def test_the_microphone_captures_what_is_played(pulse_talk_sink: str, talk: Path) -> None:
+    assert any(d["name"] == "pulse" for d in list_input_devices())
+    async with MicSource("pulse") as mic:
+        player = await asyncio.create_subprocess_exec("paplay", f"--device={pulse_talk_sink}", str(talk))
+        frames: list[bytes] = []
+        async with asyncio.timeout(20):
+            async for frame in mic.frames():
+                frames.append(frame)
+                if len(frames) * 0.02 > 4.0:
+                    break
+        await player.wait()
+    pcm = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float64)
+    blocks = pcm[: len(pcm) // 480 * 480].reshape(-1, 480)
+    loud = np.sqrt((blocks**2).mean(axis=1)) > 300
+    # The talk is speech between silences: some blocks loud, some quiet, all 20 ms of 24 kHz PCM16.
+    assert all(len(f) == 960 for f in frames)
+    assert 0.1 < loud.mean() < 0.9
+
+
+async def test_an_unknown_device_lists_the_ones_there_are() -> None:
+    with pytest.raises(SourceError, match="no usable microphone no-such-device: .*input devices:"):
+        async with MicSource("no-such-device"):
+            pass

@@ -1,0 +1,109 @@
+"""End to end: a WAV file → the Voice Live engine (real SDK, local server) → the hub → real WebSocket listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+from tests.helpers import listen, live_server
+from tests.voicelive_server import FakeVoiceLive
+
+
+def voicelive_settings(server: FakeVoiceLive, talk: Path):
+    return load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "secret-key-456"},
+        overrides={"targets": ["es", "fr"], "audio.input": str(talk), "azure.model": "gpt-4.1"},
+    )
+
+
+def two_finals(received) -> bool:
+    return len(received.finals()) >= 2 and all(f["source_text"] for f in received.finals().values())
+
+
+async def test_two_languages_each_get_their_own_captions_and_audio(voicelive: FakeVoiceLive,
+                                                                    talk: Path) -> None:
+    settings = voicelive_settings(voicelive, talk)
+    async with live_server(settings, WavSource(talk, pace=4)) as server:
+        spanish, french = await asyncio.gather(
+            listen(f"{server.ws}/ws/listen/es", two_finals),
+            listen(f"{server.ws}/ws/listen/fr", two_finals),
+        )
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            languages = (await client.get("/api/languages")).json()
+            status = (await client.get("/api/status")).json()
+            ready = await client.get("/readyz")
+    for received, lang, locale in ((spanish, "es", "es-ES"), (french, "fr", "fr-FR")):
+        hello = received.hello
+        assert hello["type"] == "hello" and hello["lang"] == lang and hello["protocol"] == 1
+        assert hello["codec"] == "pcm" and hello["sample_rate"] == 24000 and hello["audio_header_bytes"] == 12
+        assert hello["talk_started_at"] is None or hello["talk_started_at"] > 1_700_000_000_000
+        finals = list(received.finals().values())
+        assert all(c["lang"] == lang for c in received.captions)
+        assert all(f"translated into {locale}" in c["text"] for c in finals)
+        assert finals[0]["source_text"] == "Good morning everyone"
+        assert 1000 <= finals[0]["start_ms"] < finals[0]["end_ms"] < finals[1]["start_ms"]
+        # Partial captions came before the final of the same utterance.
+        first_id = finals[0]["id"]
+        assert any(c["id"] == first_id and not c["final"] for c in received.captions)
+        # Audio frames name the utterance they translate, and positions run on without gaps.
+        frames = [(h, pcm) for h, pcm in received.audio if h[3] == first_id]
+        assert [h[4] for h, _ in frames] == [0, 2400, 4800]
+        assert all(h[0] == 1 and h[1] == 0 and len(pcm) == 4800 for h, pcm in frames)
+    assert {t["code"]: t["native"] for t in languages["targets"]} == {"es": "Español", "fr": "Français"}
+    assert all(t["state"] == "ready" for t in languages["targets"])
+    assert status["engine"] == "voicelive" and status["input"]["state"] in ("running", "ended")
+    assert ready.status_code == 200
+    assert "secret-key-456" not in json.dumps(status) + json.dumps(languages)
+
+
+async def test_a_late_joiner_gets_recent_finals_in_its_hello(voicelive: FakeVoiceLive, talk: Path) -> None:
+    async with live_server(voicelive_settings(voicelive, talk), WavSource(talk, pace=4)) as server:
+        await listen(f"{server.ws}/ws/listen/es", two_finals)
+        late = await listen(f"{server.ws}/ws/listen/es", lambda r: True)
+    assert len(late.hello["captions"]) == 2
+    assert all(c["final"] for c in late.hello["captions"])
+
+
+async def test_unknown_language_is_refused_with_a_reason(voicelive: FakeVoiceLive, talk: Path) -> None:
+    async with live_server(voicelive_settings(voicelive, talk), WavSource(talk, pace=4)) as server:
+        async with websockets.connect(f"{server.ws}/ws/listen/de") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd.code == 4404
+        assert "available: es, fr" in closed.value.rcvd.reason
+        async with websockets.connect(f"{server.ws}/ws/listen/es?codec=mp3") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd.code == 4400
+
+
+async def test_misbehaving_listeners_are_closed_and_nobody_else_notices(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    async with live_server(voicelive_settings(voicelive, talk), WavSource(talk, pace=4)) as server:
+        hub = server.services.hub
+        good = asyncio.create_task(listen(f"{server.ws}/ws/listen/es", two_finals))
+        async with websockets.connect(f"{server.ws}/ws/listen/es") as flooder:
+            await flooder.recv()
+            with pytest.raises(websockets.ConnectionClosed):
+                for _ in range(100):
+                    await flooder.send("x")
+                    await asyncio.sleep(0.001)
+                await flooder.recv()
+            assert flooder.close_code == 1008
+        async with websockets.connect(f"{server.ws}/ws/listen/es") as big:
+            await big.recv()
+            await big.send("y" * 10_000)
+            with pytest.raises(websockets.ConnectionClosed):
+                await big.recv()
+            assert big.close_code == 1009
+        received = await good
+    assert len(received.finals()) == 2
+    assert hub.listener_count("es") == 0

@@ -1,0 +1,55 @@
+"""The ``translator`` command as a user runs it: a real process, its output and exit status."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | (env or {})
+    return subprocess.run([sys.executable, "-m", "translator", *args], capture_output=True, text=True,
+                          timeout=60, env=environment)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "xx"], "targets[0]: unknown language 'xx'; available:"),
+        (["--port", "99999"], "server.port: must be between 1 and 65535"),
+        (["--input", "/nope/talk.wav"], "audio.input: no such file: /nope/talk.wav"),
+        (["--config", "/nope/t.toml"], "--config: no such file"),
+    ],
+)
+def test_bad_settings_stop_start_up_with_one_line_and_status_2(args: list[str], message: str) -> None:
+    result = run("serve", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_unknown_engine_is_a_usage_error() -> None:
+    result = run("serve", "--engine", "cloud")
+    assert result.returncode == 2 and "invalid choice: 'cloud'" in result.stderr
+
+
+def test_a_bad_wav_names_the_file(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.wav"
+    fake.write_text("these are my notes, not audio")
+    result = run("serve", "--engine", "voicelive", "--input", str(fake),
+                 env={"AZURE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9", "AZURE_VOICELIVE_API_KEY": "k-secret"})
+    assert result.returncode == 1
+    assert f"{fake}: not a readable WAV file" in result.stderr
+    assert "k-secret" not in result.stderr + result.stdout
+
+
+def test_a_missing_microphone_is_a_clear_error() -> None:
+    result = run("serve", "--engine", "voicelive", "--device", "no-such-microphone",
+                 env={"AZURE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9", "AZURE_VOICELIVE_API_KEY": "k-secret"})
+    assert result.returncode == 1
+    assert "no usable microphone no-such-microphone" in result.stderr
+    assert "Traceback" not in result.stderr

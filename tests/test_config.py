@@ -1,0 +1,67 @@
+"""Settings: sources in order, and a clear error naming the field for every bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from translator.config import load_settings
+from translator.errors import ConfigError
+
+
+def test_later_sources_win(tmp_path: Path) -> None:
+    config = tmp_path / "translator.toml"
+    config.write_text('targets = ["it"]\n[server]\nport = 9000\nevent_name = "Synod"\n[azure]\nmodel = "gpt-4o"\n')
+    settings = load_settings(
+        str(config),
+        env={"AZURE_COGNITIVE_SERVICES_ENDPOINT": "https://alias.example/", "AZURE_VOICELIVE_MODEL": "gpt-4.1"},
+        overrides={"server.port": 9100, "server.host": None},
+    )
+    assert settings.targets == ["it"]
+    assert settings.server.port == 9100 and settings.server.event_name == "Synod"
+    assert settings.server.host == "127.0.0.1"
+    assert settings.azure.endpoint == "https://alias.example/" and settings.azure.model == "gpt-4.1"
+    assert settings.resolved_engine() == "voicelive"
+    assert load_settings(env={}).resolved_engine() == "local"
+
+
+def test_the_primary_azure_names_beat_the_aliases() -> None:
+    settings = load_settings(env={"AZURE_VOICELIVE_API_KEY": "primary", "AZURE_COGNITIVE_SERVICES_KEY": "alias"})
+    assert settings.azure.api_key == "primary"
+
+
+def test_the_api_key_never_shows_in_a_repr() -> None:
+    settings = load_settings(env={"AZURE_VOICELIVE_API_KEY": "hunter2-secret"})
+    assert "hunter2-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"targets": ["es", "xx"]}, "targets[1]", "available: ar, ca, de"),
+        ({"source": "klingon"}, "source", "unknown language"),
+        ({"targets": ["en"]}, "targets[0]", "source language"),
+        ({"server.port": 70000}, "server.port", "between 1 and 65535"),
+        ({"server.port": "http"}, "server.port", "Expected `int`"),
+        ({"engine": "whisper"}, "engine", "Invalid enum value"),
+        ({"audio.input": "/no/such/talk.wav"}, "audio.input", "no such file"),
+        ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
+        ({"server.colour": "red"}, "server.colour", "unknown setting"),
+        ({"local.beam_size": 0}, "local.beam_size", "at least 1"),
+    ],
+)
+def test_bad_values_name_their_field(overrides: dict, field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={}, overrides=overrides)
+    assert error.value.field == field
+    assert words in str(error.value)
+
+
+def test_a_bad_config_file_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server\nport = 1")
+    with pytest.raises(ConfigError, match="broken.toml is not valid TOML"):
+        load_settings(str(broken), env={})
+    with pytest.raises(ConfigError, match="no such file: .*missing.toml"):
+        load_settings(str(tmp_path / "missing.toml"), env={})

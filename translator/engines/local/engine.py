@@ -1,0 +1,258 @@
+"""The offline engine: each utterance is recognised once, then translated and spoken per language.
+
+Audio path (all on this machine):
+  24 kHz frames → 16 kHz → Silero VAD (32 ms steps, on the event loop: ~0.1 ms a step)
+  → utterance → faster-whisper (one worker thread; the CPU-heavy step)
+  → per target language, its own task: Apertium (resident pipe) → espeak-ng → audio chunks.
+Recognition starts speculatively once a pause begins, before the end-of-speech silence has fully
+elapsed; if speech resumes the result is discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from translator.audio import Resampler
+from translator.config import LocalConfig
+from translator.engines.base import Engine
+from translator.engines.events import (
+    EngineFailure,
+    SessionState,
+    SourceText,
+    SpeechStarted,
+    SpeechStopped,
+    TranslationAudio,
+    TranslationText,
+    TurnDone,
+)
+from translator.engines.local.asr import Recognizer
+from translator.engines.local.mt import ApertiumPipe, Translator, route
+from translator.engines.local.system import require_program
+from translator.engines.local.tts import Synthesizer, chunks, has_voice
+from translator.engines.local.vad import (
+    ASR_RATE,
+    CHUNK,
+    Ended,
+    Paused,
+    Resumed,
+    Segmenter,
+    SegmenterConfig,
+    SileroVad,
+    Started,
+    ms,
+)
+from translator.errors import PermanentEngineError, TranslatorError
+from translator.languages import Language
+
+log = logging.getLogger(__name__)
+
+# Seconds of 16 kHz audio kept for recognition: more than the longest utterance plus its pre-roll.
+KEEP_S = 40
+PARTIAL_EVERY_S = 1.5
+TAIL_SAMPLES = ASR_RATE * 160 // 1000
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class _Recognition:
+    """A recognition of samples [start, end), running or done in the worker thread."""
+
+    start: int
+    end: int
+    future: asyncio.Future[str]
+
+
+@dataclass
+class _Utterance:
+    id: str
+    start: int
+    speculative: _Recognition | None = None
+    partial_at: float = field(default_factory=time.monotonic)
+    partial_running: bool = False
+
+
+class LocalEngine(Engine):
+    """VAD → ASR → MT → TTS on this machine; English source (bundled tiny.en) unless a model is given."""
+
+    name = "local"
+
+    def __init__(self, source: Language, targets: list[Language], config: LocalConfig) -> None:
+        super().__init__(source, targets)
+        self.config = config
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        self._pipes: dict[str, ApertiumPipe] = {}
+        self._translators: dict[str, Translator] = {}
+        self._voices: dict[str, Synthesizer] = {}
+        self._queues: dict[str, asyncio.Queue[tuple[str, str]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._recognizer: Recognizer | None = None
+        self._vad: SileroVad | None = None
+        self._resampler = Resampler(24_000, ASR_RATE)
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._audio_start = 0  # absolute 16 kHz sample index of self._audio[0]
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._segmenter = Segmenter(SegmenterConfig(
+            silence_ms=config.silence_ms,
+            min_speech_ms=config.min_speech_ms,
+            max_utterance_ms=int(config.max_utterance_s * 1000),
+        ))
+        self._utterance: _Utterance | None = None
+        self._count = 0
+        self.recognitions = 0
+        """Whisper runs, finals and partials (benchmarks read it)."""
+
+    async def start(self) -> None:
+        """Check every program and pair, then load the models (a few seconds)."""
+        for target in self.targets:
+            self.emit(SessionState(target.code, "connecting", "loading models"))
+        self._check()
+        self._recognizer, self._vad = await asyncio.gather(
+            asyncio.to_thread(Recognizer, self.config.asr_model, threads=self.config.threads,
+                              beam_size=self.config.beam_size),
+            asyncio.to_thread(SileroVad),
+        )
+        if self.source.code != "en" and not self._recognizer.multilingual:
+            raise PermanentEngineError(
+                f"the speech model {self._recognizer.path} is English-only; "
+                f"set local.asr_model to a multilingual whisper model for {self.source.name}"
+            )
+        self._recognizer.set_language(self.source.code)
+        await asyncio.gather(*(pipe.start() for pipe in self._pipes.values()))
+        for target in self.targets:
+            queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+            self._queues[target.code] = queue
+            self._spawn(self._language_worker(target, queue), f"local-{target.code}")
+            self.emit(SessionState(target.code, "ready"))
+
+    def _check(self) -> None:
+        for target in self.targets:
+            route(self.source.code, target.code)
+        espeak = require_program("espeak-ng", "espeak-ng")
+        for target in self.targets:
+            self._translators[target.code] = Translator(self.source.code, target.code, self._pipes)
+            if not target.espeak_voice or not has_voice(espeak, target.espeak_voice):
+                raise PermanentEngineError(f"espeak-ng has no voice for {target.name}")
+            self._voices[target.code] = Synthesizer(target.espeak_voice)
+
+    async def stop(self) -> None:
+        """Stop the language workers and the Apertium pipes; the ASR thread finishes its utterance."""
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), STOP_TIMEOUT_S)
+        await asyncio.gather(*(pipe.stop() for pipe in self._pipes.values()))
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for target in self.targets:
+            self.emit(SessionState(target.code, "closed"))
+
+    def _spawn(self, coroutine: object, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, frame: bytes) -> None:
+        assert self._vad is not None, "start() first"
+        samples = np.frombuffer(self._resampler.feed(frame), dtype="<i2").astype(np.float32) / 32768.0
+        self._audio = np.concatenate([self._audio, samples])
+        self._pending = np.concatenate([self._pending, samples])
+        while len(self._pending) >= CHUNK:
+            chunk, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
+            for event in self._segmenter.feed(self._vad(chunk)):
+                self._on_segment(event)
+        self._maybe_partial()
+        excess = len(self._audio) - KEEP_S * ASR_RATE
+        if excess > 0 and (self._utterance is None or self._utterance.start >= self._audio_start + excess):
+            self._audio = self._audio[excess:]
+            self._audio_start += excess
+
+    def _on_segment(self, event: object) -> None:
+        if isinstance(event, Started):
+            self._count += 1
+            self._utterance = _Utterance(f"u{self._count}", event.start)
+            for target in self.targets:
+                self.emit(SpeechStarted(target.code, self._utterance.id, ms(event.start)))
+        elif isinstance(event, Paused) and self._utterance is not None:
+            self._utterance.speculative = self._recognize(event.start, event.end)
+        elif isinstance(event, Resumed) and self._utterance is not None:
+            self._utterance.speculative = None
+        elif isinstance(event, Ended) and self._utterance is not None:
+            utterance, self._utterance = self._utterance, None
+            speculative = utterance.speculative
+            recognition = (speculative if speculative and speculative.end == event.end
+                           else self._recognize(event.start, event.end))
+            for target in self.targets:
+                self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
+            self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")
+
+    def _recognize(self, start: int, end: int, beam_size: int | None = None) -> _Recognition:
+        # Whisper hears a word's last sound better with a little of the silence after it.
+        stop = min(end + TAIL_SAMPLES, self._audio_start + len(self._audio))
+        audio = self._audio[start - self._audio_start : stop - self._audio_start].copy()
+        assert self._recognizer is not None
+        self.recognitions += 1
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._recognizer.transcribe, audio, beam_size
+        )
+        return _Recognition(start, end, future)
+
+    def _maybe_partial(self) -> None:
+        """A partial source caption during long speech, only while the speaker is mid-word.
+
+        A partial started in a pause could delay the final recognition behind it; one started
+        while speech goes on finishes (~0.1 s) long before the end-of-speech silence has elapsed.
+        """
+        utterance = self._utterance
+        if utterance is None or utterance.partial_running or self._segmenter.in_silence:
+            return
+        now = time.monotonic()
+        if now - utterance.partial_at < PARTIAL_EVERY_S:
+            return
+        utterance.partial_at, utterance.partial_running = now, True
+        recognition = self._recognize(utterance.start, self._segmenter.position, beam_size=1)
+
+        def done(future: asyncio.Future[str]) -> None:
+            utterance.partial_running = False
+            if self._utterance is utterance and not future.cancelled() and future.exception() is None:
+                for target in self.targets:
+                    self.emit(SourceText(target.code, utterance.id, future.result(), final=False))
+
+        recognition.future.add_done_callback(done)
+
+    async def _finish(self, utterance: str, recognition: _Recognition) -> None:
+        try:
+            text = await recognition.future
+        except Exception as exc:
+            log.exception("recognition failed")
+            for target in self.targets:
+                self.emit(EngineFailure(target.code, f"speech recognition failed: {exc}", recoverable=True))
+            return
+        for target in self.targets:
+            self.emit(SourceText(target.code, utterance, text, final=True))
+            if text:
+                self._queues[target.code].put_nowait((utterance, text))
+            else:
+                self.emit(TurnDone(target.code, utterance, "cancelled"))
+
+    async def _language_worker(self, target: Language, queue: asyncio.Queue[tuple[str, str]]) -> None:
+        """Translate and speak this language's utterances in order, independent of other languages."""
+        code = target.code
+        while True:
+            utterance, text = await queue.get()
+            try:
+                translation = await self._translators[code].translate(text)
+                self.emit(TranslationText(code, utterance, translation, final=True))
+                pcm = await self._voices[code].synthesize(translation)
+                for chunk in chunks(pcm):
+                    self.emit(TranslationAudio(code, utterance, chunk))
+                self.emit(TurnDone(code, utterance, "completed"))
+            except (TranslatorError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                log.warning("offline %s failed on %s: %s", code, utterance, exc)
+                self.emit(EngineFailure(code, f"translation failed: {exc}", recoverable=True))
+                self.emit(TurnDone(code, utterance, "failed"))
