@@ -71,6 +71,9 @@ class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Shorter sounds are not utterances."""
     max_utterance_s: float = 15.0
     """Longer speech is cut here (whisper's window is 30 s)."""
+    early_recognition_ms: int = 64
+    """Silence after which recognition starts, before the end is confirmed (discarded if speech
+    resumes); 0 waits for the full ``silence_ms``."""
 
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -197,8 +200,11 @@ def validate(settings: Settings) -> None:
         ("local.threads", local.threads, 1),
         ("local.silence_ms", local.silence_ms, 32),
         ("local.min_speech_ms", local.min_speech_ms, 0),
+        ("local.early_recognition_ms", local.early_recognition_ms, 0),
     ):
         if value < low:
             raise ConfigError(field, f"must be at least {low}, got {value}")
+    if local.early_recognition_ms > local.silence_ms:
+        raise ConfigError("local.early_recognition_ms", "must not be longer than local.silence_ms")
     if not 1 <= local.max_utterance_s <= 28:
         raise ConfigError("local.max_utterance_s", "must be between 1 and 28 seconds")

@@ -60,6 +60,35 @@ TAIL_SAMPLES = ASR_RATE * 160 // 1000
 STOP_TIMEOUT_S = 5.0
 
 
+class AudioHistory:
+    """The recent input at 16 kHz, addressed by absolute sample index, in one preallocated buffer.
+
+    Appending copies only the new samples; the kept part moves to the front once the buffer is full.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._buffer = np.zeros(capacity, dtype=np.float32)
+        self._length = 0
+        self._first = 0  # absolute index of self._buffer[0]
+
+    def append(self, samples: np.ndarray, keep_from: int) -> None:
+        """Add ``samples``; everything before absolute index ``keep_from`` may be forgotten."""
+        if self._length + len(samples) > len(self._buffer):
+            drop = min(max(0, keep_from - self._first), self._length)
+            if self._length - drop + len(samples) > len(self._buffer):
+                drop = self._length + len(samples) - len(self._buffer)  # even an utterance's start
+            self._buffer[: self._length - drop] = self._buffer[drop : self._length]
+            self._length -= drop
+            self._first += drop
+        self._buffer[self._length : self._length + len(samples)] = samples
+        self._length += len(samples)
+
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        """A copy of samples [start, stop) (clipped to what is held)."""
+        begin = max(0, start - self._first)
+        return self._buffer[begin : max(begin, min(stop - self._first, self._length))].copy()
+
+
 @dataclass
 class _Recognition:
     """A recognition of samples [start, end), running or done in the worker thread."""
@@ -95,13 +124,14 @@ class LocalEngine(Engine):
         self._recognizer: Recognizer | None = None
         self._vad: SileroVad | None = None
         self._resampler = Resampler(24_000, ASR_RATE)
-        self._audio = np.zeros(0, dtype=np.float32)
-        self._audio_start = 0  # absolute 16 kHz sample index of self._audio[0]
+        self._history = AudioHistory(KEEP_S * ASR_RATE)
         self._pending = np.zeros(0, dtype=np.float32)
         self._segmenter = Segmenter(SegmenterConfig(
             silence_ms=config.silence_ms,
             min_speech_ms=config.min_speech_ms,
             max_utterance_ms=int(config.max_utterance_s * 1000),
+            # A pause as long as the end-of-speech silence never comes first: no early recognition.
+            pause_ms=config.early_recognition_ms or config.silence_ms,
         ))
         self._utterance: _Utterance | None = None
         self._count = 0
@@ -114,9 +144,7 @@ class LocalEngine(Engine):
             self.emit(SessionState(target.code, "connecting", "loading models"))
         self._check()
         self._recognizer, self._vad = await asyncio.gather(
-            asyncio.to_thread(Recognizer, self.config.asr_model, threads=self.config.threads,
-                              beam_size=self.config.beam_size),
-            asyncio.to_thread(SileroVad),
+            asyncio.to_thread(self._load_recognizer), asyncio.to_thread(SileroVad)
         )
         if self.source.code != "en" and not self._recognizer.multilingual:
             raise PermanentEngineError(
@@ -130,6 +158,9 @@ class LocalEngine(Engine):
             self._queues[target.code] = queue
             self._spawn(self._language_worker(target, queue), f"local-{target.code}")
             self.emit(SessionState(target.code, "ready"))
+
+    def _load_recognizer(self) -> Recognizer:
+        return Recognizer(self.config.asr_model, threads=self.config.threads, beam_size=self.config.beam_size)
 
     def _check(self) -> None:
         for target in self.targets:
@@ -160,17 +191,14 @@ class LocalEngine(Engine):
     async def _send(self, frame: bytes) -> None:
         assert self._vad is not None, "start() first"
         samples = np.frombuffer(self._resampler.feed(frame), dtype="<i2").astype(np.float32) / 32768.0
-        self._audio = np.concatenate([self._audio, samples])
+        keep_from = self._utterance.start if self._utterance is not None else self._segmenter.position
+        self._history.append(samples, keep_from)
         self._pending = np.concatenate([self._pending, samples])
         while len(self._pending) >= CHUNK:
             chunk, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
             for event in self._segmenter.feed(self._vad(chunk)):
                 self._on_segment(event)
         self._maybe_partial()
-        excess = len(self._audio) - KEEP_S * ASR_RATE
-        if excess > 0 and (self._utterance is None or self._utterance.start >= self._audio_start + excess):
-            self._audio = self._audio[excess:]
-            self._audio_start += excess
 
     def _on_segment(self, event: object) -> None:
         if isinstance(event, Started):
@@ -193,8 +221,7 @@ class LocalEngine(Engine):
 
     def _recognize(self, start: int, end: int, beam_size: int | None = None) -> _Recognition:
         # Whisper hears a word's last sound better with a little of the silence after it.
-        stop = min(end + TAIL_SAMPLES, self._audio_start + len(self._audio))
-        audio = self._audio[start - self._audio_start : stop - self._audio_start].copy()
+        audio = self._history.slice(start, end + TAIL_SAMPLES)
         assert self._recognizer is not None
         self.recognitions += 1
         future = asyncio.get_running_loop().run_in_executor(

@@ -8,7 +8,10 @@ is the text, a newline and a NUL; the answer ends at the NUL. Pairs Apertium lac
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -78,18 +81,23 @@ class ApertiumPipe:
         command = await asyncio.to_thread(mode_command, self.mode, self.package)
         self._process = await asyncio.create_subprocess_exec(
             "bash", "-c", command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
         )
 
     async def stop(self) -> None:
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
-            await self._process.wait()
+        """Kill the whole pipeline (its own process group: bash alone would leave the stages running)."""
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        await self._process.wait()
+        self._process = None
 
     async def translate(self, text: str) -> str:
         """Translate one piece of text (restarting the pipeline if it died)."""
         async with self._lock:
             if self._process is None or self._process.returncode is not None:
+                await self.stop()
                 await self.start()
             assert self._process is not None and self._process.stdin and self._process.stdout
             line = " ".join(text.split())

@@ -75,7 +75,7 @@ class SegmenterConfig:
     silence_ms: int = 400
     min_speech_ms: int = 250
     max_utterance_ms: int = 15_000
-    pause_ms: int = 160
+    pause_ms: int = 64
     """Silence after which recognition starts speculatively (before ``silence_ms`` confirms the end)."""
     preroll_ms: int = 192
     threshold: float = 0.5

@@ -1,0 +1,170 @@
+"""Offline engine latency: end of speech → first translated audio, per target language.
+
+Feeds the benchmark talk (bench/talk.py) at real-time pace through the offline engine, once as
+built (speculative recognition in a window fitted to the utterance) and once as the baseline
+(faster-whisper's own ``transcribe``, 30 s window, recognition after the full 400 ms hangover).
+Each variant runs in its own process, one after the other, so CPU and peak memory are its own.
+
+    python -m bench.latency --out bench/results/latency.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+
+from bench.talk import SENTENCES, write_talk
+from translator.audio.wav import WavSource
+from translator.config import LocalConfig
+from translator.engines.events import SourceText, SpeechStopped, TranslationAudio, TranslationText
+from translator.engines.local import LocalEngine
+from translator.engines.local.asr import Recognizer
+from translator.languages import get_language
+
+TARGETS = ["es", "fr", "it"]
+VARIANTS = ("optimized", "baseline")
+
+
+class TranscribeRecognizer(Recognizer):
+    """The baseline: faster-whisper's ``transcribe`` as documented (30 s window)."""
+
+    def transcribe(self, audio: np.ndarray, beam_size: int | None = None) -> str:
+        segments, _ = self._whisper.transcribe(audio, beam_size=beam_size or self.beam_size, language="en",
+                                               without_timestamps=True, condition_on_previous_text=False)
+        return " ".join(s.text.strip() for s in segments).strip()
+
+
+class BaselineEngine(LocalEngine):
+    def _load_recognizer(self) -> Recognizer:
+        return TranscribeRecognizer(threads=self.config.threads, beam_size=self.config.beam_size)
+
+
+async def measure(variant: str, wav: Path) -> dict[str, object]:
+    """Run one variant over the talk; timings in ms relative to the wall-clock end of speech."""
+    config = LocalConfig() if variant == "optimized" else LocalConfig(early_recognition_ms=0)
+    engine_class = LocalEngine if variant == "optimized" else BaselineEngine
+    engine = engine_class(get_language("en"), [get_language(t) for t in TARGETS], config)
+    usage_before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    first_audio: dict[tuple[str, str], float] = {}
+    final_caption: dict[tuple[str, str], float] = {}
+    speech_end: dict[str, int] = {}
+    transcripts: dict[str, str] = {}
+    async with engine:
+        loop = asyncio.get_running_loop()
+        started = 0.0
+
+        async def collect() -> None:
+            async for event in engine.events():
+                now = loop.time()
+                if isinstance(event, SpeechStopped):
+                    speech_end[event.utterance] = event.end_ms
+                elif isinstance(event, TranslationAudio):
+                    first_audio.setdefault((event.target, event.utterance), now)
+                elif isinstance(event, TranslationText) and event.final:
+                    final_caption[(event.target, event.utterance)] = now
+                elif isinstance(event, SourceText) and event.final:
+                    transcripts[event.utterance] = event.text
+
+        collector = asyncio.create_task(collect())
+        wall_start = time.perf_counter()
+        async with WavSource(wav) as source:
+            started = loop.time()
+            async for frame in source.frames():
+                await engine.send_audio(frame)
+        for _ in range(50):
+            await engine.send_audio(bytes(960))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(1.0)
+        collector.cancel()
+        wall = time.perf_counter() - wall_start
+    usage_after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
+              for a, b in zip(usage_after, usage_before, strict=True))
+    result: dict[str, object] = {"variant": variant, "utterances": len(speech_end)}
+    for target in TARGETS:
+        # The frame holding the end of speech was sent at started + end_ms (the source is paced).
+        audio = [(first_audio[(target, u)] - started) * 1000 - end for u, end in speech_end.items()
+                 if (target, u) in first_audio]
+        caption = [(final_caption[(target, u)] - started) * 1000 - end for u, end in speech_end.items()
+                   if (target, u) in final_caption]
+        result[target] = {"first_audio": audio, "final_caption": caption}
+    hypothesis = " ".join(transcripts[u] for u in sorted(transcripts, key=lambda u: int(u[1:])))
+    normalize = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
+                               jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+    result["wer"] = jiwer.wer(" ".join(SENTENCES), hypothesis, reference_transform=normalize,
+                              hypothesis_transform=normalize)
+    result["transcript"] = hypothesis
+    result["cpu_percent_of_one_core"] = 100 * cpu / wall
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["recognitions"] = engine.recognitions
+    return result
+
+
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95)) if values else float("nan")
+
+
+def report(results: list[dict]) -> str:
+    lines = [
+        "# Offline engine latency",
+        "",
+        f"Talk: {len(SENTENCES)} espeak-ng sentences at real-time pace; targets {', '.join(TARGETS)}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores.",
+        "Times in ms after the end of speech (the speech's last sample, as fed).",
+        "",
+        "| variant | target | first audio mean | first audio p95 | final caption mean | final caption p95 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for target in TARGETS:
+            t = r[target]
+            lines.append(f"| {r['variant']} | {target} | {statistics.mean(t['first_audio']):.0f} | "
+                         f"{p95(t['first_audio']):.0f} | {statistics.mean(t['final_caption']):.0f} | "
+                         f"{p95(t['final_caption']):.0f} |")
+    lines += ["", "| variant | utterances | whisper runs | WER | CPU (% of one core) | peak RSS (MB) |",
+              "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['variant']} | {r['utterances']} | {r['recognitions']} | {100 * r['wer']:.1f} % | "
+                     f"{r['cpu_percent_of_one_core']:.0f} | {r['peak_rss_mb']:.0f} |")
+    lines += ["", "Transcripts:", ""] + [f"- {r['variant']}: {r['transcript']}" for r in results]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/latency.md"))
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--wav", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        print(json.dumps(asyncio.run(measure(args.variant, args.wav))))
+        return 0
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = write_talk(Path(tmp) / "talk.wav")
+        for variant in VARIANTS:
+            print(f"bench: running {variant} (about 40 s)...", file=sys.stderr, flush=True)
+            output = subprocess.run([sys.executable, "-m", "bench.latency", "--variant", variant, "--wav", str(wav)],
+                                    capture_output=True, text=True, check=True).stdout
+            results.append(json.loads(output.strip().splitlines()[-1]))
+    text = report(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"written to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

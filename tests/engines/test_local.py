@@ -1,0 +1,177 @@
+"""The offline engine's parts with real models on short real audio (espeak-ng speech)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+import soundfile
+import soxr
+
+from translator.audio.wav import WavSource
+from translator.config import LocalConfig
+from translator.engines.events import SourceText, SpeechStarted, SpeechStopped, TranslationAudio, TranslationText, TurnDone
+from translator.engines.local import LocalEngine
+from translator.engines.local.asr import Recognizer
+from translator.engines.local.mt import ApertiumPipe, Translator, offline_pairs
+from translator.engines.local.tts import Synthesizer
+from translator.engines.local.vad import ASR_RATE, CHUNK, Ended, Paused, Resumed, Segmenter, SegmenterConfig, SileroVad, Started
+from translator.errors import PermanentEngineError
+from translator.languages import get_language
+from tests.helpers import speak
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> Recognizer:
+    return Recognizer()
+
+
+def load_16k(path: Path) -> np.ndarray:
+    samples, rate = soundfile.read(str(path), dtype="float32")
+    return soxr.resample(samples, rate, ASR_RATE).astype(np.float32)
+
+
+@pytest.mark.parametrize("sentence", ["Welcome to the annual meeting of our association.",
+                                      "The keynote starts at ten o'clock in the main hall."])
+def test_recognition_of_a_known_sentence(recognizer: Recognizer, tmp_path: Path, sentence: str) -> None:
+    audio = load_16k(speak(sentence, tmp_path / "s.wav"))
+    text = recognizer.transcribe(audio)
+    normalize = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
+                               jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+    error = jiwer.wer(sentence, text, reference_transform=normalize, hypothesis_transform=normalize)
+    assert error <= 0.25, text
+
+
+def test_the_short_window_hears_what_the_full_window_hears(recognizer: Recognizer, tmp_path: Path) -> None:
+    audio = load_16k(speak("Please turn off your mobile phones.", tmp_path / "s.wav"))
+    short = recognizer.transcribe(audio)
+    full = Recognizer(full_window=True).transcribe(audio)
+    assert short.rstrip(".!").lower() == full.rstrip(".!").lower()
+
+
+async def test_spanish_and_french_of_a_known_sentence() -> None:
+    pipes: dict[str, ApertiumPipe] = {}
+    spanish, french = Translator("en", "es", pipes), Translator("en", "fr", pipes)
+    try:
+        await asyncio.gather(*(p.start() for p in pipes.values()))
+        es = await spanish.translate("Good morning everyone. Thank you for coming.")
+        fr = await french.translate("Good morning everyone.")
+        # Text that means something to Apertium's stream format passes through as text.
+        odd = await spanish.translate("Costs [draft] are 5$ and/or 6 <euros> #1")
+    finally:
+        await asyncio.gather(*(p.stop() for p in pipes.values()))
+    assert "Buenos días" in es and "gracias" in es.lower()
+    assert "Bonjour" in fr and "monde" in fr
+    for piece in ("[", "]", "5$", "/", "<", ">", "#1"):
+        assert piece in odd
+
+
+async def test_a_resident_pipe_answers_in_order_and_survives_a_crash() -> None:
+    pipe = ApertiumPipe("eng-spa", "apertium-eng-spa")
+    await pipe.start()
+    try:
+        answers = [await pipe.translate(t) for t in ("Hello.", "Thank you.", "Good morning.")]
+        assert answers == ["Hola.", "Gracias.", "Buenos días."]
+        os.killpg(pipe._process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        await pipe._process.wait()  # type: ignore[union-attr]
+        assert await pipe.translate("Thank you.") == "Gracias."
+    finally:
+        await pipe.stop()
+
+
+def test_an_unsupported_pair_lists_the_pairs_that_exist() -> None:
+    with pytest.raises(PermanentEngineError) as error:
+        Translator("en", "de", {})
+    message = str(error.value)
+    assert "cannot translate en→de" in message
+    assert all(pair in message for pair in offline_pairs())
+    assert "en→es" in offline_pairs() and "en→fr" in offline_pairs()
+
+
+async def test_a_missing_program_names_its_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig())
+    with pytest.raises(PermanentEngineError, match="needs the Debian package (apertium|espeak-ng)"):
+        await engine.start()
+
+
+async def test_speech_synthesis_gives_24k_speech() -> None:
+    pcm = await Synthesizer("es").synthesize("Buenos días a todos")
+    samples = np.frombuffer(pcm, dtype="<i2")
+    assert 0.5 < len(samples) / 24_000 < 4
+    assert np.abs(samples).max() > 5000
+
+
+def test_vad_finds_speech_and_the_segmenter_cuts_utterances(talk: Path) -> None:
+    vad = SileroVad()
+    audio = load_16k(talk)
+    segmenter = Segmenter(SegmenterConfig())
+    events = []
+    for i in range(0, len(audio) - CHUNK, CHUNK):
+        events += segmenter.feed(vad(audio[i : i + CHUNK]))
+    kinds = [type(e) for e in events]
+    assert kinds.count(Started) == 2 and kinds.count(Ended) == 2
+    ends = [e for e in events if isinstance(e, Ended)]
+    # The talk: 1.2 s silence, ~1.3 s sentence, 1.2 s silence, ~1.7 s sentence, 1.2 s silence.
+    assert 0.9 < ends[0].start / ASR_RATE < 1.3 < ends[0].end / ASR_RATE < 2.8
+    assert ends[0].end <= ends[1].start
+    assert all(isinstance(events[events.index(e) - 1], Paused) for e in ends)
+
+
+def test_segmenter_rules() -> None:
+    config = SegmenterConfig(silence_ms=320, min_speech_ms=256, pause_ms=128, max_utterance_ms=3200)
+    seg = Segmenter(config)
+
+    def feed(prob: float, chunks: int) -> list:
+        return [e for _ in range(chunks) for e in seg.feed(prob)]
+
+    assert feed(0.9, 3) == []  # a blip shorter than the minimum is not an utterance
+    assert feed(0.1, 20) == []
+    started = feed(0.9, 8)
+    assert [type(e) for e in started] == [Started]
+    paused = feed(0.1, 4)
+    assert [type(e) for e in paused] == [Paused]
+    assert [type(e) for e in feed(0.9, 1)] == [Resumed]
+    ended = feed(0.1, 10)
+    assert [type(e) for e in ended] == [Paused, Ended] and not ended[1].forced
+    forced = feed(0.9, 200)
+    assert any(isinstance(e, Ended) and e.forced for e in forced)
+    assert all(b.start >= a.end for a, b in zip(forced, forced[1:], strict=False)
+               if isinstance(a, Ended) and isinstance(b, Ended))
+
+
+async def test_the_engine_recognises_once_and_translates_per_language(talk: Path) -> None:
+    engine = LocalEngine(get_language("en"), [get_language("es"), get_language("fr")], LocalConfig())
+    events: list = []
+    async with engine:
+        async def collect() -> None:
+            async for event in engine.events():
+                events.append(event)
+                if sum(isinstance(e, TurnDone) for e in events) == 4:
+                    return
+
+        collector = asyncio.create_task(collect())
+        async with WavSource(talk, pace=2) as source:
+            async for frame in source.frames():
+                await engine.send_audio(frame)
+        for _ in range(40):
+            await engine.send_audio(bytes(960))
+        await asyncio.wait_for(collector, 30)
+    finals = {(e.target, e.utterance): e.text for e in events if isinstance(e, SourceText) and e.final}
+    assert finals[("es", "u1")] == finals[("fr", "u1")]
+    assert "good morning" in finals[("es", "u1")].lower()
+    assert engine.recognitions <= 4  # once per utterance (plus at most a stale speculative run)
+    translations = {(e.target, e.utterance): e.text for e in events if isinstance(e, TranslationText)}
+    assert "Buenos días" in translations[("es", "u1")] and "Bonjour" in translations[("fr", "u1")]
+    for lang in ("es", "fr"):
+        audio = b"".join(e.pcm for e in events if isinstance(e, TranslationAudio) and e.target == lang
+                         and e.utterance == "u1")
+        assert len(audio) > 24_000  # at least half a second of speech
+    started = next(e for e in events if isinstance(e, SpeechStarted))
+    stopped = next(e for e in events if isinstance(e, SpeechStopped))
+    assert 900 <= started.start_ms < stopped.end_ms <= 2800
