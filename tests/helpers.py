@@ -65,9 +65,11 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[LiveServer]:
+async def live_server(
+    settings: Settings, source: AudioSource | None = None, port: int | None = None
+) -> AsyncIterator[LiveServer]:
     """The whole service (input, engine, pipeline, hub, Litestar under uvicorn) on a free port."""
-    port = free_port()
+    port = port or free_port()
     settings.server.port = port
     async with open_services(settings, source) as services:
         server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -19,6 +18,7 @@ from translator.pipeline import Pipeline, cancel_and_wait
 from translator.server import api, pages
 from translator.server.listen import listen
 from translator.server.services import Services
+from translator.server.urls import public_url
 
 # Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
 WS_MAX_MESSAGE_BYTES = 4096
@@ -47,30 +47,6 @@ def create_app(services: Services) -> Litestar:
         lifespan=[run_pipeline],
         state=State({"services": services}),
     )
-
-
-def public_url(settings: Settings) -> str:
-    """The address the audience types or scans: the configured one, else derived from host and port."""
-    server = settings.server
-    if server.public_url:
-        return server.public_url.rstrip("/") + "/"
-    host = server.host
-    if host in ("0.0.0.0", "::", ""):
-        host = _lan_address()
-    scheme = "https" if server.tls_cert else "http"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{server.port}/"
-
-
-def _lan_address() -> str:
-    # Connecting a UDP socket sends nothing; it only asks the kernel which interface would be used.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.255.255.255", 1))
-            return probe.getsockname()[0]
-        except OSError:
-            return socket.gethostname()
 
 
 def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicorn.Config:

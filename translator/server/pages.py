@@ -1,20 +1,53 @@
-"""The static pages in ``web/``."""
+"""The pages in ``web/``: the audience page, the caption overlay, and the join page with its QR code."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
+from string import Template
 
-from litestar import get
+import segno
+from litestar import Response, get
+from litestar.datastructures import State
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
+from translator.languages import get_language
+from translator.server.services import Services
+
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+JOIN_PAGE = Template((WEB_DIR / "join.html").read_text(encoding="utf-8"))
+
+
+def _page(name: str) -> File:
+    return File(WEB_DIR / name, content_disposition_type="inline", media_type="text/html")
 
 
 @get("/", sync_to_thread=False, include_in_schema=False)
 def audience() -> File:
     """The audience page."""
-    return File(WEB_DIR / "index.html", content_disposition_type="inline")
+    return _page("index.html")
 
 
-handlers = [audience, create_static_files_router(path="/static", directories=[WEB_DIR])]
+@get("/overlay", sync_to_thread=False, include_in_schema=False)
+def overlay() -> File:
+    """Captions for an OBS browser source, styled by URL parameters."""
+    return _page("overlay.html")
+
+
+@get("/join", sync_to_thread=False, include_in_schema=False)
+def join(state: State) -> Response[str]:
+    """For the projector: the event, a QR code of the audience URL, the URL, the languages."""
+    services: Services = state.services
+    url = services.audience_url
+    names = " · ".join(get_language(code).native for code in services.settings.targets)
+    page = JOIN_PAGE.substitute(
+        event_name=html.escape(services.settings.server.event_name),
+        url=html.escape(url),
+        qr_svg=segno.make(url, error="m").svg_inline(border=4, light="#fff", omitsize=True),
+        languages=html.escape(names),
+    )
+    return Response(page, media_type="text/html")
+
+
+handlers = [audience, overlay, join, create_static_files_router(path="/static", directories=[WEB_DIR])]

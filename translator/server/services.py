@@ -9,6 +9,7 @@ from translator.config import Settings
 from translator.hub import Hub
 from translator.languages import get_language
 from translator.pipeline import Pipeline
+from translator.server.urls import public_url
 
 
 @dataclass
@@ -19,6 +20,11 @@ class Services:
     hub: Hub
     pipeline: Pipeline
     started_at: float = field(default_factory=time.time)
+
+    @property
+    def audience_url(self) -> str:
+        """The audience page's URL, as printed at start-up and put in the join page's QR code."""
+        return public_url(self.settings)
 
     def languages(self) -> dict[str, object]:
         """The body of ``GET /api/languages``."""

@@ -1,0 +1,31 @@
+"""The address the audience uses: configured, or derived from the host and port."""
+
+from __future__ import annotations
+
+import socket
+
+from translator.config import Settings
+
+
+def public_url(settings: Settings) -> str:
+    """The address the audience types or scans: the configured one, else derived from host and port."""
+    server = settings.server
+    if server.public_url:
+        return server.public_url.rstrip("/") + "/"
+    host = server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = _lan_address()
+    scheme = "https" if server.tls_cert else "http"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{server.port}/"
+
+
+def _lan_address() -> str:
+    # Connecting a UDP socket sends nothing; it only asks the kernel which interface would be used.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return socket.gethostname()

@@ -1,0 +1,112 @@
+// The audience page: choose a language, tap to listen, read the captions.
+import { CaptionBook, Listener } from "./listener.js";
+import { Player } from "./player.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const player = new Player();
+const book = new CaptionBook(50);
+let listener = null;
+let lang = null;
+let talkStartedAt = null;
+let languages = [];
+
+window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, mode: "none", connection: "idle" };
+
+async function loadLanguages() {
+  const response = await fetch("/api/languages");
+  const info = await response.json();
+  $("event").textContent = info.event_name;
+  document.title = info.event_name;
+  languages = info.targets;
+  const box = $("languages");
+  box.replaceChildren(...languages.map((l) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.lang = l.code;
+    button.textContent = l.native;
+    button.dataset.lang = l.code;
+    button.setAttribute("aria-label", `${l.native} (${l.name})`);
+    button.addEventListener("click", () => choose(l.code));
+    return button;
+  }));
+  const wanted = params.get("lang") || localStorage.getItem("lang");
+  if (wanted && languages.some((l) => l.code === wanted)) choose(wanted);
+}
+
+function choose(code) {
+  lang = code;
+  window.__listenerStats.lang = code;
+  localStorage.setItem("lang", code);
+  document.documentElement.lang = code;
+  for (const b of $("languages").children) b.setAttribute("aria-pressed", String(b.dataset.lang === code));
+  $("choose").hidden = true;
+  $("listen").hidden = false;
+  connect();
+}
+
+function connect() {
+  listener?.close();
+  player.clear();
+  book.reset([]);
+  render();
+  const audio = !$("captions-only").checked;
+  listener = new Listener({
+    lang, audio,
+    onHello: (hello) => { talkStartedAt = hello.talk_started_at; book.reset(hello.captions); render(); },
+    onCaption: (caption) => { book.set(caption); render(); },
+    onAudio: (pcm, utterance) => { if (player.running) player.push(pcm, utterance); },
+    onStatus: (status) => { if (status.state === "error") setConnection("error", status.detail); },
+    onConnection: setConnection,
+  });
+}
+
+function setConnection(state, detail) {
+  window.__listenerStats.connection = state;
+  const badge = $("connection");
+  badge.className = `badge state-${state}`;
+  badge.textContent = { connecting: "Connecting…", live: "● Live", reconnecting: "Reconnecting…",
+                        gone: detail || "Language not available", error: detail || "Error" }[state] || state;
+}
+
+function render() {
+  const box = $("captions");
+  const stick = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  box.replaceChildren(...book.list().filter((c) => c.text || c.source_text).map((c) => {
+    const p = document.createElement("p");
+    p.className = c.final ? "final" : "partial";
+    p.dataset.id = c.id;
+    p.textContent = c.text || "…";
+    return p;
+  }));
+  if (stick) box.scrollTop = box.scrollHeight;
+}
+
+$("play").addEventListener("click", async () => {
+  if ($("captions-only").checked) return;
+  await player.start(Number($("volume").value));
+  $("play").textContent = "Listening";
+  $("play").disabled = true;
+});
+$("volume").addEventListener("input", (e) => player.setVolume(Number(e.target.value)));
+$("captions-only").addEventListener("change", (e) => {
+  $("play").hidden = e.target.checked;
+  connect();
+});
+$("change").addEventListener("click", () => {
+  $("choose").hidden = false;
+  $("languages").querySelector('[aria-pressed="true"]')?.focus();
+});
+
+setInterval(() => {
+  Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang });
+  const behind = player.stats.bufferedSeconds || 0;
+  $("live").textContent = player.running
+    ? `Playing · ${behind.toFixed(1)} s behind live${player.stats.underruns ? ` · ${player.stats.underruns} stalls` : ""}`
+    : "";
+}, 250);
+
+function start() {
+  loadLanguages().catch(() => { setConnection("reconnecting"); setTimeout(start, 2000); });
+}
+start();

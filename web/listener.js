@@ -1,0 +1,66 @@
+// The listener protocol (version 1): a WebSocket that reconnects with back-off, hello, captions,
+// status, and binary audio frames with a 12-byte header. Shared by the audience page and the overlay.
+
+export const HEADER_BYTES = 12;
+
+export class Listener {
+  constructor({ lang, audio, onHello, onCaption, onStatus, onAudio, onConnection }) {
+    Object.assign(this, { lang, audio, onHello, onCaption, onStatus, onAudio, onConnection });
+    this.backoff = 500;
+    this.closed = false;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/ws/listen/${encodeURIComponent(this.lang)}?audio=${this.audio ? 1 : 0}&codec=pcm`;
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.onConnection?.("connecting");
+    ws.onmessage = ({ data }) => {
+      if (typeof data !== "string") {
+        const view = new DataView(data);
+        const utterance = view.getUint32(4, true);
+        this.onAudio?.(new Int16Array(data, HEADER_BYTES), utterance);
+        return;
+      }
+      const message = JSON.parse(data);
+      if (message.type === "hello") {
+        this.backoff = 500;
+        this.onConnection?.("live");
+        this.onHello?.(message);
+      } else if (message.type === "caption") this.onCaption?.(message);
+      else if (message.type === "status") this.onStatus?.(message);
+      else if (message.type === "error") this.onStatus?.({ state: "error", detail: message.message });
+    };
+    ws.onclose = (event) => {
+      if (this.closed || this.ws !== ws) return;
+      if (event.code === 4404) { this.onConnection?.("gone", event.reason); return; }
+      this.onConnection?.("reconnecting");
+      const delay = this.backoff * (0.8 + Math.random() * 0.4);
+      this.backoff = Math.min(this.backoff * 2, 10000);
+      this.timer = setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.ws?.close(1000, "bye");
+  }
+}
+
+// Captions by id: a partial updates its line in place, a final fixes it; the newest `limit` are kept.
+export class CaptionBook {
+  constructor(limit) { this.limit = limit; this.byId = new Map(); }
+
+  set(caption) {
+    this.byId.set(caption.id, caption);
+    while (this.byId.size > this.limit) this.byId.delete(this.byId.keys().next().value);
+  }
+
+  reset(captions) { this.byId.clear(); for (const c of captions) this.set(c); }
+
+  list() { return [...this.byId.values()].sort((a, b) => a.id - b.id); }
+}
