@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -40,8 +41,13 @@ class TranscribeRecognizer(Recognizer):
     """The baseline: faster-whisper's ``transcribe`` as documented (30 s window)."""
 
     def transcribe(self, audio: np.ndarray, beam_size: int | None = None) -> str:
-        segments, _ = self._whisper.transcribe(audio, beam_size=beam_size or self.beam_size, language="en",
-                                               without_timestamps=True, condition_on_previous_text=False)
+        segments, _ = self._whisper.transcribe(
+            audio,
+            beam_size=beam_size or self.beam_size,
+            language="en",
+            without_timestamps=True,
+            condition_on_previous_text=False,
+        )
         return " ".join(s.text.strip() for s in segments).strip()
 
 
@@ -89,21 +95,37 @@ async def measure(variant: str, wav: Path) -> dict[str, object]:
         collector.cancel()
         wall = time.perf_counter() - wall_start
     usage_after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
-              for a, b in zip(usage_after, usage_before, strict=True))
+    cpu = sum(
+        a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
+        for a, b in zip(usage_after, usage_before, strict=True)
+    )
     result: dict[str, object] = {"variant": variant, "utterances": len(speech_end)}
     for target in TARGETS:
         # The frame holding the end of speech was sent at started + end_ms (the source is paced).
-        audio = [(first_audio[(target, u)] - started) * 1000 - end for u, end in speech_end.items()
-                 if (target, u) in first_audio]
-        caption = [(final_caption[(target, u)] - started) * 1000 - end for u, end in speech_end.items()
-                   if (target, u) in final_caption]
+        audio = [
+            (first_audio[(target, u)] - started) * 1000 - end
+            for u, end in speech_end.items()
+            if (target, u) in first_audio
+        ]
+        caption = [
+            (final_caption[(target, u)] - started) * 1000 - end
+            for u, end in speech_end.items()
+            if (target, u) in final_caption
+        ]
         result[target] = {"first_audio": audio, "final_caption": caption}
     hypothesis = " ".join(transcripts[u] for u in sorted(transcripts, key=lambda u: int(u[1:])))
-    normalize = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
-                               jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
-    result["wer"] = jiwer.wer(" ".join(SENTENCES), hypothesis, reference_transform=normalize,
-                              hypothesis_transform=normalize)
+    normalize = jiwer.Compose(
+        [
+            jiwer.ToLowerCase(),
+            jiwer.RemovePunctuation(),
+            jiwer.RemoveMultipleSpaces(),
+            jiwer.Strip(),
+            jiwer.ReduceToListOfListOfWords(),
+        ]
+    )
+    result["wer"] = jiwer.wer(
+        " ".join(SENTENCES), hypothesis, reference_transform=normalize, hypothesis_transform=normalize
+    )
     result["transcript"] = hypothesis
     result["cpu_percent_of_one_core"] = 100 * cpu / wall
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -120,7 +142,7 @@ def report(results: list[dict]) -> str:
         "# Offline engine latency",
         "",
         f"Talk: {len(SENTENCES)} espeak-ng sentences at real-time pace; targets {', '.join(TARGETS)}; "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores.",
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores.",
         "Times in ms after the end of speech (the speech's last sample, as fed).",
         "",
         "| variant | target | first audio mean | first audio p95 | final caption mean | final caption p95 |",
@@ -129,20 +151,29 @@ def report(results: list[dict]) -> str:
     for r in results:
         for target in TARGETS:
             t = r[target]
-            lines.append(f"| {r['variant']} | {target} | {statistics.mean(t['first_audio']):.0f} | "
-                         f"{p95(t['first_audio']):.0f} | {statistics.mean(t['final_caption']):.0f} | "
-                         f"{p95(t['final_caption']):.0f} |")
-    lines += ["", "| variant | utterances | whisper runs | WER | CPU (% of one core) | peak RSS (MB) |",
-              "|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {r['variant']} | {target} | {statistics.mean(t['first_audio']):.0f} | "
+                f"{p95(t['first_audio']):.0f} | {statistics.mean(t['final_caption']):.0f} | "
+                f"{p95(t['final_caption']):.0f} |"
+            )
+    lines += [
+        "",
+        "| variant | utterances | whisper runs | WER | CPU (% of one core) | peak RSS (MB) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['variant']} | {r['utterances']} | {r['recognitions']} | {100 * r['wer']:.1f} % | "
-                     f"{r['cpu_percent_of_one_core']:.0f} | {r['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {r['variant']} | {r['utterances']} | {r['recognitions']} | {100 * r['wer']:.1f} % | "
+            f"{r['cpu_percent_of_one_core']:.0f} | {r['peak_rss_mb']:.0f} |"
+        )
     lines += ["", "Transcripts:", ""] + [f"- {r['variant']}: {r['transcript']}" for r in results]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/latency.md"))
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--wav", type=Path, help=argparse.SUPPRESS)
@@ -155,8 +186,12 @@ def main() -> int:
         wav = write_talk(Path(tmp) / "talk.wav")
         for variant in VARIANTS:
             print(f"bench: running {variant} (about 40 s)...", file=sys.stderr, flush=True)
-            output = subprocess.run([sys.executable, "-m", "bench.latency", "--variant", variant, "--wav", str(wav)],
-                                    capture_output=True, text=True, check=True).stdout
+            output = subprocess.run(
+                [sys.executable, "-m", "bench.latency", "--variant", variant, "--wav", str(wav)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             results.append(json.loads(output.strip().splitlines()[-1]))
     text = report(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """The demo and benchmark talk: English sentences spoken by espeak-ng, with pauses between them.
 
-    python -m bench.talk --demo build/demo-talk.wav
+python -m bench.talk --demo build/demo-talk.wav
 """
 
 from __future__ import annotations

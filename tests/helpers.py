@@ -99,11 +99,11 @@ class Received:
         return {c["id"]: c for c in self.captions if c["final"]}
 
 
-async def listen(url: str, until: Any, timeout: float = 30.0) -> Received:
+async def listen(url: str, until: Any, within_s: float = 30.0) -> Received:
     """Connect a real WebSocket client and collect messages until ``until(received)`` is true."""
     async with websockets.connect(url, compression=None) as ws:
-        received = Received(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
-        async with asyncio.timeout(timeout):
+        received = Received(json.loads(await asyncio.wait_for(ws.recv(), within_s)))
+        async with asyncio.timeout(within_s):
             while not until(received):
                 message = await ws.recv()
                 if isinstance(message, bytes):

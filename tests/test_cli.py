@@ -12,8 +12,13 @@ import pytest
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | (env or {})
-    return subprocess.run([sys.executable, "-m", "translator", *args], capture_output=True, text=True,
-                          timeout=60, env=environment)
+    return subprocess.run(
+        [sys.executable, "-m", "translator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
 
 
 @pytest.mark.parametrize(
@@ -40,16 +45,28 @@ def test_unknown_engine_is_a_usage_error() -> None:
 def test_a_bad_wav_names_the_file(tmp_path: Path) -> None:
     fake = tmp_path / "notes.wav"
     fake.write_text("these are my notes, not audio")
-    result = run("serve", "--engine", "voicelive", "--input", str(fake),
-                 env={"AZURE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9", "AZURE_VOICELIVE_API_KEY": "k-secret"})
+    result = run(
+        "serve",
+        "--engine",
+        "voicelive",
+        "--input",
+        str(fake),
+        env={"AZURE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9", "AZURE_VOICELIVE_API_KEY": "k-secret"},
+    )
     assert result.returncode == 1
     assert f"{fake}: not a readable WAV file" in result.stderr
     assert "k-secret" not in result.stderr + result.stdout
 
 
 def test_a_missing_microphone_is_a_clear_error() -> None:
-    result = run("serve", "--engine", "voicelive", "--device", "no-such-microphone",
-                 env={"AZURE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9", "AZURE_VOICELIVE_API_KEY": "k-secret"})
+    result = run(
+        "serve",
+        "--engine",
+        "voicelive",
+        "--device",
+        "no-such-microphone",
+        env={"AZURE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9", "AZURE_VOICELIVE_API_KEY": "k-secret"},
+    )
     assert result.returncode == 1
     assert "no usable microphone no-such-microphone" in result.stderr
     assert "Traceback" not in result.stderr

@@ -12,10 +12,15 @@ from translator.errors import ConfigError
 
 def test_later_sources_win(tmp_path: Path) -> None:
     config = tmp_path / "translator.toml"
-    config.write_text('targets = ["it"]\n[server]\nport = 9000\nevent_name = "Synod"\n[azure]\nmodel = "gpt-4o"\n')
+    config.write_text(
+        'targets = ["it"]\n[server]\nport = 9000\nevent_name = "Synod"\n[azure]\nmodel = "gpt-4o"\n'
+    )
     settings = load_settings(
         str(config),
-        env={"AZURE_COGNITIVE_SERVICES_ENDPOINT": "https://alias.example/", "AZURE_VOICELIVE_MODEL": "gpt-4.1"},
+        env={
+            "AZURE_COGNITIVE_SERVICES_ENDPOINT": "https://alias.example/",
+            "AZURE_VOICELIVE_MODEL": "gpt-4.1",
+        },
         overrides={"server.port": 9100, "server.host": None},
     )
     assert settings.targets == ["it"]
@@ -27,7 +32,9 @@ def test_later_sources_win(tmp_path: Path) -> None:
 
 
 def test_the_primary_azure_names_beat_the_aliases() -> None:
-    settings = load_settings(env={"AZURE_VOICELIVE_API_KEY": "primary", "AZURE_COGNITIVE_SERVICES_KEY": "alias"})
+    settings = load_settings(
+        env={"AZURE_VOICELIVE_API_KEY": "primary", "AZURE_COGNITIVE_SERVICES_KEY": "alias"}
+    )
     assert settings.azure.api_key == "primary"
 
 

@@ -52,7 +52,9 @@ class Connection:
 class FakeVoiceLive:
     """Start with `start()`; `endpoint` is what the engine is configured with."""
 
-    def __init__(self, *, transcript: str = "Good morning everyone", reject_status: int | None = None) -> None:
+    def __init__(
+        self, *, transcript: str = "Good morning everyone", reject_status: int | None = None
+    ) -> None:
         self.transcript = transcript
         self.reject_status = reject_status
         self.connections: list[Connection] = []
@@ -120,12 +122,22 @@ class FakeVoiceLive:
                         if change[0] == "start":
                             item = self._id("item")
                             detector.item = item
-                            await send({"type": "input_audio_buffer.speech_started", "audio_start_ms": change[1],
-                                        "item_id": item})
+                            await send(
+                                {
+                                    "type": "input_audio_buffer.speech_started",
+                                    "audio_start_ms": change[1],
+                                    "item_id": item,
+                                }
+                            )
                         else:
                             item = detector.item
-                            await send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": change[1],
-                                        "item_id": item})
+                            await send(
+                                {
+                                    "type": "input_audio_buffer.speech_stopped",
+                                    "audio_end_ms": change[1],
+                                    "item_id": item,
+                                }
+                            )
                             turns.append(asyncio.create_task(self._turn(send, session, item)))
         finally:
             for task in turns:
@@ -139,26 +151,80 @@ class FakeVoiceLive:
         response = self._id("resp")
         out_item = self._id("item")
         await send({"type": "input_audio_buffer.committed", "item_id": item, "previous_item_id": None})
-        await send({"type": "response.created", "response": {"id": response, "object": "realtime.response",
-                                                             "status": "in_progress", "output": []}})
-        await send({"type": "conversation.item.input_audio_transcription.completed", "item_id": item,
-                    "content_index": 0, "transcript": self.transcript})
+        await send(
+            {
+                "type": "response.created",
+                "response": {
+                    "id": response,
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                    "output": [],
+                },
+            }
+        )
+        await send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item,
+                "content_index": 0,
+                "transcript": self.transcript,
+            }
+        )
         audio = tone(0.3)
         for index, word in enumerate(words):
             await asyncio.sleep(0.005)
-            await send({"type": "response.audio_transcript.delta", "response_id": response, "item_id": out_item,
-                        "output_index": 0, "content_index": 0, "delta": (" " if index else "") + word})
+            await send(
+                {
+                    "type": "response.audio_transcript.delta",
+                    "response_id": response,
+                    "item_id": out_item,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": (" " if index else "") + word,
+                }
+            )
             if index < 3:
                 chunk = audio[index * 4800 : (index + 1) * 4800]
-                await send({"type": "response.audio.delta", "response_id": response, "item_id": out_item,
-                            "output_index": 0, "content_index": 0, "delta": base64.b64encode(chunk).decode()})
-        await send({"type": "response.audio.done", "response_id": response, "item_id": out_item,
-                    "output_index": 0, "content_index": 0})
-        await send({"type": "response.audio_transcript.done", "response_id": response, "item_id": out_item,
-                    "output_index": 0, "content_index": 0, "transcript": " ".join(words)})
-        await send({"type": "response.done", "response": {
-            "id": response, "object": "realtime.response", "status": "completed",
-            "output": [{"id": out_item, "type": "message", "role": "assistant", "content": []}]}})
+                await send(
+                    {
+                        "type": "response.audio.delta",
+                        "response_id": response,
+                        "item_id": out_item,
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": base64.b64encode(chunk).decode(),
+                    }
+                )
+        await send(
+            {
+                "type": "response.audio.done",
+                "response_id": response,
+                "item_id": out_item,
+                "output_index": 0,
+                "content_index": 0,
+            }
+        )
+        await send(
+            {
+                "type": "response.audio_transcript.done",
+                "response_id": response,
+                "item_id": out_item,
+                "output_index": 0,
+                "content_index": 0,
+                "transcript": " ".join(words),
+            }
+        )
+        await send(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": response,
+                    "object": "realtime.response",
+                    "status": "completed",
+                    "output": [{"id": out_item, "type": "message", "role": "assistant", "content": []}],
+                },
+            }
+        )
 
 
 class _Detector:

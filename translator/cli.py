@@ -23,16 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--engine", choices=["auto", "voicelive", "local"])
     serve.add_argument("--input", dest="audio.input", metavar="mic|PATH", help="mic, or a WAV file")
     serve.add_argument("--device", dest="audio.device", metavar="NAME_OR_INDEX", help="input device")
-    serve.add_argument("--loop", dest="audio.loop", action="store_const", const=True,
-                       help="repeat the WAV file")
+    serve.add_argument(
+        "--loop", dest="audio.loop", action="store_const", const=True, help="repeat the WAV file"
+    )
     serve.add_argument("--source", help="the speaker's language (default en)")
-    serve.add_argument("--target", dest="targets", action="append", metavar="LANG",
-                       help="a target language; repeat for several (default es, fr)")
+    serve.add_argument(
+        "--target",
+        dest="targets",
+        action="append",
+        metavar="LANG",
+        help="a target language; repeat for several (default es, fr)",
+    )
     serve.add_argument("--host", dest="server.host")
     serve.add_argument("--port", dest="server.port", type=_port)
     serve.add_argument("--event-name", dest="server.event_name")
-    serve.add_argument("--public-url", dest="server.public_url",
-                       help="the address the audience uses (for the QR code)")
+    serve.add_argument(
+        "--public-url", dest="server.public_url", help="the address the audience uses (for the QR code)"
+    )
     serve.add_argument("--tls-cert", dest="server.tls_cert", metavar="PEM")
     serve.add_argument("--tls-key", dest="server.tls_key", metavar="PEM")
     serve.add_argument("-v", "--verbose", action="store_true")
@@ -53,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "devices":
             return _devices()
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         settings = load_settings(args.config, overrides=overrides)
         from translator.server import serve

@@ -161,8 +161,8 @@ class Pipeline:
         return utterance
 
 
-async def cancel_and_wait(task: asyncio.Task[object], timeout: float = 5.0) -> None:
-    """Cancel ``task`` and wait for it, at most ``timeout`` seconds."""
+async def cancel_and_wait(task: asyncio.Task[object], grace_s: float = 5.0) -> None:
+    """Cancel ``task`` and wait for it, at most ``grace_s`` seconds."""
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(task, timeout)
+        await asyncio.wait_for(task, grace_s)

@@ -22,8 +22,12 @@ def pulse_talk_sink() -> Iterator[str]:
     started = subprocess.run(["pulseaudio", "--check"]).returncode != 0
     if started:
         subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1"], check=True, capture_output=True)
-    module = subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=talk"],
-                            check=True, capture_output=True, text=True).stdout.strip()
+    module = subprocess.run(
+        ["pactl", "load-module", "module-null-sink", "sink_name=talk"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     subprocess.run(["pactl", "set-default-source", "talk.monitor"], check=True)
     yield "talk"
     subprocess.run(["pactl", "unload-module", module])

@@ -14,8 +14,10 @@ from translator.audio.wav import WavSource, read_wav
 from translator.errors import SourceError
 
 
-@pytest.mark.parametrize(("rate", "channels", "subtype"), [(44100, 2, "FLOAT"), (16000, 1, "PCM_16"),
-                                                           (48000, 2, "PCM_24"), (24000, 1, "PCM_16")])
+@pytest.mark.parametrize(
+    ("rate", "channels", "subtype"),
+    [(44100, 2, "FLOAT"), (16000, 1, "PCM_16"), (48000, 2, "PCM_24"), (24000, 1, "PCM_16")],
+)
 def test_formats_convert_to_24k_mono_pcm16(tmp_path: Path, rate: int, channels: int, subtype: str) -> None:
     t = np.arange(rate) / rate
     tone = 0.5 * np.sin(2 * np.pi * 440 * t)

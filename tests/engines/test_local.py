@@ -13,17 +13,34 @@ import pytest
 import soundfile
 import soxr
 
+from tests.helpers import speak
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
-from translator.engines.events import SourceText, SpeechStarted, SpeechStopped, TranslationAudio, TranslationText, TurnDone
+from translator.engines.events import (
+    SourceText,
+    SpeechStarted,
+    SpeechStopped,
+    TranslationAudio,
+    TranslationText,
+    TurnDone,
+)
 from translator.engines.local import LocalEngine
 from translator.engines.local.asr import Recognizer
 from translator.engines.local.mt import ApertiumPipe, Translator, offline_pairs
 from translator.engines.local.tts import Synthesizer
-from translator.engines.local.vad import ASR_RATE, CHUNK, Ended, Paused, Resumed, Segmenter, SegmenterConfig, SileroVad, Started
+from translator.engines.local.vad import (
+    ASR_RATE,
+    CHUNK,
+    Ended,
+    Paused,
+    Resumed,
+    Segmenter,
+    SegmenterConfig,
+    SileroVad,
+    Started,
+)
 from translator.errors import PermanentEngineError
 from translator.languages import get_language
-from tests.helpers import speak
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +53,25 @@ def load_16k(path: Path) -> np.ndarray:
     return soxr.resample(samples, rate, ASR_RATE).astype(np.float32)
 
 
-@pytest.mark.parametrize("sentence", ["Welcome to the annual meeting of our association.",
-                                      "The keynote starts at ten o'clock in the main hall."])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Welcome to the annual meeting of our association.",
+        "The keynote starts at ten o'clock in the main hall.",
+    ],
+)
 def test_recognition_of_a_known_sentence(recognizer: Recognizer, tmp_path: Path, sentence: str) -> None:
     audio = load_16k(speak(sentence, tmp_path / "s.wav"))
     text = recognizer.transcribe(audio)
-    normalize = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
-                               jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+    normalize = jiwer.Compose(
+        [
+            jiwer.ToLowerCase(),
+            jiwer.RemovePunctuation(),
+            jiwer.RemoveMultipleSpaces(),
+            jiwer.Strip(),
+            jiwer.ReduceToListOfListOfWords(),
+        ]
+    )
     error = jiwer.wer(sentence, text, reference_transform=normalize, hypothesis_transform=normalize)
     assert error <= 0.25, text
 
@@ -141,14 +170,18 @@ def test_segmenter_rules() -> None:
     assert [type(e) for e in ended] == [Paused, Ended] and not ended[1].forced
     forced = feed(0.9, 200)
     assert any(isinstance(e, Ended) and e.forced for e in forced)
-    assert all(b.start >= a.end for a, b in zip(forced, forced[1:], strict=False)
-               if isinstance(a, Ended) and isinstance(b, Ended))
+    assert all(
+        b.start >= a.end
+        for a, b in zip(forced, forced[1:], strict=False)
+        if isinstance(a, Ended) and isinstance(b, Ended)
+    )
 
 
 async def test_the_engine_recognises_once_and_translates_per_language(talk: Path) -> None:
     engine = LocalEngine(get_language("en"), [get_language("es"), get_language("fr")], LocalConfig())
     events: list = []
     async with engine:
+
         async def collect() -> None:
             async for event in engine.events():
                 events.append(event)
@@ -169,8 +202,11 @@ async def test_the_engine_recognises_once_and_translates_per_language(talk: Path
     translations = {(e.target, e.utterance): e.text for e in events if isinstance(e, TranslationText)}
     assert "Buenos días" in translations[("es", "u1")] and "Bonjour" in translations[("fr", "u1")]
     for lang in ("es", "fr"):
-        audio = b"".join(e.pcm for e in events if isinstance(e, TranslationAudio) and e.target == lang
-                         and e.utterance == "u1")
+        audio = b"".join(
+            e.pcm
+            for e in events
+            if isinstance(e, TranslationAudio) and e.target == lang and e.utterance == "u1"
+        )
         assert len(audio) > 24_000  # at least half a second of speech
     started = next(e for e in events if isinstance(e, SpeechStarted))
     stopped = next(e for e in events if isinstance(e, SpeechStopped))

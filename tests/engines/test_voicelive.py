@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.engines import create_engine
@@ -18,7 +19,6 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from tests.voicelive_server import FakeVoiceLive
 
 
 def settings_for(server: FakeVoiceLive, *targets: str, **extra: object):
@@ -53,8 +53,9 @@ async def run_talk(engine, wav: Path, until) -> list:
 async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive, talk: Path) -> None:
     settings = settings_for(voicelive, "es", "fr", **{"azure.model": "gpt-4.1"})
     async with create_engine(settings) as engine:
-        await run_talk(engine, talk, lambda ev: sum(isinstance(e, SessionState) and e.state == "ready"
-                                                     for e in ev) == 2)
+        await run_talk(
+            engine, talk, lambda ev: sum(isinstance(e, SessionState) and e.state == "ready" for e in ev) == 2
+        )
     assert len(voicelive.connections) == 2
     by_locale = {c.session_updates[0]["voice"]["locale"]: c for c in voicelive.connections}
     assert set(by_locale) == {"es-ES", "fr-FR"}
@@ -81,8 +82,9 @@ async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive, talk:
 async def test_native_audio_model_uses_its_own_transcription(voicelive: FakeVoiceLive, talk: Path) -> None:
     settings = settings_for(voicelive, "es")
     async with create_engine(settings) as engine:
-        await run_talk(engine, talk, lambda ev: any(isinstance(e, SessionState) and e.state == "ready"
-                                                    for e in ev))
+        await run_talk(
+            engine, talk, lambda ev: any(isinstance(e, SessionState) and e.state == "ready" for e in ev)
+        )
     session = voicelive.connections[0].session_updates[0]
     assert session["input_audio_transcription"]["model"] == "gpt-4o-transcribe"
     # Microsoft's docs: the semantic end-of-utterance model does not serve gpt-realtime.
@@ -100,7 +102,9 @@ async def test_a_turn_becomes_normalized_events(voicelive: FakeVoiceLive, talk: 
     # The talk opens with 1.2 s of silence; espeak's first sentence lasts about a second.
     assert 1000 <= first.start_ms <= 1500 < stopped.end_ms <= 3500
     same_utterance = [e for e in events if getattr(e, "utterance", None) == first.utterance]
-    assert any(isinstance(e, SourceText) and e.final and e.text == "Good morning everyone" for e in same_utterance)
+    assert any(
+        isinstance(e, SourceText) and e.final and e.text == "Good morning everyone" for e in same_utterance
+    )
     finals = [e for e in same_utterance if isinstance(e, TranslationText) and e.final]
     assert finals and finals[0].text.startswith("translated into es-ES")
     audio = b"".join(e.pcm for e in same_utterance if isinstance(e, TranslationAudio))
@@ -116,8 +120,9 @@ async def test_bad_credentials_fail_the_language_for_good(talk: Path) -> None:
     await server.start()
     try:
         async with create_engine(settings_for(server, "es")) as engine:
-            events = await run_talk(engine, talk, lambda ev: any(isinstance(e, SessionState) and
-                                                                 e.state == "failed" for e in ev))
+            events = await run_talk(
+                engine, talk, lambda ev: any(isinstance(e, SessionState) and e.state == "failed" for e in ev)
+            )
     finally:
         await server.stop()
     failure = next(e for e in events if isinstance(e, EngineFailure))
@@ -125,18 +130,21 @@ async def test_bad_credentials_fail_the_language_for_good(talk: Path) -> None:
     assert "test-key-123" not in failure.message
 
 
-async def test_a_dropped_session_reconnects_and_resends_its_configuration(voicelive: FakeVoiceLive,
-                                                                          talk: Path) -> None:
+async def test_a_dropped_session_reconnects_and_resends_its_configuration(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
     async with create_engine(settings_for(voicelive, "es", "fr")) as engine:
         events: list = []
+        both_ready = asyncio.Event()
 
         async def collect() -> None:
             async for event in engine.events():
                 events.append(event)
+                if sum(isinstance(e, SessionState) and e.state == "ready" for e in events) == 2:
+                    both_ready.set()
 
         collector = asyncio.create_task(collect())
-        while sum(isinstance(e, SessionState) and e.state == "ready" for e in events) < 2:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(both_ready.wait(), 10)
         await voicelive.drop_all()
         async with asyncio.timeout(10):
             while sum(isinstance(e, SessionState) and e.state == "ready" for e in events) < 4:

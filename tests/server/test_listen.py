@@ -1,4 +1,4 @@
-"""End to end: a WAV file → the Voice Live engine (real SDK, local server) → the hub → real WebSocket listeners."""
+"""End to end: a WAV file → the Voice Live engine (real SDK, local server) → hub → WebSocket listeners."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import httpx
 import pytest
 import websockets
 
-from translator.audio.wav import WavSource
-from translator.config import load_settings
 from tests.helpers import listen, live_server
 from tests.voicelive_server import FakeVoiceLive
+from translator.audio.wav import WavSource
+from translator.config import load_settings
 
 
 def voicelive_settings(server: FakeVoiceLive, talk: Path):
@@ -27,8 +27,9 @@ def two_finals(received) -> bool:
     return len(received.finals()) >= 2 and all(f["source_text"] for f in received.finals().values())
 
 
-async def test_two_languages_each_get_their_own_captions_and_audio(voicelive: FakeVoiceLive,
-                                                                    talk: Path) -> None:
+async def test_two_languages_each_get_their_own_captions_and_audio(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
     settings = voicelive_settings(voicelive, talk)
     async with live_server(settings, WavSource(talk, pace=4)) as server:
         spanish, french = await asyncio.gather(

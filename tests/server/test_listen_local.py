@@ -6,16 +6,17 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import listen, live_server
 from translator.audio.wav import WavSource
 from translator.config import load_settings
-from tests.helpers import listen, live_server
 
 
 async def test_a_listener_gets_spanish_captions_and_audio(talk: Path) -> None:
     settings = load_settings(env={}, overrides={"targets": ["es", "fr"], "audio.input": str(talk)})
     async with live_server(settings, WavSource(talk, pace=2)) as server:
-        received = await listen(f"{server.ws}/ws/listen/es",
-                                lambda r: len(r.finals()) >= 2 and len(r.audio) > 10, timeout=60)
+        received = await listen(
+            f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 2 and len(r.audio) > 10, within_s=60
+        )
         async with httpx.AsyncClient(base_url=server.url) as client:
             status = (await client.get("/api/status")).json()
     finals = list(received.finals().values())

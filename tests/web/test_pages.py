@@ -14,17 +14,23 @@ import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from translator.audio.wav import WavSource
-from translator.config import load_settings
 from tests.helpers import LiveServer, free_port, live_server
 from tests.voicelive_server import FakeVoiceLive
+from translator.audio.wav import WavSource
+from translator.config import load_settings
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
     # A phone on the venue network: a plain-http origin that is not localhost (an insecure context).
     "--host-resolver-rules=MAP venue.test 127.0.0.1",
 ]
@@ -41,8 +47,13 @@ async def browser() -> AsyncIterator[Browser]:
 def settings_for(voicelive: FakeVoiceLive, talk: Path, port: int | None = None):
     return load_settings(
         env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "browser-secret"},
-        overrides={"targets": ["es", "fr"], "audio.input": str(talk), "azure.model": "gpt-4.1",
-                   "server.event_name": "Spring Synod", **({"server.port": port} if port else {})},
+        overrides={
+            "targets": ["es", "fr"],
+            "audio.input": str(talk),
+            "azure.model": "gpt-4.1",
+            "server.event_name": "Spring Synod",
+            **({"server.port": port} if port else {}),
+        },
     )
 
 
@@ -64,8 +75,9 @@ async def stats(page: Page) -> dict:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "venue.test"])
-async def test_audience_page_lists_languages_plays_and_shows_captions(browser: Browser, server: LiveServer,
-                                                                      host: str) -> None:
+async def test_audience_page_lists_languages_plays_and_shows_captions(
+    browser: Browser, server: LiveServer, host: str
+) -> None:
     page = await browser.new_page(viewport=PHONE)
     await page.goto(f"http://{host}:{server.port}/")
     await expect(page.locator("#event")).to_have_text("Spring Synod")
@@ -90,8 +102,9 @@ async def test_audience_page_lists_languages_plays_and_shows_captions(browser: B
     assert "browser-secret" not in await page.content()
 
 
-async def test_a_chosen_language_is_remembered_and_can_be_switched_mid_talk(browser: Browser,
-                                                                           server: LiveServer) -> None:
+async def test_a_chosen_language_is_remembered_and_can_be_switched_mid_talk(
+    browser: Browser, server: LiveServer
+) -> None:
     context = await browser.new_context(viewport=DESKTOP)
     page = await context.new_page()
     await page.goto(f"http://127.0.0.1:{server.port}/?lang=es")
@@ -108,8 +121,9 @@ async def test_a_chosen_language_is_remembered_and_can_be_switched_mid_talk(brow
     await context.close()
 
 
-async def test_the_page_survives_a_server_restart_without_a_reload(browser: Browser, voicelive: FakeVoiceLive,
-                                                                   talk: Path) -> None:
+async def test_the_page_survives_a_server_restart_without_a_reload(
+    browser: Browser, voicelive: FakeVoiceLive, talk: Path
+) -> None:
     port = free_port()
     page = await browser.new_page(viewport=PHONE)
     async with live_server(settings_for(voicelive, talk), WavSource(talk, loop=True, pace=2), port=port):
@@ -125,16 +139,22 @@ async def test_the_page_survives_a_server_restart_without_a_reload(browser: Brow
     assert await page.evaluate("window.__navigations") == 1
 
 
-async def test_the_overlay_is_transparent_and_honours_its_parameters(browser: Browser, server: LiveServer) -> None:
+async def test_the_overlay_is_transparent_and_honours_its_parameters(
+    browser: Browser, server: LiveServer
+) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 720})
-    await page.goto(f"http://127.0.0.1:{server.port}/overlay?lang=fr&lines=1&fontSize=50&color=%23ffff00"
-                    "&position=top&showOriginal=1&fade=0&align=left&bg=rgba(0,0,255,0.5)")
+    await page.goto(
+        f"http://127.0.0.1:{server.port}/overlay?lang=fr&lines=1&fontSize=50&color=%23ffff00"
+        "&position=top&showOriginal=1&fade=0&align=left&bg=rgba(0,0,255,0.5)"
+    )
     line = page.locator(".line").first
     await expect(line).to_contain_text("translated into fr-FR", timeout=30_000)
     await expect(line.locator(".original")).to_have_text("Good morning everyone")
     text = line.locator("span.text").first
-    style = await text.evaluate("e => { const s = getComputedStyle(e); return [s.fontSize, s.color,"
-                                " s.backgroundColor, getComputedStyle(e.parentElement).textAlign] }")
+    style = await text.evaluate(
+        "e => { const s = getComputedStyle(e); return [s.fontSize, s.color,"
+        " s.backgroundColor, getComputedStyle(e.parentElement).textAlign] }"
+    )
     assert style == ["50px", "rgb(255, 255, 0)", "rgba(0, 0, 255, 0.5)", "left"]
     box = await line.bounding_box()
     assert box is not None and box["y"] < 720 / 2

@@ -44,7 +44,9 @@ class Resampler:
     """Streaming PCM16 mono resampler (soxr) from ``rate_in`` to ``rate_out``; pass-through when equal."""
 
     def __init__(self, rate_in: int, rate_out: int = SAMPLE_RATE) -> None:
-        self._stream = None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="int16")
+        self._stream = (
+            None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="int16")
+        )
 
     def feed(self, pcm: bytes) -> bytes:
         """Resample a chunk of PCM16; may return fewer samples than an exact ratio (soxr's delay)."""

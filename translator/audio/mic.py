@@ -60,8 +60,9 @@ class MicSource(AudioSource):
             info = sd.query_devices(device, kind="input")
         except (ValueError, sd.PortAudioError) as exc:
             available = ", ".join(f"{d['index']}: {d['name']}" for d in list_input_devices()) or "none"
-            raise SourceError(f"no usable microphone {self.device or '(default)'}: {exc}; "
-                              f"input devices: {available}") from None
+            raise SourceError(
+                f"no usable microphone {self.device or '(default)'}: {exc}; input devices: {available}"
+            ) from None
         rate = SAMPLE_RATE
         try:
             sd.check_input_settings(device=device, channels=1, dtype="int16", samplerate=rate)

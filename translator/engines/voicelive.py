@@ -176,8 +176,13 @@ class _Session:
                 detail = f"network error: {exc.__class__.__name__}"
             else:
                 backoff = 1.0
-            log.warning("Voice Live %s→%s: %s; reconnecting in %.0f s", self.engine.source.code,
-                        self.code, detail, backoff)
+            log.warning(
+                "Voice Live %s→%s: %s; reconnecting in %.0f s",
+                self.engine.source.code,
+                self.code,
+                detail,
+                backoff,
+            )
             self.engine.emit(EngineFailure(self.code, detail, recoverable=True))
             state = "reconnecting"
             await asyncio.sleep(backoff)

@@ -86,8 +86,10 @@ def print_urls(settings: Settings, engine: str, input_description: str) -> None:
     """Tell the operator what is running and where to point people."""
     base = public_url(settings)
     first = settings.targets[0]
-    print(f"translator: {engine} engine, {settings.source} → {', '.join(settings.targets)}, "
-          f"input: {input_description}")
+    print(
+        f"translator: {engine} engine, {settings.source} → {', '.join(settings.targets)}, "
+        f"input: {input_description}"
+    )
     print(f"  Audience page:    {base}")
     print(f"  Join (QR code):   {base}join")
     print(f"  Caption overlay:  {base}overlay?lang={first}")

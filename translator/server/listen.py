@@ -73,7 +73,9 @@ async def _serve(socket: WebSocket, listener: Listener) -> None:
         for task in (sender, receiver):
             task.cancel()
         await asyncio.gather(sender, receiver, return_exceptions=True)
-    closing = listener.closed or (receiver.result() if receiver in done and not receiver.cancelled() else None)
+    closing = listener.closed or (
+        receiver.result() if receiver in done and not receiver.cancelled() else None
+    )
     if closing is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(socket.close(*closing), CLOSE_TIMEOUT_S)

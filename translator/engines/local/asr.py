@@ -38,8 +38,9 @@ def window_frames(samples: int, rate: int = 16_000) -> int:
 class Recognizer:
     """One loaded whisper model. `transcribe` blocks: call it from a worker thread."""
 
-    def __init__(self, model: str | None = None, *, threads: int = 2, beam_size: int = 5,
-                 full_window: bool = False) -> None:
+    def __init__(
+        self, model: str | None = None, *, threads: int = 2, beam_size: int = 5, full_window: bool = False
+    ) -> None:
         # The bundled model is on disk; never let the hub library reach for the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
@@ -56,8 +57,12 @@ class Recognizer:
         except Exception as exc:
             raise PermanentEngineError(f"cannot load the speech model {path}: {exc}") from None
         self.multilingual = self._whisper.model.is_multilingual
-        self._tokenizer = Tokenizer(self._whisper.hf_tokenizer, self.multilingual, task="transcribe",
-                                    language="en" if self.multilingual else None)
+        self._tokenizer = Tokenizer(
+            self._whisper.hf_tokenizer,
+            self.multilingual,
+            task="transcribe",
+            language="en" if self.multilingual else None,
+        )
         self._suppress = get_suppressed_tokens(self._tokenizer, (-1,))
         self.beam_size = beam_size
         self.full_window = full_window

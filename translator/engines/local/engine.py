@@ -126,13 +126,15 @@ class LocalEngine(Engine):
         self._resampler = Resampler(24_000, ASR_RATE)
         self._history = AudioHistory(KEEP_S * ASR_RATE)
         self._pending = np.zeros(0, dtype=np.float32)
-        self._segmenter = Segmenter(SegmenterConfig(
-            silence_ms=config.silence_ms,
-            min_speech_ms=config.min_speech_ms,
-            max_utterance_ms=int(config.max_utterance_s * 1000),
-            # A pause as long as the end-of-speech silence never comes first: no early recognition.
-            pause_ms=config.early_recognition_ms or config.silence_ms,
-        ))
+        self._segmenter = Segmenter(
+            SegmenterConfig(
+                silence_ms=config.silence_ms,
+                min_speech_ms=config.min_speech_ms,
+                max_utterance_ms=int(config.max_utterance_s * 1000),
+                # A pause as long as the end-of-speech silence never comes first: no early recognition.
+                pause_ms=config.early_recognition_ms or config.silence_ms,
+            )
+        )
         self._utterance: _Utterance | None = None
         self._count = 0
         self.recognitions = 0
@@ -213,8 +215,11 @@ class LocalEngine(Engine):
         elif isinstance(event, Ended) and self._utterance is not None:
             utterance, self._utterance = self._utterance, None
             speculative = utterance.speculative
-            recognition = (speculative if speculative and speculative.end == event.end
-                           else self._recognize(event.start, event.end))
+            recognition = (
+                speculative
+                if speculative and speculative.end == event.end
+                else self._recognize(event.start, event.end)
+            )
             for target in self.targets:
                 self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
             self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")

@@ -62,8 +62,9 @@ def mode_command(mode: str, package: str) -> str:
             f"Apertium pair {mode} is not installed: the offline engine needs the Debian package {package} "
             f"(sudo apt-get install {package})"
         )
-    command = subprocess.run(["apertium-wblank-mode", "-z", str(path)], capture_output=True, text=True,
-                             check=True).stdout.strip()
+    command = subprocess.run(
+        ["apertium-wblank-mode", "-z", str(path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
     # $1 is the generator's option (-n: no marks on unknown words), $2 the tagger's extra option.
     return command.replace("$1", "-n").replace("$2", "")
 
@@ -80,8 +81,13 @@ class ApertiumPipe:
     async def start(self) -> None:
         command = await asyncio.to_thread(mode_command, self.mode, self.package)
         self._process = await asyncio.create_subprocess_exec(
-            "bash", "-c", command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+            "bash",
+            "-c",
+            command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     async def stop(self) -> None:
@@ -111,8 +117,9 @@ class Translator:
     """English into one target language, through a pivot where needed."""
 
     def __init__(self, source: str, target: str, pipes: dict[str, ApertiumPipe]) -> None:
-        self.stages = [pipes.setdefault(mode, ApertiumPipe(mode, package)) for mode, package in
-                       route(source, target)]
+        self.stages = [
+            pipes.setdefault(mode, ApertiumPipe(mode, package)) for mode, package in route(source, target)
+        ]
 
     async def translate(self, text: str) -> str:
         for stage in self.stages:

@@ -27,8 +27,16 @@ class Synthesizer:
     async def synthesize(self, text: str) -> bytes:
         """``text`` spoken, as 24 kHz mono PCM16."""
         process = await asyncio.create_subprocess_exec(
-            self.program, "-v", self.voice, "-s", str(self.words_per_minute), "--stdout", "--", text,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            self.program,
+            "-v",
+            self.voice,
+            "-s",
+            str(self.words_per_minute),
+            "--stdout",
+            "--",
+            text,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         wav, error = await asyncio.wait_for(process.communicate(), SYNTH_TIMEOUT_S)
         if process.returncode != 0:
@@ -47,4 +55,3 @@ def chunks(pcm: bytes, chunk_ms: int = 100) -> list[bytes]:
     """Cut PCM16 into chunks of ``chunk_ms`` for streaming."""
     size = SAMPLE_RATE * chunk_ms // 1000 * 2
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
-
