@@ -70,3 +70,10 @@ def test_a_missing_microphone_is_a_clear_error() -> None:
     assert result.returncode == 1
     assert "no usable microphone no-such-microphone" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_offline_pair_that_does_not_exist_is_refused_at_start_up(talk: Path) -> None:
+    result = run("serve", "--engine", "local", "--input", str(talk), "--target", "de")
+    assert result.returncode == 1
+    assert "cannot translate en→de; it can do en→ca, en→eo, en→es, en→fr" in result.stderr
+    assert "Traceback" not in result.stderr
