@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from translator.messages import Caption, ListenerMessage, encode_text
+from translator.messages import Caption, Codec, ListenerMessage, encode_text
 
 AUDIO_BACKLOG: Final = 25
 """Audio frames a listener may fall behind (~0.5 s to 1 s) before its oldest are dropped."""
@@ -26,9 +26,10 @@ CLOSE_TOO_SLOW: Final = 4008
 class Listener:
     """One connection's queue. The connection's handler drains it with `next()`."""
 
-    def __init__(self, lang: str, audio: bool) -> None:
+    def __init__(self, lang: str, audio: bool, codec: Codec = "pcm") -> None:
         self.lang = lang
         self.wants_audio = audio
+        self.codec = codec
         self._text: deque[str] = deque()
         self._audio: deque[bytes] = deque(maxlen=AUDIO_BACKLOG)
         self._wake = asyncio.Event()
@@ -96,12 +97,14 @@ class Hub:
     def __init__(self, languages: list[str]) -> None:
         self.channels = {lang: Channel(lang) for lang in languages}
 
-    def subscribe(self, lang: str, *, audio: bool = True, first: str | None = None) -> Listener:
+    def subscribe(
+        self, lang: str, *, audio: bool = True, codec: Codec = "pcm", first: str | None = None
+    ) -> Listener:
         """Register a listener, ``first`` queued ahead of everything published from now on.
 
         The caller must `unsubscribe` it in a ``finally``.
         """
-        listener = Listener(lang, audio)
+        listener = Listener(lang, audio, codec)
         if first is not None:
             listener.push_text(first)
         self.channels[lang].listeners.add(listener)
@@ -119,10 +122,10 @@ class Hub:
         for listener in tuple(channel.listeners):
             listener.push_text(text)
 
-    def publish_audio(self, lang: str, frame: bytes) -> None:
-        """Send a binary audio frame to every listener of ``lang`` that wants audio."""
+    def publish_audio(self, lang: str, frame: bytes, codec: Codec = "pcm") -> None:
+        """Send a binary audio frame to every listener of ``lang`` that wants audio in ``codec``."""
         for listener in tuple(self.channels[lang].listeners):
-            if listener.wants_audio:
+            if listener.wants_audio and listener.codec == codec:
                 listener.push_audio(frame)
 
     def listener_count(self, lang: str) -> int:

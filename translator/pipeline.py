@@ -9,7 +9,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from translator.audio import FRAME_BYTES, FRAME_MS, AudioSource
+from translator.audio import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, AudioSource
+from translator.audio.opus import OpusEncoder
 from translator.engines.base import Engine
 from translator.engines.events import (
     AnyEngineEvent,
@@ -20,6 +21,7 @@ from translator.engines.events import (
     SpeechStopped,
     TranslationAudio,
     TranslationText,
+    TurnDone,
 )
 from translator.errors import TranslatorError
 from translator.hub import Hub
@@ -42,6 +44,7 @@ class _Utterance:
     text: str = ""
     final: bool = False
     audio_samples: int = 0
+    opus_samples: int = 0
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Pipeline:
         self._counter = 0
         self.input = InputState(self.source.description)
         self.states = {t.code: "connecting" for t in self.engine.targets}
+        # Each language's audio is encoded once, whoever listens.
+        self._encoders = {t.code: OpusEncoder() for t in self.engine.targets}
 
     @property
     def ready(self) -> bool:
@@ -125,6 +130,10 @@ class Pipeline:
             frame = audio_frame("pcm", utterance.id, utterance.audio_samples, event.pcm)
             utterance.audio_samples += len(event.pcm) // 2
             self.hub.publish_audio(lang, frame)
+            self._publish_opus(lang, utterance, self._encoders[lang].feed(event.pcm))
+            return
+        if isinstance(event, TurnDone):
+            self._publish_opus(lang, utterance, self._encoders[lang].flush())
             return
         if isinstance(event, SpeechStarted):
             utterance.start_ms = event.start_ms
@@ -141,6 +150,13 @@ class Pipeline:
         else:
             return
         self.hub.publish(lang, self.caption(lang, utterance))
+
+    def _publish_opus(self, lang: str, utterance: _Utterance, packets: list[bytes]) -> None:
+        for packet in packets:
+            self.hub.publish_audio(
+                lang, audio_frame("opus", utterance.id, utterance.opus_samples, packet), "opus"
+            )
+            utterance.opus_samples += FRAME_SAMPLES
 
     @staticmethod
     def caption(lang: str, u: _Utterance) -> Caption:

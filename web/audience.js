@@ -1,6 +1,6 @@
 // The audience page: choose a language, tap to listen, read the captions.
 import { CaptionBook, Listener } from "./listener.js";
-import { Player } from "./player.js";
+import { Player, preferredCodec } from "./player.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -10,8 +10,10 @@ let listener = null;
 let lang = null;
 let talkStartedAt = null;
 let languages = [];
+const codec = await preferredCodec();
 
-window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, mode: "none", connection: "idle" };
+window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, mode: "none", connection: "idle",
+                           codec: "pcm" };
 
 async function loadLanguages() {
   const response = await fetch("/api/languages");
@@ -52,10 +54,10 @@ function connect() {
   render();
   const audio = !$("captions-only").checked;
   listener = new Listener({
-    lang, audio,
+    lang, audio, codec,
     onHello: (hello) => { talkStartedAt = hello.talk_started_at; book.reset(hello.captions); render(); },
     onCaption: (caption) => { book.set(caption); render(); },
-    onAudio: (pcm, utterance) => { if (player.running) player.push(pcm, utterance); },
+    onAudio: (payload, utterance, frameCodec) => { if (player.running) player.push(payload, utterance, frameCodec); },
     onStatus: (status) => { if (status.state === "error") setConnection("error", status.detail); },
     onConnection: setConnection,
   });
@@ -99,7 +101,7 @@ $("change").addEventListener("click", () => {
 });
 
 setInterval(() => {
-  Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang });
+  Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang, codec });
   const behind = player.stats.bufferedSeconds || 0;
   $("live").textContent = player.running
     ? `Playing · ${behind.toFixed(1)} s behind live${player.stats.underruns ? ` · ${player.stats.underruns} stalls` : ""}`

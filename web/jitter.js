@@ -7,6 +7,19 @@ const START_S = 0.15;
 const MAX_TARGET_S = 1.0;
 const SKIP_BEYOND_S = 1.5; // buffered past the target by this much: jump to live
 
+// Linear resampling to SOURCE_RATE (Opus decoders may hand out 48 kHz).
+function resample(samples, rate) {
+  const out = new Float32Array(Math.floor((samples.length * SOURCE_RATE) / rate));
+  const step = rate / SOURCE_RATE;
+  for (let i = 0; i < out.length; i++) {
+    const at = i * step;
+    const j = Math.floor(at);
+    const next = j + 1 < samples.length ? samples[j + 1] : samples[j];
+    out[i] = samples[j] + (next - samples[j]) * (at - j);
+  }
+  return out;
+}
+
 export class JitterBuffer {
   constructor(outputRate) {
     this.step = SOURCE_RATE / outputRate; // source samples per output sample
@@ -20,7 +33,8 @@ export class JitterBuffer {
     this.stats = { playedSeconds: 0, underruns: 0, skips: 0, bufferedSeconds: 0, targetSeconds: START_S };
   }
 
-  push(samples, utterance) {
+  push(samples, utterance, rate = SOURCE_RATE) {
+    if (rate !== SOURCE_RATE) samples = resample(samples, rate);
     if (!this.playing && utterance === this.dryUtterance) {
       // More of the same utterance after running dry: the network was late, not the speaker quiet.
       this.stats.underruns += 1;

@@ -4,8 +4,8 @@
 export const HEADER_BYTES = 12;
 
 export class Listener {
-  constructor({ lang, audio, onHello, onCaption, onStatus, onAudio, onConnection }) {
-    Object.assign(this, { lang, audio, onHello, onCaption, onStatus, onAudio, onConnection });
+  constructor({ lang, audio, codec = "pcm", onHello, onCaption, onStatus, onAudio, onConnection }) {
+    Object.assign(this, { lang, audio, codec, onHello, onCaption, onStatus, onAudio, onConnection });
     this.backoff = 500;
     this.closed = false;
     this.connect();
@@ -13,7 +13,7 @@ export class Listener {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws/listen/${encodeURIComponent(this.lang)}?audio=${this.audio ? 1 : 0}&codec=pcm`;
+    const url = `${scheme}://${location.host}/ws/listen/${encodeURIComponent(this.lang)}?audio=${this.audio ? 1 : 0}&codec=${this.codec}`;
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
@@ -21,8 +21,9 @@ export class Listener {
     ws.onmessage = ({ data }) => {
       if (typeof data !== "string") {
         const view = new DataView(data);
-        const utterance = view.getUint32(4, true);
-        this.onAudio?.(new Int16Array(data, HEADER_BYTES), utterance);
+        // Header: version, codec (0 PCM16, 1 Opus), reserved, utterance id, position (samples).
+        const codec = view.getUint8(1) === 1 ? "opus" : "pcm";
+        this.onAudio?.(new Uint8Array(data, HEADER_BYTES), view.getUint32(4, true), codec);
         return;
       }
       const message = JSON.parse(data);

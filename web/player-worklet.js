@@ -7,7 +7,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
     this.buffer = new JitterBuffer(sampleRate);
     this.frames = 0;
     this.port.onmessage = ({ data }) => {
-      if (data.type === "audio") this.buffer.push(data.samples, data.utterance);
+      if (data.type === "audio") this.buffer.push(data.samples, data.utterance, data.rate);
       else if (data.type === "clear") this.buffer.clear();
     };
   }

@@ -1,6 +1,18 @@
 // Translated-audio playback. AudioWorklet where the page is a secure context (https, localhost);
 // ScriptProcessorNode elsewhere: a phone on http://192.168.x.y has no audioWorklet at all.
-import { JitterBuffer } from "./jitter.js";
+import { JitterBuffer, SOURCE_RATE } from "./jitter.js";
+
+const OPUS_CONFIG = { codec: "opus", sampleRate: SOURCE_RATE, numberOfChannels: 1 };
+
+// Opus where WebCodecs can decode it (secure contexts of current browsers), PCM16 elsewhere.
+export async function preferredCodec() {
+  if (!window.isSecureContext || typeof AudioDecoder === "undefined") return "pcm";
+  try {
+    return (await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported ? "opus" : "pcm";
+  } catch (_) {
+    return "pcm";
+  }
+}
 
 export class Player {
   constructor() {
@@ -52,15 +64,48 @@ export class Player {
 
   setVolume(volume) { if (this.gain) this.gain.gain.value = volume; }
 
-  push(pcm16, utterance) {
+  // One audio frame's payload: PCM16 bytes, or an Opus packet decoded through WebCodecs.
+  push(payload, utterance, codec) {
     if (!this.node) return;
+    if (codec === "opus") {
+      this.decoder ??= this.createDecoder();
+      // The timestamp only matches decoded audio back to its utterance.
+      this.sequence += 1;
+      this.decoding.set(this.sequence, utterance);
+      this.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: this.sequence, data: payload }));
+      return;
+    }
+    const pcm16 = new Int16Array(payload.buffer, payload.byteOffset, payload.byteLength / 2);
     const samples = new Float32Array(pcm16.length);
     for (let i = 0; i < pcm16.length; i++) samples[i] = pcm16[i] / 32768;
-    if (this.fallback) this.fallback.push(samples, utterance);
-    else this.node.port.postMessage({ type: "audio", samples, utterance }, [samples.buffer]);
+    this.enqueue(samples, utterance, SOURCE_RATE);
+  }
+
+  enqueue(samples, utterance, rate) {
+    if (this.fallback) this.fallback.push(samples, utterance, rate);
+    else this.node.port.postMessage({ type: "audio", samples, utterance, rate }, [samples.buffer]);
+  }
+
+  createDecoder() {
+    this.decoding = new Map();
+    this.sequence = 0;
+    const decoder = new AudioDecoder({
+      output: (data) => {
+        const utterance = this.decoding.get(data.timestamp) ?? -1;
+        this.decoding.delete(data.timestamp);
+        const samples = new Float32Array(data.numberOfFrames);
+        data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
+        this.enqueue(samples, utterance, data.sampleRate);
+        data.close();
+      },
+      error: () => { this.decoder = null; },
+    });
+    decoder.configure(OPUS_CONFIG);
+    return decoder;
   }
 
   clear() {
+    this.decoding?.clear();
     if (this.fallback) this.fallback.clear();
     else if (this.node) this.node.port.postMessage({ type: "clear" });
   }

@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 import websockets
@@ -108,3 +109,24 @@ async def test_misbehaving_listeners_are_closed_and_nobody_else_notices(
         received = await good
     assert len(received.finals()) == 2
     assert hub.listener_count("es") == 0
+
+
+async def test_opus_listeners_get_packets_encoded_once_per_language(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    async with live_server(voicelive_settings(voicelive, talk), WavSource(talk, pace=4)) as server:
+        opus, pcm = await asyncio.gather(
+            listen(f"{server.ws}/ws/listen/es?codec=opus", two_finals),
+            listen(f"{server.ws}/ws/listen/es?codec=pcm", two_finals),
+        )
+    assert opus.hello["codec"] == "opus"
+    first = min(opus.finals())
+    frames = [(header, packet) for header, packet in opus.audio if header[3] == first]
+    assert all(header[1] == 1 for header, _ in opus.audio)
+    assert [header[4] for header, _ in frames] == [480 * i for i in range(len(frames))]
+    decoder = av.CodecContext.create("libopus", "r")
+    decoded = sum(f.samples for _, packet in frames for f in decoder.decode(av.Packet(packet)))
+    pcm_samples = sum(len(p) // 2 for h, p in pcm.audio if h[3] == first)
+    # The decoder runs at 48 kHz; the same speech, padded to whole 20 ms packets.
+    assert pcm_samples * 2 <= decoded < (pcm_samples + 480) * 2
+    assert all(len(packet) < 200 for _, packet in frames)

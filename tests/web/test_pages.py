@@ -95,9 +95,9 @@ async def test_audience_page_lists_languages_plays_and_shows_captions(
     secure = await page.evaluate("window.isSecureContext")
     played = await stats(page)
     if host == "venue.test":
-        assert secure is False and played["mode"] == "scriptprocessor"
+        assert secure is False and (played["mode"], played["codec"]) == ("scriptprocessor", "pcm")
     else:
-        assert secure is True and played["mode"] == "audioworklet"
+        assert secure is True and (played["mode"], played["codec"]) == ("audioworklet", "opus")
         await shoot(page, "audience")
     assert "browser-secret" not in await page.content()
 

@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from translator.audio import SAMPLE_RATE
 from translator.hub import Listener
 from translator.languages import get_language
-from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Hello, encode_text
+from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, encode_text
 from translator.server.services import Services
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ CLOSE_POLICY = 1008
 # Listeners have nothing to say; a few keep-alive messages a second are tolerated, a flood is not.
 MAX_CLIENT_MESSAGES_PER_S = 20
 CLOSE_TIMEOUT_S = 2.0
-CODECS = ("pcm",)
+CODECS: tuple[Codec, ...] = ("pcm", "opus")
 
 
 @websocket("/ws/listen/{lang:str}")
@@ -48,7 +48,7 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
         name=get_language(lang).native,
         state=services.pipeline.states.get(lang, "connecting"),
         audio=audio,
-        codec="pcm",
+        codec=codec,
         sample_rate=SAMPLE_RATE,
         channels=1,
         audio_header_bytes=AUDIO_HEADER.size,
@@ -56,7 +56,7 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
         captions=list(hub.channels[lang].history),
     )
     # Subscribing and queueing the hello happen with no await between: nothing published is missed.
-    listener = hub.subscribe(lang, audio=audio, first=encode_text(hello))
+    listener = hub.subscribe(lang, audio=audio, codec=codec, first=encode_text(hello))
     try:
         await _serve(socket, listener)
     finally:
