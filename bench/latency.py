@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
-from bench.talk import SENTENCES, write_talk
+from bench.talk import SENTENCES, word_error_rate, write_talk
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import SourceText, SpeechStopped, TranslationAudio, TranslationText
@@ -114,18 +113,7 @@ async def measure(variant: str, wav: Path) -> dict[str, object]:
         ]
         result[target] = {"first_audio": audio, "final_caption": caption}
     hypothesis = " ".join(transcripts[u] for u in sorted(transcripts, key=lambda u: int(u[1:])))
-    normalize = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    result["wer"] = jiwer.wer(
-        " ".join(SENTENCES), hypothesis, reference_transform=normalize, hypothesis_transform=normalize
-    )
+    result["wer"] = word_error_rate(" ".join(SENTENCES), hypothesis)
     result["transcript"] = hypothesis
     result["cpu_percent_of_one_core"] = 100 * cpu / wall
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -142,7 +130,7 @@ def report(results: list[dict]) -> str:
         "# Offline engine latency",
         "",
         f"Talk: {len(SENTENCES)} espeak-ng sentences at real-time pace; targets {', '.join(TARGETS)}; "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores.",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores.",
         "Times in ms after the end of speech (the speech's last sample, as fed).",
         "",
         "| variant | target | first audio mean | first audio p95 | final caption mean | final caption p95 |",

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import jiwer
 import numpy as np
 import soundfile
 
@@ -25,6 +26,20 @@ SENTENCES = [
     "The coffee break is at eleven thirty.",
 ]
 GAP_S = 1.0
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """WER ignoring case and punctuation."""
+    normalize = jiwer.Compose(
+        [
+            jiwer.ToLowerCase(),
+            jiwer.RemovePunctuation(),
+            jiwer.RemoveMultipleSpaces(),
+            jiwer.Strip(),
+            jiwer.ReduceToListOfListOfWords(),
+        ]
+    )
+    return jiwer.wer(reference, hypothesis, reference_transform=normalize, hypothesis_transform=normalize)
 
 
 def write_talk(path: Path, sentences: list[str] = SENTENCES, gap_s: float = GAP_S) -> Path:

@@ -7,13 +7,13 @@ import os
 import signal
 from pathlib import Path
 
-import jiwer
 import numpy as np
 import pytest
 import soundfile
 import soxr
 
-from tests.helpers import speak
+from bench.talk import word_error_rate
+from tests.helpers import speak, talk_wav
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import (
@@ -63,16 +63,7 @@ def load_16k(path: Path) -> np.ndarray:
 def test_recognition_of_a_known_sentence(recognizer: Recognizer, tmp_path: Path, sentence: str) -> None:
     audio = load_16k(speak(sentence, tmp_path / "s.wav"))
     text = recognizer.transcribe(audio)
-    normalize = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    error = jiwer.wer(sentence, text, reference_transform=normalize, hypothesis_transform=normalize)
+    error = word_error_rate(sentence, text)
     assert error <= 0.25, text
 
 
@@ -211,3 +202,36 @@ async def test_the_engine_recognises_once_and_translates_per_language(talk: Path
     started = next(e for e in events if isinstance(e, SpeechStarted))
     stopped = next(e for e in events if isinstance(e, SpeechStopped))
     assert 900 <= started.start_ms < stopped.end_ms <= 2800
+
+
+async def test_a_long_utterance_gets_partial_source_captions_before_its_end(tmp_path: Path) -> None:
+    long = talk_wav(
+        [
+            "Today we will talk about the history of our city, its bridges, its markets, its schools "
+            "and the people who built them over many centuries of hard work"
+        ],
+        tmp_path / "long.wav",
+        gap_s=0.5,
+    )
+    engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig())
+    events: list = []
+    async with engine:
+
+        async def collect() -> None:
+            async for event in engine.events():
+                events.append(event)
+                if isinstance(event, TurnDone):
+                    return
+
+        collector = asyncio.create_task(collect())
+        async with WavSource(long) as source:
+            async for frame in source.frames():
+                await engine.send_audio(frame)
+        for _ in range(30):
+            await engine.send_audio(bytes(960))
+        await asyncio.wait_for(collector, 30)
+    kinds = [(type(e), getattr(e, "final", None)) for e in events]
+    first_partial = kinds.index((SourceText, False))
+    assert first_partial < kinds.index((SpeechStopped, None))
+    partial = events[first_partial]
+    assert "today" in partial.text.lower() and "history" in partial.text.lower()
