@@ -86,5 +86,5 @@ def _devices() -> int:
     if not devices:
         print("no input devices found")
     for device in devices:
-        print(f"{device['index']:3}  {device['name']}  ({device['channels']} ch, {device['rate']:.0f} Hz)")
+        print(f"{device.index:3}  {device.name}  ({device.channels} ch, {device.rate:.0f} Hz)")
     return 0

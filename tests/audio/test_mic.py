@@ -36,7 +36,7 @@ def pulse_talk_sink() -> Iterator[str]:
 
 
 async def test_the_microphone_captures_what_is_played(pulse_talk_sink: str, talk: Path) -> None:
-    assert any(d["name"] == "pulse" for d in list_input_devices())
+    assert any(d.name == "pulse" for d in list_input_devices())
     async with MicSource("pulse") as mic:
         player = await asyncio.create_subprocess_exec("paplay", f"--device={pulse_talk_sink}", str(talk))
         frames: list[bytes] = []

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
+
 from translator.audio.format import FRAME_SAMPLES, SAMPLE_RATE, Framer, Resampler
 from translator.audio.source import AudioSource
 from translator.errors import SourceError
@@ -25,11 +27,20 @@ def load_sounddevice() -> Any:
     return sounddevice
 
 
-def list_input_devices() -> list[dict[str, Any]]:
-    """The sound devices that can record: index, name, channels, default sample rate."""
+class InputDevice(msgspec.Struct, frozen=True):
+    """A sound device that can record."""
+
+    index: int
+    name: str
+    channels: int
+    rate: float
+
+
+def list_input_devices() -> list[InputDevice]:
+    """The sound devices that can record."""
     sd = load_sounddevice()
     return [
-        {"index": i, "name": d["name"], "channels": d["max_input_channels"], "rate": d["default_samplerate"]}
+        InputDevice(i, d["name"], d["max_input_channels"], d["default_samplerate"])
         for i, d in enumerate(sd.query_devices())
         if d["max_input_channels"] > 0
     ]
@@ -59,7 +70,7 @@ class MicSource(AudioSource):
         try:
             info = sd.query_devices(device, kind="input")
         except (ValueError, sd.PortAudioError) as exc:
-            available = ", ".join(f"{d['index']}: {d['name']}" for d in list_input_devices()) or "none"
+            available = ", ".join(f"{d.index}: {d.name}" for d in list_input_devices()) or "none"
             raise SourceError(
                 f"no usable microphone {self.device or '(default)'}: {exc}; input devices: {available}"
             ) from None

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Response, get
 from litestar.datastructures import State
 
+from translator.audio import FRAME_MS
 from translator.server.services import Services
 
 
@@ -30,7 +31,7 @@ def status(state: State) -> dict[str, Any]:
             "state": pipeline.input.state,
             "detail": pipeline.input.detail,
             "talk_started_at": pipeline.input.talk_started_at,
-            "seconds": pipeline.input.frames * 0.02,
+            "seconds": pipeline.input.frames * FRAME_MS / 1000,
         },
         "languages": services.languages()["targets"],
     }
