@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -175,10 +174,3 @@ class Pipeline:
                 while len(table) > KEEP_UTTERANCES * len(self.states):
                     table.popitem(last=False)
         return utterance
-
-
-async def cancel_and_wait(task: asyncio.Task[object], grace_s: float = 5.0) -> None:
-    """Cancel ``task`` and wait for it, at most ``grace_s`` seconds."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(task, grace_s)

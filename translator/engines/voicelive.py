@@ -40,6 +40,7 @@ from translator.engines.events import (
 from translator.engines.instructions import interpreter_instructions
 from translator.errors import PermanentEngineError
 from translator.languages import Language
+from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,7 @@ class _Session:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, STOP_TIMEOUT_S)
+            await cancel_and_wait(self._task, STOP_TIMEOUT_S)
         self.engine.emit(SessionState(self.code, "closed"))
 
     def queue_audio(self, frame: bytes) -> None:

@@ -14,11 +14,12 @@ from translator.audio import AudioSource, open_source
 from translator.config import Settings
 from translator.engines import create_engine
 from translator.hub import Hub
-from translator.pipeline import Pipeline, cancel_and_wait
+from translator.pipeline import Pipeline
 from translator.server import api, pages
 from translator.server.listen import listen
 from translator.server.services import Services
 from translator.server.urls import public_url
+from translator.tasks import cancel_and_wait
 
 # Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
 WS_MAX_MESSAGE_BYTES = 4096

@@ -73,9 +73,9 @@ async def _serve(socket: WebSocket, listener: Listener) -> None:
         for task in (sender, receiver):
             task.cancel()
         await asyncio.gather(sender, receiver, return_exceptions=True)
-    closing = listener.closed or (
-        receiver.result() if receiver in done and not receiver.cancelled() else None
-    )
+    closing = listener.closed
+    if closing is None and receiver in done and not receiver.cancelled() and receiver.exception() is None:
+        closing = receiver.result()
     if closing is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(socket.close(*closing), CLOSE_TIMEOUT_S)
