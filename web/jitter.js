@@ -39,6 +39,7 @@ export class JitterBuffer {
       // More of the same utterance after running dry: the network was late, not the speaker quiet.
       this.stats.underruns += 1;
       this.target = Math.min(MAX_TARGET_S, this.target * 1.5);
+      this.stats.targetSeconds = this.target;
       this.dryUtterance = -1;
     }
     this.lastUtterance = utterance;

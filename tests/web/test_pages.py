@@ -184,3 +184,43 @@ async def test_the_join_page_qr_code_opens_the_audience_page(browser: Browser, s
     codes = zxingcpp.read_barcodes(image)
     assert [c.text for c in codes] == [url]
     await shoot(page, "join")
+
+
+async def test_the_jitter_buffer_starts_late_grows_after_underruns_and_skips_to_live(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{server.port}/overlay?lang=es")
+    result = await page.evaluate(
+        """async () => {
+        const { JitterBuffer } = await import("/static/jitter.js");
+        const buffer = new JitterBuffer(48000);            // a Safari-like output rate
+        const out = new Float32Array(4800);                 // 0.1 s at 48 kHz
+        const chunk = (seconds, value = 0.5) => new Float32Array(Math.round(seconds * 24000)).fill(value);
+        const log = {};
+        buffer.push(chunk(0.1), 1);
+        buffer.pull(out);
+        log.waitsForStart = out.every((s) => s === 0);      // 0.1 s < the 0.15 s start
+        buffer.push(chunk(0.1), 1);
+        buffer.pull(out);
+        log.playsAtTarget = out.every((s) => Math.abs(s - 0.5) < 1e-6);
+        buffer.pull(out); buffer.pull(out);                 // runs dry mid-utterance
+        buffer.push(chunk(0.1), 1);                         // the rest of utterance 1 arrives late
+        log.underruns = buffer.stats.underruns;
+        log.target = buffer.stats.targetSeconds;
+        buffer.pull(out); buffer.pull(out); buffer.pull(out);
+        buffer.push(chunk(0.2), 2);                         // a new utterance after a gap: not an underrun
+        log.underrunsAfterGap = buffer.stats.underruns;
+        buffer.push(chunk(3.0), 2);                         // a tab in the background: far behind
+        buffer.pull(out);
+        log.skips = buffer.stats.skips;
+        log.bufferedAfterSkip = buffer.stats.bufferedSeconds;
+        log.played = buffer.stats.playedSeconds;
+        return log;
+    }"""
+    )
+    assert result["waitsForStart"] and result["playsAtTarget"]
+    assert result["underruns"] == 1 and result["target"] > 0.15
+    assert result["underrunsAfterGap"] == 1
+    assert result["skips"] == 1 and result["bufferedAfterSkip"] < 0.5
+    assert 0.15 < result["played"] < 0.5
