@@ -53,9 +53,14 @@ class FakeVoiceLive:
     """Start with `start()`; `endpoint` is what the engine is configured with."""
 
     def __init__(
-        self, *, transcript: str = "Good morning everyone", reject_status: int | None = None
+        self,
+        *,
+        transcript: str = "Good morning everyone",
+        reject_status: int | None = None,
+        session_seconds: int = 1800,
     ) -> None:
         self.transcript = transcript
+        self.session_seconds = session_seconds
         self.reject_status = reject_status
         self.connections: list[Connection] = []
         self._ids = itertools.count(1)
@@ -100,7 +105,10 @@ class FakeVoiceLive:
                 if not ws.closed:
                     await ws.send_str(json.dumps(event))
 
-        session: dict[str, Any] = {"id": self._id("sess"), "expires_at": int(time.time()) + 1800}
+        session: dict[str, Any] = {
+            "id": self._id("sess"),
+            "expires_at": int(time.time()) + self.session_seconds,
+        }
         await send({"type": "session.created", "session": session})
         detector = _Detector()
         turns: list[asyncio.Task[None]] = []

@@ -19,6 +19,7 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
+from translator.engines.voicelive import ROLLOVER_LEAD_S
 
 
 def settings_for(server: FakeVoiceLive, *targets: str, **extra: object):
@@ -154,3 +155,28 @@ async def test_a_dropped_session_reconnects_and_resends_its_configuration(
     assert len(voicelive.connections) == 4
     assert all(len(c.session_updates) == 1 for c in voicelive.connections)
     assert any(isinstance(e, SessionState) and e.state == "reconnecting" for e in events)
+
+
+async def test_a_session_is_replaced_before_it_expires_without_a_failure() -> None:
+    server = FakeVoiceLive(session_seconds=int(ROLLOVER_LEAD_S) + 1)
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es")) as engine:
+            events: list = []
+            replaced = asyncio.Event()
+
+            async def collect() -> None:
+                async for event in engine.events():
+                    events.append(event)
+                    if sum(isinstance(e, SessionState) and e.state == "ready" for e in events) >= 2:
+                        replaced.set()
+
+            collector = asyncio.create_task(collect())
+            await asyncio.wait_for(replaced.wait(), 10)
+            collector.cancel()
+    finally:
+        await server.stop()
+    assert len(server.connections) >= 2
+    assert all(len(c.session_updates) == 1 for c in server.connections)
+    assert not any(isinstance(e, EngineFailure) for e in events)
+    assert not any(isinstance(e, SessionState) and e.state == "reconnecting" for e in events)

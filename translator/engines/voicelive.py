@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 # Audio kept while a session reconnects, replayed when it is back: 10 s of 20 ms frames.
 REPLAY_FRAMES = 500
 BACKOFF_MAX_S = 30.0
+# A new session replaces the old one this long before it expires (at the first quiet moment).
+ROLLOVER_LEAD_S = 120.0
 STOP_TIMEOUT_S = 5.0
 # Microsoft's docs: the semantic end-of-utterance model does not serve these models.
 NO_SEMANTIC_EOU = ("gpt-realtime", "gpt-4o-mini-realtime", "phi4-mm-realtime")
@@ -138,6 +141,12 @@ class _Session:
         self._source_text: dict[str, str] = {}
         self._translation: dict[str, str] = {}
         self._offset_ms = 0
+        self._was_ready = False
+        self._speaking = False
+        self._responses = 0
+        self._idle = asyncio.Event()
+        self._expires_at: float | None = None
+        self._expiry_known = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name=f"voicelive-{self.code}")
@@ -157,8 +166,11 @@ class _Session:
         state: str = "connecting"
         while True:
             self.engine.emit(SessionState(self.code, state))  # type: ignore[arg-type]
+            self._was_ready = False
             try:
-                await self._connect_and_run()
+                if await self._connect_and_run():
+                    log.info("Voice Live %s: new session before the old one expires", self.code)
+                    continue
                 detail = "connection closed"
             except VoiceLiveConnectionError as exc:
                 status = getattr(exc.__cause__, "status", None)
@@ -173,7 +185,7 @@ class _Session:
                     detail = f"cannot connect to Voice Live (HTTP {status})" if status else str(exc)
             except (OSError, TimeoutError) as exc:
                 detail = f"network error: {exc.__class__.__name__}"
-            else:
+            if self._was_ready:
                 backoff = 1.0
             log.warning(
                 "Voice Live %s→%s: %s; reconnecting in %.0f s",
@@ -187,8 +199,11 @@ class _Session:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
-    async def _connect_and_run(self) -> None:
+    async def _connect_and_run(self) -> bool:
+        """Run one connection until it fails (raises) or is due for rollover (returns True)."""
         config = self.engine.config
+        self._expires_at = None
+        self._expiry_known.clear()
         async with connect(
             credential=self.engine._credential,
             endpoint=config.endpoint or "",
@@ -199,14 +214,35 @@ class _Session:
             # Voice Live times audio from the start of its connection; replayed frames came earlier.
             self._offset_ms = self.engine.audio_ms - len(self._audio) * 20
             self._awaiting_response.clear()
+            self._responses = 0
+            self._was_ready = True
             self.engine.emit(SessionState(self.code, "ready"))
-            writer = asyncio.create_task(self._write(conn), name=f"voicelive-{self.code}-writer")
+            tasks = [
+                asyncio.create_task(self._write(conn), name=f"voicelive-{self.code}-writer"),
+                reader := asyncio.create_task(self._read(conn), name=f"voicelive-{self.code}-reader"),
+                rollover := asyncio.create_task(self._rollover_due(), name=f"voicelive-{self.code}-rollover"),
+            ]
             try:
-                await self._read(conn)
+                await asyncio.wait({reader, rollover}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                raise reader.exception()  # type: ignore[misc]
+            return rollover.done() and not rollover.cancelled()
+
+    async def _rollover_due(self) -> None:
+        """Return once the session nears its ``expires_at``, at a moment when nobody is mid-sentence.
+
+        Voice Live sessions end (and a token credential is never refreshed): the session is replaced
+        between utterances instead, and the audio of the gap is replayed to the new one.
+        """
+        await self._expiry_known.wait()
+        assert self._expires_at is not None
+        await asyncio.sleep(max(0.0, self._expires_at - time.time() - ROLLOVER_LEAD_S))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), ROLLOVER_LEAD_S / 2)
 
     async def _write(self, conn: Any) -> None:
         while True:
@@ -221,11 +257,23 @@ class _Session:
             event = await conn.recv()
             await self._handle(conn, event)
 
-    async def _handle(self, conn: Any, event: Any) -> None:  # noqa: C901 - one flat dispatch on type
+    async def _handle(self, conn: Any, event: Any) -> None:
+        await self._dispatch(conn, event)
+        idle = not self._speaking and not self._awaiting_response and self._responses == 0
+        (self._idle.set if idle else self._idle.clear)()
+
+    async def _dispatch(self, conn: Any, event: Any) -> None:  # noqa: C901 - one flat dispatch on type
         emit, code, kind = self.engine.emit, self.code, event.type
-        if kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
+        if kind in (ServerEventType.SESSION_CREATED, ServerEventType.SESSION_UPDATED):
+            expires = event.session.expires_at
+            if expires is not None:
+                self._expires_at = expires.timestamp() if hasattr(expires, "timestamp") else float(expires)
+                self._expiry_known.set()
+        elif kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
+            self._speaking = True
             emit(SpeechStarted(code, event.item_id, self._offset_ms + event.audio_start_ms))
         elif kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STOPPED:
+            self._speaking = False
             emit(SpeechStopped(code, event.item_id, self._offset_ms + event.audio_end_ms))
         elif kind == ServerEventType.INPUT_AUDIO_BUFFER_COMMITTED:
             self._awaiting_response.append(event.item_id)
@@ -237,6 +285,7 @@ class _Session:
             self._source_text.pop(event.item_id, None)
             emit(SourceText(code, event.item_id, event.transcript.strip(), final=True))
         elif kind == ServerEventType.RESPONSE_CREATED:
+            self._responses += 1
             utterance = self._awaiting_response.popleft() if self._awaiting_response else event.response.id
             self._response_utterance[event.response.id] = utterance
         elif kind in (ServerEventType.RESPONSE_AUDIO_TRANSCRIPT_DELTA, ServerEventType.RESPONSE_TEXT_DELTA):
@@ -251,6 +300,7 @@ class _Session:
         elif kind == ServerEventType.RESPONSE_AUDIO_DELTA:
             emit(TranslationAudio(code, self._utterance(event.response_id), event.delta))
         elif kind == ServerEventType.RESPONSE_DONE:
+            self._responses = max(0, self._responses - 1)
             await self._finish_turn(conn, event.response)
         elif kind == ServerEventType.ERROR:
             message = f"{event.error.type}: {event.error.message}"
