@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from translator.audio import Resampler
+from translator.audio import SAMPLE_RATE, Resampler
 from translator.config import LocalConfig
 from translator.engines.base import Engine
 from translator.engines.events import (
@@ -94,9 +94,8 @@ class AudioHistory:
 
 @dataclass
 class _Recognition:
-    """A recognition of samples [start, end), running or done in the worker thread."""
+    """A recognition of an utterance whose speech ended at ``end``, running or done in the ASR thread."""
 
-    start: int
     end: int
     future: asyncio.Future[str]
 
@@ -126,7 +125,7 @@ class LocalEngine(Engine):
         self._tasks: set[asyncio.Task[None]] = set()
         self._recognizer: Recognizer | None = None
         self._vad: SileroVad | None = None
-        self._resampler = Resampler(24_000, ASR_RATE)
+        self._resampler = Resampler(SAMPLE_RATE, ASR_RATE)
         self._history = AudioHistory(KEEP_S * ASR_RATE)
         self._pending = np.zeros(0, dtype=np.float32)
         self._segmenter = Segmenter(
@@ -235,7 +234,7 @@ class LocalEngine(Engine):
         future = asyncio.get_running_loop().run_in_executor(
             self._executor, self._recognizer.transcribe, audio, beam_size
         )
-        return _Recognition(start, end, future)
+        return _Recognition(end, future)
 
     def _maybe_partial(self) -> None:
         """A partial source caption during long speech, only while the speaker is mid-word.
