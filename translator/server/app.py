@@ -77,6 +77,9 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
 
 async def serve(settings: Settings) -> None:
     """Serve listeners until stopped, printing the URLs to open once the service is up."""
+    engine = settings.resolved_engine()
+    what = "loading the offline models" if engine == "local" else "connecting to Azure AI Voice Live"
+    print(f"translator: starting: {what}…", flush=True)
     async with open_services(settings) as services:
         server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))
         print_urls(settings, services.pipeline.engine.name, services.pipeline.source.description)
