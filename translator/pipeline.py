@@ -89,7 +89,6 @@ class Pipeline:
 
     async def _pump(self) -> None:
         try:
-            self.input.description = self.source.description
             self.input.state = "running"
             async for frame in self.source.frames():
                 if self.input.talk_started_at is None:

@@ -26,6 +26,7 @@ from azure.ai.voicelive.models import (
 )
 from azure.core.credentials import AzureKeyCredential
 
+from translator.audio import FRAME_MS
 from translator.config import AzureConfig
 from translator.engines.base import Engine
 from translator.engines.events import (
@@ -212,7 +213,7 @@ class _Session:
         ) as conn:
             await conn.session.update(session=session_config(self.engine.source, self.target, config))
             # Voice Live times audio from the start of its connection; replayed frames came earlier.
-            self._offset_ms = self.engine.audio_ms - len(self._audio) * 20
+            self._offset_ms = self.engine.audio_ms - len(self._audio) * FRAME_MS
             self._awaiting_response.clear()
             self._responses = 0
             self._was_ready = True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +38,13 @@ class Recognizer:
     """One loaded whisper model. `transcribe` blocks: call it from a worker thread."""
 
     def __init__(
-        self, model: str | None = None, *, threads: int = 2, beam_size: int = 5, full_window: bool = False
+        self,
+        model: str | None = None,
+        *,
+        language: str = "en",
+        threads: int = 2,
+        beam_size: int = 5,
+        full_window: bool = False,
     ) -> None:
         # The bundled model is on disk; never let the hub library reach for the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,10 +53,6 @@ class Recognizer:
         from faster_whisper.transcribe import get_suppressed_tokens
 
         path = model or bundled_model_path()
-        if model is not None and not Path(model).exists() and "/" not in model:
-            raise PermanentEngineError(
-                f"speech model {model!r} is not a folder; give the path of a CTranslate2 whisper model"
-            )
         try:
             self._whisper = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
         except Exception as exc:
@@ -61,19 +62,12 @@ class Recognizer:
             self._whisper.hf_tokenizer,
             self.multilingual,
             task="transcribe",
-            language="en" if self.multilingual else None,
+            language=language if self.multilingual else None,
         )
         self._suppress = get_suppressed_tokens(self._tokenizer, (-1,))
         self.beam_size = beam_size
         self.full_window = full_window
         self.path = path
-
-    def set_language(self, code: str) -> None:
-        """For a multilingual model: the language to transcribe."""
-        from faster_whisper.tokenizer import Tokenizer
-
-        if self.multilingual:
-            self._tokenizer = Tokenizer(self._whisper.hf_tokenizer, True, task="transcribe", language=code)
 
     def transcribe(self, audio: np.ndarray, beam_size: int | None = None) -> str:
         """The text of one utterance (float32 samples at 16 kHz)."""

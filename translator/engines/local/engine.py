@@ -155,7 +155,6 @@ class LocalEngine(Engine):
                 f"the speech model {self._recognizer.path} is English-only; "
                 f"set local.asr_model to a multilingual whisper model for {self.source.name}"
             )
-        self._recognizer.set_language(self.source.code)
         await asyncio.gather(*(pipe.start() for pipe in self._pipes.values()))
         for target in self.targets:
             queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -164,7 +163,12 @@ class LocalEngine(Engine):
             self.emit(SessionState(target.code, "ready"))
 
     def _load_recognizer(self) -> Recognizer:
-        return Recognizer(self.config.asr_model, threads=self.config.threads, beam_size=self.config.beam_size)
+        return Recognizer(
+            self.config.asr_model,
+            language=self.source.code,
+            threads=self.config.threads,
+            beam_size=self.config.beam_size,
+        )
 
     def _check(self) -> None:
         for target in self.targets:
