@@ -188,8 +188,11 @@ async def test_the_engine_recognises_once_and_translates_per_language(talk: Path
         await asyncio.wait_for(collector, 30)
     finals = {(e.target, e.utterance): e.text for e in events if isinstance(e, SourceText) and e.final}
     assert finals[("es", "u1")] == finals[("fr", "u1")]
-    assert "good morning" in finals[("es", "u1")].lower()
-    assert engine.recognitions <= 4  # once per utterance (plus at most a stale speculative run)
+    assert finals[("es", "u2")] == finals[("fr", "u2")]
+    assert word_error_rate("Good morning everyone.", finals[("es", "u1")]) <= 0.34, finals
+    assert word_error_rate("Please turn off your phones.", finals[("es", "u2")]) <= 0.2, finals
+    # Once per utterance: the early recognition hears the same window as a final one, so it is kept.
+    assert engine.recognitions == 2
     translations = {(e.target, e.utterance): e.text for e in events if isinstance(e, TranslationText)}
     assert "Buenos días" in translations[("es", "u1")] and "Bonjour" in translations[("fr", "u1")]
     for lang in ("es", "fr"):

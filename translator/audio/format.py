@@ -12,8 +12,16 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:
-    """Float samples in [-1, 1] to little-endian PCM16 bytes, clipped."""
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    """Float samples in [-1, 1] to little-endian PCM16 bytes: rounded, clipped, never dithered.
+
+    No dither, so that the same input always gives the same bytes and silence stays silent.
+    """
+    return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+
+
+def from_pcm16(pcm: bytes) -> np.ndarray:
+    """Little-endian PCM16 bytes to float32 samples in [-1, 1) (the inverse of `to_pcm16`)."""
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
 class Framer:
@@ -41,21 +49,29 @@ class Framer:
 
 
 class Resampler:
-    """Streaming PCM16 mono resampler (soxr) from ``rate_in`` to ``rate_out``; pass-through when equal."""
+    """Streaming PCM16 mono resampler (soxr) from ``rate_in`` to ``rate_out``; pass-through when equal.
+
+    Deterministic: soxr works on floats here, because its int16 output is dithered with noise that
+    differs from run to run (and turns digital silence into noise); `to_pcm16` rounds instead.
+    """
 
     def __init__(self, rate_in: int, rate_out: int = SAMPLE_RATE) -> None:
         self._stream = (
-            None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="int16")
+            None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
         )
 
+    def feed_float(self, pcm: bytes) -> np.ndarray:
+        """Resample a chunk of PCM16 to float32 samples; may return fewer samples than an exact ratio
+        (soxr's delay)."""
+        samples = from_pcm16(pcm)
+        return samples if self._stream is None else self._stream.resample_chunk(samples)
+
     def feed(self, pcm: bytes) -> bytes:
-        """Resample a chunk of PCM16; may return fewer samples than an exact ratio (soxr's delay)."""
-        if self._stream is None:
-            return pcm
-        return self._stream.resample_chunk(np.frombuffer(pcm, dtype="<i2")).tobytes()
+        """Resample a chunk of PCM16 to PCM16."""
+        return pcm if self._stream is None else to_pcm16(self.feed_float(pcm))
 
     def flush(self) -> bytes:
         """The samples still inside the filter."""
         if self._stream is None:
             return b""
-        return self._stream.resample_chunk(np.zeros(0, dtype="<i2"), last=True).tobytes()
+        return to_pcm16(self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
