@@ -17,9 +17,9 @@ import soundfile
 import uvicorn
 import websockets
 
-from translator.audio import AudioSource
+from translator.audio import FRAME_SAMPLES, AudioSource
 from translator.config import Settings
-from translator.messages import AUDIO_HEADER
+from translator.messages import AUDIO_HEADER, FLAG_END
 from translator.server.app import create_app, open_services, uvicorn_config
 from translator.server.services import Services
 
@@ -97,6 +97,24 @@ class Received:
     def finals(self) -> dict[int, dict[str, Any]]:
         """The last final caption of each utterance."""
         return {c["id"]: c for c in self.captions if c["final"]}
+
+    def ended(self) -> set[int]:
+        """The utterances whose end-of-audio frame arrived."""
+        return {header[3] for header, _ in self.audio if header[2] & FLAG_END}
+
+    def audio_shares(self) -> dict[int, float]:
+        """Per ended utterance: the share of its translated audio that arrived (1.0 = all of it).
+
+        The end frame's position is the utterance's whole length in samples; an Opus packet is 20 ms.
+        """
+        got: dict[int, int] = {}
+        total: dict[int, int] = {}
+        for (_, codec, flags, utterance, position), payload in self.audio:
+            if flags & FLAG_END:
+                total[utterance] = position
+            elif payload:
+                got[utterance] = got.get(utterance, 0) + (FRAME_SAMPLES if codec == 1 else len(payload) // 2)
+        return {u: got.get(u, 0) / n for u, n in total.items()}
 
 
 async def listen(url: str, until: Any, within_s: float = 30.0) -> Received:

@@ -58,8 +58,11 @@ class FakeVoiceLive:
         transcript: str = "Good morning everyone",
         reject_status: int | None = None,
         session_seconds: int = 1800,
+        reply_s: float = 0.3,
     ) -> None:
         self.transcript = transcript
+        self.reply_s = reply_s
+        """Seconds of translated audio per turn, sent in one burst as fast as the socket takes it."""
         self.session_seconds = session_seconds
         self.reject_status = reject_status
         self.connections: list[Connection] = []
@@ -178,7 +181,7 @@ class FakeVoiceLive:
                 "transcript": self.transcript,
             }
         )
-        audio = tone(0.3)
+        audio = tone(self.reply_s)
         for index, word in enumerate(words):
             await asyncio.sleep(0.005)
             await send(
@@ -191,18 +194,19 @@ class FakeVoiceLive:
                     "delta": (" " if index else "") + word,
                 }
             )
-            if index < 3:
-                chunk = audio[index * 4800 : (index + 1) * 4800]
-                await send(
-                    {
-                        "type": "response.audio.delta",
-                        "response_id": response,
-                        "item_id": out_item,
-                        "output_index": 0,
-                        "content_index": 0,
-                        "delta": base64.b64encode(chunk).decode(),
-                    }
-                )
+            if index == 0:
+                # Speech synthesis is faster than real time: the whole turn's audio at once.
+                for start in range(0, len(audio), 4800):
+                    await send(
+                        {
+                            "type": "response.audio.delta",
+                            "response_id": response,
+                            "item_id": out_item,
+                            "output_index": 0,
+                            "content_index": 0,
+                            "delta": base64.b64encode(audio[start : start + 4800]).decode(),
+                        }
+                    )
         await send(
             {
                 "type": "response.audio.done",

@@ -1,26 +1,51 @@
 """Per-language fan-out to listeners: each message encoded once, the same object sent to all.
 
-A listener's audio waits in a bounded drop-oldest buffer; captions are never dropped, but a listener
-whose caption backlog passes a bound is stalled and is evicted from the publisher's side (a stalled
-listener sits inside ``send()`` and can never notice by itself).
+Translated audio arrives in bursts (speech synthesis is much faster than real time), so whether a
+listener is behind is decided on the audio timeline, not by counting frames: each queued frame has
+a deadline, the time playback would need it (the audio queued ahead of it when it arrived) plus a
+margin. A listener whose oldest frame is past its deadline drains slower than it plays: whole
+utterances that it has not started are dropped, oldest first, and it is told with a `Skipped`
+notice. The utterance being sent always finishes, so nobody hears half a sentence. Captions are
+never dropped; a listener that takes nothing for a while, or falls behind on captions, is stalled
+and is evicted from the publisher's side (a stalled listener sits inside ``send()`` and can never
+notice).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Final, NamedTuple
 
-from translator.messages import Caption, Codec, ListenerMessage, encode_text
+from translator.messages import Caption, Codec, ListenerMessage, Skipped, encode_text
 
-AUDIO_BACKLOG: Final = 25
-"""Audio frames a listener may fall behind (~0.5 s to 1 s) before its oldest are dropped."""
+LATE_MARGIN_S: Final = 2.0
+"""How much later than playback needs it a frame may still be queued before the listener is behind."""
+STALL_S: Final = 15.0
+"""A listener with frames queued that takes none for this long has a stalled socket: it is closed."""
+MAX_AUDIO_BYTES: Final = 4 * 1024 * 1024
+"""Queued audio bytes per listener (~85 s of PCM): past it, a listener that cannot shed whole
+utterances is closed."""
 TEXT_BACKLOG: Final = 200
 """Text frames a listener may fall behind before it is closed as stalled."""
 HISTORY: Final = 10
 """Final captions kept per language for late joiners."""
 CLOSE_TOO_SLOW: Final = 4008
+
+
+class AudioFrame(NamedTuple):
+    """One binary frame as published: the same bytes object for every listener."""
+
+    data: bytes
+    utterance: int
+    seconds: float
+
+
+class _Queued(NamedTuple):
+    frame: AudioFrame
+    deadline: float
 
 
 class Listener:
@@ -31,9 +56,16 @@ class Listener:
         self.wants_audio = audio
         self.codec = codec
         self._text: deque[str] = deque()
-        self._audio: deque[bytes] = deque(maxlen=AUDIO_BACKLOG)
+        self._audio: deque[_Queued] = deque()
+        self._queued_s = 0.0
+        self._queued_bytes = 0
+        self._sending: int | None = None
+        """The utterance whose audio has started to go out: it is never cut."""
+        self._progress = time.monotonic()
+        """When the sender last took a frame, or the queue was last empty."""
+        self._skipping: deque[int] = deque(maxlen=8)
         self._wake = asyncio.Event()
-        self.dropped_audio = 0
+        self.skipped_utterances = 0
         self.closed: tuple[int, str] | None = None
         self._on_evict: Callable[[], None] | None = None
 
@@ -44,11 +76,41 @@ class Listener:
         self._text.append(text)
         self._wake.set()
 
-    def push_audio(self, frame: bytes) -> None:
-        if len(self._audio) == AUDIO_BACKLOG:
-            self.dropped_audio += 1
-        self._audio.append(frame)
+    def push_audio(self, frame: AudioFrame, now: float) -> None:
+        """Queue ``frame`` (published at monotonic time ``now``), shedding whole utterances if behind."""
+        if frame.utterance in self._skipping:
+            return
+        if not self._audio and not self._text:
+            self._progress = now
+        elif now - self._progress > STALL_S:
+            self.evict(CLOSE_TOO_SLOW, "listener too slow: stopped reading")
+            return
+        self._audio.append(_Queued(frame, now + self._queued_s + LATE_MARGIN_S))
+        self._queued_s += frame.seconds
+        self._queued_bytes += len(frame.data)
         self._wake.set()
+        oldest = self._audio[0].deadline
+        if oldest < now or self._queued_bytes > MAX_AUDIO_BYTES:
+            self._shed(now)
+
+    def _shed(self, now: float) -> None:
+        while self._audio and (self._audio[0].deadline < now or self._queued_bytes > MAX_AUDIO_BYTES):
+            victim = next(
+                (q.frame.utterance for q in self._audio if q.frame.utterance != self._sending), None
+            )
+            if victim is None:
+                if self._queued_bytes > MAX_AUDIO_BYTES:
+                    self.evict(CLOSE_TOO_SLOW, "listener too slow: fell behind on audio")
+                return
+            kept = deque(q for q in self._audio if q.frame.utterance != victim)
+            for gone in self._audio:
+                if gone.frame.utterance == victim:
+                    self._queued_s -= gone.frame.seconds
+                    self._queued_bytes -= len(gone.frame.data)
+            self._audio = kept
+            self._skipping.append(victim)
+            self.skipped_utterances += 1
+            self.push_text(encode_text(Skipped(victim)))
 
     def on_evict(self, callback: Callable[[], None]) -> None:
         """Called when the hub evicts this listener (the handler cancels its stuck send)."""
@@ -67,9 +129,15 @@ class Listener:
             if self.closed is not None:
                 return None
             if self._text:
+                self._progress = time.monotonic()
                 return self._text.popleft()
             if self._audio:
-                return self._audio.popleft()
+                self._progress = time.monotonic()
+                frame = self._audio.popleft().frame
+                self._queued_s -= frame.seconds
+                self._queued_bytes -= len(frame.data)
+                self._sending = frame.utterance
+                return frame.data
             self._wake.clear()
             await self._wake.wait()
 
@@ -122,11 +190,12 @@ class Hub:
         for listener in tuple(channel.listeners):
             listener.push_text(text)
 
-    def publish_audio(self, lang: str, frame: bytes, codec: Codec = "pcm") -> None:
+    def publish_audio(self, lang: str, frame: AudioFrame, codec: Codec = "pcm") -> None:
         """Send a binary audio frame to every listener of ``lang`` that wants audio in ``codec``."""
+        now = time.monotonic()
         for listener in tuple(self.channels[lang].listeners):
             if listener.wants_audio and listener.codec == codec:
-                listener.push_audio(frame)
+                listener.push_audio(frame, now)
 
     def listener_count(self, lang: str) -> int:
         return len(self.channels[lang].listeners)

@@ -5,9 +5,12 @@ Binary audio frame = a 12-byte little-endian header, then the payload:
     offset  size  field
     0       1     protocol version (1)
     1       1     codec: 0 = PCM16 24 kHz mono, 1 = Opus packet
-    2       2     reserved (0)
+    2       2     flags: bit 0 = the utterance's audio ends here (``FLAG_END``); other bits 0
     4       4     utterance id (the caption ``id`` this audio translates)
     8       4     position: the chunk's first sample within the utterance's translated audio (24 kHz)
+
+The frame that ends an utterance has an empty payload. Each utterance's Opus packets are one Opus
+stream of their own (a fresh encoder), so a decoder per utterance needs no state from the one before.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import msgspec
 PROTOCOL_VERSION = 1
 AUDIO_HEADER = struct.Struct("<BBHII")
 CODEC_IDS = {"pcm": 0, "opus": 1}
+FLAG_END = 1
 Codec = Literal["pcm", "opus"]
 
 
@@ -52,6 +56,15 @@ class ErrorMessage(msgspec.Struct, tag="error", tag_field="type", frozen=True):
     message: str
 
 
+class Skipped(msgspec.Struct, tag="skipped", tag_field="type", frozen=True):
+    """This listener fell behind: the utterance's audio (the caption ``id``) will not come, whole.
+
+    Captions are never skipped; only audio, and only utterances none of whose audio was sent yet.
+    """
+
+    id: int
+
+
 class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
     """The first frame of every listener connection."""
 
@@ -70,7 +83,7 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
     """The recent final captions, oldest first."""
 
 
-ListenerMessage = Caption | Status | ErrorMessage | Hello
+ListenerMessage = Caption | Status | ErrorMessage | Skipped | Hello
 
 _encoder = msgspec.json.Encoder()
 
@@ -80,6 +93,6 @@ def encode_text(message: ListenerMessage) -> str:
     return _encoder.encode(message).decode()
 
 
-def audio_frame(codec: Codec, utterance: int, position: int, payload: bytes) -> bytes:
+def audio_frame(codec: Codec, utterance: int, position: int, payload: bytes, flags: int = 0) -> bytes:
     """A binary audio frame: header, then payload."""
-    return AUDIO_HEADER.pack(PROTOCOL_VERSION, CODEC_IDS[codec], 0, utterance, position) + payload
+    return AUDIO_HEADER.pack(PROTOCOL_VERSION, CODEC_IDS[codec], flags, utterance, position) + payload

@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from translator.audio import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, AudioSource
+from translator.audio import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, AudioSource
 from translator.audio.opus import OpusEncoder
 from translator.engines.base import Engine
 from translator.engines.events import (
@@ -23,8 +23,8 @@ from translator.engines.events import (
     TurnDone,
 )
 from translator.errors import TranslatorError
-from translator.hub import Hub
-from translator.messages import Caption, ErrorMessage, Status, audio_frame
+from translator.hub import AudioFrame, Hub
+from translator.messages import FLAG_END, Caption, ErrorMessage, Status, audio_frame
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ class _Utterance:
     final: bool = False
     audio_samples: int = 0
     opus_samples: int = 0
+    encoder: OpusEncoder | None = None
+    """This utterance's own Opus stream (a page decodes each utterance with a decoder of its own)."""
 
 
 @dataclass
@@ -73,8 +75,6 @@ class Pipeline:
         self._counter = 0
         self.input = InputState(self.source.description)
         self.states = {t.code: "connecting" for t in self.engine.targets}
-        # Each language's audio is encoded once, whoever listens.
-        self._encoders = {t.code: OpusEncoder() for t in self.engine.targets}
 
     @property
     def ready(self) -> bool:
@@ -125,13 +125,18 @@ class Pipeline:
             return
         utterance = self._utterance(lang, event.utterance)
         if isinstance(event, TranslationAudio):
-            frame = audio_frame("pcm", utterance.id, utterance.audio_samples, event.pcm)
-            utterance.audio_samples += len(event.pcm) // 2
-            self.hub.publish_audio(lang, frame)
-            self._publish_opus(lang, utterance, self._encoders[lang].feed(event.pcm))
+            self._publish_pcm(lang, utterance, event.pcm)
+            # Each language's audio is encoded once, whoever listens.
+            utterance.encoder = utterance.encoder or OpusEncoder()
+            self._publish_opus(lang, utterance, utterance.encoder.feed(event.pcm))
             return
         if isinstance(event, TurnDone):
-            self._publish_opus(lang, utterance, self._encoders[lang].flush())
+            if utterance.encoder is not None:
+                self._publish_opus(lang, utterance, utterance.encoder.flush())
+                utterance.encoder = None
+            if utterance.audio_samples:
+                self._publish_pcm(lang, utterance, b"", FLAG_END)
+                self._publish_opus(lang, utterance, [b""], FLAG_END)
             return
         if isinstance(event, SpeechStarted):
             utterance.start_ms = event.start_ms
@@ -149,12 +154,17 @@ class Pipeline:
             return
         self.hub.publish(lang, self.caption(lang, utterance))
 
-    def _publish_opus(self, lang: str, utterance: _Utterance, packets: list[bytes]) -> None:
+    def _publish_pcm(self, lang: str, utterance: _Utterance, pcm: bytes, flags: int = 0) -> None:
+        frame = audio_frame("pcm", utterance.id, utterance.audio_samples, pcm, flags)
+        utterance.audio_samples += len(pcm) // 2
+        self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, len(pcm) / 2 / SAMPLE_RATE))
+
+    def _publish_opus(self, lang: str, utterance: _Utterance, packets: list[bytes], flags: int = 0) -> None:
         for packet in packets:
-            self.hub.publish_audio(
-                lang, audio_frame("opus", utterance.id, utterance.opus_samples, packet), "opus"
-            )
-            utterance.opus_samples += FRAME_SAMPLES
+            frame = audio_frame("opus", utterance.id, utterance.opus_samples, packet, flags)
+            seconds = FRAME_SAMPLES / SAMPLE_RATE if packet else 0.0
+            self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, seconds), "opus")
+            utterance.opus_samples += FRAME_SAMPLES if packet else 0
 
     @staticmethod
     def caption(lang: str, u: _Utterance) -> Caption:

@@ -15,6 +15,7 @@ from tests.helpers import listen, live_server
 from tests.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 from translator.config import load_settings
+from translator.messages import FLAG_END
 
 
 def voicelive_settings(server: FakeVoiceLive, talk: Path):
@@ -56,8 +57,10 @@ async def test_two_languages_each_get_their_own_captions_and_audio(
         assert any(c["id"] == first_id and not c["final"] for c in received.captions)
         # Audio frames name the utterance they translate, and positions run on without gaps.
         frames = [(h, pcm) for h, pcm in received.audio if h[3] == first_id]
-        assert [h[4] for h, _ in frames] == [0, 2400, 4800]
-        assert all(h[0] == 1 and h[1] == 0 and len(pcm) == 4800 for h, pcm in frames)
+        assert [h[4] for h, _ in frames] == [0, 2400, 4800, 7200]
+        assert all(h[0] == 1 and h[1] == 0 and h[2] == 0 and len(pcm) == 4800 for h, pcm in frames[:3])
+        # The end of the utterance's audio: an empty frame flagged as the end.
+        assert frames[3][0][2] == FLAG_END and frames[3][1] == b""
     assert {t["code"]: t["native"] for t in languages["targets"]} == {"es": "Español", "fr": "Français"}
     assert all(t["state"] == "ready" for t in languages["targets"])
     assert status["engine"] == "voicelive" and status["input"]["state"] in ("running", "ended")
@@ -121,12 +124,15 @@ async def test_opus_listeners_get_packets_encoded_once_per_language(
         )
     assert opus.hello["codec"] == "opus"
     first = min(opus.finals())
-    frames = [(header, packet) for header, packet in opus.audio if header[3] == first]
+    frames = [(header, packet) for header, packet in opus.audio if header[3] == first and packet]
     assert all(header[1] == 1 for header, _ in opus.audio)
     assert [header[4] for header, _ in frames] == [480 * i for i in range(len(frames))]
+    # Each utterance is an Opus stream of its own: a fresh decoder decodes it whole.
     decoder = av.CodecContext.create("libopus", "r")
     decoded = sum(f.samples for _, packet in frames for f in decoder.decode(av.Packet(packet)))
     pcm_samples = sum(len(p) // 2 for h, p in pcm.audio if h[3] == first)
-    # The decoder runs at 48 kHz; the same speech, padded to whole 20 ms packets.
-    assert pcm_samples * 2 <= decoded < (pcm_samples + 480) * 2
+    # The decoder runs at 48 kHz; the same speech, padded to whole 20 ms packets, and the packet
+    # that empties the encoder's lookahead.
+    assert pcm_samples * 2 <= decoded <= (pcm_samples + 2 * 480) * 2
+    assert opus.audio_shares()[first] == 1.0
     assert all(len(packet) < 200 for _, packet in frames)

@@ -11,7 +11,7 @@ OPUS_BITRATE = 24_000
 
 
 class OpusEncoder:
-    """24 kHz mono PCM16 in, one Opus packet per 20 ms out (``feed()`` / ``flush()``)."""
+    """24 kHz mono PCM16 in, one Opus packet per 20 ms out (``feed()``, then ``flush()`` once)."""
 
     def __init__(self, bitrate: int = OPUS_BITRATE) -> None:
         self._codec = av.CodecContext.create("libopus", "w")
@@ -28,8 +28,12 @@ class OpusEncoder:
         return [packet for frame in self._framer.feed(pcm) for packet in self._encode(frame)]
 
     def flush(self) -> list[bytes]:
-        """The last partial frame, padded with silence (at the end of an utterance)."""
-        return [packet for frame in self._framer.flush() for packet in self._encode(frame)]
+        """The last partial frame, padded with silence, and what libopus still holds in its lookahead.
+
+        The stream ends here: the encoder takes nothing after it.
+        """
+        packets = [packet for frame in self._framer.flush() for packet in self._encode(frame)]
+        return packets + [bytes(packet) for packet in self._codec.encode(None)]
 
     def _encode(self, pcm: bytes) -> list[bytes]:
         frame = av.AudioFrame.from_ndarray(
