@@ -58,11 +58,11 @@ class FakeVoiceLive:
         transcript: str = "Good morning everyone",
         reject_status: int | None = None,
         session_seconds: int = 1800,
-        reply_s: float = 0.3,
+        reply_s: float | tuple[float, ...] = 0.3,
     ) -> None:
         self.transcript = transcript
-        self.reply_s = reply_s
-        """Seconds of translated audio per turn, sent in one burst as fast as the socket takes it."""
+        self._replies = itertools.cycle(reply_s if isinstance(reply_s, tuple) else (reply_s,))
+        """Seconds of translated audio of each turn in turn, sent in one burst as fast as it goes."""
         self.session_seconds = session_seconds
         self.reject_status = reject_status
         self.connections: list[Connection] = []
@@ -181,7 +181,7 @@ class FakeVoiceLive:
                 "transcript": self.transcript,
             }
         )
-        audio = tone(self.reply_s)
+        audio = tone(next(self._replies))
         for index, word in enumerate(words):
             await asyncio.sleep(0.005)
             await send(

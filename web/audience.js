@@ -57,7 +57,10 @@ function connect() {
     lang, audio, codec,
     onHello: (hello) => { talkStartedAt = hello.talk_started_at; book.reset(hello.captions); render(); },
     onCaption: (caption) => { book.set(caption); render(); },
-    onAudio: (payload, utterance, frameCodec) => { if (player.running) player.push(payload, utterance, frameCodec); },
+    onAudio: (payload, utterance, frameCodec, end) => {
+      if (player.running) player.push(payload, utterance, frameCodec, end);
+    },
+    onSkipped: () => { window.__listenerStats.skippedUtterances = (window.__listenerStats.skippedUtterances || 0) + 1; },
     onStatus: (status) => { if (status.state === "error") setConnection("error", status.detail); },
     onConnection: setConnection,
   });
@@ -86,7 +89,7 @@ function render() {
 
 $("play").addEventListener("click", async () => {
   if ($("captions-only").checked) return;
-  await player.start(Number($("volume").value));
+  await player.start(Number($("volume").value), Number(params.get("maxLag")) || undefined);
   $("play").textContent = "Listening";
   $("play").disabled = true;
 });
@@ -102,9 +105,9 @@ $("change").addEventListener("click", () => {
 
 setInterval(() => {
   Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang, codec });
-  const behind = player.stats.bufferedSeconds || 0;
+  const behind = player.stats.lagSeconds || 0;
   $("live").textContent = player.running
-    ? `Playing · ${behind.toFixed(1)} s behind live${player.stats.underruns ? ` · ${player.stats.underruns} stalls` : ""}`
+    ? `Playing${behind >= 0.5 ? ` · ${behind.toFixed(1)} s behind live` : ""}${player.stats.underruns ? ` · ${player.stats.underruns} stalls` : ""}`
     : "";
 }, 250);
 

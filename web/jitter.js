@@ -1,11 +1,19 @@
 // A jitter buffer for streamed 24 kHz speech, shared by the AudioWorklet and the ScriptProcessor
 // paths. It resamples to the output rate (Safari runs at 48 kHz whatever is asked), starts after a
-// small buffer, grows the buffer after an underrun, and skips ahead when it falls far behind live.
+// small buffer, grows the buffer after an underrun, and skips ahead only when playback lags live.
+//
+// Translated speech arrives in bursts (synthesis is faster than real time): a whole sentence may
+// land at once, and all of it is played. Lateness is measured on the wall clock: a chunk could have
+// played at the moment its utterance began to arrive plus its position in the utterance; when the
+// chunk about to play is later than that by more than `maxLag` (a tab in the background, a slow
+// phone, a voice that speaks slower than the speaker), playback jumps to the start of the newest
+// utterance, never into the middle of one.
 
 export const SOURCE_RATE = 24000;
 const START_S = 0.15;
 const MAX_TARGET_S = 1.0;
-const SKIP_BEYOND_S = 1.5; // buffered past the target by this much: jump to live
+export const MAX_LAG_S = 5.0;
+const KEEP_ENDED = 64;
 
 // Linear resampling to SOURCE_RATE (Opus decoders may hand out 48 kHz).
 function resample(samples, rate) {
@@ -21,44 +29,64 @@ function resample(samples, rate) {
 }
 
 export class JitterBuffer {
-  constructor(outputRate) {
+  constructor(outputRate, maxLag = MAX_LAG_S) {
     this.step = SOURCE_RATE / outputRate; // source samples per output sample
-    this.chunks = [];
+    this.maxLag = maxLag;
+    this.chunks = []; // { samples, utterance, due }: due = wall-clock second it could have played
     this.offset = 0; // fractional read position in chunks[0]
     this.buffered = 0; // source samples queued
     this.target = START_S;
     this.playing = false;
+    this.arrivals = new Map(); // utterance → { first: wall-clock s of its first chunk, samples }
+    this.ended = new Set(); // utterances whose audio is complete
     this.lastUtterance = -1;
     this.dryUtterance = -1; // the utterance that was playing when the buffer ran dry
-    this.stats = { playedSeconds: 0, underruns: 0, skips: 0, bufferedSeconds: 0, targetSeconds: START_S };
+    this.stats = { playedSeconds: 0, receivedSeconds: 0, underruns: 0, skips: 0, skippedSeconds: 0,
+                   bufferedSeconds: 0, targetSeconds: START_S, lagSeconds: 0 };
   }
 
-  push(samples, utterance, rate = SOURCE_RATE) {
+  push(samples, utterance, rate = SOURCE_RATE, now = Date.now() / 1000) {
     if (rate !== SOURCE_RATE) samples = resample(samples, rate);
     if (!this.playing && utterance === this.dryUtterance) {
       // More of the same utterance after running dry: the network was late, not the speaker quiet.
       this.stats.underruns += 1;
       this.target = Math.min(MAX_TARGET_S, this.target * 1.5);
-      this.stats.targetSeconds = this.target;
       this.dryUtterance = -1;
     }
+    let arrival = this.arrivals.get(utterance);
+    if (!arrival) {
+      arrival = { first: now, samples: 0 };
+      this.arrivals.set(utterance, arrival);
+      if (this.arrivals.size > KEEP_ENDED) this.arrivals.delete(this.arrivals.keys().next().value);
+    }
+    this.chunks.push({ samples, utterance, due: arrival.first + arrival.samples / SOURCE_RATE });
+    arrival.samples += samples.length;
     this.lastUtterance = utterance;
-    this.chunks.push(samples);
     this.buffered += samples.length;
-    const excess = this.buffered / SOURCE_RATE - this.target - SKIP_BEYOND_S;
-    if (excess > 0) this.skip(this.buffered - Math.round(this.target * SOURCE_RATE));
+    this.stats.receivedSeconds += samples.length / SOURCE_RATE;
   }
 
-  skip(samples) {
+  // The utterance's audio is complete: it may play out without waiting for the start threshold.
+  end(utterance) {
+    this.ended.add(utterance);
+    if (this.ended.size > KEEP_ENDED) this.ended.delete(this.ended.values().next().value);
+  }
+
+  // Drop whole utterances up to the newest one's start when the audio about to play is too late.
+  catchUp(now) {
+    const head = this.chunks[0];
+    if (!head) { this.stats.lagSeconds = 0; return; }
+    const lag = now - head.due - this.offset / SOURCE_RATE;
+    this.stats.lagSeconds = Math.max(0, lag);
+    const newest = this.chunks[this.chunks.length - 1].utterance;
+    if (lag <= this.maxLag || newest === head.utterance) return;
+    let dropped = -this.offset;
+    while (this.chunks[0].utterance !== newest) dropped += this.chunks.shift().samples.length;
+    this.offset = 0;
+    this.buffered -= dropped;
     this.stats.skips += 1;
-    while (samples > 0 && this.chunks.length) {
-      const left = this.chunks[0].length - Math.floor(this.offset);
-      if (left <= samples) {
-        samples -= left; this.buffered -= left; this.chunks.shift(); this.offset = 0;
-      } else {
-        this.offset += samples; this.buffered -= samples; samples = 0;
-      }
-    }
+    this.stats.skippedSeconds += dropped / SOURCE_RATE;
+    this.stats.lagSeconds = Math.max(0, now - this.chunks[0].due);
   }
 
   clear() {
@@ -66,20 +94,23 @@ export class JitterBuffer {
   }
 
   // Fill `out` (Float32Array at the output rate) with audio or silence.
-  pull(out) {
-    if (!this.playing && this.buffered / SOURCE_RATE >= this.target) this.playing = true;
+  pull(out, now = Date.now() / 1000) {
+    this.catchUp(now);
+    const head = this.chunks[0];
+    if (!this.playing && head && (this.buffered / SOURCE_RATE >= this.target || this.ended.has(head.utterance))) {
+      this.playing = true;
+    }
     let i = 0;
     if (this.playing) {
       for (; i < out.length; i++) {
-        const chunk = this.chunks[0];
+        const chunk = this.chunks[0]?.samples;
         if (!chunk) break;
         const at = Math.floor(this.offset);
         const frac = this.offset - at;
-        const next = at + 1 < chunk.length ? chunk[at + 1] : (this.chunks[1] ? this.chunks[1][0] : chunk[at]);
+        const next = at + 1 < chunk.length ? chunk[at + 1] : (this.chunks[1] ? this.chunks[1].samples[0] : chunk[at]);
         out[i] = chunk[at] + (next - chunk[at]) * frac;
         this.offset += this.step;
-        const whole = Math.floor(this.offset);
-        if (whole >= chunk.length) {
+        if (Math.floor(this.offset) >= chunk.length) {
           this.offset -= chunk.length; this.chunks.shift();
         }
       }
@@ -88,7 +119,8 @@ export class JitterBuffer {
       this.stats.playedSeconds += consumed / SOURCE_RATE;
       if (i < out.length) {
         this.playing = false;
-        this.dryUtterance = this.lastUtterance;
+        // Dry at an utterance's end is the speaker pausing; dry in its middle is the network.
+        this.dryUtterance = this.ended.has(this.lastUtterance) ? -1 : this.lastUtterance;
         this.buffered = 0; this.chunks = []; this.offset = 0;
       }
     }

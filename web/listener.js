@@ -2,10 +2,11 @@
 // status, and binary audio frames with a 12-byte header. Shared by the audience page and the overlay.
 
 export const HEADER_BYTES = 12;
+const FLAG_END = 1;
 
 export class Listener {
-  constructor({ lang, audio, codec = "pcm", onHello, onCaption, onStatus, onAudio, onConnection }) {
-    Object.assign(this, { lang, audio, codec, onHello, onCaption, onStatus, onAudio, onConnection });
+  constructor({ lang, audio, codec = "pcm", onHello, onCaption, onStatus, onAudio, onSkipped, onConnection }) {
+    Object.assign(this, { lang, audio, codec, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection });
     this.backoff = 500;
     this.closed = false;
     this.connect();
@@ -21,9 +22,11 @@ export class Listener {
     ws.onmessage = ({ data }) => {
       if (typeof data !== "string") {
         const view = new DataView(data);
-        // Header: version, codec (0 PCM16, 1 Opus), reserved, utterance id, position (samples).
+        // Header: version, codec (0 PCM16, 1 Opus), flags (bit 0: the utterance's audio ends here),
+        // utterance id, position (samples).
         const codec = view.getUint8(1) === 1 ? "opus" : "pcm";
-        this.onAudio?.(new Uint8Array(data, HEADER_BYTES), view.getUint32(4, true), codec);
+        const end = (view.getUint16(2, true) & FLAG_END) !== 0;
+        this.onAudio?.(new Uint8Array(data, HEADER_BYTES), view.getUint32(4, true), codec, end);
         return;
       }
       const message = JSON.parse(data);
@@ -33,6 +36,7 @@ export class Listener {
         this.onHello?.(message);
       } else if (message.type === "caption") this.onCaption?.(message);
       else if (message.type === "status") this.onStatus?.(message);
+      else if (message.type === "skipped") this.onSkipped?.(message.id);
       else if (message.type === "error") this.onStatus?.({ state: "error", detail: message.message });
     };
     ws.onclose = (event) => {

@@ -2,12 +2,13 @@
 import { JitterBuffer } from "./jitter.js";
 
 class PlayerProcessor extends AudioWorkletProcessor {
-  constructor() {
+  constructor(options) {
     super();
-    this.buffer = new JitterBuffer(sampleRate);
+    this.buffer = new JitterBuffer(sampleRate, options.processorOptions?.maxLag);
     this.frames = 0;
     this.port.onmessage = ({ data }) => {
       if (data.type === "audio") this.buffer.push(data.samples, data.utterance, data.rate);
+      else if (data.type === "end") this.buffer.end(data.utterance);
       else if (data.type === "clear") this.buffer.clear();
     };
   }

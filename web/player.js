@@ -1,6 +1,6 @@
 // Translated-audio playback. AudioWorklet where the page is a secure context (https, localhost);
 // ScriptProcessorNode elsewhere: a phone on http://192.168.x.y has no audioWorklet at all.
-import { JitterBuffer, SOURCE_RATE } from "./jitter.js";
+import { JitterBuffer, MAX_LAG_S, SOURCE_RATE } from "./jitter.js";
 
 const OPUS_CONFIG = { codec: "opus", sampleRate: SOURCE_RATE, numberOfChannels: 1 };
 
@@ -20,11 +20,12 @@ export class Player {
     this.node = null;
     this.gain = null;
     this.mode = "none";
+    this.sentSeconds = 0;
     this.stats = { playedSeconds: 0, underruns: 0, skips: 0, bufferedSeconds: 0, targetSeconds: 0 };
   }
 
-  // Must run inside a user gesture (autoplay rules).
-  async start(volume) {
+  // Must run inside a user gesture (autoplay rules). `maxLag`: seconds behind live before skipping.
+  async start(volume, maxLag = MAX_LAG_S) {
     if (this.context) { await this.resume(); return; }
     if (navigator.audioSession) navigator.audioSession.type = "playback"; // iOS: keep playing when locked
     const context = new AudioContext();
@@ -34,15 +35,15 @@ export class Player {
     this.gain.connect(context.destination);
     if (window.isSecureContext && context.audioWorklet) {
       await context.audioWorklet.addModule(new URL("./player-worklet.js", import.meta.url));
-      this.node = new AudioWorkletNode(context, "player", { outputChannelCount: [1] });
-      this.node.port.onmessage = ({ data }) => { this.stats = { ...data, mode: this.mode }; };
+      this.node = new AudioWorkletNode(context, "player", { outputChannelCount: [1], processorOptions: { maxLag } });
+      this.node.port.onmessage = ({ data }) => { this.stats = { ...data, mode: this.mode, sentSeconds: this.sentSeconds }; };
       this.mode = "audioworklet";
     } else {
-      const buffer = new JitterBuffer(context.sampleRate);
+      const buffer = new JitterBuffer(context.sampleRate, maxLag);
       this.node = context.createScriptProcessor(2048, 0, 1);
       this.node.onaudioprocess = (event) => {
         buffer.pull(event.outputBuffer.getChannelData(0));
-        this.stats = { ...buffer.stats, mode: this.mode };
+        this.stats = { ...buffer.stats, mode: this.mode, sentSeconds: this.sentSeconds };
       };
       this.fallback = buffer;
       this.mode = "scriptprocessor";
@@ -64,21 +65,20 @@ export class Player {
 
   setVolume(volume) { if (this.gain) this.gain.gain.value = volume; }
 
-  // One audio frame's payload: PCM16 bytes, or an Opus packet decoded through WebCodecs.
-  push(payload, utterance, codec) {
+  // One audio frame: PCM16 bytes, or an Opus packet decoded through WebCodecs; `end` marks the
+  // utterance's last frame (its payload is empty).
+  push(payload, utterance, codec, end) {
     if (!this.node) return;
-    if (codec === "opus") {
-      this.decoder ??= this.createDecoder();
-      // The timestamp only matches decoded audio back to its utterance.
-      this.sequence += 1;
-      this.decoding.set(this.sequence, utterance);
-      this.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: this.sequence, data: payload }));
-      return;
+    // What the server sent, to compare with what was played.
+    this.sentSeconds += codec === "opus" ? (payload.byteLength ? 0.02 : 0) : payload.byteLength / 2 / SOURCE_RATE;
+    if (codec === "opus") { this.pushOpus(payload, utterance, end); return; }
+    if (payload.byteLength) {
+      const pcm16 = new Int16Array(payload.buffer, payload.byteOffset, payload.byteLength / 2);
+      const samples = new Float32Array(pcm16.length);
+      for (let i = 0; i < pcm16.length; i++) samples[i] = pcm16[i] / 32768;
+      this.enqueue(samples, utterance, SOURCE_RATE);
     }
-    const pcm16 = new Int16Array(payload.buffer, payload.byteOffset, payload.byteLength / 2);
-    const samples = new Float32Array(pcm16.length);
-    for (let i = 0; i < pcm16.length; i++) samples[i] = pcm16[i] / 32768;
-    this.enqueue(samples, utterance, SOURCE_RATE);
+    if (end) this.post({ type: "end", utterance });
   }
 
   enqueue(samples, utterance, rate) {
@@ -86,26 +86,65 @@ export class Player {
     else this.node.port.postMessage({ type: "audio", samples, utterance, rate }, [samples.buffer]);
   }
 
-  createDecoder() {
-    this.decoding = new Map();
-    this.sequence = 0;
-    const decoder = new AudioDecoder({
+  post(message) {
+    if (this.fallback) this.fallback.end(message.utterance);
+    else this.node.port.postMessage(message);
+  }
+
+  // Each utterance is an Opus stream of its own, decoded by a decoder of its own: everything a
+  // decoder outputs belongs to its utterance (decoders do not carry input timestamps through).
+  // A stream's output is held until the stream before it has been flushed, so that order is kept.
+  pushOpus(payload, utterance, end) {
+    let stream = this.stream;
+    if (!stream || stream.utterance !== utterance) stream = this.stream = this.openStream(utterance);
+    if (payload.byteLength) {
+      stream.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: stream.time, data: payload }));
+      stream.time += 20000;
+    }
+    if (end) this.finishStream(stream).then(() => this.release(stream, true));
+  }
+
+  openStream(utterance) {
+    const previous = this.stream;
+    const stream = { utterance, time: 0, held: [], released: !previous, ended: false };
+    stream.decoder = new AudioDecoder({
       output: (data) => {
-        const utterance = this.decoding.get(data.timestamp) ?? -1;
-        this.decoding.delete(data.timestamp);
         const samples = new Float32Array(data.numberOfFrames);
         data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
-        this.enqueue(samples, utterance, data.sampleRate);
+        if (stream.released) this.enqueue(samples, utterance, data.sampleRate);
+        else stream.held.push([samples, data.sampleRate]);
         data.close();
       },
-      error: () => { this.decoder = null; },
+      error: () => {},
     });
-    decoder.configure(OPUS_CONFIG);
-    return decoder;
+    stream.decoder.configure(OPUS_CONFIG);
+    if (previous) this.finishStream(previous).then(() => this.release(stream, false));
+    return stream;
+  }
+
+  finishStream(stream) {
+    stream.finished ??= stream.decoder.flush().catch(() => {}).then(() => {
+      if (stream.decoder.state !== "closed") stream.decoder.close();
+    });
+    return stream.finished;
+  }
+
+  release(stream, ended) {
+    stream.ended ||= ended;
+    if (!stream.released && !ended) {
+      stream.released = true;
+      for (const [samples, rate] of stream.held) this.enqueue(samples, stream.utterance, rate);
+      stream.held = [];
+    }
+    if (stream.released && stream.ended && !stream.endPosted) {
+      stream.endPosted = true;
+      this.post({ type: "end", utterance: stream.utterance });
+    }
   }
 
   clear() {
-    this.decoding?.clear();
+    if (this.stream) this.finishStream(this.stream);
+    this.stream = null;
     if (this.fallback) this.fallback.clear();
     else if (this.node) this.node.port.postMessage({ type: "clear" });
   }

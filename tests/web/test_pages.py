@@ -14,7 +14,7 @@ import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.helpers import LiveServer, free_port, live_server
+from tests.helpers import LiveServer, free_port, live_server, talk_wav
 from tests.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 from translator.config import load_settings
@@ -55,6 +55,13 @@ def settings_for(voicelive: FakeVoiceLive, talk: Path, port: int | None = None):
             **({"server.port": port} if port else {}),
         },
     )
+
+
+@pytest.fixture(scope="module")
+def long_and_short(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three utterances, each answered with a translation of a different length."""
+    sentences = ["Good morning everyone, welcome.", "Thanks.", "Please turn off your phones."]
+    return talk_wav(sentences, tmp_path_factory.mktemp("pages") / "talk.wav", gap_s=0.8)
 
 
 @pytest.fixture
@@ -186,7 +193,7 @@ async def test_the_join_page_qr_code_opens_the_audience_page(browser: Browser, s
     await shoot(page, "join")
 
 
-async def test_the_jitter_buffer_starts_late_grows_after_underruns_and_skips_to_live(
+async def test_the_jitter_buffer_holds_bursts_plays_short_endings_and_skips_whole_utterances(
     browser: Browser, server: LiveServer
 ) -> None:
     page = await browser.new_page()
@@ -194,33 +201,85 @@ async def test_the_jitter_buffer_starts_late_grows_after_underruns_and_skips_to_
     result = await page.evaluate(
         """async () => {
         const { JitterBuffer } = await import("/static/jitter.js");
-        const buffer = new JitterBuffer(48000);            // a Safari-like output rate
+        const buffer = new JitterBuffer(48000, 5);          // a Safari-like output rate; 5 s max lag
         const out = new Float32Array(4800);                 // 0.1 s at 48 kHz
         const chunk = (seconds, value = 0.5) => new Float32Array(Math.round(seconds * 24000)).fill(value);
+        const pull = (times, now = 0) => { for (let i = 0; i < times; i++) buffer.pull(out, now + i / 10); };
         const log = {};
-        buffer.push(chunk(0.1), 1);
-        buffer.pull(out);
+        buffer.push(chunk(0.1), 1, 24000, 0);
+        buffer.pull(out, 0);
         log.waitsForStart = out.every((s) => s === 0);      // 0.1 s < the 0.15 s start
-        buffer.push(chunk(0.1), 1);
-        buffer.pull(out);
+        buffer.push(chunk(0.1), 1, 24000, 0);
+        buffer.pull(out, 0.1);
         log.playsAtTarget = out.every((s) => Math.abs(s - 0.5) < 1e-6);
-        buffer.pull(out); buffer.pull(out);                 // runs dry mid-utterance
-        buffer.push(chunk(0.1), 1);                         // the rest of utterance 1 arrives late
+        pull(2, 0.2);                                       // runs dry mid-utterance
+        buffer.push(chunk(0.1), 1, 24000, 0.4);             // the rest of utterance 1 arrives late
         log.underruns = buffer.stats.underruns;
-        log.target = buffer.stats.targetSeconds;
-        buffer.pull(out); buffer.pull(out); buffer.pull(out);
-        buffer.push(chunk(0.2), 2);                         // a new utterance after a gap: not an underrun
+        log.target = buffer.target;
+        buffer.end(1);
+        pull(3, 0.4);
+        buffer.push(chunk(0.2), 2, 24000, 1);               // a new utterance after a gap: not an underrun
         log.underrunsAfterGap = buffer.stats.underruns;
-        buffer.push(chunk(3.0), 2);                         // a tab in the background: far behind
-        buffer.pull(out);
+        buffer.end(2);
+        pull(3, 1);
+        // A 0.08 s translation, shorter than the grown start threshold, plays once it is complete.
+        buffer.push(chunk(0.08), 3, 24000, 2);
+        buffer.pull(out, 2);
+        log.shortWaits = out.every((s) => s === 0);
+        buffer.end(3);
+        buffer.pull(out, 2.1);
+        log.shortPlays = out.filter((s) => s !== 0).length;
+        pull(2, 2.2);
+        // A 12 s sentence in one burst is held and played whole.
+        const before = buffer.stats.playedSeconds;
+        buffer.push(chunk(12), 4, 24000, 3);
+        buffer.end(4);
+        pull(125, 3);
+        log.burstPlayed = buffer.stats.playedSeconds - before;
+        log.skipsAfterBurst = buffer.stats.skips;
+        // A tab in the background: two utterances arrived 8 s ago, one just now. Playback skips
+        // to the start of the newest, never into the middle of one.
+        buffer.push(chunk(2), 5, 24000, 20); buffer.end(5);
+        buffer.push(chunk(2), 6, 24000, 21); buffer.end(6);
+        buffer.push(chunk(1, 0.25), 7, 24000, 28); buffer.end(7);
+        buffer.pull(out, 28.5);
         log.skips = buffer.stats.skips;
-        log.bufferedAfterSkip = buffer.stats.bufferedSeconds;
-        log.played = buffer.stats.playedSeconds;
+        log.skippedSeconds = buffer.stats.skippedSeconds;
+        log.afterSkip = out[0];
+        log.lag = buffer.stats.lagSeconds;
         return log;
     }"""
     )
     assert result["waitsForStart"] and result["playsAtTarget"]
     assert result["underruns"] == 1 and result["target"] > 0.15
     assert result["underrunsAfterGap"] == 1
-    assert result["skips"] == 1 and result["bufferedAfterSkip"] < 0.5
-    assert 0.15 < result["played"] < 0.5
+    assert result["shortWaits"] and result["shortPlays"] == 0.08 * 48000
+    assert abs(result["burstPlayed"] - 12) < 0.01 and result["skipsAfterBurst"] == 0
+    assert result["skips"] == 1 and abs(result["skippedSeconds"] - 4) < 0.01
+    assert result["afterSkip"] == 0.25 and result["lag"] < 1
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "venue.test"])
+async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
+    browser: Browser, host: str, long_and_short: Path
+) -> None:
+    # Translations of 0.4 s, 3 s and 0.8 s, each sent in one burst as fast as the socket takes it.
+    voicelive = FakeVoiceLive(reply_s=(0.4, 3.0, 0.8))
+    await voicelive.start()
+    try:
+        settings = settings_for(voicelive, long_and_short)
+        async with live_server(settings, WavSource(long_and_short, pace=2)) as server:
+            page = await browser.new_page()
+            await page.goto(f"http://{host}:{server.port}/?lang=es")
+            await page.get_by_role("button", name="Tap to listen").click()
+            await page.wait_for_function("window.__listenerStats.sentSeconds >= 4.2", timeout=30_000)
+            await page.wait_for_function(
+                "window.__listenerStats.bufferedSeconds === 0 && window.__listenerStats.playedSeconds > 4",
+                timeout=15_000,
+            )
+            played = await stats(page)
+    finally:
+        await voicelive.stop()
+    assert played["mode"] == ("audioworklet" if host == "127.0.0.1" else "scriptprocessor")
+    assert played["skips"] == 0 and played["underruns"] == 0
+    assert played["playedSeconds"] >= 0.9 * played["sentSeconds"], played
