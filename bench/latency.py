@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.talk import SENTENCES, word_error_rate, write_talk
+from bench.talk import SENTENCES, write_talk
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import SourceText, SpeechStopped, TranslationAudio, TranslationText
 from translator.engines.local import LocalEngine
 from translator.engines.local.asr import Recognizer
+from translator.evaluation.metrics import word_error_rate
 from translator.languages import get_language
 
 TARGETS = ["es", "fr", "it"]

@@ -1,6 +1,9 @@
 """The demo and benchmark talk: English sentences spoken by espeak-ng, with pauses between them.
 
-python -m bench.talk --demo build/demo-talk.wav
+python -m bench.talk --demo build/demo-talk.wav [--reference build/demo-talk.json]
+
+The reference (for ``translator eval``) holds each sentence's true start and end (espeak-ng's own
+leading and trailing silence trimmed), its text, and human translations into es, fr and it.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import jiwer
+import msgspec
 import numpy as np
 import soundfile
+
+from translator.evaluation.reference import Reference, ReferenceUtterance
 
 SENTENCES = [
     "Good morning everyone, and welcome to the conference.",
@@ -25,44 +30,78 @@ SENTENCES = [
     "Questions can be asked at the end of each session.",
     "The coffee break is at eleven thirty.",
 ]
+TRANSLATIONS = {
+    "es": [
+        "Buenos días a todos, y bienvenidos a la conferencia.",
+        "Por favor, apaguen sus teléfonos móviles.",
+        "La primera charla empieza a las diez en la sala principal.",
+        "El almuerzo se servirá en el jardín.",
+        "Gracias por venir, y disfruten del día.",
+        "Este año tenemos ponentes de doce países.",
+        "Se pueden hacer preguntas al final de cada sesión.",
+        "La pausa para el café es a las once y media.",
+    ],
+    "fr": [
+        "Bonjour à tous, et bienvenue à la conférence.",
+        "Veuillez éteindre vos téléphones portables.",
+        "La première conférence commence à dix heures dans la grande salle.",
+        "Le déjeuner sera servi dans le jardin.",
+        "Merci d'être venus, et bonne journée.",
+        "Cette année, nous avons des intervenants de douze pays.",
+        "Les questions pourront être posées à la fin de chaque session.",
+        "La pause café est à onze heures et demie.",
+    ],
+    "it": [
+        "Buongiorno a tutti e benvenuti alla conferenza.",
+        "Per favore, spegnete i vostri telefoni cellulari.",
+        "Il primo intervento inizia alle dieci nella sala principale.",
+        "Il pranzo sarà servito in giardino.",
+        "Grazie per essere venuti, e buona giornata.",
+        "Quest'anno abbiamo relatori da dodici paesi.",
+        "Le domande si possono fare alla fine di ogni sessione.",
+        "La pausa caffè è alle undici e mezza.",
+    ],
+}
 GAP_S = 1.0
+# espeak-ng pads its speech with near-silence; below this level a sample is not speech.
+SPEECH_LEVEL = 64
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER ignoring case and punctuation."""
-    normalize = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    return jiwer.wer(reference, hypothesis, reference_transform=normalize, hypothesis_transform=normalize)
+def write_talk(path: Path, sentences: list[str] = SENTENCES, gap_s: float = GAP_S) -> Reference:
+    """Speak ``sentences`` into one WAV at ``path`` (22.05 kHz mono), ``gap_s`` of silence around each.
 
-
-def write_talk(path: Path, sentences: list[str] = SENTENCES, gap_s: float = GAP_S) -> Path:
-    """Speak ``sentences`` into one WAV at ``path`` (22.05 kHz mono), ``gap_s`` of silence between."""
+    Returns the reference: each sentence's true start and end, and its text.
+    """
     parts: list[np.ndarray] = []
-    rate = 22_050
+    utterances: list[ReferenceUtterance] = []
+    rate, at = 22_050, 0
     with tempfile.TemporaryDirectory() as tmp:
         for index, sentence in enumerate(sentences):
             piece = Path(tmp) / f"{index}.wav"
             subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(piece), sentence], check=True)
             samples, rate = soundfile.read(str(piece), dtype="int16")
+            at += int(rate * gap_s)
+            loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SPEECH_LEVEL)
+            start, end = (at + int(loud[0])) / rate, (at + int(loud[-1]) + 1) / rate
+            utterances.append(ReferenceUtterance(round(start, 3), round(end, 3), sentence))
             parts += [np.zeros(int(rate * gap_s), dtype="int16"), samples]
+            at += len(samples)
     parts.append(np.zeros(int(rate * gap_s), dtype="int16"))
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(path), np.concatenate(parts), rate, subtype="PCM_16")
-    return path
+    return Reference(utterances)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--demo", type=Path, required=True, help="where to write the WAV")
+    parser.add_argument("--reference", type=Path, help="where to write its reference (JSON)")
     args = parser.parse_args()
-    write_talk(args.demo)
+    reference = write_talk(args.demo)
+    for index, utterance in enumerate(reference.utterances):
+        utterance.translations = {lang: texts[index] for lang, texts in TRANSLATIONS.items()}
+    if args.reference:
+        args.reference.write_bytes(msgspec.json.format(msgspec.json.encode(reference)))
     print(f"wrote {args.demo} ({len(SENTENCES)} sentences)", file=sys.stderr)
     return 0
 

@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import soundfile
-import uvicorn
 import websockets
 
+from bench.talk import write_talk
 from translator.audio import FRAME_SAMPLES, AudioSource
 from translator.config import Settings
 from translator.messages import AUDIO_HEADER, FLAG_END
-from translator.server.app import create_app, open_services, uvicorn_config
+from translator.server.app import running
 from translator.server.services import Services
 
 
@@ -38,15 +36,7 @@ def speak(text: str, path: Path, voice: str = "en-us", rate: int = 150) -> Path:
 
 def talk_wav(sentences: list[str], path: Path, gap_s: float = 1.2) -> Path:
     """Sentences spoken one after another with ``gap_s`` of silence between and around them."""
-    parts = []
-    rate = 22050
-    for index, sentence in enumerate(sentences):
-        piece = speak(sentence, path.with_suffix(f".{index}.wav"))
-        samples, rate = soundfile.read(str(piece), dtype="int16")
-        piece.unlink()
-        parts += [np.zeros(int(rate * gap_s), dtype="int16"), samples]
-    parts.append(np.zeros(int(rate * gap_s), dtype="int16"))
-    soundfile.write(str(path), np.concatenate(parts), rate, subtype="PCM_16")
+    write_talk(path, sentences, gap_s)
     return path
 
 
@@ -69,20 +59,9 @@ async def live_server(
     settings: Settings, source: AudioSource | None = None, port: int | None = None
 ) -> AsyncIterator[LiveServer]:
     """The whole service (input, engine, pipeline, hub, Litestar under uvicorn) on a free port."""
-    port = port or free_port()
-    settings.server.port = port
-    async with open_services(settings, source) as services:
-        server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        try:
-            yield LiveServer(services, port)
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 10)
+    settings.server.port = port or free_port()
+    async with running(settings, source) as services:
+        yield LiveServer(services, settings.server.port)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The ``translator`` command: ``serve`` and ``devices``."""
+"""The ``translator`` command: ``serve``, ``eval`` and ``devices``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from pathlib import Path
 
 from translator.config import load_settings
 from translator.errors import ConfigError, TranslatorError
@@ -43,6 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", dest="server.tls_cert", metavar="PEM")
     serve.add_argument("--tls-key", dest="server.tls_key", metavar="PEM")
     serve.add_argument("-v", "--verbose", action="store_true")
+    evaluate = commands.add_parser(
+        "eval", help="replay a talk through the service and measure lag and quality per language"
+    )
+    evaluate.add_argument("talk", metavar="TALK.wav")
+    evaluate.add_argument("--reference", metavar="REF.json", help="utterance timings, text, translations")
+    evaluate.add_argument("--config", help="TOML settings file")
+    evaluate.add_argument("--engine", choices=["auto", "voicelive", "local"])
+    evaluate.add_argument("--source", help="the speaker's language (default en)")
+    evaluate.add_argument("--target", dest="targets", action="append", metavar="LANG")
+    evaluate.add_argument("--codec", choices=["pcm", "opus"], default="pcm", help="the listeners' codec")
+    evaluate.add_argument(
+        "--out", type=Path, default=Path("eval-results"), help="where eval.md and lag.png go"
+    )
     commands.add_parser("devices", help="list the sound devices that can record")
     return parser
 
@@ -61,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "devices":
             return _devices()
         logging.basicConfig(
-            level=logging.INFO if args.verbose else logging.WARNING,
+            level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        if args.command == "eval":
+            return _evaluate(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         settings = load_settings(args.config, overrides=overrides)
         from translator.server import serve
@@ -77,6 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     except TranslatorError as exc:
         print(f"translator: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from translator.evaluation.run import evaluate
+
+    overrides = {
+        "engine": args.engine,
+        "source": args.source,
+        "targets": args.targets,
+        "audio.input": args.talk,
+    }
+    settings = load_settings(args.config, overrides=overrides)
+    evaluate(settings, args.talk, args.reference, args.out, args.codec)
+    return 0
 
 
 def _devices() -> int:

@@ -12,7 +12,6 @@ import pytest
 import soundfile
 import soxr
 
-from bench.talk import word_error_rate
 from tests.helpers import speak, talk_wav
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
@@ -40,6 +39,7 @@ from translator.engines.local.vad import (
     Started,
 )
 from translator.errors import PermanentEngineError
+from translator.evaluation.metrics import word_error_rate
 from translator.languages import get_language
 
 

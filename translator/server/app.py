@@ -75,6 +75,28 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
         yield Services(settings, hub, Pipeline(source, engine, hub))
 
 
+@asynccontextmanager
+async def running(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[Services]:
+    """The whole service started in this event loop, until the block ends (``translator eval``, tests).
+
+    ``settings.server.port`` 0 picks a free port; the port in use is written back into the settings.
+    """
+    async with open_services(settings, source) as services:
+        server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))
+        task = asyncio.create_task(server.serve(), name="uvicorn")
+        try:
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise OSError(f"the server did not start on port {settings.server.port}")
+                await asyncio.sleep(0.02)
+            settings.server.port = server.servers[0].sockets[0].getsockname()[1]
+            yield services
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+
+
 async def serve(settings: Settings) -> None:
     """Serve listeners until stopped, printing the URLs to open once the service is up."""
     engine = settings.resolved_engine()

@@ -1,0 +1,110 @@
+"""Replay a talk at real-time pace through the real service, with one real listener per language.
+
+The listeners connect over WebSocket to the running server, exactly as the audience's pages do,
+and note when each caption and audio frame arrives (wall clock, Unix ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import websockets
+
+from translator.audio import FRAME_SAMPLES
+from translator.audio.wav import WavSource
+from translator.config import Settings
+from translator.messages import AUDIO_HEADER, FLAG_END
+from translator.server.app import running
+
+QUIET_S = 3.0
+"""After the talk ends, the replay stops once no listener has received anything for this long."""
+MAX_WAIT_S = 30.0
+
+
+@dataclass
+class Heard:
+    """What one language's listener received, with arrival times in Unix ms."""
+
+    lang: str
+    codec: str
+    finals: dict[int, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    """Utterance id → (arrival, the last final caption)."""
+    first_audio: dict[int, int] = field(default_factory=dict)
+    received: dict[int, int] = field(default_factory=dict)
+    """Utterance id → samples of translated audio received."""
+    lengths: dict[int, int] = field(default_factory=dict)
+    """Utterance id → its whole translated audio in samples (from its end frame)."""
+    skipped: int = 0
+    last_arrival: float = field(default_factory=time.monotonic)
+
+    def take(self, message: str | bytes) -> dict[str, Any] | None:
+        """Record one message; return a final caption when one arrives."""
+        now = int(time.time() * 1000)
+        self.last_arrival = time.monotonic()
+        if isinstance(message, bytes):
+            _, codec, flags, utterance, position = AUDIO_HEADER.unpack_from(message)
+            payload = len(message) - AUDIO_HEADER.size
+            if flags & FLAG_END:
+                self.lengths[utterance] = position
+            elif payload:
+                self.first_audio.setdefault(utterance, now)
+                self.received[utterance] = self.received.get(utterance, 0) + (
+                    FRAME_SAMPLES if codec == 1 else payload // 2
+                )
+            return None
+        data = msgspec.json.decode(message)
+        if data["type"] == "skipped":
+            self.skipped += 1
+        elif data["type"] == "caption" and data["final"]:
+            self.finals[data["id"]] = (now, data)
+            return data
+        return None
+
+
+async def _listen(url: str, heard: Heard, on_final: Callable[[Heard, dict[str, Any]], None]) -> None:
+    async with websockets.connect(url, compression=None, max_size=None) as ws:
+        async for message in ws:
+            caption = heard.take(message)
+            if caption is not None:
+                on_final(heard, caption)
+
+
+async def replay(
+    settings: Settings, talk: str, codec: str, on_final: Callable[[Heard, dict[str, Any]], None]
+) -> tuple[int, dict[str, Heard]]:
+    """Play ``talk`` once through the service; return when it started (Unix ms) and what each
+    language's listener heard."""
+    settings.server.host, settings.server.port = "127.0.0.1", 0
+    source = WavSource(talk)
+    async with running(settings, source) as services:
+        heard = {lang: Heard(lang, codec) for lang in settings.targets}
+        base = f"ws://127.0.0.1:{settings.server.port}/ws/listen"
+        listeners = [
+            asyncio.create_task(_listen(f"{base}/{lang}?codec={codec}", h, on_final), name=f"eval-{lang}")
+            for lang, h in heard.items()
+        ]
+        try:
+            ended: float | None = None
+            while True:
+                await asyncio.sleep(0.1)
+                now = time.monotonic()
+                if ended is None:
+                    ended = now if services.pipeline.input.state in ("ended", "failed") else None
+                elif now - ended > MAX_WAIT_S or all(now - h.last_arrival > QUIET_S for h in heard.values()):
+                    break
+        finally:
+            for task in listeners:
+                task.cancel()
+            for task in listeners:
+                with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                    await task
+        played = services.pipeline.input
+        if played.state == "failed" or played.talk_started_at is None:
+            raise OSError(f"the talk could not be played: {played.detail}")
+    return played.talk_started_at, heard

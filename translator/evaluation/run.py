@@ -1,0 +1,63 @@
+"""``translator eval TALK.wav``: the replay, its progress on the terminal, and the files it writes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from translator.audio.wav import read_wav
+from translator.config import Settings
+from translator.evaluation.metrics import score
+from translator.evaluation.reference import Reference, load_reference, reference_from_vad
+from translator.evaluation.replay import Heard, replay
+from translator.evaluation.report import markdown, plot
+
+
+def evaluate(
+    settings: Settings,
+    talk: str,
+    reference_path: str | None,
+    out: Path,
+    codec: str = "pcm",
+    stream: TextIO = sys.stdout,
+) -> str:
+    """Replay ``talk``, score it, write ``eval.md`` and ``lag.png`` into ``out``; return the table."""
+    pcm = read_wav(talk)
+    reference: Reference = load_reference(reference_path) if reference_path else reference_from_vad(pcm)
+    duration = len(pcm) / 2 / 24_000
+    started = time.monotonic()
+    print(
+        f"eval: {Path(talk).name}, {duration:.0f} s, {len(reference.utterances)} utterances, "
+        f"{settings.resolved_engine()} engine, {settings.source} → {', '.join(settings.targets)}; "
+        "replaying in real time…",
+        file=stream,
+        flush=True,
+    )
+
+    def progress(heard: Heard, caption: dict[str, Any]) -> None:
+        print(
+            f"  [{time.monotonic() - started:5.1f} / {duration:.0f} s] {heard.lang} #{caption['id']}: "
+            f"{caption['text'][:70]}",
+            file=stream,
+            flush=True,
+        )
+
+    talk_started_at, heard = asyncio.run(replay(settings, talk, codec, progress))
+    scores = [score(reference, heard[lang], talk_started_at) for lang in settings.targets]
+    notes = [
+        f"Talk `{Path(talk).name}` ({duration:.1f} s, {len(reference.utterances)} utterances; timings "
+        f"from {'the reference ' + Path(reference_path).name if reference_path else 'the talk’s own VAD'}), "
+        f"{settings.resolved_engine()} engine, codec {codec}, replayed in real time through the server "
+        "to one WebSocket listener per language.",
+        "Lags in ms after the true end of speech, as the listener received them.",
+    ]
+    table = markdown("Translation lag and quality", scores, notes)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.md").write_text(table)
+    plot(scores, out / "lag.png")
+    print(table, file=stream)
+    print(f"eval: written {out / 'eval.md'} and {out / 'lag.png'}", file=stream, flush=True)
+    return table
