@@ -53,21 +53,22 @@ def load_reference(path: str | Path) -> Reference:
     try:
         reference = msgspec.json.decode(path.read_bytes(), type=Reference)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such reference file") from None
+        raise ConfigError(str(path), "no such reference file") from None
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(str(path), str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+        raise ConfigError(str(path), f"not valid JSON ({exc})") from None
     previous_end = 0.0
     for index, u in enumerate(reference.utterances):
         if not 0 <= u.start < u.end or u.start < previous_end:
             raise ConfigError(
-                f"{path}: utterances[{index}]: start/end must increase ({u.start} → {u.end}) "
-                "and not overlap the previous utterance"
+                str(path),
+                f"utterances[{index}]: start/end must increase ({u.start} → {u.end}) "
+                "and not overlap the previous utterance",
             )
         previous_end = u.end
     if not reference.utterances:
-        raise ConfigError(f"{path}: utterances: the list is empty")
+        raise ConfigError(str(path), "utterances: the list is empty")
     return reference
 
 

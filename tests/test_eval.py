@@ -1,0 +1,66 @@
+"""``translator eval`` as a user runs it: a real process replaying a short talk on the offline engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+from PIL import Image
+
+from bench.talk import write_talk
+from tests.test_cli import run
+
+SENTENCES = ["Good morning everyone.", "Please turn off your mobile phones."]
+TRANSLATIONS = ["Buenos días a todos.", "Por favor, apaguen sus teléfonos móviles."]
+
+
+def test_eval_measures_lag_delivery_and_quality_of_a_talk(tmp_path: Path) -> None:
+    talk = tmp_path / "talk.wav"
+    reference = write_talk(talk, SENTENCES, gap_s=1.0)
+    for utterance, translation in zip(reference.utterances, TRANSLATIONS, strict=True):
+        utterance.translations = {"es": translation}
+    reference_path = tmp_path / "talk.json"
+    reference_path.write_bytes(msgspec.json.encode(reference))
+    out = tmp_path / "results"
+    result = run("eval", str(talk), "--reference", str(reference_path), "--target", "es", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    # Progress while it runs: one line per final caption.
+    assert result.stdout.count("] es #") == 2
+    table = (out / "eval.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| es |")).split("|")
+    captioned, caption_lag, audio_lag, _, delivered, skipped, wer, chrf, bleu = (c.strip() for c in row[2:11])
+    assert captioned == "2/2" and skipped == "0"
+    median, p95, worst = (float(v) for v in caption_lag.split(" / "))
+    # Lag after the true end of speech: above the 400 ms end-of-speech silence, far below a second.
+    assert 0 < median <= worst < 3000
+    assert all(0 < float(v) < 3000 for v in audio_lag.split(" / "))
+    assert delivered == "100.0 % / 100.0 %"
+    assert float(wer.rstrip(" %")) <= 20
+    assert float(chrf) > 30 and float(bleu) > 5
+    with Image.open(out / "lag.png") as plot:
+        assert plot.size == (800, 400)
+
+
+def test_eval_without_a_reference_times_the_talk_by_its_own_voice_activity(tmp_path: Path) -> None:
+    talk = tmp_path / "talk.wav"
+    truth = write_talk(talk, SENTENCES, gap_s=1.0)
+    from translator.audio.wav import read_wav
+    from translator.evaluation.reference import reference_from_vad
+
+    found = reference_from_vad(read_wav(talk))
+    assert len(found.utterances) == 2
+    for real, heard in zip(truth.utterances, found.utterances, strict=True):
+        assert abs(real.end - heard.end) < 0.15 and abs(real.start - heard.start) < 0.3
+
+
+def test_a_bad_reference_file_is_named_with_its_problem(tmp_path: Path) -> None:
+    talk = tmp_path / "talk.wav"
+    write_talk(talk, SENTENCES[:1])
+    bad = tmp_path / "ref.json"
+    bad.write_text(json.dumps({"utterances": [{"start": 2.0, "end": 1.0}]}))
+    result = run("eval", str(talk), "--reference", str(bad), "--target", "es")
+    assert result.returncode == 2
+    assert f"{bad}: utterances[0]: start/end must increase" in result.stderr
+    bad.write_text(json.dumps({"utterances": [{"start": "soon", "end": 1.0}]}))
+    assert "Expected `float`" in run("eval", str(talk), "--reference", str(bad)).stderr
