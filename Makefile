@@ -39,6 +39,10 @@ lint: install
 
 bench: install system-deps
 	$(PY) -m bench.latency --out bench/results/latency.md
+	$(PY) -m bench.talk --demo build/bench-talk.wav --reference build/bench-talk.json
+	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
+		--target es --target fr --target it --out bench/results
+	$(PY) -m bench.integrity --out bench/results/integrity.md
 
 clean:
 	rm -rf $(VENV) build bench/results
