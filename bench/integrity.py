@@ -28,6 +28,8 @@ from translator.evaluation.reference import Reference
 from translator.evaluation.replay import replay
 from translator.server.app import running
 
+# Headless Chromium as testing.md describes it; venue.test is a plain-http origin that is not
+# localhost, as a phone on the venue network sees the page (an insecure context).
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -89,11 +89,10 @@ class Listener:
         self._queued_s += frame.seconds
         self._queued_bytes += len(frame.data)
         self._wake.set()
-        oldest = self._audio[0].deadline
-        if oldest < now or self._queued_bytes > MAX_AUDIO_BYTES:
-            self._shed(now)
+        self._shed(now)
 
     def _shed(self, now: float) -> None:
+        """Drop whole utterances, oldest first, while the queue is late or too large."""
         while self._audio and (self._audio[0].deadline < now or self._queued_bytes > MAX_AUDIO_BYTES):
             victim = next(
                 (q.frame.utterance for q in self._audio if q.frame.utterance != self._sending), None

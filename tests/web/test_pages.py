@@ -14,6 +14,7 @@ import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from bench.integrity import CHROMIUM_ARGS
 from tests.helpers import LiveServer, free_port, live_server, talk_wav
 from tests.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
@@ -22,18 +23,6 @@ from translator.config import load_settings
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    # A phone on the venue network: a plain-http origin that is not localhost (an insecure context).
-    "--host-resolver-rules=MAP venue.test 127.0.0.1",
-]
 
 
 @pytest.fixture(scope="module")
