@@ -74,10 +74,10 @@ def load_reference(path: str | Path) -> Reference:
 
 def reference_from_vad(pcm: bytes) -> Reference:
     """Utterance timings found by the offline engine's VAD in 24 kHz PCM16 (no text)."""
-    from translator.audio import Resampler
+    from translator.audio import SAMPLE_RATE, Resampler
     from translator.engines.local.vad import ASR_RATE, CHUNK, Ended, Segmenter, SegmenterConfig, SileroVad
 
-    samples = Resampler(24_000, ASR_RATE).feed_float(pcm)
+    samples = Resampler(SAMPLE_RATE, ASR_RATE).feed_float(pcm)
     samples = np.concatenate([samples, np.zeros(ASR_RATE, np.float32)])  # close a final utterance
     vad, segmenter = SileroVad(), Segmenter(SegmenterConfig())
     utterances = []

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from translator.audio import SAMPLE_RATE
 from translator.audio.wav import read_wav
 from translator.config import Settings
 from translator.evaluation.metrics import score
@@ -27,7 +28,7 @@ def evaluate(
     """Replay ``talk``, score it, write ``eval.md`` and ``lag.png`` into ``out``; return the table."""
     pcm = read_wav(talk)
     reference: Reference = load_reference(reference_path) if reference_path else reference_from_vad(pcm)
-    duration = len(pcm) / 2 / 24_000
+    duration = len(pcm) / 2 / SAMPLE_RATE
     started = time.monotonic()
     print(
         f"eval: {Path(talk).name}, {duration:.0f} s, {len(reference.utterances)} utterances, "
