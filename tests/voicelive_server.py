@@ -1,10 +1,20 @@
 """A Voice Live–compatible server for tests: the real SDK connects to it on 127.0.0.1.
 
-It records every client event, detects speech in the appended audio by its energy, and answers
-each utterance with the event sequence the real service sends: speech_started / speech_stopped,
-committed, input transcription, response.created, audio transcript deltas, audio deltas,
-response.done. The "translation" names the target locale of the session's voice, so tests can
-tell the languages apart.
+It detects speech in the appended audio by its energy, commits turns to a conversation, and answers
+with the event sequences the real service sends. A response "translates" every turn of the
+conversation that has no answer yet: ``translated into <voice locale>: <transcripts>``; with nothing
+to translate, or with the default (unconfirmed) instructions, it chats like the assistant the
+service is by default. Transcripts come from ``transcribe(audio)``, so the same audio gets the same
+text on any connection (see `tone_name`).
+
+``strict=True`` (the default) follows the service's documented rules at their harshest
+(../shared/docs/voicelive.md, "Rules of the real service"): one active response per conversation; a
+turn the VAD commits while a response is active gets no response of its own; ``response.create``
+cancels the active response unless ``cancel_previous`` is false, and then it is refused with
+``conversation_already_has_active_response``; transcriptions arrive late (after ``response.done``)
+or fail; a session update that does not fit the model is refused with ``error`` and the session
+keeps its defaults; ``session.created`` has no ``expires_at``. ``strict=False`` is the lenient
+service: responses run side by side, transcriptions come first, every update is accepted.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import itertools
 import json
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +37,20 @@ BLOCK_MS = 20
 SPEECH_RMS = 500
 SILENCE_TO_END_MS = 500
 MIN_SPEECH_MS = 200
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
+CHAT_ANSWER = "Sure! How can I help you today?"
 
 
 def tone(seconds: float, freq: float = 440.0) -> bytes:
     t = np.arange(int(RATE * seconds)) / RATE
     return (np.sin(2 * math.pi * freq * t) * 8000).astype("<i2").tobytes()
+
+
+def tone_name(audio: np.ndarray) -> str:
+    """ "Transcribe" a turn of pure tones as the frequency that dominates it: ``tone 650``."""
+    spectrum = np.abs(np.fft.rfft(audio))
+    freq = float(np.fft.rfftfreq(len(audio), 1 / RATE)[int(np.argmax(spectrum))])
+    return f"tone {round(freq / 50) * 50}"
 
 
 @dataclass
@@ -55,17 +75,46 @@ class FakeVoiceLive:
     def __init__(
         self,
         *,
+        strict: bool = True,
         transcript: str = "Good morning everyone",
+        transcribe: Callable[[np.ndarray], str] | None = None,
         reject_status: int | None = None,
-        session_seconds: int = 1800,
+        handshake_statuses: Iterable[int] = (),
+        session_seconds: int | None = None,
         reply_s: float | tuple[float, ...] = 0.3,
+        response_s: float = 0.1,
+        transcription_delay_s: float | None = None,
+        failed_transcriptions: Iterable[int] = (),
+        outcomes: tuple[str, ...] = ("completed",),
+        refuse_locales: Iterable[str] = (),
     ) -> None:
-        self.transcript = transcript
+        self.strict = strict
+        self.transcribe = transcribe or (lambda audio: transcript)
         self._replies = itertools.cycle(reply_s if isinstance(reply_s, tuple) else (reply_s,))
-        """Seconds of translated audio of each turn in turn, sent in one burst as fast as it goes."""
-        self.session_seconds = session_seconds
+        """Seconds of translated audio of each response in turn, sent in one burst."""
+        self.response_s = response_s
+        """How long generating a response's text takes (the audio comes in a burst after its first word)."""
+        self.transcription_delay_s = (
+            (0.6 if strict else 0.0) if transcription_delay_s is None else (transcription_delay_s)
+        )
+        self.failed_transcriptions = set(failed_transcriptions)
+        """Turns (counted from 1 across the server) whose transcription fails."""
+        self._outcomes = itertools.cycle(outcomes)
+        self.refuse_locales = set(refuse_locales)
+        """Session updates for these voice locales are refused, whatever they ask."""
+        self.session_seconds = session_seconds if session_seconds is not None or strict else 1800
         self.reject_status = reject_status
+        self.handshake_statuses = list(handshake_statuses)
+        """Answered to the next handshakes, one each, before connections are accepted."""
         self.connections: list[Connection] = []
+        self.answers: list[str] = []
+        """The text of every response, in the order they started."""
+        self.refusals: list[dict[str, Any]] = []
+        """Every ``error`` event sent."""
+        self.turns = 0
+        self.sessions: list[_Session] = []
+        self.early_deletes: list[str] = []
+        """User items deleted before their transcription was sent."""
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.endpoint = ""
@@ -90,10 +139,12 @@ class FakeVoiceLive:
         for ws in list(self.sockets):
             await ws.close(code=1011, message=b"going away")
 
-    def _id(self, prefix: str) -> str:
+    def next_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids)}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.handshake_statuses:
+            return web.Response(status=self.handshake_statuses.pop(0))
         if self.reject_status is not None:
             return web.Response(status=self.reject_status)
         conn = Connection(dict(request.headers), dict(request.query))
@@ -101,174 +152,316 @@ class FakeVoiceLive:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
-        send_lock = asyncio.Lock()
-
-        async def send(event: dict[str, Any]) -> None:
-            async with send_lock:
-                if not ws.closed:
-                    await ws.send_str(json.dumps(event))
-
-        session: dict[str, Any] = {
-            "id": self._id("sess"),
-            "expires_at": int(time.time()) + self.session_seconds,
-        }
-        await send({"type": "session.created", "session": session})
-        detector = _Detector()
-        turns: list[asyncio.Task[None]] = []
+        session = _Session(self, ws, request.query.get("model", ""))
+        self.sessions.append(session)
+        await session.send({"type": "session.created", "session": session.config})
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     break
                 event = json.loads(msg.data)
                 conn.events.append(event)
-                kind = event["type"]
-                if kind == "session.update":
-                    session = {**session, **event["session"]}
-                    await send({"type": "session.updated", "session": session})
-                elif kind == "conversation.item.delete":
-                    await send({"type": "conversation.item.deleted", "item_id": event["item_id"]})
-                elif kind == "input_audio_buffer.append":
-                    pcm = base64.b64decode(event["audio"])
-                    for change in detector.feed(pcm):
-                        if change[0] == "start":
-                            item = self._id("item")
-                            detector.item = item
-                            await send(
-                                {
-                                    "type": "input_audio_buffer.speech_started",
-                                    "audio_start_ms": change[1],
-                                    "item_id": item,
-                                }
-                            )
-                        else:
-                            item = detector.item
-                            await send(
-                                {
-                                    "type": "input_audio_buffer.speech_stopped",
-                                    "audio_end_ms": change[1],
-                                    "item_id": item,
-                                }
-                            )
-                            turns.append(asyncio.create_task(self._turn(send, session, item)))
+                await session.receive(event)
         finally:
-            for task in turns:
-                task.cancel()
+            await session.close()
             self.sockets.remove(ws)
         return ws
 
-    async def _turn(self, send: Any, session: dict[str, Any], item: str) -> None:
-        locale = session.get("voice", {}).get("locale", "xx-XX")
-        words = f"translated into {locale}: {self.transcript}".split()
-        response = self._id("resp")
-        out_item = self._id("item")
-        await send({"type": "input_audio_buffer.committed", "item_id": item, "previous_item_id": None})
-        await send(
+
+class _Session:
+    """One connection's session: its configuration, conversation, VAD and responses."""
+
+    def __init__(self, server: FakeVoiceLive, ws: web.WebSocketResponse, model: str) -> None:
+        self.server = server
+        self.ws = ws
+        self.model = model
+        self.config: dict[str, Any] = {
+            "id": server.next_id("sess"),
+            "instructions": DEFAULT_INSTRUCTIONS,
+            "turn_detection": {"type": "server_vad", "create_response": True},
+        }
+        if server.session_seconds is not None:
+            self.config["expires_at"] = int(time.time()) + server.session_seconds
+        self.conversation: list[dict[str, Any]] = []
+        self.active: dict[str, asyncio.Task[None]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.detector = _Detector()
+        self._lock = asyncio.Lock()
+        self.transcribing: set[str] = set()
+        self.opened_at = time.monotonic()
+        self.closed_at: float | None = None
+
+    async def send(self, event: dict[str, Any]) -> None:
+        if event["type"] == "error":
+            self.server.refusals.append(event)
+        async with self._lock:
+            if not self.ws.closed:
+                await self.ws.send_str(json.dumps(event))
+
+    def spawn(self, coro: Any) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        self.closed_at = time.monotonic()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def error(self, code: str, message: str, event: dict[str, Any]) -> None:
+        await self.send(
             {
-                "type": "response.created",
-                "response": {
-                    "id": response,
-                    "object": "realtime.response",
-                    "status": "in_progress",
-                    "output": [],
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": code,
+                    "message": message,
+                    "event_id": event.get("event_id"),
                 },
             }
         )
-        await send(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                "item_id": item,
-                "content_index": 0,
-                "transcript": self.transcript,
-            }
-        )
-        audio = tone(next(self._replies))
-        for index, word in enumerate(words):
-            await asyncio.sleep(0.005)
-            await send(
-                {
-                    "type": "response.audio_transcript.delta",
-                    "response_id": response,
-                    "item_id": out_item,
-                    "output_index": 0,
-                    "content_index": 0,
-                    "delta": (" " if index else "") + word,
-                }
-            )
-            if index == 0:
-                # Speech synthesis is faster than real time: the whole turn's audio at once.
-                for start in range(0, len(audio), 4800):
-                    await send(
+
+    async def receive(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "session.update":
+            await self.update(event)
+        elif kind == "conversation.item.delete":
+            item_id = event["item_id"]
+            if not any(item["id"] == item_id for item in self.conversation):
+                await self.error("item_not_found", f"no item {item_id}", event)
+                return
+            if item_id in self.transcribing:
+                self.server.early_deletes.append(item_id)
+            self.conversation = [item for item in self.conversation if item["id"] != item_id]
+            await self.send({"type": "conversation.item.deleted", "item_id": item_id})
+        elif kind == "input_audio_buffer.append":
+            for change, ms, audio in self.detector.feed(base64.b64decode(event["audio"])):
+                if change == "start":
+                    self.detector.item = self.server.next_id("item")
+                    await self.send(
                         {
-                            "type": "response.audio.delta",
-                            "response_id": response,
-                            "item_id": out_item,
-                            "output_index": 0,
-                            "content_index": 0,
-                            "delta": base64.b64encode(audio[start : start + 4800]).decode(),
+                            "type": "input_audio_buffer.speech_started",
+                            "audio_start_ms": ms,
+                            "item_id": self.detector.item,
                         }
                     )
-        await send(
+                else:
+                    await self.commit(self.detector.item, ms, audio)
+        elif kind == "input_audio_buffer.clear":
+            self.detector.reset()
+            await self.send({"type": "input_audio_buffer.cleared"})
+        elif kind == "response.create":
+            await self.create(event)
+
+    async def update(self, event: dict[str, Any]) -> None:
+        requested = event["session"]
+        problem = self.server.strict and self._refusal(requested)
+        if problem:
+            await self.error("invalid_value", problem, event)
+            return
+        self.config = {**self.config, **requested}
+        await self.send({"type": "session.updated", "session": self.config})
+
+    def _refusal(self, requested: dict[str, Any]) -> str:
+        locale = (requested.get("voice") or {}).get("locale")
+        if locale in self.server.refuse_locales:
+            return f"Voice '{requested['voice'].get('name')}' is not available for locale '{locale}'."
+        transcription = (requested.get("input_audio_transcription") or {}).get("model")
+        if transcription not in (None, "azure-speech", "mai-transcribe") and not self.model.startswith(
+            "gpt-realtime"
+        ):
+            return f"Input transcription model '{transcription}' is not supported with model '{self.model}'."
+        temperature = requested.get("temperature")
+        if temperature is not None and not 0.6 <= temperature <= 1.2:
+            return "temperature must be between 0.6 and 1.2"
+        tokens = requested.get("max_response_output_tokens")
+        if tokens not in (None, "inf") and not 1 <= tokens <= 4096:
+            return "max_response_output_tokens must be between 1 and 4096"
+        return ""
+
+    async def commit(self, item_id: str, end_ms: int, audio: np.ndarray) -> None:
+        await self.send(
+            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
+        )
+        self.server.turns += 1
+        text = self.server.transcribe(audio)
+        self.conversation.append({"id": item_id, "role": "user", "transcript": text})
+        await self.send(
+            {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None}
+        )
+        self.transcribing.add(item_id)
+        transcription = self.spawn(self.transcription(item_id, text, self.server.turns))
+        if not self.server.strict:
+            await transcription
+        if self.config["turn_detection"].get("create_response", True) and not (
+            self.server.strict and self.active
+        ):
+            self.start_response(None)
+
+    async def transcription(self, item_id: str, text: str, turn: int) -> None:
+        await asyncio.sleep(self.server.transcription_delay_s)
+        self.transcribing.discard(item_id)
+        if turn in self.server.failed_transcriptions:
+            await self.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.failed",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "error": {"type": "transcription_error", "message": "audio could not be transcribed"},
+                }
+            )
+            return
+        await self.send(
             {
-                "type": "response.audio.done",
-                "response_id": response,
-                "item_id": out_item,
-                "output_index": 0,
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
                 "content_index": 0,
+                "transcript": text,
             }
         )
-        await send(
+
+    async def create(self, event: dict[str, Any]) -> None:
+        params = event.get("response") or {}
+        if self.server.strict and self.active:
+            if params.get("cancel_previous") is False:
+                await self.error(
+                    "conversation_already_has_active_response",
+                    "Conversation already has an active response in progress.",
+                    event,
+                )
+                return
+            for response_id, task in list(self.active.items()):
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await self.done(
+                    response_id, "cancelled", [], {"type": "cancelled", "reason": "client_cancelled"}
+                )
+        self.start_response(params.get("metadata"))
+
+    def start_response(self, metadata: dict[str, str] | None) -> None:
+        response_id = self.server.next_id("resp")
+        last_answer = max(
+            (i for i, item in enumerate(self.conversation) if item["role"] == "assistant"), default=-1
+        )
+        unanswered = [
+            item["transcript"] for item in self.conversation[last_answer + 1 :] if item["role"] == "user"
+        ]
+        out_item = self.server.next_id("item")
+        self.conversation.append({"id": out_item, "role": "assistant", "transcript": ""})
+        locale = self.config.get("voice", {}).get("locale")
+        if unanswered and locale and self.config["instructions"] != DEFAULT_INSTRUCTIONS:
+            text = f"translated into {locale}: {' '.join(unanswered)}"
+        else:
+            text = CHAT_ANSWER
+        self.server.answers.append(text)
+        self.active[response_id] = self.spawn(self.respond(response_id, out_item, text, metadata))
+
+    async def respond(
+        self, response_id: str, out_item: str, text: str, metadata: dict[str, str] | None
+    ) -> None:
+        await self.send(
             {
-                "type": "response.audio_transcript.done",
-                "response_id": response,
-                "item_id": out_item,
-                "output_index": 0,
-                "content_index": 0,
-                "transcript": " ".join(words),
+                "type": "response.created",
+                "response": {
+                    "id": response_id,
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                    "output": [],
+                    "metadata": metadata,
+                },
             }
         )
-        await send(
+        outcome = next(self.server._outcomes)
+        output = [{"id": out_item, "type": "message", "role": "assistant", "content": []}]
+        if outcome in ("failed", "cancelled"):
+            await asyncio.sleep(self.server.response_s)
+            details = (
+                {"type": outcome, "reason": "server_error"}
+                if outcome == "cancelled"
+                else {
+                    "type": "failed",
+                    "error": {"type": "server_error", "message": "the model failed"},
+                }
+            )
+            self.active.pop(response_id, None)
+            await self.done(response_id, outcome, output, details)
+            return
+        words = text.split()
+        audio = tone(next(self.server._replies))
+        if outcome == "incomplete":
+            words, audio = words[: len(words) // 2], audio[: len(audio) // 4 * 2]
+        item = {"response_id": response_id, "item_id": out_item, "output_index": 0, "content_index": 0}
+        for index, word in enumerate(words):
+            await asyncio.sleep(self.server.response_s / len(words))
+            await self.send(
+                {"type": "response.audio_transcript.delta", **item, "delta": (" " if index else "") + word}
+            )
+            if index == 0:
+                # Speech synthesis is faster than real time: the whole response's audio at once.
+                for start in range(0, len(audio), 4800):
+                    chunk = base64.b64encode(audio[start : start + 4800]).decode()
+                    await self.send({"type": "response.audio.delta", **item, "delta": chunk})
+        await self.send({"type": "response.audio.done", **item})
+        await self.send({"type": "response.audio_transcript.done", **item, "transcript": " ".join(words)})
+        self.active.pop(response_id, None)
+        details = {"type": "incomplete", "reason": "max_output_tokens"} if outcome == "incomplete" else None
+        await self.done(response_id, outcome, output, details)
+
+    async def done(
+        self, response_id: str, status: str, output: list[dict[str, Any]], details: dict[str, Any] | None
+    ) -> None:
+        await self.send(
             {
                 "type": "response.done",
                 "response": {
-                    "id": response,
+                    "id": response_id,
                     "object": "realtime.response",
-                    "status": "completed",
-                    "output": [{"id": out_item, "type": "message", "role": "assistant", "content": []}],
+                    "status": status,
+                    "status_details": details,
+                    "output": output,
                 },
             }
         )
 
 
 class _Detector:
-    """Energy VAD over 20 ms blocks: yields ("start", ms) and ("stop", ms) on the connection's timeline."""
+    """Energy VAD over 20 ms blocks: yields ("start", ms, _) and ("stop", ms, the turn's audio)."""
 
     def __init__(self) -> None:
-        self.pending = b""
+        self.item = ""
         self.ms = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the audio not yet committed (``input_audio_buffer.clear``)."""
+        self.pending = b""
         self.speaking = False
         self.voiced_ms = 0
         self.silent_ms = 0
-        self.start_ms = 0
-        self.item = ""
+        self.audio: list[np.ndarray] = []
 
-    def feed(self, pcm: bytes) -> list[tuple[str, int]]:
+    def feed(self, pcm: bytes) -> list[tuple[str, int, np.ndarray]]:
         self.pending += pcm
         block = RATE * BLOCK_MS // 1000 * 2
-        changes: list[tuple[str, int]] = []
+        changes: list[tuple[str, int, np.ndarray]] = []
         while len(self.pending) >= block:
             samples = np.frombuffer(self.pending[:block], dtype="<i2").astype(np.float64)
             self.pending = self.pending[block:]
             loud = math.sqrt(float(np.mean(samples**2))) > SPEECH_RMS
             if not self.speaking:
+                self.audio = [*self.audio, samples][-(MIN_SPEECH_MS // BLOCK_MS) :] if loud else []
                 self.voiced_ms = self.voiced_ms + BLOCK_MS if loud else 0
                 if self.voiced_ms >= MIN_SPEECH_MS:
                     self.speaking, self.silent_ms = True, 0
-                    self.start_ms = self.ms - self.voiced_ms + BLOCK_MS
-                    changes.append(("start", self.start_ms))
+                    changes.append(("start", self.ms - self.voiced_ms + BLOCK_MS, samples))
             else:
+                self.audio.append(samples)
                 self.silent_ms = 0 if loud else self.silent_ms + BLOCK_MS
                 if self.silent_ms >= SILENCE_TO_END_MS:
                     self.speaking, self.voiced_ms = False, 0
-                    changes.append(("stop", self.ms - self.silent_ms + BLOCK_MS))
+                    changes.append(("stop", self.ms - self.silent_ms + BLOCK_MS, np.concatenate(self.audio)))
+                    self.audio = []
             self.ms += BLOCK_MS
         return changes

@@ -10,11 +10,12 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
 from translator.errors import ConfigError, UnknownLanguageError
-from translator.languages import get_language
+from translator.languages import LANGUAGES, get_language
 
 EngineName = Literal["auto", "voicelive", "local"]
 
@@ -48,10 +49,15 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
     voice: str = "en-US-AvaMultilingualNeural"
     """A multilingual Azure voice; its accent is set per target language."""
     api_version: str | None = None
-    temperature: float = 0.6
-    """The service's lowest allowed value: translation wants no creativity."""
+    temperature: float | None = None
+    """Sent only when set (0.6 to 1.2): some models refuse it, and the service's default suits most."""
+    max_response_tokens: int = 2048
+    """Bounds one translation (``max_response_output_tokens``, 1 to 4096): a runaway answer stops."""
+    max_session_minutes: float = 25.0
+    """A session is replaced before this age even when the service announces no ``expires_at``."""
     glossary: dict[str, str] = {}
-    """Exact term mappings (source term → translation) written into the interpreter instructions."""
+    """Exact term mappings (source term → translation): in the instructions, and the source terms
+    bias the speech recognition (``phrase_list``)."""
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
@@ -161,6 +167,32 @@ def _field_error(message: str) -> ConfigError:
     return ConfigError(path or "config", problem)
 
 
+def _validate_azure(settings: Settings) -> None:
+    azure = settings.azure
+    if azure.endpoint and urlsplit(azure.endpoint).query:
+        # The value is never echoed: a key pasted into the URL must not reach a log.
+        raise ConfigError(
+            "azure.endpoint",
+            "must be the bare resource URL, without a query string; put the key in AZURE_VOICELIVE_API_KEY",
+        )
+    if azure.temperature is not None and not 0.6 <= azure.temperature <= 1.2:
+        raise ConfigError("azure.temperature", "Voice Live accepts 0.6 to 1.2")
+    if not 1 <= azure.max_response_tokens <= 4096:
+        raise ConfigError("azure.max_response_tokens", "Voice Live accepts 1 to 4096")
+    if not 0 < azure.max_session_minutes <= 120:
+        raise ConfigError("azure.max_session_minutes", "must be more than 0 and at most 120")
+    if settings.resolved_engine() != "voicelive":
+        return
+    speakable = [lang.code for lang in LANGUAGES.values() if lang.azure_voice]
+    for index, code in enumerate(settings.targets):
+        language = get_language(code)
+        if not language.azure_voice:
+            raise ConfigError(
+                f"targets[{index}]",
+                f"Voice Live has no voice for {language.name} ({code}); it speaks: {', '.join(speakable)}",
+            )
+
+
 def validate(settings: Settings) -> None:
     """Check what types alone cannot; raise ConfigError naming the first bad field."""
     try:
@@ -192,8 +224,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             "azure.endpoint", "the voicelive engine needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)"
         )
-    if not 0.6 <= settings.azure.temperature <= 1.2:
-        raise ConfigError("azure.temperature", "Voice Live accepts 0.6 to 1.2")
+    _validate_azure(settings)
     local = settings.local
     for field, value, low in (
         ("local.beam_size", local.beam_size, 1),

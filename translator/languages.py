@@ -20,6 +20,8 @@ class Language(msgspec.Struct, frozen=True):
     """BCP-47 locale for speech services (``es-ES``)."""
     espeak_voice: str | None = None
     """espeak-ng voice for the offline engine, where espeak-ng has one."""
+    azure_voice: bool = True
+    """Azure Speech has voices for ``locale`` (Voice Live can speak it)."""
 
 
 LANGUAGES: dict[str, Language] = {
@@ -33,7 +35,7 @@ LANGUAGES: dict[str, Language] = {
         Language("pt", "Portuguese", "Português", "pt-PT", "pt"),
         Language("ca", "Catalan", "Català", "ca-ES", "ca"),
         Language("gl", "Galician", "Galego", "gl-ES", "gl"),
-        Language("eo", "Esperanto", "Esperanto", "eo", "eo"),
+        Language("eo", "Esperanto", "Esperanto", "eo", "eo", azure_voice=False),
         Language("nl", "Dutch", "Nederlands", "nl-NL", "nl"),
         Language("pl", "Polish", "Polski", "pl-PL", "pl"),
         Language("uk", "Ukrainian", "Українська", "uk-UA", "uk"),

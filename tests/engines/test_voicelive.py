@@ -1,14 +1,24 @@
-"""The Voice Live engine, through the real SDK, against a Voice Live–compatible server on 127.0.0.1."""
+"""The Voice Live engine, through the real SDK, against a Voice Live–compatible server on 127.0.0.1.
+
+Most talks here are pure tones, one frequency per turn: the test server "transcribes" a turn as its
+frequency, so every caption can be checked against the sentence it belongs to, on any connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.voicelive_server import FakeVoiceLive
-from translator.audio.wav import WavSource
+import pytest
+
+from tests.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name
+from translator.audio.wav import read_wav
 from translator.config import load_settings
 from translator.engines import create_engine
+from translator.engines.base import Engine
 from translator.engines.events import (
     EngineFailure,
     SessionState,
@@ -19,43 +29,134 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.engines.voicelive import ROLLOVER_LEAD_S
+from translator.engines.voicelive import ROLLOVER_LEAD_S, session_config
+from translator.errors import ConfigError
+from translator.languages import get_language
+
+FRAME = 960
+# A fast speaker: long turns straight after short ones, pauses just over the service's 500 ms.
+FAST_TALK = [(300, 3.0), (350, 0.4), (400, 2.0), (450, 0.4), (500, 0.5), (550, 4.0), (600, 0.4), (650, 1.0)]
 
 
 def settings_for(server: FakeVoiceLive, *targets: str, **extra: object):
     return load_settings(
         env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "test-key-123"},
-        overrides={"targets": list(targets), "engine": "voicelive", **extra},
+        overrides={"targets": list(targets), "engine": "voicelive", "azure.model": "gpt-4.1", **extra},
     )
 
 
-async def run_talk(engine, wav: Path, until) -> list:
-    events: list = []
+def tone_talk(turns: list[tuple[int, float]], gap_s: float = 0.6) -> bytes:
+    silence = bytes(int(RATE * gap_s) * 2)
+    return bytes(RATE) + b"".join(tone(seconds, freq) + silence for freq, seconds in turns)
+
+
+@dataclass
+class Utterance:
+    source: str = ""
+    source_final: bool = False
+    text: str = ""
+    final: bool = False
+    audio: int = 0
+    status: str = ""
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+@dataclass
+class Outcome:
+    events: list = field(default_factory=list)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def utterances(self, lang: str = "es") -> dict[str, Utterance]:
+        result: dict[str, Utterance] = {}
+        for e in self.events:
+            if getattr(e, "target", None) != lang or not hasattr(e, "utterance"):
+                continue
+            u = result.setdefault(e.utterance, Utterance())
+            if isinstance(e, SourceText):
+                u.source, u.source_final = e.text, e.final
+            elif isinstance(e, TranslationText):
+                u.text, u.final = e.text, e.final
+            elif isinstance(e, TranslationAudio):
+                u.audio += len(e.pcm)
+            elif isinstance(e, TurnDone):
+                u.status = e.status
+            elif isinstance(e, SpeechStarted):
+                u.start_ms = e.start_ms
+            elif isinstance(e, SpeechStopped):
+                u.end_ms = e.end_ms
+        return result
+
+    def states(self, lang: str = "es") -> list[str]:
+        return [e.state for e in self.of(SessionState) if e.target == lang]
+
+
+async def speak(
+    engine: Engine,
+    pcm: bytes,
+    until: Callable[[Outcome], bool],
+    pace: float = 4.0,
+    within_s: float = 30.0,
+    during: Callable[[float], object] | None = None,
+) -> Outcome:
+    """Send the talk ``pace`` times faster than real time, then silence until ``until`` holds."""
+    outcome = Outcome()
 
     async def collect() -> None:
         async for event in engine.events():
-            events.append(event)
-            if until(events):
-                return
+            outcome.events.append(event)
 
     collector = asyncio.create_task(collect())
-    async with WavSource(wav, pace=8) as source:
-        async for frame in source.frames():
-            await engine.send_audio(frame)
-            if collector.done():
-                break
-    silence = bytes(960)
-    for _ in range(50):
-        await engine.send_audio(silence)
-    await asyncio.wait_for(collector, 20)
-    return events
+    try:
+        async with asyncio.timeout(within_s):
+            for start in range(0, len(pcm), FRAME):
+                await engine.send_audio(pcm[start : start + FRAME].ljust(FRAME, b"\0"))
+                await asyncio.sleep(0.02 / pace)
+                if during is not None:
+                    await during(start / 2 / RATE)  # type: ignore[misc]
+            while not until(outcome):
+                await engine.send_audio(bytes(FRAME))
+                await asyncio.sleep(0.02)
+    finally:
+        collector.cancel()
+    return outcome
 
 
-async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive, talk: Path) -> None:
-    settings = settings_for(voicelive, "es", "fr", **{"azure.model": "gpt-4.1"})
+def all_turns_finished(count: int, lang: str = "es") -> Callable[[Outcome], bool]:
+    """Every one of ``count`` turns is in a finished utterance whose source text is final."""
+
+    def check(outcome: Outcome) -> bool:
+        done = [u for u in outcome.utterances(lang).values() if u.status and u.source_final]
+        return sum(len(u.source.split()) // 2 for u in done) >= count
+
+    return check
+
+
+def assert_every_turn_once_under_its_own_sentence(outcome: Outcome, turns: list[tuple[int, float]]) -> None:
+    utterances = [u for u in outcome.utterances().values() if u.status]
+    spoken = [f"tone {freq}" for freq, _ in turns]
+    heard = [name for u in utterances for name in _names(u.source)]
+    assert heard == spoken, "every turn in exactly one caption, in order"
+    for u in utterances:
+        assert u.final and u.status == "completed"
+        assert u.text == f"translated into es-ES: {u.source}", (
+            "the caption's translation is its own sentence's"
+        )
+        assert u.audio == int(0.3 * RATE) * 2, "the whole of the translated audio"
+
+
+def _names(source: str) -> list[str]:
+    words = source.split()
+    return [" ".join(words[i : i + 2]) for i in range(0, len(words), 2)]
+
+
+async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive) -> None:
+    settings = settings_for(voicelive, "es", "fr", **{"azure.glossary": {"Contoso": "Contoso"}})
     async with create_engine(settings) as engine:
-        await run_talk(
-            engine, talk, lambda ev: sum(isinstance(e, SessionState) and e.state == "ready" for e in ev) == 2
+        outcome = await speak(
+            engine, bytes(RATE), lambda o: o.states("es") == o.states("fr") == ["connecting", "ready"]
         )
     assert len(voicelive.connections) == 2
     by_locale = {c.session_updates[0]["voice"]["locale"]: c for c in voicelive.connections}
@@ -67,116 +168,296 @@ async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive, talk:
     turn = session["turn_detection"]
     assert turn["type"] == "azure_semantic_vad_multilingual"
     assert turn["languages"] == ["en", "es"]
-    assert turn["interrupt_response"] is False
-    assert turn["remove_filler_words"] is True
+    # The engine asks for every translation itself, one at a time.
+    assert turn["create_response"] is False and turn["interrupt_response"] is False
     assert turn["end_of_utterance_detection"]["timeout_ms"] == 1000
     assert "English" in session["instructions"] and "Spanish" in session["instructions"]
-    assert "Never answer" in session["instructions"]
-    assert session["input_audio_transcription"] == {"model": "azure-speech", "language": "en-US"}
-    assert session["voice"]["type"] == "azure-standard"
+    assert "Never answer" in session["instructions"] and "Contoso → Contoso" in session["instructions"]
+    assert session["input_audio_transcription"] == {
+        "model": "azure-speech",
+        "language": "en-US",
+        "phrase_list": ["Contoso"],
+    }
+    assert session["max_response_output_tokens"] == 2048
+    assert "temperature" not in session, "sent only when set"
     assert session["voice"]["name"].endswith("MultilingualNeural")
-    assert session["input_audio_noise_reduction"]["type"] == "azure_deep_noise_suppression"
     assert session["modalities"] == ["text", "audio"]
     assert session["input_audio_format"] == session["output_audio_format"] == "pcm16"
+    assert not outcome.of(EngineFailure)
 
 
-async def test_native_audio_model_uses_its_own_transcription(voicelive: FakeVoiceLive, talk: Path) -> None:
-    settings = settings_for(voicelive, "es")
-    async with create_engine(settings) as engine:
-        await run_talk(
-            engine, talk, lambda ev: any(isinstance(e, SessionState) and e.state == "ready" for e in ev)
-        )
-    session = voicelive.connections[0].session_updates[0]
-    assert session["input_audio_transcription"]["model"] == "gpt-4o-transcribe"
-    # Microsoft's docs: the semantic end-of-utterance model does not serve gpt-realtime.
-    assert "end_of_utterance_detection" not in session["turn_detection"]
+@pytest.mark.parametrize(
+    ("model", "transcription", "semantic_eou"),
+    [
+        ("gpt-realtime", "gpt-4o-transcribe", False),
+        ("gpt-realtime-mini", "gpt-4o-transcribe", False),
+        ("phi4-mm-realtime", "azure-speech", False),
+        ("gpt-4o-realtime-preview", "azure-speech", True),
+        ("gpt-5", "azure-speech", True),
+    ],
+)
+async def test_each_model_gets_transcription_it_accepts(
+    model: str, transcription: str, semantic_eou: bool
+) -> None:
+    server = FakeVoiceLive(transcribe=tone_name)
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es", **{"azure.model": model})) as engine:
+            outcome = await speak(engine, tone_talk([(400, 0.8)]), all_turns_finished(1))
+    finally:
+        await server.stop()
+    session = server.connections[0].session_updates[0]
+    assert session["input_audio_transcription"]["model"] == transcription
+    assert ("end_of_utterance_detection" in session["turn_detection"]) is semantic_eou
+    assert not server.refusals
+    assert [u.source for u in outcome.utterances().values()] == ["tone 400"]
 
 
-async def test_a_turn_becomes_normalized_events(voicelive: FakeVoiceLive, talk: Path) -> None:
-    settings = settings_for(voicelive, "es")
-    async with create_engine(settings) as engine:
-        events = await run_talk(engine, talk, lambda ev: sum(isinstance(e, TurnDone) for e in ev) == 2)
-    kinds = [type(e) for e in events if not isinstance(e, SessionState)]
-    assert kinds.index(SpeechStarted) < kinds.index(SpeechStopped) < kinds.index(TranslationText)
-    first = next(e for e in events if isinstance(e, SpeechStarted))
-    stopped = next(e for e in events if isinstance(e, SpeechStopped))
-    # The talk opens with 1.2 s of silence; espeak's first sentence lasts about a second.
-    assert 1000 <= first.start_ms <= 1500 < stopped.end_ms <= 3500
-    same_utterance = [e for e in events if getattr(e, "utterance", None) == first.utterance]
-    assert any(
-        isinstance(e, SourceText) and e.final and e.text == "Good morning everyone" for e in same_utterance
+def test_temperature_is_sent_only_when_set() -> None:
+    settings = load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"azure.temperature": 0.7}
     )
-    finals = [e for e in same_utterance if isinstance(e, TranslationText) and e.final]
-    assert finals and finals[0].text.startswith("translated into es-ES")
-    audio = b"".join(e.pcm for e in same_utterance if isinstance(e, TranslationAudio))
-    assert len(audio) == 3 * 4800
-    assert [e.status for e in events if isinstance(e, TurnDone)] == ["completed", "completed"]
-    # Finished turns are deleted from the conversation: the model never sees a dialogue build up.
-    deleted = {e["item_id"] for e in voicelive.connections[0].of_type("conversation.item.delete")}
-    assert first.utterance in deleted
+    session = session_config(get_language("en"), get_language("es"), settings.azure)
+    assert session["temperature"] == 0.7
 
 
-async def test_bad_credentials_fail_the_language_for_good(talk: Path) -> None:
-    server = FakeVoiceLive(reject_status=401)
+@pytest.mark.parametrize("strict", [True, False])
+async def test_a_fast_speaker_gets_every_turn_translated_once_under_its_own_sentence(strict: bool) -> None:
+    # Responses take 1.2 s: turns pile up while one is being translated.
+    server = FakeVoiceLive(strict=strict, transcribe=tone_name, response_s=1.2)
     await server.start()
     try:
         async with create_engine(settings_for(server, "es")) as engine:
-            events = await run_talk(
-                engine, talk, lambda ev: any(isinstance(e, SessionState) and e.state == "failed" for e in ev)
+            outcome = await speak(engine, tone_talk(FAST_TALK), all_turns_finished(len(FAST_TALK)), pace=2)
+    finally:
+        await server.stop()
+    assert_every_turn_once_under_its_own_sentence(outcome, FAST_TALK)
+    groups = len(outcome.of(TurnDone))
+    assert groups < len(FAST_TALK), "turns spoken during a translation were translated together"
+    assert CHAT_ANSWER not in server.answers, "the model was never asked with nothing to translate"
+    assert not server.refusals
+    creates = server.connections[0].of_type("response.create")
+    assert len(creates) == groups and all(c["response"]["cancel_previous"] is False for c in creates)
+    # Items leave the conversation only once both the response and the transcription are finished.
+    assert server.sessions[0].conversation == [] and not server.early_deletes
+
+
+async def test_late_and_failed_transcriptions() -> None:
+    talk = [(300, 0.6), (400, 0.6), (500, 0.6)]
+    server = FakeVoiceLive(transcribe=tone_name, transcription_delay_s=1.5, failed_transcriptions={2})
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es")) as engine:
+            outcome = await speak(
+                engine,
+                tone_talk(talk, gap_s=2.5),
+                lambda o: sum(u.source_final for u in o.utterances().values()) == 3,
             )
     finally:
         await server.stop()
-    failure = next(e for e in events if isinstance(e, EngineFailure))
-    assert not failure.recoverable and "401" in failure.message
-    assert "test-key-123" not in failure.message
+    utterances = list(outcome.utterances().values())
+    assert [u.source for u in utterances] == ["tone 300", "", "tone 500"]
+    assert [u.text for u in utterances] == [f"translated into es-ES: tone {f}" for f in (300, 400, 500)]
+    assert all(u.final and u.source_final for u in utterances)
+    assert server.sessions[0].conversation == [] and not server.early_deletes
 
 
-async def test_a_dropped_session_reconnects_and_resends_its_configuration(
-    voicelive: FakeVoiceLive, talk: Path
-) -> None:
-    async with create_engine(settings_for(voicelive, "es", "fr")) as engine:
-        events: list = []
-        both_ready = asyncio.Event()
-
-        async def collect() -> None:
-            async for event in engine.events():
-                events.append(event)
-                if sum(isinstance(e, SessionState) and e.state == "ready" for e in events) == 2:
-                    both_ready.set()
-
-        collector = asyncio.create_task(collect())
-        await asyncio.wait_for(both_ready.wait(), 10)
-        await voicelive.drop_all()
-        async with asyncio.timeout(10):
-            while sum(isinstance(e, SessionState) and e.state == "ready" for e in events) < 4:
-                await engine.send_audio(bytes(960))
-                await asyncio.sleep(0.02)
-        collector.cancel()
-    assert len(voicelive.connections) == 4
-    assert all(len(c.session_updates) == 1 for c in voicelive.connections)
-    assert any(isinstance(e, SessionState) and e.state == "reconnecting" for e in events)
-
-
-async def test_a_session_is_replaced_before_it_expires_without_a_failure() -> None:
-    server = FakeVoiceLive(session_seconds=int(ROLLOVER_LEAD_S) + 1)
+async def test_a_failed_response_is_asked_again_once_and_then_reported() -> None:
+    server = FakeVoiceLive(transcribe=tone_name, outcomes=("failed", "completed", "failed", "failed"))
     await server.start()
     try:
         async with create_engine(settings_for(server, "es")) as engine:
-            events: list = []
-            replaced = asyncio.Event()
-
-            async def collect() -> None:
-                async for event in engine.events():
-                    events.append(event)
-                    if sum(isinstance(e, SessionState) and e.state == "ready" for e in events) >= 2:
-                        replaced.set()
-
-            collector = asyncio.create_task(collect())
-            await asyncio.wait_for(replaced.wait(), 10)
-            collector.cancel()
+            outcome = await speak(
+                engine, tone_talk([(300, 0.6), (400, 0.6)], gap_s=2.0), all_turns_finished(2)
+            )
     finally:
         await server.stop()
-    assert len(server.connections) >= 2
+    first, second = outcome.utterances().values()
+    assert (first.status, first.text) == ("completed", "translated into es-ES: tone 300")
+    assert (second.status, second.text, second.final) == ("failed", "", True)
+    failures = [e.message for e in outcome.of(EngineFailure)]
+    assert failures == ["a translation ended failed (the model failed)"]
+    assert len(server.connections[0].of_type("response.create")) == 4
+    assert server.sessions[0].conversation == []
+
+
+async def test_an_incomplete_response_keeps_what_came() -> None:
+    server = FakeVoiceLive(transcribe=tone_name, outcomes=("incomplete",))
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es")) as engine:
+            outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
+    finally:
+        await server.stop()
+    (utterance,) = outcome.utterances().values()
+    assert utterance.status == "incomplete" and utterance.final
+    assert utterance.text == "translated into"
+    assert utterance.audio == int(0.3 * RATE) // 2 * 2
+
+
+async def test_a_refused_configuration_fails_that_language_only() -> None:
+    server = FakeVoiceLive(transcribe=tone_name, refuse_locales={"fr-FR"})
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es", "fr")) as engine:
+            outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
+    finally:
+        await server.stop()
+    assert "ready" not in outcome.states("fr")
+    failed = [e for e in outcome.of(SessionState) if e.target == "fr" and e.state == "failed"]
+    assert failed and "not available for locale 'fr-FR'" in failed[0].detail
+    assert sum(len(c.session_updates) for c in server.connections) == 2, "no retry loop"
+    assert [u.text for u in outcome.utterances("es").values()] == ["translated into es-ES: tone 300"]
+    assert CHAT_ANSWER not in server.answers
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [(400, "check the model name"), (401, "key or the role"), (403, "role"), (404, "wrong endpoint")],
+)
+async def test_a_handshake_that_retrying_cannot_fix_fails_plainly(status: int, words: str) -> None:
+    server = FakeVoiceLive(reject_status=status)
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es")) as engine:
+            outcome = await speak(engine, bytes(FRAME), lambda o: "failed" in o.states())
+            await asyncio.sleep(1.5)
+    finally:
+        await server.stop()
+    (failure,) = outcome.of(EngineFailure)
+    assert not failure.recoverable and words in failure.message and str(status) in failure.message
+    assert "test-key-123" not in failure.message
+    assert server.connections == [] and len(server.handshake_statuses) == 0
+
+
+async def test_quota_and_unavailable_are_retried_with_backoff() -> None:
+    server = FakeVoiceLive(transcribe=tone_name, handshake_statuses=[429, 503])
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es")) as engine:
+            outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
+    finally:
+        await server.stop()
+    messages = [e.message for e in outcome.of(EngineFailure)]
+    assert messages == ["Voice Live quota exceeded (HTTP 429)", "Voice Live is unavailable (HTTP 503)"]
+    assert outcome.states()[-1] == "ready"
+    assert [u.text for u in outcome.utterances().values()] == ["translated into es-ES: tone 300"]
+
+
+async def test_a_credential_that_cannot_sign_in_fails_the_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No identity anywhere: DefaultAzureCredential has nothing to sign in with.
+    for name in (
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_USERNAME",
+        "IDENTITY_ENDPOINT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("HOME", "/nonexistent")
+    server = FakeVoiceLive()
+    await server.start()
+    settings = load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint},
+        overrides={"targets": ["es"], "engine": "voicelive"},
+    )
+    try:
+        async with create_engine(settings) as engine:
+            outcome = await speak(engine, bytes(FRAME), lambda o: "failed" in o.states(), within_s=60)
+    finally:
+        await server.stop()
+    (failure,) = outcome.of(EngineFailure)
+    assert not failure.recoverable and failure.message.startswith("cannot sign in to Azure")
+    assert server.connections == []
+
+
+async def test_a_drop_closes_the_open_translation_and_loses_no_turn() -> None:
+    talk = [(300, 0.6), (400, 0.6), (500, 0.6), (600, 0.6)]
+    server = FakeVoiceLive(transcribe=tone_name, response_s=1.5, transcription_delay_s=0.0)
+    await server.start()
+    dropped = False
+
+    async def drop_during_the_first_translation(_: float) -> None:
+        nonlocal dropped
+        if not dropped and server.answers:
+            dropped = True
+            await server.drop_all()
+
+    try:
+        async with create_engine(settings_for(server, "es")) as engine:
+            outcome = await speak(
+                engine,
+                tone_talk(talk, gap_s=1.0),
+                all_turns_finished(len(talk) + 1),
+                pace=1,
+                during=drop_during_the_first_translation,
+            )
+    finally:
+        await server.stop()
+    assert dropped and len(server.connections) == 2
+    utterances = [u for u in outcome.utterances().values() if u.status]
+    interrupted = [u for u in utterances if u.status == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].final, "the open caption is closed"
+    # What the interrupted translation covered is heard again by the new session: nothing is lost.
+    completed = [name for u in utterances if u.status == "completed" for name in _names(u.source)]
+    assert completed == [f"tone {f}" for f, _ in talk]
+    assert outcome.states() == ["connecting", "ready", "reconnecting", "ready"]
+
+
+async def test_a_session_is_replaced_before_it_ages_out_with_no_turn_or_audio_lost() -> None:
+    talk = [(300 + 50 * i, 0.8) for i in range(10)]
+    server = FakeVoiceLive(transcribe=tone_name)
+    await server.start()
+    try:
+        settings = settings_for(server, "es", **{"azure.max_session_minutes": 0.05})
+        async with create_engine(settings) as engine:
+            outcome = await speak(engine, tone_talk(talk, gap_s=0.8), all_turns_finished(len(talk)), pace=1)
+    finally:
+        await server.stop()
+    assert len(server.connections) >= 3
     assert all(len(c.session_updates) == 1 for c in server.connections)
-    assert not any(isinstance(e, EngineFailure) for e in events)
-    assert not any(isinstance(e, SessionState) and e.state == "reconnecting" for e in events)
+    # Make before break: each successor was confirmed before its predecessor closed.
+    for old, new in zip(server.sessions, server.sessions[1:], strict=False):
+        assert new.opened_at < (old.closed_at or time.monotonic())
+    assert outcome.states() == ["connecting", "ready"]
+    assert not outcome.of(EngineFailure)
+    assert_every_turn_once_under_its_own_sentence(outcome, talk)
+
+
+async def test_a_session_is_replaced_before_it_expires(talk: Path) -> None:
+    server = FakeVoiceLive(strict=False, session_seconds=int(ROLLOVER_LEAD_S) + 2)
+    await server.start()
+    try:
+        async with create_engine(settings_for(server, "es")) as engine:
+            outcome = await speak(engine, bytes(FRAME), lambda o: len(server.connections) >= 2)
+    finally:
+        await server.stop()
+    assert outcome.states() == ["connecting", "ready"] and not outcome.of(EngineFailure)
+
+
+async def test_a_spoken_talk_becomes_normalized_events(voicelive: FakeVoiceLive, talk: Path) -> None:
+    async with create_engine(settings_for(voicelive, "es")) as engine:
+        outcome = await speak(engine, read_wav(talk), all_turns_finished(2))
+    first = next(e for e in outcome.events if isinstance(e, SpeechStarted))
+    stopped = next(e for e in outcome.events if isinstance(e, SpeechStopped))
+    # The talk opens with 1.2 s of silence; espeak's first sentence lasts about a second.
+    assert 1000 <= first.start_ms <= 1500 < stopped.end_ms <= 3500
+    utterances = list(outcome.utterances().values())
+    assert [u.source for u in utterances] == ["Good morning everyone"] * 2
+
+
+def test_bad_azure_settings_name_the_field_and_never_echo_a_key() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/?api-key=s3cret"})
+    assert error.value.field == "azure.endpoint" and "s3cret" not in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"targets": ["es", "eo"]}
+        )
+    assert error.value.field == "targets[1]"
+    assert "no voice for Esperanto" in str(error.value) and "es, fr" in str(error.value)
+    with pytest.raises(ConfigError, match="azure.max_response_tokens"):
+        load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"azure.max_response_tokens": 0}
+        )

@@ -15,6 +15,7 @@ def interpreter_instructions(source: Language, target: Language, glossary: Mappi
         "",
         "Rules:",
         f"- Translate every utterance completely and in order into {target.name}.",
+        "- Translate only what the speaker said since your last translation; never repeat an earlier one.",
         "- Never summarise, shorten, omit or add anything.",
         "- Never answer, greet, explain, apologise or comment, even when the speaker asks a question "
         "or speaks to you directly: translate the question instead.",

@@ -1,0 +1,308 @@
+"""One Voice Live connection of one language: configuration confirmed, audio written, turns translated.
+
+Times on the service's side count from the connection's first audio; ``offset_ms`` maps them onto the
+talk's timeline. A connection being replaced is *retired* at a talk position: audio from there on
+belongs to its successor, and it only finishes the turns it committed before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from azure.ai.voicelive.aio import connect
+from azure.ai.voicelive.models import RequestSession, ResponseCreateParams, ServerEventType
+
+from translator.audio import FRAME_MS
+from translator.config import AzureConfig
+from translator.engines.events import (
+    AnyEngineEvent,
+    EngineFailure,
+    SourceText,
+    SpeechStarted,
+    SpeechStopped,
+    TranslationAudio,
+    TranslationText,
+    TurnDone,
+)
+from translator.engines.voicelive.turns import Group, TurnBook
+from translator.errors import PermanentEngineError
+
+log = logging.getLogger(__name__)
+
+CONFIRM_TIMEOUT_S = 15.0
+CONFIGURE_EVENT = "configure"
+ACTIVE_RESPONSE = "conversation_already_has_active_response"
+# Frames per input_audio_buffer.append: 100 ms.
+FRAMES_PER_APPEND = 5
+
+Frames = Callable[[int], tuple[int, list[bytes]]]
+"""Given a talk position, the position of the first frame kept from there on, and the frames."""
+
+
+class Connection:
+    """An open, confirmed connection; `run()` serves it until it drops or is closed."""
+
+    def __init__(
+        self, code: str, conn: Any, stack: AsyncExitStack, emit: Callable[[AnyEngineEvent], None]
+    ) -> None:
+        self.code = code
+        self.conn = conn
+        self._stack = stack
+        self._emit = emit
+        self.book = TurnBook()
+        self.expires_at: float | None = None
+        self.opened_at = time.monotonic()
+        self.offset_ms: int | None = None
+        self.cursor_ms = 0
+        """The talk position of the next frame to send."""
+        self.last_end_ms = 0
+        """Where the last committed turn ended (talk timeline): a successor may start there."""
+        self.speaking = False
+        self.retired_at: int | None = None
+        self.committed = asyncio.Event()
+        self.idle = asyncio.Event()
+        """Nothing waits for a translation or a transcription: closing now loses nothing."""
+        self.wake = asyncio.Event()
+        self._frames: Frames = lambda ms: (ms, [])
+
+    @classmethod
+    async def open(
+        cls,
+        code: str,
+        config: AzureConfig,
+        credential: Any,
+        session: RequestSession,
+        emit: Callable[[AnyEngineEvent], None],
+    ) -> Connection:
+        """Connect and send the configuration; return once ``session.updated`` confirms it.
+
+        Raises PermanentEngineError with the service's message when it refuses the configuration:
+        the session would otherwise keep its defaults, a chat assistant answering the speaker.
+        """
+        stack = AsyncExitStack()
+        try:
+            conn = await stack.enter_async_context(
+                connect(
+                    credential=credential,
+                    endpoint=config.endpoint or "",
+                    model=config.model,
+                    **({"api_version": config.api_version} if config.api_version else {}),
+                )
+            )
+            connection = cls(code, conn, stack, emit)
+            await conn.session.update(session=session, event_id=CONFIGURE_EVENT)
+            async with asyncio.timeout(CONFIRM_TIMEOUT_S):
+                while not await connection._confirmed(await conn.recv()):
+                    pass
+        except BaseException:
+            await stack.aclose()
+            raise
+        return connection
+
+    async def _confirmed(self, event: Any) -> bool:
+        kind = event.type
+        if kind in (ServerEventType.SESSION_CREATED, ServerEventType.SESSION_UPDATED):
+            expires = event.session.expires_at
+            if expires is not None:
+                self.expires_at = expires.timestamp() if hasattr(expires, "timestamp") else float(expires)
+            return kind == ServerEventType.SESSION_UPDATED
+        if kind == ServerEventType.ERROR and event.error.event_id in (None, CONFIGURE_EVENT):
+            raise PermanentEngineError(f"Voice Live refused the session configuration: {event.error.message}")
+        return False
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def run(self, start_ms: int, frames: Frames) -> None:
+        """Write audio from ``start_ms`` on and read events, until the connection drops (raises)."""
+        self.cursor_ms = self.last_end_ms = start_ms
+        self._frames = frames
+        self.wake.set()
+        writer = asyncio.create_task(self._write(), name=f"voicelive-{self.code}-writer")
+        try:
+            while True:
+                await self._dispatch(await self.conn.recv())
+                (self.idle.set if self.book.settled and not self.book.finished else self.idle.clear)()
+        finally:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+
+    def retire(self, at_ms: int) -> None:
+        """Leave the audio from ``at_ms`` on to a successor; finish only the turns committed before."""
+        self.retired_at = at_ms
+        self.wake.set()
+
+    @property
+    def settled(self) -> bool:
+        """No turn waits for or is in a translation."""
+        return self.book.settled
+
+    async def _write(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if self.retired_at is not None:
+                # Speech the VAD heard after the retirement point is the successor's: drop it here.
+                await self.conn.input_audio_buffer.clear()
+                return
+            first, frames = self._frames(self.cursor_ms)
+            if not frames:
+                continue
+            if self.offset_ms is None:
+                self.offset_ms = first
+            if first > self.cursor_ms:
+                log.warning("Voice Live %s: %d ms of audio were not kept", self.code, first - self.cursor_ms)
+            self.cursor_ms = first + len(frames) * FRAME_MS
+            for i in range(0, len(frames), FRAMES_PER_APPEND):
+                chunk = b"".join(frames[i : i + FRAMES_PER_APPEND])
+                await self.conn.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
+
+    def _talk_ms(self, service_ms: int) -> int:
+        return (self.offset_ms or 0) + service_ms
+
+    async def _dispatch(self, event: Any) -> None:  # noqa: C901 - one flat dispatch on type
+        kind, book = event.type, self.book
+        if kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
+            self.speaking = True
+            book.turn(event.item_id).start_ms = self._talk_ms(event.audio_start_ms)
+        elif kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STOPPED:
+            self.speaking = False
+            turn = book.turn(event.item_id)
+            turn.end_ms = self._talk_ms(event.audio_end_ms)
+        elif kind == ServerEventType.INPUT_AUDIO_BUFFER_COMMITTED:
+            await self._committed(event.item_id)
+        elif kind == ServerEventType.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_DELTA:
+            turn = book.turn(event.item_id)
+            turn.transcript += event.delta or ""
+            if turn.group is not None:
+                self._emit(SourceText(self.code, turn.group.id, turn.group.source_text, final=False))
+        elif kind in (
+            ServerEventType.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_COMPLETED,
+            ServerEventType.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_FAILED,
+        ):
+            await self._transcribed(event)
+        elif kind == ServerEventType.RESPONSE_CREATED:
+            metadata = event.response.metadata or {}
+            adopted = book.asked is None
+            group = book.started(event.response.id, metadata.get("group"))
+            if group is not None and adopted:
+                self._announce(group)
+        elif kind in (ServerEventType.RESPONSE_AUDIO_TRANSCRIPT_DELTA, ServerEventType.RESPONSE_TEXT_DELTA):
+            if (group := book.response(event.response_id)) is not None:
+                group.text += event.delta or ""
+                self._emit(TranslationText(self.code, group.id, group.text.strip(), final=False))
+        elif kind in (ServerEventType.RESPONSE_AUDIO_TRANSCRIPT_DONE, ServerEventType.RESPONSE_TEXT_DONE):
+            if (group := book.response(event.response_id)) is not None:
+                group.text = getattr(event, "transcript", None) or getattr(event, "text", None) or group.text
+        elif kind == ServerEventType.RESPONSE_AUDIO_DELTA:
+            if (group := book.response(event.response_id)) is not None:
+                group.audio_bytes += len(event.delta)
+                self._emit(TranslationAudio(self.code, group.id, event.delta))
+        elif kind == ServerEventType.RESPONSE_DONE:
+            await self._response_done(event.response)
+        elif kind == ServerEventType.ERROR:
+            await self._error(event.error)
+
+    async def _committed(self, item_id: str) -> None:
+        turn = self.book.turn(item_id)
+        if self.retired_at is not None and (turn.end_ms is None or turn.end_ms > self.retired_at):
+            # The successor heard this speech again from the retirement point: it is translated there.
+            self.book.forget(item_id)
+            await self.conn.conversation.item.delete(item_id=item_id)
+            return
+        self.last_end_ms = max(self.last_end_ms, turn.end_ms or self.cursor_ms)
+        self.book.commit(item_id)
+        self.committed.set()
+        await self._ask()
+
+    async def _ask(self) -> None:
+        """Ask for the next translation if none is in flight and turns wait."""
+        group = self.book.next_group()
+        if group is None:
+            return
+        self._announce(group)
+        await self._create(group)
+
+    async def _create(self, group: Group) -> None:
+        params = ResponseCreateParams(cancel_previous=False, metadata={"group": group.id})
+        await self.conn.response.create(response=params, event_id=f"create-{group.id}-{group.attempts}")
+
+    def _announce(self, group: Group) -> None:
+        """The group's utterance starts: its timing, and whatever of its source text is known."""
+        if group.start_ms is not None:
+            self._emit(SpeechStarted(self.code, group.id, group.start_ms))
+        if group.end_ms is not None:
+            self._emit(SpeechStopped(self.code, group.id, group.end_ms))
+        if group.source_text:
+            self._emit(SourceText(self.code, group.id, group.source_text, final=group.transcribed))
+
+    async def _transcribed(self, event: Any) -> None:
+        failed = event.type == ServerEventType.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_FAILED
+        if failed:
+            log.warning("Voice Live %s: a turn's transcription failed: %s", self.code, event.error)
+        turn = self.book.transcribed(event.item_id, "" if failed else event.transcript or "")
+        if turn.group is not None:
+            group = turn.group
+            self._emit(SourceText(self.code, group.id, group.source_text, final=group.transcribed))
+        await self._delete(self.book.deletable())
+
+    async def _response_done(self, response: Any) -> None:
+        output_ids = [item.id for item in (response.output or []) if getattr(item, "id", None)]
+        group = self.book.ended(response.id, output_ids)
+        if group is None:
+            return
+        status = str(getattr(response.status, "value", response.status))
+        if status in ("failed", "cancelled") and (stale := self.book.retry(group)) is not None:
+            log.warning("Voice Live %s: a translation %s before any output; asking again", self.code, status)
+            await self._delete(stale)
+            await self._create(group)
+            return
+        details = response.status_details or {}
+        reason = details.get("reason") or (details.get("error") or {}).get("message") or ""
+        self.finish(group, status, str(reason))
+        await self._delete(self.book.deletable())
+        await self._ask()
+
+    def finish(self, group: Group, status: str, reason: str = "") -> None:
+        """Close the group's utterance: final caption with what came, end of its audio."""
+        if status != "completed":
+            message = f"a translation ended {status}" + (f" ({reason})" if reason else "")
+            log.warning("Voice Live %s: %s", self.code, message)
+            self._emit(EngineFailure(self.code, message, recoverable=True))
+        self._emit(TranslationText(self.code, group.id, group.text.strip(), final=True))
+        self._emit(TurnDone(self.code, group.id, status))
+
+    async def _error(self, error: Any) -> None:
+        if error.code == ACTIVE_RESPONSE:
+            # A response this engine did not ask for is running: ask again when it ends.
+            self.book.refused()
+            return
+        log.warning("Voice Live %s: %s: %s", self.code, error.type, error.message)
+        self._emit(EngineFailure(self.code, f"{error.type}: {error.message}", recoverable=True))
+        if (error.event_id or "").startswith("create-") and (group := self.book.refused()) is not None:
+            # The request itself was refused: retrying it would be refused again.
+            for turn in group.turns:
+                self.book.forget(turn.item_id)
+            self.finish(group, "failed", error.message)
+            await self._delete([t.item_id for t in group.turns])
+            await self._ask()
+
+    async def _delete(self, items: list[str]) -> None:
+        for item_id in items:
+            await self.conn.conversation.item.delete(item_id=item_id)
+
+    def interrupt(self) -> int | None:
+        """The connection is gone: close its open utterances; return where a successor must resume
+        so that no committed turn is lost (the start of the oldest untranslated one), if any."""
+        starts = [t.start_ms for t in self.book.waiting if t.start_ms is not None]
+        for group in self.book.open_groups():
+            if not (group.text or group.audio_bytes):
+                starts += [t.start_ms for t in group.turns if t.start_ms is not None]
+            self.finish(group, "interrupted")
+        return min(starts) if starts else None

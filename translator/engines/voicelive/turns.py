@@ -1,0 +1,204 @@
+"""Which turns each Voice Live response translates: bookkeeping by the service's own ids, no I/O.
+
+The service allows one response per conversation at a time, and a response answers every speaker
+turn in the conversation that has no answer yet. So the engine keeps one response in flight; turns
+committed meanwhile wait, and the next response translates all of them together: one *group*, one
+caption, one stretch of audio, attributed through the response's ``metadata`` (never by the order
+in which responses arrive). A group's items leave the conversation once its response and the
+transcription of every one of its turns have finished, so that no turn is ever answered twice.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+# A failed or cancelled response that produced nothing is asked for again, once.
+MAX_ATTEMPTS = 2
+# Groups kept waiting for a transcription that never comes are let go after this many newer ones.
+MAX_UNTRANSCRIBED = 8
+
+
+@dataclass
+class Turn:
+    """One speaker turn: an input audio item committed by the service's VAD."""
+
+    item_id: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+    transcript: str = ""
+    transcribed: bool = False
+    """The transcription completed or failed: it will not change."""
+    group: Group | None = None
+
+
+@dataclass
+class Group:
+    """Consecutive turns translated by one response. ``id`` (its first turn's item) names the utterance."""
+
+    turns: list[Turn]
+    response_id: str | None = None
+    output_ids: list[str] = field(default_factory=list)
+    text: str = ""
+    audio_bytes: int = 0
+    done: bool = False
+    attempts: int = 1
+
+    @property
+    def id(self) -> str:
+        return self.turns[0].item_id
+
+    @property
+    def source_text(self) -> str:
+        return " ".join(t.transcript for t in self.turns if t.transcript)
+
+    @property
+    def transcribed(self) -> bool:
+        return all(t.transcribed for t in self.turns)
+
+    @property
+    def start_ms(self) -> int | None:
+        return self.turns[0].start_ms
+
+    @property
+    def end_ms(self) -> int | None:
+        return self.turns[-1].end_ms
+
+
+@dataclass
+class TurnBook:
+    """The turns of one connection and the responses that translate them."""
+
+    turns: dict[str, Turn] = field(default_factory=dict)
+    waiting: deque[Turn] = field(default_factory=deque)
+    """Committed turns that no response covers yet, oldest first."""
+    asked: Group | None = None
+    """The group whose ``response.create`` was sent and whose response has not started."""
+    active: Group | None = None
+    """The group whose response is running."""
+    finished: deque[Group] = field(default_factory=deque)
+    """Groups whose response ended, kept until their transcriptions end too."""
+    by_response: dict[str, Group] = field(default_factory=dict)
+
+    def turn(self, item_id: str) -> Turn:
+        """The turn of ``item_id``, created on first mention."""
+        turn = self.turns.get(item_id)
+        if turn is None:
+            turn = self.turns[item_id] = Turn(item_id)
+        return turn
+
+    def commit(self, item_id: str) -> Turn:
+        """The VAD committed the turn: it waits for a response."""
+        turn = self.turn(item_id)
+        if turn.group is None and turn not in self.waiting:
+            self.waiting.append(turn)
+        return turn
+
+    @property
+    def busy(self) -> bool:
+        """A response was asked for or is running."""
+        return self.asked is not None or self.active is not None
+
+    def next_group(self) -> Group | None:
+        """The group to ask a response for now, or None (one in flight already, or nothing to say).
+
+        Every waiting turn goes into it: the model would translate them all anyway.
+        """
+        if self.busy:
+            return None
+        turns = [t for t in self.waiting if not (t.transcribed and not t.transcript)]
+        # A turn transcribed as nothing (a cough the VAD took for speech) is never put to the model.
+        self.waiting.clear()
+        if not turns:
+            return None
+        group = Group(turns)
+        for turn in turns:
+            turn.group = group
+        self.asked = group
+        return group
+
+    def retry(self, group: Group) -> list[str] | None:
+        """Ask again for a group whose response failed before producing anything (None if used up).
+
+        Returns the failed response's output items, to delete first: they must not read as an answer.
+        """
+        if group.attempts >= MAX_ATTEMPTS or group.text or group.audio_bytes or self.busy:
+            return None
+        group.attempts += 1
+        group.done = False
+        if group in self.finished:
+            self.finished.remove(group)
+        stale, group.output_ids = group.output_ids, []
+        self.asked = group
+        return stale
+
+    def refused(self) -> Group | None:
+        """The service refused the last ``response.create``: ask again when the running one ends."""
+        group, self.asked = self.asked, None
+        if group is not None:
+            for turn in reversed(group.turns):
+                turn.group = None
+                self.waiting.appendleft(turn)
+        return group
+
+    def started(self, response_id: str, group_id: str | None) -> Group | None:
+        """A response started. Ours carry their group's id; one without it (a service that
+        answered a committed turn on its own) takes over the group asked for, or the waiting turns."""
+        if self.asked is not None and group_id in (None, self.asked.id):
+            group, self.asked = self.asked, None
+        elif group_id is None and not self.busy and (group := self.next_group()) is not None:
+            self.asked = None
+        else:
+            return None
+        group.response_id = response_id
+        self.active = group
+        self.by_response[response_id] = group
+        return group
+
+    def response(self, response_id: str | None) -> Group | None:
+        """The group a response translates."""
+        return self.by_response.get(response_id or "")
+
+    def ended(self, response_id: str, output_ids: list[str]) -> Group | None:
+        """A response ended; the group stays until its transcriptions end."""
+        group = self.by_response.pop(response_id, None)
+        if group is None:
+            return None
+        group.done = True
+        group.output_ids += output_ids
+        if self.active is group:
+            self.active = None
+        self.finished.append(group)
+        return group
+
+    def transcribed(self, item_id: str, transcript: str) -> Turn:
+        """The turn's transcription ended (``transcript`` is empty when it failed)."""
+        turn = self.turn(item_id)
+        turn.transcript, turn.transcribed = transcript.strip(), True
+        return turn
+
+    def deletable(self) -> list[str]:
+        """Items whose group is finished on both counts: the caller deletes them from the conversation."""
+        items: list[str] = []
+        while self.finished and (self.finished[0].transcribed or len(self.finished) > MAX_UNTRANSCRIBED):
+            group = self.finished.popleft()
+            for turn in group.turns:
+                self.turns.pop(turn.item_id, None)
+                items.append(turn.item_id)
+            items += group.output_ids
+        return items
+
+    def forget(self, item_id: str) -> None:
+        """Drop a turn the engine leaves to another connection."""
+        turn = self.turns.pop(item_id, None)
+        if turn is not None and turn in self.waiting:
+            self.waiting.remove(turn)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing waits, nothing runs: the connection can close without losing a turn."""
+        return not (self.waiting or self.busy)
+
+    def open_groups(self) -> list[Group]:
+        """Groups asked for or running, whose responses a dropped connection will never finish."""
+        return [g for g in (self.active, self.asked) if g is not None and not g.done]
