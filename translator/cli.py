@@ -1,4 +1,4 @@
-"""The ``translator`` command: ``serve``, ``eval`` and ``devices``."""
+"""The ``translator`` command: ``serve``, ``eval``, ``check`` and ``devices``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--out", type=Path, default=Path("eval-results"), help="where eval.md and lag.png go"
     )
+    check = commands.add_parser(
+        "check", help="send a short English utterance through Voice Live for each target, timed"
+    )
+    check.add_argument("--config", help="TOML settings file")
+    check.add_argument("--source", help="the speaker's language (default en)")
+    check.add_argument("--target", dest="targets", action="append", metavar="LANG")
+    check.add_argument("--timeout", type=float, default=30.0, help="seconds per language (default 30)")
     commands.add_parser("devices", help="list the sound devices that can record")
     return parser
 
@@ -80,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command == "eval":
             return _evaluate(args)
+        if args.command == "check":
+            return _check(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         settings = load_settings(args.config, overrides=overrides)
         from translator.server import serve
@@ -107,6 +116,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, overrides=overrides)
     evaluate(settings, args.talk, args.reference, args.out, args.codec)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from translator.check import check
+
+    overrides = {"engine": "voicelive", "source": args.source, "targets": args.targets}
+    settings = load_settings(args.config, overrides=overrides)
+    results = asyncio.run(check(settings, args.timeout))
+    return 0 if all(r.ok for r in results) else EXIT_FAILURE
 
 
 def _devices() -> int:

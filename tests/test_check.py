@@ -1,0 +1,80 @@
+"""``translator check`` as a user runs it: a real process, the real SDK, the strict test server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+
+from tests.voicelive_server import FakeVoiceLive
+
+
+async def check(server: FakeVoiceLive, *args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    env |= {"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "s3cret-key"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "translator",
+        "check",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_check_prints_timings_and_each_translation() -> None:
+    server = FakeVoiceLive(transcript="Good morning everyone, and welcome to the conference.")
+    await server.start()
+    try:
+        status, out, err = await check(server, "--target", "es", "--target", "fr")
+    finally:
+        await server.stop()
+    assert status == 0, out + err
+    for locale, lang in (("es-ES", "es"), ("fr-FR", "fr")):
+        line = next(line for line in out.splitlines() if line.startswith(f"{lang}: ok"))
+        assert "handshake" in line and "first audio" in line and "final caption" in line
+        assert f"translated: translated into {locale}: Good morning everyone, and welcome" in out
+    assert "heard:      Good morning everyone, and welcome to the conference." in out
+    # The built-in utterance went through the service's VAD as one turn per language.
+    assert server.turns == 2
+    assert "s3cret-key" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("statuses", "words"),
+    [
+        ([401], "rejected the key or the role (HTTP 401)"),
+        ([403], "rejected the key or the role (HTTP 403)"),
+        ([404], "wrong endpoint or deployment (HTTP 404)"),
+        ([429] * 50, "quota exceeded (HTTP 429)"),
+    ],
+)
+async def test_check_says_what_is_wrong_and_fails(statuses: list[int], words: str) -> None:
+    server = FakeVoiceLive(handshake_statuses=statuses)
+    await server.start()
+    try:
+        status, out, err = await check(server, "--target", "es", "--timeout", "4")
+    finally:
+        await server.stop()
+    assert status == 1
+    assert f"es: FAILED: Voice Live {words}" in out or f"es: FAILED: {words}" in out, out + err
+    assert "s3cret-key" not in out + err
+
+
+async def test_a_refused_configuration_fails_the_check_for_that_language() -> None:
+    server = FakeVoiceLive(refuse_locales={"fr-FR"})
+    await server.start()
+    try:
+        status, out, _ = await check(server, "--target", "es", "--target", "fr")
+    finally:
+        await server.stop()
+    assert status == 1
+    assert "es: ok" in out
+    assert "fr: FAILED: Voice Live refused the session configuration: Voice " in out
