@@ -81,6 +81,8 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
     """Unix ms when the input stream began; None before it has."""
     captions: list[Caption]
     """The recent final captions, oldest first."""
+    detail: str = ""
+    """Why the language's session is not ready, when it is not."""
 
 
 ListenerMessage = Caption | Status | ErrorMessage | Skipped | Hello

@@ -67,6 +67,8 @@ class Pipeline:
     engine: Engine
     hub: Hub
     states: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+    """Why a language is not ready (the engine's words), empty when it is."""
     input: InputState = field(init=False)
     _ids: OrderedDict[tuple[str, str], _Utterance] = field(default_factory=OrderedDict)
     _numbers: OrderedDict[str, int] = field(default_factory=OrderedDict)
@@ -117,6 +119,7 @@ class Pipeline:
         lang = event.target
         if isinstance(event, SessionState):
             self.states[lang] = event.state
+            self.details[lang] = event.detail
             self.hub.publish(lang, Status(lang, event.state, event.detail))
             return
         if isinstance(event, EngineFailure):

@@ -55,15 +55,24 @@ function connect() {
   const audio = !$("captions-only").checked;
   listener = new Listener({
     lang, audio, codec,
-    onHello: (hello) => { talkStartedAt = hello.talk_started_at; book.reset(hello.captions); render(); },
+    onHello: (hello) => {
+      talkStartedAt = hello.talk_started_at; book.reset(hello.captions); render(); onStatus(hello);
+    },
     onCaption: (caption) => { book.set(caption); render(); },
     onAudio: (payload, utterance, frameCodec, end) => {
       if (player.running) player.push(payload, utterance, frameCodec, end);
     },
     onSkipped: () => { window.__listenerStats.skippedUtterances = (window.__listenerStats.skippedUtterances || 0) + 1; },
-    onStatus: (status) => { if (status.state === "error") setConnection("error", status.detail); },
+    onStatus,
     onConnection: setConnection,
   });
+}
+
+// The interpreter's own state: the operator reads the reason in /api/status; the audience, plain words.
+function onStatus(status) {
+  if (status.state === "error") setConnection("error", status.detail);
+  else if (status.state === "failed") setConnection("error", "Interpretation unavailable");
+  else if (status.state === "ready") setConnection("live");
 }
 
 function setConnection(state, detail) {

@@ -47,6 +47,7 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
         lang=lang,
         name=get_language(lang).native,
         state=services.pipeline.states.get(lang, "connecting"),
+        detail=services.pipeline.details.get(lang, ""),
         audio=audio,
         codec=codec,
         sample_rate=SAMPLE_RATE,

@@ -39,6 +39,7 @@ class Services:
                     "name": lang.name,
                     "native": lang.native,
                     "state": self.pipeline.states.get(lang.code, "connecting"),
+                    "detail": self.pipeline.details.get(lang.code, ""),
                     "listeners": self.hub.listener_count(lang.code),
                 }
                 for lang in map(get_language, self.settings.targets)
