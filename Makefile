@@ -43,6 +43,7 @@ bench: install system-deps
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
 		--target es --target fr --target it --out bench/results
 	$(PY) -m bench.integrity --out bench/results/integrity.md
+	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
 
 clean:
 	rm -rf $(VENV) build bench/results

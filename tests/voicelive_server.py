@@ -298,7 +298,7 @@ class _Session:
         if self.config["turn_detection"].get("create_response", True) and not (
             self.server.strict and self.active
         ):
-            self.start_response(None)
+            await self.start_response(None)
 
     async def transcription(self, item_id: str, text: str, turn: int) -> None:
         await asyncio.sleep(self.server.transcription_delay_s)
@@ -338,9 +338,9 @@ class _Session:
                 await self.done(
                     response_id, "cancelled", [], {"type": "cancelled", "reason": "client_cancelled"}
                 )
-        self.start_response(params.get("metadata"))
+        await self.start_response(params.get("metadata"))
 
-    def start_response(self, metadata: dict[str, str] | None) -> None:
+    async def start_response(self, metadata: dict[str, str] | None) -> None:
         response_id = self.server.next_id("resp")
         last_answer = max(
             (i for i, item in enumerate(self.conversation) if item["role"] == "assistant"), default=-1
@@ -356,11 +356,7 @@ class _Session:
         else:
             text = CHAT_ANSWER
         self.server.answers.append(text)
-        self.active[response_id] = self.spawn(self.respond(response_id, out_item, text, metadata))
-
-    async def respond(
-        self, response_id: str, out_item: str, text: str, metadata: dict[str, str] | None
-    ) -> None:
+        # response.created goes out before any later event is handled: what it answers is fixed now.
         await self.send(
             {
                 "type": "response.created",
@@ -373,6 +369,9 @@ class _Session:
                 },
             }
         )
+        self.active[response_id] = self.spawn(self.respond(response_id, out_item, text))
+
+    async def respond(self, response_id: str, out_item: str, text: str) -> None:
         outcome = next(self.server._outcomes)
         output = [{"id": out_item, "type": "message", "role": "assistant", "content": []}]
         if outcome in ("failed", "cancelled"):

@@ -190,8 +190,8 @@ class Connection:
         elif kind == ServerEventType.RESPONSE_CREATED:
             metadata = event.response.metadata or {}
             adopted = book.asked is None
-            group = book.started(event.response.id, metadata.get("group"))
-            if group is not None and adopted:
+            group, grew = book.started(event.response.id, metadata.get("group"))
+            if group is not None and (adopted or grew):
                 self._announce(group)
         elif kind in (ServerEventType.RESPONSE_AUDIO_TRANSCRIPT_DELTA, ServerEventType.RESPONSE_TEXT_DELTA):
             if (group := book.response(event.response_id)) is not None:

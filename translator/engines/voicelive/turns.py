@@ -141,19 +141,29 @@ class TurnBook:
                 self.waiting.appendleft(turn)
         return group
 
-    def started(self, response_id: str, group_id: str | None) -> Group | None:
-        """A response started. Ours carry their group's id; one without it (a service that
-        answered a committed turn on its own) takes over the group asked for, or the waiting turns."""
+    def started(self, response_id: str, group_id: str | None) -> tuple[Group | None, bool]:
+        """A response started: its group, and whether the group grew since it was asked for.
+
+        Ours carry their group's id; one without it (a service that answered a committed turn on
+        its own) takes over the group asked for, or the waiting turns. The service answers every
+        turn in the conversation when the response starts, and reports events in the order it
+        handles them: turns whose commit came before ``response.created`` are in this response.
+        """
         if self.asked is not None and group_id in (None, self.asked.id):
             group, self.asked = self.asked, None
         elif group_id is None and not self.busy and (group := self.next_group()) is not None:
             self.asked = None
         else:
-            return None
+            return None, False
+        grew = bool(self.waiting)
+        for turn in self.waiting:
+            turn.group = group
+            group.turns.append(turn)
+        self.waiting.clear()
         group.response_id = response_id
         self.active = group
         self.by_response[response_id] = group
-        return group
+        return group, grew
 
     def response(self, response_id: str | None) -> Group | None:
         """The group a response translates."""
