@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 from translator.config import load_settings
-from translator.errors import ConfigError, TranslatorError
+from translator.errors import AddressError, ConfigError, TranslatorError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_ADDRESS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"translator: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except AddressError as exc:
+        print(f"translator: error: {exc}", file=sys.stderr)
+        return EXIT_ADDRESS
     except TranslatorError as exc:
         print(f"translator: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -92,6 +93,13 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The address the audience uses (printed, and in the QR code); derived from host/port if unset."""
     tls_cert: str | None = None
     tls_key: str | None = None
+    max_connections: int = 15000
+    """Open connections in all (kept below the process's open-file limit, which is raised at start)."""
+    max_connections_per_address: int = 2000
+    """Open connections from one client address: generous, since a venue's NAT or a reverse proxy
+    puts many phones behind one address."""
+    trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
+    """Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed."""
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
@@ -210,6 +218,9 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"targets[{index}]", f"{code!r} is the source language")
     if len(set(settings.targets)) != len(settings.targets):
         raise ConfigError("targets", "a language is listed twice")
+    for field in ("max_connections", "max_connections_per_address"):
+        if getattr(settings.server, field) < 1:
+            raise ConfigError(f"server.{field}", "must be at least 1")
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
     if settings.audio.input != "mic" and not Path(settings.audio.input).is_file():
@@ -220,6 +231,15 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"server.{field}", f"no such file: {value}")
     if (settings.server.tls_cert is None) != (settings.server.tls_key is None):
         raise ConfigError("server.tls_key", "tls_cert and tls_key go together")
+    if settings.server.tls_cert is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                settings.server.tls_cert, settings.server.tls_key
+            )
+        except (ssl.SSLError, OSError) as exc:
+            problem = getattr(exc, "reason", None) or exc.__class__.__name__
+            problem = f"not a usable certificate and key pair ({problem})"
+            raise ConfigError("server.tls_cert", problem) from None
     if settings.engine == "voicelive" and not settings.azure.endpoint:
         raise ConfigError(
             "azure.endpoint", "the voicelive engine needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)"

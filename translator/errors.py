@@ -3,6 +3,7 @@
 TranslatorError
 ├── ConfigError        a setting is wrong; names the field (exit status 2)
 ├── SourceError        the audio input cannot be opened or read (missing file, no microphone)
+├── AddressError       the server cannot listen on its host and port (exit status 3)
 ├── EngineError        an engine failed
 │   ├── PermanentEngineError   retrying will not help (auth, unsupported pair, missing package)
 │   └── TransientEngineError   a drop or timeout: reconnect
@@ -25,6 +26,10 @@ class ConfigError(TranslatorError):
 
 class SourceError(TranslatorError):
     """The audio input cannot be opened or read."""
+
+
+class AddressError(TranslatorError):
+    """The server cannot listen on its address (in use, not this machine's, not allowed)."""
 
 
 class EngineError(TranslatorError):

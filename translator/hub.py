@@ -14,6 +14,7 @@ notice).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -163,6 +164,7 @@ class Hub:
 
     def __init__(self, languages: list[str]) -> None:
         self.channels = {lang: Channel(lang) for lang in languages}
+        self._emptied = asyncio.Event()
 
     def subscribe(
         self, lang: str, *, audio: bool = True, codec: Codec = "pcm", first: str | None = None
@@ -179,6 +181,8 @@ class Hub:
 
     def unsubscribe(self, listener: Listener) -> None:
         self.channels[listener.lang].listeners.discard(listener)
+        if not any(c.listeners for c in self.channels.values()):
+            self._emptied.set()
 
     def publish(self, lang: str, message: ListenerMessage) -> None:
         """Send a JSON message to every listener of ``lang`` (encoded once)."""
@@ -195,6 +199,16 @@ class Hub:
         for listener in tuple(self.channels[lang].listeners):
             if listener.wants_audio and listener.codec == codec:
                 listener.push_audio(frame, now)
+
+    async def close_all(self, code: int, reason: str, within_s: float) -> None:
+        """Close every listener with ``code``; return once they are gone, or after ``within_s``."""
+        for channel in self.channels.values():
+            for listener in tuple(channel.listeners):
+                listener.evict(code, reason)
+        self._emptied.clear()
+        if any(c.listeners for c in self.channels.values()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._emptied.wait(), within_s)
 
     def listener_count(self, lang: str) -> int:
         return len(self.channels[lang].listeners)

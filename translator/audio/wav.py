@@ -44,7 +44,7 @@ class WavSource(AudioSource):
         self.path = Path(path)
         self.loop = loop
         self.pace = pace
-        self.description = f"WAV file {self.path}"
+        self.description = f"WAV file {self.path.name}"
         self._frames: list[bytes] = []
 
     async def open(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -13,10 +15,13 @@ from litestar.datastructures import State
 from translator.audio import AudioSource, open_source
 from translator.config import Settings
 from translator.engines import create_engine
+from translator.errors import AddressError
 from translator.hub import Hub
 from translator.pipeline import Pipeline
-from translator.server import api, pages
-from translator.server.listen import listen
+from translator.server import api, noise, pages
+from translator.server.limits import PerAddressLimit, connection_limit
+from translator.server.listen import CLOSE_GOING_AWAY, listen
+from translator.server.protocol import MAX_HEADER_BYTES, BoundedH11Protocol, BoundedWebSocketProtocol
 from translator.server.services import Services
 from translator.server.urls import public_url
 from translator.tasks import cancel_and_wait
@@ -47,22 +52,36 @@ def create_app(services: Services) -> Litestar:
         ],
         lifespan=[run_pipeline],
         state=State({"services": services}),
+        response_headers=pages.SECURITY_HEADERS,
+        # No schema pages: they load scripts from public CDNs and show more than listeners need.
+        openapi_config=None,
     )
 
 
 def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicorn.Config:
-    """Uvicorn settings for listener traffic: no permessage-deflate (audio does not compress)."""
+    """Uvicorn settings for listener traffic on a hostile network.
+
+    No permessage-deflate (audio does not compress); bounded headers, first requests and pongs
+    (`protocol.py`); connections capped in all and per address; client faults logged once a minute.
+    """
     server = settings.server
-    return uvicorn.Config(
-        app,
+    config = uvicorn.Config(
+        PerAddressLimit(app, server.max_connections_per_address),
         host=server.host,
         port=server.port,
+        http=BoundedH11Protocol,
+        ws=BoundedWebSocketProtocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        limit_concurrency=connection_limit(server),
+        forwarded_allow_ips=server.trusted_proxies,
         ws_per_message_deflate=False,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
         ssl_certfile=server.tls_cert,
         ssl_keyfile=server.tls_key,
         **extra,  # type: ignore[arg-type]
     )
+    noise.install()
+    return config
 
 
 @asynccontextmanager
@@ -75,22 +94,52 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
         yield Services(settings, hub, Pipeline(source, engine, hub))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, except that listeners hear 1001 (going away) before it closes their connections."""
+
+    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+        super().__init__(config)
+        self.hub = hub
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.hub.close_all(CLOSE_GOING_AWAY, "the service is shutting down", within_s=2.0)
+        await super().shutdown(sockets)
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket, opened before anything slow starts: a busy port is a one-line error.
+
+    Port 0 picks a free port, written back into the settings.
+    """
+    host, port = settings.server.host, settings.server.port
+    try:
+        sock = socket.create_server(
+            (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=2048
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressError(
+                f"cannot listen on {host}:{port}: the port is in use (is another translator running?); "
+                "choose another with --port"
+            ) from None
+        raise AddressError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    settings.server.port = sock.getsockname()[1]
+    return sock
+
+
 @asynccontextmanager
 async def running(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[Services]:
-    """The whole service started in this event loop, until the block ends (``translator eval``, tests).
-
-    ``settings.server.port`` 0 picks a free port; the port in use is written back into the settings.
-    """
+    """The whole service started in this event loop, until the block ends (``translator eval``, tests)."""
+    sock = bind(settings)
     async with open_services(settings, source) as services:
-        server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))
-        task = asyncio.create_task(server.serve(), name="uvicorn")
+        server = _Server(uvicorn_config(create_app(services), settings, log_level="warning"), services.hub)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
         try:
             while not server.started:
                 if task.done():
                     task.result()
-                    raise OSError(f"the server did not start on port {settings.server.port}")
+                    raise AddressError(f"the server did not start on port {settings.server.port}")
                 await asyncio.sleep(0.02)
-            settings.server.port = server.servers[0].sockets[0].getsockname()[1]
             yield services
         finally:
             server.should_exit = True
@@ -99,13 +148,14 @@ async def running(settings: Settings, source: AudioSource | None = None) -> Asyn
 
 async def serve(settings: Settings) -> None:
     """Serve listeners until stopped, printing the URLs to open once the service is up."""
+    sock = bind(settings)
     engine = settings.resolved_engine()
     what = "loading the offline models" if engine == "local" else "connecting to Azure AI Voice Live"
     print(f"translator: starting: {what}…", flush=True)
     async with open_services(settings) as services:
-        server = uvicorn.Server(uvicorn_config(create_app(services), settings, log_level="warning"))
+        server = _Server(uvicorn_config(create_app(services), settings, log_level="warning"), services.hub)
         print_urls(settings, services.pipeline.engine.name, services.pipeline.source.description)
-        await server.serve()
+        await server.serve(sockets=[sock])
 
 
 def print_urls(settings: Settings, engine: str, input_description: str) -> None:

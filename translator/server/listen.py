@@ -21,9 +21,12 @@ log = logging.getLogger(__name__)
 CLOSE_UNKNOWN_LANGUAGE = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_POLICY = 1008
+CLOSE_GOING_AWAY = 1001
 # Listeners have nothing to say; a few keep-alive messages a second are tolerated, a flood is not.
 MAX_CLIENT_MESSAGES_PER_S = 20
 CLOSE_TIMEOUT_S = 2.0
+# RFC 6455: a close frame's reason is at most 123 bytes of UTF-8.
+MAX_REASON_BYTES = 123
 CODECS: tuple[Codec, ...] = ("pcm", "opus")
 
 
@@ -35,11 +38,15 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
     hub = services.hub
     if lang not in hub.channels:
         available = ", ".join(hub.channels)
-        await socket.close(CLOSE_UNKNOWN_LANGUAGE, f"unknown language {lang!r}; available: {available}")
+        await socket.close(
+            CLOSE_UNKNOWN_LANGUAGE, close_reason(f"unknown language {lang!r}; available: {available}")
+        )
         return
     codec = socket.query_params.get("codec", "pcm")
     if codec not in CODECS:
-        await socket.close(CLOSE_BAD_REQUEST, f"unsupported codec {codec!r}; available: {', '.join(CODECS)}")
+        await socket.close(
+            CLOSE_BAD_REQUEST, close_reason(f"unsupported codec {codec!r}; available: {', '.join(CODECS)}")
+        )
         return
     audio = socket.query_params.get("audio", "1") != "0"
     hello = Hello(
@@ -62,6 +69,14 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
         await _serve(socket, listener)
     finally:
         hub.unsubscribe(listener)
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to fit a close frame, whole characters only."""
+    data = reason.encode()
+    if len(data) <= MAX_REASON_BYTES:
+        return reason
+    return data[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
 
 
 async def _serve(socket: WebSocket, listener: Listener) -> None:

@@ -1,0 +1,250 @@
+"""The service's edges under careless or hostile use: a real server on the offline engine, real
+clients, raw sockets where a client library would refuse to misbehave."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from tests.helpers import listen, live_server
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+from translator.server import protocol
+
+
+def local_settings(talk: Path):
+    return load_settings(env={}, overrides={"engine": "local", "targets": ["es"], "audio.input": str(talk)})
+
+
+async def closed_with(url: str) -> tuple[int, str]:
+    async with websockets.connect(url) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def test_long_names_get_their_close_code_with_a_reason_that_fits(talk: Path) -> None:
+    async with live_server(local_settings(talk), WavSource(talk)) as server:
+        code, reason = await closed_with(f"{server.ws}/ws/listen/{'x' * 100}")
+        assert code == 4404 and len(reason.encode()) <= 123 and reason.endswith("...")
+        code, reason = await closed_with(f"{server.ws}/ws/listen/es?codec={'é' * 100}")
+        assert code == 4400 and len(reason.encode()) <= 123
+
+
+async def test_listeners_hear_going_away_on_shutdown(talk: Path) -> None:
+    async with live_server(local_settings(talk), WavSource(talk, loop=True)) as server:
+        ws = await websockets.connect(f"{server.ws}/ws/listen/es")
+        await ws.recv()
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_pages_carry_security_headers_and_the_schema_is_off(talk: Path) -> None:
+    async with (
+        live_server(local_settings(talk), WavSource(talk)) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        audience, overlay, script, status = [
+            await client.get(path) for path in ("/", "/overlay", "/static/audience.js", "/api/status")
+        ]
+        schema = [(await client.get(path)).status_code for path in ("/schema", "/schema/swagger")]
+    for response in (audience, overlay, script, status):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    assert "script-src 'self'" in audience.headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in audience.headers["content-security-policy"]
+    assert audience.headers["x-frame-options"] == "SAMEORIGIN"
+    # OBS and streaming studios may frame the overlay.
+    assert "frame-ancestors" not in overlay.headers["content-security-policy"]
+    assert "x-frame-options" not in overlay.headers
+    assert schema == [404, 404]
+    assert status.json()["input"]["description"] == f"WAV file {talk.name}"
+    assert str(talk.parent) not in status.text
+
+
+def raw_websocket(port: int, path: str) -> socket.socket:
+    """A WebSocket opened by hand, so that it can send what a client library would not."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + mask + masked
+
+
+class Records(logging.Handler):
+    """What reaches uvicorn's error log's handlers (after its filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_invalid_utf8_is_closed_1007_and_logged_once_without_a_traceback(talk: Path) -> None:
+    records = Records()
+    try:
+        async with live_server(local_settings(talk), WavSource(talk, loop=True)) as server:
+            # After uvicorn has configured its loggers.
+            logging.getLogger("uvicorn.error").addHandler(records)
+            healthy = asyncio.create_task(listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1))
+
+            def misbehave() -> bytes:
+                sock = raw_websocket(server.port, "/ws/listen/es")
+                sock.sendall(masked_frame(0x1, b"\xff\xfe not utf-8"))
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+                sock.close()
+                return data
+
+            for _ in range(20):
+                assert struct.pack("!H", 1007) in await asyncio.to_thread(misbehave)
+            received = await healthy
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(records)
+    assert received.finals(), "the other listener noticed nothing"
+    utf8 = [r for r in records.records if "UTF-8" in r.getMessage()]
+    assert len(utf8) == 1 and utf8[0].exc_info is None, "one line a minute, no traceback"
+
+
+async def test_a_client_that_pings_and_never_reads_is_cut_off(talk: Path) -> None:
+    async with live_server(local_settings(talk), WavSource(talk, loop=True)) as server:
+        healthy = asyncio.create_task(listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 2))
+
+        def flood() -> int:
+            sock = raw_websocket(server.port, "/ws/listen/es")
+            sock.settimeout(10)
+            pings = masked_frame(0x9, b"p" * 125) * 1000
+            sent = 0
+            try:
+                while sent < 200_000_000:
+                    sock.sendall(pings)
+                    sent += len(pings)
+            except OSError:
+                return sent
+            finally:
+                sock.close()
+            return -1
+
+        sent = await asyncio.to_thread(flood)
+        received = await healthy
+    # Loopback buffers hold a few MB each way; past them the server's own buffer is bounded.
+    assert 0 < sent < 50_000_000
+    assert len(received.finals()) >= 2
+
+
+async def test_slow_and_huge_request_headers_are_cut_off(talk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(protocol, "HEADER_TIMEOUT_S", 1.0)
+    async with live_server(local_settings(talk), WavSource(talk)) as server:
+
+        def slow() -> float:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            started = time.monotonic()
+            assert sock.recv(1024) == b""
+            sock.close()
+            return time.monotonic() - started
+
+        def huge() -> bytes:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            with contextlib.suppress(OSError):
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n")
+            data = sock.recv(1024)
+            sock.close()
+            return data
+
+        closed_after = await asyncio.to_thread(slow)
+        answer = await asyncio.to_thread(huge)
+    assert 0.5 < closed_after < 5
+    assert answer.startswith(b"HTTP/1.1 4") and not answer.startswith(b"HTTP/1.1 200")
+
+
+async def test_connections_are_capped_per_address_and_in_all(talk: Path) -> None:
+    settings = local_settings(talk)
+    settings.server.max_connections_per_address = 3
+    async with live_server(settings, WavSource(talk, loop=True)) as server:
+        sockets = [await websockets.connect(f"{server.ws}/ws/listen/es") for _ in range(3)]
+        code, reason = await closed_with(f"{server.ws}/ws/listen/es")
+        for ws in sockets:
+            await ws.close()
+        assert code == 1013 and "too many connections from your address" in reason
+        again = await websockets.connect(f"{server.ws}/ws/listen/es")
+        assert json.loads(await again.recv())["type"] == "hello", "a freed place is given again"
+        await again.close()
+    settings = local_settings(talk)
+    settings.server.max_connections = 4
+    async with live_server(settings, WavSource(talk, loop=True)) as server:
+        sockets = [await websockets.connect(f"{server.ws}/ws/listen/es") for _ in range(4)]
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/healthz")).status_code == 503
+        for ws in sockets:
+            await ws.close()
+
+
+def test_a_busy_port_is_one_line_before_any_url(tmp_path: Path) -> None:
+    busy = socket.create_server(("127.0.0.1", 0))
+    port = busy.getsockname()[1]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "translator", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")},
+        )
+    finally:
+        busy.close()
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        f"translator: error: cannot listen on 127.0.0.1:{port}: the port is in use "
+        "(is another translator running?); choose another with --port"
+    ]
+    assert "http" not in result.stdout and "loading" not in result.stdout
+
+
+def test_a_bad_certificate_is_one_line(tmp_path: Path) -> None:
+    pem = tmp_path / "bad.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "translator", "serve", "--tls-cert", str(pem), "--tls-key", str(pem)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("translator: error: server.tls_cert: not a usable certificate and key pair")
+    assert result.stdout == ""

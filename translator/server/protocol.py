@@ -1,0 +1,52 @@
+"""uvicorn's HTTP and WebSocket protocols with the bounds a hostile network needs.
+
+uvicorn gives a client that has not finished its request headers unlimited time, and answers every
+WebSocket ping with a pong written whatever the client reads: one socket that pings and never
+reads grows the server's memory without end. These subclasses close such connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT_S = 10.0
+"""A connection must complete its first request's headers within this."""
+MAX_HEADER_BYTES = 32 * 1024
+"""Request headers beyond this are refused (431/400) by h11."""
+MAX_OUTGOING_BYTES = 256 * 1024
+"""Bytes a WebSocket may leave unread in the server's buffer. Replies to the app's own sends wait
+for the client (uvicorn pauses at 64 KiB); only pongs and closes can pile up past it."""
+
+
+class BoundedH11Protocol(H11Protocol):
+    """HTTP/1.1 whose first request must arrive in time."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_deadline = self.loop.call_later(HEADER_TIMEOUT_S, self._header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._header_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _header_timeout(self) -> None:
+        # Once upgraded, the transport belongs to the WebSocket protocol and is no longer ours to close.
+        if self.cycle is None and self.transport.get_protocol() is self and not self.transport.is_closing():
+            log.debug("closing a connection that sent no complete request in %.0f s", HEADER_TIMEOUT_S)
+            self.transport.close()
+
+
+class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """A WebSocket whose unread outgoing bytes are bounded, pongs included."""
+
+    def handle_ping(self) -> None:
+        super().handle_ping()
+        if self.transport.get_write_buffer_size() > MAX_OUTGOING_BYTES:
+            log.debug("aborting a WebSocket that pings and does not read")
+            self.transport.abort()
