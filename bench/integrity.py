@@ -59,7 +59,7 @@ async def page_played(talk: Path, host: str) -> dict[str, float]:
                 # The talk is paced in real time: wait it out, then for the page to play the rest.
                 await asyncio.sleep(soundfile.info(str(talk)).duration)
                 await page.wait_for_function(
-                    "window.__listenerStats.bufferedSeconds === 0", timeout=20_000, polling=200
+                    "() => window.__listenerStats.bufferedSeconds === 0", timeout=20_000, polling=200
                 )
                 await asyncio.sleep(3)
                 return await page.evaluate("() => ({...window.__listenerStats})")

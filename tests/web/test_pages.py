@@ -81,7 +81,7 @@ async def test_audience_page_lists_languages_plays_and_shows_captions(
     await expect(page.get_by_role("button", name="Français (French)")).to_be_visible()
     await page.get_by_role("button", name="Español (Spanish)").click()
     await page.get_by_role("button", name="Tap to listen").click()
-    await page.wait_for_function("window.__listenerStats.playedSeconds > 0.25", timeout=30_000)
+    await page.wait_for_function("() => window.__listenerStats.playedSeconds > 0.25", timeout=30_000)
     caption = page.locator("#captions p.final").first
     await expect(caption).to_contain_text("translated into es-ES: Good morning everyone", timeout=30_000)
     sent = [c.text for c in server.services.hub.channels["es"].history]
@@ -125,13 +125,15 @@ async def test_the_page_survives_a_server_restart_without_a_reload(
     async with live_server(settings_for(voicelive, talk), WavSource(talk, loop=True, pace=2), port=port):
         await page.goto(f"http://127.0.0.1:{port}/?lang=es")
         await page.get_by_role("button", name="Tap to listen").click()
-        await page.wait_for_function("window.__listenerStats.playedSeconds > 0.2", timeout=30_000)
+        await page.wait_for_function("() => window.__listenerStats.playedSeconds > 0.2", timeout=30_000)
     await expect(page.locator("#connection")).to_have_text("Reconnecting…")
     before = (await stats(page))["playedSeconds"]
     await page.evaluate("window.__navigations = performance.getEntriesByType('navigation').length")
     async with live_server(settings_for(voicelive, talk), WavSource(talk, loop=True, pace=2), port=port):
         await expect(page.locator("#connection")).to_have_text("● Live", timeout=20_000)
-        await page.wait_for_function(f"window.__listenerStats.playedSeconds > {before + 0.2}", timeout=30_000)
+        await page.wait_for_function(
+            f"() => window.__listenerStats.playedSeconds > {before + 0.2}", timeout=30_000
+        )
     assert await page.evaluate("window.__navigations") == 1
 
 
@@ -261,9 +263,9 @@ async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
             page = await browser.new_page()
             await page.goto(f"http://{host}:{server.port}/?lang=es")
             await page.get_by_role("button", name="Tap to listen").click()
-            await page.wait_for_function("window.__listenerStats.sentSeconds >= 4.2", timeout=30_000)
+            await page.wait_for_function("() => window.__listenerStats.sentSeconds >= 4.2", timeout=30_000)
             await page.wait_for_function(
-                "window.__listenerStats.bufferedSeconds === 0 && window.__listenerStats.playedSeconds > 4",
+                "() => __listenerStats.bufferedSeconds === 0 && __listenerStats.playedSeconds > 4",
                 timeout=15_000,
             )
             played = await stats(page)
