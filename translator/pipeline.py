@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 # Silence sent after the input ends, so that the engine's VAD closes the last utterance.
 TAIL_SILENCE_MS = 1500
+# A running input that gives no frame for this long is stalled (a device that stopped delivering).
+STALLED_S = 2.0
+INPUT_RESTART_S = 1.0
 # Utterances whose caption state is kept; older ones are finished long ago.
 KEEP_UTTERANCES = 64
 
@@ -57,6 +60,20 @@ class InputState:
     detail: str = ""
     talk_started_at: int | None = None
     frames: int = 0
+    restarts: int = 0
+    last_frame_at: float | None = None
+    """Monotonic time of the last frame read."""
+
+    @property
+    def health(self) -> str:
+        """``state``, or ``stalled`` when a running input has given no frame for a while."""
+        if (
+            self.state == "running"
+            and self.last_frame_at is not None
+            and time.monotonic() - self.last_frame_at > STALLED_S
+        ):
+            return "stalled"
+        return self.state
 
 
 @dataclass
@@ -80,8 +97,8 @@ class Pipeline:
 
     @property
     def ready(self) -> bool:
-        """Every language's session is up."""
-        return all(state == "ready" for state in self.states.values())
+        """Every language's session is up and the input is not failing or stalled."""
+        return self.input.health in ("running", "ended") and all(s == "ready" for s in self.states.values())
 
     async def run(self) -> None:
         """Run until cancelled: the input (until it ends) and the engine's events."""
@@ -90,21 +107,48 @@ class Pipeline:
             group.create_task(self._pump(), name="pipeline-audio")
 
     async def _pump(self) -> None:
-        try:
-            self.input.state = "running"
-            async for frame in self.source.frames():
-                if self.input.talk_started_at is None:
-                    self.input.talk_started_at = int(time.time() * 1000)
-                await self.engine.send_audio(frame)
-                self.input.frames += 1
-            self.input.state = "ended"
-            silence = bytes(FRAME_BYTES)
-            for _ in range(TAIL_SILENCE_MS // FRAME_MS):
-                await self.engine.send_audio(silence)
-                await asyncio.sleep(FRAME_MS / 1000)
-        except TranslatorError as exc:
-            self.input.state, self.input.detail = "failed", str(exc)
-            log.error("input failed: %s", exc)
+        """Feed the input to the engine; an unexpected failure restarts the input, once a second at most."""
+        while True:
+            try:
+                await self._pump_once()
+                return
+            except TranslatorError as exc:
+                self.input.state, self.input.detail = "failed", str(exc)
+                log.error("input failed: %s", exc)
+                return
+            except Exception as exc:
+                self.input.restarts += 1
+                self.input.state = "restarting"
+                self.input.detail = f"restarting after an unexpected error ({exc.__class__.__name__})"
+                # The traceback once; a failure that repeats is counted in /api/status.
+                log.error(
+                    "input failed; restarting it (%d so far)",
+                    self.input.restarts,
+                    exc_info=self.input.restarts == 1,
+                )
+            await asyncio.sleep(INPUT_RESTART_S)
+            try:
+                await self.source.close()
+                await self.source.open()
+            except TranslatorError as exc:
+                self.input.state, self.input.detail = "failed", str(exc)
+                log.error("input could not be reopened: %s", exc)
+                return
+
+    async def _pump_once(self) -> None:
+        self.input.state, self.input.detail = "running", ""
+        self.input.last_frame_at = time.monotonic()
+        async for frame in self.source.frames():
+            if self.input.talk_started_at is None:
+                self.input.talk_started_at = int(time.time() * 1000)
+            await self.engine.send_audio(frame)
+            self.input.frames += 1
+            self.input.last_frame_at = time.monotonic()
+        self.input.state = "ended"
+        silence = bytes(FRAME_BYTES)
+        for _ in range(TAIL_SILENCE_MS // FRAME_MS):
+            await self.engine.send_audio(silence)
+            await asyncio.sleep(FRAME_MS / 1000)
 
     async def _consume(self) -> None:
         async for event in self.engine.events():

@@ -28,8 +28,9 @@ def status(state: State) -> dict[str, Any]:
         "uptime_s": round(time.time() - services.started_at, 1),
         "input": {
             "description": pipeline.input.description,
-            "state": pipeline.input.state,
+            "state": pipeline.input.health,
             "detail": pipeline.input.detail,
+            "restarts": pipeline.input.restarts,
             "talk_started_at": pipeline.input.talk_started_at,
             "seconds": pipeline.input.frames * FRAME_MS / 1000,
         },
@@ -45,7 +46,7 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz", sync_to_thread=False)
 def readyz(state: State) -> Response[dict[str, Any]]:
-    """200 when every language's engine session is up, 503 otherwise."""
+    """200 when every language's engine session is up and the input is live, 503 otherwise."""
     pipeline = state.services.pipeline
-    body = {"ready": pipeline.ready, "languages": pipeline.states}
+    body = {"ready": pipeline.ready, "input": pipeline.input.health, "languages": pipeline.states}
     return Response(body, status_code=200 if pipeline.ready else 503)

@@ -48,7 +48,7 @@ from translator.engines.local.vad import (
     Started,
     ms,
 )
-from translator.errors import PermanentEngineError, TranslatorError
+from translator.errors import PermanentEngineError, TransientEngineError, TranslatorError
 from translator.languages import Language
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ PARTIAL_EVERY_S = 2.0
 # espeak-ng speech: 32 ms tail 0/30 right, 100 ms 27/30, 128–320 ms 29–30/30).
 TAIL_SAMPLES = ASR_RATE * 160 // 1000
 STOP_TIMEOUT_S = 5.0
+# Translating and speaking one utterance takes tens of ms: one this slow is hung.
+UTTERANCE_TIMEOUT_S = 20.0
 
 
 class AudioHistory:
@@ -292,18 +294,41 @@ class LocalEngine(Engine):
                 self.emit(TurnDone(target.code, utterance, "cancelled"))
 
     async def _language_worker(self, target: Language, queue: asyncio.Queue[tuple[str, str]]) -> None:
-        """Translate and speak this language's utterances in order, independent of other languages."""
+        """Translate and speak this language's utterances in order, independent of other languages.
+
+        An utterance that fails, hangs or comes back empty fails alone: this language's stages are
+        restarted for the next one, and the other languages never notice.
+        """
         code = target.code
         while True:
             utterance, text = await queue.get()
             try:
-                translation = await self._translators[code].translate(text)
-                self.emit(TranslationText(code, utterance, translation, final=True))
-                pcm = await self._voices[code].synthesize(translation)
-                for chunk in chunks(pcm):
-                    self.emit(TranslationAudio(code, utterance, chunk))
-                self.emit(TurnDone(code, utterance, "completed"))
-            except (TranslatorError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                log.warning("offline %s failed on %s: %s", code, utterance, exc)
-                self.emit(EngineFailure(code, f"translation failed: {exc}", recoverable=True))
-                self.emit(TurnDone(code, utterance, "failed"))
+                async with asyncio.timeout(UTTERANCE_TIMEOUT_S):
+                    await self._interpret(code, utterance, text)
+                continue
+            except TranslatorError as exc:
+                log.warning("offline %s failed on utterance %s: %s", code, utterance, exc)
+                problem = str(exc)
+            except TimeoutError:
+                log.warning("offline %s: utterance %s took over %.0f s", code, utterance, UTTERANCE_TIMEOUT_S)
+                problem = f"no translation within {UTTERANCE_TIMEOUT_S:.0f} s"
+            except Exception as exc:
+                log.exception("offline %s: unexpected error on utterance %s", code, utterance)
+                problem = f"unexpected error ({exc.__class__.__name__})"
+            self.emit(EngineFailure(code, f"translation failed: {problem}", recoverable=True))
+            # The caption is closed without a translation: listeners still see what was said.
+            self.emit(TranslationText(code, utterance, "", final=True))
+            self.emit(TurnDone(code, utterance, "failed"))
+            self.emit(SessionState(code, "reconnecting", f"restarting after: {problem}"))
+            await asyncio.gather(*(stage.restart() for stage in self._translators[code].stages))
+            self.emit(SessionState(code, "ready"))
+
+    async def _interpret(self, code: str, utterance: str, text: str) -> None:
+        translation = await self._translators[code].translate(text)
+        if not translation:
+            raise TransientEngineError("the translation came back empty")
+        self.emit(TranslationText(code, utterance, translation, final=True))
+        pcm = await self._voices[code].synthesize(translation)
+        for chunk in chunks(pcm):
+            self.emit(TranslationAudio(code, utterance, chunk))
+        self.emit(TurnDone(code, utterance, "completed"))

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from translator.engines.local.system import require_program
-from translator.errors import PermanentEngineError
+from translator.errors import PermanentEngineError, TransientEngineError
 
 MODES_DIR = Path("/usr/share/apertium/modes")
 
@@ -32,7 +32,8 @@ ROUTES: dict[str, dict[str, list[tuple[str, str]]]] = {
         "pt": [("eng-spa", "apertium-eng-spa"), ("es-pt", "apertium-es-pt")],
     }
 }
-REQUEST_TIMEOUT_S = 10.0
+REQUEST_TIMEOUT_S = 5.0
+"""A request answered in 1–3 ms normally: a pipeline this slow is hung, and is killed."""
 # Characters with a meaning in Apertium's stream format; escaped so that text passes through as text.
 _SPECIAL = re.compile(r"([\\\[\]^$/@*#<>{}])")
 
@@ -99,17 +100,31 @@ class ApertiumPipe:
         await self._process.wait()
         self._process = None
 
+    async def restart(self) -> None:
+        """Kill the pipeline between requests; the next request starts a fresh one."""
+        async with self._lock:
+            await self.stop()
+
     async def translate(self, text: str) -> str:
-        """Translate one piece of text (restarting the pipeline if it died)."""
+        """Translate one piece of text (restarting the pipeline if it died).
+
+        A request that fails or times out kills the pipeline: its late answer must never be read
+        as the answer to the next request.
+        """
         async with self._lock:
             if self._process is None or self._process.returncode is not None:
                 await self.stop()
                 await self.start()
             assert self._process is not None and self._process.stdin and self._process.stdout
             line = " ".join(text.split())
-            self._process.stdin.write(_SPECIAL.sub(r"\\\1", line).encode() + b"\n\0")
-            await self._process.stdin.drain()
-            answer = await asyncio.wait_for(self._process.stdout.readuntil(b"\0"), REQUEST_TIMEOUT_S)
+            try:
+                self._process.stdin.write(_SPECIAL.sub(r"\\\1", line).encode() + b"\n\0")
+                await self._process.stdin.drain()
+                answer = await asyncio.wait_for(self._process.stdout.readuntil(b"\0"), REQUEST_TIMEOUT_S)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+                await self.stop()
+                what = "did not answer in time" if isinstance(exc, TimeoutError) else "died"
+                raise TransientEngineError(f"Apertium {self.mode} {what}; restarted") from exc
         return re.sub(r"\\(.)", r"\1", answer[:-1].decode()).strip()
 
 

@@ -11,7 +11,7 @@ import soxr
 
 from translator.audio import SAMPLE_RATE, to_pcm16
 from translator.engines.local.system import require_program
-from translator.errors import EngineError
+from translator.errors import EngineError, TransientEngineError
 
 SYNTH_TIMEOUT_S = 10.0
 
@@ -38,7 +38,14 @@ class Synthesizer:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        wav, error = await asyncio.wait_for(process.communicate(), SYNTH_TIMEOUT_S)
+        try:
+            wav, error = await asyncio.wait_for(process.communicate(), SYNTH_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise TransientEngineError(
+                f"espeak-ng ({self.voice}) did not finish in {SYNTH_TIMEOUT_S:.0f} s"
+            ) from None
         if process.returncode != 0:
             raise EngineError(f"espeak-ng failed for voice {self.voice}: {error.decode().strip()}")
         samples, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
