@@ -214,6 +214,35 @@ async def test_connections_are_capped_per_address_and_in_all(talk: Path) -> None
             await ws.close()
 
 
+async def test_a_crowd_of_idle_connections_cannot_take_the_server_down(
+    talk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(protocol, "HEADER_TIMEOUT_S", 1.0)
+    settings = local_settings(talk)
+    settings.server.max_connections = 8
+    async with live_server(settings, WavSource(talk, loop=True)) as server:
+
+        def crowd() -> int:
+            idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(300)]
+            time.sleep(0.3)
+            kept = 0
+            for sock in idle:
+                sock.setblocking(False)
+                try:
+                    kept += sock.recv(1) != b""
+                except BlockingIOError:
+                    kept += 1
+                sock.close()
+            return kept
+
+        kept = await asyncio.to_thread(crowd)
+        await asyncio.sleep(1.5)
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            health = await client.get("/healthz")
+    assert kept <= 8 + protocol.ACCEPT_HEADROOM, "the rest were closed at accept"
+    assert health.status_code == 200
+
+
 def test_a_busy_port_is_one_line_before_any_url(tmp_path: Path) -> None:
     busy = socket.create_server(("127.0.0.1", 0))
     port = busy.getsockname()[1]

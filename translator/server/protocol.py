@@ -19,17 +19,26 @@ HEADER_TIMEOUT_S = 10.0
 """A connection must complete its first request's headers within this."""
 MAX_HEADER_BYTES = 32 * 1024
 """Request headers beyond this are refused (431/400) by h11."""
+ACCEPT_HEADROOM = 64
+"""Connections accepted past ``limit_concurrency`` (they get uvicorn's 503); beyond, they are
+closed at once, before they cost more than their socket. Kept below the reserve of open files."""
 MAX_OUTGOING_BYTES = 256 * 1024
 """Bytes a WebSocket may leave unread in the server's buffer. Replies to the app's own sends wait
 for the client (uvicorn pauses at 64 KiB); only pongs and closes can pile up past it."""
 
 
 class BoundedH11Protocol(H11Protocol):
-    """HTTP/1.1 whose first request must arrive in time."""
+    """HTTP/1.1 whose first request must arrive in time, with connections capped at accept."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._header_deadline = self.loop.call_later(HEADER_TIMEOUT_S, self._header_timeout)
+        if (
+            self.limit_concurrency is not None
+            and len(self.connections) > self.limit_concurrency + ACCEPT_HEADROOM
+        ):
+            log.debug("closing a connection at accept: %d open", len(self.connections))
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._header_deadline.cancel()
