@@ -40,6 +40,9 @@ def talk_wav(sentences: list[str], path: Path, gap_s: float = 1.2) -> Path:
     return path
 
 
+OPERATOR_TOKEN = "operator-token-for-tests"
+
+
 @dataclass
 class LiveServer:
     services: Services
@@ -53,6 +56,11 @@ class LiveServer:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def operator(self) -> dict[str, str]:
+        """Headers that carry the operator token."""
+        return {"Authorization": f"Bearer {self.services.operator_token}"}
+
 
 @asynccontextmanager
 async def live_server(
@@ -60,6 +68,7 @@ async def live_server(
 ) -> AsyncIterator[LiveServer]:
     """The whole service (input, engine, pipeline, hub, Litestar under uvicorn) on a free port."""
     settings.server.port = port or free_port()
+    settings.server.operator_token = settings.server.operator_token or OPERATOR_TOKEN
     async with running(settings, source) as services:
         yield LiveServer(services, settings.server.port)
 

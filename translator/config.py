@@ -26,6 +26,7 @@ AZURE_ENV: dict[str, tuple[str, ...]] = {
     "api_key": ("AZURE_VOICELIVE_API_KEY", "AZURE_COGNITIVE_SERVICES_KEY"),
     "model": ("AZURE_VOICELIVE_MODEL",),
 }
+SERVER_ENV: dict[str, str] = {"operator_token": "TRANSLATOR_OPERATOR_TOKEN"}
 
 
 class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -100,6 +101,12 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     puts many phones behind one address."""
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
     """Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed."""
+    operator_token: str | None = None
+    """Guards the operator surfaces (status details). A secret; generated and stored when unset."""
+
+    def __repr__(self) -> str:
+        token = "None" if self.operator_token is None else "'***'"
+        return f"ServerConfig(host={self.host!r}, port={self.port!r}, operator_token={token})"
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
@@ -138,6 +145,9 @@ def load_settings(
         value = next((env[n] for n in names if env.get(n)), None)
         if value is not None:
             data.setdefault("azure", {})[key] = value
+    for key, name in SERVER_ENV.items():
+        if env.get(name):
+            data.setdefault("server", {})[key] = env[name]
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue

@@ -138,7 +138,7 @@ async def test_an_input_that_fails_unexpectedly_is_restarted(long_talk: Path) ->
     async with live_server(settings_for(long_talk), source) as server:
         received = await listen(f"{server.ws}/ws/listen/es", all_finals(4), within_s=90)
         async with httpx.AsyncClient(base_url=server.url) as client:
-            status = (await client.get("/api/status")).json()
+            status = (await client.get("/api/status", headers=server.operator)).json()
     assert source.opened == 2 and status["input"]["restarts"] == 1
     assert status["input"]["state"] in ("running", "ended")
     await assert_own_sentences(received, "es")

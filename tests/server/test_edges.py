@@ -24,6 +24,7 @@ from tests.helpers import listen, live_server
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.server import protocol
+from translator.server.operator import resolve_token
 
 
 def local_settings(talk: Path):
@@ -61,9 +62,10 @@ async def test_pages_carry_security_headers_and_the_schema_is_off(talk: Path) ->
         live_server(local_settings(talk), WavSource(talk)) as server,
         httpx.AsyncClient(base_url=server.url) as client,
     ):
-        audience, overlay, script, status = [
-            await client.get(path) for path in ("/", "/overlay", "/static/audience.js", "/api/status")
+        audience, overlay, script = [
+            await client.get(path) for path in ("/", "/overlay", "/static/audience.js")
         ]
+        status = await client.get("/api/status", headers=server.operator)
         schema = [(await client.get(path)).status_code for path in ("/schema", "/schema/swagger")]
     for response in (audience, overlay, script, status):
         assert response.headers["x-content-type-options"] == "nosniff"
@@ -277,3 +279,36 @@ def test_a_bad_certificate_is_one_line(tmp_path: Path) -> None:
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("translator: error: server.tls_cert: not a usable certificate and key pair")
     assert result.stdout == ""
+
+
+async def test_operator_surfaces_need_the_token(
+    talk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_server(local_settings(talk), WavSource(talk)) as server:
+        token = server.services.operator_token
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            refused = [
+                await client.get("/api/status"),
+                await client.get("/api/status", headers={"Authorization": "Bearer wrong"}),
+                await client.get("/api/status", params={"token": token[:-1]}),
+            ]
+            allowed = [
+                await client.get("/api/status", headers={"Authorization": f"Bearer {token}"}),
+                await client.get("/api/status", headers={"X-Operator-Token": token}),
+                await client.get("/api/status", params={"token": token}),
+            ]
+            public = [await client.get(p) for p in ("/api/languages", "/readyz", "/healthz", "/", "/join")]
+    assert [r.status_code for r in refused] == [401, 401, 401]
+    assert refused[0].headers["www-authenticate"].startswith("Bearer")
+    assert [r.status_code for r in allowed] == [200, 200, 200]
+    assert all(r.status_code in (200, 503) for r in public)
+    assert not any(token in r.text for r in refused + public)
+    # Unset, a token is generated once, kept owner-only, and the same one is found again.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    settings = local_settings(talk)
+    first, again = resolve_token(settings), resolve_token(settings)
+    assert first.source == "generated" and again.source == "stored" and first.value == again.value
+    assert first.path is not None and first.path.stat().st_mode & 0o777 == 0o600
+    assert first.value not in repr(first) and "operator_token='***'" in repr(
+        load_settings(env={"TRANSLATOR_OPERATOR_TOKEN": "s3cret"}).server
+    )

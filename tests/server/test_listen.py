@@ -40,7 +40,7 @@ async def test_two_languages_each_get_their_own_captions_and_audio(
         )
         async with httpx.AsyncClient(base_url=server.url) as client:
             languages = (await client.get("/api/languages")).json()
-            status = (await client.get("/api/status")).json()
+            status = (await client.get("/api/status", headers=server.operator)).json()
             ready = await client.get("/readyz")
     for received, lang, locale in ((spanish, "es", "es-ES"), (french, "fr", "fr-FR")):
         hello = received.hello
@@ -87,7 +87,7 @@ async def test_a_language_whose_configuration_is_refused_says_why_everywhere(tal
                 lambda r: "failed" in [r.hello["state"], *(m.get("state") for m in r.other)],
             )
             async with httpx.AsyncClient(base_url=live.url) as client:
-                status = (await client.get("/api/status")).json()
+                status = (await client.get("/api/status", headers=live.operator)).json()
                 ready = await client.get("/readyz")
     finally:
         await server.stop()

@@ -18,7 +18,7 @@ async def test_a_listener_gets_spanish_captions_and_audio(talk: Path) -> None:
             f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 2 and len(r.audio) > 10, within_s=60
         )
         async with httpx.AsyncClient(base_url=server.url) as client:
-            status = (await client.get("/api/status")).json()
+            status = (await client.get("/api/status", headers=server.operator)).json()
     finals = list(received.finals().values())
     assert "Buenos días" in finals[0]["text"]
     assert "good morning" in finals[0]["source_text"].lower()

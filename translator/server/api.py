@@ -9,6 +9,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from translator.audio import FRAME_MS
+from translator.server.operator import require_operator
 from translator.server.services import Services
 
 
@@ -18,7 +19,7 @@ def languages(state: State) -> dict[str, Any]:
     return state.services.languages()
 
 
-@get("/api/status", sync_to_thread=False)
+@get("/api/status", sync_to_thread=False, guards=[require_operator])
 def status(state: State) -> dict[str, Any]:
     """What an operator wants to see: engine, input, languages, uptime."""
     services: Services = state.services

@@ -21,6 +21,7 @@ from translator.pipeline import Pipeline
 from translator.server import api, noise, pages
 from translator.server.limits import PerAddressLimit, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
+from translator.server.operator import OperatorToken, resolve_token
 from translator.server.protocol import MAX_HEADER_BYTES, BoundedH11Protocol, BoundedWebSocketProtocol
 from translator.server.services import Services
 from translator.server.urls import public_url
@@ -91,7 +92,7 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
     async with AsyncExitStack() as stack:
         source = await stack.enter_async_context(source or open_source(settings.audio))
         engine = await stack.enter_async_context(create_engine(settings))
-        yield Services(settings, hub, Pipeline(source, engine, hub))
+        yield Services(settings, hub, Pipeline(source, engine, hub), resolve_token(settings).value)
 
 
 class _Server(uvicorn.Server):
@@ -149,16 +150,17 @@ async def running(settings: Settings, source: AudioSource | None = None) -> Asyn
 async def serve(settings: Settings) -> None:
     """Serve listeners until stopped, printing the URLs to open once the service is up."""
     sock = bind(settings)
+    token = resolve_token(settings)
     engine = settings.resolved_engine()
     what = "loading the offline models" if engine == "local" else "connecting to Azure AI Voice Live"
     print(f"translator: starting: {what}…", flush=True)
     async with open_services(settings) as services:
         server = _Server(uvicorn_config(create_app(services), settings, log_level="warning"), services.hub)
-        print_urls(settings, services.pipeline.engine.name, services.pipeline.source.description)
+        print_urls(settings, services.pipeline.engine.name, services.pipeline.source.description, token)
         await server.serve(sockets=[sock])
 
 
-def print_urls(settings: Settings, engine: str, input_description: str) -> None:
+def print_urls(settings: Settings, engine: str, input_description: str, token: OperatorToken) -> None:
     """Tell the operator what is running and where to point people."""
     base = public_url(settings)
     first = settings.targets[0]
@@ -169,5 +171,9 @@ def print_urls(settings: Settings, engine: str, input_description: str) -> None:
     print(f"  Audience page:    {base}")
     print(f"  Join (QR code):   {base}join")
     print(f"  Caption overlay:  {base}overlay?lang={first}")
-    print(f"  Status:           {base}api/status")
+    print(f"  Status:           {base}api/status  (operator token required)")
+    if token.source == "generated":
+        print(f"  Operator token:   {token.value}  (shown once; kept in {token.path})")
+    elif token.source == "stored":
+        print(f"  Operator token:   kept in {token.path}")
     print("Press Ctrl+C to stop.", flush=True)

@@ -19,6 +19,8 @@ class Services:
     settings: Settings
     hub: Hub
     pipeline: Pipeline
+    operator_token: str
+    """Guards the operator surfaces; see `operator.py`."""
     started_at: float = field(default_factory=time.time)
 
     @property

@@ -34,6 +34,9 @@ ROUTES: dict[str, dict[str, list[tuple[str, str]]]] = {
 }
 REQUEST_TIMEOUT_S = 5.0
 """A request answered in 1–3 ms normally: a pipeline this slow is hung, and is killed."""
+STARTUP_TIMEOUT_S = 60.0
+"""Loading a pair's dictionaries takes up to a few seconds on a busy machine: the first request
+(a warm-up) may take that long, so that no real request ever pays for it."""
 # Characters with a meaning in Apertium's stream format; escaped so that text passes through as text.
 _SPECIAL = re.compile(r"([\\\[\]^$/@*#<>{}])")
 
@@ -80,6 +83,7 @@ class ApertiumPipe:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        """Start the pipeline and wait until it has answered a first request."""
         command = await asyncio.to_thread(mode_command, self.mode, self.package)
         self._process = await asyncio.create_subprocess_exec(
             "bash",
@@ -90,6 +94,7 @@ class ApertiumPipe:
             stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,
         )
+        await self._request("Hello.", STARTUP_TIMEOUT_S)
 
     async def stop(self) -> None:
         """Kill the whole pipeline (its own process group: bash alone would leave the stages running)."""
@@ -115,16 +120,19 @@ class ApertiumPipe:
             if self._process is None or self._process.returncode is not None:
                 await self.stop()
                 await self.start()
-            assert self._process is not None and self._process.stdin and self._process.stdout
-            line = " ".join(text.split())
-            try:
-                self._process.stdin.write(_SPECIAL.sub(r"\\\1", line).encode() + b"\n\0")
-                await self._process.stdin.drain()
-                answer = await asyncio.wait_for(self._process.stdout.readuntil(b"\0"), REQUEST_TIMEOUT_S)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
-                await self.stop()
-                what = "did not answer in time" if isinstance(exc, TimeoutError) else "died"
-                raise TransientEngineError(f"Apertium {self.mode} {what}; restarted") from exc
+            return await self._request(text, REQUEST_TIMEOUT_S)
+
+    async def _request(self, text: str, timeout_s: float) -> str:
+        assert self._process is not None and self._process.stdin and self._process.stdout
+        line = " ".join(text.split())
+        try:
+            self._process.stdin.write(_SPECIAL.sub(r"\\\1", line).encode() + b"\n\0")
+            await self._process.stdin.drain()
+            answer = await asyncio.wait_for(self._process.stdout.readuntil(b"\0"), timeout_s)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            await self.stop()
+            what = "did not answer in time" if isinstance(exc, TimeoutError) else "died"
+            raise TransientEngineError(f"Apertium {self.mode} {what}; restarted") from exc
         return re.sub(r"\\(.)", r"\1", answer[:-1].decode()).strip()
 
 
