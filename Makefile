@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TARGETS ?= es fr it
 
-.PHONY: install system-deps run test lint bench demo clean
+.PHONY: install system-deps run test lint bench soak demo clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ bench: install system-deps
 		--target es --target fr --target it --out bench/results
 	$(PY) -m bench.integrity --out bench/results/integrity.md
 	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
+	$(MAKE) soak
+
+soak: install system-deps $(DEMO_TALK)
+	$(PY) -m bench.soak --talk $(DEMO_TALK) --minutes 3 --out bench/results/soak.md
 
 clean:
 	rm -rf $(VENV) build bench/results

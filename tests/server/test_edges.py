@@ -4,7 +4,6 @@ clients, raw sockets where a client library would refuse to misbehave."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -20,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import listen, live_server
+from tests.helpers import listen, live_server, masked_frame, raw_websocket
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.server import protocol
@@ -79,29 +78,6 @@ async def test_pages_carry_security_headers_and_the_schema_is_off(talk: Path) ->
     assert schema == [404, 404]
     assert status.json()["input"]["description"] == f"WAV file {talk.name}"
     assert str(talk.parent) not in status.text
-
-
-def raw_websocket(port: int, path: str) -> socket.socket:
-    """A WebSocket opened by hand, so that it can send what a client library would not."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101")
-    return sock
-
-
-def masked_frame(opcode: int, payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + mask + masked
 
 
 class Records(logging.Handler):

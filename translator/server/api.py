@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -27,6 +28,8 @@ def status(state: State) -> dict[str, Any]:
     return {
         "engine": pipeline.engine.name,
         "uptime_s": round(time.time() - services.started_at, 1),
+        # Tasks in the server's event loop: flat over a talk, or something leaks.
+        "tasks": len(asyncio.all_tasks()),
         "input": {
             "description": pipeline.input.description,
             "state": pipeline.input.health,
