@@ -33,6 +33,8 @@ TAIL_SILENCE_MS = 1500
 # A running input that gives no frame for this long is stalled (a device that stopped delivering).
 STALLED_S = 2.0
 INPUT_RESTART_S = 1.0
+# A language whose captions come this long after the speech is not keeping up: not ready.
+MAX_LAG_S = 10.0
 # Utterances whose caption state is kept; older ones are finished long ago.
 KEEP_UTTERANCES = 64
 
@@ -86,6 +88,8 @@ class Pipeline:
     states: dict[str, str] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
     """Why a language is not ready (the engine's words), empty when it is."""
+    lags: dict[str, float] = field(default_factory=dict)
+    """Per language, the last final caption's lag behind the end of its speech (seconds)."""
     input: InputState = field(init=False)
     _ids: OrderedDict[tuple[str, str], _Utterance] = field(default_factory=OrderedDict)
     _numbers: OrderedDict[str, int] = field(default_factory=OrderedDict)
@@ -97,8 +101,12 @@ class Pipeline:
 
     @property
     def ready(self) -> bool:
-        """Every language's session is up and the input is not failing or stalled."""
-        return self.input.health in ("running", "ended") and all(s == "ready" for s in self.states.values())
+        """Every language's session is up and keeping up, and the input is not failing or stalled."""
+        return (
+            self.input.health in ("running", "ended")
+            and all(s == "ready" for s in self.states.values())
+            and all(lag <= MAX_LAG_S for lag in self.lags.values())
+        )
 
     async def run(self) -> None:
         """Run until cancelled: the input (until it ends) and the engine's events."""
@@ -196,10 +204,19 @@ class Pipeline:
             utterance.source_text = event.text
         elif isinstance(event, TranslationText):
             utterance.text = event.text
+            if event.final and not utterance.final:
+                self._measure_lag(lang, utterance)
             utterance.final = utterance.final or event.final
         else:
             return
         self.hub.publish(lang, self.caption(lang, utterance))
+
+    def _measure_lag(self, lang: str, utterance: _Utterance) -> None:
+        """Seconds from the end of the utterance's speech to its final caption, on the wall clock."""
+        if utterance.end_ms is None or self.input.talk_started_at is None:
+            return
+        ended_at = self.input.talk_started_at + utterance.end_ms
+        self.lags[lang] = round((time.time() * 1000 - ended_at) / 1000, 2)
 
     def _publish_pcm(self, lang: str, utterance: _Utterance, pcm: bytes, flags: int = 0) -> None:
         frame = audio_frame("pcm", utterance.id, utterance.audio_samples, pcm, flags)

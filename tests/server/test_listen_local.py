@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import listen, live_server
+from translator import pipeline
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 
@@ -26,3 +27,15 @@ async def test_a_listener_gets_spanish_captions_and_audio(talk: Path) -> None:
     assert all(c["lang"] == "es" for c in received.captions)
     assert {h[3] for h, _ in received.audio} <= {f["id"] for f in finals}
     assert status["engine"] == "local"
+
+
+async def test_a_language_that_falls_behind_is_not_ready(talk: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "MAX_LAG_S", 0.0)
+    settings = load_settings(env={}, overrides={"targets": ["es"], "audio.input": str(talk)})
+    async with live_server(settings, WavSource(talk)) as server:
+        await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1, within_s=60)
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            ready = await client.get("/readyz")
+            languages = (await client.get("/api/languages")).json()
+    assert ready.status_code == 503 and ready.json()["lag_s"]["es"] > 0
+    assert languages["targets"][0]["lag_s"] > 0 and "detail" not in languages["targets"][0]

@@ -38,7 +38,7 @@ def status(state: State) -> dict[str, Any]:
             "talk_started_at": pipeline.input.talk_started_at,
             "seconds": pipeline.input.frames * FRAME_MS / 1000,
         },
-        "languages": services.languages()["targets"],
+        "languages": services.languages(operator=True)["targets"],
     }
 
 
@@ -52,5 +52,10 @@ def healthz() -> dict[str, str]:
 def readyz(state: State) -> Response[dict[str, Any]]:
     """200 when every language's engine session is up and the input is live, 503 otherwise."""
     pipeline = state.services.pipeline
-    body = {"ready": pipeline.ready, "input": pipeline.input.health, "languages": pipeline.states}
+    body = {
+        "ready": pipeline.ready,
+        "input": pipeline.input.health,
+        "languages": pipeline.states,
+        "lag_s": pipeline.lags,
+    }
     return Response(body, status_code=200 if pipeline.ready else 503)

@@ -28,8 +28,8 @@ class Services:
         """The audience page's URL, as printed at start-up and put in the join page's QR code."""
         return public_url(self.settings)
 
-    def languages(self) -> dict[str, object]:
-        """The body of ``GET /api/languages``."""
+    def languages(self, operator: bool = False) -> dict[str, object]:
+        """The body of ``GET /api/languages``; ``operator`` adds why a language is not ready."""
         source = get_language(self.settings.source)
         return {
             "protocol": 1,
@@ -41,9 +41,10 @@ class Services:
                     "name": lang.name,
                     "native": lang.native,
                     "state": self.pipeline.states.get(lang.code, "connecting"),
-                    "detail": self.pipeline.details.get(lang.code, ""),
+                    "lag_s": self.pipeline.lags.get(lang.code),
                     "listeners": self.hub.listener_count(lang.code),
                 }
+                | ({"detail": self.pipeline.details.get(lang.code, "")} if operator else {})
                 for lang in map(get_language, self.settings.targets)
             ],
         }
