@@ -63,6 +63,8 @@ PARTIAL_EVERY_S = 2.0
 # espeak-ng speech: 32 ms tail 0/30 right, 100 ms 27/30, 128–320 ms 29–30/30).
 TAIL_SAMPLES = ASR_RATE * 160 // 1000
 STOP_TIMEOUT_S = 5.0
+# Utterances a language may have waiting; translating one takes tens of ms, so more means it is stuck.
+MAX_WAITING_UTTERANCES = 16
 # Translating and speaking one utterance takes tens of ms: one this slow is hung.
 UTTERANCE_TIMEOUT_S = 20.0
 
@@ -161,7 +163,7 @@ class LocalEngine(Engine):
             )
         await asyncio.gather(*(pipe.start() for pipe in self._pipes.values()))
         for target in self.targets:
-            queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+            queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(MAX_WAITING_UTTERANCES)
             self._queues[target.code] = queue
             self._spawn(self._language_worker(target, queue), f"local-{target.code}")
             self.emit(SessionState(target.code, "ready"))
@@ -289,9 +291,27 @@ class LocalEngine(Engine):
         for target in self.targets:
             self.emit(SourceText(target.code, utterance, text, final=True))
             if text:
-                self._queues[target.code].put_nowait((utterance, text))
+                self._queue(target.code, utterance, text)
             else:
                 self.emit(TurnDone(target.code, utterance, "cancelled"))
+
+    def _queue(self, code: str, utterance: str, text: str) -> None:
+        """Queue an utterance for its language; one that has fallen this far behind drops its oldest."""
+        queue = self._queues[code]
+        if queue.full():
+            dropped, _ = queue.get_nowait()
+            log.warning(
+                "offline %s is %d utterances behind: utterance %s not translated",
+                code,
+                queue.maxsize,
+                dropped,
+            )
+            self.emit(
+                EngineFailure(code, "falling behind: an utterance was not translated", recoverable=True)
+            )
+            self.emit(TranslationText(code, dropped, "", final=True))
+            self.emit(TurnDone(code, dropped, "failed"))
+        queue.put_nowait((utterance, text))
 
     async def _language_worker(self, target: Language, queue: asyncio.Queue[tuple[str, str]]) -> None:
         """Translate and speak this language's utterances in order, independent of other languages.
