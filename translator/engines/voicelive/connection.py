@@ -63,7 +63,6 @@ class Connection:
         """The talk position of the next frame to send."""
         self.last_end_ms = 0
         """Where the last committed turn ended (talk timeline): a successor may start there."""
-        self.speaking = False
         self.retired_at: int | None = None
         self.committed = asyncio.Event()
         self.idle = asyncio.Event()
@@ -138,11 +137,6 @@ class Connection:
         self.retired_at = at_ms
         self.wake.set()
 
-    @property
-    def settled(self) -> bool:
-        """No turn waits for or is in a translation."""
-        return self.book.settled
-
     async def _write(self) -> None:
         while True:
             await self.wake.wait()
@@ -169,10 +163,8 @@ class Connection:
     async def _dispatch(self, event: Any) -> None:  # noqa: C901 - one flat dispatch on type
         kind, book = event.type, self.book
         if kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
-            self.speaking = True
             book.turn(event.item_id).start_ms = self._talk_ms(event.audio_start_ms)
         elif kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STOPPED:
-            self.speaking = False
             turn = book.turn(event.item_id)
             turn.end_ms = self._talk_ms(event.audio_end_ms)
         elif kind == ServerEventType.INPUT_AUDIO_BUFFER_COMMITTED:
