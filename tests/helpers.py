@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ async def live_server(
     """The whole service (input, engine, pipeline, hub, Litestar under uvicorn) on a free port."""
     settings.server.port = port or free_port()
     settings.server.operator_token = settings.server.operator_token or OPERATOR_TOKEN
+    settings.transcripts.directory = settings.transcripts.directory or tempfile.mkdtemp(prefix="talks-")
     async with running(settings, source) as services:
         yield LiveServer(services, settings.server.port)
 

@@ -1,4 +1,4 @@
-"""The ``translator`` command: ``serve``, ``eval``, ``check`` and ``devices``."""
+"""The ``translator`` command: ``serve``, ``eval``, ``check``, ``export`` and ``devices``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from pathlib import Path
 
 from translator.config import load_settings
@@ -65,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--source", help="the speaker's language (default en)")
     check.add_argument("--target", dest="targets", action="append", metavar="LANG")
     check.add_argument("--timeout", type=float, default=30.0, help="seconds per language (default 30)")
+    exporting = commands.add_parser(
+        "export", help="a talk's captions as SRT, WebVTT or text (no --talk: list talks)"
+    )
+    exporting.add_argument("--config", help="TOML settings file")
+    exporting.add_argument("--talk", metavar="ID", help="the talk (as listed without --talk)")
+    exporting.add_argument("--lang", metavar="LANG", help="the language of the captions")
+    exporting.add_argument("--format", choices=["srt", "vtt", "txt"], default="srt")
+    exporting.add_argument("--out", type=Path, help="write here instead of standard output")
     commands.add_parser("devices", help="list the sound devices that can record")
     return parser
 
@@ -90,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "export":
+            return _export(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         settings = load_settings(args.config, overrides=overrides)
         from translator.server import serve
@@ -129,6 +140,29 @@ def _check(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, overrides=overrides)
     results = asyncio.run(check(settings, args.timeout))
     return 0 if all(r.ok for r in results) else EXIT_FAILURE
+
+
+def _export(args: argparse.Namespace) -> int:
+    from translator.transcripts.export import export
+    from translator.transcripts.store import list_talks, read_talk, transcripts_directory
+
+    directory = transcripts_directory(load_settings(args.config).transcripts)
+    if args.talk is None:
+        talks = list_talks(directory)
+        if not talks:
+            print(f"no talks in {directory}")
+        for talk in talks:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(talk.started_at / 1000))
+            print(f"{talk.id}  {started}  {talk.event_name}  ({', '.join(talk.targets)})")
+        return 0
+    if args.lang is None:
+        raise ConfigError("--lang", "which language? e.g. --lang es")
+    text = export(read_talk(directory, args.talk), args.lang, args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+    return 0
 
 
 def _devices() -> int:

@@ -66,6 +66,14 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
         return f"AzureConfig(endpoint={self.endpoint!r}, api_key={key}, model={self.model!r})"
 
 
+class TranscriptsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Every final caption kept on disk, one file per talk, for SRT / WebVTT / text export."""
+
+    enabled: bool = True
+    directory: str | None = None
+    """None: ``$XDG_DATA_HOME/live-translator/talks`` (``~/.local/share/...``)."""
+
+
 class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The offline engine: VAD → speech recognition → translation → speech synthesis."""
 
@@ -118,6 +126,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
     azure: AzureConfig = msgspec.field(default_factory=AzureConfig)
     local: LocalConfig = msgspec.field(default_factory=LocalConfig)
+    transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
 
     def resolved_engine(self) -> Literal["voicelive", "local"]:

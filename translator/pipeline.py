@@ -25,6 +25,7 @@ from translator.engines.events import (
 from translator.errors import TranslatorError
 from translator.hub import AudioFrame, Hub
 from translator.messages import FLAG_END, Caption, ErrorMessage, Status, audio_frame
+from translator.transcripts.store import CaptionRecord, TranscriptWriter
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class Pipeline:
     """Why a language is not ready (the engine's words), empty when it is."""
     lags: dict[str, float] = field(default_factory=dict)
     """Per language, the last final caption's lag behind the end of its speech (seconds)."""
+    transcript: TranscriptWriter | None = None
+    """Where final captions are kept (None: not kept)."""
     input: InputState = field(init=False)
     _ids: OrderedDict[tuple[str, str], _Utterance] = field(default_factory=OrderedDict)
     _numbers: OrderedDict[str, int] = field(default_factory=OrderedDict)
@@ -209,7 +212,29 @@ class Pipeline:
             utterance.final = utterance.final or event.final
         else:
             return
-        self.hub.publish(lang, self.caption(lang, utterance))
+        caption = self.caption(lang, utterance)
+        self.hub.publish(lang, caption)
+        if caption.final:
+            self._keep(caption)
+
+    def _keep(self, caption: Caption) -> None:
+        if self.transcript is None:
+            return
+        record = CaptionRecord(
+            caption.id,
+            caption.lang,
+            caption.source_text,
+            caption.text,
+            caption.start_ms,
+            caption.end_ms,
+            int(time.time() * 1000),
+        )
+        try:
+            self.transcript.append(record)
+        except OSError as exc:
+            # A full disk must not stop the captions: the transcript stops, the talk goes on.
+            log.error("transcript stopped: %s", exc)
+            self.transcript = None
 
     def _measure_lag(self, lang: str, utterance: _Utterance) -> None:
         """Seconds from the end of the utterance's speech to its final caption, on the wall clock."""

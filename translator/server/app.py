@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,7 +19,7 @@ from translator.engines import create_engine
 from translator.errors import AddressError
 from translator.hub import Hub
 from translator.pipeline import Pipeline
-from translator.server import api, noise, pages
+from translator.server import api, noise, pages, talks
 from translator.server.limits import PerAddressLimit, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
 from translator.server.operator import OperatorToken, resolve_token
@@ -26,6 +27,7 @@ from translator.server.protocol import MAX_HEADER_BYTES, BoundedH11Protocol, Bou
 from translator.server.services import Services
 from translator.server.urls import public_url
 from translator.tasks import cancel_and_wait
+from translator.transcripts.store import TalkHeader, TranscriptWriter, transcripts_directory
 
 # Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
 WS_MAX_MESSAGE_BYTES = 4096
@@ -48,6 +50,8 @@ def create_app(services: Services) -> Litestar:
             api.status,
             api.healthz,
             api.readyz,
+            talks.talks,
+            talks.talk_export,
             listen,
             *pages.handlers,
         ],
@@ -92,7 +96,26 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
     async with AsyncExitStack() as stack:
         source = await stack.enter_async_context(source or open_source(settings.audio))
         engine = await stack.enter_async_context(create_engine(settings))
-        yield Services(settings, hub, Pipeline(source, engine, hub), resolve_token(settings).value)
+        pipeline = Pipeline(source, engine, hub)
+        if settings.transcripts.enabled:
+            pipeline.transcript = TranscriptWriter(
+                transcripts_directory(settings.transcripts), lambda: talk_header(settings, pipeline)
+            )
+            stack.callback(pipeline.transcript.close)
+        yield Services(settings, hub, pipeline, resolve_token(settings).value)
+
+
+def talk_header(settings: Settings, pipeline: Pipeline) -> TalkHeader:
+    """The transcript's first line, once the talk has started."""
+    started = pipeline.input.talk_started_at or int(time.time() * 1000)
+    return TalkHeader(
+        TranscriptWriter.talk_id(started),
+        started,
+        settings.server.event_name,
+        settings.source,
+        list(settings.targets),
+        pipeline.source.description,
+    )
 
 
 class _Server(uvicorn.Server):

@@ -1,0 +1,92 @@
+"""Transcripts: kept caption by caption while a real server translates a talk, exported over HTTP
+and from the command line, and read back by real subtitle parsers with the captions' own times."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pysrt
+import webvtt
+
+from tests.helpers import listen, live_server
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+from translator.transcripts.store import list_talks, read_talk
+
+
+async def test_a_talk_is_kept_and_exported_with_its_captions_times(talk: Path, tmp_path: Path) -> None:
+    settings = load_settings(
+        env={},
+        overrides={
+            "engine": "local",
+            "targets": ["es", "fr"],
+            "audio.input": str(talk),
+            "transcripts.directory": str(tmp_path),
+        },
+    )
+    async with live_server(settings, WavSource(talk, pace=2)) as server:
+        received = await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 2, within_s=60)
+        # Flushed as it goes: readable while the talk is still running.
+        (talk_id,) = [t.id for t in list_talks(tmp_path)]
+        assert len([c for c in read_talk(tmp_path, talk_id).captions if c.lang == "es"]) == 2
+        async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
+            listed = (await client.get("/api/talks")).json()
+            srt, vtt, txt = [
+                await client.get(f"/api/talks/{talk_id}/es", params={"format": fmt})
+                for fmt in ("srt", "vtt", "txt")
+            ]
+            unknown_talk = await client.get("/api/talks/20200101-000000/es")
+            unknown_lang = await client.get(f"/api/talks/{talk_id}/de")
+            refused = await httpx.AsyncClient(base_url=server.url).get(f"/api/talks/{talk_id}/es")
+    finals = list(received.finals().values())
+    assert listed[0]["id"] == talk_id and set(listed[0]["exports"]) == {"es", "fr"}
+    assert srt.headers["content-disposition"] == f'attachment; filename="{talk_id}-es.srt"'
+    subtitles = pysrt.from_string(srt.text)
+    assert [s.text for s in subtitles] == [f["text"] for f in finals]
+    assert [s.start.ordinal for s in subtitles] == [f["start_ms"] for f in finals]
+    assert all(s.end.ordinal >= f["end_ms"] for s, f in zip(subtitles, finals, strict=True))
+    assert subtitles[0].end.ordinal <= subtitles[1].start.ordinal, "a subtitle never overlaps the next"
+    cues = list(webvtt.from_string(vtt.text))
+    assert [c.text for c in cues] == [f["text"] for f in finals]
+    assert [_ms(c.start) for c in cues] == [f["start_ms"] for f in finals]
+    assert txt.text.splitlines()[0].endswith(finals[0]["text"])
+    assert unknown_talk.status_code == 404 and talk_id in unknown_talk.json()["detail"]
+    assert unknown_lang.status_code == 404 and "it has: es, fr" in unknown_lang.json()["detail"]
+    assert refused.status_code == 401
+
+
+def _ms(timestamp: str) -> int:
+    hours, minutes, seconds = timestamp.split(":")
+    return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000)
+
+
+def test_the_command_line_lists_and_exports_talks(talk: Path, tmp_path: Path) -> None:
+    talks = tmp_path / "talks"
+    talks.mkdir()
+    (talks / "20261126-101500.jsonl").write_text(
+        '{"kind":"talk","id":"20261126-101500","started_at":1795680900000,"event_name":"Keynote",'
+        '"source":"en","targets":["es"],"input":"WAV file talk.wav"}\n'
+        '{"kind":"caption","utterance":1,"lang":"es","source_text":"Hello.","text":"Hola.",'
+        '"start_ms":1200,"end_ms":2100,"at":1795680902500}\n'
+        '{"kind":"caption","utterance":2,"lang":"es","source_text":"Bye.","text":"Adiós.","start_ms":4000,'
+    )  # the last line cut short, as a crash would leave it
+    config = tmp_path / "t.toml"
+    config.write_text(f'[transcripts]\ndirectory = "{talks}"\n')
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "translator", "export", "--config", str(config), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    listing = run()
+    assert listing.returncode == 0 and "20261126-101500" in listing.stdout and "Keynote" in listing.stdout
+    exported = run(
+        "--talk", "20261126-101500", "--lang", "es", "--format", "vtt", "--out", str(tmp_path / "es.vtt")
+    )
+    assert exported.returncode == 0
+    (cue,) = webvtt.read(str(tmp_path / "es.vtt"))
+    assert (cue.start, cue.end, cue.text) == ("00:00:01.200", "00:00:02.700", "Hola.")
+    missing = run("--talk", "20990101-000000", "--lang", "es")
+    assert missing.returncode == 1 and "talks: 20261126-101500" in missing.stderr

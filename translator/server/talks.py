@@ -1,0 +1,53 @@
+"""Operator endpoints for the talks' transcripts: the list, and each language as SRT, WebVTT or text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+
+from translator.server.operator import require_operator
+from translator.server.services import Services
+from translator.transcripts.export import FORMATS, MEDIA_TYPES, Format, export
+from translator.transcripts.store import TranscriptError, list_talks, read_talk, transcripts_directory
+
+
+@get("/api/talks", sync_to_thread=True, guards=[require_operator])
+def talks(state: State) -> list[dict[str, Any]]:
+    """Every talk kept, newest first, with the URL of each export."""
+    services: Services = state.services
+    result = []
+    for header in list_talks(transcripts_directory(services.settings.transcripts)):
+        exports = {
+            lang: {fmt: f"/api/talks/{header.id}/{lang}?format={fmt}" for fmt in FORMATS}
+            for lang in header.targets
+        }
+        result.append(
+            {
+                "id": header.id,
+                "started_at": header.started_at,
+                "event_name": header.event_name,
+                "exports": exports,
+            }
+        )
+    return result
+
+
+@get("/api/talks/{talk_id:str}/{lang:str}", sync_to_thread=True, guards=[require_operator])
+def talk_export(state: State, talk_id: str, lang: str, format: str = "srt") -> Response[str]:  # noqa: A002
+    """One language of one talk, as a download."""
+    services: Services = state.services
+    if format not in FORMATS:
+        raise NotFoundException(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
+    fmt: Format = format  # type: ignore[assignment]
+    try:
+        text = export(read_talk(transcripts_directory(services.settings.transcripts), talk_id), lang, fmt)
+    except TranscriptError as exc:
+        raise NotFoundException(str(exc)) from None
+    return Response(
+        text,
+        media_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{talk_id}-{lang}.{fmt}"'},
+    )

@@ -1,0 +1,67 @@
+"""A talk's captions in one language as subtitles (SRT, WebVTT) or plain text, on the talk's timeline.
+
+A subtitle shows during its sentence's speech (at least ``MIN_SHOW_MS``, never past the next one's
+start), so that it plays over the recording of the talk.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Literal
+
+import pysrt
+import webvtt
+
+from translator.transcripts.store import Talk, TranscriptError
+
+Format = Literal["srt", "vtt", "txt"]
+FORMATS: tuple[Format, ...] = ("srt", "vtt", "txt")
+MIN_SHOW_MS = 1500
+MEDIA_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
+
+
+def cues(talk: Talk, lang: str) -> list[tuple[int, int, str]]:
+    """(start ms, end ms, text) of each translated caption, in order; TranscriptError for a language
+    the talk lacks."""
+    if lang not in talk.languages():
+        raise TranscriptError(
+            f"talk {talk.header.id} has no {lang!r} captions; it has: {', '.join(talk.languages())}"
+        )
+    captions = [c for c in talk.captions if c.lang == lang and c.text and c.start_ms is not None]
+    captions.sort(key=lambda c: c.start_ms or 0)
+    result = []
+    for index, caption in enumerate(captions):
+        start = caption.start_ms or 0
+        end = max(caption.end_ms or start, start + MIN_SHOW_MS)
+        if index + 1 < len(captions):
+            end = min(end, captions[index + 1].start_ms or end)
+        result.append((start, max(end, start + 1), caption.text))
+    return result
+
+
+def export(talk: Talk, lang: str, fmt: Format) -> str:
+    """The talk's ``lang`` captions in ``fmt``."""
+    entries = cues(talk, lang)
+    if fmt == "srt":
+        subtitles = pysrt.SubRipFile(
+            [
+                pysrt.SubRipItem(i, pysrt.SubRipTime(milliseconds=s), pysrt.SubRipTime(milliseconds=e), text)
+                for i, (s, e, text) in enumerate(entries, 1)
+            ]
+        )
+        out = io.StringIO()
+        subtitles.write_into(out)
+        return out.getvalue()
+    if fmt == "vtt":
+        vtt = webvtt.WebVTT()
+        for start, end, text in entries:
+            vtt.captions.append(webvtt.Caption(_vtt_time(start), _vtt_time(end), text))
+        return vtt.content
+    return "".join(f"[{_vtt_time(start)[:8]}] {text}\n" for start, _, text in entries)
+
+
+def _vtt_time(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02}:{minutes:02}:{seconds:02}.{millis:03}"
