@@ -149,6 +149,17 @@ class Channel:
         self.lang = lang
         self.listeners: set[Listener] = set()
         self.history: deque[Caption] = deque(maxlen=HISTORY)
+        self.queued = 0
+        """Messages queued to listeners so far (one per listener per message)."""
+        self.gone_skipped = 0
+        """Utterances skipped by listeners that have left (those still here count their own)."""
+        self.evictions = 0
+        """Listeners closed for not keeping up."""
+
+    @property
+    def skipped(self) -> int:
+        """Utterances whose audio a listener missed for falling behind."""
+        return self.gone_skipped + sum(listener.skipped_utterances for listener in self.listeners)
 
     def remember(self, caption: Caption) -> None:
         """Keep the caption for late joiners; a newer version of the same utterance replaces the old."""
@@ -180,7 +191,11 @@ class Hub:
         return listener
 
     def unsubscribe(self, listener: Listener) -> None:
-        self.channels[listener.lang].listeners.discard(listener)
+        channel = self.channels[listener.lang]
+        if listener in channel.listeners:
+            channel.listeners.discard(listener)
+            channel.gone_skipped += listener.skipped_utterances
+            channel.evictions += listener.closed is not None and listener.closed[0] == CLOSE_TOO_SLOW
         if not any(c.listeners for c in self.channels.values()):
             self._emptied.set()
 
@@ -190,15 +205,18 @@ class Hub:
         if isinstance(message, Caption) and message.final:
             channel.remember(message)
         text = encode_text(message)
+        channel.queued += len(channel.listeners)
         for listener in tuple(channel.listeners):
             listener.push_text(text)
 
     def publish_audio(self, lang: str, frame: AudioFrame, codec: Codec = "pcm") -> None:
         """Send a binary audio frame to every listener of ``lang`` that wants audio in ``codec``."""
         now = time.monotonic()
-        for listener in tuple(self.channels[lang].listeners):
+        channel = self.channels[lang]
+        for listener in tuple(channel.listeners):
             if listener.wants_audio and listener.codec == codec:
                 listener.push_audio(frame, now)
+                channel.queued += 1
 
     async def close_all(self, code: int, reason: str, within_s: float) -> None:
         """Close every listener with ``code``; return once they are gone, or after ``within_s``."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from translator.audio import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, AudioSource
 from translator.audio.opus import OpusEncoder
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # Silence sent after the input ends, so that the engine's VAD closes the last utterance.
 TAIL_SILENCE_MS = 1500
+SILENCE_DBFS = -100.0
 # A running input that gives no frame for this long is stalled (a device that stopped delivering).
 STALLED_S = 2.0
 INPUT_RESTART_S = 1.0
@@ -54,6 +59,13 @@ class _Utterance:
     """This utterance's own Opus stream (a page decodes each utterance with a decoder of its own)."""
 
 
+def level_dbfs(frame: bytes) -> float:
+    """RMS level of a PCM16 frame in dB below full scale (``SILENCE_DBFS`` for digital silence)."""
+    samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
+    rms = float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
+    return max(SILENCE_DBFS, 20 * math.log10(rms / 32768)) if rms else SILENCE_DBFS
+
+
 @dataclass
 class InputState:
     """What the service shows about its input."""
@@ -64,6 +76,8 @@ class InputState:
     talk_started_at: int | None = None
     frames: int = 0
     restarts: int = 0
+    level_dbfs: float = SILENCE_DBFS
+    """The last frame's RMS level, so that an operator sees the microphone is alive."""
     last_frame_at: float | None = None
     """Monotonic time of the last frame read."""
 
@@ -91,6 +105,10 @@ class Pipeline:
     """Why a language is not ready (the engine's words), empty when it is."""
     lags: dict[str, float] = field(default_factory=dict)
     """Per language, the last final caption's lag behind the end of its speech (seconds)."""
+    on_lag: Callable[[str, float], None] | None = None
+    """Told each final caption's lag (the metrics' histogram)."""
+    failures: Counter[str] = field(default_factory=Counter)
+    reconnects: Counter[str] = field(default_factory=Counter)
     transcript: TranscriptWriter | None = None
     """Where final captions are kept (None: not kept)."""
     input: InputState = field(init=False)
@@ -155,6 +173,7 @@ class Pipeline:
             await self.engine.send_audio(frame)
             self.input.frames += 1
             self.input.last_frame_at = time.monotonic()
+            self.input.level_dbfs = level_dbfs(frame)
         self.input.state = "ended"
         silence = bytes(FRAME_BYTES)
         for _ in range(TAIL_SILENCE_MS // FRAME_MS):
@@ -173,11 +192,13 @@ class Pipeline:
         """Turn one engine event into listener messages."""
         lang = event.target
         if isinstance(event, SessionState):
+            self.reconnects[lang] += event.state == "reconnecting" and self.states.get(lang) != "reconnecting"
             self.states[lang] = event.state
             self.details[lang] = event.detail
             self.hub.publish(lang, Status(lang, event.state, event.detail))
             return
         if isinstance(event, EngineFailure):
+            self.failures[lang] += 1
             if not event.recoverable:
                 self.hub.publish(lang, ErrorMessage(event.message))
             return
@@ -241,7 +262,9 @@ class Pipeline:
         if utterance.end_ms is None or self.input.talk_started_at is None:
             return
         ended_at = self.input.talk_started_at + utterance.end_ms
-        self.lags[lang] = round((time.time() * 1000 - ended_at) / 1000, 2)
+        self.lags[lang] = lag = round((time.time() * 1000 - ended_at) / 1000, 2)
+        if self.on_lag is not None:
+            self.on_lag(lang, lag)
 
     def _publish_pcm(self, lang: str, utterance: _Utterance, pcm: bytes, flags: int = 0) -> None:
         frame = audio_frame("pcm", utterance.id, utterance.audio_samples, pcm, flags)

@@ -19,7 +19,7 @@ from translator.engines import create_engine
 from translator.errors import AddressError
 from translator.hub import Hub
 from translator.pipeline import Pipeline
-from translator.server import api, noise, pages, talks
+from translator.server import api, metrics, noise, pages, talks
 from translator.server.limits import PerAddressLimit, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
 from translator.server.operator import OperatorToken, resolve_token
@@ -52,11 +52,12 @@ def create_app(services: Services) -> Litestar:
             api.readyz,
             talks.talks,
             talks.talk_export,
+            metrics.metrics,
             listen,
             *pages.handlers,
         ],
         lifespan=[run_pipeline],
-        state=State({"services": services}),
+        state=State({"services": services, "registry": metrics.install(services)}),
         response_headers=pages.SECURITY_HEADERS,
         # No schema pages: they load scripts from public CDNs and show more than listeners need.
         openapi_config=None,
