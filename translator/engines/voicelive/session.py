@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Audio kept for a replacement connection: 10 s of 20 ms frames.
 REPLAY_FRAMES = 500
+# A successor takes over only while the audio to replay stays a second short of what is kept.
+REPLAY_MARGIN_FRAMES = 50
 # A new session replaces the old one this long before the old one expires.
 ROLLOVER_LEAD_S = 120.0
 # A retired connection gets this long to finish the translations it started.
@@ -188,7 +190,10 @@ class LanguageSession:
         """Where the successor takes over: the end of the last committed turn, once the audio since
         then fits in what is kept for replay. None if the connection drops first."""
         while not run.done():
-            if self.engine.audio_ms - connection.last_end_ms < (REPLAY_FRAMES - 50) * FRAME_MS:
+            if (
+                self.engine.audio_ms - connection.last_end_ms
+                < (REPLAY_FRAMES - REPLAY_MARGIN_FRAMES) * FRAME_MS
+            ):
                 return connection.last_end_ms
             connection.committed.clear()
             committed = asyncio.create_task(connection.committed.wait())
