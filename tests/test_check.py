@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 
@@ -78,3 +79,19 @@ async def test_a_refused_configuration_fails_the_check_for_that_language() -> No
     assert status == 1
     assert "es: ok" in out
     assert "fr: FAILED: Voice Live refused the session configuration: Voice " in out
+
+
+async def test_logs_are_json_lines_at_the_configured_level_without_secrets(tmp_path) -> None:
+    config = tmp_path / "t.toml"
+    config.write_text('[log]\nlevel = "info"\nformat = "json"\n')
+    server = FakeVoiceLive(reject_status=404)
+    await server.start()
+    try:
+        status, _, err = await check(server, "--config", str(config), "--target", "es", "--timeout", "4")
+    finally:
+        await server.stop()
+    assert status == 1
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    failure = next(line for line in lines if "wrong endpoint" in line["message"])
+    assert failure["levelname"] == "ERROR" and failure["name"].startswith("translator.engines.voicelive")
+    assert "s3cret-key" not in err

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 import time
 from pathlib import Path
 
-from translator.config import load_settings
+from translator import logs
+from translator.config import Settings, load_settings
 from translator.errors import AddressError, ConfigError, TranslatorError
 
 EXIT_USAGE = 2
@@ -91,10 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "devices":
             return _devices()
-        logging.basicConfig(
-            level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
         if args.command == "eval":
             return _evaluate(args)
         if args.command == "check":
@@ -102,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return _export(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
-        settings = load_settings(args.config, overrides=overrides)
+        settings = _load(args, overrides)
         from translator.server import serve
 
         with contextlib.suppress(KeyboardInterrupt):
@@ -119,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def _load(args: argparse.Namespace, overrides: dict[str, object]) -> Settings:
+    """The settings, with logging set up as they say (``-v`` raises the default level to info)."""
+    settings = load_settings(args.config, overrides=overrides)
+    logs.configure(settings.log, getattr(args, "verbose", False))
+    return settings
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from translator.evaluation.run import evaluate
 
@@ -128,7 +131,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "targets": args.targets,
         "audio.input": args.talk,
     }
-    settings = load_settings(args.config, overrides=overrides)
+    settings = _load(args, overrides)
     evaluate(settings, args.talk, args.reference, args.out, args.codec)
     return 0
 
@@ -137,7 +140,7 @@ def _check(args: argparse.Namespace) -> int:
     from translator.check import check
 
     overrides = {"engine": "voicelive", "source": args.source, "targets": args.targets}
-    settings = load_settings(args.config, overrides=overrides)
+    settings = _load(args, overrides)
     results = asyncio.run(check(settings, args.timeout))
     return 0 if all(r.ok for r in results) else EXIT_FAILURE
 

@@ -66,6 +66,13 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
         return f"AzureConfig(endpoint={self.endpoint!r}, api_key={key}, model={self.model!r})"
 
 
+class LogConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """What the service logs, and how: one line per event."""
+
+    level: Literal["debug", "info", "warning", "error"] = "warning"
+    format: Literal["text", "json"] = "text"
+
+
 class TranscriptsConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Every final caption kept on disk, one file per talk, for SRT / WebVTT / text export."""
 
@@ -127,6 +134,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     azure: AzureConfig = msgspec.field(default_factory=AzureConfig)
     local: LocalConfig = msgspec.field(default_factory=LocalConfig)
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
 
     def resolved_engine(self) -> Literal["voicelive", "local"]:
