@@ -49,7 +49,6 @@ class PerAddressLimit:
         self.app = app
         self.limit = limit
         self.open: Counter[str] = Counter()
-        self.refused = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -57,7 +56,6 @@ class PerAddressLimit:
             return
         address = (scope.get("client") or ("unknown", 0))[0]
         if self.open[address] >= self.limit:
-            self.refused += 1
             await _refuse(scope, send)
             return
         self.open[address] += 1
