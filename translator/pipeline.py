@@ -76,6 +76,8 @@ class InputState:
     talk_started_at: int | None = None
     frames: int = 0
     restarts: int = 0
+    muted: bool = False
+    """The operator muted the input: the engine hears silence, sessions stay open, time runs on."""
     level_dbfs: float = SILENCE_DBFS
     """The last frame's RMS level, so that an operator sees the microphone is alive."""
     last_frame_at: float | None = None
@@ -170,10 +172,10 @@ class Pipeline:
         async for frame in self.source.frames():
             if self.input.talk_started_at is None:
                 self.input.talk_started_at = int(time.time() * 1000)
-            await self.engine.send_audio(frame)
+            self.input.level_dbfs = level_dbfs(frame)
+            await self.engine.send_audio(bytes(FRAME_BYTES) if self.input.muted else frame)
             self.input.frames += 1
             self.input.last_frame_at = time.monotonic()
-            self.input.level_dbfs = level_dbfs(frame)
         self.input.state = "ended"
         silence = bytes(FRAME_BYTES)
         for _ in range(TAIL_SILENCE_MS // FRAME_MS):

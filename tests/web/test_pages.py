@@ -5,6 +5,8 @@ Screenshots of every page at phone and desktop size go to test-artifacts/screens
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -274,3 +276,43 @@ async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
     assert played["mode"] == ("audioworklet" if host == "127.0.0.1" else "scriptprocessor")
     assert played["skips"] == 0 and played["underruns"] == 0
     assert played["playedSeconds"] >= 0.9 * played["sentSeconds"], played
+
+
+async def test_the_operator_console_shows_each_language_and_mutes_the_input(
+    browser: Browser, server: LiveServer, voicelive: FakeVoiceLive
+) -> None:
+    page = await browser.new_page()
+    base = f"http://127.0.0.1:{server.port}"
+    assert (await page.goto(f"{base}/console")).status == 401  # type: ignore[union-attr]
+    token = server.services.operator_token
+    served = await page.goto(f"{base}/console?token={token}")
+    # The page the server sends never holds the token; only the operator's own URL does.
+    assert served is not None and token not in await served.text()
+    for lang in ("es", "fr"):
+        await expect(page.locator(f'#languages tr[data-lang="{lang}"] td').nth(1)).to_have_text("ready")
+    # The latest final captions side by side, each under its source.
+    for lang, locale in (("es", "es-ES"), ("fr", "fr-FR")):
+        latest = page.locator(f'#captions [data-lang="{lang}"] li').first
+        await expect(latest.locator(".source")).to_have_text("Good morning everyone")
+        await expect(latest.locator(".translation")).to_have_text(
+            f"translated into {locale}: Good morning everyone"
+        )
+    await page.wait_for_function("() => document.getElementById('level').value > -40", timeout=15_000)
+    await expect(page.locator("#unreachable")).to_be_visible()
+    await expect(page.locator("#urls")).to_contain_text(f"{base}/overlay?lang=fr")
+    await expect(page.locator("#talks a", has_text="es.srt")).to_be_visible(timeout=15_000)
+    link = await page.locator("#talks a", has_text="es.srt").get_attribute("href")
+    export = await page.request.get(f"{base}{link}")
+    assert export.status == 200 and " --> " in await export.text()
+    await page.get_by_role("button", name="Mute").click()
+    await expect(page.get_by_role("button", name="Unmute")).to_be_visible()
+    await asyncio.sleep(0.5)
+    sent_before = len(voicelive.connections[0].of_type("input_audio_buffer.append"))
+    await asyncio.sleep(1.0)
+    appended = voicelive.connections[0].of_type("input_audio_buffer.append")[sent_before:]
+    assert appended and all(not any(base64.b64decode(e["audio"])) for e in appended), (
+        "muted: silence goes out"
+    )
+    assert server.services.pipeline.input.muted
+    await shoot(page, "console")
+    await page.close()

@@ -50,6 +50,7 @@ def create_app(services: Services) -> Litestar:
             api.status,
             api.healthz,
             api.readyz,
+            api.control_input,
             talks.talks,
             talks.talk_export,
             metrics.metrics,
@@ -196,6 +197,7 @@ def print_urls(settings: Settings, engine: str, input_description: str, token: O
     print(f"  Join (QR code):   {base}join")
     print(f"  Caption overlay:  {base}overlay?lang={first}")
     print(f"  Status:           {base}api/status  (operator token required)")
+    print(f"  Console:          {base}console?token=<operator token>")
     if token.source == "generated":
         print(f"  Operator token:   {token.value}  (shown once; kept in {token.path})")
     elif token.source == "stored":

@@ -14,6 +14,7 @@ from litestar.response.base import ASGIResponse
 from litestar.static_files import create_static_files_router
 
 from translator.languages import get_language
+from translator.server.operator import require_operator
 from translator.server.services import Services
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -57,6 +58,12 @@ def overlay() -> File:
     return _page("overlay.html")
 
 
+@get("/console", sync_to_thread=False, include_in_schema=False, guards=[require_operator])
+def console() -> File:
+    """The operator console (its URL carries the operator token: ``/console?token=...``)."""
+    return _page("console.html")
+
+
 @get("/join", sync_to_thread=False, include_in_schema=False)
 def join(state: State) -> Response[str]:
     """For the projector: the event, a QR code of the audience URL, the URL, the languages."""
@@ -81,6 +88,7 @@ def _secured(response: ASGIResponse) -> ASGIResponse:
 
 handlers = [
     audience,
+    console,
     overlay,
     join,
     create_static_files_router(path="/static", directories=[WEB_DIR], after_request=_secured),  # type: ignore[arg-type]

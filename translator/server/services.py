@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from translator.config import Settings
 from translator.hub import Hub
@@ -27,6 +28,18 @@ class Services:
     def audience_url(self) -> str:
         """The audience page's URL, as printed at start-up and put in the join page's QR code."""
         return public_url(self.settings)
+
+    def urls(self) -> dict[str, object]:
+        """What the operator hands out: the audience, join and overlay URLs, and whether phones can
+        reach them (a loopback address cannot be reached from a phone)."""
+        audience = self.audience_url
+        host = urlsplit(audience).hostname or ""
+        return {
+            "audience": audience,
+            "join": f"{audience}join",
+            "overlays": {lang: f"{audience}overlay?lang={lang}" for lang in self.settings.targets},
+            "reachable_by_phones": not (host == "localhost" or host.startswith("127.") or host == "::1"),
+        }
 
     def languages(self, operator: bool = False) -> dict[str, object]:
         """The body of ``GET /api/languages``; ``operator`` adds why a language is not ready."""
