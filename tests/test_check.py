@@ -31,12 +31,8 @@ async def check(server: FakeVoiceLive, *args: str) -> tuple[int, str, str]:
 
 
 async def test_check_prints_timings_and_each_translation() -> None:
-    server = FakeVoiceLive(transcript="Good morning everyone, and welcome to the conference.")
-    await server.start()
-    try:
+    async with FakeVoiceLive(transcript="Good morning everyone, and welcome to the conference.") as server:
         status, out, err = await check(server, "--target", "es", "--target", "fr")
-    finally:
-        await server.stop()
     assert status == 0, out + err
     for locale, lang in (("es-ES", "es"), ("fr-FR", "fr")):
         line = next(line for line in out.splitlines() if line.startswith(f"{lang}: ok"))
@@ -58,24 +54,16 @@ async def test_check_prints_timings_and_each_translation() -> None:
     ],
 )
 async def test_check_says_what_is_wrong_and_fails(statuses: list[int], words: str) -> None:
-    server = FakeVoiceLive(handshake_statuses=statuses)
-    await server.start()
-    try:
+    async with FakeVoiceLive(handshake_statuses=statuses) as server:
         status, out, err = await check(server, "--target", "es", "--timeout", "4")
-    finally:
-        await server.stop()
     assert status == 1
     assert f"es: FAILED: Voice Live {words}" in out or f"es: FAILED: {words}" in out, out + err
     assert "s3cret-key" not in out + err
 
 
 async def test_a_refused_configuration_fails_the_check_for_that_language() -> None:
-    server = FakeVoiceLive(refuse_locales={"fr-FR"})
-    await server.start()
-    try:
+    async with FakeVoiceLive(refuse_locales={"fr-FR"}) as server:
         status, out, _ = await check(server, "--target", "es", "--target", "fr")
-    finally:
-        await server.stop()
     assert status == 1
     assert "es: ok" in out
     assert "fr: FAILED: Voice Live refused the session configuration: Voice " in out
@@ -84,12 +72,8 @@ async def test_a_refused_configuration_fails_the_check_for_that_language() -> No
 async def test_logs_are_json_lines_at_the_configured_level_without_secrets(tmp_path) -> None:
     config = tmp_path / "t.toml"
     config.write_text('[log]\nlevel = "info"\nformat = "json"\n')
-    server = FakeVoiceLive(reject_status=404)
-    await server.start()
-    try:
+    async with FakeVoiceLive(reject_status=404) as server:
         status, _, err = await check(server, "--config", str(config), "--target", "es", "--timeout", "4")
-    finally:
-        await server.stop()
     assert status == 1
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     failure = next(line for line in lines if "wrong endpoint" in line["message"])

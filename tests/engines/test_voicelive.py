@@ -199,13 +199,11 @@ async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive) -> No
 async def test_each_model_gets_transcription_it_accepts(
     model: str, transcription: str, semantic_eou: bool
 ) -> None:
-    server = FakeVoiceLive(transcribe=tone_name)
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es", **{"azure.model": model})) as engine:
-            outcome = await speak(engine, tone_talk([(400, 0.8)]), all_turns_finished(1))
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(transcribe=tone_name) as server,
+        create_engine(settings_for(server, "es", **{"azure.model": model})) as engine,
+    ):
+        outcome = await speak(engine, tone_talk([(400, 0.8)]), all_turns_finished(1))
     session = server.connections[0].session_updates[0]
     assert session["input_audio_transcription"]["model"] == transcription
     assert ("end_of_utterance_detection" in session["turn_detection"]) is semantic_eou
@@ -224,13 +222,11 @@ def test_temperature_is_sent_only_when_set() -> None:
 @pytest.mark.parametrize("strict", [True, False])
 async def test_a_fast_speaker_gets_every_turn_translated_once_under_its_own_sentence(strict: bool) -> None:
     # Responses take 1.2 s: turns pile up while one is being translated.
-    server = FakeVoiceLive(strict=strict, transcribe=tone_name, response_s=1.2)
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es")) as engine:
-            outcome = await speak(engine, tone_talk(FAST_TALK), all_turns_finished(len(FAST_TALK)), pace=2)
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(strict=strict, transcribe=tone_name, response_s=1.2) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(engine, tone_talk(FAST_TALK), all_turns_finished(len(FAST_TALK)), pace=2)
     assert_every_turn_once_under_its_own_sentence(outcome, FAST_TALK)
     groups = len(outcome.of(TurnDone))
     assert groups < len(FAST_TALK), "turns spoken during a translation were translated together"
@@ -244,17 +240,15 @@ async def test_a_fast_speaker_gets_every_turn_translated_once_under_its_own_sent
 
 async def test_late_and_failed_transcriptions() -> None:
     talk = [(300, 0.6), (400, 0.6), (500, 0.6)]
-    server = FakeVoiceLive(transcribe=tone_name, transcription_delay_s=1.5, failed_transcriptions={2})
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es")) as engine:
-            outcome = await speak(
-                engine,
-                tone_talk(talk, gap_s=2.5),
-                lambda o: sum(u.source_final for u in o.utterances().values()) == 3,
-            )
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(transcribe=tone_name, transcription_delay_s=1.5, failed_transcriptions={2}) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(
+            engine,
+            tone_talk(talk, gap_s=2.5),
+            lambda o: sum(u.source_final for u in o.utterances().values()) == 3,
+        )
     utterances = list(outcome.utterances().values())
     assert [u.source for u in utterances] == ["tone 300", "", "tone 500"]
     assert [u.text for u in utterances] == [f"translated into es-ES: tone {f}" for f in (300, 400, 500)]
@@ -263,15 +257,11 @@ async def test_late_and_failed_transcriptions() -> None:
 
 
 async def test_a_failed_response_is_asked_again_once_and_then_reported() -> None:
-    server = FakeVoiceLive(transcribe=tone_name, outcomes=("failed", "completed", "failed", "failed"))
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es")) as engine:
-            outcome = await speak(
-                engine, tone_talk([(300, 0.6), (400, 0.6)], gap_s=2.0), all_turns_finished(2)
-            )
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(transcribe=tone_name, outcomes=("failed", "completed", "failed", "failed")) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(engine, tone_talk([(300, 0.6), (400, 0.6)], gap_s=2.0), all_turns_finished(2))
     first, second = outcome.utterances().values()
     assert (first.status, first.text) == ("completed", "translated into es-ES: tone 300")
     assert (second.status, second.text, second.final) == ("failed", "", True)
@@ -282,13 +272,11 @@ async def test_a_failed_response_is_asked_again_once_and_then_reported() -> None
 
 
 async def test_an_incomplete_response_keeps_what_came() -> None:
-    server = FakeVoiceLive(transcribe=tone_name, outcomes=("incomplete",))
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es")) as engine:
-            outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(transcribe=tone_name, outcomes=("incomplete",)) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
     (utterance,) = outcome.utterances().values()
     assert utterance.status == "incomplete" and utterance.final
     assert utterance.text == "translated into"
@@ -296,13 +284,11 @@ async def test_an_incomplete_response_keeps_what_came() -> None:
 
 
 async def test_a_refused_configuration_fails_that_language_only() -> None:
-    server = FakeVoiceLive(transcribe=tone_name, refuse_locales={"fr-FR"})
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es", "fr")) as engine:
-            outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(transcribe=tone_name, refuse_locales={"fr-FR"}) as server,
+        create_engine(settings_for(server, "es", "fr")) as engine,
+    ):
+        outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
     assert "ready" not in outcome.states("fr")
     failed = [e for e in outcome.of(SessionState) if e.target == "fr" and e.state == "failed"]
     assert failed and "not available for locale 'fr-FR'" in failed[0].detail
@@ -316,14 +302,12 @@ async def test_a_refused_configuration_fails_that_language_only() -> None:
     [(400, "check the model name"), (401, "key or the role"), (403, "role"), (404, "wrong endpoint")],
 )
 async def test_a_handshake_that_retrying_cannot_fix_fails_plainly(status: int, words: str) -> None:
-    server = FakeVoiceLive(reject_status=status)
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es")) as engine:
-            outcome = await speak(engine, bytes(FRAME), lambda o: "failed" in o.states())
-            await asyncio.sleep(1.5)
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(reject_status=status) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(engine, bytes(FRAME), lambda o: "failed" in o.states())
+        await asyncio.sleep(1.5)
     (failure,) = outcome.of(EngineFailure)
     assert not failure.recoverable and words in failure.message and str(status) in failure.message
     assert "test-key-123" not in failure.message
@@ -331,13 +315,11 @@ async def test_a_handshake_that_retrying_cannot_fix_fails_plainly(status: int, w
 
 
 async def test_quota_and_unavailable_are_retried_with_backoff() -> None:
-    server = FakeVoiceLive(transcribe=tone_name, handshake_statuses=[429, 503])
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es")) as engine:
-            outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(transcribe=tone_name, handshake_statuses=[429, 503]) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
     messages = [e.message for e in outcome.of(EngineFailure)]
     assert messages == ["Voice Live quota exceeded (HTTP 429)", "Voice Live is unavailable (HTTP 503)"]
     assert outcome.states()[-1] == "ready"
@@ -407,14 +389,10 @@ async def test_a_drop_closes_the_open_translation_and_loses_no_turn() -> None:
 
 async def test_a_session_is_replaced_before_it_ages_out_with_no_turn_or_audio_lost() -> None:
     talk = [(300 + 50 * i, 0.8) for i in range(10)]
-    server = FakeVoiceLive(transcribe=tone_name)
-    await server.start()
-    try:
+    async with FakeVoiceLive(transcribe=tone_name) as server:
         settings = settings_for(server, "es", **{"azure.max_session_minutes": 0.05})
         async with create_engine(settings) as engine:
             outcome = await speak(engine, tone_talk(talk, gap_s=0.8), all_turns_finished(len(talk)), pace=1)
-    finally:
-        await server.stop()
     assert len(server.connections) >= 3
     assert all(len(c.session_updates) == 1 for c in server.connections)
     # Make before break: each successor was confirmed before its predecessor closed.
@@ -426,13 +404,11 @@ async def test_a_session_is_replaced_before_it_ages_out_with_no_turn_or_audio_lo
 
 
 async def test_a_session_is_replaced_before_it_expires(talk: Path) -> None:
-    server = FakeVoiceLive(strict=False, session_seconds=int(ROLLOVER_LEAD_S) + 2)
-    await server.start()
-    try:
-        async with create_engine(settings_for(server, "es")) as engine:
-            outcome = await speak(engine, bytes(FRAME), lambda o: len(server.connections) >= 2)
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(strict=False, session_seconds=int(ROLLOVER_LEAD_S) + 2) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(engine, bytes(FRAME), lambda o: len(server.connections) >= 2)
     assert outcome.states() == ["connecting", "ready"] and not outcome.of(EngineFailure)
 
 

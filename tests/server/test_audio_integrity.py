@@ -59,9 +59,7 @@ async def test_offline_engine_bursts_reach_pcm_and_opus_listeners_whole(long_and
 
 
 async def test_voicelive_bursts_reach_pcm_and_opus_listeners_whole(long_and_short: Path) -> None:
-    voicelive = FakeVoiceLive(reply_s=6.0)
-    await voicelive.start()
-    try:
+    async with FakeVoiceLive(reply_s=6.0) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "k"},
             overrides={"targets": ["es"], "audio.input": str(long_and_short), "azure.model": "gpt-4.1"},
@@ -73,8 +71,6 @@ async def test_voicelive_bursts_reach_pcm_and_opus_listeners_whole(long_and_shor
                     for codec in ("pcm", "opus")
                 )
             )
-    finally:
-        await voicelive.stop()
     for received in listeners:
         assert_every_utterance_whole(received)
         assert all(share == 1.0 for share in received.audio_shares().values())

@@ -77,20 +77,18 @@ async def test_a_late_joiner_gets_recent_finals_in_its_hello(voicelive: FakeVoic
 
 
 async def test_a_language_whose_configuration_is_refused_says_why_everywhere(talk: Path) -> None:
-    server = FakeVoiceLive(refuse_locales={"fr-FR"})
-    await server.start()
-    try:
-        async with live_server(voicelive_settings(server, talk), WavSource(talk, pace=4)) as live:
-            spanish = await listen(f"{live.ws}/ws/listen/es", two_finals)
-            french = await listen(
-                f"{live.ws}/ws/listen/fr",
-                lambda r: "failed" in [r.hello["state"], *(m.get("state") for m in r.other)],
-            )
-            async with httpx.AsyncClient(base_url=live.url) as client:
-                status = (await client.get("/api/status", headers=live.operator)).json()
-                ready = await client.get("/readyz")
-    finally:
-        await server.stop()
+    async with (
+        FakeVoiceLive(refuse_locales={"fr-FR"}) as server,
+        live_server(voicelive_settings(server, talk), WavSource(talk, pace=4)) as live,
+    ):
+        spanish = await listen(f"{live.ws}/ws/listen/es", two_finals)
+        french = await listen(
+            f"{live.ws}/ws/listen/fr",
+            lambda r: "failed" in [r.hello["state"], *(m.get("state") for m in r.other)],
+        )
+        async with httpx.AsyncClient(base_url=live.url) as client:
+            status = (await client.get("/api/status", headers=live.operator)).json()
+            ready = await client.get("/readyz")
     reason = "Voice Live refused the session configuration: Voice 'en-US-AvaMultilingualNeural' is not"
     languages = {t["code"]: t for t in status["languages"]}
     assert languages["fr"]["state"] == "failed" and languages["fr"]["detail"].startswith(reason)

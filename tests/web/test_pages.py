@@ -257,9 +257,7 @@ async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
     browser: Browser, host: str, long_and_short: Path
 ) -> None:
     # Translations of 0.4 s, 3 s and 0.8 s, each sent in one burst as fast as the socket takes it.
-    voicelive = FakeVoiceLive(reply_s=(0.4, 3.0, 0.8))
-    await voicelive.start()
-    try:
+    async with FakeVoiceLive(reply_s=(0.4, 3.0, 0.8)) as voicelive:
         settings = settings_for(voicelive, long_and_short)
         async with live_server(settings, WavSource(long_and_short, pace=2)) as server:
             page = await browser.new_page()
@@ -271,8 +269,6 @@ async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
                 timeout=15_000,
             )
             played = await stats(page)
-    finally:
-        await voicelive.stop()
     assert played["mode"] == ("audioworklet" if host == "127.0.0.1" else "scriptprocessor")
     assert played["skips"] == 0 and played["underruns"] == 0
     assert played["playedSeconds"] >= 0.9 * played["sentSeconds"], played
