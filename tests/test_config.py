@@ -56,6 +56,11 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),
         ({"local.beam_size": 0}, "local.beam_size", "at least 1"),
+        ({"glossary": {"terms": {"xx": {"a": "b"}}}}, "glossary.terms.xx", "available: ar, ca"),
+        ({"glossary": {"terms": {"es": {"keynote": " "}}}}, "glossary.terms.es.keynote", "not be empty"),
+        ({"glossary": {"keep": ["ok", "two\nlines"]}}, "glossary.keep[1]", "on one line"),
+        ({"glossary": {"keep": "Contoso"}}, "glossary.keep", "Expected `array`"),
+        ({"glossary": {"words": []}}, "glossary.words", "unknown setting"),
     ],
 )
 def test_bad_values_name_their_field(overrides: dict, field: str, words: str) -> None:

@@ -24,6 +24,7 @@ import base64
 import itertools
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,14 @@ SILENCE_TO_END_MS = 500
 MIN_SPEECH_MS = 200
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
 CHAT_ANSWER = "Sure! How can I help you today?"
+
+
+def follow_glossary(text: str, instructions: str) -> str:
+    """``text`` with each ``- term → translation`` line of the instructions applied, as a model that
+    follows its glossary would."""
+    for term, translation in re.findall(r"^- (.+?) → (.+)$", instructions, flags=re.MULTILINE):
+        text = re.sub(re.escape(term), translation, text, flags=re.IGNORECASE)
+    return text
 
 
 def tone(seconds: float, freq: float = 440.0) -> bytes:
@@ -359,7 +368,9 @@ class _Session:
         self.conversation.append({"id": out_item, "role": "assistant", "transcript": ""})
         locale = self.config.get("voice", {}).get("locale")
         if unanswered and locale and self.config["instructions"] != DEFAULT_INSTRUCTIONS:
-            text = f"translated into {locale}: {' '.join(unanswered)}"
+            text = follow_glossary(
+                f"translated into {locale}: {' '.join(unanswered)}", self.config["instructions"]
+            )
         else:
             text = CHAT_ANSWER
         self.server.answers.append(text)

@@ -79,7 +79,7 @@ async def _check_one(
 ) -> LanguageCheck:
     result = LanguageCheck(target.code)
     started = time.monotonic()
-    async with VoiceLiveEngine(source, [target], settings.azure) as engine:
+    async with VoiceLiveEngine(source, [target], settings.azure, settings.glossary) as engine:
         events = engine.events()
         spoken: asyncio.Task[None] | None = None
         speech_end: asyncio.Future[float] = asyncio.get_running_loop().create_future()

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from translator.errors import ConfigError, UnknownLanguageError
+from translator.glossary import Glossary
 from translator.languages import LANGUAGES, get_language
 
 EngineName = Literal["auto", "voicelive", "local"]
@@ -57,9 +58,6 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Bounds one translation (``max_response_output_tokens``, 1 to 4096): a runaway answer stops."""
     max_session_minutes: float = 25.0
     """A session is replaced before this age even when the service announces no ``expires_at``."""
-    glossary: dict[str, str] = {}
-    """Exact term mappings (source term → translation): in the instructions, and the source terms
-    bias the speech recognition (``phrase_list``)."""
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
@@ -136,6 +134,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    glossary: Glossary = msgspec.field(default_factory=Glossary)
+    """Required translations and names kept; the operator may change it during the talk."""
 
     def resolved_engine(self) -> Literal["voicelive", "local"]:
         """The engine to run: ``auto`` means Voice Live when an endpoint is configured."""
@@ -245,6 +245,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"targets[{index}]", f"{code!r} is the source language")
     if len(set(settings.targets)) != len(settings.targets):
         raise ConfigError("targets", "a language is listed twice")
+    if bad := settings.glossary.problem(set(LANGUAGES)):
+        raise ConfigError(*bad)
     for field in ("max_connections", "max_connections_per_address"):
         if getattr(settings.server, field) < 1:
             raise ConfigError(f"server.{field}", "must be at least 1")

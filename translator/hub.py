@@ -190,9 +190,19 @@ class Hub:
         self.channels[lang].listeners.add(listener)
         return listener
 
+    def add_channel(self, lang: str) -> None:
+        """Start serving ``lang`` (a language added during the talk)."""
+        self.channels.setdefault(lang, Channel(lang))
+
+    def remove_channel(self, lang: str, code: int, reason: str) -> None:
+        """Stop serving ``lang``: its listeners are closed with ``code`` and ``reason``."""
+        channel = self.channels.pop(lang, None)
+        for listener in tuple(channel.listeners if channel else ()):
+            listener.evict(code, reason)
+
     def unsubscribe(self, listener: Listener) -> None:
-        channel = self.channels[listener.lang]
-        if listener in channel.listeners:
+        channel = self.channels.get(listener.lang)
+        if channel is not None and listener in channel.listeners:
             channel.listeners.discard(listener)
             channel.gone_skipped += listener.skipped_utterances
             channel.evictions += listener.closed is not None and listener.closed[0] == CLOSE_TOO_SLOW
@@ -229,4 +239,5 @@ class Hub:
                 await asyncio.wait_for(self._emptied.wait(), within_s)
 
     def listener_count(self, lang: str) -> int:
-        return len(self.channels[lang].listeners)
+        channel = self.channels.get(lang)
+        return len(channel.listeners) if channel else 0

@@ -24,6 +24,7 @@ PROTOCOL_VERSION = 1
 AUDIO_HEADER = struct.Struct("<BBHII")
 CODEC_IDS = {"pcm": 0, "opus": 1}
 FLAG_END = 1
+PAUSED = "paused"
 Codec = Literal["pcm", "opus"]
 
 
@@ -43,7 +44,8 @@ class Caption(msgspec.Struct, tag="caption", tag_field="type", frozen=True):
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type", frozen=True):
-    """The language's interpreter session changed state (connecting, ready, reconnecting, failed)."""
+    """The language's interpreter session changed state (connecting, ready, reconnecting, failed),
+    or the operator paused the talk (``paused``) or resumed it (the session's state again)."""
 
     lang: str
     state: str

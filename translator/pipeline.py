@@ -26,9 +26,11 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.errors import TranslatorError
+from translator.errors import PermanentEngineError, TranslatorError
 from translator.hub import AudioFrame, Hub
-from translator.messages import FLAG_END, Caption, ErrorMessage, Status, audio_frame
+from translator.lags import LanguageLags
+from translator.languages import Language, get_language
+from translator.messages import FLAG_END, PAUSED, Caption, ErrorMessage, Status, audio_frame
 from translator.transcripts.store import CaptionRecord, TranscriptWriter
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ INPUT_RESTART_S = 1.0
 MAX_LAG_S = 10.0
 # Utterances whose caption state is kept; older ones are finished long ago.
 KEEP_UTTERANCES = 64
+# Listeners of a language removed during the talk: like an unknown language, so pages stop retrying.
+CLOSE_LANGUAGE_REMOVED = 4404
 
 
 @dataclass
@@ -77,7 +81,10 @@ class InputState:
     frames: int = 0
     restarts: int = 0
     muted: bool = False
-    """The operator muted the input: the engine hears silence, sessions stay open, time runs on."""
+    """The operator muted the input (a cough, an aside): the engine hears silence, sessions stay open,
+    time runs on; listeners are not told."""
+    paused: bool = False
+    """The operator paused the talk (a break): as muted, and every listener is told it is paused."""
     level_dbfs: float = SILENCE_DBFS
     """The last frame's RMS level, so that an operator sees the microphone is alive."""
     last_frame_at: float | None = None
@@ -107,6 +114,8 @@ class Pipeline:
     """Why a language is not ready (the engine's words), empty when it is."""
     lags: dict[str, float] = field(default_factory=dict)
     """Per language, the last final caption's lag behind the end of its speech (seconds)."""
+    recent: dict[str, LanguageLags] = field(default_factory=dict)
+    """Per language, rolling lags to the first translated audio and to the final caption."""
     on_lag: Callable[[str, float], None] | None = None
     """Told each final caption's lag (the metrics' histogram)."""
     failures: Counter[str] = field(default_factory=Counter)
@@ -121,6 +130,7 @@ class Pipeline:
         self._counter = 0
         self.input = InputState(self.source.description)
         self.states = {t.code: "connecting" for t in self.engine.targets}
+        self.recent = {t.code: LanguageLags() for t in self.engine.targets}
 
     @property
     def ready(self) -> bool:
@@ -130,6 +140,50 @@ class Pipeline:
             and all(s == "ready" for s in self.states.values())
             and all(lag <= MAX_LAG_S for lag in self.lags.values())
         )
+
+    async def add_language(self, language: Language) -> None:
+        """Interpret into ``language`` from the next utterance on; listeners can join it at once.
+
+        Raises PermanentEngineError (nothing changed) when the engine cannot serve it.
+        """
+        code = language.code
+        if code in self.states:
+            raise PermanentEngineError(f"{language.name} is already offered")
+        self.hub.add_channel(code)
+        self.states[code], self.recent[code] = "connecting", LanguageLags()
+        try:
+            await self.engine.add_target(language)
+        except TranslatorError:
+            self._forget(code)
+            raise
+        log.info("language %s added by the operator", code)
+
+    async def remove_language(self, code: str) -> None:
+        """Stop interpreting into ``code``; its listeners are closed with ``reason``."""
+        self._forget(code)
+        await self.engine.remove_target(code)
+        log.info("language %s removed by the operator", code)
+
+    def _forget(self, code: str) -> None:
+        # Events the engine queued for it before it stopped are dropped from now on (see `handle`).
+        for table in (self.states, self.details, self.lags, self.recent):
+            table.pop(code, None)
+        self.hub.remove_channel(
+            code, CLOSE_LANGUAGE_REMOVED, f"{get_language(code).native} is no longer offered"
+        )
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the talk: the engine hears silence and every listener is told."""
+        self.input.paused = paused
+        for lang in self.states:
+            self.hub.publish(lang, self.status(lang))
+        log.info("talk %s by the operator", "paused" if paused else "resumed")
+
+    def status(self, lang: str) -> Status:
+        """What a listener of ``lang`` is told about it now."""
+        if self.input.paused:
+            return Status(lang, PAUSED, "the talk is paused")
+        return Status(lang, self.states.get(lang, "connecting"), self.details.get(lang, ""))
 
     async def run(self) -> None:
         """Run until cancelled: the input (until it ends) and the engine's events."""
@@ -173,7 +227,8 @@ class Pipeline:
             if self.input.talk_started_at is None:
                 self.input.talk_started_at = int(time.time() * 1000)
             self.input.level_dbfs = level_dbfs(frame)
-            await self.engine.send_audio(bytes(FRAME_BYTES) if self.input.muted else frame)
+            silent = self.input.muted or self.input.paused
+            await self.engine.send_audio(bytes(FRAME_BYTES) if silent else frame)
             self.input.frames += 1
             self.input.last_frame_at = time.monotonic()
         self.input.state = "ended"
@@ -193,11 +248,14 @@ class Pipeline:
     def handle(self, event: AnyEngineEvent) -> None:
         """Turn one engine event into listener messages."""
         lang = event.target
+        if lang not in self.states:
+            return  # a language removed during the talk
         if isinstance(event, SessionState):
             self.reconnects[lang] += event.state == "reconnecting" and self.states.get(lang) != "reconnecting"
             self.states[lang] = event.state
             self.details[lang] = event.detail
-            self.hub.publish(lang, Status(lang, event.state, event.detail))
+            if not self.input.paused:
+                self.hub.publish(lang, self.status(lang))
             return
         if isinstance(event, EngineFailure):
             self.failures[lang] += 1
@@ -206,6 +264,8 @@ class Pipeline:
             return
         utterance = self._utterance(lang, event.utterance)
         if isinstance(event, TranslationAudio):
+            if not utterance.audio_samples and (lag := self._lag(utterance)) is not None:
+                self.recent[lang].audio.add(lag)
             self._publish_pcm(lang, utterance, event.pcm)
             # Each language's audio is encoded once, whoever listens.
             utterance.encoder = utterance.encoder or OpusEncoder()
@@ -259,12 +319,19 @@ class Pipeline:
             log.error("transcript stopped: %s", exc)
             self.transcript = None
 
-    def _measure_lag(self, lang: str, utterance: _Utterance) -> None:
-        """Seconds from the end of the utterance's speech to its final caption, on the wall clock."""
+    def _lag(self, utterance: _Utterance) -> float | None:
+        """Seconds from the end of the utterance's speech until now, on the wall clock."""
         if utterance.end_ms is None or self.input.talk_started_at is None:
-            return
+            return None
         ended_at = self.input.talk_started_at + utterance.end_ms
-        self.lags[lang] = lag = round((time.time() * 1000 - ended_at) / 1000, 2)
+        return round((time.time() * 1000 - ended_at) / 1000, 2)
+
+    def _measure_lag(self, lang: str, utterance: _Utterance) -> None:
+        """The final caption's lag behind the end of its speech."""
+        if (lag := self._lag(utterance)) is None:
+            return
+        self.lags[lang] = lag
+        self.recent[lang].caption.add(lag)
         if self.on_lag is not None:
             self.on_lag(lang, lag)
 

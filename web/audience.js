@@ -15,11 +15,13 @@ const codec = await preferredCodec();
 window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, mode: "none", connection: "idle",
                            codec: "pcm" };
 
-async function loadLanguages() {
+// The languages on offer; the operator may add or remove one during the talk, so this runs again.
+async function loadLanguages(first = true) {
   const response = await fetch("/api/languages");
   const info = await response.json();
   $("event").textContent = info.event_name;
   document.title = info.event_name;
+  if (info.targets.map((l) => l.code).join() === languages.map((l) => l.code).join()) return;
   languages = info.targets;
   const box = $("languages");
   box.replaceChildren(...languages.map((l) => {
@@ -32,6 +34,8 @@ async function loadLanguages() {
     button.addEventListener("click", () => choose(l.code));
     return button;
   }));
+  for (const b of box.children) b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
+  if (!first) return;
   const wanted = params.get("lang") || localStorage.getItem("lang");
   if (wanted && languages.some((l) => l.code === wanted)) choose(wanted);
 }
@@ -72,6 +76,7 @@ function connect() {
 function onStatus(status) {
   if (status.state === "error") setConnection("error", status.detail);
   else if (status.state === "failed") setConnection("error", "Interpretation unavailable");
+  else if (status.state === "paused") setConnection("paused");
   else if (status.state === "ready") setConnection("live");
 }
 
@@ -80,7 +85,13 @@ function setConnection(state, detail) {
   const badge = $("connection");
   badge.className = `badge state-${state}`;
   badge.textContent = { connecting: "Connecting…", live: "● Live", reconnecting: "Reconnecting…",
+                        paused: "Paused · the talk resumes shortly",
                         gone: detail || "Language not available", error: detail || "Error" }[state] || state;
+  if (state === "gone") {
+    // The operator stopped offering this language: show what is on offer now.
+    $("choose").hidden = false;
+    loadLanguages(false);
+  }
 }
 
 function render() {
@@ -121,6 +132,9 @@ setInterval(() => {
 }, 250);
 
 function start() {
-  loadLanguages().catch(() => { setConnection("reconnecting"); setTimeout(start, 2000); });
+  loadLanguages().then(
+    () => setInterval(() => loadLanguages(false).catch(() => {}), 20000),
+    () => { setConnection("reconnecting"); setTimeout(start, 2000); },
+  );
 }
 start();

@@ -1,19 +1,36 @@
-// The operator console: the input, each language's state and lag, the latest captions side by side,
-// the URLs to hand out and the talks' transcripts. The operator token comes in the page's URL.
+// The operator console: the input (level, mute, pause), each language's state and lags, languages
+// added and removed, the glossary, the latest captions side by side, the URLs to hand out and the
+// talks' transcripts. The operator token comes in the page's URL.
 import { Listener } from "./listener.js";
 
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get("token") || "";
 const headers = { "X-Operator-Token": token };
 const captions = new Map(); // lang → Map(caption id → caption); engines number utterances per language
+const followed = new Map(); // lang → Listener
 let languages = [];
-let muted = false;
+let input = { muted: false, paused: false };
+let glossaryRows = []; // [{ term, keep, translations: { lang: text } }]
 
 async function getJson(path) {
   const response = await fetch(path, { headers });
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
+
+// A request that changes something; resolves to the response's JSON, or throws with the server's words.
+async function send(method, path, body) {
+  const response = await fetch(path, {
+    method, headers: { ...headers, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.detail || `${response.status}`);
+  return answer;
+}
+
+const seconds = (value) => (value == null ? "–" : `${value.toFixed(2)} s`);
+const quantiles = (lag) => (lag && lag.n ? `${seconds(lag.p50)} / ${seconds(lag.p95)}` : "–");
 
 function cell(row, text, className) {
   const td = row.insertCell();
@@ -22,14 +39,13 @@ function cell(row, text, className) {
 }
 
 function renderStatus(status) {
-  const input = status.input;
-  $("input-description").textContent = input.description;
-  $("input-state").textContent = input.muted ? `${input.state} (muted)` : input.state;
-  $("level").value = Math.max(-60, input.level_dbfs);
-  $("level-db").textContent = `${input.level_dbfs.toFixed(0)} dBFS`;
-  muted = input.muted;
-  $("mute").textContent = muted ? "Unmute" : "Mute";
-  $("mute").setAttribute("aria-pressed", String(muted));
+  const source = status.input;
+  $("input-description").textContent = source.description;
+  const flags = [source.muted && "muted", source.paused && "paused"].filter(Boolean);
+  $("input-state").textContent = flags.length ? `${source.state} (${flags.join(", ")})` : source.state;
+  $("level").value = Math.max(-60, source.level_dbfs);
+  $("level-db").textContent = `${source.level_dbfs.toFixed(0)} dBFS`;
+  setInput(source);
   const body = $("languages").tBodies[0];
   body.replaceChildren();
   for (const lang of status.languages) {
@@ -37,9 +53,24 @@ function renderStatus(status) {
     row.dataset.lang = lang.code;
     cell(row, `${lang.native} (${lang.code})`);
     cell(row, lang.detail ? `${lang.state}: ${lang.detail}` : lang.state, `state-${lang.state}`);
-    cell(row, lang.lag_s == null ? "–" : `${lang.lag_s.toFixed(2)} s`);
+    cell(row, seconds(lang.lag_s));
+    cell(row, quantiles(lang.lags?.audio));
+    cell(row, quantiles(lang.lags?.caption));
     cell(row, String(lang.listeners));
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove ${lang.native}`);
+    remove.disabled = status.languages.length === 1;
+    remove.addEventListener("click", () => removeLanguage(lang));
+    row.insertCell().append(remove);
   }
+  const addable = $("addable");
+  const chosen = addable.value;
+  addable.replaceChildren(...status.addable.map((l) => new Option(`${l.native} (${l.name})`, l.code)));
+  if (status.addable.some((l) => l.code === chosen)) addable.value = chosen;
+  $("add-language").hidden = status.addable.length === 0;
+  followLanguages(status.languages.map((l) => l.code));
   const ready = status.languages.every((l) => l.state === "ready");
   $("health").textContent = ready ? "● All languages live" : "Attention";
   $("health").className = `badge state-${ready ? "live" : "reconnecting"}`;
@@ -97,13 +128,147 @@ async function renderTalks() {
   }));
 }
 
-function follow(lang) {
-  new Listener({
-    lang, audio: false, codec: "pcm",
-    onHello: (hello) => { for (const c of hello.captions) onCaption(c); },
-    onCaption,
+function setInput(state) {
+  input = { muted: state.muted, paused: state.paused };
+  $("mute").textContent = input.muted ? "Unmute" : "Mute";
+  $("mute").setAttribute("aria-pressed", String(input.muted));
+  $("pause").textContent = input.paused ? "Resume the talk" : "Pause the talk";
+  $("pause").setAttribute("aria-pressed", String(input.paused));
+}
+
+// One caption follower per offered language; a language added gets one, a removed one loses it.
+function followLanguages(codes) {
+  const changed = codes.join() !== languages.join();
+  languages = codes;
+  for (const lang of codes) {
+    if (followed.has(lang)) continue;
+    followed.set(lang, new Listener({
+      lang, audio: false, codec: "pcm",
+      onHello: (hello) => { for (const c of hello.captions) onCaption(c); },
+      onCaption,
+    }));
+  }
+  for (const [lang, listener] of followed) {
+    if (!codes.includes(lang)) { listener.close(); followed.delete(lang); captions.delete(lang); }
+  }
+  if (changed) { renderCaptions(); renderGlossary(); }
+}
+
+function showLanguageError(message) {
+  $("language-error").textContent = message;
+  $("language-error").hidden = !message;
+}
+
+async function removeLanguage(lang) {
+  if (!confirm(`Stop offering ${lang.native}? Its ${lang.listeners} listener(s) will be disconnected.`)) return;
+  try {
+    await send("DELETE", `/api/languages/${encodeURIComponent(lang.code)}`);
+    showLanguageError("");
+  } catch (error) { showLanguageError(error.message); }
+  renderStatus(await getJson("/api/status"));
+}
+
+$("add-language").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await send("POST", "/api/languages", { code: $("addable").value });
+    showLanguageError("");
+  } catch (error) { showLanguageError(error.message); }
+  renderStatus(await getJson("/api/status"));
+});
+
+// The glossary as rows: a term kept as it is, or a term with its translation per language.
+function rowsFrom(glossary) {
+  const rows = glossary.keep.map((term) => ({ term, keep: true, translations: {} }));
+  const byTerm = new Map();
+  for (const [lang, terms] of Object.entries(glossary.terms)) {
+    for (const [term, translation] of Object.entries(terms)) {
+      if (!byTerm.has(term)) byTerm.set(term, { term, keep: false, translations: {} });
+      byTerm.get(term).translations[lang] = translation;
+    }
+  }
+  return [...rows, ...byTerm.values()];
+}
+
+function glossaryFrom(rows) {
+  const glossary = { keep: [], terms: {} };
+  for (const row of rows) {
+    const term = row.term.trim();
+    if (!term) continue;
+    if (row.keep) { glossary.keep.push(term); continue; }
+    for (const [lang, text] of Object.entries(row.translations)) {
+      if (!text.trim()) continue;
+      (glossary.terms[lang] ||= {})[term] = text.trim();
+    }
+  }
+  return glossary;
+}
+
+function glossaryLanguages() {
+  const extra = glossaryRows.flatMap((row) => Object.keys(row.translations)).filter((l) => !languages.includes(l));
+  return [...languages, ...new Set(extra)];
+}
+
+function textInput(value, label, onInput) {
+  const field = document.createElement("input");
+  field.type = "text";
+  field.value = value;
+  field.setAttribute("aria-label", label);
+  field.addEventListener("input", () => onInput(field.value));
+  return field;
+}
+
+function renderGlossary() {
+  const langs = glossaryLanguages();
+  const head = $("glossary").tHead;
+  head.replaceChildren();
+  const top = head.insertRow();
+  for (const title of ["Term (as spoken)", "Keep as is", ...langs, ""]) {
+    const th = document.createElement("th");
+    th.textContent = title;
+    top.append(th);
+  }
+  const body = $("glossary").tBodies[0];
+  body.replaceChildren();
+  glossaryRows.forEach((row, index) => {
+    const tr = body.insertRow();
+    tr.insertCell().append(textInput(row.term, `Term ${index + 1}`, (v) => { row.term = v; }));
+    const keep = document.createElement("input");
+    keep.type = "checkbox";
+    keep.checked = row.keep;
+    keep.setAttribute("aria-label", `Keep term ${index + 1} as is`);
+    keep.addEventListener("change", () => { row.keep = keep.checked; renderGlossary(); });
+    tr.insertCell().append(keep);
+    for (const lang of langs) {
+      const field = textInput(row.translations[lang] || "", `Term ${index + 1} in ${lang}`,
+                              (v) => { row.translations[lang] = v; });
+      field.disabled = row.keep;
+      tr.insertCell().append(field);
+    }
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "✕";
+    remove.setAttribute("aria-label", `Remove term ${index + 1}`);
+    remove.addEventListener("click", () => { glossaryRows.splice(index, 1); renderGlossary(); });
+    tr.insertCell().append(remove);
   });
 }
+
+$("add-term").addEventListener("click", () => {
+  glossaryRows.push({ term: "", keep: false, translations: {} });
+  renderGlossary();
+  $("glossary").tBodies[0].lastElementChild.querySelector("input").focus();
+});
+
+$("apply-glossary").addEventListener("click", async () => {
+  try {
+    const applied = await send("PUT", "/api/glossary", glossaryFrom(glossaryRows));
+    const count = applied.keep.length + Object.values(applied.terms).reduce((n, t) => n + Object.keys(t).length, 0);
+    $("glossary-status").textContent = `Applied (${count} entries): from the next sentence on.`;
+  } catch (error) {
+    $("glossary-status").textContent = `Not applied: ${error.message}`;
+  }
+});
 
 function onCaption(caption) {
   if (!caption.final) return;
@@ -114,20 +279,12 @@ function onCaption(caption) {
   renderCaptions();
 }
 
-$("mute").addEventListener("click", async () => {
-  await fetch("/api/input", {
-    method: "POST", headers: { ...headers, "Content-Type": "application/json" },
-    body: JSON.stringify({ muted: !muted }),
-  });
-  renderStatus(await getJson("/api/status"));
-});
+$("mute").addEventListener("click", async () => setInput(await send("POST", "/api/input", { muted: !input.muted })));
+$("pause").addEventListener("click", async () => setInput(await send("POST", "/api/input", { paused: !input.paused })));
 
 async function start() {
-  const status = await getJson("/api/status");
-  languages = status.languages.map((l) => l.code);
-  renderStatus(status);
-  renderCaptions();
-  languages.forEach(follow);
+  glossaryRows = rowsFrom(await getJson("/api/glossary"));
+  renderStatus(await getJson("/api/status"));
   renderTalks();
   setInterval(async () => renderStatus(await getJson("/api/status")), 1000);
   setInterval(renderTalks, 10000);

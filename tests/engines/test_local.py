@@ -91,6 +91,24 @@ async def test_spanish_and_french_of_a_known_sentence() -> None:
         assert piece in odd
 
 
+@pytest.mark.parametrize(
+    ("target", "required"), [("es", "ponencia"), ("fr", "conférence plénière"), ("it", "relazione")]
+)
+async def test_glossary_terms_come_out_as_required_and_names_stay(target: str, required: str) -> None:
+    translator = Translator("en", target, {})
+    text = "Keynote speakers met Rose. The keynote [draft] is about 5$ climate."
+    try:
+        plain = await translator.translate(text)
+        wanted = await translator.translate(text, {"keynote": required, "Rose": "Rose"})
+    finally:
+        await asyncio.gather(*(stage.stop() for stage in translator.stages))
+    assert required not in plain.lower() and "Rose" not in plain, "without the glossary: Apertium's words"
+    # Every occurrence, whatever its case; capitalised where it starts a sentence; names untouched.
+    assert wanted.startswith(required[0].upper() + required[1:]), wanted
+    assert wanted.lower().count(required) == 2 and "Rose" in wanted, wanted
+    assert "[" in wanted and "]" in wanted and "5$" in wanted and "zxq" not in wanted, wanted
+
+
 async def test_a_resident_pipe_answers_in_order_and_survives_a_crash() -> None:
     pipe = ApertiumPipe("eng-spa", "apertium-eng-spa")
     await pipe.start()

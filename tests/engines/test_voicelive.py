@@ -31,6 +31,7 @@ from translator.engines.events import (
 )
 from translator.engines.voicelive import ROLLOVER_LEAD_S, session_config
 from translator.errors import ConfigError
+from translator.glossary import Glossary
 from translator.languages import get_language
 
 FRAME = 960
@@ -153,7 +154,8 @@ def _names(source: str) -> list[str]:
 
 
 async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive) -> None:
-    settings = settings_for(voicelive, "es", "fr", **{"azure.glossary": {"Contoso": "Contoso"}})
+    glossary = {"keep": ["Contoso"], "terms": {"es": {"keynote": "ponencia"}, "fr": {"keynote": "plénière"}}}
+    settings = settings_for(voicelive, "es", "fr", glossary=glossary)
     async with create_engine(settings) as engine:
         outcome = await speak(
             engine, bytes(RATE), lambda o: o.states("es") == o.states("fr") == ["connecting", "ready"]
@@ -172,11 +174,13 @@ async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive) -> No
     assert turn["create_response"] is False and turn["interrupt_response"] is False
     assert turn["end_of_utterance_detection"]["timeout_ms"] == 1000
     assert "English" in session["instructions"] and "Spanish" in session["instructions"]
-    assert "Never answer" in session["instructions"] and "Contoso → Contoso" in session["instructions"]
+    assert "Never answer" in session["instructions"] and "- Contoso" in session["instructions"].splitlines()
+    assert "- keynote → ponencia" in session["instructions"]
+    assert "plénière" not in session["instructions"], "each language gets its own terms"
     assert session["input_audio_transcription"] == {
         "model": "azure-speech",
         "language": "en-US",
-        "phrase_list": ["Contoso"],
+        "phrase_list": ["Contoso", "keynote"],
     }
     assert session["max_response_output_tokens"] == 2048
     assert "temperature" not in session, "sent only when set"
@@ -215,7 +219,7 @@ def test_temperature_is_sent_only_when_set() -> None:
     settings = load_settings(
         env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"azure.temperature": 0.7}
     )
-    session = session_config(get_language("en"), get_language("es"), settings.azure)
+    session = session_config(get_language("en"), get_language("es"), settings.azure, settings.glossary)
     assert session["temperature"] == 0.7
 
 
@@ -236,6 +240,29 @@ async def test_a_fast_speaker_gets_every_turn_translated_once_under_its_own_sent
     assert len(creates) == groups and all(c["response"]["cancel_previous"] is False for c in creates)
     # Items leave the conversation only once both the response and the transcription are finished.
     assert server.sessions[0].conversation == [] and not server.early_deletes
+
+
+async def test_a_glossary_change_applies_from_the_next_turn_on_the_same_session() -> None:
+    async with (
+        FakeVoiceLive(transcribe=tone_name) as server,
+        create_engine(settings_for(server, "es", "fr")) as engine,
+    ):
+        before = await speak(engine, tone_talk([(650, 1.0)]), all_turns_finished(1))
+        await engine.set_glossary(Glossary(keep=["tone 650"], terms={"es": {"tone 750": "tono setecientos"}}))
+        after = await speak(engine, tone_talk([(750, 1.0), (650, 1.0)]), all_turns_finished(2))
+    assert [u.text for u in before.utterances().values()] == ["translated into es-ES: tone 650"]
+    spanish = [u.text for u in after.utterances().values()]
+    assert spanish == ["translated into es-ES: tono setecientos", "translated into es-ES: tone 650"]
+    assert [u.text for u in after.utterances("fr").values()][0] == "translated into fr-FR: tone 750"
+    assert all(u.audio == int(0.3 * RATE) * 2 for u in after.utterances().values()), "no audio lost"
+    # The same sessions, changed in place: only the instructions and the phrase list.
+    assert len(server.connections) == 2 and not server.refusals
+    by_locale = {c.session_updates[0]["voice"]["locale"]: c.session_updates for c in server.connections}
+    for locale, updates in by_locale.items():
+        assert len(updates) == 2 and set(updates[1]) == {"instructions", "input_audio_transcription"}
+        assert updates[1]["input_audio_transcription"]["phrase_list"] == ["tone 650", "tone 750"]
+        assert "- tone 650" in updates[1]["instructions"].splitlines()
+        assert ("tone 750 → tono setecientos" in updates[1]["instructions"]) == (locale == "es-ES")
 
 
 async def test_late_and_failed_transcriptions() -> None:

@@ -16,7 +16,7 @@ def create_engine(settings: Settings) -> Engine:
     if settings.resolved_engine() == "voicelive":
         from translator.engines.voicelive import VoiceLiveEngine
 
-        return VoiceLiveEngine(source, targets, settings.azure)
+        return VoiceLiveEngine(source, targets, settings.azure, settings.glossary)
     from translator.engines.local import LocalEngine
 
-    return LocalEngine(source, targets, settings.local)
+    return LocalEngine(source, targets, settings.local, settings.glossary)

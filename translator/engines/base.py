@@ -10,6 +10,8 @@ from typing import Self
 
 from translator.audio import FRAME_MS
 from translator.engines.events import AnyEngineEvent
+from translator.errors import PermanentEngineError
+from translator.glossary import Glossary
 from translator.languages import Language
 
 
@@ -19,14 +21,17 @@ class Engine(ABC):
     Use as an async context manager: entering starts the sessions (raising PermanentEngineError
     when the engine cannot run at all), leaving stops every task it started. Feed it 20 ms frames
     of 24 kHz PCM16 with `send_audio`; read `events()`. A failing target language must never stop
-    the others: it reports `SessionState` and `EngineFailure` events instead.
+    the others: it reports `SessionState` and `EngineFailure` events instead. Target languages may
+    be added and removed, and the glossary changed, while it runs.
     """
 
     name: str = "engine"
 
-    def __init__(self, source: Language, targets: list[Language]) -> None:
+    def __init__(self, source: Language, targets: list[Language], glossary: Glossary | None = None) -> None:
         self.source = source
-        self.targets = targets
+        self.targets = list(targets)
+        self.glossary = glossary or Glossary()
+        """Applied from the next utterance on; replace it with `set_glossary`."""
         self.audio_ms = 0
         """How much input audio has been sent: the position on the talk's timeline."""
         self._events: asyncio.Queue[AnyEngineEvent] = asyncio.Queue()
@@ -47,6 +52,42 @@ class Engine(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop every task and release every resource; bounded in time."""
+
+    async def add_target(self, target: Language) -> None:
+        """Start interpreting into ``target`` from the next utterance on.
+
+        Raises PermanentEngineError when this engine cannot serve the language (nothing changes then).
+        """
+        if any(t.code == target.code for t in self.targets):
+            raise PermanentEngineError(f"{target.name} is already a target language")
+        await self._start_target(target)
+        self.targets.append(target)
+
+    async def remove_target(self, code: str) -> None:
+        """Stop interpreting into ``code`` and release what it held."""
+        self.targets = [t for t in self.targets if t.code != code]
+        await self._stop_target(code)
+
+    async def set_glossary(self, glossary: Glossary) -> None:
+        """Use ``glossary`` from the next utterance on, without interrupting the audio."""
+        self.glossary = glossary
+        await self._glossary_changed()
+
+    @abstractmethod
+    async def _glossary_changed(self) -> None:
+        """Hand the new ``self.glossary`` to whatever applies it."""
+
+    @abstractmethod
+    def servable(self) -> list[Language]:
+        """Every language this engine could interpret into from ``source`` (offered or not)."""
+
+    @abstractmethod
+    async def _start_target(self, target: Language) -> None:
+        """Start ``target``'s session while the others run; raise PermanentEngineError if impossible."""
+
+    @abstractmethod
+    async def _stop_target(self, code: str) -> None:
+        """Stop ``code``'s session; its events stop."""
 
     async def send_audio(self, frame: bytes) -> None:
         """Hand one frame of the speaker's audio to every target language."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from translator.glossary import Glossary
 from translator.languages import Language
 
 
-def interpreter_instructions(source: Language, target: Language, glossary: Mapping[str, str]) -> str:
+def interpreter_instructions(source: Language, target: Language, glossary: Glossary) -> str:
     """Strict instructions for a live interpreter from ``source`` into ``target``."""
     lines = [
         f"You are a live simultaneous interpreter from {source.name} into {target.name}. "
@@ -23,7 +22,10 @@ def interpreter_instructions(source: Language, target: Language, glossary: Mappi
         "- Keep names, numbers, units, dates and brand names exactly.",
         "- If the audio is unclear, silent or only noise, say nothing. Never invent words.",
     ]
-    if glossary:
-        lines += ["", "Glossary (always use these exact translations):"]
-        lines += [f"- {term} → {translation}" for term, translation in glossary.items()]
+    if glossary.keep:
+        lines += ["", "Never translate these names and words; say them exactly as written:"]
+        lines += [f"- {name}" for name in glossary.keep]
+    if terms := glossary.terms.get(target.code):
+        lines += ["", f"Glossary (always use these exact {target.name} translations):"]
+        lines += [f"- {term} → {translation}" for term, translation in terms.items()]
     return "\n".join(lines)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
 
-import msgspec
-from litestar import Response, get, post
+from litestar import Response, get
 from litestar.datastructures import State
 
 from translator.audio import FRAME_MS
 from translator.server.operator import require_operator
 from translator.server.services import Services
-
-log = logging.getLogger(__name__)
 
 
 @get("/api/languages", sync_to_thread=False)
@@ -40,11 +36,17 @@ def status(state: State) -> dict[str, Any]:
             "detail": pipeline.input.detail,
             "restarts": pipeline.input.restarts,
             "muted": pipeline.input.muted,
+            "paused": pipeline.input.paused,
             "level_dbfs": round(pipeline.input.level_dbfs, 1),
             "talk_started_at": pipeline.input.talk_started_at,
             "seconds": pipeline.input.frames * FRAME_MS / 1000,
         },
         "languages": services.languages(operator=True)["targets"],
+        "addable": [
+            {"code": lang.code, "name": lang.name, "native": lang.native}
+            for lang in pipeline.engine.servable()
+            if lang.code not in pipeline.states
+        ],
         "urls": services.urls(),
     }
 
@@ -66,18 +68,3 @@ def readyz(state: State) -> Response[dict[str, Any]]:
         "lag_s": pipeline.lags,
     }
     return Response(body, status_code=200 if pipeline.ready else 503)
-
-
-class InputControl(msgspec.Struct):
-    """What the console may change about the input."""
-
-    muted: bool
-
-
-@post("/api/input", guards=[require_operator], status_code=200)
-async def control_input(state: State, data: InputControl) -> dict[str, Any]:
-    """Mute or unmute the input: listeners hear silence, every session stays open."""
-    pipeline = state.services.pipeline
-    pipeline.input.muted = data.muted
-    log.info("input %s by the operator", "muted" if data.muted else "unmuted")
-    return {"muted": pipeline.input.muted}

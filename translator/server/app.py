@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +13,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import uvicorn
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.types import Scope
 
 from translator.audio import AudioSource, open_source
 from translator.config import Settings
@@ -19,7 +22,7 @@ from translator.engines import create_engine
 from translator.errors import AddressError
 from translator.hub import Hub
 from translator.pipeline import Pipeline
-from translator.server import api, metrics, noise, pages, talks
+from translator.server import api, control, metrics, noise, pages, talks
 from translator.server.limits import PerAddressLimit, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
 from translator.server.operator import OperatorToken, resolve_token
@@ -28,6 +31,8 @@ from translator.server.services import Services
 from translator.server.urls import public_url
 from translator.tasks import cancel_and_wait
 from translator.transcripts.store import TalkHeader, TranscriptWriter, transcripts_directory
+
+log = logging.getLogger(__name__)
 
 # Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
 WS_MAX_MESSAGE_BYTES = 4096
@@ -50,7 +55,7 @@ def create_app(services: Services) -> Litestar:
             api.status,
             api.healthz,
             api.readyz,
-            api.control_input,
+            *control.handlers,
             talks.talks,
             talks.talk_export,
             metrics.metrics,
@@ -58,11 +63,18 @@ def create_app(services: Services) -> Litestar:
             *pages.handlers,
         ],
         lifespan=[run_pipeline],
+        after_exception=[_log_unexpected],
         state=State({"services": services, "registry": metrics.install(services)}),
         response_headers=pages.SECURITY_HEADERS,
         # No schema pages: they load scripts from public CDNs and show more than listeners need.
         openapi_config=None,
     )
+
+
+async def _log_unexpected(exc: Exception, scope: Scope) -> None:
+    """A handler's bug answers 500; its traceback goes to the log (Litestar logs it only in debug mode)."""
+    if not isinstance(exc, HTTPException):
+        log.error("unexpected error in %s %s", scope.get("method", "WS"), scope["path"], exc_info=exc)
 
 
 def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicorn.Config:
@@ -115,7 +127,7 @@ def talk_header(settings: Settings, pipeline: Pipeline) -> TalkHeader:
         started,
         settings.server.event_name,
         settings.source,
-        list(settings.targets),
+        [target.code for target in pipeline.engine.targets],
         pipeline.source.description,
     )
 

@@ -49,12 +49,13 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
         )
         return
     audio = socket.query_params.get("audio", "1") != "0"
+    status = services.pipeline.status(lang)
     hello = Hello(
         protocol=PROTOCOL_VERSION,
         lang=lang,
         name=get_language(lang).native,
-        state=services.pipeline.states.get(lang, "connecting"),
-        detail=services.pipeline.details.get(lang, ""),
+        state=status.state,
+        detail=status.detail,
         audio=audio,
         codec=codec,
         sample_rate=SAMPLE_RATE,

@@ -13,7 +13,6 @@ from litestar.response import File
 from litestar.response.base import ASGIResponse
 from litestar.static_files import create_static_files_router
 
-from translator.languages import get_language
 from translator.server.operator import require_operator
 from translator.server.services import Services
 
@@ -69,7 +68,7 @@ def join(state: State) -> Response[str]:
     """For the projector: the event, a QR code of the audience URL, the URL, the languages."""
     services: Services = state.services
     url = services.audience_url
-    names = " · ".join(get_language(code).native for code in services.settings.targets)
+    names = " · ".join(target.native for target in services.pipeline.engine.targets)
     page = JOIN_PAGE.substitute(
         event_name=html.escape(services.settings.server.event_name),
         url=html.escape(url),

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from translator.config import Settings
 from translator.hub import Hub
-from translator.languages import get_language
+from translator.languages import Language
 from translator.pipeline import Pipeline
 from translator.server.urls import public_url
 
@@ -37,27 +37,32 @@ class Services:
         return {
             "audience": audience,
             "join": f"{audience}join",
-            "overlays": {lang: f"{audience}overlay?lang={lang}" for lang in self.settings.targets},
+            "overlays": {t.code: f"{audience}overlay?lang={t.code}" for t in self.pipeline.engine.targets},
             "reachable_by_phones": not (host == "localhost" or host.startswith("127.") or host == "::1"),
         }
 
     def languages(self, operator: bool = False) -> dict[str, object]:
-        """The body of ``GET /api/languages``; ``operator`` adds why a language is not ready."""
-        source = get_language(self.settings.source)
+        """The body of ``GET /api/languages``; ``operator`` adds why a language is not ready and its
+        rolling lags."""
+        source = self.pipeline.engine.source
         return {
             "protocol": 1,
             "event_name": self.settings.server.event_name,
             "source": {"code": source.code, "name": source.name, "native": source.native},
-            "targets": [
-                {
-                    "code": lang.code,
-                    "name": lang.name,
-                    "native": lang.native,
-                    "state": self.pipeline.states.get(lang.code, "connecting"),
-                    "lag_s": self.pipeline.lags.get(lang.code),
-                    "listeners": self.hub.listener_count(lang.code),
-                }
-                | ({"detail": self.pipeline.details.get(lang.code, "")} if operator else {})
-                for lang in map(get_language, self.settings.targets)
-            ],
+            "targets": [self._language(lang, operator) for lang in self.pipeline.engine.targets],
         }
+
+    def _language(self, lang: Language, operator: bool) -> dict[str, object]:
+        pipeline = self.pipeline
+        about: dict[str, object] = {
+            "code": lang.code,
+            "name": lang.name,
+            "native": lang.native,
+            "state": pipeline.states.get(lang.code, "connecting"),
+            "lag_s": pipeline.lags.get(lang.code),
+            "listeners": self.hub.listener_count(lang.code),
+        }
+        if operator:
+            about["detail"] = pipeline.details.get(lang.code, "")
+            about["lags"] = pipeline.recent[lang.code].summary() if lang.code in pipeline.recent else None
+        return about

@@ -33,7 +33,7 @@ from translator.engines.events import (
     TurnDone,
 )
 from translator.engines.local.asr import Recognizer
-from translator.engines.local.mt import ApertiumPipe, Translator, route
+from translator.engines.local.mt import ROUTES, ApertiumPipe, Translator, route
 from translator.engines.local.system import require_program
 from translator.engines.local.tts import Synthesizer, chunks, has_voice
 from translator.engines.local.vad import (
@@ -49,7 +49,9 @@ from translator.engines.local.vad import (
     ms,
 )
 from translator.errors import PermanentEngineError, TransientEngineError, TranslatorError
-from translator.languages import Language
+from translator.glossary import Glossary
+from translator.languages import LANGUAGES, Language
+from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +122,17 @@ class LocalEngine(Engine):
 
     name = "local"
 
-    def __init__(self, source: Language, targets: list[Language], config: LocalConfig) -> None:
-        super().__init__(source, targets)
+    def __init__(
+        self, source: Language, targets: list[Language], config: LocalConfig, glossary: Glossary | None = None
+    ) -> None:
+        super().__init__(source, targets, glossary)
         self.config = config
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._pipes: dict[str, ApertiumPipe] = {}
         self._translators: dict[str, Translator] = {}
         self._voices: dict[str, Synthesizer] = {}
         self._queues: dict[str, asyncio.Queue[tuple[str, str]]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._recognizer: Recognizer | None = None
         self._vad: SileroVad | None = None
@@ -152,7 +157,8 @@ class LocalEngine(Engine):
         """Check every program and pair, then load the models (a few seconds)."""
         for target in self.targets:
             self.emit(SessionState(target.code, "connecting", "loading models"))
-        self._check()
+        for target in self.targets:
+            self._prepare(target)
         self._recognizer, self._vad = await asyncio.gather(
             asyncio.to_thread(self._load_recognizer), asyncio.to_thread(SileroVad)
         )
@@ -161,12 +167,7 @@ class LocalEngine(Engine):
                 f"the speech model {self._recognizer.path} is English-only; "
                 f"set local.asr_model to a multilingual whisper model for {self.source.name}"
             )
-        await asyncio.gather(*(pipe.start() for pipe in self._pipes.values()))
-        for target in self.targets:
-            queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(MAX_WAITING_UTTERANCES)
-            self._queues[target.code] = queue
-            self._spawn(self._language_worker(target, queue), f"local-{target.code}")
-            self.emit(SessionState(target.code, "ready"))
+        await asyncio.gather(*(self._launch(target) for target in self.targets))
 
     def _load_recognizer(self) -> Recognizer:
         return Recognizer(
@@ -176,15 +177,49 @@ class LocalEngine(Engine):
             beam_size=self.config.beam_size,
         )
 
-    def _check(self) -> None:
-        for target in self.targets:
-            route(self.source.code, target.code)
+    def _prepare(self, target: Language) -> None:
+        """Check that ``target`` can be translated and spoken here; raise PermanentEngineError if not."""
+        route(self.source.code, target.code)
         espeak = require_program("espeak-ng", "espeak-ng")
-        for target in self.targets:
-            self._translators[target.code] = Translator(self.source.code, target.code, self._pipes)
-            if not target.espeak_voice or not has_voice(espeak, target.espeak_voice):
-                raise PermanentEngineError(f"espeak-ng has no voice for {target.name}")
-            self._voices[target.code] = Synthesizer(target.espeak_voice)
+        if not target.espeak_voice or not has_voice(espeak, target.espeak_voice):
+            raise PermanentEngineError(f"espeak-ng has no voice for {target.name}")
+        self._translators[target.code] = Translator(self.source.code, target.code, self._pipes)
+        self._voices[target.code] = Synthesizer(target.espeak_voice)
+
+    async def _launch(self, target: Language) -> None:
+        """Warm the language's Apertium pipelines (no utterance pays for loading) and start its worker."""
+        await asyncio.gather(*(stage.warm() for stage in self._translators[target.code].stages))
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(MAX_WAITING_UTTERANCES)
+        self._queues[target.code] = queue
+        self._workers[target.code] = self._spawn(self._language_worker(target, queue), f"local-{target.code}")
+        self.emit(SessionState(target.code, "ready"))
+
+    def servable(self) -> list[Language]:
+        return [LANGUAGES[code] for code in ROUTES.get(self.source.code, {}) if LANGUAGES[code].espeak_voice]
+
+    async def _start_target(self, target: Language) -> None:
+        self._prepare(target)
+        self.emit(SessionState(target.code, "connecting", "loading the translation"))
+        try:
+            await self._launch(target)
+        except TranslatorError:
+            await self._stop_target(target.code)
+            raise
+
+    async def _stop_target(self, code: str) -> None:
+        worker = self._workers.pop(code, None)
+        if worker is not None:
+            await cancel_and_wait(worker, STOP_TIMEOUT_S)
+        self._queues.pop(code, None)
+        self._voices.pop(code, None)
+        self._translators.pop(code, None)
+        in_use = {stage.mode for translator in self._translators.values() for stage in translator.stages}
+        for mode in [mode for mode in self._pipes if mode not in in_use]:
+            await self._pipes.pop(mode).stop()
+        self.emit(SessionState(code, "closed"))
+
+    async def _glossary_changed(self) -> None:
+        """Nothing to hand over: each utterance's translation reads ``self.glossary`` when it starts."""
 
     async def stop(self) -> None:
         """Stop the language workers and the Apertium pipes; the ASR thread finishes its utterance."""
@@ -197,10 +232,11 @@ class LocalEngine(Engine):
         for target in self.targets:
             self.emit(SessionState(target.code, "closed"))
 
-    def _spawn(self, coroutine: object, name: str) -> None:
+    def _spawn(self, coroutine: object, name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine, name=name)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _send(self, frame: bytes) -> None:
         assert self._vad is not None, "start() first"
@@ -344,7 +380,7 @@ class LocalEngine(Engine):
             self.emit(SessionState(code, "ready"))
 
     async def _interpret(self, code: str, utterance: str, text: str) -> None:
-        translation = await self._translators[code].translate(text)
+        translation = await self._translators[code].translate(text, self.glossary.for_language(code))
         if not translation:
             raise TransientEngineError("the translation came back empty")
         self.emit(TranslationText(code, utterance, translation, final=True))

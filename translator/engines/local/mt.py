@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from translator.engines.local.system import require_program
@@ -39,6 +40,9 @@ STARTUP_TIMEOUT_S = 60.0
 (a warm-up) may take that long, so that no real request ever pays for it."""
 # Characters with a meaning in Apertium's stream format; escaped so that text passes through as text.
 _SPECIAL = re.compile(r"([\\\[\]^$/@*#<>{}])")
+# No language has this word: it stands in for a glossary term while Apertium translates.
+PLACEHOLDER = "zxq"
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
 
 
 def offline_pairs() -> list[str]:
@@ -96,6 +100,13 @@ class ApertiumPipe:
         )
         await self._request("Hello.", STARTUP_TIMEOUT_S)
 
+    async def warm(self) -> None:
+        """Start the pipeline unless it runs (pivot pipelines are shared by several languages)."""
+        async with self._lock:
+            if self._process is None or self._process.returncode is not None:
+                await self.stop()
+                await self.start()
+
     async def stop(self) -> None:
         """Kill the whole pipeline (its own process group: bash alone would leave the stages running)."""
         if self._process is None:
@@ -110,8 +121,8 @@ class ApertiumPipe:
         async with self._lock:
             await self.stop()
 
-    async def translate(self, text: str) -> str:
-        """Translate one piece of text (restarting the pipeline if it died).
+    async def translate(self, stream: str) -> str:
+        """Translate one line of Apertium stream format (restarting the pipeline if it died).
 
         A request that fails or times out kills the pipeline: its late answer must never be read
         as the answer to the next request.
@@ -120,20 +131,23 @@ class ApertiumPipe:
             if self._process is None or self._process.returncode is not None:
                 await self.stop()
                 await self.start()
-            return await self._request(text, REQUEST_TIMEOUT_S)
+            return await self._request(stream, REQUEST_TIMEOUT_S)
 
-    async def _request(self, text: str, timeout_s: float) -> str:
+    async def _request(self, stream: str, timeout_s: float) -> str:
         assert self._process is not None and self._process.stdin and self._process.stdout
-        line = " ".join(text.split())
         try:
-            self._process.stdin.write(_SPECIAL.sub(r"\\\1", line).encode() + b"\n\0")
+            self._process.stdin.write(stream.encode() + b"\n\0")
             await self._process.stdin.drain()
             answer = await asyncio.wait_for(self._process.stdout.readuntil(b"\0"), timeout_s)
         except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             await self.stop()
             what = "did not answer in time" if isinstance(exc, TimeoutError) else "died"
             raise TransientEngineError(f"Apertium {self.mode} {what}; restarted") from exc
-        return re.sub(r"\\(.)", r"\1", answer[:-1].decode()).strip()
+        except asyncio.CancelledError:
+            # Its answer is still coming: the next request (maybe another language's) must not read it.
+            await self.stop()
+            raise
+        return answer[:-1].decode().strip()
 
 
 class Translator:
@@ -144,7 +158,45 @@ class Translator:
             pipes.setdefault(mode, ApertiumPipe(mode, package)) for mode, package in route(source, target)
         ]
 
-    async def translate(self, text: str) -> str:
+    async def translate(self, text: str, terms: Mapping[str, str] | None = None) -> str:
+        """``text`` translated, each of ``terms`` (source term → required translation) as required."""
+        line, placeholders = protect(" ".join(text.split()), terms or {})
+        stream = _SPECIAL.sub(r"\\\1", line)
         for stage in self.stages:
-            text = await stage.translate(text)
+            stream = await stage.translate(stream)
+        return restore(re.sub(r"\\(.)", r"\1", stream), placeholders)
+
+
+def protect(text: str, terms: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """``text`` with each glossary term (whole words, any case) replaced by a placeholder word, and
+    what each placeholder must become.
+
+    Apertium passes a word it does not know through unchanged and where a noun would stand, so the
+    sentence around a term is still translated as a sentence.
+    """
+    if not terms:
+        return text, {}
+    wanted = {term.casefold(): translation for term, translation in terms.items()}
+    alternatives = "|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True))
+    placeholders: dict[str, str] = {}
+
+    def placeholder(match: re.Match[str]) -> str:
+        word = PLACEHOLDER + "".join(chr(ord("a") + int(d)) for d in str(len(placeholders)))
+        placeholders[word] = wanted[match.group().casefold()]
+        return word
+
+    return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", placeholder, text, flags=re.IGNORECASE), placeholders
+
+
+def restore(text: str, placeholders: Mapping[str, str]) -> str:
+    """Each placeholder replaced by its translation, capitalised where it starts a sentence."""
+
+    def translation(match: re.Match[str]) -> str:
+        wanted = placeholders[match.group()]
+        if _SENTENCE_START.search(text[: match.start()]):
+            wanted = wanted[0].upper() + wanted[1:]
+        return wanted
+
+    if not placeholders:
         return text
+    return re.sub("|".join(sorted(placeholders, key=len, reverse=True)), translation, text)

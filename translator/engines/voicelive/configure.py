@@ -16,6 +16,7 @@ from azure.ai.voicelive.models import (
 
 from translator.config import AzureConfig
 from translator.engines.instructions import interpreter_instructions
+from translator.glossary import Glossary
 from translator.languages import Language
 
 # Microsoft's docs: the semantic end-of-utterance model does not serve these models.
@@ -27,17 +28,34 @@ OPENAI_TRANSCRIPTION = ("gpt-realtime",)
 MAX_PHRASES = 499
 
 
-def transcription(source: Language, config: AzureConfig) -> AudioInputTranscriptionOptions:
+def transcription(
+    source: Language, config: AzureConfig, glossary: Glossary
+) -> AudioInputTranscriptionOptions:
     """Source-language transcription that the model accepts, biased towards the glossary's terms."""
     if config.model.startswith(OPENAI_TRANSCRIPTION):
         return AudioInputTranscriptionOptions(model="gpt-4o-transcribe", language=source.code)
     options = AudioInputTranscriptionOptions(model="azure-speech", language=source.locale)
-    if config.glossary:
-        options.phrase_list = list(config.glossary)[:MAX_PHRASES]
+    if phrases := glossary.phrases():
+        options.phrase_list = phrases[:MAX_PHRASES]
     return options
 
 
-def session_config(source: Language, target: Language, config: AzureConfig) -> RequestSession:
+def glossary_update(
+    source: Language, target: Language, config: AzureConfig, glossary: Glossary
+) -> RequestSession:
+    """The part of the session a glossary change touches: the instructions and the phrase list.
+
+    Sent alone, so that nothing else (the VAD, the voice) is reset while the speaker talks.
+    """
+    return RequestSession(
+        instructions=interpreter_instructions(source, target, glossary),
+        input_audio_transcription=transcription(source, config, glossary),
+    )
+
+
+def session_config(
+    source: Language, target: Language, config: AzureConfig, glossary: Glossary
+) -> RequestSession:
     """The Voice Live session for interpreting ``source`` into ``target``.
 
     The VAD commits turns but never starts a response: the engine asks for each translation itself,
@@ -58,11 +76,11 @@ def session_config(source: Language, target: Language, config: AzureConfig) -> R
         )
     session = RequestSession(
         modalities=[Modality.TEXT, Modality.AUDIO],
-        instructions=interpreter_instructions(source, target, config.glossary),
+        instructions=interpreter_instructions(source, target, glossary),
         input_audio_format=InputAudioFormat.PCM16,
         output_audio_format=OutputAudioFormat.PCM16,
         turn_detection=turn_detection,
-        input_audio_transcription=transcription(source, config),
+        input_audio_transcription=transcription(source, config, glossary),
         input_audio_noise_reduction=AudioNoiseReduction(type="azure_deep_noise_suppression"),
         voice=AzureStandardVoice(name=config.voice, locale=target.locale),
         max_response_output_tokens=config.max_response_tokens,

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 15.0
 CONFIGURE_EVENT = "configure"
+UPDATE_EVENT = "update"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # Frames per input_audio_buffer.append: 100 ms.
 FRAMES_PER_APPEND = 5
@@ -69,6 +70,7 @@ class Connection:
         """Nothing waits for a translation or a transcription: closing now loses nothing."""
         self.wake = asyncio.Event()
         self._frames: Frames = lambda ms: (ms, [])
+        self._updates = 0
 
     @classmethod
     async def open(
@@ -117,6 +119,11 @@ class Connection:
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+    async def update(self, session: RequestSession) -> None:
+        """Change the session while it runs (the service answers ``session.updated``, or ``error``)."""
+        self._updates += 1
+        await self.conn.session.update(session=session, event_id=f"{UPDATE_EVENT}-{self._updates}")
 
     async def run(self, start_ms: int, frames: Frames) -> None:
         """Write audio from ``start_ms`` on and read events, until the connection drops (raises)."""
@@ -275,8 +282,10 @@ class Connection:
             # A response this engine did not ask for is running: ask again when it ends.
             self.book.refused()
             return
-        log.warning("Voice Live %s: %s: %s", self.code, error.type, error.message)
-        self._emit(EngineFailure(self.code, f"{error.type}: {error.message}", recoverable=True))
+        refused = "the glossary update was refused" if (error.event_id or "").startswith(UPDATE_EVENT) else ""
+        problem = f"{refused or error.type}: {error.message}"
+        log.warning("Voice Live %s: %s", self.code, problem)
+        self._emit(EngineFailure(self.code, problem, recoverable=True))
         if (error.event_id or "").startswith("create-") and (group := self.book.refused()) is not None:
             # The request itself was refused: retrying it would be refused again.
             for turn in group.turns:

@@ -11,7 +11,8 @@ from translator.config import AzureConfig
 from translator.engines.base import Engine
 from translator.engines.voicelive.session import LanguageSession
 from translator.errors import PermanentEngineError
-from translator.languages import Language
+from translator.glossary import Glossary
+from translator.languages import LANGUAGES, Language
 
 
 class VoiceLiveEngine(Engine):
@@ -19,11 +20,13 @@ class VoiceLiveEngine(Engine):
 
     name = "voicelive"
 
-    def __init__(self, source: Language, targets: list[Language], config: AzureConfig) -> None:
-        super().__init__(source, targets)
+    def __init__(
+        self, source: Language, targets: list[Language], config: AzureConfig, glossary: Glossary | None = None
+    ) -> None:
+        super().__init__(source, targets, glossary)
         self.config = config
         self.credential: Any = None
-        self._sessions: list[LanguageSession] = []
+        self._sessions: dict[str, LanguageSession] = {}
 
     async def start(self) -> None:
         """Start one supervised session per target; returns at once, sessions report their state."""
@@ -35,16 +38,31 @@ class VoiceLiveEngine(Engine):
             from azure.identity.aio import DefaultAzureCredential
 
             self.credential = DefaultAzureCredential()
-        self._sessions = [LanguageSession(self, target) for target in self.targets]
-        for session in self._sessions:
-            session.start()
+        for target in self.targets:
+            await self._start_target(target)
 
     async def stop(self) -> None:
         """Close every session, then the credential."""
-        await asyncio.gather(*(s.stop() for s in self._sessions))
+        await asyncio.gather(*(s.stop() for s in self._sessions.values()))
         if hasattr(self.credential, "close"):
             await self.credential.close()
 
+    def servable(self) -> list[Language]:
+        return [lang for lang in LANGUAGES.values() if lang.azure_voice and lang.code != self.source.code]
+
+    async def _start_target(self, target: Language) -> None:
+        if not target.azure_voice:
+            raise PermanentEngineError(f"Voice Live has no voice for {target.name}")
+        self._sessions[target.code] = session = LanguageSession(self, target)
+        session.start()
+
+    async def _stop_target(self, code: str) -> None:
+        if (session := self._sessions.pop(code, None)) is not None:
+            await session.stop()
+
+    async def _glossary_changed(self) -> None:
+        await asyncio.gather(*(s.reconfigure() for s in self._sessions.values()))
+
     async def _send(self, frame: bytes) -> None:
-        for session in self._sessions:
+        for session in self._sessions.values():
             session.queue_audio(frame, self.audio_ms)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from translator.audio import FRAME_MS
 from translator.engines.events import EngineFailure, SessionState, SessionStateName
-from translator.engines.voicelive.configure import session_config
+from translator.engines.voicelive.configure import glossary_update, session_config
 from translator.engines.voicelive.connection import Connection
 from translator.engines.voicelive.faults import Backoff, Fault, describe
 from translator.languages import Language
@@ -102,15 +102,32 @@ class LanguageSession:
             connection, resume = await self._serve(connection, resume)
 
     async def _open(self) -> Connection:
+        glossary = self.engine.glossary
         connection = await Connection.open(
             self.code,
             self.engine.config,
             self.engine.credential,
-            session_config(self.engine.source, self.target, self.engine.config),
+            session_config(self.engine.source, self.target, self.engine.config, glossary),
             self.engine.emit,
         )
         self._connections.add(connection)
+        if self.engine.glossary is not glossary:
+            # Changed while this connection was being configured.
+            await self._update(connection)
         return connection
+
+    async def reconfigure(self) -> None:
+        """Hand the engine's glossary to every open connection; it applies from the next response on."""
+        await asyncio.gather(*(self._update(c) for c in list(self._connections)))
+
+    async def _update(self, connection: Connection) -> None:
+        engine = self.engine
+        update = glossary_update(engine.source, self.target, engine.config, engine.glossary)
+        try:
+            await connection.update(update)
+        except Exception as exc:
+            # A connection that is going away: its successor is configured with the new glossary.
+            log.info("Voice Live %s: glossary not sent to a closing connection (%s)", self._label, exc)
 
     async def _close(self, connection: Connection) -> None:
         self._connections.discard(connection)

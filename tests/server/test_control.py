@@ -1,0 +1,168 @@
+"""The operator's controls on a running server (Voice Live engine, real SDK, local service): pause,
+languages added and removed during the talk, the glossary; each refused without the token."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from tests.helpers import listen, live_server
+from tests.server.test_listen import voicelive_settings
+from tests.voicelive_server import FakeVoiceLive
+from translator.audio.wav import WavSource
+
+
+async def test_every_control_needs_the_operator_token(voicelive: FakeVoiceLive, talk: Path) -> None:
+    async with (
+        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        for method, path, body in (
+            ("POST", "/api/input", {"paused": True}),
+            ("GET", "/api/glossary", None),
+            ("PUT", "/api/glossary", {"keep": ["Contoso"]}),
+            ("POST", "/api/languages", {"code": "it"}),
+            ("DELETE", "/api/languages/fr", None),
+        ):
+            response = await client.request(method, path, json=body)
+            assert response.status_code == 401, (method, path)
+        assert not server.services.pipeline.input.paused
+        assert [t.code for t in server.services.pipeline.engine.targets] == ["es", "fr"]
+
+
+async def test_a_language_added_during_the_talk_gets_listeners_and_captions(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    async with (
+        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
+    ):
+        await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1)
+        unknown = await client.post("/api/languages", json={"code": "xx"})
+        source = await client.post("/api/languages", json={"code": "en"})
+        twice = await client.post("/api/languages", json={"code": "es"})
+        added = await client.post("/api/languages", json={"code": "it"})
+        assert added.status_code == 201, added.text
+        italian = await listen(
+            f"{server.ws}/ws/listen/it",
+            lambda r: any(c["text"] and c["source_text"] for c in r.finals().values()) and r.ended(),
+        )
+        public = (await client.get("/api/languages")).json()
+        status = (await client.get("/api/status")).json()
+    assert unknown.status_code == 400 and "available: ar, ca" in unknown.json()["detail"]
+    assert source.status_code == 400 and "speaker's language" in source.json()["detail"]
+    assert twice.status_code == 400 and "already offered" in twice.json()["detail"]
+    assert [t["code"] for t in added.json()] == ["es", "fr", "it"]
+    assert [t["code"] for t in public["targets"]] == ["es", "fr", "it"]
+    assert "it" not in [a["code"] for a in status["addable"]] and "de" in [
+        a["code"] for a in status["addable"]
+    ]
+    final = next(c for c in italian.finals().values() if c["text"])
+    assert final["text"] == "translated into it-IT: Good morning everyone"
+    assert all(share == 1.0 for share in italian.audio_shares().values()), "the whole translated audio"
+    # Its own session, configured for Italian.
+    locales = [c.session_updates[0]["voice"]["locale"] for c in voicelive.connections]
+    assert sorted(locales) == ["es-ES", "fr-FR", "it-IT"]
+
+
+async def test_a_removed_language_closes_its_listeners_and_nobody_else_notices(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    async with (
+        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
+        websockets.connect(f"{server.ws}/ws/listen/fr") as french,
+    ):
+        assert json.loads(await french.recv())["type"] == "hello"
+        spanish = asyncio.create_task(
+            listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 3, within_s=60)
+        )
+        await asyncio.sleep(1.0)
+        removed = await client.delete("/api/languages/fr")
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(french.recv(), 10)
+        closed = french.close_code, french.close_reason
+        missing = await client.delete("/api/languages/fr")
+        last = await client.delete("/api/languages/es")
+        received = await spanish
+        languages = (await client.get("/api/languages")).json()
+        late = await websockets.connect(f"{server.ws}/ws/listen/fr")
+        with pytest.raises(websockets.ConnectionClosed):
+            await late.recv()
+    assert removed.status_code == 200 and [t["code"] for t in removed.json()] == ["es"]
+    assert closed == (4404, "Français is no longer offered")
+    assert missing.status_code == 404 and "offered: es" in missing.json()["detail"]
+    assert last.status_code == 409
+    assert [t["code"] for t in languages["targets"]] == ["es"]
+    assert late.close_code == 4404
+    assert len(received.finals()) >= 3, "Spanish went on"
+    assert not any(c["type"] == "error" for c in received.other)
+    fr_session = next(c for c in voicelive.sessions if c.config.get("voice", {}).get("locale") == "fr-FR")
+    assert fr_session.ws.closed, "its Voice Live session was closed"
+
+
+async def test_pause_tells_listeners_and_sends_silence_until_resumed(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    async with (
+        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
+        websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as spanish,
+    ):
+        assert json.loads(await spanish.recv())["state"] == "ready"
+        paused = await client.post("/api/input", json={"paused": True})
+        statuses = [await _next_status(spanish)]
+        await asyncio.sleep(0.5)
+        connection = voicelive.connections[0]
+        sent_before = len(connection.of_type("input_audio_buffer.append"))
+        await asyncio.sleep(1.5)
+        appended = connection.of_type("input_audio_buffer.append")[sent_before:]
+        async with websockets.connect(f"{server.ws}/ws/listen/fr?audio=0") as late:
+            late_hello = json.loads(await late.recv())
+        resumed = await client.post("/api/input", json={"paused": False})
+        statuses.append(await _next_status(spanish))
+        status = (await client.get("/api/status")).json()
+    assert paused.json() == {"muted": False, "paused": True}
+    assert resumed.json() == {"muted": False, "paused": False}
+    assert statuses == [("paused", "the talk is paused"), ("ready", "")]
+    assert (late_hello["state"], late_hello["detail"]) == ("paused", "the talk is paused")
+    assert appended and all(not any(base64.b64decode(e["audio"])) for e in appended), "paused: silence"
+    assert len(voicelive.connections) == 2, "the sessions stayed open"
+    assert status["input"]["paused"] is False
+
+
+async def _next_status(ws: websockets.ClientConnection) -> tuple[str, str]:
+    while True:
+        message = await asyncio.wait_for(ws.recv(), 10)
+        if isinstance(message, str) and (data := json.loads(message))["type"] == "status":
+            return data["state"], data["detail"]
+
+
+async def test_a_bad_glossary_names_its_field_and_changes_nothing(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    async with (
+        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
+    ):
+        good = {"keep": ["Contoso"], "terms": {"es": {"keynote": "ponencia"}}}
+        assert (await client.put("/api/glossary", json=good)).status_code == 200
+        unknown = await client.put("/api/glossary", json={"terms": {"xx": {"a": "b"}}})
+        empty = await client.put("/api/glossary", json={"terms": {"es": {"keynote": ""}}})
+        wrong_type = await client.put("/api/glossary", json={"keep": "Contoso"})
+        kept = (await client.get("/api/glossary")).json()
+    assert (
+        unknown.status_code == 400 and "glossary.terms.xx: unknown language 'xx'" in unknown.json()["detail"]
+    )
+    assert (
+        empty.status_code == 400 and "glossary.terms.es.keynote: must not be empty" in empty.json()["detail"]
+    )
+    assert wrong_type.status_code == 400
+    assert kept == good

@@ -1,0 +1,64 @@
+"""The glossary: terms with the translation each target language requires, and names kept as they are.
+
+It is set in the configuration and may be changed by the operator during a talk; engines apply the
+current one from the next utterance on (Voice Live through its instructions and phrase list, the
+offline engine by replacing the terms around machine translation).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+# Recognition bias lists are short (azure-speech takes fewer than 500 phrases); a glossary is a list
+# of what matters at this event, not a dictionary.
+MAX_ENTRIES = 400
+MAX_TERM_CHARS = 100
+
+
+class Glossary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What must be translated one way, per target language, and what must not be translated at all."""
+
+    keep: list[str] = []
+    """Names and words that stay as they are in every language (people, products, places)."""
+    terms: dict[str, dict[str, str]] = {}
+    """Per target language code, each source term and the translation it must get."""
+
+    def for_language(self, code: str) -> dict[str, str]:
+        """Every source term with what it must become in ``code``: the names kept, then its terms."""
+        return {name: name for name in self.keep} | self.terms.get(code, {})
+
+    def phrases(self) -> list[str]:
+        """The source words recognition should expect: the names kept and every language's terms."""
+        seen = dict.fromkeys(self.keep)
+        for terms in self.terms.values():
+            seen.update(dict.fromkeys(terms))
+        return list(seen)
+
+    def problem(self, known: set[str]) -> tuple[str, str] | None:
+        """The first bad entry as (field, problem), None when the glossary is usable.
+
+        ``known`` holds the language codes the service knows.
+        """
+        if len(self.phrases()) > MAX_ENTRIES:
+            return "glossary", f"at most {MAX_ENTRIES} terms and names in all"
+        for index, name in enumerate(self.keep):
+            if problem := _text_problem(name):
+                return f"glossary.keep[{index}]", problem
+        for code, terms in self.terms.items():
+            if code not in known:
+                available = ", ".join(sorted(known))
+                return f"glossary.terms.{code}", f"unknown language {code!r}; available: {available}"
+            for term, translation in terms.items():
+                if problem := _text_problem(term) or _text_problem(translation):
+                    return f"glossary.terms.{code}.{term}", problem
+        return None
+
+
+def _text_problem(text: str) -> str:
+    if not text.strip():
+        return "must not be empty"
+    if len(text) > MAX_TERM_CHARS:
+        return f"at most {MAX_TERM_CHARS} characters"
+    if any(ch in text for ch in "\n\r\t"):
+        return "must be on one line"
+    return ""

@@ -1,0 +1,96 @@
+"""The operator's controls during a talk (token required): mute and pause, the glossary, and the
+target languages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import delete, get, post, put
+from litestar.datastructures import State
+from litestar.exceptions import ClientException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_409_CONFLICT
+
+from translator.errors import TranslatorError
+from translator.glossary import Glossary
+from translator.languages import LANGUAGES, get_language
+from translator.server.operator import require_operator
+from translator.server.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class InputControl(msgspec.Struct, forbid_unknown_fields=True):
+    """What the console may change about the input; a field left out stays as it is."""
+
+    muted: bool | None = None
+    """The speaker's microphone cut (a cough, an aside): silence, listeners are not told."""
+    paused: bool | None = None
+    """A break in the talk: silence, and every listener is told the talk is paused."""
+
+
+class NewLanguage(msgspec.Struct, forbid_unknown_fields=True):
+    code: str
+
+
+@post("/api/input", status_code=200, guards=[require_operator])
+async def control_input(state: State, data: InputControl) -> dict[str, Any]:
+    """Mute or pause the input; every session stays open."""
+    pipeline = state.services.pipeline
+    if data.muted is not None and data.muted != pipeline.input.muted:
+        pipeline.input.muted = data.muted
+        log.info("input %s by the operator", "muted" if data.muted else "unmuted")
+    if data.paused is not None and data.paused != pipeline.input.paused:
+        pipeline.set_paused(data.paused)
+    return {"muted": pipeline.input.muted, "paused": pipeline.input.paused}
+
+
+@get("/api/glossary", sync_to_thread=False, guards=[require_operator])
+def glossary(state: State) -> Glossary:
+    """The glossary in use."""
+    return state.services.pipeline.engine.glossary
+
+
+@put("/api/glossary", guards=[require_operator])
+async def set_glossary(state: State, data: Glossary) -> Glossary:
+    """Replace the glossary; it applies from the next utterance on, in every language."""
+    if bad := data.problem(set(LANGUAGES)):
+        raise ValidationException(f"{bad[0]}: {bad[1]}")
+    await state.services.pipeline.engine.set_glossary(data)
+    log.info(
+        "glossary changed by the operator: %d names kept, %d terms",
+        len(data.keep),
+        sum(map(len, data.terms.values())),
+    )
+    return data
+
+
+@post("/api/languages", status_code=201, guards=[require_operator])
+async def add_language(state: State, data: NewLanguage) -> list[dict[str, object]]:
+    """Offer another language from the next utterance on; returns every language offered."""
+    services: Services = state.services
+    try:
+        language = get_language(data.code)
+        if language.code == services.pipeline.engine.source.code:
+            raise ValidationException(f"{language.name} is the speaker's language")
+        await services.pipeline.add_language(language)
+    except TranslatorError as exc:
+        raise ValidationException(f"cannot offer {data.code!r}: {exc}") from None
+    return services.languages(operator=True)["targets"]  # type: ignore[return-value]
+
+
+@delete("/api/languages/{code:str}", status_code=200, guards=[require_operator])
+async def remove_language(state: State, code: str) -> list[dict[str, object]]:
+    """Stop offering a language: its listeners are told and disconnected."""
+    services: Services = state.services
+    offered = [t.code for t in services.pipeline.engine.targets]
+    if code not in offered:
+        raise NotFoundException(f"{code!r} is not offered; offered: {', '.join(offered)}")
+    if len(offered) == 1:
+        raise ClientException("the last language cannot be removed", status_code=HTTP_409_CONFLICT)
+    await services.pipeline.remove_language(code)
+    return services.languages(operator=True)["targets"]  # type: ignore[return-value]
+
+
+handlers = [control_input, glossary, set_glossary, add_language, remove_language]
