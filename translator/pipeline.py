@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,6 +45,8 @@ INPUT_RESTART_S = 1.0
 MAX_LAG_S = 10.0
 # Utterances whose caption state is kept; older ones are finished long ago.
 KEEP_UTTERANCES = 64
+# Input frames whose sending time is kept for measuring lag: a minute.
+SENT_TIMES_KEPT = 3000
 # Listeners of a language removed during the talk: like an unknown language, so pages stop retrying.
 CLOSE_LANGUAGE_REMOVED = 4404
 
@@ -128,6 +130,8 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self._counter = 0
+        self._sent_at: deque[float] = deque(maxlen=SENT_TIMES_KEPT)
+        """Monotonic time each recent input frame went to the engine, the newest last."""
         self.input = InputState(self.source.description)
         self.states = {t.code: "connecting" for t in self.engine.targets}
         self.recent = {t.code: LanguageLags() for t in self.engine.targets}
@@ -228,14 +232,26 @@ class Pipeline:
                 self.input.talk_started_at = int(time.time() * 1000)
             self.input.level_dbfs = level_dbfs(frame)
             silent = self.input.muted or self.input.paused
-            await self.engine.send_audio(bytes(FRAME_BYTES) if silent else frame)
+            await self._send(bytes(FRAME_BYTES) if silent else frame)
             self.input.frames += 1
             self.input.last_frame_at = time.monotonic()
         self.input.state = "ended"
         silence = bytes(FRAME_BYTES)
         for _ in range(TAIL_SILENCE_MS // FRAME_MS):
-            await self.engine.send_audio(silence)
+            await self._send(silence)
             await asyncio.sleep(FRAME_MS / 1000)
+
+    async def _send(self, frame: bytes) -> None:
+        await self.engine.send_audio(frame)
+        self._sent_at.append(time.monotonic())
+
+    def _since_sent(self, position_ms: int) -> float | None:
+        """Seconds since the input at ``position_ms`` on the talk's timeline went to the engine (None
+        when that is no longer kept). Lag counts from there, whatever pace the input runs at."""
+        back = (self.engine.audio_ms - position_ms) // FRAME_MS
+        if not 0 <= back < len(self._sent_at):
+            return None
+        return time.monotonic() - self._sent_at[-1 - back]
 
     async def _consume(self) -> None:
         async for event in self.engine.events():
@@ -320,11 +336,10 @@ class Pipeline:
             self.transcript = None
 
     def _lag(self, utterance: _Utterance) -> float | None:
-        """Seconds from the end of the utterance's speech until now, on the wall clock."""
-        if utterance.end_ms is None or self.input.talk_started_at is None:
+        """Seconds from the end of the utterance's speech until now."""
+        if utterance.end_ms is None or (seconds := self._since_sent(utterance.end_ms)) is None:
             return None
-        ended_at = self.input.talk_started_at + utterance.end_ms
-        return round((time.time() * 1000 - ended_at) / 1000, 2)
+        return round(seconds, 2)
 
     def _measure_lag(self, lang: str, utterance: _Utterance) -> None:
         """The final caption's lag behind the end of its speech."""

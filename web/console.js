@@ -279,8 +279,13 @@ function onCaption(caption) {
   renderCaptions();
 }
 
-$("mute").addEventListener("click", async () => setInput(await send("POST", "/api/input", { muted: !input.muted })));
-$("pause").addEventListener("click", async () => setInput(await send("POST", "/api/input", { paused: !input.paused })));
+async function controlInput(change) {
+  setInput(await send("POST", "/api/input", change));
+  renderStatus(await getJson("/api/status"));
+}
+
+$("mute").addEventListener("click", () => controlInput({ muted: !input.muted }));
+$("pause").addEventListener("click", () => controlInput({ paused: !input.paused }));
 
 async function start() {
   glossaryRows = rowsFrom(await getJson("/api/glossary"));

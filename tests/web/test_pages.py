@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -312,3 +313,89 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
     assert server.services.pipeline.input.muted
     await shoot(page, "console")
     await page.close()
+
+
+async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pauses(
+    browser: Browser, server: LiveServer, voicelive: FakeVoiceLive
+) -> None:
+    base = f"http://127.0.0.1:{server.port}"
+    console = await browser.new_page(viewport=DESKTOP)
+    console.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await console.goto(f"{base}/console?token={server.services.operator_token}")
+    audience = await browser.new_page(viewport=PHONE)
+    await audience.goto(f"{base}/?lang=fr")
+    await expect(audience.locator("#connection")).to_have_text("● Live", timeout=15_000)
+
+    # A glossary edit reaches the Spanish session's configuration and its next caption.
+    await console.get_by_role("button", name="Add term").click()
+    await console.get_by_label("Term 1", exact=True).fill("Good morning")
+    await console.get_by_label("Term 1 in es").fill("Buenos días")
+    await console.get_by_role("button", name="Apply glossary").click()
+    await expect(console.locator("#glossary-status")).to_have_text(
+        "Applied (1 entries): from the next sentence on."
+    )
+    spanish = next(c for c in voicelive.connections if c.session_updates[0]["voice"]["locale"] == "es-ES")
+    update = spanish.session_updates[-1]
+    assert "- Good morning → Buenos días" in update["instructions"].splitlines()
+    assert update["input_audio_transcription"]["phrase_list"] == ["Good morning"]
+    latest_es = console.locator('#captions [data-lang="es"] li .translation').first
+    await expect(latest_es).to_have_text("translated into es-ES: Buenos días everyone", timeout=20_000)
+
+    # A language added during the talk gets a session, listeners and captions.
+    await console.locator("#addable").select_option("it")
+    await console.get_by_role("button", name="Add language").click()
+    await expect(console.locator('#languages tr[data-lang="it"] td').nth(1)).to_have_text(
+        "ready", timeout=15_000
+    )
+    latest_it = console.locator('#captions [data-lang="it"] li .translation').first
+    await expect(latest_it).to_have_text("translated into it-IT: Good morning everyone", timeout=20_000)
+    assert server.services.hub.listener_count("it") >= 1
+    # The rolling lags fill in once captions come.
+    await expect(console.locator('#languages tr[data-lang="es"] td').nth(4)).to_have_text(
+        re.compile(r"^\d+\.\d\d s / \d+\.\d\d s$"), timeout=15_000
+    )
+
+    # A removed language: its audience is told and sees what is still offered.
+    await console.get_by_role("button", name="Remove Français").click()
+    await expect(audience.locator("#connection")).to_have_text("Français is no longer offered")
+    await expect(audience.get_by_role("button", name="Italiano (Italian)")).to_be_visible(timeout=25_000)
+    await expect(audience.get_by_role("button", name="Français (French)")).to_have_count(0)
+    await expect(console.locator('#languages tr[data-lang="fr"]')).to_have_count(0)
+
+    # Pause is announced to listeners; resume brings them back.
+    await audience.get_by_role("button", name="Español (Spanish)").click()
+    await expect(audience.locator("#connection")).to_have_text("● Live", timeout=15_000)
+    await console.get_by_role("button", name="Pause the talk").click()
+    await expect(audience.locator("#connection")).to_have_text("Paused · the talk resumes shortly")
+    await expect(console.locator("#input-state")).to_contain_text("paused")
+    await console.get_by_role("button", name="Resume the talk").click()
+    await expect(audience.locator("#connection")).to_have_text("● Live")
+    await shoot(console, "console-controls")
+    await console.close()
+    await audience.close()
+
+
+async def test_a_glossary_edit_in_the_console_changes_the_offline_engines_next_caption(
+    browser: Browser, talk: Path
+) -> None:
+    settings = load_settings(
+        env={}, overrides={"engine": "local", "targets": ["es"], "audio.input": str(talk)}
+    )
+    async with live_server(settings, WavSource(talk, loop=True)) as server:
+        history = server.services.hub.channels["es"].history
+        console = await browser.new_page(viewport=DESKTOP)
+        await console.goto(f"http://127.0.0.1:{server.port}/console?token={server.services.operator_token}")
+        phones = console.locator('#captions [data-lang="es"] li', has_text="phones").first
+        await expect(phones.locator(".translation")).to_contain_text("teléfonos", timeout=60_000)
+        await console.get_by_role("button", name="Add term").click()
+        await console.get_by_label("Term 1", exact=True).fill("phones")
+        await console.get_by_label("Term 1 in es").fill("móviles")
+        await console.get_by_role("button", name="Apply glossary").click()
+        await expect(console.locator("#glossary-status")).to_contain_text("Applied (1 entries)")
+        applied_after = max(c.id for c in history)
+        await expect(phones.locator(".translation")).to_contain_text("móviles", timeout=60_000)
+        await console.close()
+    # Every sentence about phones translated after the edit uses the required term, and only those.
+    later = [c for c in history if c.id > applied_after + 1 and "phones" in c.source_text]
+    assert later and all("móviles" in c.text and "teléfonos" not in c.text for c in later)
+    assert all("móviles" not in c.text for c in history if "phones" not in c.source_text)
