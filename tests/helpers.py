@@ -19,9 +19,9 @@ from typing import Any
 import websockets
 
 from bench.talk import write_talk
-from translator.audio import FRAME_SAMPLES, AudioSource
+from translator.audio import AudioSource
 from translator.config import Settings
-from translator.messages import AUDIO_HEADER, FLAG_END
+from translator.messages import AUDIO_HEADER, FLAG_END, PACKET_SAMPLES, opus_packets
 from translator.server.app import running
 from translator.server.services import Services
 
@@ -106,7 +106,8 @@ class Received:
             if flags & FLAG_END:
                 total[utterance] = position
             elif payload:
-                got[utterance] = got.get(utterance, 0) + (FRAME_SAMPLES if codec == 1 else len(payload) // 2)
+                samples = len(opus_packets(payload)) * PACKET_SAMPLES if codec == 1 else len(payload) // 2
+                got[utterance] = got.get(utterance, 0) + samples
         return {u: got.get(u, 0) / n for u, n in total.items()}
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
-from translator.hub import CLOSE_TOO_SLOW, HISTORY, LATE_MARGIN_S, STALL_S, TEXT_BACKLOG, AudioFrame, Hub
-from translator.messages import Caption
+from translator.hub import (
+    CLOSE_TOO_SLOW,
+    HISTORY,
+    LATE_MARGIN_S,
+    STALL_S,
+    TEXT_BACKLOG,
+    AudioFrame,
+    Hub,
+    Listener,
+)
+from translator.messages import Caption, encode_text, websocket_frame
 
 
 def caption(n: int, final: bool = True, text: str = "hola") -> Caption:
@@ -17,12 +27,24 @@ def frame(utterance: int, index: int, seconds: float = 0.1) -> AudioFrame:
     return AudioFrame(f"{utterance}:{index}".encode(), utterance, seconds)
 
 
+def push(listener: Listener, audio: AudioFrame, now: float) -> None:
+    listener.push_audio(audio, websocket_frame(audio.data), now)
+
+
+async def take(listener: Listener) -> str | bytes | None:
+    """The next message's payload."""
+    message = await listener.next()
+    return None if message is None else message[0]
+
+
 async def test_the_same_encoded_object_goes_to_every_listener() -> None:
     hub = Hub(["es", "fr"])
     a, b, other = hub.subscribe("es"), hub.subscribe("es"), hub.subscribe("fr")
     hub.publish("es", caption(1))
     first, second = await a.next(), await b.next()
-    assert first is second and '"text":"hola"' in first
+    assert first is not None and second is not None
+    assert first[0] is second[0] and first[1] is second[1] and '"text":"hola"' in first[0]
+    assert first[1] == websocket_frame(first[0]), "the frame itself built once, too"
     assert other._text == type(other._text)()
 
 
@@ -34,7 +56,7 @@ async def test_a_burst_of_a_long_sentence_is_kept_whole() -> None:
     hub.publish("es", caption(1))
     for f in sent:
         hub.publish_audio("es", f)
-    received = [await listener.next() for _ in range(len(sent) + 1)]
+    received = [await take(listener) for _ in range(len(sent) + 1)]
     assert received[1:] == [f.data for f in sent]
     assert listener.skipped_utterances == 0 and listener.closed is None
 
@@ -43,23 +65,23 @@ async def test_a_slow_listener_loses_whole_utterances_with_a_notice_never_half_o
     listener = Hub(["es"]).subscribe("es")
     now = time.monotonic()
     for i in range(30):  # 3 s of utterance 1
-        listener.push_audio(frame(1, i), now)
-    assert await listener.next() == b"1:0"  # utterance 1 has started playing
+        push(listener, frame(1, i), now)
+    assert await take(listener) == b"1:0"  # utterance 1 has started playing
     for i in range(30):  # utterance 2 arrives while utterance 1 is still queued
-        listener.push_audio(frame(2, i), now + 1)
+        push(listener, frame(2, i), now + 1)
     # Nothing taken since: utterance 1's last frames are now later than playback needs them.
     late = now + 3 + LATE_MARGIN_S + 0.1
-    listener.push_audio(frame(2, 30), late)
-    listener.push_audio(frame(2, 31), late)  # more of a skipped utterance: dropped too
+    push(listener, frame(2, 30), late)
+    push(listener, frame(2, 31), late)  # more of a skipped utterance: dropped too
     # While the utterance it is hearing is late, a listener skips the utterances after it.
-    listener.push_audio(frame(3, 0), late)
-    out = [await listener.next() for _ in range(31)]
+    push(listener, frame(3, 0), late)
+    out = [await take(listener) for _ in range(31)]
     assert [json.loads(t) for t in out[:2]] == [{"type": "skipped", "id": 2}, {"type": "skipped", "id": 3}]
     assert out[2:] == [f"1:{i}".encode() for i in range(1, 30)]
     # Caught up: the next utterance is heard whole.
     for i in range(10):
-        listener.push_audio(frame(4, i), late + 1)
-    assert [await listener.next() for _ in range(10)] == [f"4:{i}".encode() for i in range(10)]
+        push(listener, frame(4, i), late + 1)
+    assert [await take(listener) for _ in range(10)] == [f"4:{i}".encode() for i in range(10)]
     assert listener.skipped_utterances == 2 and listener.closed is None
 
 
@@ -69,15 +91,15 @@ async def test_a_listener_that_stops_reading_is_evicted_and_the_others_carry_on(
     cancelled = []
     stalled.on_evict(lambda: cancelled.append(True))
     now = time.monotonic()
-    stalled.push_audio(frame(1, 0), now)
-    stalled.push_audio(frame(1, 1), now + STALL_S / 2)
+    push(stalled, frame(1, 0), now)
+    push(stalled, frame(1, 1), now + STALL_S / 2)
     assert stalled.closed is None
-    stalled.push_audio(frame(2, 0), now + STALL_S + 1)
+    push(stalled, frame(2, 0), now + STALL_S + 1)
     assert stalled.closed == (CLOSE_TOO_SLOW, "listener too slow: stopped reading")
     assert cancelled == [True]
-    assert await stalled.next() is None
+    assert await take(stalled) is None
     hub.publish_audio("es", frame(3, 0))
-    assert await healthy.next() == b"3:0" and healthy.closed is None
+    assert await take(healthy) == b"3:0" and healthy.closed is None
 
 
 async def test_captions_only_listeners_get_no_audio() -> None:
@@ -92,7 +114,7 @@ async def test_a_listener_behind_on_captions_is_evicted_with_a_code() -> None:
     stalled, healthy = hub.subscribe("es"), hub.subscribe("es")
     for n in range(TEXT_BACKLOG + 1):
         hub.publish("es", caption(n))
-        assert await healthy.next()
+        assert await take(healthy)
     assert stalled.closed == (CLOSE_TOO_SLOW, "listener too slow: fell behind on captions")
     assert healthy.closed is None
 
@@ -106,3 +128,45 @@ def test_history_keeps_the_latest_version_of_recent_finals() -> None:
     history = list(hub.channels["es"].history)
     assert [c.id for c in history] == list(range(3, HISTORY + 3))
     assert history[-1].text == "corrected"
+
+
+async def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time_in_order() -> None:
+    hub = Hub(["es"])
+    listener = hub.subscribe("es")
+    written: list[bytes] = []
+    full = False
+    listener.writer = lambda wire: not full and (written.append(wire) or True)
+    sender_wire = []
+
+    async def sender() -> None:
+        while (message := await listener.next()) is not None:
+            sender_wire.append(message[1])
+            written.append(message[1])
+
+    task = asyncio.create_task(sender())
+    await asyncio.sleep(0)  # the sender now waits: nothing in flight
+    frames = [frame(1, i) for i in range(6)]
+    hub.publish_audio("es", frames[0])
+    hub.publish_audio("es", frames[1])
+    assert written == [websocket_frame(f.data) for f in frames[:2]] and not sender_wire, "no task switch"
+    full = True  # the socket's buffer is full: the hub queues, the sender writes when it can
+    hub.publish_audio("es", frames[2])
+    full = False
+    hub.publish_audio("es", frames[3])  # queued behind frame 2, never ahead of it
+    await asyncio.sleep(0)
+    hub.publish_audio("es", frames[4])
+    hub.publish("es", caption(1))
+    hub.publish_audio("es", frames[5])
+    listener.evict(1000, "done")
+    await task
+    assert written[:6] == [websocket_frame(f.data) for f in frames[:4]] + written[4:6]
+    assert sender_wire[:2] == [websocket_frame(f.data) for f in frames[2:4]]
+    assert written[4:] == [
+        websocket_frame(frames[4].data),
+        websocket_frame(caption_text(1)),
+        websocket_frame(frames[5].data),
+    ]
+
+
+def caption_text(n: int) -> str:
+    return encode_text(caption(n))

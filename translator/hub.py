@@ -9,6 +9,11 @@ notice. The utterance being sent always finishes, so nobody hears half a sentenc
 never dropped; a listener that takes nothing for a while, or falls behind on captions, is stalled
 and is evicted from the publisher's side (a stalled listener sits inside ``send()`` and can never
 notice).
+
+Each message's WebSocket frame is built once. A listener whose connection can take a prebuilt frame
+(`Listener.writer`) and that has nothing queued gets it written at publish time, with no task
+switch: the common case costs one ``transport.write`` per listener. Only a listener whose socket is
+full, or that has a backlog, goes through its queue and its sending task.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
-from translator.messages import Caption, Codec, ListenerMessage, Skipped, encode_text
+from translator.messages import Caption, Codec, ListenerMessage, Skipped, encode_text, websocket_frame
 
 LATE_MARGIN_S: Final = 2.0
 """How much later than playback needs it a frame may still be queued before the listener is behind."""
@@ -46,7 +51,14 @@ class AudioFrame(NamedTuple):
 
 class _Queued(NamedTuple):
     frame: AudioFrame
+    wire: bytes
     deadline: float
+
+
+Outgoing = tuple[str | bytes, bytes]
+"""A message to send: its payload (for an ASGI send) and its prebuilt WebSocket frame."""
+Writer = Callable[[bytes], bool]
+"""Writes a prebuilt frame to the connection now; False when it must wait (its buffer is full)."""
 
 
 class Listener:
@@ -56,7 +68,11 @@ class Listener:
         self.lang = lang
         self.wants_audio = audio
         self.codec = codec
-        self._text: deque[str] = deque()
+        self.writer: Writer | None = None
+        """Set by a connection that takes prebuilt frames: messages then skip the queue when it is empty."""
+        self._idle = False
+        """The sending task waits for a message: nothing of this listener's is in flight."""
+        self._text: deque[Outgoing] = deque()
         self._audio: deque[_Queued] = deque()
         self._queued_s = 0.0
         self._queued_bytes = 0
@@ -70,23 +86,43 @@ class Listener:
         self.closed: tuple[int, str] | None = None
         self._on_evict: Callable[[], None] | None = None
 
-    def push_text(self, text: str) -> None:
+    def _write_now(self, wire: bytes) -> bool:
+        """Write at once when nothing is queued or in flight and the connection takes it."""
+        if (
+            self._idle
+            and not self._text
+            and not self._audio
+            and self.writer is not None
+            and self.writer(wire)
+        ):
+            self._progress = time.monotonic()
+            return True
+        return False
+
+    def push_text(self, text: str, wire: bytes | None = None) -> None:
+        """Send a text message (``wire``: its prebuilt frame, when already built for many)."""
+        wire = wire or websocket_frame(text)
+        if self._write_now(wire):
+            return
         if len(self._text) >= TEXT_BACKLOG:
             self.evict(CLOSE_TOO_SLOW, "listener too slow: fell behind on captions")
             return
-        self._text.append(text)
+        self._text.append((text, wire))
         self._wake.set()
 
-    def push_audio(self, frame: AudioFrame, now: float) -> None:
-        """Queue ``frame`` (published at monotonic time ``now``), shedding whole utterances if behind."""
+    def push_audio(self, frame: AudioFrame, wire: bytes, now: float) -> None:
+        """Send ``frame`` (published at monotonic time ``now``), shedding whole utterances if behind."""
         if frame.utterance in self._skipping:
+            return
+        if self._write_now(wire):
+            self._sending = frame.utterance
             return
         if not self._audio and not self._text:
             self._progress = now
         elif now - self._progress > STALL_S:
             self.evict(CLOSE_TOO_SLOW, "listener too slow: stopped reading")
             return
-        self._audio.append(_Queued(frame, now + self._queued_s + LATE_MARGIN_S))
+        self._audio.append(_Queued(frame, wire, now + self._queued_s + LATE_MARGIN_S))
         self._queued_s += frame.seconds
         self._queued_bytes += len(frame.data)
         self._wake.set()
@@ -123,8 +159,8 @@ class Listener:
             if self._on_evict is not None:
                 self._on_evict()
 
-    async def next(self) -> str | bytes | None:
-        """The next frame to send (captions first); None once the listener has been evicted."""
+    async def next(self) -> Outgoing | None:
+        """The next message to send (captions first); None once the listener has been evicted."""
         while True:
             if self.closed is not None:
                 return None
@@ -133,13 +169,17 @@ class Listener:
                 return self._text.popleft()
             if self._audio:
                 self._progress = time.monotonic()
-                frame = self._audio.popleft().frame
-                self._queued_s -= frame.seconds
-                self._queued_bytes -= len(frame.data)
-                self._sending = frame.utterance
-                return frame.data
+                queued = self._audio.popleft()
+                self._queued_s -= queued.frame.seconds
+                self._queued_bytes -= len(queued.frame.data)
+                self._sending = queued.frame.utterance
+                return queued.frame.data, queued.wire
             self._wake.clear()
-            await self._wake.wait()
+            self._idle = True
+            try:
+                await self._wake.wait()
+            finally:
+                self._idle = False
 
 
 class Channel:
@@ -215,17 +255,19 @@ class Hub:
         if isinstance(message, Caption) and message.final:
             channel.remember(message)
         text = encode_text(message)
+        wire = websocket_frame(text)
         channel.queued += len(channel.listeners)
         for listener in tuple(channel.listeners):
-            listener.push_text(text)
+            listener.push_text(text, wire)
 
     def publish_audio(self, lang: str, frame: AudioFrame, codec: Codec = "pcm") -> None:
         """Send a binary audio frame to every listener of ``lang`` that wants audio in ``codec``."""
         now = time.monotonic()
         channel = self.channels[lang]
+        wire = websocket_frame(frame.data)
         for listener in tuple(channel.listeners):
             if listener.wants_audio and listener.codec == codec:
-                listener.push_audio(frame, now)
+                listener.push_audio(frame, wire, now)
                 channel.queued += 1
 
     async def close_all(self, code: int, reason: str, within_s: float) -> None:

@@ -3,14 +3,19 @@
 Binary audio frame = a 12-byte little-endian header, then the payload:
 
     offset  size  field
-    0       1     protocol version (1)
-    1       1     codec: 0 = PCM16 24 kHz mono, 1 = Opus packet
+    0       1     protocol version (2)
+    1       1     codec: 0 = PCM16 24 kHz mono, 1 = Opus packets
     2       2     flags: bit 0 = the utterance's audio ends here (``FLAG_END``); other bits 0
     4       4     utterance id (the caption ``id`` this audio translates)
     8       4     position: the chunk's first sample within the utterance's translated audio (24 kHz)
 
+An Opus payload holds up to ``MAX_PACKETS`` packets of 20 ms, each preceded by its length (uint16,
+little-endian): a listener costs ~10 messages a second, not 50, and the cost of fan-out is per
+message. A message carries the packets already encoded; audio is never held back to fill one.
 The frame that ends an utterance has an empty payload. Each utterance's Opus packets are one Opus
 stream of their own (a fresh encoder), so a decoder per utterance needs no state from the one before.
+
+Version 1 sent one Opus packet per message, unprefixed.
 """
 
 from __future__ import annotations
@@ -19,9 +24,17 @@ import struct
 from typing import Literal
 
 import msgspec
+from websockets.frames import Frame, Opcode
 
-PROTOCOL_VERSION = 1
+from translator.audio import FRAME_SAMPLES
+
+PROTOCOL_VERSION = 2
 AUDIO_HEADER = struct.Struct("<BBHII")
+PACKET_LENGTH = struct.Struct("<H")
+MAX_PACKETS = 5
+"""Opus packets per message at most: 100 ms of audio."""
+PACKET_SAMPLES = FRAME_SAMPLES
+"""Samples (24 kHz) in one Opus packet: the encoder's 20 ms frame."""
 CODEC_IDS = {"pcm": 0, "opus": 1}
 FLAG_END = 1
 PAUSED = "paused"
@@ -67,6 +80,15 @@ class Skipped(msgspec.Struct, tag="skipped", tag_field="type", frozen=True):
     id: int
 
 
+class OpusLayout(msgspec.Struct, frozen=True):
+    """How an Opus message's payload is laid out."""
+
+    length_prefix: str = "uint16le"
+    """Each packet is preceded by its length in bytes."""
+    packet_samples: int = PACKET_SAMPLES
+    max_packets: int = MAX_PACKETS
+
+
 class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
     """The first frame of every listener connection."""
 
@@ -85,6 +107,7 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
     """The recent final captions, oldest first."""
     detail: str = ""
     """Why the language's session is not ready, when it is not."""
+    opus: OpusLayout = OpusLayout()
 
 
 ListenerMessage = Caption | Status | ErrorMessage | Skipped | Hello
@@ -97,6 +120,29 @@ def encode_text(message: ListenerMessage) -> str:
     return _encoder.encode(message).decode()
 
 
+def websocket_frame(message: str | bytes) -> bytes:
+    """The message as one unmasked WebSocket frame, as a server sends it: built once per message and
+    written as is to every listener that can take it (see ``server/protocol.py``)."""
+    if isinstance(message, str):
+        return Frame(Opcode.TEXT, message.encode()).serialize(mask=False)
+    return Frame(Opcode.BINARY, message).serialize(mask=False)
+
+
 def audio_frame(codec: Codec, utterance: int, position: int, payload: bytes, flags: int = 0) -> bytes:
     """A binary audio frame: header, then payload."""
     return AUDIO_HEADER.pack(PROTOCOL_VERSION, CODEC_IDS[codec], flags, utterance, position) + payload
+
+
+def opus_payload(packets: list[bytes]) -> bytes:
+    """Opus packets laid out for one message, each preceded by its length."""
+    return b"".join(PACKET_LENGTH.pack(len(packet)) + packet for packet in packets)
+
+
+def opus_packets(payload: bytes) -> list[bytes]:
+    """The Opus packets of a message's payload (what a listener does with it)."""
+    packets, offset = [], 0
+    while offset < len(payload):
+        (length,) = PACKET_LENGTH.unpack_from(payload, offset)
+        packets.append(payload[offset + 2 : offset + 2 + length])
+        offset += 2 + length
+    return packets

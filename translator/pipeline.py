@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from translator.audio import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, AudioSource
+from translator.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, AudioSource
 from translator.audio.opus import OpusEncoder
 from translator.engines.base import Engine
 from translator.engines.events import (
@@ -30,7 +30,17 @@ from translator.errors import PermanentEngineError, TranslatorError
 from translator.hub import AudioFrame, Hub
 from translator.lags import LanguageLags
 from translator.languages import Language, get_language
-from translator.messages import FLAG_END, PAUSED, Caption, ErrorMessage, Status, audio_frame
+from translator.messages import (
+    FLAG_END,
+    MAX_PACKETS,
+    PACKET_SAMPLES,
+    PAUSED,
+    Caption,
+    ErrorMessage,
+    Status,
+    audio_frame,
+    opus_payload,
+)
 from translator.transcripts.store import CaptionRecord, TranscriptWriter
 
 log = logging.getLogger(__name__)
@@ -293,7 +303,7 @@ class Pipeline:
                 utterance.encoder = None
             if utterance.audio_samples:
                 self._publish_pcm(lang, utterance, b"", FLAG_END)
-                self._publish_opus(lang, utterance, [b""], FLAG_END)
+                self._publish_opus(lang, utterance, [], FLAG_END)
             return
         if isinstance(event, SpeechStarted):
             utterance.start_ms = event.start_ms
@@ -356,11 +366,17 @@ class Pipeline:
         self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, len(pcm) / 2 / SAMPLE_RATE))
 
     def _publish_opus(self, lang: str, utterance: _Utterance, packets: list[bytes], flags: int = 0) -> None:
-        for packet in packets:
-            frame = audio_frame("opus", utterance.id, utterance.opus_samples, packet, flags)
-            seconds = FRAME_SAMPLES / SAMPLE_RATE if packet else 0.0
+        """The packets just encoded, in messages of up to ``MAX_PACKETS`` (none held back to fill one)."""
+        if flags & FLAG_END:
+            frame = audio_frame("opus", utterance.id, utterance.opus_samples, b"", flags)
+            self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, 0.0), "opus")
+            return
+        for start in range(0, len(packets), MAX_PACKETS):
+            batch = packets[start : start + MAX_PACKETS]
+            frame = audio_frame("opus", utterance.id, utterance.opus_samples, opus_payload(batch))
+            seconds = len(batch) * PACKET_SAMPLES / SAMPLE_RATE
             self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, seconds), "opus")
-            utterance.opus_samples += FRAME_SAMPLES if packet else 0
+            utterance.opus_samples += len(batch) * PACKET_SAMPLES
 
     @staticmethod
     def caption(lang: str, u: _Utterance) -> Caption:

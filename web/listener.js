@@ -1,4 +1,4 @@
-// The listener protocol (version 1): a WebSocket that reconnects with back-off, hello, captions,
+// The listener protocol (version 2): a WebSocket that reconnects with back-off, hello, captions,
 // status, and binary audio frames with a 12-byte header. Shared by the audience page and the overlay.
 
 export const HEADER_BYTES = 12;
@@ -26,7 +26,17 @@ export class Listener {
         // utterance id, position (samples).
         const codec = view.getUint8(1) === 1 ? "opus" : "pcm";
         const end = (view.getUint16(2, true) & FLAG_END) !== 0;
-        this.onAudio?.(new Uint8Array(data, HEADER_BYTES), view.getUint32(4, true), codec, end);
+        const utterance = view.getUint32(4, true);
+        if (codec === "pcm" || end) {
+          this.onAudio?.(new Uint8Array(data, HEADER_BYTES), utterance, codec, end);
+          return;
+        }
+        // Opus: up to 100 ms of packets, each preceded by its length (uint16 LE).
+        for (let offset = HEADER_BYTES; offset + 2 <= data.byteLength;) {
+          const length = view.getUint16(offset, true);
+          this.onAudio?.(new Uint8Array(data, offset + 2, length), utterance, codec, false);
+          offset += 2 + length;
+        }
         return;
       }
       const message = JSON.parse(data);

@@ -15,7 +15,7 @@ from tests.helpers import listen, live_server
 from tests.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 from translator.config import load_settings
-from translator.messages import FLAG_END
+from translator.messages import FLAG_END, opus_packets
 
 
 def voicelive_settings(server: FakeVoiceLive, talk: Path):
@@ -44,7 +44,7 @@ async def test_two_languages_each_get_their_own_captions_and_audio(
             ready = await client.get("/readyz")
     for received, lang, locale in ((spanish, "es", "es-ES"), (french, "fr", "fr-FR")):
         hello = received.hello
-        assert hello["type"] == "hello" and hello["lang"] == lang and hello["protocol"] == 1
+        assert hello["type"] == "hello" and hello["lang"] == lang and hello["protocol"] == 2
         assert hello["codec"] == "pcm" and hello["sample_rate"] == 24000 and hello["audio_header_bytes"] == 12
         assert hello["talk_started_at"] is None or hello["talk_started_at"] > 1_700_000_000_000
         finals = list(received.finals().values())
@@ -58,7 +58,7 @@ async def test_two_languages_each_get_their_own_captions_and_audio(
         # Audio frames name the utterance they translate, and positions run on without gaps.
         frames = [(h, pcm) for h, pcm in received.audio if h[3] == first_id]
         assert [h[4] for h, _ in frames] == [0, 2400, 4800, 7200]
-        assert all(h[0] == 1 and h[1] == 0 and h[2] == 0 and len(pcm) == 4800 for h, pcm in frames[:3])
+        assert all(h[0] == 2 and h[1] == 0 and h[2] == 0 and len(pcm) == 4800 for h, pcm in frames[:3])
         # The end of the utterance's audio: an empty frame flagged as the end.
         assert frames[3][0][2] == FLAG_END and frames[3][1] == b""
     assert {t["code"]: t["native"] for t in languages["targets"]} == {"es": "Español", "fr": "Français"}
@@ -145,17 +145,28 @@ async def test_opus_listeners_get_packets_encoded_once_per_language(
             listen(f"{server.ws}/ws/listen/es?codec=opus", two_finals),
             listen(f"{server.ws}/ws/listen/es?codec=pcm", two_finals),
         )
-    assert opus.hello["codec"] == "opus"
+    assert opus.hello["codec"] == "opus" and opus.hello["protocol"] == 2
+    assert opus.hello["opus"] == {"length_prefix": "uint16le", "packet_samples": 480, "max_packets": 5}
     first = min(opus.finals())
-    frames = [(header, packet) for header, packet in opus.audio if header[3] == first and packet]
+    messages = [
+        (header, opus_packets(payload)) for header, payload in opus.audio if header[3] == first and payload
+    ]
     assert all(header[1] == 1 for header, _ in opus.audio)
-    assert [header[4] for header, _ in frames] == [480 * i for i in range(len(frames))]
+    # Up to 100 ms a message: the engine's 100 ms chunks go out as 5 packets each, not 5 messages.
+    assert all(1 <= len(packets) <= 5 for _, packets in messages)
+    assert len(messages) <= sum(len(p) for _, p in messages) / 4
+    positions, position = [], 0
+    for _, packets in messages:
+        positions.append(position)
+        position += 480 * len(packets)
+    assert [header[4] for header, _ in messages] == positions, "each message starts where the last ended"
     # Each utterance is an Opus stream of its own: a fresh decoder decodes it whole.
     decoder = av.CodecContext.create("libopus", "r")
-    decoded = sum(f.samples for _, packet in frames for f in decoder.decode(av.Packet(packet)))
+    packets = [packet for _, batch in messages for packet in batch]
+    decoded = sum(f.samples for packet in packets for f in decoder.decode(av.Packet(packet)))
     pcm_samples = sum(len(p) // 2 for h, p in pcm.audio if h[3] == first)
     # The decoder runs at 48 kHz; the same speech, padded to whole 20 ms packets, and the packet
     # that empties the encoder's lookahead.
     assert pcm_samples * 2 <= decoded <= (pcm_samples + 2 * 480) * 2
     assert opus.audio_shares()[first] == 1.0
-    assert all(len(packet) < 200 for _, packet in frames)
+    assert all(len(packet) < 200 for packet in packets)

@@ -16,10 +16,9 @@ from typing import Any
 import msgspec
 import websockets
 
-from translator.audio import FRAME_SAMPLES
 from translator.audio.wav import WavSource
 from translator.config import Settings
-from translator.messages import AUDIO_HEADER, FLAG_END
+from translator.messages import AUDIO_HEADER, FLAG_END, PACKET_SAMPLES, opus_packets
 from translator.server.app import running
 
 QUIET_S = 3.0
@@ -49,13 +48,13 @@ class Heard:
         self.last_arrival = time.monotonic()
         if isinstance(message, bytes):
             _, codec, flags, utterance, position = AUDIO_HEADER.unpack_from(message)
-            payload = len(message) - AUDIO_HEADER.size
+            payload = message[AUDIO_HEADER.size :]
             if flags & FLAG_END:
                 self.lengths[utterance] = position
             elif payload:
                 self.first_audio.setdefault(utterance, now)
                 self.received[utterance] = self.received.get(utterance, 0) + (
-                    FRAME_SAMPLES if codec == 1 else payload // 2
+                    len(opus_packets(payload)) * PACKET_SAMPLES if codec == 1 else len(payload) // 2
                 )
             return None
         data = msgspec.json.decode(message)

@@ -14,6 +14,7 @@ from translator.audio import SAMPLE_RATE
 from translator.hub import Listener
 from translator.languages import get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, encode_text
+from translator.server.protocol import PREBUILT_FRAMES, PrebuiltFrames
 from translator.server.services import Services
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,10 @@ def close_reason(reason: str) -> str:
 
 
 async def _serve(socket: WebSocket, listener: Listener) -> None:
-    sender = asyncio.create_task(_send_all(socket, listener), name=f"listener-{listener.lang}-send")
+    prebuilt: PrebuiltFrames | None = socket.scope.get("extensions", {}).get(PREBUILT_FRAMES)
+    if prebuilt is not None:
+        listener.writer = prebuilt.try_write
+    sender = asyncio.create_task(_send_all(socket, listener, prebuilt), name=f"listener-{listener.lang}-send")
     receiver = asyncio.create_task(_receive_all(socket), name=f"listener-{listener.lang}-receive")
     listener.on_evict(sender.cancel)
     try:
@@ -98,12 +102,16 @@ async def _serve(socket: WebSocket, listener: Listener) -> None:
             await asyncio.wait_for(socket.close(*closing), CLOSE_TIMEOUT_S)
 
 
-async def _send_all(socket: WebSocket, listener: Listener) -> None:
-    while (frame := await listener.next()) is not None:
-        if isinstance(frame, str):
-            await socket.send_text(frame)
+async def _send_all(socket: WebSocket, listener: Listener, prebuilt: PrebuiltFrames | None) -> None:
+    """What the hub could not write at once: a backlog, or a connection without prebuilt frames."""
+    while (message := await listener.next()) is not None:
+        data, wire = message
+        if prebuilt is not None:
+            await prebuilt.write(wire)
+        elif isinstance(data, str):
+            await socket.send_text(data)
         else:
-            await socket.send_bytes(frame)
+            await socket.send_bytes(data)
 
 
 async def _receive_all(socket: WebSocket) -> tuple[int, str] | None:

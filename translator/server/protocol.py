@@ -3,15 +3,23 @@
 uvicorn gives a client that has not finished its request headers unlimited time, and answers every
 WebSocket ping with a pong written whatever the client reads: one socket that pings and never
 reads grows the server's memory without end. These subclasses close such connections.
+
+The WebSocket protocol also offers the app an ASGI extension, ``PREBUILT_FRAMES``: write a frame
+built once for thousands of listeners straight to the connection, instead of an ASGI send that
+frames the same bytes again for each of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,43 @@ class BoundedH11Protocol(H11Protocol):
             self.transport.close()
 
 
+PREBUILT_FRAMES = "translator.prebuilt_frames"
+"""The scope extension holding a connection's `PrebuiltFrames`."""
+
+
+@dataclass(frozen=True)
+class PrebuiltFrames:
+    """Writes complete, unmasked WebSocket frames to one connection (data frames only, never
+    fragmented, so they may sit between the frames the server itself writes)."""
+
+    try_write: Callable[[bytes], bool]
+    """Write now; False when the connection's buffer is full or it is closing (then `write`)."""
+    write: Callable[[bytes], Awaitable[None]]
+    """Write once the connection can take it; raises ClientDisconnected when it is gone."""
+
+
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """A WebSocket whose unread outgoing bytes are bounded, pongs included."""
+    """A WebSocket whose unread outgoing bytes are bounded, pongs included, that takes prebuilt frames."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if getattr(self, "scope", None) is not None:
+            self.scope["extensions"][PREBUILT_FRAMES] = PrebuiltFrames(self._try_write, self._write)  # type: ignore[index]
+
+    def _open(self) -> bool:
+        return self.handshake_complete and not self.close_sent and not self.transport.is_closing()
+
+    def _try_write(self, frame: bytes) -> bool:
+        if not (self.writable.is_set() and self._open()):
+            return False
+        self.transport.write(frame)
+        return True
+
+    async def _write(self, frame: bytes) -> None:
+        await self.writable.wait()
+        if not self._open():
+            raise ClientDisconnected()
+        self.transport.write(frame)
 
     def handle_ping(self) -> None:
         super().handle_ping()

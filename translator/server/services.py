@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from translator.config import Settings
 from translator.hub import Hub
 from translator.languages import Language
+from translator.messages import PROTOCOL_VERSION
 from translator.pipeline import Pipeline
 from translator.server.urls import public_url
 
@@ -46,7 +47,7 @@ class Services:
         rolling lags."""
         source = self.pipeline.engine.source
         return {
-            "protocol": 1,
+            "protocol": PROTOCOL_VERSION,
             "event_name": self.settings.server.event_name,
             "source": {"code": source.code, "name": source.name, "native": source.native},
             "targets": [self._language(lang, operator) for lang in self.pipeline.engine.targets],
