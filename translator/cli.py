@@ -99,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
         settings = _load(args, overrides)
+        import uvloop
+
         from translator.server import serve
 
+        # uvloop: the fan-out writes one prebuilt frame per listener, where the loop's own cost shows.
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+            uvloop.run(serve(settings))
         return 0
     except ConfigError as exc:
         print(f"translator: error: {exc}", file=sys.stderr)

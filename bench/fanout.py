@@ -1,0 +1,416 @@
+"""Fan-out at scale: N Opus listeners of one talk, today's design against the design before it.
+
+The server is the real one, as a process, translating the demo talk on a loop into Spanish on the
+offline engine. The load generator is a process of its own (uvloop, raw sockets: a WebSocket
+handshake, then it only reads and parses frames) on the same machine. Per run it reports: listeners
+connected, delivery delay p50/p99 (the spread after the first listener got the same message), audio
+and captions lost per listener, messages per listener per second, server CPU per delivered message
+(the CPU of translating with nobody listening subtracted) and server memory per listener.
+
+The baseline is the code of ``BASELINE_REV`` (one Opus packet per message, an ASGI send per
+listener), run from the same checkout's history with the same Python environment.
+
+    python -m bench.fanout --out bench/results/fanout.md [--listeners 1000 2000 5000 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.soak import rss_mb
+from tests.helpers import free_port
+
+BASELINE_REV = "ca04575"
+"""The last commit before protocol 2 and prebuilt frames."""
+TOKEN = "fanout-operator-token"
+MEASURE_S = 20.0
+WARM_S = 3.0
+CONNECT_DEADLINE_S = 90.0
+CONNECT_BATCH = 250
+STALLED = 100
+HEADER = struct.Struct("<BBHII")
+FLAG_END = 1
+PACKET_SAMPLES = 480
+CONFIG = """
+[server]
+max_connections = 18000
+max_connections_per_address = 18000
+"""
+
+
+# ----------------------------------------------------------------------------- the load generator
+
+
+class Tally:
+    """What every listener of one run received (one process, so one clock for all of them)."""
+
+    def __init__(self) -> None:
+        self.first: dict[bytes, float] = {}
+        self.delays = array("d")
+        self.messages = 0
+        self.measuring = False
+
+
+class ListenerProtocol(asyncio.Protocol):
+    """One WebSocket listener: handshake, then frames parsed from the byte stream, never answered."""
+
+    def __init__(self, tally: Tally, path: str, stalled: bool) -> None:
+        self.tally, self.path, self.stalled = tally, path, stalled
+        self.buffer = bytearray()
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.closed = False
+        self.finals: set[int] = set()
+        self.received: dict[int, int] = {}
+        self.lengths: dict[int, int] = {}
+        self.protocol = 1
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.transport.write(
+            f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            ok = self.buffer.startswith(b"HTTP/1.1 101")
+            del self.buffer[: end + 4]
+            self.upgraded.set_result(ok)
+            if self.stalled:
+                self.transport.pause_reading()  # never reads again: the server must cope
+                return
+        self._frames()
+
+    def _frames(self) -> None:
+        buffer, now, tally = self.buffer, time.monotonic(), self.tally
+        offset = 0
+        while len(buffer) - offset >= 2:
+            opcode, length = buffer[offset] & 0x0F, buffer[offset + 1] & 0x7F
+            start = offset + 2
+            if length == 126:
+                if len(buffer) - offset < 4:
+                    break
+                length, start = struct.unpack_from("!H", buffer, offset + 2)[0], offset + 4
+            elif length == 127:
+                if len(buffer) - offset < 10:
+                    break
+                length, start = struct.unpack_from("!Q", buffer, offset + 2)[0], offset + 10
+            if len(buffer) < start + length:
+                break
+            payload = bytes(buffer[start : start + length])
+            offset = start + length
+            if opcode == 0x8:
+                self.closed = True
+                continue
+            self._message(opcode, payload, now, tally)
+        del buffer[:offset]
+
+    def _message(self, opcode: int, payload: bytes, now: float, tally: Tally) -> None:
+        if opcode == 0x2:
+            version, _, flags, utterance, position = HEADER.unpack_from(payload)
+            key = payload[:12]
+            if flags & FLAG_END:
+                self.lengths[utterance] = position
+            else:
+                self.received[utterance] = self.received.get(utterance, 0) + _samples(version, payload[12:])
+        else:
+            key = payload
+            if payload.startswith(b'{"type":"hello"'):
+                self.protocol = json.loads(payload)["protocol"]
+            elif payload.startswith(b'{"type":"caption"') and b'"final":true' in payload:
+                self.finals.add(json.loads(payload)["id"])
+        first = tally.first.setdefault(key, now)
+        if tally.measuring:
+            tally.delays.append(now - first)
+            tally.messages += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+
+
+def _samples(version: int, payload: bytes) -> int:
+    """Opus samples in a message's payload: one packet (protocol 1), or length-prefixed packets."""
+    if version == 1:
+        return PACKET_SAMPLES
+    count, offset = 0, 0
+    while offset < len(payload):
+        offset += 2 + struct.unpack_from("<H", payload, offset)[0]
+        count += 1
+    return count * PACKET_SAMPLES
+
+
+async def load(port: int, listeners: int, stalled: int, seconds: float) -> dict[str, object]:
+    """Connect the listeners, measure for ``seconds`` once told to (a line on stdin), report."""
+    loop = asyncio.get_running_loop()
+    tally = Tally()
+    connections: list[ListenerProtocol] = []
+    started = time.monotonic()
+
+    async def connect(index: int) -> None:
+        with contextlib.suppress(OSError, TimeoutError):
+            _, protocol = await loop.create_connection(
+                lambda: ListenerProtocol(tally, "/ws/listen/es?codec=opus", index < stalled),
+                "127.0.0.1",
+                port,
+            )
+            if stalled and index < stalled:
+                protocol.transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
+                )
+            if await asyncio.wait_for(protocol.upgraded, 30):
+                connections.append(protocol)
+
+    for batch in range(0, listeners + stalled, CONNECT_BATCH):
+        await asyncio.gather(
+            *(connect(i) for i in range(batch, min(batch + CONNECT_BATCH, listeners + stalled)))
+        )
+        if time.monotonic() - started > CONNECT_DEADLINE_S:
+            break
+    healthy = [c for c in connections if not c.stalled]
+    print(json.dumps({"connected": len(healthy), "stalled": len(connections) - len(healthy)}), flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)  # the orchestrator reads the server's counters
+    tally.measuring = True
+    await asyncio.sleep(seconds)
+    tally.measuring = False
+    delays = np.frombuffer(tally.delays, dtype=np.float64) * 1000 if len(tally.delays) else np.zeros(1)
+    # Utterances every listener connected throughout could have had whole: those whose end every
+    # listener saw, and that began after the last one connected.
+    complete = set.intersection(*(set(c.lengths) for c in healthy)) if healthy else set()
+    audio_lost = [
+        sum(max(0, c.lengths[u] - c.received.get(u, 0)) for u in complete)
+        / max(1, sum(c.lengths[u] for u in complete))
+        for c in healthy
+    ]
+    most = max((len(c.finals) for c in healthy), default=0)
+    result = {
+        "connected": len(healthy),
+        "stalled": len(connections) - len(healthy),
+        "protocol": healthy[0].protocol if healthy else 0,
+        "delay_p50_ms": float(np.percentile(delays, 50)),
+        "delay_p99_ms": float(np.percentile(delays, 99)),
+        "messages": tally.messages,
+        "messages_per_listener_s": tally.messages / max(1, len(healthy)) / seconds,
+        "audio_lost_mean": float(np.mean(audio_lost)) if audio_lost else 0.0,
+        "audio_lost_max": max(audio_lost, default=0.0),
+        "utterances_checked": len(complete),
+        "captions_lost_max": max((most - len(c.finals) for c in healthy), default=0),
+        "closed_by_server": sum(c.closed for c in healthy),
+    }
+    for connection in connections:
+        connection.transport.abort()
+    return result
+
+
+def client_main(port: int, listeners: int, stalled: int, seconds: float) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    import uvloop
+
+    print(json.dumps(uvloop.run(load(port, listeners, stalled, seconds))), flush=True)
+
+
+# ----------------------------------------------------------------------------- the orchestrator
+
+
+@dataclass
+class Run:
+    design: str
+    listeners: int
+    stalled: int = 0
+    result: dict[str, object] = field(default_factory=dict)
+    cpu_us_per_message: float = 0.0
+    kb_per_listener: float = 0.0
+    rss_mb: tuple[float, float] = (0.0, 0.0)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def baseline_tree() -> Path:
+    """The baseline's package, exported from this checkout's history."""
+    directory = Path(tempfile.mkdtemp(prefix="fanout-baseline-"))
+    archive = subprocess.run(
+        ["git", "archive", BASELINE_REV, "translator", "web"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
+    return directory
+
+
+async def start_server(
+    design: str, talk: Path, config: Path, baseline: Path | None
+) -> tuple[asyncio.subprocess.Process, int]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | {
+        "TRANSLATOR_OPERATOR_TOKEN": TOKEN
+    }
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "translator", "serve", "--config", str(config), "--engine", "local"),
+        *("--input", str(talk), "--loop", "--port", str(port), "--target", "es"),
+        env=env,
+        # ``python -m`` imports from its working directory first: the baseline's own tree.
+        cwd=baseline,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(900):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/readyz")).status_code == 200:
+                    return server, port
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the {design} server did not become ready")
+
+
+async def measure(
+    run: Run, server: asyncio.subprocess.Process, port: int, idle_cpu_per_s: float, seconds: float
+) -> None:
+    print(
+        f"fanout: {run.design}, {run.listeners} listeners"
+        + (f" + {run.stalled} stalled" if run.stalled else ""),
+        flush=True,
+    )
+    before = rss_mb(server.pid)
+    client = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bench.fanout", "--client", str(port), str(run.listeners), str(run.stalled)),
+        *("--seconds", str(seconds)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert client.stdin is not None and client.stdout is not None
+    connected = json.loads(await client.stdout.readline())
+    await asyncio.sleep(WARM_S)
+    connected_rss = rss_mb(server.pid)
+    cpu_before = cpu_seconds(server.pid)
+    client.stdin.write(b"go\n")
+    await client.stdin.drain()
+    run.result = json.loads(await client.stdout.readline())
+    cpu = cpu_seconds(server.pid) - cpu_before - idle_cpu_per_s * seconds
+    after = rss_mb(server.pid)
+    await client.wait()
+    messages = max(1, int(run.result["messages"]))  # type: ignore[call-overload]
+    run.cpu_us_per_message = cpu / messages * 1e6
+    run.kb_per_listener = (
+        (connected_rss - before) * 1024 / max(1, connected["connected"] + connected["stalled"])
+    )
+    run.rss_mb = (before, after)
+    print(f"fanout:   {json.dumps(run.result)}", flush=True)
+    await asyncio.sleep(8)  # the server forgets the listeners
+
+
+async def bench(talk: Path, listeners: list[int], seconds: float) -> list[Run]:
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        config = Path(scratch) / "fanout.toml"
+        config.write_text(CONFIG)
+        for design in ("baseline", "current"):
+            tree = baseline_tree() if design == "baseline" else None
+            server, port = await start_server(design, talk, config, tree)
+            try:
+                cpu_start = cpu_seconds(server.pid)
+                await asyncio.sleep(seconds)
+                idle = (cpu_seconds(server.pid) - cpu_start) / seconds
+                print(
+                    f"fanout: {design} server translating with nobody listening: {idle * 100:.0f} % CPU",
+                    flush=True,
+                )
+                for count in listeners:
+                    run = Run(design, count)
+                    await measure(run, server, port, idle, seconds)
+                    runs.append(run)
+                if design == "current":
+                    run = Run(design, 2000, STALLED)
+                    await measure(run, server, port, idle, seconds)
+                    runs.append(run)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(server.wait(), 30)
+    return runs
+
+
+def report(runs: list[Run], seconds: float) -> str:
+    lines = [
+        "# Fan-out: Opus listeners of one talk (offline engine, demo talk on a loop, Spanish)",
+        "",
+        f"Server and load generator on this machine ({os.cpu_count()} cores); {seconds:g} s measured per",
+        "run after the listeners connected. Delay: how much later than the first listener each",
+        "listener got the same message. CPU per message: server CPU in the window, less what",
+        "translating costs with nobody listening, per message delivered. Baseline: the code of",
+        f"`{BASELINE_REV}` (protocol 1: one 20 ms Opus packet per message, an ASGI send per listener).",
+        "",
+        "| design | listeners | connected | stalled | msgs/listener/s | delay p50 / p99 (ms) "
+        "| audio lost mean / max | captions lost (max) | server CPU/msg (µs) | server KB/listener "
+        "| RSS before → after (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        r = run.result
+        lines.append(
+            f"| {run.design} | {run.listeners} | {r['connected']} | {r['stalled']} "
+            f"| {r['messages_per_listener_s']:.1f} | {r['delay_p50_ms']:.0f} / {r['delay_p99_ms']:.0f} "
+            f"| {r['audio_lost_mean']:.1%} / {r['audio_lost_max']:.1%} | {r['captions_lost_max']} "
+            f"| {run.cpu_us_per_message:.1f} | {run.kb_per_listener:.1f} "
+            f"| {run.rss_mb[0]:.0f} → {run.rss_mb[1]:.0f} |"
+        )
+    by = {(r.design, r.listeners, r.stalled): r for r in runs}
+    lines += ["", "Current ÷ baseline, same listeners:", ""]
+    for (design, count, stalled), run in by.items():
+        base = by.get(("baseline", count, 0))
+        if design == "current" and not stalled and base is not None:
+            ratio = base.cpu_us_per_message / max(run.cpu_us_per_message, 1e-9)
+            p99 = f"{base.result['delay_p99_ms']:.0f} → {run.result['delay_p99_ms']:.0f} ms"
+            memory = f"{base.kb_per_listener:.1f} → {run.kb_per_listener:.1f} KB"
+            lines.append(
+                f"- {count}: CPU per message {ratio:.1f}× less; delay p99 {p99}; per listener {memory}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--talk", type=Path, default=Path("build/demo-talk.wav"))
+    parser.add_argument("--listeners", type=int, nargs="+", default=[1000, 2000, 5000, 10000])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/fanout.md"))
+    parser.add_argument("--seconds", type=float, default=MEASURE_S, help="measured per run")
+    parser.add_argument(
+        "--client", nargs=3, type=int, metavar=("PORT", "LISTENERS", "STALLED"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.client:
+        client_main(*args.client, args.seconds)
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    text = report(asyncio.run(bench(args.talk.resolve(), args.listeners, args.seconds)), args.seconds)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
