@@ -45,6 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", dest="server.tls_cert", metavar="PEM")
     serve.add_argument("--tls-key", dest="server.tls_key", metavar="PEM")
+    serve.add_argument(
+        "--broker", dest="broker.url", metavar="redis://HOST:PORT", help="share the talk through Redis"
+    )
+    serve.add_argument(
+        "--workers", dest="server.workers", type=int, metavar="N", help="listener processes (needs --broker)"
+    )
+    serve.add_argument(
+        "--operator-port",
+        dest="server.operator_port",
+        type=_port,
+        help="with --workers: where the console and the operator API are served (default: port + 1)",
+    )
+    serve.add_argument(
+        "--listener-only",
+        dest="broker.listener_only",
+        action="store_const",
+        const=True,
+        help="serve listeners of a talk whose pipeline runs elsewhere (needs --broker)",
+    )
     serve.add_argument("-v", "--verbose", action="store_true")
     evaluate = commands.add_parser(
         "eval", help="replay a talk through the service and measure lag and quality per language"
@@ -97,11 +116,17 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "export":
             return _export(args)
-        overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
-        settings = _load(args, overrides)
         import uvloop
 
         from translator.server import serve
+        from translator.server.workers import settings_from_parent
+
+        overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
+        settings = settings_from_parent()
+        if settings is None:
+            settings = _load(args, overrides)
+        else:
+            logs.configure(settings.log)
 
         # uvloop: the fan-out writes one prebuilt frame per listener, where the loop's own cost shows.
         with contextlib.suppress(KeyboardInterrupt):

@@ -97,6 +97,17 @@ class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
     resumes); 0 waits for the full ``silence_ms``."""
 
 
+class BrokerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Several processes or machines sharing one talk through Redis."""
+
+    url: str | None = None
+    """``redis://HOST:PORT[/DB]``; None: one process, no broker."""
+    channel: str = "translator"
+    """Prefix of this talk's Redis keys and channels (several talks can share one Redis)."""
+    listener_only: bool = False
+    """Serve listeners of a talk whose pipeline runs elsewhere (another process or machine)."""
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The HTTP server listeners connect to."""
 
@@ -116,6 +127,11 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed."""
     operator_token: str | None = None
     """Guards the operator surfaces (status details). A secret; generated and stored when unset."""
+    workers: int = 1
+    """Listener processes sharing ``port`` (more than 1 needs a broker); the pipeline then runs in a
+    process of its own, which serves the operator surfaces on ``operator_port``."""
+    operator_port: int | None = None
+    """Where the operator surfaces are served when ``workers`` > 1 (None: ``port`` + 1)."""
 
     def __repr__(self) -> str:
         token = "None" if self.operator_token is None else "'***'"
@@ -134,6 +150,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
     glossary: Glossary = msgspec.field(default_factory=Glossary)
     """Required translations and names kept; the operator may change it during the talk."""
 
@@ -228,6 +245,19 @@ def _validate_azure(settings: Settings) -> None:
             )
 
 
+def _validate_broker(settings: Settings) -> None:
+    broker, server = settings.broker, settings.server
+    if broker.url is not None and urlsplit(broker.url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("broker.url", "must be a Redis URL: redis://HOST:PORT (or rediss://, unix://)")
+    if server.workers < 1:
+        raise ConfigError("server.workers", "must be at least 1")
+    if (server.workers > 1 or broker.listener_only) and broker.url is None:
+        what = "server.workers" if server.workers > 1 else "broker.listener_only"
+        raise ConfigError(
+            what, "processes share a talk through Redis: set broker.url (--broker redis://HOST:PORT)"
+        )
+
+
 def validate(settings: Settings) -> None:
     """Check what types alone cannot; raise ConfigError naming the first bad field."""
     try:
@@ -250,6 +280,7 @@ def validate(settings: Settings) -> None:
     for field in ("max_connections", "max_connections_per_address"):
         if getattr(settings.server, field) < 1:
             raise ConfigError(f"server.{field}", "must be at least 1")
+    _validate_broker(settings)
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
     if settings.audio.input != "mic" and not Path(settings.audio.input).is_file():

@@ -23,7 +23,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol
 
 from translator.messages import Caption, Codec, ListenerMessage, Skipped, encode_text, websocket_frame
 
@@ -39,6 +39,14 @@ TEXT_BACKLOG: Final = 200
 HISTORY: Final = 10
 """Final captions kept per language for late joiners."""
 CLOSE_TOO_SLOW: Final = 4008
+
+
+class Relay(Protocol):
+    """Carries what a hub publishes to every process's hub (see ``relay.py``)."""
+
+    def send_text(self, lang: str, text: str, keep: bool) -> None: ...
+
+    def send_audio(self, lang: str, frame: AudioFrame, codec: Codec) -> None: ...
 
 
 class AudioFrame(NamedTuple):
@@ -216,6 +224,9 @@ class Hub:
     def __init__(self, languages: list[str]) -> None:
         self.channels = {lang: Channel(lang) for lang in languages}
         self._emptied = asyncio.Event()
+        self.relay: Relay | None = None
+        """Set when several processes share the talk: what is published goes through it, and comes
+        back to every process's `deliver_text` / `deliver_audio`."""
 
     def subscribe(
         self, lang: str, *, audio: bool = True, codec: Codec = "pcm", first: str | None = None
@@ -250,18 +261,33 @@ class Hub:
             self._emptied.set()
 
     def publish(self, lang: str, message: ListenerMessage) -> None:
-        """Send a JSON message to every listener of ``lang`` (encoded once)."""
+        """Send a JSON message to every listener of ``lang`` (encoded once), through the relay when
+        processes share the talk."""
+        text = encode_text(message)
+        if self.relay is not None:
+            self.relay.send_text(lang, text, keep=isinstance(message, Caption) and message.final)
+        else:
+            self.deliver_text(lang, text, message)
+
+    def publish_audio(self, lang: str, frame: AudioFrame, codec: Codec = "pcm") -> None:
+        """Send a binary audio frame to every listener of ``lang`` that wants audio in ``codec``."""
+        if self.relay is not None:
+            self.relay.send_audio(lang, frame, codec)
+        else:
+            self.deliver_audio(lang, frame, codec)
+
+    def deliver_text(self, lang: str, text: str, message: ListenerMessage) -> None:
+        """Hand a published JSON message to this process's listeners of ``lang``."""
         channel = self.channels[lang]
         if isinstance(message, Caption) and message.final:
             channel.remember(message)
-        text = encode_text(message)
         wire = websocket_frame(text)
         channel.queued += len(channel.listeners)
         for listener in tuple(channel.listeners):
             listener.push_text(text, wire)
 
-    def publish_audio(self, lang: str, frame: AudioFrame, codec: Codec = "pcm") -> None:
-        """Send a binary audio frame to every listener of ``lang`` that wants audio in ``codec``."""
+    def deliver_audio(self, lang: str, frame: AudioFrame, codec: Codec) -> None:
+        """Hand a published audio frame to this process's listeners of ``lang``."""
         now = time.monotonic()
         channel = self.channels[lang]
         wire = websocket_frame(frame.data)

@@ -82,6 +82,13 @@ def level_dbfs(frame: bytes) -> float:
     return max(SILENCE_DBFS, 20 * math.log10(rms / 32768)) if rms else SILENCE_DBFS
 
 
+def listener_status(lang: str, paused: bool, states: dict[str, str], details: dict[str, str]) -> Status:
+    """What a listener of ``lang`` is told about it: paused, or its session's state."""
+    if paused:
+        return Status(lang, PAUSED, "the talk is paused")
+    return Status(lang, states.get(lang, "connecting"), details.get(lang, ""))
+
+
 @dataclass
 class InputState:
     """What the service shows about its input."""
@@ -195,9 +202,20 @@ class Pipeline:
 
     def status(self, lang: str) -> Status:
         """What a listener of ``lang`` is told about it now."""
-        if self.input.paused:
-            return Status(lang, PAUSED, "the talk is paused")
-        return Status(lang, self.states.get(lang, "connecting"), self.details.get(lang, ""))
+        return listener_status(lang, self.input.paused, self.states, self.details)
+
+    def snapshot(self) -> dict[str, object]:
+        """What processes serving listeners elsewhere need to know of the talk (see ``relay.py``)."""
+        return {
+            "source": self.engine.source.code,
+            "targets": [target.code for target in self.engine.targets],
+            "states": self.states,
+            "details": self.details,
+            "lags": self.lags,
+            "talk_started_at": self.input.talk_started_at,
+            "paused": self.input.paused,
+            "input": self.input.health,
+        }
 
     async def run(self) -> None:
         """Run until cancelled: the input (until it ends) and the engine's events."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from urllib.parse import urlsplit
 
+import msgspec
 import uvicorn
 from litestar import Litestar
 from litestar.datastructures import State
@@ -21,8 +24,11 @@ from translator.config import Settings
 from translator.engines import create_engine
 from translator.errors import AddressError
 from translator.hub import Hub
+from translator.languages import get_language
 from translator.pipeline import Pipeline
-from translator.server import api, control, metrics, noise, pages, talks
+from translator.relay import RedisRelay
+from translator.remote_talk import RemoteTalk
+from translator.server import api, control, metrics, noise, pages, talks, workers
 from translator.server.limits import PerAddressLimit, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
 from translator.server.operator import OperatorToken, resolve_token
@@ -38,33 +44,39 @@ log = logging.getLogger(__name__)
 WS_MAX_MESSAGE_BYTES = 4096
 
 
-def create_app(services: Services) -> Litestar:
-    """The app; its lifespan runs the pipeline (the source and engine are opened by the caller)."""
+def create_app(services: Services, operator: bool = True) -> Litestar:
+    """The app. With ``operator``, the operator surfaces too, and its lifespan runs the pipeline
+    (the source and engine are opened by the caller); without, listeners and public pages only."""
+    pipeline = services.pipeline
 
     @asynccontextmanager
     async def run_pipeline(app: Litestar) -> AsyncIterator[None]:
-        task = asyncio.create_task(services.pipeline.run(), name="pipeline")
+        if not operator or not isinstance(pipeline, Pipeline):
+            yield
+            return
+        task = asyncio.create_task(pipeline.run(), name="pipeline")
         try:
             yield
         finally:
             await cancel_and_wait(task)
 
+    public = [api.languages, api.healthz, api.readyz, listen, *pages.handlers]
+    operators = [
+        api.status,
+        *control.handlers,
+        talks.talks,
+        talks.talk_export,
+        metrics.metrics,
+        pages.console,
+    ]
+    with_operator = operator and isinstance(pipeline, Pipeline)
     return Litestar(
-        route_handlers=[
-            api.languages,
-            api.status,
-            api.healthz,
-            api.readyz,
-            *control.handlers,
-            talks.talks,
-            talks.talk_export,
-            metrics.metrics,
-            listen,
-            *pages.handlers,
-        ],
+        route_handlers=public + (operators if with_operator else []),
         lifespan=[run_pipeline],
         after_exception=[_log_unexpected],
-        state=State({"services": services, "registry": metrics.install(services)}),
+        state=State(
+            {"services": services} | ({"registry": metrics.install(services)} if with_operator else {})
+        ),
         response_headers=pages.SECURITY_HEADERS,
         # No schema pages: they load scripts from public CDNs and show more than listeners need.
         openapi_config=None,
@@ -105,9 +117,18 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
 
 @asynccontextmanager
 async def open_services(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[Services]:
-    """Open the input and start the engine (failing early with a clear error); close both on exit."""
-    hub = Hub(settings.targets)
+    """Open the input and start the engine (failing early with a clear error), and the broker when
+    processes share the talk; close them all on exit. A listener-only process opens no input or
+    engine: it follows the talk through the broker."""
+    hub = Hub([] if settings.broker.listener_only else settings.targets)
     async with AsyncExitStack() as stack:
+        if settings.broker.listener_only:
+            talk = RemoteTalk(hub, get_language(settings.source))
+            relay = RedisRelay(settings.broker, hub, on_snapshot=talk.update)
+            await relay.start()
+            stack.push_async_callback(relay.stop)
+            yield Services(settings, hub, talk, resolve_token(settings).value, relay)
+            return
         source = await stack.enter_async_context(source or open_source(settings.audio))
         engine = await stack.enter_async_context(create_engine(settings))
         pipeline = Pipeline(source, engine, hub)
@@ -116,7 +137,12 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
                 transcripts_directory(settings.transcripts), lambda: talk_header(settings, pipeline)
             )
             stack.callback(pipeline.transcript.close)
-        yield Services(settings, hub, pipeline, resolve_token(settings).value)
+        relay = None
+        if settings.broker.url is not None:
+            relay = hub.relay = RedisRelay(settings.broker, hub, snapshot=pipeline.snapshot)
+            await relay.start()
+            stack.push_async_callback(relay.stop)
+        yield Services(settings, hub, pipeline, resolve_token(settings).value, relay)
 
 
 def talk_header(settings: Settings, pipeline: Pipeline) -> TalkHeader:
@@ -144,15 +170,19 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def bind(settings: Settings) -> socket.socket:
+def bind(settings: Settings, reuse_port: bool = False) -> socket.socket:
     """The listening socket, opened before anything slow starts: a busy port is a one-line error.
 
-    Port 0 picks a free port, written back into the settings.
+    Port 0 picks a free port, written back into the settings. ``reuse_port``: listener processes
+    share the port, the kernel spreading connections among them.
     """
     host, port = settings.server.host, settings.server.port
     try:
         sock = socket.create_server(
-            (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=2048
+            (host, port),
+            family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+            backlog=2048,
+            reuse_port=reuse_port,
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -168,7 +198,7 @@ def bind(settings: Settings) -> socket.socket:
 @asynccontextmanager
 async def running(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[Services]:
     """The whole service started in this event loop, until the block ends (``translator eval``, tests)."""
-    sock = bind(settings)
+    sock = bind(settings, reuse_port=settings.broker.listener_only)
     async with open_services(settings, source) as services:
         server = _Server(uvicorn_config(create_app(services), settings, log_level="warning"), services.hub)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
@@ -186,30 +216,91 @@ async def running(settings: Settings, source: AudioSource | None = None) -> Asyn
 
 async def serve(settings: Settings) -> None:
     """Serve listeners until stopped, printing the URLs to open once the service is up."""
+    if settings.broker.listener_only:
+        await _serve_listeners(settings)
+        return
+    if settings.server.workers > 1:
+        await _serve_with_workers(settings)
+        return
     sock = bind(settings)
     token = resolve_token(settings)
-    engine = settings.resolved_engine()
-    what = "loading the offline models" if engine == "local" else "connecting to Azure AI Voice Live"
-    print(f"translator: starting: {what}…", flush=True)
+    _starting(settings)
     async with open_services(settings) as services:
         server = _Server(uvicorn_config(create_app(services), settings, log_level="warning"), services.hub)
-        print_urls(settings, services.pipeline.engine.name, services.pipeline.source.description, token)
+        print_urls(settings, services, token)
         await server.serve(sockets=[sock])
 
 
-def print_urls(settings: Settings, engine: str, input_description: str, token: OperatorToken) -> None:
+def _starting(settings: Settings) -> None:
+    engine = settings.resolved_engine()
+    what = "loading the offline models" if engine == "local" else "connecting to Azure AI Voice Live"
+    print(f"translator: starting: {what}…", flush=True)
+
+
+async def _serve_listeners(settings: Settings) -> None:
+    """A listener-only process: the public surfaces of a talk whose pipeline runs elsewhere."""
+    sock = bind(settings, reuse_port=True)
+    async with open_services(settings) as services:
+        server = _Server(
+            uvicorn_config(create_app(services, operator=False), settings, log_level="warning"), services.hub
+        )
+        parent = os.environ.get(workers.PARENT_ENV)
+        watchdog = asyncio.create_task(workers.exit_with_parent(int(parent), server)) if parent else None
+        print(
+            f"translator: serving listeners of {settings.broker.channel!r} at {public_url(settings)}",
+            flush=True,
+        )
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            if watchdog is not None:
+                await cancel_and_wait(watchdog)
+
+
+async def _serve_with_workers(settings: Settings) -> None:
+    """The pipeline and the operator surfaces in this process, on the operator port; listeners in
+    ``server.workers`` processes of their own sharing the public port."""
+    bind(settings, reuse_port=True).close()  # a busy public port is one line, before anything loads
+    operator_settings = msgspec.structs.replace(
+        settings,
+        server=msgspec.structs.replace(
+            settings.server, port=settings.server.operator_port or settings.server.port + 1
+        ),
+    )
+    sock = bind(operator_settings)
+    token = resolve_token(settings)
+    _starting(settings)
+    async with open_services(settings) as services, workers.supervised(settings):
+        app = create_app(services)
+        server = _Server(uvicorn_config(app, operator_settings, log_level="warning"), services.hub)
+        print_urls(settings, services, token, operator_port=operator_settings.server.port)
+        await server.serve(sockets=[sock])
+
+
+def print_urls(
+    settings: Settings, services: Services, token: OperatorToken, operator_port: int | None = None
+) -> None:
     """Tell the operator what is running and where to point people."""
+    pipeline = services.pipeline
+    assert isinstance(pipeline, Pipeline)
     base = public_url(settings)
+    operator = base if operator_port is None else f"http://{settings.server.host}:{operator_port}/"
     first = settings.targets[0]
     print(
-        f"translator: {engine} engine, {settings.source} → {', '.join(settings.targets)}, "
-        f"input: {input_description}"
+        f"translator: {pipeline.engine.name} engine, {settings.source} → {', '.join(settings.targets)}, "
+        f"input: {pipeline.source.description}"
     )
+    if operator_port is not None:
+        # Host and port only: a Redis URL may carry a password.
+        redis_at = urlsplit(settings.broker.url or "").netloc.rpartition("@")[2]
+        print(
+            f"  Listener processes: {settings.server.workers}, sharing the talk through Redis at {redis_at}"
+        )
     print(f"  Audience page:    {base}")
     print(f"  Join (QR code):   {base}join")
     print(f"  Caption overlay:  {base}overlay?lang={first}")
-    print(f"  Status:           {base}api/status  (operator token required)")
-    print(f"  Console:          {base}console?token=<operator token>")
+    print(f"  Status:           {operator}api/status  (operator token required)")
+    print(f"  Console:          {operator}console?token=<operator token>")
     if token.source == "generated":
         print(f"  Operator token:   {token.value}  (shown once; kept in {token.path})")
     elif token.source == "stored":

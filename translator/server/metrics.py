@@ -33,7 +33,9 @@ class _ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         hub, pipeline = self.services.hub, self.services.pipeline
-        listeners = GaugeMetricFamily("translator_listeners", "Connected listeners", labels=["lang"])
+        listeners = GaugeMetricFamily(
+            "translator_listeners", "Connected listeners (in every process sharing the talk)", labels=["lang"]
+        )
         queued = CounterMetricFamily(
             "translator_messages_queued", "Messages queued to listeners", labels=["lang"]
         )
@@ -55,7 +57,7 @@ class _ServiceCollector(Collector):
             "translator_language_ready", "1 when the language's session is ready", labels=["lang"]
         )
         for lang, channel in hub.channels.items():
-            listeners.add_metric([lang], len(channel.listeners))
+            listeners.add_metric([lang], self.services.listeners(lang))
             queued.add_metric([lang], channel.queued)
             skipped.add_metric([lang], channel.skipped)
             evictions.add_metric([lang], channel.evictions)

@@ -87,8 +87,8 @@ def _secured(response: ASGIResponse) -> ASGIResponse:
 
 handlers = [
     audience,
-    console,
     overlay,
     join,
     create_static_files_router(path="/static", directories=[WEB_DIR], after_request=_secured),  # type: ignore[arg-type]
 ]
+"""The public pages; the console is an operator surface."""

@@ -11,6 +11,8 @@ from translator.hub import Hub
 from translator.languages import Language
 from translator.messages import PROTOCOL_VERSION
 from translator.pipeline import Pipeline
+from translator.relay import RedisRelay
+from translator.remote_talk import RemoteTalk
 from translator.server.urls import public_url
 
 
@@ -20,9 +22,12 @@ class Services:
 
     settings: Settings
     hub: Hub
-    pipeline: Pipeline
+    pipeline: Pipeline | RemoteTalk
+    """The talk: its pipeline, or in a listener-only process what the broker tells of it."""
     operator_token: str
     """Guards the operator surfaces; see `operator.py`."""
+    relay: RedisRelay | None = None
+    """The broker link when processes share the talk."""
     started_at: float = field(default_factory=time.time)
 
     @property
@@ -41,6 +46,12 @@ class Services:
             "overlays": {t.code: f"{audience}overlay?lang={t.code}" for t in self.pipeline.engine.targets},
             "reachable_by_phones": not (host == "localhost" or host.startswith("127.") or host == "::1"),
         }
+
+    def listeners(self, lang: str) -> int:
+        """Listeners of ``lang``: in every process when processes share the talk (a second old)."""
+        if self.relay is not None and self.relay.totals:
+            return self.relay.totals.get(lang, 0)
+        return self.hub.listener_count(lang)
 
     def languages(self, operator: bool = False) -> dict[str, object]:
         """The body of ``GET /api/languages``; ``operator`` adds why a language is not ready and its
@@ -61,7 +72,7 @@ class Services:
             "native": lang.native,
             "state": pipeline.states.get(lang.code, "connecting"),
             "lag_s": pipeline.lags.get(lang.code),
-            "listeners": self.hub.listener_count(lang.code),
+            "listeners": self.listeners(lang.code),
         }
         if operator:
             about["detail"] = pipeline.details.get(lang.code, "")

@@ -1,0 +1,224 @@
+"""Several processes sharing one talk through a real Redis (``redis-server`` on a free port): the
+pipeline's process and listener-only processes, `translator serve --workers`, a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from tests.helpers import OPERATOR_TOKEN, Received, free_port, listen, live_server
+from tests.server.test_listen import voicelive_settings
+from tests.voicelive_server import FakeVoiceLive
+from translator.audio.wav import WavSource
+
+
+class RedisServer:
+    """A real redis-server of the test's own, which can be stopped and started again on its port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@contextlib.asynccontextmanager
+async def translator_process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[int]:
+    """``translator serve ARGS`` as a real process on a free port (yielded) until the block ends."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "translator", "serve", "--port", str(port), *args),
+        env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+        | {"TRANSLATOR_OPERATOR_TOKEN": OPERATOR_TOKEN}
+        | (env or {}),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 20)
+
+
+async def ready(port: int, within_s: float = 60) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with asyncio.timeout(within_s):
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+
+
+def finished(count: int):
+    """``count`` final captions whose audio has ended."""
+    return lambda r: len([i for i in r.finals() if i in r.ended()]) >= count
+
+
+def same_talk(a: Received, b: Received) -> int:
+    """Both got the same captions and all of the audio of every utterance both saw end; how many."""
+    both = sorted(set(a.finals()) & set(b.finals()) & a.ended() & b.ended())
+    for utterance in both:
+        assert a.finals()[utterance] == b.finals()[utterance]
+        assert a.audio_shares()[utterance] == b.audio_shares()[utterance] == 1.0
+    return len(both)
+
+
+async def test_listeners_on_two_processes_get_the_whole_talk(
+    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+) -> None:
+    settings = voicelive_settings(voicelive, talk)
+    settings.broker.url = redis_server.url
+    async with (
+        live_server(settings, WavSource(talk, loop=True, pace=2)) as pipeline,
+        translator_process("--listener-only", "--broker", redis_server.url) as worker,
+    ):
+        await ready(worker)
+        here, there = await asyncio.gather(
+            listen(f"{pipeline.ws}/ws/listen/es?codec=opus", finished(3)),
+            listen(f"ws://127.0.0.1:{worker}/ws/listen/es?codec=opus", finished(3)),
+        )
+        # A late joiner on the listener process gets the recent captions, from Redis.
+        late = await listen(f"ws://127.0.0.1:{worker}/ws/listen/es", lambda r: True)
+        async with (
+            websockets.connect(f"ws://127.0.0.1:{worker}/ws/listen/es"),
+            websockets.connect(f"{pipeline.ws}/ws/listen/fr"),
+        ):
+            await asyncio.sleep(2.5)  # counts are exchanged every second
+            async with httpx.AsyncClient() as client:
+                counted = [
+                    {
+                        t["code"]: t["listeners"]
+                        for t in (await client.get(f"{url}/api/languages")).json()["targets"]
+                    }
+                    for url in (pipeline.url, f"http://127.0.0.1:{worker}")
+                ]
+                public_status = await client.get(f"http://127.0.0.1:{worker}/api/status")
+    assert same_talk(here, there) >= 2
+    assert there.hello["protocol"] == 2 and there.hello["state"] == "ready"
+    history = {c.id: c.text for c in pipeline.services.hub.channels["es"].history}
+    # (A caption's source line may arrive after its translation: the pipeline's copy may be newer.)
+    assert late.hello["captions"] and all(history[c["id"]] == c["text"] for c in late.hello["captions"])
+    assert counted[0] == counted[1] == {"es": 1, "fr": 1}, "every process counts everyone's listeners"
+    assert public_status.status_code == 404, "operator surfaces stay with the pipeline"
+
+
+async def test_a_redis_restart_is_survived(
+    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+) -> None:
+    settings = voicelive_settings(voicelive, talk)
+    settings.broker.url = redis_server.url
+    async with (
+        live_server(settings, WavSource(talk, loop=True, pace=2)) as pipeline,
+        translator_process("--listener-only", "--broker", redis_server.url) as worker,
+    ):
+        await ready(worker)
+        urls = (f"{pipeline.ws}/ws/listen/es", f"ws://127.0.0.1:{worker}/ws/listen/es")
+        async with websockets.connect(urls[0]) as here, websockets.connect(urls[1]) as there:
+            await asyncio.gather(here.recv(), there.recv())
+            await asyncio.sleep(2)
+            redis_server.stop()
+            await asyncio.sleep(2)
+            redis_server.start()
+            restarted = pipeline.services.relay
+            assert restarted is not None
+            # Captions published after the restart reach both processes' listeners, still connected.
+            after = await asyncio.gather(*(_finals_after_restart(ws) for ws in (here, there)))
+    assert all(len(ids) >= 2 for ids in after)
+    assert set(after[0]) & set(after[1])
+    assert restarted.dropped > 0, "what was published while Redis was down is counted as lost"
+
+
+async def _finals_after_restart(ws: websockets.ClientConnection) -> list[int]:
+    ids: list[int] = []
+    async with asyncio.timeout(40):
+        while len(ids) < 3:
+            message = await ws.recv()
+            if isinstance(message, str) and '"type":"caption"' in message and '"final":true' in message:
+                ids.append(int(message.split('"id":')[1].split(",")[0]))
+    return ids[1:]  # the first may have been cut by the outage
+
+
+async def test_serve_with_two_worker_processes(
+    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+) -> None:
+    env = {"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "worker-secret"}
+    operator = free_port()
+    arguments = ("--workers", "2", "--operator-port", str(operator), "--broker", redis_server.url)
+    arguments += ("--input", str(talk), "--loop", "--target", "es")
+    async with translator_process(*arguments, env=env) as public:
+        await ready(operator)
+        await ready(public)
+        received = await asyncio.gather(
+            *(listen(f"ws://127.0.0.1:{public}/ws/listen/es", finished(2), within_s=60) for _ in range(6))
+        )
+        async with websockets.connect(f"ws://127.0.0.1:{public}/ws/listen/es"):
+            await asyncio.sleep(2.5)
+            async with httpx.AsyncClient() as client:
+                total = (await client.get(f"http://127.0.0.1:{public}/api/languages")).json()["targets"][0]
+                status = await client.get(
+                    f"http://127.0.0.1:{operator}/api/status",
+                    headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+                )
+                refused = await client.get(f"http://127.0.0.1:{operator}/api/status")
+                console = await client.get(f"http://127.0.0.1:{public}/console?token={OPERATOR_TOKEN}")
+        workers = _children(public)
+    assert all(len(r.finals()) >= 2 for r in received)
+    assert total["listeners"] == 1
+    assert status.status_code == 200 and status.json()["languages"][0]["listeners"] == 1
+    assert refused.status_code == 401 and console.status_code == 404
+    assert len(workers) == 2, "two listener processes"
+    assert "worker-secret" not in status.text
+
+
+def _children(port: int) -> list[int]:
+    """The listener processes: translator processes listening on ``port`` (SO_REUSEPORT)."""
+    found = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
+    return sorted({int(part.split("pid=")[1].split(",")[0]) for part in found.split() if "pid=" in part})

@@ -1,0 +1,196 @@
+"""Several processes (or machines) sharing one talk through Redis.
+
+The process running the pipeline publishes each language's messages once, on one Redis channel per
+language; every process, that one included, subscribes once to them all and fans out to its own
+listeners through its own hub. Final captions are also kept in a short Redis list per language, for
+processes that start late; the talk's state (its languages, their states, when it started, whether
+it is paused) is a key the pipeline process refreshes every second; every process keeps its listener
+counts under a key that expires, so that any process can tell the total.
+
+A Redis restart loses what is published while Redis is down (counted, logged once per outage),
+never a listener: subscribers reconnect with back-off and reload the caption history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import struct
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from translator.config import BrokerConfig
+from translator.hub import HISTORY, AudioFrame, Hub
+from translator.messages import CODEC_IDS, Caption, Codec, ListenerMessage
+from translator.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+SYNC_S = 1.0
+"""How often the talk's state and the listener counts are written and read."""
+EXPIRE_S = 5
+"""A process that stops reporting drops out of the counts after this."""
+RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+OUTBOX = 2000
+"""Messages waiting for Redis at most (~20 s of one language); older ones are dropped."""
+TEXT, AUDIO = b"T", b"A"
+_AUDIO = struct.Struct("<BIf")
+_CODECS: dict[int, Codec] = {number: name for name, number in CODEC_IDS.items()}
+_decode = msgspec.json.Decoder(ListenerMessage).decode
+
+
+class RedisRelay:
+    """One process's link to the talk's Redis: what it publishes, what it receives, its counts."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        hub: Hub,
+        *,
+        snapshot: Callable[[], dict[str, Any]] | None = None,
+        on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """``snapshot``: the pipeline process's talk state, written every second; ``on_snapshot``:
+        a listener-only process's use for it."""
+        self.config = config
+        self.hub = hub
+        self._snapshot = snapshot
+        self._on_snapshot = on_snapshot
+        self._redis = redis.from_url(config.url or "", health_check_interval=10, socket_timeout=5)
+        self._outbox: asyncio.Queue[tuple[str, bytes, bytes | None]] = asyncio.Queue(OUTBOX)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.totals: dict[str, int] = {}
+        """Listeners per language across every process (refreshed every second)."""
+        self.dropped = 0
+        """Messages that could not be published (Redis down, or too far behind)."""
+        self.connected = False
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.config.channel, *parts))
+
+    async def start(self) -> None:
+        """Start the subscriber and the periodic tasks (they retry until Redis answers)."""
+        jobs = [self._subscribe(), self._sync()]
+        if self._snapshot is not None:
+            jobs.append(self._publish())
+        self._tasks = [asyncio.create_task(job, name="relay") for job in jobs]
+
+    async def stop(self) -> None:
+        """Stop the tasks and close the connections."""
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._key("listeners", self._id))
+        await self._redis.aclose()
+
+    def send_text(self, lang: str, text: str, keep: bool) -> None:
+        """Publish a JSON message of ``lang``; ``keep``: a final caption, kept for late joiners."""
+        self._send(lang, TEXT + text.encode(), text.encode() if keep else None)
+
+    def send_audio(self, lang: str, frame: AudioFrame, codec: Codec) -> None:
+        """Publish an audio frame of ``lang``."""
+        self._send(
+            lang, AUDIO + _AUDIO.pack(CODEC_IDS[codec], frame.utterance, frame.seconds) + frame.data, None
+        )
+
+    def _send(self, lang: str, data: bytes, keep: bytes | None) -> None:
+        if self._outbox.full():
+            self._outbox.get_nowait()
+            self.dropped += 1
+        self._outbox.put_nowait((lang, data, keep))
+
+    async def _publish(self) -> None:
+        """Write the outbox to Redis in order; while Redis is down, what cannot be written is dropped."""
+        outage = 0
+        while True:
+            lang, data, keep = await self._outbox.get()
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.publish(self._key("lang", lang), data)
+                    if keep is not None:
+                        pipe.rpush(self._key("history", lang), keep)
+                        pipe.ltrim(self._key("history", lang), -HISTORY, -1)
+                    await pipe.execute()
+                if outage:
+                    log.warning("broker: Redis is back; %d messages were lost while it was away", outage)
+                    outage = 0
+            except (RedisError, OSError) as exc:
+                self.dropped += 1
+                outage += 1
+                if outage == 1:
+                    log.warning(
+                        "broker: cannot publish to Redis (%s); messages are lost until it is back", exc
+                    )
+                await asyncio.sleep(RETRY_S[min(outage, len(RETRY_S)) - 1] if outage < 3 else 0)
+
+    async def _subscribe(self) -> None:
+        """Receive every language's messages and hand them to this process's hub, reconnecting."""
+        attempt = 0
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(self._key("lang", "*"))
+                await self._load_history(list(self.hub.channels))
+                self.connected, attempt = True, 0
+                prefix = len(self._key("lang", ""))
+                async for message in pubsub.listen():
+                    self._receive(message["channel"][prefix:].decode(), message["data"])
+            except (RedisError, OSError) as exc:
+                if self.connected or attempt == 0:
+                    log.warning("broker: lost Redis (%s); reconnecting", exc)
+                self.connected = False
+                await asyncio.sleep(RETRY_S[min(attempt, len(RETRY_S) - 1)])
+                attempt += 1
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+
+    async def _load_history(self, languages: list[str]) -> None:
+        """The recent final captions of ``languages``, for listeners joining this process."""
+        for lang in languages:
+            for text in await self._redis.lrange(self._key("history", lang), 0, -1):
+                caption = _decode(text)
+                if isinstance(caption, Caption) and lang in self.hub.channels:
+                    self.hub.channels[lang].remember(caption)
+
+    def _receive(self, lang: str, data: bytes) -> None:
+        if lang not in self.hub.channels:
+            return  # a language this process does not offer (yet, or any more)
+        if data[:1] == TEXT:
+            text = data[1:].decode()
+            self.hub.deliver_text(lang, text, _decode(text))
+        elif data[:1] == AUDIO:
+            codec, utterance, seconds = _AUDIO.unpack_from(data, 1)
+            frame = AudioFrame(data[1 + _AUDIO.size :], utterance, seconds)
+            self.hub.deliver_audio(lang, frame, _CODECS[codec])
+
+    async def _sync(self) -> None:
+        """Every second: this process's listener counts out, everyone's in, and the talk's state."""
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                counts = {lang: len(channel.listeners) for lang, channel in self.hub.channels.items()}
+                await self._redis.set(
+                    self._key("listeners", self._id), msgspec.json.encode(counts), ex=EXPIRE_S
+                )
+                keys = [key async for key in self._redis.scan_iter(match=self._key("listeners", "*"))]
+                totals: dict[str, int] = {}
+                for value in await self._redis.mget(keys) if keys else []:
+                    for lang, count in (msgspec.json.decode(value) if value else {}).items():
+                        totals[lang] = totals.get(lang, 0) + count
+                self.totals = totals
+                if self._snapshot is not None:
+                    await self._redis.set(
+                        self._key("talk"), msgspec.json.encode(self._snapshot()), ex=EXPIRE_S
+                    )
+                elif self._on_snapshot is not None and (state := await self._redis.get(self._key("talk"))):
+                    known = set(self.hub.channels)
+                    self._on_snapshot(msgspec.json.decode(state))
+                    await self._load_history([lang for lang in self.hub.channels if lang not in known])
+            await asyncio.sleep(SYNC_S)
