@@ -37,13 +37,14 @@ lint: install
 	$(VENV)/bin/ruff check translator tests bench
 	$(VENV)/bin/ruff format --check translator tests bench
 
-bench: install system-deps
+bench: install system-deps $(DEMO_TALK)
 	$(PY) -m bench.latency --out bench/results/latency.md
 	$(PY) -m bench.talk --demo build/bench-talk.wav --reference build/bench-talk.json
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
 		--target es --target fr --target it --out bench/results
 	$(PY) -m bench.integrity --out bench/results/integrity.md
 	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
+	$(PY) -m bench.fanout --out bench/results/fanout.md
 	$(MAKE) soak
 
 soak: install system-deps $(DEMO_TALK)

@@ -37,7 +37,7 @@ import httpx
 import numpy as np
 
 from bench.soak import rss_mb
-from tests.helpers import free_port
+from tests.helpers import RedisServer, free_port
 
 BASELINE_REV = "ca04575"
 """The last commit before protocol 2 and prebuilt frames."""
@@ -47,6 +47,8 @@ WARM_S = 3.0
 CONNECT_DEADLINE_S = 90.0
 CONNECT_BATCH = 250
 STALLED = 100
+STALLED_AMONG = 2000
+WORKERS = 2
 HEADER = struct.Struct("<BBHII")
 FLAG_END = 1
 PACKET_SAMPLES = 480
@@ -247,9 +249,34 @@ class Run:
     rss_mb: tuple[float, float] = (0.0, 0.0)
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def family(pid: int) -> list[int]:
+    """The server and its listener processes (``--workers``)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int(_stat(int(entry.name))[1]) == pid and "translator" in (entry / "cmdline").read_text():
+                    children.append(int(entry.name))
+    return [pid, *children]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of the server's processes."""
+    total = 0
+    for member in family(pid):
+        with contextlib.suppress(OSError):
+            fields = _stat(member)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mb(pid: int) -> float:
+    """Resident memory of the server's processes."""
+    return sum(rss_mb(member) for member in family(pid))
 
 
 def baseline_tree() -> Path:
@@ -263,25 +290,28 @@ def baseline_tree() -> Path:
 
 
 async def start_server(
-    design: str, talk: Path, config: Path, baseline: Path | None
+    design: str, talk: Path, config: Path, baseline: Path | None, workers: list[str]
 ) -> tuple[asyncio.subprocess.Process, int]:
     port = free_port()
+    operator = free_port() if workers else port
     env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | {
         "TRANSLATOR_OPERATOR_TOKEN": TOKEN
     }
     server = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "translator", "serve", "--config", str(config), "--engine", "local"),
         *("--input", str(talk), "--loop", "--port", str(port), "--target", "es"),
+        *(workers + ["--operator-port", str(operator)] if workers else []),
         env=env,
         # ``python -m`` imports from its working directory first: the baseline's own tree.
         cwd=baseline,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+    async with httpx.AsyncClient() as client:
         for _ in range(900):
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/readyz")).status_code == 200:
+                answers = [await client.get(f"http://127.0.0.1:{p}/readyz") for p in {port, operator}]
+                if all(answer.status_code == 200 for answer in answers):
                     return server, port
             await asyncio.sleep(0.1)
     raise RuntimeError(f"the {design} server did not become ready")
@@ -295,7 +325,7 @@ async def measure(
         + (f" + {run.stalled} stalled" if run.stalled else ""),
         flush=True,
     )
-    before = rss_mb(server.pid)
+    before = memory_mb(server.pid)
     client = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "bench.fanout", "--client", str(port), str(run.listeners), str(run.stalled)),
         *("--seconds", str(seconds)),
@@ -305,13 +335,13 @@ async def measure(
     assert client.stdin is not None and client.stdout is not None
     connected = json.loads(await client.stdout.readline())
     await asyncio.sleep(WARM_S)
-    connected_rss = rss_mb(server.pid)
+    connected_rss = memory_mb(server.pid)
     cpu_before = cpu_seconds(server.pid)
     client.stdin.write(b"go\n")
     await client.stdin.drain()
     run.result = json.loads(await client.stdout.readline())
     cpu = cpu_seconds(server.pid) - cpu_before - idle_cpu_per_s * seconds
-    after = rss_mb(server.pid)
+    after = memory_mb(server.pid)
     await client.wait()
     messages = max(1, int(run.result["messages"]))  # type: ignore[call-overload]
     run.cpu_us_per_message = cpu / messages * 1e6
@@ -325,31 +355,45 @@ async def measure(
 
 async def bench(talk: Path, listeners: list[int], seconds: float) -> list[Run]:
     runs: list[Run] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        config = Path(scratch) / "fanout.toml"
-        config.write_text(CONFIG)
-        for design in ("baseline", "current"):
-            tree = baseline_tree() if design == "baseline" else None
-            server, port = await start_server(design, talk, config, tree)
-            try:
-                cpu_start = cpu_seconds(server.pid)
-                await asyncio.sleep(seconds)
-                idle = (cpu_seconds(server.pid) - cpu_start) / seconds
-                print(
-                    f"fanout: {design} server translating with nobody listening: {idle * 100:.0f} % CPU",
-                    flush=True,
-                )
-                for count in listeners:
-                    run = Run(design, count)
-                    await measure(run, server, port, idle, seconds)
-                    runs.append(run)
-                if design == "current":
-                    run = Run(design, 2000, STALLED)
-                    await measure(run, server, port, idle, seconds)
-                    runs.append(run)
-            finally:
-                server.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(server.wait(), 30)
+    redis = RedisServer()
+    redis.start()
+    designs = [
+        ("baseline", listeners, []),
+        ("current", listeners, []),
+        (
+            f"current, {WORKERS} workers + Redis",
+            [max(listeners)],
+            ["--workers", str(WORKERS), "--broker", redis.url],
+        ),
+    ]
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            config = Path(scratch) / "fanout.toml"
+            config.write_text(CONFIG)
+            for design, counts, extra in designs:
+                tree = baseline_tree() if design == "baseline" else None
+                server, port = await start_server(design, talk, config, tree, extra)
+                try:
+                    cpu_start = cpu_seconds(server.pid)
+                    await asyncio.sleep(seconds)
+                    idle = (cpu_seconds(server.pid) - cpu_start) / seconds
+                    print(
+                        f"fanout: {design}: translating with nobody listening: {idle * 100:.0f} % CPU",
+                        flush=True,
+                    )
+                    for count in counts:
+                        run = Run(design, count)
+                        await measure(run, server, port, idle, seconds)
+                        runs.append(run)
+                    if design == "current":
+                        run = Run(design, STALLED_AMONG, STALLED)
+                        await measure(run, server, port, idle, seconds)
+                        runs.append(run)
+                finally:
+                    server.send_signal(signal.SIGTERM)
+                    await asyncio.wait_for(server.wait(), 30)
+    finally:
+        redis.stop()
     return runs
 
 
@@ -378,6 +422,14 @@ def report(runs: list[Run], seconds: float) -> str:
             f"| {run.rss_mb[0]:.0f} → {run.rss_mb[1]:.0f} |"
         )
     by = {(r.design, r.listeners, r.stalled): r for r in runs}
+    healthy, stalled = by.get(("current", STALLED_AMONG, 0)), by.get(("current", STALLED_AMONG, STALLED))
+    if healthy is not None and stalled is not None:
+        lines += [
+            "",
+            f"{STALLED} stalled listeners (never read) among {STALLED_AMONG}: healthy delay p99 "
+            f"{healthy.result['delay_p99_ms']:.0f} → {stalled.result['delay_p99_ms']:.0f} ms; "
+            f"server RSS after {healthy.rss_mb[1]:.0f} → {stalled.rss_mb[1]:.0f} MB.",
+        ]
     lines += ["", "Current ÷ baseline, same listeners:", ""]
     for (design, count, stalled), run in by.items():
         base = by.get(("baseline", count, 0))

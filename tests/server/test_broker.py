@@ -7,10 +7,8 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,46 +16,10 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import OPERATOR_TOKEN, Received, free_port, listen, live_server
+from tests.helpers import OPERATOR_TOKEN, Received, RedisServer, free_port, listen, live_server
 from tests.server.test_listen import voicelive_settings
 from tests.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
-
-
-class RedisServer:
-    """A real redis-server of the test's own, which can be stopped and started again on its port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture
