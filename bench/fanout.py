@@ -46,6 +46,7 @@ MEASURE_S = 20.0
 WARM_S = 3.0
 CONNECT_DEADLINE_S = 90.0
 CONNECT_BATCH = 250
+GRACE_S = 3.0
 STALLED = 100
 STALLED_AMONG = 2000
 WORKERS = 2
@@ -70,6 +71,24 @@ class Tally:
         self.delays = array("d")
         self.messages = 0
         self.measuring = False
+        self.window: tuple[float, float] = (0.0, 0.0)
+        self.starts: dict[int, float] = {}
+        """Utterance → when any listener first got its first audio."""
+        self.lengths: dict[int, tuple[float, int]] = {}
+        """Utterance → when any listener first got its end, and its length in samples."""
+        self.finals: dict[int, float] = {}
+        """Final caption id → when any listener first got it."""
+
+    def owed(self) -> tuple[set[int], set[int]]:
+        """The utterances (start and end) and the final captions first sent during the window:
+        what every listener should have received whole."""
+        start, end = self.window
+        utterances = {
+            u
+            for u, at in self.starts.items()
+            if start <= at and u in self.lengths and self.lengths[u][0] <= end
+        }
+        return utterances, {c for c, at in self.finals.items() if start <= at <= end}
 
 
 class ListenerProtocol(asyncio.Protocol):
@@ -82,7 +101,6 @@ class ListenerProtocol(asyncio.Protocol):
         self.closed = False
         self.finals: set[int] = set()
         self.received: dict[int, int] = {}
-        self.lengths: dict[int, int] = {}
         self.protocol = 1
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -136,15 +154,19 @@ class ListenerProtocol(asyncio.Protocol):
             version, _, flags, utterance, position = HEADER.unpack_from(payload)
             key = payload[:12]
             if flags & FLAG_END:
-                self.lengths[utterance] = position
+                tally.lengths.setdefault(utterance, (now, position))
             else:
+                if position == 0:
+                    tally.starts.setdefault(utterance, now)
                 self.received[utterance] = self.received.get(utterance, 0) + _samples(version, payload[12:])
         else:
             key = payload
             if payload.startswith(b'{"type":"hello"'):
                 self.protocol = json.loads(payload)["protocol"]
             elif payload.startswith(b'{"type":"caption"') and b'"final":true' in payload:
-                self.finals.add(json.loads(payload)["id"])
+                caption = json.loads(payload)["id"]
+                self.finals.add(caption)
+                tally.finals.setdefault(caption, now)
         first = tally.first.setdefault(key, now)
         if tally.measuring:
             tally.delays.append(now - first)
@@ -196,18 +218,17 @@ async def load(port: int, listeners: int, stalled: int, seconds: float) -> dict[
     print(json.dumps({"connected": len(healthy), "stalled": len(connections) - len(healthy)}), flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # the orchestrator reads the server's counters
     tally.measuring = True
+    tally.window = (time.monotonic(), time.monotonic() + seconds)
     await asyncio.sleep(seconds)
     tally.measuring = False
+    await asyncio.sleep(GRACE_S)  # what was sent in the window may still be on its way
     delays = np.frombuffer(tally.delays, dtype=np.float64) * 1000 if len(tally.delays) else np.zeros(1)
-    # Utterances every listener connected throughout could have had whole: those whose end every
-    # listener saw, and that began after the last one connected.
-    complete = set.intersection(*(set(c.lengths) for c in healthy)) if healthy else set()
+    utterances, captions = tally.owed()
+    owed = sum(tally.lengths[u][1] for u in utterances)
     audio_lost = [
-        sum(max(0, c.lengths[u] - c.received.get(u, 0)) for u in complete)
-        / max(1, sum(c.lengths[u] for u in complete))
+        sum(max(0, tally.lengths[u][1] - c.received.get(u, 0)) for u in utterances) / max(1, owed)
         for c in healthy
     ]
-    most = max((len(c.finals) for c in healthy), default=0)
     result = {
         "connected": len(healthy),
         "stalled": len(connections) - len(healthy),
@@ -218,8 +239,9 @@ async def load(port: int, listeners: int, stalled: int, seconds: float) -> dict[
         "messages_per_listener_s": tally.messages / max(1, len(healthy)) / seconds,
         "audio_lost_mean": float(np.mean(audio_lost)) if audio_lost else 0.0,
         "audio_lost_max": max(audio_lost, default=0.0),
-        "utterances_checked": len(complete),
-        "captions_lost_max": max((most - len(c.finals) for c in healthy), default=0),
+        "utterances_owed": len(utterances),
+        "captions_owed": len(captions),
+        "captions_lost_max": max((len(captions - c.finals) for c in healthy), default=0),
         "closed_by_server": sum(c.closed for c in healthy),
     }
     for connection in connections:
@@ -403,20 +425,24 @@ def report(runs: list[Run], seconds: float) -> str:
         "",
         f"Server and load generator on this machine ({os.cpu_count()} cores); {seconds:g} s measured per",
         "run after the listeners connected. Delay: how much later than the first listener each",
-        "listener got the same message. CPU per message: server CPU in the window, less what",
+        "listener got the same message. Lost: of the utterances whose audio began and ended in the",
+        "window, and of the final captions sent in it (owed), what a listener still lacked 3 s after.",
+        "CPU per message: server CPU in the window, less what",
         "translating costs with nobody listening, per message delivered. Baseline: the code of",
         f"`{BASELINE_REV}` (protocol 1: one 20 ms Opus packet per message, an ASGI send per listener).",
         "",
         "| design | listeners | connected | stalled | msgs/listener/s | delay p50 / p99 (ms) "
-        "| audio lost mean / max | captions lost (max) | server CPU/msg (µs) | server KB/listener "
+        "| owed: utterances / captions | audio lost mean / max | captions lost (max) "
+        "| server CPU/msg (µs) | server KB/listener "
         "| RSS before → after (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         r = run.result
         lines.append(
             f"| {run.design} | {run.listeners} | {r['connected']} | {r['stalled']} "
             f"| {r['messages_per_listener_s']:.1f} | {r['delay_p50_ms']:.0f} / {r['delay_p99_ms']:.0f} "
+            f"| {r['utterances_owed']} / {r['captions_owed']} "
             f"| {r['audio_lost_mean']:.1%} / {r['audio_lost_max']:.1%} | {r['captions_lost_max']} "
             f"| {run.cpu_us_per_message:.1f} | {run.kb_per_listener:.1f} "
             f"| {run.rss_mb[0]:.0f} → {run.rss_mb[1]:.0f} |"

@@ -72,9 +72,8 @@ Writer = Callable[[bytes], bool]
 class Listener:
     """One connection's queue. The connection's handler drains it with `next()`."""
 
-    def __init__(self, lang: str, audio: bool, codec: Codec = "pcm") -> None:
+    def __init__(self, lang: str, codec: Codec = "pcm") -> None:
         self.lang = lang
-        self.wants_audio = audio
         self.codec = codec
         self.writer: Writer | None = None
         """Set by a connection that takes prebuilt frames: messages then skip the queue when it is empty."""
@@ -94,7 +93,7 @@ class Listener:
         self.closed: tuple[int, str] | None = None
         self._on_evict: Callable[[], None] | None = None
 
-    def _write_now(self, wire: bytes) -> bool:
+    def _write_now(self, wire: bytes, now: float) -> bool:
         """Write at once when nothing is queued or in flight and the connection takes it."""
         if (
             self._idle
@@ -103,14 +102,14 @@ class Listener:
             and self.writer is not None
             and self.writer(wire)
         ):
-            self._progress = time.monotonic()
+            self._progress = now
             return True
         return False
 
     def push_text(self, text: str, wire: bytes | None = None) -> None:
         """Send a text message (``wire``: its prebuilt frame, when already built for many)."""
         wire = wire or websocket_frame(text)
-        if self._write_now(wire):
+        if self._write_now(wire, time.monotonic()):
             return
         if len(self._text) >= TEXT_BACKLOG:
             self.evict(CLOSE_TOO_SLOW, "listener too slow: fell behind on captions")
@@ -122,7 +121,7 @@ class Listener:
         """Send ``frame`` (published at monotonic time ``now``), shedding whole utterances if behind."""
         if frame.utterance in self._skipping:
             return
-        if self._write_now(wire):
+        if self._write_now(wire, now):
             self._sending = frame.utterance
             return
         if not self._audio and not self._text:
@@ -196,6 +195,8 @@ class Channel:
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self.listeners: set[Listener] = set()
+        self.audio: dict[Codec, set[Listener]] = {"pcm": set(), "opus": set()}
+        """The listeners that want audio, by codec: each audio frame goes to one of these sets."""
         self.history: deque[Caption] = deque(maxlen=HISTORY)
         self.queued = 0
         """Messages queued to listeners so far (one per listener per message)."""
@@ -235,10 +236,13 @@ class Hub:
 
         The caller must `unsubscribe` it in a ``finally``.
         """
-        listener = Listener(lang, audio, codec)
+        listener = Listener(lang, codec)
         if first is not None:
             listener.push_text(first)
-        self.channels[lang].listeners.add(listener)
+        channel = self.channels[lang]
+        channel.listeners.add(listener)
+        if audio:
+            channel.audio[codec].add(listener)
         return listener
 
     def add_channel(self, lang: str) -> None:
@@ -255,6 +259,7 @@ class Hub:
         channel = self.channels.get(listener.lang)
         if channel is not None and listener in channel.listeners:
             channel.listeners.discard(listener)
+            channel.audio[listener.codec].discard(listener)
             channel.gone_skipped += listener.skipped_utterances
             channel.evictions += listener.closed is not None and listener.closed[0] == CLOSE_TOO_SLOW
         if not any(c.listeners for c in self.channels.values()):
@@ -291,10 +296,10 @@ class Hub:
         now = time.monotonic()
         channel = self.channels[lang]
         wire = websocket_frame(frame.data)
-        for listener in tuple(channel.listeners):
-            if listener.wants_audio and listener.codec == codec:
-                listener.push_audio(frame, wire, now)
-                channel.queued += 1
+        listeners = tuple(channel.audio[codec])
+        channel.queued += len(listeners)
+        for listener in listeners:
+            listener.push_audio(frame, wire, now)
 
     async def close_all(self, code: int, reason: str, within_s: float) -> None:
         """Close every listener with ``code``; return once they are gone, or after ``within_s``."""
