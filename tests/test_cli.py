@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.helpers import OPERATOR_TOKEN, free_port
+from tests.voicelive_server import FakeVoiceLive
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -77,3 +84,45 @@ def test_an_offline_pair_that_does_not_exist_is_refused_at_start_up(talk: Path) 
     assert result.returncode == 1
     assert "cannot translate en→de; it can do en→ca, en→eo, en→es, en→fr" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_serve_logs_json_lines_at_the_configured_level_without_secrets(
+    tmp_path: Path, talk: Path
+) -> None:
+    config = tmp_path / "log.toml"
+    config.write_text('[log]\nlevel = "info"\nformat = "json"\n')
+    port = free_port()
+    async with FakeVoiceLive() as voicelive:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "translator", "serve", "--config", str(config), "--input", str(talk)),
+            *("--loop", "--port", str(port), "--target", "es"),
+            env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+            | {
+                "AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint,
+                "AZURE_VOICELIVE_API_KEY": "json-log-secret",
+                "TRANSLATOR_OPERATOR_TOKEN": OPERATOR_TOKEN,
+            },
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with asyncio.timeout(60):
+                while True:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.2)
+            headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+            changed = await client.put("/api/glossary", json={"keep": ["Contoso"]}, headers=headers)
+        process.terminate()
+        _, err = await process.communicate()
+    assert changed.status_code == 200
+    text = err.decode()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON
+    assert any(
+        line["name"] == "translator.server.control"
+        and line["levelname"] == "INFO"
+        and line["message"].startswith("glossary changed by the operator")
+        for line in lines
+    ), text
+    assert "json-log-secret" not in text and OPERATOR_TOKEN not in text

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 SYNC_S = 1.0
 """How often the talk's state and the listener counts are written and read."""
+COUNTS_LOG_S = 60.0
+"""How often the pipeline's process logs the listener counts of every process, when they changed."""
 EXPIRE_S = 5
 """A process that stops reporting drops out of the counts after this."""
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -72,6 +74,8 @@ class RedisRelay:
         self.dropped = 0
         """Messages that could not be published (Redis down, or too far behind)."""
         self.connected = False
+        self._logged: dict[str, int] = {}
+        self._logged_at = float("-inf")
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.config.channel, *parts))
@@ -171,6 +175,14 @@ class RedisRelay:
             frame = AudioFrame(data[1 + _AUDIO.size :], utterance, seconds)
             self.hub.deliver_audio(lang, frame, _CODECS[codec])
 
+    def _log_counts(self, processes: int) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._snapshot is None or self.totals == self._logged or now - self._logged_at < COUNTS_LOG_S:
+            return
+        self._logged, self._logged_at = dict(self.totals), now
+        counts = ", ".join(f"{lang} {count}" for lang, count in sorted(self.totals.items()))
+        log.info("listeners: %s (in %d processes)", counts or "none", processes)
+
     async def _sync(self) -> None:
         """Every second: this process's listener counts out, everyone's in, and the talk's state."""
         while True:
@@ -185,6 +197,7 @@ class RedisRelay:
                     for lang, count in (msgspec.json.decode(value) if value else {}).items():
                         totals[lang] = totals.get(lang, 0) + count
                 self.totals = totals
+                self._log_counts(len(keys))
                 if self._snapshot is not None:
                     await self._redis.set(
                         self._key("talk"), msgspec.json.encode(self._snapshot()), ex=EXPIRE_S

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import websockets
 from tests.helpers import OPERATOR_TOKEN, Received, RedisServer, free_port, listen, live_server
 from tests.server.test_listen import voicelive_settings
 from tests.voicelive_server import FakeVoiceLive
+from translator import relay
 from translator.audio.wav import WavSource
 
 
@@ -74,8 +76,14 @@ def same_talk(a: Received, b: Received) -> int:
 
 
 async def test_listeners_on_two_processes_get_the_whole_talk(
-    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+    voicelive: FakeVoiceLive,
+    talk: Path,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="translator.relay")
+    monkeypatch.setattr(relay, "COUNTS_LOG_S", 0.0)  # every change, not once a minute
     settings = voicelive_settings(voicelive, talk)
     settings.broker.url = redis_server.url
     async with (
@@ -110,6 +118,8 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
     assert late.hello["captions"] and all(history[c["id"]] == c["text"] for c in late.hello["captions"])
     assert counted[0] == counted[1] == {"es": 1, "fr": 1}, "every process counts everyone's listeners"
     assert public_status.status_code == 404, "operator surfaces stay with the pipeline"
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("listeners: ")]
+    assert "listeners: es 1, fr 1 (in 2 processes)" in logged, "the log counts every process's listeners"
 
 
 async def test_a_redis_restart_is_survived(

@@ -74,6 +74,9 @@ def create_app(services: Services, operator: bool = True) -> Litestar:
         route_handlers=public + (operators if with_operator else []),
         lifespan=[run_pipeline],
         after_exception=[_log_unexpected],
+        # The service's own logging set-up (``logs.py``: level, text or JSON) stays: Litestar's would
+        # replace the root handler.
+        logging_config=None,
         state=State(
             {"services": services} | ({"registry": metrics.install(services)} if with_operator else {})
         ),
@@ -109,6 +112,8 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
         ws_max_size=WS_MAX_MESSAGE_BYTES,
         ssl_certfile=server.tls_cert,
         ssl_keyfile=server.tls_key,
+        # uvicorn's lines go through the service's own handler (``logs.py``), in its format.
+        log_config=None,
         **extra,  # type: ignore[arg-type]
     )
     noise.install()
