@@ -35,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.soak import rss_mb
 from tests.helpers import RedisServer, free_port
@@ -269,6 +270,26 @@ class Run:
     cpu_us_per_message: float = 0.0
     kb_per_listener: float = 0.0
     rss_mb: tuple[float, float] = (0.0, 0.0)
+    at_once: float | None = None
+    """The share of messages written at publish time (from /metrics; None where it has none)."""
+
+
+async def written_at_once(port: int) -> tuple[float, float] | None:
+    """Messages written at publish time, and all messages queued, so far (None: not counted there)."""
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    if answer.status_code != 200:
+        return None
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+        if sample.labels.get("lang") == "es"
+    }
+    at_once = samples.get("translator_messages_written_at_publish_total")
+    return None if at_once is None else (at_once, samples["translator_messages_queued_total"])
 
 
 def _stat(pid: int) -> list[str]:
@@ -358,11 +379,15 @@ async def measure(
     connected = json.loads(await client.stdout.readline())
     await asyncio.sleep(WARM_S)
     connected_rss = memory_mb(server.pid)
+    counted_before = await written_at_once(port)
     cpu_before = cpu_seconds(server.pid)
     client.stdin.write(b"go\n")
     await client.stdin.drain()
     run.result = json.loads(await client.stdout.readline())
     cpu = cpu_seconds(server.pid) - cpu_before - idle_cpu_per_s * seconds
+    counted_after = await written_at_once(port)
+    if counted_before is not None and counted_after is not None:
+        run.at_once = (counted_after[0] - counted_before[0]) / max(1, counted_after[1] - counted_before[1])
     after = memory_mb(server.pid)
     await client.wait()
     messages = max(1, int(run.result["messages"]))  # type: ignore[call-overload]
@@ -433,9 +458,9 @@ def report(runs: list[Run], seconds: float) -> str:
         "",
         "| design | listeners | connected | stalled | msgs/listener/s | delay p50 / p99 (ms) "
         "| owed: utterances / captions | audio lost mean / max | captions lost (max) "
-        "| server CPU/msg (µs) | server KB/listener "
+        "| server CPU/msg (µs) | written at publish | server KB/listener "
         "| RSS before → after (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         r = run.result
@@ -444,7 +469,8 @@ def report(runs: list[Run], seconds: float) -> str:
             f"| {r['messages_per_listener_s']:.1f} | {r['delay_p50_ms']:.0f} / {r['delay_p99_ms']:.0f} "
             f"| {r['utterances_owed']} / {r['captions_owed']} "
             f"| {r['audio_lost_mean']:.1%} / {r['audio_lost_max']:.1%} | {r['captions_lost_max']} "
-            f"| {run.cpu_us_per_message:.1f} | {run.kb_per_listener:.1f} "
+            f"| {run.cpu_us_per_message:.1f} | {'–' if run.at_once is None else f'{run.at_once:.0%}'} "
+            f"| {run.kb_per_listener:.1f} "
             f"| {run.rss_mb[0]:.0f} → {run.rss_mb[1]:.0f} |"
         )
     by = {(r.design, r.listeners, r.stalled): r for r in runs}
@@ -454,7 +480,7 @@ def report(runs: list[Run], seconds: float) -> str:
             "",
             f"{STALLED} stalled listeners (never read) among {STALLED_AMONG}: healthy delay p99 "
             f"{healthy.result['delay_p99_ms']:.0f} → {stalled.result['delay_p99_ms']:.0f} ms; "
-            f"server RSS after {healthy.rss_mb[1]:.0f} → {stalled.rss_mb[1]:.0f} MB.",
+            f"server RSS over that run {stalled.rss_mb[0]:.0f} → {stalled.rss_mb[1]:.0f} MB.",
         ]
     lines += ["", "Current ÷ baseline, same listeners:", ""]
     for (design, count, stalled), run in by.items():

@@ -90,6 +90,8 @@ class Listener:
         self._skipping: deque[int] = deque(maxlen=8)
         self._wake = asyncio.Event()
         self.skipped_utterances = 0
+        self.written_at_once = 0
+        """Messages written at publish time, with no queue and no task switch."""
         self.closed: tuple[int, str] | None = None
         self._on_evict: Callable[[], None] | None = None
 
@@ -103,6 +105,7 @@ class Listener:
             and self.writer(wire)
         ):
             self._progress = now
+            self.written_at_once += 1
             return True
         return False
 
@@ -202,6 +205,7 @@ class Channel:
         """Messages queued to listeners so far (one per listener per message)."""
         self.gone_skipped = 0
         """Utterances skipped by listeners that have left (those still here count their own)."""
+        self.gone_written_at_once = 0
         self.evictions = 0
         """Listeners closed for not keeping up."""
 
@@ -209,6 +213,11 @@ class Channel:
     def skipped(self) -> int:
         """Utterances whose audio a listener missed for falling behind."""
         return self.gone_skipped + sum(listener.skipped_utterances for listener in self.listeners)
+
+    @property
+    def written_at_once(self) -> int:
+        """Messages written to a listener at publish time (the rest went through its queue)."""
+        return self.gone_written_at_once + sum(listener.written_at_once for listener in self.listeners)
 
     def remember(self, caption: Caption) -> None:
         """Keep the caption for late joiners; a newer version of the same utterance replaces the old."""
@@ -261,6 +270,7 @@ class Hub:
             channel.listeners.discard(listener)
             channel.audio[listener.codec].discard(listener)
             channel.gone_skipped += listener.skipped_utterances
+            channel.gone_written_at_once += listener.written_at_once
             channel.evictions += listener.closed is not None and listener.closed[0] == CLOSE_TOO_SLOW
         if not any(c.listeners for c in self.channels.values()):
             self._emptied.set()

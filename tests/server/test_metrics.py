@@ -38,6 +38,9 @@ async def test_metrics_count_what_listeners_got(talk: Path) -> None:
     # Every message the Spanish listener got was counted, the hello aside.
     es_messages = len(received.captions) + len(received.audio) + len(received.other)
     assert samples[("translator_messages_queued_total", "es")] >= es_messages
+    # Most went out as they were published, with no queue and no task switch.
+    at_once = samples[("translator_messages_written_at_publish_total", "es")]
+    assert es_messages / 2 < at_once <= samples[("translator_messages_queued_total", "es")]
     assert samples[("translator_caption_lag_seconds_count", "es")] == 2
     assert samples[("translator_language_ready", "es")] == 1
     assert samples[("translator_engine_failures_total", "es")] == 0

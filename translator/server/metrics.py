@@ -39,6 +39,11 @@ class _ServiceCollector(Collector):
         queued = CounterMetricFamily(
             "translator_messages_queued", "Messages queued to listeners", labels=["lang"]
         )
+        at_once = CounterMetricFamily(
+            "translator_messages_written_at_publish",
+            "Messages written to a listener as they were published (no queue, no task switch)",
+            labels=["lang"],
+        )
         skipped = CounterMetricFamily(
             "translator_utterances_skipped",
             "Utterances whose audio a listener missed (fell behind)",
@@ -59,12 +64,13 @@ class _ServiceCollector(Collector):
         for lang, channel in hub.channels.items():
             listeners.add_metric([lang], self.services.listeners(lang))
             queued.add_metric([lang], channel.queued)
+            at_once.add_metric([lang], channel.written_at_once)
             skipped.add_metric([lang], channel.skipped)
             evictions.add_metric([lang], channel.evictions)
             failures.add_metric([lang], pipeline.failures[lang])
             reconnects.add_metric([lang], pipeline.reconnects[lang])
             ready.add_metric([lang], pipeline.states.get(lang) == "ready")
-        yield from (listeners, queued, skipped, evictions, failures, reconnects, ready)
+        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready)
         yield GaugeMetricFamily(
             "translator_input_level_dbfs", "Input level (RMS, dBFS)", value=pipeline.input.level_dbfs
         )
