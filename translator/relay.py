@@ -111,8 +111,9 @@ class RedisRelay:
         self._outbox.put_nowait((lang, data, keep))
 
     async def _publish(self) -> None:
-        """Write the outbox to Redis in order; while Redis is down, what cannot be written is dropped."""
-        outage = 0
+        """Write the outbox to Redis in order. While Redis is down, what waits is dropped: audio
+        delivered seconds late would only be heard out of time."""
+        lost, attempts = 0, 0
         while True:
             lang, data, keep = await self._outbox.get()
             try:
@@ -122,17 +123,22 @@ class RedisRelay:
                         pipe.rpush(self._key("history", lang), keep)
                         pipe.ltrim(self._key("history", lang), -HISTORY, -1)
                     await pipe.execute()
-                if outage:
-                    log.warning("broker: Redis is back; %d messages were lost while it was away", outage)
-                    outage = 0
             except (RedisError, OSError) as exc:
-                self.dropped += 1
-                outage += 1
-                if outage == 1:
+                if not attempts:
                     log.warning(
                         "broker: cannot publish to Redis (%s); messages are lost until it is back", exc
                     )
-                await asyncio.sleep(RETRY_S[min(outage, len(RETRY_S)) - 1] if outage < 3 else 0)
+                dropped = 1 + self._outbox.qsize()
+                while not self._outbox.empty():
+                    self._outbox.get_nowait()
+                self.dropped += dropped
+                lost += dropped
+                await asyncio.sleep(RETRY_S[min(attempts, len(RETRY_S) - 1)])
+                attempts += 1
+                continue
+            if attempts:
+                log.warning("broker: Redis is back; %d messages were lost while it was away", lost)
+                lost, attempts = 0, 0
 
     async def _subscribe(self) -> None:
         """Receive every language's messages and hand them to this process's hub, reconnecting."""
