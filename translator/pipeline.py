@@ -180,7 +180,7 @@ class Pipeline:
         log.info("language %s added by the operator", code)
 
     async def remove_language(self, code: str) -> None:
-        """Stop interpreting into ``code``; its listeners are closed with ``reason``."""
+        """Stop interpreting into ``code``; its listeners are closed (4404, "… is no longer offered")."""
         self._forget(code)
         await self.engine.remove_target(code)
         log.info("language %s removed by the operator", code)
@@ -207,7 +207,6 @@ class Pipeline:
     def snapshot(self) -> dict[str, object]:
         """What processes serving listeners elsewhere need to know of the talk (see ``relay.py``)."""
         return {
-            "source": self.engine.source.code,
             "targets": [target.code for target in self.engine.targets],
             "states": self.states,
             "details": self.details,
