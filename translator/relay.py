@@ -74,6 +74,8 @@ class RedisRelay:
         self.dropped = 0
         """Messages that could not be published (Redis down, or too far behind)."""
         self.connected = False
+        self.heard = asyncio.Event()
+        """Set once the talk's state has come from the pipeline's process (listener-only processes)."""
         self._logged: dict[str, int] = {}
         self._logged_at = float("-inf")
 
@@ -212,4 +214,5 @@ class RedisRelay:
                     known = set(self.hub.channels)
                     self._on_snapshot(msgspec.json.decode(state))
                     await self._load_history([lang for lang in self.hub.channels if lang not in known])
+                    self.heard.set()
             await asyncio.sleep(SYNC_S)

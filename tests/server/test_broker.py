@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import OPERATOR_TOKEN, Received, RedisServer, free_port, listen, live_server
+from tests.helpers import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
 from tests.server.test_listen import voicelive_settings
 from tests.voicelive_server import FakeVoiceLive
 from translator import relay
@@ -61,6 +61,21 @@ async def ready(port: int, within_s: float = 60) -> None:
                 await asyncio.sleep(0.2)
 
 
+@contextlib.asynccontextmanager
+async def shared_talk(
+    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+) -> AsyncIterator[tuple[LiveServer, int]]:
+    """The pipeline's process (this one) and a listener-only process (its port), sharing a talk."""
+    settings = voicelive_settings(voicelive, talk)
+    settings.broker.url = redis_server.url
+    async with (
+        live_server(settings, WavSource(talk, loop=True, pace=2)) as pipeline,
+        translator_process("--listener-only", "--broker", redis_server.url) as worker,
+    ):
+        await ready(worker)
+        yield pipeline, worker
+
+
 def finished(count: int):
     """``count`` final captions whose audio has ended."""
     return lambda r: len([i for i in r.finals() if i in r.ended()]) >= count
@@ -84,13 +99,7 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
 ) -> None:
     caplog.set_level(logging.INFO, logger="translator.relay")
     monkeypatch.setattr(relay, "COUNTS_LOG_S", 0.0)  # every change, not once a minute
-    settings = voicelive_settings(voicelive, talk)
-    settings.broker.url = redis_server.url
-    async with (
-        live_server(settings, WavSource(talk, loop=True, pace=2)) as pipeline,
-        translator_process("--listener-only", "--broker", redis_server.url) as worker,
-    ):
-        await ready(worker)
+    async with shared_talk(voicelive, talk, redis_server) as (pipeline, worker):
         here, there = await asyncio.gather(
             listen(f"{pipeline.ws}/ws/listen/es?codec=opus", finished(3)),
             listen(f"ws://127.0.0.1:{worker}/ws/listen/es?codec=opus", finished(3)),
@@ -125,13 +134,7 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
 async def test_a_redis_restart_is_survived(
     voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
 ) -> None:
-    settings = voicelive_settings(voicelive, talk)
-    settings.broker.url = redis_server.url
-    async with (
-        live_server(settings, WavSource(talk, loop=True, pace=2)) as pipeline,
-        translator_process("--listener-only", "--broker", redis_server.url) as worker,
-    ):
-        await ready(worker)
+    async with shared_talk(voicelive, talk, redis_server) as (pipeline, worker):
         urls = (f"{pipeline.ws}/ws/listen/es", f"ws://127.0.0.1:{worker}/ws/listen/es")
         async with websockets.connect(urls[0]) as here, websockets.connect(urls[1]) as there:
             await asyncio.gather(here.recv(), there.recv())

@@ -6,23 +6,37 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-from tests.helpers import listen, live_server
+from tests.helpers import LiveServer, listen, live_server
 from tests.server.test_listen import voicelive_settings
 from tests.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 
 
-async def test_every_control_needs_the_operator_token(voicelive: FakeVoiceLive, talk: Path) -> None:
-    async with (
-        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
-        httpx.AsyncClient(base_url=server.url) as client,
-    ):
+@pytest.fixture
+async def server(voicelive: FakeVoiceLive, talk: Path) -> AsyncIterator[LiveServer]:
+    """The service on the Voice Live test server, the talk on a loop."""
+    async with live_server(
+        voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client that carries the operator token."""
+    async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as operator:
+        yield operator
+
+
+async def test_every_control_needs_the_operator_token(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as client:
         for method, path, body in (
             ("POST", "/api/input", {"paused": True}),
             ("GET", "/api/glossary", None),
@@ -37,24 +51,20 @@ async def test_every_control_needs_the_operator_token(voicelive: FakeVoiceLive, 
 
 
 async def test_a_language_added_during_the_talk_gets_listeners_and_captions(
-    voicelive: FakeVoiceLive, talk: Path
+    voicelive: FakeVoiceLive, server: LiveServer, client: httpx.AsyncClient
 ) -> None:
-    async with (
-        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
-        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
-    ):
-        await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1)
-        unknown = await client.post("/api/languages", json={"code": "xx"})
-        source = await client.post("/api/languages", json={"code": "en"})
-        twice = await client.post("/api/languages", json={"code": "es"})
-        added = await client.post("/api/languages", json={"code": "it"})
-        assert added.status_code == 201, added.text
-        italian = await listen(
-            f"{server.ws}/ws/listen/it",
-            lambda r: any(c["text"] and c["source_text"] for c in r.finals().values()) and r.ended(),
-        )
-        public = (await client.get("/api/languages")).json()
-        status = (await client.get("/api/status")).json()
+    await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1)
+    unknown = await client.post("/api/languages", json={"code": "xx"})
+    source = await client.post("/api/languages", json={"code": "en"})
+    twice = await client.post("/api/languages", json={"code": "es"})
+    added = await client.post("/api/languages", json={"code": "it"})
+    assert added.status_code == 201, added.text
+    italian = await listen(
+        f"{server.ws}/ws/listen/it",
+        lambda r: any(c["text"] and c["source_text"] for c in r.finals().values()) and r.ended(),
+    )
+    public = (await client.get("/api/languages")).json()
+    status = (await client.get("/api/status")).json()
     assert unknown.status_code == 400 and "available: ar, ca" in unknown.json()["detail"]
     assert source.status_code == 400 and "speaker's language" in source.json()["detail"]
     assert twice.status_code == 400 and "already offered" in twice.json()["detail"]
@@ -72,13 +82,9 @@ async def test_a_language_added_during_the_talk_gets_listeners_and_captions(
 
 
 async def test_a_removed_language_closes_its_listeners_and_nobody_else_notices(
-    voicelive: FakeVoiceLive, talk: Path
+    voicelive: FakeVoiceLive, server: LiveServer, client: httpx.AsyncClient
 ) -> None:
-    async with (
-        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
-        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
-        websockets.connect(f"{server.ws}/ws/listen/fr") as french,
-    ):
+    async with websockets.connect(f"{server.ws}/ws/listen/fr") as french:
         assert json.loads(await french.recv())["type"] == "hello"
         spanish = asyncio.create_task(
             listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 3, within_s=60)
@@ -109,13 +115,9 @@ async def test_a_removed_language_closes_its_listeners_and_nobody_else_notices(
 
 
 async def test_pause_tells_listeners_and_sends_silence_until_resumed(
-    voicelive: FakeVoiceLive, talk: Path
+    voicelive: FakeVoiceLive, server: LiveServer, client: httpx.AsyncClient
 ) -> None:
-    async with (
-        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
-        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
-        websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as spanish,
-    ):
+    async with websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as spanish:
         assert json.loads(await spanish.recv())["state"] == "ready"
         paused = await client.post("/api/input", json={"paused": True})
         statuses = [await _next_status(spanish)]
@@ -145,19 +147,13 @@ async def _next_status(ws: websockets.ClientConnection) -> tuple[str, str]:
             return data["state"], data["detail"]
 
 
-async def test_a_bad_glossary_names_its_field_and_changes_nothing(
-    voicelive: FakeVoiceLive, talk: Path
-) -> None:
-    async with (
-        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
-        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
-    ):
-        good = {"keep": ["Contoso"], "terms": {"es": {"keynote": "ponencia"}}}
-        assert (await client.put("/api/glossary", json=good)).status_code == 200
-        unknown = await client.put("/api/glossary", json={"terms": {"xx": {"a": "b"}}})
-        empty = await client.put("/api/glossary", json={"terms": {"es": {"keynote": ""}}})
-        wrong_type = await client.put("/api/glossary", json={"keep": "Contoso"})
-        kept = (await client.get("/api/glossary")).json()
+async def test_a_bad_glossary_names_its_field_and_changes_nothing(client: httpx.AsyncClient) -> None:
+    good = {"keep": ["Contoso"], "terms": {"es": {"keynote": "ponencia"}}}
+    assert (await client.put("/api/glossary", json=good)).status_code == 200
+    unknown = await client.put("/api/glossary", json={"terms": {"xx": {"a": "b"}}})
+    empty = await client.put("/api/glossary", json={"terms": {"es": {"keynote": ""}}})
+    wrong_type = await client.put("/api/glossary", json={"keep": "Contoso"})
+    kept = (await client.get("/api/glossary")).json()
     assert (
         unknown.status_code == 400 and "glossary.terms.xx: unknown language 'xx'" in unknown.json()["detail"]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -40,6 +41,8 @@ from translator.transcripts.store import TalkHeader, TranscriptWriter, transcrip
 
 log = logging.getLogger(__name__)
 
+# A listener-only process that has not heard the talk's state by then says what it waits for.
+STATE_NOTICE_S = 5.0
 # Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
 WS_MAX_MESSAGE_BYTES = 4096
 
@@ -132,6 +135,13 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
             relay = RedisRelay(settings.broker, hub, on_snapshot=talk.update)
             await relay.start()
             stack.push_async_callback(relay.stop)
+            # Listeners are taken once the talk's languages are known: before, every one would be
+            # told its language does not exist. Connections wait in the socket's backlog meanwhile.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(relay.heard.wait(), STATE_NOTICE_S)
+            if not relay.heard.is_set():
+                log.warning("waiting for the talk's state in Redis: is the pipeline's process running?")
+                await relay.heard.wait()
             yield Services(settings, hub, talk, resolve_token(settings).value, relay)
             return
         source = await stack.enter_async_context(source or open_source(settings.audio))
