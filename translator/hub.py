@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, NamedTuple, Protocol
 
+from translator.languages import get_language
 from translator.messages import Caption, Codec, ListenerMessage, Skipped, encode_text, websocket_frame
 
 LATE_MARGIN_S: Final = 2.0
@@ -39,6 +40,8 @@ TEXT_BACKLOG: Final = 200
 HISTORY: Final = 10
 """Final captions kept per language for late joiners."""
 CLOSE_TOO_SLOW: Final = 4008
+CLOSE_LANGUAGE_REMOVED: Final = 4404
+"""Like an unknown language, so that pages stop retrying."""
 
 
 class Relay(Protocol):
@@ -258,11 +261,12 @@ class Hub:
         """Start serving ``lang`` (a language added during the talk)."""
         self.channels.setdefault(lang, Channel(lang))
 
-    def remove_channel(self, lang: str, code: int, reason: str) -> None:
-        """Stop serving ``lang``: its listeners are closed with ``code`` and ``reason``."""
+    def remove_channel(self, lang: str) -> None:
+        """Stop serving ``lang``: its listeners are told it is no longer offered, and closed."""
         channel = self.channels.pop(lang, None)
+        reason = f"{get_language(lang).native} is no longer offered"
         for listener in tuple(channel.listeners if channel else ()):
-            listener.evict(code, reason)
+            listener.evict(CLOSE_LANGUAGE_REMOVED, reason)
 
     def unsubscribe(self, listener: Listener) -> None:
         channel = self.channels.get(listener.lang)

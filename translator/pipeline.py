@@ -29,7 +29,7 @@ from translator.engines.events import (
 from translator.errors import PermanentEngineError, TranslatorError
 from translator.hub import AudioFrame, Hub
 from translator.lags import LanguageLags
-from translator.languages import Language, get_language
+from translator.languages import Language
 from translator.messages import (
     FLAG_END,
     MAX_PACKETS,
@@ -57,8 +57,6 @@ MAX_LAG_S = 10.0
 KEEP_UTTERANCES = 64
 # Input frames whose sending time is kept for measuring lag: a minute.
 SENT_TIMES_KEPT = 3000
-# Listeners of a language removed during the talk: like an unknown language, so pages stop retrying.
-CLOSE_LANGUAGE_REMOVED = 4404
 
 
 @dataclass
@@ -189,9 +187,7 @@ class Pipeline:
         # Events the engine queued for it before it stopped are dropped from now on (see `handle`).
         for table in (self.states, self.details, self.lags, self.recent):
             table.pop(code, None)
-        self.hub.remove_channel(
-            code, CLOSE_LANGUAGE_REMOVED, f"{get_language(code).native} is no longer offered"
-        )
+        self.hub.remove_channel(code)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the talk: the engine hears silence and every listener is told."""

@@ -10,7 +10,7 @@ from translator.hub import Hub
 from translator.lags import LanguageLags
 from translator.languages import Language, get_language
 from translator.messages import Status
-from translator.pipeline import CLOSE_LANGUAGE_REMOVED, listener_status
+from translator.pipeline import listener_status
 
 
 @dataclass
@@ -61,9 +61,7 @@ class RemoteTalk:
         for target in targets:
             self.hub.add_channel(target.code)
         for code in [code for code in self.hub.channels if code not in state["targets"]]:
-            self.hub.remove_channel(
-                code, CLOSE_LANGUAGE_REMOVED, f"{get_language(code).native} is no longer offered"
-            )
+            self.hub.remove_channel(code)
         self.engine.targets = targets
         self.states, self.details, self.lags = state["states"], state["details"], state["lags"]
         self.input = RemoteInput(state["talk_started_at"], state["input"], state["paused"])
