@@ -16,9 +16,11 @@ import random
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 import websockets
@@ -36,6 +38,9 @@ class Soak:
     misbehavers: int = 0
     churned: int = 0
     steady_finals: dict[str, list[int]] = field(default_factory=dict)
+    attacks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per kind of misbehaving client: tried, handled as the server should (closed, refused)."""
+    log_bytes: int = 0
     failed_translations: int = 0
     tasks_before: int = 0
     tasks_after: int = 0
@@ -95,35 +100,141 @@ async def churn(url: str, soak: Soak, stop: asyncio.Event) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def misbehave(port: int, kind: int) -> None:
+def _read_to_end(sock: socket.socket) -> bytes:
+    data = b""
     with contextlib.suppress(OSError):
-        if kind == 0:  # pings, never reads
-            sock = raw_websocket(port, "/ws/listen/es")
-            pings = masked_frame(0x9, b"p" * 125) * 1000
-            for _ in range(100):
-                sock.sendall(pings)
-        elif kind == 1:  # invalid UTF-8
-            sock = raw_websocket(port, "/ws/listen/fr")
-            sock.sendall(masked_frame(0x1, b"\xff\xfe"))
-            sock.recv(1024)
-        elif kind == 2:  # connects and never reads (evicted as stalled)
-            sock = raw_websocket(port, "/ws/listen/es")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            time.sleep(20)
-        else:  # half an HTTP request, then nothing
-            sock = socket.create_connection(("127.0.0.1", port))
-            sock.sendall(b"GET / HTTP/1.1\r\n")
-            time.sleep(12)
-        sock.close()
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def pings_never_read(port: int) -> bool:
+    sock = raw_websocket(port, "/ws/listen/es")
+    pings = masked_frame(0x9, b"p" * 125) * 1000
+    with contextlib.suppress(OSError):
+        for _ in range(100):
+            sock.sendall(pings)
+        return False
+    return True
+
+
+def invalid_utf8(port: int) -> bool:
+    sock = raw_websocket(port, "/ws/listen/fr")
+    sock.sendall(masked_frame(0x1, b"\xff\xfe"))
+    return b"\x03\xef" in _read_to_end(sock)  # 1007
+
+
+def never_reads(port: int) -> bool:
+    sock = raw_websocket(port, "/ws/listen/es")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    time.sleep(20)
+    sock.settimeout(30)
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except TimeoutError:
+        return False  # still open: not evicted
+    except OSError:
+        pass
+    return True
+
+
+def half_a_request(port: int) -> bool:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"GET / HTTP/1.1\r\n")
+    return _read_to_end(sock) == b""
+
+
+def held_second_request(port: int) -> bool:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nG")
+    started = time.monotonic()
+    return _read_to_end(sock).startswith(b"HTTP/1.1 200") and time.monotonic() - started < 15
+
+
+def endless_body(port: int) -> bool:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"POST /api/input HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n")
+    sent = 0
+    with contextlib.suppress(OSError):
+        while sent < 200_000_000:
+            sock.sendall(b" " * 65536)
+            sent += 65536
+    return sent < 50_000_000
+
+
+def ping_flood(port: int) -> bool:
+    sock = raw_websocket(port, "/ws/listen/es?audio=0")
+    sock.setblocking(False)
+    ping, started = masked_frame(0x9, b"p" * 125), time.monotonic()
+    with contextlib.suppress(OSError):
+        while time.monotonic() - started < 10:
+            with contextlib.suppress(BlockingIOError):
+                sock.send(ping * 100)
+            with contextlib.suppress(BlockingIOError):
+                if not sock.recv(1 << 20):
+                    break
+    return time.monotonic() - started < 5
+
+
+def log_flood(port: int) -> bool:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        answers = [client.get("/static/%00").status_code for _ in range(100)]
+        answers.append(client.get("/static/x%0aWARNING operator token accepted").status_code)
+    return set(answers) == {404}
+
+
+def token_guesses(port: int) -> bool:
+    # From an address of its own: the guesser's address is refused for a minute, right token or not.
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", transport=transport) as client:
+        answers = [
+            client.get("/api/status", headers={"X-Operator-Token": f"guess-{n:012d}"}).status_code
+            for n in range(15)
+        ]
+    return answers[-1] == 429
+
+
+def foreign_origin(port: int) -> bool:
+    sock = raw_websocket(port, "/ws/listen/es", origin="https://evil.example")
+    return b"\x03\xf0" in _read_to_end(sock)  # 1008
+
+
+ATTACKS = {
+    "pings, never reads": pings_never_read,
+    "invalid UTF-8": invalid_utf8,
+    "never reads (evicted)": never_reads,
+    "half an HTTP request": half_a_request,
+    "a second request held open": held_second_request,
+    "an endless body": endless_body,
+    "a ping flood that reads its pongs": ping_flood,
+    "/static/%00 and a forged log line": log_flood,
+    "wrong operator tokens": token_guesses,
+    "a WebSocket from a foreign page": foreign_origin,
+}
+
+
+def misbehave(port: int, name: str, soak: Soak) -> None:
+    tried, handled = soak.attacks.get(name, (0, 0))
+    try:
+        ok = ATTACKS[name](port)
+    except OSError:
+        ok = False
+    soak.attacks[name] = (tried + 1, handled + ok)
 
 
 async def misbehavers(port: int, soak: Soak, stop: asyncio.Event) -> None:
-    kind = 0
+    names, kind = list(ATTACKS), 0
+    loop = asyncio.get_running_loop()
+    running: set[asyncio.Future[None]] = set()
     while not stop.is_set():
-        asyncio.get_running_loop().run_in_executor(None, misbehave, port, kind % 4)
+        future = loop.run_in_executor(None, misbehave, port, names[kind % len(names)], soak)
+        running.add(future)
+        future.add_done_callback(running.discard)
         soak.misbehavers += 1
         kind += 1
         await asyncio.sleep(5)
+    await asyncio.gather(*running, return_exceptions=True)
 
 
 async def faults(pid: int, url: str, soak: Soak, stop: asyncio.Event) -> None:
@@ -152,12 +263,19 @@ async def faults(pid: int, url: str, soak: Soak, stop: asyncio.Event) -> None:
 async def run(talk: Path, seconds: float) -> Soak:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    with tempfile.TemporaryFile() as log:
+        soak = await _soak(talk, seconds, port, env, log)
+        soak.log_bytes = log.seek(0, os.SEEK_END)
+    return soak
+
+
+async def _soak(talk: Path, seconds: float, port: int, env: dict[str, str], log: IO[bytes]) -> Soak:
     server = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "translator", "serve", "--engine", "local", "--input", str(talk), "--loop"),
         *("--port", str(port), "--target", "es", "--target", "fr"),
         env=env | {"TRANSLATOR_OPERATOR_TOKEN": TOKEN},
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=log,
     )
     url, soak, stop = f"http://127.0.0.1:{port}", Soak(), asyncio.Event()
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -203,8 +321,8 @@ def report(soak: Soak, seconds: float) -> str:
     lines = [
         f"# Soak: {seconds / 60:g} minutes on the offline engine (es, fr), the demo talk on a loop",
         "",
-        "Churn: a listener joining every 0.5 s for 2–10 s. Misbehaving clients every 5 s in turn: one",
-        "that pings and never reads, invalid UTF-8, one that never reads, half an HTTP request.",
+        "Churn: a listener joining every 0.5 s for 2–10 s. Misbehaving clients every 5 s in turn",
+        "(the attacks below).",
         "Engine faults every ~26 s: an Apertium pipeline hung (SIGSTOP) or killed (SIGKILL).",
         "",
         "| measure | value |",
@@ -217,6 +335,11 @@ def report(soak: Soak, seconds: float) -> str:
         f"| listeners left after all left | {soak.listeners_after} |",
         f"| steady listeners' captions lost (es, fr) | {lost.get('es')}, {lost.get('fr')} |",
         f"| utterances a fault left without translation | {soak.failed_translations} |",
+        f"| server log over the soak (bytes) | {soak.log_bytes} |",
+        "",
+        "| misbehaving client | tried | handled (closed, refused) |",
+        "|---|---|---|",
+        *(f"| {name} | {tried} | {handled} |" for name, (tried, handled) in soak.attacks.items()),
         "",
         "RSS over time (s, MB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in soak.memory),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import socket
 import struct
@@ -46,6 +47,20 @@ def talk_wav(sentences: list[str], path: Path, gap_s: float = 1.2) -> Path:
 
 
 OPERATOR_TOKEN = "operator-token-for-tests"
+
+
+class Records(logging.Handler):
+    """The log records that reach the handler's logger (after its filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self) -> list[str]:
+        return [self.format(r) for r in self.records]
 
 
 @dataclass
@@ -128,14 +143,15 @@ async def listen(url: str, until: Any, within_s: float = 30.0) -> Received:
         return received
 
 
-def raw_websocket(port: int, path: str) -> socket.socket:
+def raw_websocket(port: int, path: str, origin: str | None = None) -> socket.socket:
     """A WebSocket opened by hand, so that it can send what a client library would not."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
+    sent_origin = f"Origin: {origin}\r\n" if origin else ""
     sock.sendall(
         (
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{sent_origin}\r\n"
         ).encode()
     )
     response = b""

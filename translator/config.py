@@ -28,6 +28,8 @@ AZURE_ENV: dict[str, tuple[str, ...]] = {
     "model": ("AZURE_VOICELIVE_MODEL",),
 }
 SERVER_ENV: dict[str, str] = {"operator_token": "TRANSLATOR_OPERATOR_TOKEN"}
+MIN_TOKEN_CHARS = 16
+"""An operator token shorter than this is refused: it could be guessed (a generated one has 32)."""
 
 
 class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -126,7 +128,13 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
     """Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed."""
     operator_token: str | None = None
-    """Guards the operator surfaces (status details). A secret; generated and stored when unset."""
+    """Guards the operator surfaces (status details). A secret of at least 16 characters; generated
+    and stored when unset."""
+    allowed_origins: list[str] = []
+    """Origins (``https://example.org``) of third-party pages allowed to open listener WebSockets,
+    besides the service's own; ``*`` allows any. Clients that send no Origin (OBS, apps) are not affected."""
+    max_pcm_listeners_per_address: int = 64
+    """Uncompressed (PCM) audio listeners from one client address (16 times Opus's bandwidth)."""
     workers: int = 1
     """Listener processes sharing ``port`` (more than 1 needs a broker); the pipeline then runs in a
     process of its own, which serves the operator surfaces on ``operator_port``."""
@@ -258,6 +266,18 @@ def _validate_broker(settings: Settings) -> None:
         )
 
 
+def _validate_token(token: str | None) -> None:
+    # The value is never echoed: only what is wrong with it.
+    if token is None:
+        return
+    if len(token.strip()) < MIN_TOKEN_CHARS or token != token.strip():
+        raise ConfigError(
+            "server.operator_token",
+            f"must be at least {MIN_TOKEN_CHARS} characters without surrounding spaces "
+            "(from TRANSLATOR_OPERATOR_TOKEN or the config file); leave it unset to have one generated",
+        )
+
+
 def validate(settings: Settings) -> None:
     """Check what types alone cannot; raise ConfigError naming the first bad field."""
     try:
@@ -277,9 +297,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError("targets", "a language is listed twice")
     if bad := settings.glossary.problem(set(LANGUAGES)):
         raise ConfigError(*bad)
-    for field in ("max_connections", "max_connections_per_address"):
+    for field in ("max_connections", "max_connections_per_address", "max_pcm_listeners_per_address"):
         if getattr(settings.server, field) < 1:
             raise ConfigError(f"server.{field}", "must be at least 1")
+    _validate_token(settings.server.operator_token)
     _validate_broker(settings)
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")

@@ -7,7 +7,8 @@ TranslatorError
 ├── EngineError        an engine failed
 │   ├── PermanentEngineError   retrying will not help (auth, unsupported pair, missing package)
 │   └── TransientEngineError   a drop or timeout: reconnect
-└── UnknownLanguageError       a language the service does not serve (lists those it does)
+├── UnknownLanguageError       a language the service does not serve (lists those it does)
+└── LastLanguageError          the talk's last language cannot be removed
 """
 
 
@@ -51,3 +52,7 @@ class UnknownLanguageError(TranslatorError):
         super().__init__(f"unknown language {code!r}; available: {', '.join(available)}")
         self.code = code
         self.available = available
+
+
+class LastLanguageError(TranslatorError):
+    """The operator asked to remove the only language offered."""

@@ -7,7 +7,11 @@ offline engine by replacing the terms around machine translation).
 
 from __future__ import annotations
 
+import unicodedata
+
 import msgspec
+
+from translator.printable import printable
 
 # Recognition bias lists are short (azure-speech takes fewer than 500 phrases); a glossary is a list
 # of what matters at this event, not a dictionary.
@@ -47,18 +51,32 @@ class Glossary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         for code, terms in self.terms.items():
             if code not in known:
                 available = ", ".join(sorted(known))
-                return f"glossary.terms.{code}", f"unknown language {code!r}; available: {available}"
+                problem = f"unknown language '{printable(code)}'; available: {available}"
+                return f"glossary.terms.{printable(code)}", problem
             for term, translation in terms.items():
                 if problem := _text_problem(term) or _text_problem(translation):
-                    return f"glossary.terms.{code}.{term}", problem
+                    return f"glossary.terms.{printable(code)}.{printable(term)}", problem
         return None
 
 
 def _text_problem(text: str) -> str:
-    if not text.strip():
-        return "must not be empty"
     if len(text) > MAX_TERM_CHARS:
         return f"at most {MAX_TERM_CHARS} characters"
     if any(ch in text for ch in "\n\r\t"):
         return "must be on one line"
+    for ch in text:
+        # Spoken to every listener: a NUL cuts the sentence short, a bidirectional override shows
+        # other text than is spoken. Zero-width joiners stay: Persian and Indic spellings need them.
+        if unicodedata.category(ch) in _REFUSED and ch not in _JOINERS:
+            return (
+                f"must not hold control, separator, bidirectional or invisible characters (U+{ord(ch):04X})"
+            )
+    if not "".join(ch for ch in text if ch not in _JOINERS).strip():
+        return "must not be empty"
     return ""
+
+
+# Control, format (bidirectional marks and overrides, zero-width characters), surrogate and
+# private-use characters, and the line and paragraph separators.
+_REFUSED = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+_JOINERS = frozenset("\u200c\u200d")

@@ -26,7 +26,7 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.errors import PermanentEngineError, TranslatorError
+from translator.errors import LastLanguageError, PermanentEngineError, TranslatorError, UnknownLanguageError
 from translator.hub import AudioFrame, Hub
 from translator.lags import LanguageLags
 from translator.languages import Language
@@ -41,7 +41,7 @@ from translator.messages import (
     audio_frame,
     opus_payload,
 )
-from translator.transcripts.store import CaptionRecord, TranscriptWriter
+from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,8 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self._counter = 0
+        # Languages change one at a time: an addition still connecting is not removed under it.
+        self._changing = asyncio.Lock()
         self._sent_at: deque[float] = deque(maxlen=SENT_TIMES_KEPT)
         """Monotonic time each recent input frame went to the engine, the newest last."""
         self.input = InputState(self.source.description)
@@ -166,21 +168,30 @@ class Pipeline:
         Raises PermanentEngineError (nothing changed) when the engine cannot serve it.
         """
         code = language.code
-        if code in self.states:
-            raise PermanentEngineError(f"{language.name} is already offered")
-        self.hub.add_channel(code)
-        self.states[code], self.recent[code] = "connecting", LanguageLags()
-        try:
-            await self.engine.add_target(language)
-        except TranslatorError:
-            self._forget(code)
-            raise
+        async with self._changing:
+            if code in self.states:
+                raise PermanentEngineError(f"{language.name} is already offered")
+            self.hub.add_channel(code)
+            self.states[code], self.recent[code] = "connecting", LanguageLags()
+            try:
+                await self.engine.add_target(language)
+            except TranslatorError:
+                self._forget(code)
+                raise
         log.info("language %s added by the operator", code)
 
     async def remove_language(self, code: str) -> None:
-        """Stop interpreting into ``code``; its listeners are closed (4404, "… is no longer offered")."""
-        self._forget(code)
-        await self.engine.remove_target(code)
+        """Stop interpreting into ``code``; its listeners are closed (4404, "… is no longer offered").
+
+        Raises UnknownLanguageError when it is not offered, LastLanguageError for the last one.
+        """
+        async with self._changing:
+            if code not in self.states:
+                raise UnknownLanguageError(code, list(self.states))
+            if len(self.states) == 1:
+                raise LastLanguageError("the last language cannot be removed")
+            self._forget(code)
+            await self.engine.remove_target(code)
         log.info("language %s removed by the operator", code)
 
     def _forget(self, code: str) -> None:
@@ -195,6 +206,10 @@ class Pipeline:
         for lang in self.states:
             self.hub.publish(lang, self.status(lang))
         log.info("talk %s by the operator", "paused" if paused else "resumed")
+
+    def transcript_status(self) -> TranscriptStatus:
+        """The transcript's state: off, writing, or failing (retried meanwhile)."""
+        return TRANSCRIPT_OFF if self.transcript is None else self.transcript.status()
 
     def status(self, lang: str) -> Status:
         """What a listener of ``lang`` is told about it now."""
@@ -351,12 +366,8 @@ class Pipeline:
             caption.end_ms,
             int(time.time() * 1000),
         )
-        try:
-            self.transcript.append(record)
-        except OSError as exc:
-            # A full disk must not stop the captions: the transcript stops, the talk goes on.
-            log.error("transcript stopped: %s", exc)
-            self.transcript = None
+        # A write that fails is retried by the writer: the captions go on meanwhile.
+        self.transcript.append(record)
 
     def _lag(self, utterance: _Utterance) -> float | None:
         """Seconds from the end of the utterance's speech until now."""

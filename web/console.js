@@ -1,27 +1,49 @@
 // The operator console: the input (level, mute, pause), each language's state and lags, languages
 // added and removed, the glossary, the latest captions side by side, the URLs to hand out and the
-// talks' transcripts. The operator token comes in the page's URL.
+// talks' transcripts. The page holds nothing secret: everything it shows comes from endpoints that
+// need the operator token, which it takes from the sign-in form or the URL's fragment
+// (console#token=…, never sent to the server), keeps in this tab's sessionStorage and sends as a
+// header. The fragment is cleared from the address bar at once: no history, bookmark or screen
+// share keeps it.
 import { Listener } from "./listener.js";
 
 const $ = (id) => document.getElementById(id);
-const token = new URLSearchParams(location.search).get("token") || "";
-const headers = { "X-Operator-Token": token };
+const TOKEN_KEY = "operator-token";
+const fragment = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fragment) {
+  sessionStorage.setItem(TOKEN_KEY, fragment);
+  history.replaceState(null, "", location.pathname);
+}
+const headers = { "X-Operator-Token": sessionStorage.getItem(TOKEN_KEY) || "" };
 const captions = new Map(); // lang → Map(caption id → caption); engines number utterances per language
 const followed = new Map(); // lang → Listener
 let languages = [];
 let input = { muted: false, paused: false };
 let glossaryRows = []; // [{ term, keep, translations: { lang: text } }]
 
+// A refused token sends the operator back to the sign-in form, with the server's reason.
+class SignInNeeded extends Error {}
+
+async function authorized(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...headers, ...options.headers } });
+  if (response.status === 401 || response.status === 429) {
+    const reason = response.status === 429 ? await response.text() : "That token was not accepted.";
+    signIn(headers["X-Operator-Token"] ? reason : "");
+    throw new SignInNeeded(reason);
+  }
+  return response;
+}
+
 async function getJson(path) {
-  const response = await fetch(path, { headers });
+  const response = await authorized(path);
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
 
 // A request that changes something; resolves to the response's JSON, or throws with the server's words.
 async function send(method, path, body) {
-  const response = await fetch(path, {
-    method, headers: { ...headers, "Content-Type": "application/json" },
+  const response = await authorized(path, {
+    method, headers: { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = await response.json();
@@ -46,6 +68,11 @@ function renderStatus(status) {
   $("level").value = Math.max(-60, source.level_dbfs);
   $("level-db").textContent = `${source.level_dbfs.toFixed(0)} dBFS`;
   setInput(source);
+  const transcript = status.transcript;
+  $("transcript").textContent = transcript.state === "failing"
+    ? `failing: ${transcript.detail} (retrying; ${transcript.pending} caption(s) waiting, ${transcript.dropped} lost)`
+    : transcript.state;
+  $("transcript").className = transcript.state === "failing" ? "warning" : "";
   const body = $("languages").tBodies[0];
   body.replaceChildren();
   for (const lang of status.languages) {
@@ -111,6 +138,17 @@ function renderCaptions() {
   }));
 }
 
+// An export fetched with the token in a header, then saved: a link carrying it would leak it.
+async function download(url, name) {
+  const response = await authorized(url);
+  if (!response.ok) return;
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
 async function renderTalks() {
   const talks = await getJson("/api/talks");
   $("talks").replaceChildren(...talks.map((talk) => {
@@ -119,8 +157,9 @@ async function renderTalks() {
     for (const [lang, formats] of Object.entries(talk.exports)) {
       for (const [format, url] of Object.entries(formats)) {
         const link = document.createElement("a");
-        link.href = `${url}&token=${encodeURIComponent(token)}`;
+        link.href = url;
         link.textContent = `${lang}.${format}`;
+        link.addEventListener("click", (event) => { event.preventDefault(); download(url, `${talk.id}.${lang}.${format}`); });
         item.append(link, " ");
       }
     }
@@ -287,12 +326,46 @@ async function controlInput(change) {
 $("mute").addEventListener("click", () => controlInput({ muted: !input.muted }));
 $("pause").addEventListener("click", () => controlInput({ paused: !input.paused }));
 
+let timers = [];
+
+function signIn(message) {
+  for (const timer of timers) clearInterval(timer);
+  timers = [];
+  sessionStorage.removeItem(TOKEN_KEY);
+  headers["X-Operator-Token"] = "";
+  $("console").hidden = true;
+  $("sign-in").hidden = false;
+  $("sign-in-error").textContent = message;
+  $("sign-in-error").hidden = !message;
+  $("token").focus();
+}
+
+$("sign-in").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  $("token").value = "";
+  sessionStorage.setItem(TOKEN_KEY, token);
+  headers["X-Operator-Token"] = token;
+  start();
+});
+
 async function start() {
-  glossaryRows = rowsFrom(await getJson("/api/glossary"));
-  renderStatus(await getJson("/api/status"));
-  renderTalks();
-  setInterval(async () => renderStatus(await getJson("/api/status")), 1000);
-  setInterval(renderTalks, 10000);
+  if (!headers["X-Operator-Token"]) { signIn(""); return; }
+  try {
+    const status = await getJson("/api/status");
+    $("sign-in").hidden = true;
+    $("console").hidden = false;
+    glossaryRows = rowsFrom(await getJson("/api/glossary"));
+    renderStatus(status);
+    renderTalks();
+  } catch (error) {
+    if (error instanceof SignInNeeded) return;
+    throw error;
+  }
+  timers = [
+    setInterval(async () => renderStatus(await getJson("/api/status")), 1000),
+    setInterval(renderTalks, 10000),
+  ];
 }
 
 start();

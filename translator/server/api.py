@@ -10,6 +10,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from translator.audio import FRAME_MS
+from translator.pipeline import Pipeline
 from translator.server.operator import require_operator
 from translator.server.services import Services
 
@@ -42,6 +43,7 @@ def status(state: State) -> dict[str, Any]:
             "seconds": pipeline.input.frames * FRAME_MS / 1000,
         },
         "languages": services.languages(operator=True)["targets"],
+        "transcript": pipeline.transcript_status(),
         "addable": [
             {"code": lang.code, "name": lang.name, "native": lang.native}
             for lang in pipeline.engine.servable()
@@ -61,10 +63,13 @@ def healthz() -> dict[str, str]:
 def readyz(state: State) -> Response[dict[str, Any]]:
     """200 when every language's engine session is up and the input is live, 503 otherwise."""
     pipeline = state.services.pipeline
-    body = {
+    body: dict[str, Any] = {
         "ready": pipeline.ready,
         "input": pipeline.input.health,
         "languages": pipeline.states,
         "lag_s": pipeline.lags,
     }
+    if isinstance(pipeline, Pipeline):
+        # A failing transcript is retried and does not stop the talk: shown, not counted against it.
+        body["transcript"] = pipeline.transcript_status().state
     return Response(body, status_code=200 if pipeline.ready else 503)

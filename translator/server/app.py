@@ -7,15 +7,19 @@ import contextlib
 import errno
 import logging
 import os
+import signal
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from types import FrameType
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 import uvicorn
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.types import Scope
@@ -27,13 +31,15 @@ from translator.errors import AddressError
 from translator.hub import Hub
 from translator.languages import get_language
 from translator.pipeline import Pipeline
+from translator.printable import printable
 from translator.relay import RedisRelay
 from translator.remote_talk import RemoteTalk
 from translator.server import api, control, metrics, noise, pages, talks, workers
-from translator.server.limits import PerAddressLimit, connection_limit
+from translator.server.edge import Edge
+from translator.server.limits import AdmissionLimit, ConnectionBudget, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
 from translator.server.operator import OperatorToken, resolve_token
-from translator.server.protocol import MAX_HEADER_BYTES, BoundedH11Protocol, BoundedWebSocketProtocol
+from translator.server.protocol import MAX_HEADER_BYTES, bounded_protocols
 from translator.server.services import Services
 from translator.server.urls import public_url
 from translator.tasks import cancel_and_wait
@@ -77,39 +83,70 @@ def create_app(services: Services, operator: bool = True) -> Litestar:
         route_handlers=public + (operators if with_operator else []),
         lifespan=[run_pipeline],
         after_exception=[_log_unexpected],
+        exception_handlers={RecursionError: _too_deep},
+        # The largest body is a glossary: 400 entries of at most 100 characters per language.
+        request_max_body_size=MAX_BODY_BYTES,
         # The service's own logging set-up (``logs.py``: level, text or JSON) stays: Litestar's would
         # replace the root handler.
         logging_config=None,
         state=State(
             {"services": services} | ({"registry": metrics.install(services)} if with_operator else {})
         ),
-        response_headers=pages.SECURITY_HEADERS,
         # No schema pages: they load scripts from public CDNs and show more than listeners need.
         openapi_config=None,
     )
 
 
+_unexpected = noise.Windows()
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _nested_too_deep(exc: Exception) -> bool:
+    # msgspec gives up on a body nested deeper than the recursion limit: the client's fault.
+    return isinstance(exc, RecursionError) and "deserializing" in str(exc)
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, object]]:
+    if not _nested_too_deep(exc):
+        return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500)
+    return Response({"status_code": 400, "detail": "the request body is nested too deeply"}, status_code=400)
+
+
 async def _log_unexpected(exc: Exception, scope: Scope) -> None:
-    """A handler's bug answers 500; its traceback goes to the log (Litestar logs it only in debug mode)."""
-    if not isinstance(exc, HTTPException):
-        log.error("unexpected error in %s %s", scope.get("method", "WS"), scope["path"], exc_info=exc)
+    """A handler's bug answers 500; its traceback goes to the log (Litestar logs it only in debug
+    mode), once a minute per kind of error and handler, with a count of the rest."""
+    if isinstance(exc, HTTPException) or _nested_too_deep(exc):
+        return
+    handler = getattr(scope.get("route_handler"), "handler_name", "")
+    suppressed = _unexpected.passes(f"{type(exc).__name__} {handler}")
+    if suppressed is None:
+        return
+    more = f" ({suppressed} more in the last minute)" if suppressed else ""
+    path = printable(scope["path"])
+    log.error("unexpected error in %s %s%s", scope.get("method", "WS"), path, more, exc_info=exc)
 
 
 def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicorn.Config:
     """Uvicorn settings for listener traffic on a hostile network.
 
-    No permessage-deflate (audio does not compress); bounded headers, first requests and pongs
-    (`protocol.py`); connections capped in all and per address; client faults logged once a minute.
+    No permessage-deflate (audio does not compress); bounded headers, requests, pings and pongs
+    (`protocol.py`); connections capped in all and per address, with a reserve for the operator
+    (`limits.py`); what every request meets first (`edge.py`); client faults logged once a minute.
     """
     server = settings.server
+    services: Services = app.state.services
+    budget = ConnectionBudget(
+        connection_limit(server), server.max_connections_per_address, server.trusted_proxies
+    )
+    http, ws = bounded_protocols(budget)
     config = uvicorn.Config(
-        PerAddressLimit(app, server.max_connections_per_address),
+        Edge(AdmissionLimit(app, budget, services.carries_operator_token)),
         host=server.host,
         port=server.port,
-        http=BoundedH11Protocol,
-        ws=BoundedWebSocketProtocol,
+        http=http,
+        ws=ws,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        limit_concurrency=connection_limit(server),
+        limit_concurrency=budget.limit,
         forwarded_allow_ips=server.trusted_proxies,
         ws_per_message_deflate=False,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
@@ -174,11 +211,29 @@ def talk_header(settings: Settings, pipeline: Pipeline) -> TalkHeader:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, except that listeners hear 1001 (going away) before it closes their connections."""
+    """uvicorn, except that listeners hear 1001 (going away) before it closes their connections, and
+    that SIGHUP (the terminal closed, a service manager's reload) stops it as SIGTERM does."""
 
     def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
         super().__init__(config)
         self.hub = hub
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = signal.signal(signal.SIGHUP, self.handle_exit)
+            try:
+                yield
+            finally:
+                signal.signal(signal.SIGHUP, previous)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            log.warning("stopping: %s received", signal.Signals(sig).name)
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self.hub.close_all(CLOSE_GOING_AWAY, "the service is shutting down", within_s=2.0)
@@ -315,7 +370,7 @@ def print_urls(
     print(f"  Join (QR code):   {base}join")
     print(f"  Caption overlay:  {base}overlay?lang={first}")
     print(f"  Status:           {operator}api/status  (operator token required)")
-    print(f"  Console:          {operator}console?token=<operator token>")
+    print(f"  Console:          {operator}console  (asks for the operator token)")
     if token.source == "generated":
         print(f"  Operator token:   {token.value}  (shown once; kept in {token.path})")
     elif token.source == "stored":

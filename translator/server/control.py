@@ -12,9 +12,10 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_409_CONFLICT
 
-from translator.errors import TranslatorError
+from translator.errors import LastLanguageError, TranslatorError, UnknownLanguageError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, get_language
+from translator.printable import printable
 from translator.server.operator import require_operator
 from translator.server.services import Services
 
@@ -84,12 +85,14 @@ async def add_language(state: State, data: NewLanguage) -> list[dict[str, object
 async def remove_language(state: State, code: str) -> list[dict[str, object]]:
     """Stop offering a language: its listeners are told and disconnected."""
     services: Services = state.services
-    offered = [t.code for t in services.pipeline.engine.targets]
-    if code not in offered:
-        raise NotFoundException(f"{code!r} is not offered; offered: {', '.join(offered)}")
-    if len(offered) == 1:
-        raise ClientException("the last language cannot be removed", status_code=HTTP_409_CONFLICT)
-    await services.pipeline.remove_language(code)
+    try:
+        await services.pipeline.remove_language(code)
+    except UnknownLanguageError as exc:
+        raise NotFoundException(
+            f"{printable(code)!r} is not offered; offered: {', '.join(exc.available)}"
+        ) from None
+    except LastLanguageError as exc:
+        raise ClientException(str(exc), status_code=HTTP_409_CONFLICT) from None
     return services.languages(operator=True)["targets"]  # type: ignore[return-value]
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from urllib.parse import urlsplit
 
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
@@ -14,6 +15,7 @@ from translator.audio import SAMPLE_RATE
 from translator.hub import Listener
 from translator.languages import get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, encode_text
+from translator.server.limits import CLOSE_TRY_AGAIN_LATER, address_key
 from translator.server.protocol import PREBUILT_FRAMES, PrebuiltFrames
 from translator.server.services import Services
 
@@ -49,7 +51,18 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
             CLOSE_BAD_REQUEST, close_reason(f"unsupported codec {codec!r}; available: {', '.join(CODECS)}")
         )
         return
+    if (origin := socket.headers.get("origin")) is not None and not origin_allowed(
+        origin, socket.headers.get("host", ""), services
+    ):
+        await socket.close(CLOSE_POLICY, close_reason(f"pages from {origin} may not listen here"))
+        return
     audio = socket.query_params.get("audio", "1") != "0"
+    address = address_key(socket.client.host if socket.client else "")
+    pcm = audio and codec == "pcm"
+    if pcm and services.pcm_listeners[address] >= services.settings.server.max_pcm_listeners_per_address:
+        reason = "too many uncompressed (PCM) listeners from your address; ask for codec=opus"
+        await socket.close(CLOSE_TRY_AGAIN_LATER, reason)
+        return
     status = services.pipeline.status(lang)
     hello = Hello(
         protocol=PROTOCOL_VERSION,
@@ -67,10 +80,24 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
     )
     # Subscribing and queueing the hello happen with no await between: nothing published is missed.
     listener = hub.subscribe(lang, audio=audio, codec=codec, first=encode_text(hello))
+    services.pcm_listeners[address] += pcm
     try:
         await _serve(socket, listener)
     finally:
         hub.unsubscribe(listener)
+        services.pcm_listeners[address] -= pcm
+        if services.pcm_listeners[address] <= 0:
+            del services.pcm_listeners[address]
+
+
+def origin_allowed(origin: str, host: str, services: Services) -> bool:
+    """A browser's WebSocket comes from a page of this service (its own host, or the public URL's),
+    or from a page of ``server.allowed_origins``: no other page can recruit its visitors' phones."""
+    allowed = services.settings.server.allowed_origins
+    if "*" in allowed or origin in allowed:
+        return True
+    netloc = urlsplit(origin).netloc.lower()
+    return bool(netloc) and netloc in (host.lower(), urlsplit(services.audience_url).netloc.lower())
 
 
 def close_reason(reason: str) -> str:

@@ -77,6 +77,18 @@ class _ServiceCollector(Collector):
         yield CounterMetricFamily(
             "translator_input_restarts", "Input restarts", value=pipeline.input.restarts
         )
+        transcript = pipeline.transcript_status()
+        yield GaugeMetricFamily(
+            "translator_transcript_failing",
+            "1 while the transcript's writes fail (retried with back-off)",
+            value=transcript.state == "failing",
+        )
+        yield GaugeMetricFamily(
+            "translator_transcript_pending", "Captions waiting to be written", value=transcript.pending
+        )
+        yield CounterMetricFamily(
+            "translator_transcript_dropped", "Captions lost while writes failed", value=transcript.dropped
+        )
 
 
 def install(services: Services) -> CollectorRegistry:

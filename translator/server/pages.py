@@ -8,28 +8,14 @@ from string import Template
 
 import segno
 from litestar import Response, get
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import State
 from litestar.response import File
-from litestar.response.base import ASGIResponse
 from litestar.static_files import create_static_files_router
 
-from translator.server.operator import require_operator
 from translator.server.services import Services
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
-# Everything the pages load is their own: no inline script, no third party. WebSockets are 'self'.
-_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'none'"
-)
-SECURITY_HEADERS = [
-    ResponseHeader(name="Content-Security-Policy", value=f"{_CSP}; frame-ancestors 'self'"),
-    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
-    ResponseHeader(name="X-Frame-Options", value="SAMEORIGIN"),
-]
-"""Sent with every response. The overlay alone may be framed: streaming studios embed it."""
 JOIN_PAGE = Template((WEB_DIR / "join.html").read_text(encoding="utf-8"))
 
 
@@ -43,23 +29,16 @@ def audience() -> File:
     return _page("index.html")
 
 
-@get(
-    "/overlay",
-    sync_to_thread=False,
-    include_in_schema=False,
-    response_headers=[
-        ResponseHeader(name="Content-Security-Policy", value=_CSP),
-        ResponseHeader(name="X-Frame-Options", value="", documentation_only=True),
-    ],
-)
+@get("/overlay", sync_to_thread=False, include_in_schema=False)
 def overlay() -> File:
-    """Captions for an OBS browser source, styled by URL parameters."""
+    """Captions for an OBS browser source, styled by URL parameters (it may be framed: `edge.py`)."""
     return _page("overlay.html")
 
 
-@get("/console", sync_to_thread=False, include_in_schema=False, guards=[require_operator])
+@get("/console", sync_to_thread=False, include_in_schema=False)
 def console() -> File:
-    """The operator console (its URL carries the operator token: ``/console?token=...``)."""
+    """The operator console: a page that holds nothing secret, asks for the operator token and shows
+    what the token-guarded endpoints answer."""
     return _page("console.html")
 
 
@@ -78,17 +57,11 @@ def join(state: State) -> Response[str]:
     return Response(page, media_type="text/html")
 
 
-def _secured(response: ASGIResponse) -> ASGIResponse:
-    # The static files router takes no response headers of its own.
-    for header in SECURITY_HEADERS:
-        response.headers.setdefault(header.name, header.value)
-    return response
-
-
 handlers = [
     audience,
     overlay,
     join,
-    create_static_files_router(path="/static", directories=[WEB_DIR], after_request=_secured),  # type: ignore[arg-type]
+    create_static_files_router(path="/static", directories=[WEB_DIR]),
 ]
-"""The public pages; the console is an operator surface."""
+"""The public pages; the console goes with the operator surfaces (its page holds nothing secret,
+its data is behind the operator token)."""

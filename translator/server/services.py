@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
+
+from litestar.datastructures import Headers
 
 from translator.config import Settings
 from translator.hub import Hub
@@ -13,6 +17,7 @@ from translator.messages import PROTOCOL_VERSION
 from translator.pipeline import Pipeline
 from translator.relay import RedisRelay
 from translator.remote_talk import RemoteTalk
+from translator.server.operator import WrongGuesses, matches, presented
 from translator.server.urls import public_url
 
 
@@ -29,6 +34,14 @@ class Services:
     relay: RedisRelay | None = None
     """The broker link when processes share the talk."""
     started_at: float = field(default_factory=time.time)
+    wrong_guesses: WrongGuesses = field(default_factory=WrongGuesses)
+    """Wrong operator tokens per client address (`operator.require_operator`)."""
+    pcm_listeners: Counter[str] = field(default_factory=Counter)
+    """Listeners of uncompressed audio per client address (`listen.py`)."""
+
+    def carries_operator_token(self, scope: dict[str, Any]) -> bool:
+        """Whether an ASGI request carries the operator token (it may use the operator's reserve)."""
+        return matches(presented(Headers.from_scope(scope)), self.operator_token)  # type: ignore[arg-type]
 
     @property
     def audience_url(self) -> str:

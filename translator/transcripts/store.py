@@ -2,25 +2,34 @@
 
 The first line describes the talk; each later line is a final caption (or a later change to one,
 such as a source text that arrived after the translation: the last line of an utterance wins).
-Flushed after every line, so a crash of the process loses at most the utterance in flight.
+Written unbuffered line by line, so a crash of the process loses at most the utterance in flight.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import msgspec
 
 from translator.config import TranscriptsConfig
 from translator.errors import TranslatorError
 
+log = logging.getLogger(__name__)
+
 TALK_ID = re.compile(r"^\d{8}-\d{6}(-\d+)?$")
+MAX_PENDING = 10_000
+"""Captions kept while writes fail: hours of a talk in a few megabytes."""
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 
 
 class TalkHeader(msgspec.Struct, tag="talk", tag_field="kind"):
@@ -74,44 +83,131 @@ def transcripts_directory(config: TranscriptsConfig) -> Path:
     return Path(data) / "live-translator" / "talks"
 
 
+class TranscriptStatus(msgspec.Struct, frozen=True):
+    """What the operator sees of the transcript."""
+
+    state: Literal["off", "writing", "failing"]
+    detail: str = ""
+    """Why writes fail (the operating system's words)."""
+    pending: int = 0
+    """Captions waiting to be written."""
+    dropped: int = 0
+    """Captions lost while writes failed (the queue was full)."""
+
+
+TRANSCRIPT_OFF = TranscriptStatus("off")
+
+
 class TranscriptWriter:
     """Appends one talk's captions; the file is created with the first caption, when the talk's
-    start is known (``header`` is asked for then)."""
+    start is known (``header`` is asked for then).
+
+    A write that fails (a full disk, a lost mount) does not stop the talk or the transcript: the
+    captions wait in a bounded queue and are written once a retry, after a growing back-off,
+    succeeds. A line cut short by the failure is ended, so the lines after it read back whole.
+    """
 
     def __init__(self, directory: Path, header: Callable[[], TalkHeader]) -> None:
         self.directory = directory
         self._header = header
+        self._path: Path | None = None
+        self._header_written = False
         self._file: IO[bytes] | None = None
+        self._queue: deque[bytes] = deque()
+        self._retry_at = 0.0
+        self._backoff_s = RETRY_FIRST_S
+        self.failure = ""
+        """Why the last write failed; empty while the transcript is being written."""
+        self.dropped = 0
+        """Captions lost because the queue was full while writes failed."""
 
     @staticmethod
     def talk_id(started_at_ms: int) -> str:
         return time.strftime("%Y%m%d-%H%M%S", time.localtime(started_at_ms / 1000))
 
-    def append(self, record: CaptionRecord) -> None:
-        """Write one caption and flush it to the operating system."""
-        if self._file is None:
-            self._file = self._create()
-        self._file.write(_encoder.encode(record) + b"\n")
-        self._file.flush()
+    def status(self) -> TranscriptStatus:
+        """Writing, or failing and why, with the captions waiting and lost."""
+        state = "failing" if self.failure else "writing"
+        return TranscriptStatus(state, self.failure, len(self._queue), self.dropped)
 
-    def _create(self) -> IO[bytes]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        header = self._header()
-        base, suffix = header.id, 1
-        while True:
-            try:
-                file = (self.directory / f"{header.id}.jsonl").open("xb")
-                break
-            except FileExistsError:
-                suffix += 1
-                header.id = f"{base}-{suffix}"
-        file.write(_encoder.encode(header) + b"\n")
+    def append(self, record: CaptionRecord) -> None:
+        """Queue one caption and write what waits (at once, or once the back-off has passed)."""
+        if len(self._queue) >= MAX_PENDING:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(_encoder.encode(record) + b"\n")
+        if not self.failure or time.monotonic() >= self._retry_at:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        try:
+            file = self._file or self._open()
+            while self._queue:
+                line = self._queue[0]
+                if file.write(line) != len(line):
+                    raise OSError(errno.ENOSPC, "a line was cut short")
+                self._queue.popleft()
+        except OSError as exc:
+            self._failed(exc)
+            return
+        if self.failure:
+            log.warning("transcript resumed: %s", self._path)
+            self.failure, self._backoff_s = "", RETRY_FIRST_S
+
+    def _open(self) -> IO[bytes]:
+        if self._path is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            header = self._header()
+            base, suffix = header.id, 1
+            while True:
+                try:
+                    self._file = (self.directory / f"{header.id}.jsonl").open("xb", buffering=0)
+                    break
+                except FileExistsError:
+                    suffix += 1
+                    header.id = f"{base}-{suffix}"
+            self._path = self.directory / f"{header.id}.jsonl"
+            self._queue.appendleft(_encoder.encode(header) + b"\n")
+        elif not self._header_written:
+            self._file = self._path.open("wb", buffering=0)  # the header line must come first
+        else:
+            self._file = self._path.open("ab", buffering=0)
+            if self._path.stat().st_size and not _ends_a_line(self._path):
+                self._file.write(b"\n")
+        file = self._file
+        if not self._header_written:
+            line = self._queue[0]
+            if file.write(line) != len(line):
+                raise OSError(errno.ENOSPC, "the header was cut short")
+            self._queue.popleft()
+            self._header_written = True
         return file
 
+    def _failed(self, exc: OSError) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if not self.failure:
+            log.error("transcript failing, retrying: %s", exc)
+        else:
+            self._backoff_s = min(self._backoff_s * 2, RETRY_MAX_S)
+        self.failure = exc.strerror or str(exc)
+        self._retry_at = time.monotonic() + self._backoff_s
+
     def close(self) -> None:
+        """Write what waits (one last try), then close the file."""
+        if self._queue:
+            self._write_pending()
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
 
 
 def read_talk(directory: Path, talk_id: str) -> Talk:

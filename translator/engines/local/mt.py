@@ -176,13 +176,15 @@ def protect(text: str, terms: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     """
     if not terms:
         return text, {}
-    wanted = {term.casefold(): translation for term, translation in terms.items()}
-    alternatives = "|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True))
+    # Longest first, one group each: the group that matched says which term it was. Case-folding the
+    # match instead fails where IGNORECASE and casefold() disagree (İstanbul matches "istanbul").
+    ordered = sorted(terms, key=len, reverse=True)
+    alternatives = "|".join(f"({re.escape(term)})" for term in ordered)
     placeholders: dict[str, str] = {}
 
     def placeholder(match: re.Match[str]) -> str:
         word = PLACEHOLDER + "".join(chr(ord("a") + int(d)) for d in str(len(placeholders)))
-        placeholders[word] = wanted[match.group().casefold()]
+        placeholders[word] = terms[ordered[match.lastindex - 1]]  # type: ignore[operator]
         return word
 
     return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", placeholder, text, flags=re.IGNORECASE), placeholders

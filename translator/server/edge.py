@@ -1,0 +1,74 @@
+"""What every HTTP request meets before the app: unusable paths and oversized headers refused,
+HEAD answered as GET without a body, and the security headers on every response (errors and
+refusals included)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from translator.server import plain
+from translator.server.protocol import MAX_HEADER_BYTES
+
+# Everything the pages load is their own: no inline script, no third party. WebSockets are 'self'.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", f"{_CSP}; frame-ancestors 'self'".encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+)
+FRAMEABLE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", _CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+"""The overlay's: streaming studios frame it."""
+FRAMEABLE_PATHS = frozenset(("/overlay",))
+# No path the service serves holds a control character; a NUL reaches the file system as an error.
+_UNUSABLE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Edge:
+    """ASGI middleware in front of the app (see the module's docstring)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        size = len(scope["raw_path"]) + len(scope["query_string"])
+        size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        problem = (
+            (431, "request headers too large")
+            if size > MAX_HEADER_BYTES
+            else (404, "not found")
+            if _UNUSABLE.search(scope["path"])
+            else None
+        )
+        if scope["type"] == "websocket":
+            if problem is not None:
+                await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+                return
+            await self.app(scope, receive, send)
+            return
+        extra = FRAMEABLE_HEADERS if scope["path"] in FRAMEABLE_PATHS else SECURITY_HEADERS
+
+        async def secured(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", ())}
+                message["headers"] = [*message.get("headers", ()), *(h for h in extra if h[0] not in names)]
+            await send(message)
+
+        if problem is not None:
+            await plain.answer(secured, *problem, (b"connection", b"close"))
+            return
+        if scope["method"] == "HEAD":
+            # uvicorn leaves the body out for HEAD (it reads its own copy of the scope).
+            scope = dict(scope, method="GET")
+        await self.app(scope, receive, secured)
