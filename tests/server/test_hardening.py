@@ -25,7 +25,7 @@ from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.engines.local.mt import Translator
 from translator.errors import ConfigError
-from translator.server import limits, protocol
+from translator.server import app, limits, noise, protocol
 from translator.server.operator import MAX_WRONG_PER_MINUTE, resolve_token, token_file
 from translator.transcripts.store import read_talk
 
@@ -352,6 +352,20 @@ async def test_unusable_paths_are_404_and_what_a_client_sent_cannot_forge_a_log_
     assert len(lines) < 10, lines
     assert not any("operator token accepted" in line for line in lines)
     assert not any(r.exc_info for r in records.records)
+
+
+async def test_unexpected_errors_are_logged_once_a_minute_per_kind_with_a_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app, "_unexpected", noise.Windows())
+    scope = {"method": "GET", "path": "/x\n2026-12-01 WARNING forged", "route_handler": None}
+    with recorded() as records:
+        for _ in range(50):
+            await app._log_unexpected(ValueError("a bug"), scope)  # type: ignore[arg-type]
+        await app._log_unexpected(KeyError("another"), scope)  # type: ignore[arg-type]
+    lines = [r.getMessage() for r in records.records]
+    assert len(lines) == 2, lines
+    assert all("\n" not in line and "/x\\n2026" in line for line in lines)
 
 
 # 5. A Turkish name broke the glossary.
