@@ -3,6 +3,8 @@ service, with sessions replaced every few seconds: are all turns translated once
 own sentence, with all of their audio?
 
     python -m bench.voicelive_turns --out bench/results/voicelive.md
+
+Each run on a cascaded model (gpt-4.1) and on a native one (gpt-realtime).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Run:
     refusals: int = 0
 
 
-async def run(name: str, strict: bool, session_minutes: float) -> Run:
+async def run(name: str, strict: bool, session_minutes: float, model: str) -> Run:
     turns = [(300 + 50 * i, d) for i, d in zip(range(TURNS), itertools.cycle(DURATIONS), strict=False)]
     pcm = bytes(RATE) + b"".join(tone(d, f) + bytes(int(RATE * GAP_S) * 2) for f, d in turns)
     server = FakeVoiceLive(strict=strict, transcribe=tone_name, response_s=1.2, reply_s=REPLY_S)
@@ -52,7 +54,7 @@ async def run(name: str, strict: bool, session_minutes: float) -> Run:
         overrides={
             "targets": ["es"],
             "engine": "voicelive",
-            "azure.model": "gpt-4.1",
+            "azure.model": model,
             "azure.max_session_minutes": session_minutes,
         },
     )
@@ -139,7 +141,13 @@ def main() -> None:
     args = parser.parse_args()
 
     async def both() -> list[Run]:
-        return [await run("strict", True, 0.2), await run("lenient", False, 0.2)]
+        # gpt-4.1 is cascaded (its turns join the conversation 200 ms after their commit, as
+        # recorded); gpt-realtime is a native audio model (at the commit).
+        return [
+            await run(f"{'strict' if strict else 'lenient'}, {model}", strict, 0.2, model)
+            for model in ("gpt-4.1", "gpt-realtime")
+            for strict in (True, False)
+        ]
 
     text = report(asyncio.run(both()))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,15 @@ turn the VAD commits while a response is active gets no response of its own; ``r
 cancels the active response unless ``cancel_previous`` is false, and then it is refused with
 ``conversation_already_has_active_response``; transcriptions arrive late (after ``response.done``)
 or fail; a session update that does not fit the model is refused with ``error`` and the session
-keeps its defaults; ``session.created`` has no ``expires_at``. ``strict=False`` is the lenient
-service: responses run side by side, transcriptions come first, every update is accepted.
+keeps its defaults, and then refuses every later message (as a native model was seen to after a
+refused end-of-utterance model); ``session.created`` has no ``expires_at``. ``strict=False`` is the
+lenient service: responses run side by side, transcriptions come first, every update is accepted.
+
+Whatever ``strict`` is, each model behaves as recorded traffic shows (``CASCADED``): on a cascaded
+model the user's item joins the conversation only after speech recognition (``cascade_s`` after the
+commit), announced by ``...transcription.completed`` (with ``language``) and then
+``conversation.item.created`` carrying the transcript; a response asked for before that sees no
+turn of it. On native audio models ``conversation.item.created`` follows the commit at once.
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ SPEECH_RMS = 500
 SILENCE_TO_END_MS = 500
 MIN_SPEECH_MS = 200
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
+CASCADED = frozenset(
+    ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-chat")
+)
+"""Azure STT → LLM → Azure TTS (the Voice Live docs); the rest are native audio models."""
+NO_PHRASE_LIST = ("gpt-realtime", "gpt-4o-mini-realtime", "phi4-mm-realtime")
+NO_END_OF_UTTERANCE = CASCADED
 CHAT_ANSWER = "Sure! How can I help you today?"
 
 
@@ -48,6 +61,12 @@ def follow_glossary(text: str, instructions: str) -> str:
     for term, translation in re.findall(r"^- (.+?) → (.+)$", instructions, flags=re.MULTILINE):
         text = re.sub(re.escape(term), translation, text, flags=re.IGNORECASE)
     return text
+
+
+def voice_locale(session: dict[str, Any]) -> str | None:
+    """The accent a session's voice speaks with: its forced ``locale`` or first preferred locale."""
+    voice = session.get("voice") or {}
+    return voice.get("locale") or next(iter(voice.get("prefer_locales") or ()), None)
 
 
 def tone(seconds: float, freq: float = 440.0) -> bytes:
@@ -96,6 +115,8 @@ class FakeVoiceLive:
         failed_transcriptions: Iterable[int] = (),
         outcomes: tuple[str, ...] = ("completed",),
         refuse_locales: Iterable[str] = (),
+        cascade_s: float = 0.2,
+        refuse_instructions: str | None = None,
     ) -> None:
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
@@ -111,6 +132,10 @@ class FakeVoiceLive:
         self._outcomes = itertools.cycle(outcomes)
         self.refuse_locales = set(refuse_locales)
         """Session updates for these voice locales are refused, whatever they ask."""
+        self.refuse_instructions = refuse_instructions
+        """Session updates whose instructions hold this text are refused (a content filter, say)."""
+        self.cascade_s = cascade_s
+        """On a cascaded model, how long recognition takes before the user's item exists."""
         self.session_seconds = session_seconds if session_seconds is not None or strict else 1800
         self.reject_status = reject_status
         self.handshake_statuses = list(handshake_statuses)
@@ -124,6 +149,7 @@ class FakeVoiceLive:
         self.sessions: list[_Session] = []
         self.early_deletes: list[str] = []
         """User items deleted before their transcription was sent."""
+
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.endpoint = ""
@@ -204,6 +230,9 @@ class _Session:
         self.detector = _Detector()
         self._lock = asyncio.Lock()
         self.transcribing: set[str] = set()
+        self.cascaded = model in CASCADED
+        self.poisoned = False
+        """Strict: an update was refused, and every later message is too."""
         self.opened_at = time.monotonic()
         self.closed_at: float | None = None
 
@@ -241,6 +270,9 @@ class _Session:
 
     async def receive(self, event: dict[str, Any]) -> None:
         kind = event["type"]
+        if self.poisoned:
+            await self.error("session_failed", "the session refused an earlier update", event)
+            return
         if kind == "session.update":
             await self.update(event)
         elif kind == "conversation.item.delete":
@@ -276,12 +308,17 @@ class _Session:
         problem = self.server.strict and self._refusal(requested)
         if problem:
             await self.error("invalid_value", problem, event)
+            # The first configuration refused leaves the defaults; a later one ends the session's use.
+            self.poisoned = self.config["instructions"] != DEFAULT_INSTRUCTIONS
             return
         self.config = {**self.config, **requested}
         await self.send({"type": "session.updated", "session": self.config})
 
     def _refusal(self, requested: dict[str, Any]) -> str:
-        locale = (requested.get("voice") or {}).get("locale")
+        refused_text = self.server.refuse_instructions
+        if refused_text and refused_text in (requested.get("instructions") or ""):
+            return "The instructions were rejected by the content filter."
+        locale = voice_locale(requested)
         if locale in self.server.refuse_locales:
             return f"Voice '{requested['voice'].get('name')}' is not available for locale '{locale}'."
         transcription = (requested.get("input_audio_transcription") or {}).get("model")
@@ -289,6 +326,14 @@ class _Session:
             "gpt-realtime"
         ):
             return f"Input transcription model '{transcription}' is not supported with model '{self.model}'."
+        if (requested.get("turn_detection") or {}).get("end_of_utterance_detection") and (
+            self.model not in NO_END_OF_UTTERANCE
+        ):
+            return f"end_of_utterance_detection is not supported with model '{self.model}'."
+        if (requested.get("input_audio_transcription") or {}).get("phrase_list") and self.model.startswith(
+            NO_PHRASE_LIST
+        ):
+            return f"phrase_list is not supported with model '{self.model}'."
         temperature = requested.get("temperature")
         if temperature is not None and not 0.6 <= temperature <= 1.2:
             return "temperature must be between 0.6 and 1.2"
@@ -303,14 +348,41 @@ class _Session:
         )
         self.server.turns += 1
         text = self.server.transcribe(audio)
-        self.conversation.append({"id": item_id, "role": "user", "transcript": text})
         await self.send(
             {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None}
         )
+        if self.cascaded:
+            self.spawn(self.recognise(item_id, text, self.server.turns))
+            return
+        await self.add_item(item_id, None)
+        self.conversation[-1]["transcript"] = text
         self.transcribing.add(item_id)
         transcription = self.spawn(self.transcription(item_id, text, self.server.turns))
         if not self.server.strict:
             await transcription
+        await self.respond_on_commit()
+
+    async def recognise(self, item_id: str, text: str, turn: int) -> None:
+        """A cascaded model: Azure STT first; the item exists, with its transcript, only after."""
+        await asyncio.sleep(self.server.cascade_s)
+        failed = turn in self.server.failed_transcriptions
+        await self.transcription_result(item_id, "" if failed else text, failed)
+        await self.add_item(item_id, "" if failed else text)
+        await self.respond_on_commit()
+
+    async def add_item(self, item_id: str, transcript: str | None) -> None:
+        self.conversation.append({"id": item_id, "role": "user", "transcript": transcript or ""})
+        content = [{"type": "input_audio", "transcript": transcript}]
+        item = {"id": item_id, "object": "realtime.item", "type": "message", "status": "completed"}
+        await self.send(
+            {
+                "type": "conversation.item.created",
+                "previous_item_id": None,
+                "item": {**item, "role": "user", "content": content},
+            }
+        )
+
+    async def respond_on_commit(self) -> None:
         if self.config["turn_detection"].get("create_response", True) and not (
             self.server.strict and self.active
         ):
@@ -319,7 +391,10 @@ class _Session:
     async def transcription(self, item_id: str, text: str, turn: int) -> None:
         await asyncio.sleep(self.server.transcription_delay_s)
         self.transcribing.discard(item_id)
-        if turn in self.server.failed_transcriptions:
+        await self.transcription_result(item_id, text, turn in self.server.failed_transcriptions)
+
+    async def transcription_result(self, item_id: str, text: str, failed: bool) -> None:
+        if failed:
             await self.send(
                 {
                     "type": "conversation.item.input_audio_transcription.failed",
@@ -335,6 +410,7 @@ class _Session:
                 "item_id": item_id,
                 "content_index": 0,
                 "transcript": text,
+                "language": "en-US",
             }
         )
 
@@ -366,7 +442,8 @@ class _Session:
         ]
         out_item = self.server.next_id("item")
         self.conversation.append({"id": out_item, "role": "assistant", "transcript": ""})
-        locale = self.config.get("voice", {}).get("locale")
+        # A voice without an accent set (azure-realtime's own) speaks the language it is told to.
+        locale = voice_locale(self.config) or ("instructed" if "voice" in self.config else None)
         if unanswered and locale and self.config["instructions"] != DEFAULT_INSTRUCTIONS:
             text = follow_glossary(
                 f"translated into {locale}: {' '.join(unanswered)}", self.config["instructions"]

@@ -52,7 +52,11 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
     """API key. A secret: never printed, never sent to a browser."""
     model: str = "gpt-realtime"
     voice: str = "en-US-AvaMultilingualNeural"
-    """A multilingual Azure voice; its accent is set per target language."""
+    """A multilingual Azure voice; its accent is set per target language (``prefer_locales``). On
+    azure-realtime, one of its own voices (``ava``, ``andrew``, …; ``ava`` when this is another kind)."""
+    force_voice_locale: bool = False
+    """Force the voice's locale to the target's (``voice.locale``) instead of preferring its accent:
+    text the locale cannot speak (a name in its own script) then comes out as silence."""
     api_version: str | None = None
     temperature: float | None = None
     """Sent only when set (0.6 to 1.2): some models refuse it, and the service's default suits most."""

@@ -15,7 +15,7 @@ import websockets
 
 from tests.helpers import LiveServer, listen, live_server
 from tests.server.test_listen import voicelive_settings
-from tests.voicelive_server import FakeVoiceLive
+from tests.voicelive_server import FakeVoiceLive, voice_locale
 from translator.audio.wav import WavSource
 
 
@@ -77,7 +77,7 @@ async def test_a_language_added_during_the_talk_gets_listeners_and_captions(
     assert final["text"] == "translated into it-IT: Good morning everyone"
     assert all(share == 1.0 for share in italian.audio_shares().values()), "the whole translated audio"
     # Its own session, configured for Italian.
-    locales = [c.session_updates[0]["voice"]["locale"] for c in voicelive.connections]
+    locales = [voice_locale(c.session_updates[0]) for c in voicelive.connections]
     assert sorted(locales) == ["es-ES", "fr-FR", "it-IT"]
 
 
@@ -110,7 +110,7 @@ async def test_a_removed_language_closes_its_listeners_and_nobody_else_notices(
     assert late.close_code == 4404
     assert len(received.finals()) >= 3, "Spanish went on"
     assert not any(c["type"] == "error" for c in received.other)
-    fr_session = next(c for c in voicelive.sessions if c.config.get("voice", {}).get("locale") == "fr-FR")
+    fr_session = next(c for c in voicelive.sessions if voice_locale(c.config) == "fr-FR")
     assert fr_session.ws.closed, "its Voice Live session was closed"
 
 

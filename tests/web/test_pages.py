@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bench.integrity import CHROMIUM_ARGS
 from tests.helpers import LiveServer, free_port, live_server, talk_wav
-from tests.voicelive_server import FakeVoiceLive
+from tests.voicelive_server import FakeVoiceLive, voice_locale
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 
@@ -345,7 +345,7 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     await expect(console.locator("#glossary-status")).to_have_text(
         "Applied (1 entries): from the next sentence on."
     )
-    spanish = next(c for c in voicelive.connections if c.session_updates[0]["voice"]["locale"] == "es-ES")
+    spanish = next(c for c in voicelive.connections if voice_locale(c.session_updates[0]) == "es-ES")
     update = spanish.session_updates[-1]
     assert "- Good morning → Buenos días" in update["instructions"].splitlines()
     assert update["input_audio_transcription"]["phrase_list"] == ["Good morning"]

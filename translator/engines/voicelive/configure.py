@@ -1,10 +1,13 @@
-"""The Voice Live session for one language pair, fitted to the model's documented rules."""
+"""The Voice Live session for one language pair, built from the model's row of the capability table
+(`models.py`)."""
 
 from __future__ import annotations
 
 from azure.ai.voicelive.models import (
     AudioInputTranscriptionOptions,
     AudioNoiseReduction,
+    AzureRealtimeNativeVoice,
+    AzureRealtimeNativeVoiceName,
     AzureSemanticDetectionMultilingual,
     AzureSemanticVadMultilingual,
     AzureStandardVoice,
@@ -16,28 +19,44 @@ from azure.ai.voicelive.models import (
 
 from translator.config import AzureConfig
 from translator.engines.instructions import interpreter_instructions
+from translator.engines.voicelive.models import capabilities
 from translator.glossary import Glossary
 from translator.languages import Language
 
-# Microsoft's docs: the semantic end-of-utterance model does not serve these models.
-NO_SEMANTIC_EOU = ("gpt-realtime", "gpt-4o-mini-realtime", "phi4-mm-realtime")
-# API reference 2026-04-10: OpenAI transcription models are "supported with gpt-realtime and
-# gpt-realtime-mini"; every other model (phi4 included) takes azure-speech.
-OPENAI_TRANSCRIPTION = ("gpt-realtime",)
 # azure-speech takes fewer than 500 phrases.
 MAX_PHRASES = 499
+# The documented default of the semantic VADs since 2026-04-10: less clips the onset of speech.
+PREFIX_PADDING_MS = 420
+# With the end-of-utterance model, silence only proposes an end and the model decides: 500 ms is
+# the docs' value. Without it, silence alone ends a turn: 500 ms commits at every short pause
+# (choppy translations, a response billed for each piece), 800 ms waits out a breath.
+SILENCE_WITH_EOU_MS = 500
+SILENCE_WITHOUT_EOU_MS = 800
+NATIVE_VOICES = frozenset(v.value for v in AzureRealtimeNativeVoiceName)
 
 
 def transcription(
     source: Language, config: AzureConfig, glossary: Glossary
 ) -> AudioInputTranscriptionOptions:
-    """Source-language transcription that the model accepts, biased towards the glossary's terms."""
-    if config.model.startswith(OPENAI_TRANSCRIPTION):
-        return AudioInputTranscriptionOptions(model="gpt-4o-transcribe", language=source.code)
+    """Source-language transcription that the model accepts, biased towards the glossary's terms
+    where the model takes a phrase list."""
+    model = capabilities(config.model)
+    if model.transcription != "azure-speech":
+        return AudioInputTranscriptionOptions(model=model.transcription, language=source.code)
     options = AudioInputTranscriptionOptions(model="azure-speech", language=source.locale)
-    if phrases := glossary.phrases():
+    if model.phrase_list and (phrases := glossary.phrases()):
         options.phrase_list = phrases[:MAX_PHRASES]
     return options
+
+
+def voice(target: Language, config: AzureConfig) -> AzureStandardVoice | AzureRealtimeNativeVoice:
+    """The voice the model takes, speaking with the target's accent."""
+    if capabilities(config.model).voice == "azure-realtime-native":
+        return AzureRealtimeNativeVoice(name=config.voice if config.voice in NATIVE_VOICES else "ava")
+    if config.force_voice_locale:
+        return AzureStandardVoice(name=config.voice, locale=target.locale)
+    # The accent preferred, not forced: a name kept in another script is still spoken.
+    return AzureStandardVoice(name=config.voice, prefer_locales=[target.locale])
 
 
 def glossary_update(
@@ -61,16 +80,17 @@ def session_config(
     The VAD commits turns but never starts a response: the engine asks for each translation itself,
     one at a time, so that every response is attributed to its own turns (see ``turns.py``).
     """
+    eou = capabilities(config.model).end_of_utterance
     turn_detection = AzureSemanticVadMultilingual(
         threshold=0.5,
-        prefix_padding_ms=300,
-        silence_duration_ms=500,
+        prefix_padding_ms=PREFIX_PADDING_MS,
+        silence_duration_ms=SILENCE_WITH_EOU_MS if eou else SILENCE_WITHOUT_EOU_MS,
         remove_filler_words=True,
         languages=[source.code, target.code],
         create_response=False,
         interrupt_response=False,
     )
-    if not config.model.startswith(NO_SEMANTIC_EOU):
+    if eou:
         turn_detection.end_of_utterance_detection = AzureSemanticDetectionMultilingual(
             threshold_level="default", timeout_ms=1000
         )
@@ -82,7 +102,7 @@ def session_config(
         turn_detection=turn_detection,
         input_audio_transcription=transcription(source, config, glossary),
         input_audio_noise_reduction=AudioNoiseReduction(type="azure_deep_noise_suppression"),
-        voice=AzureStandardVoice(name=config.voice, locale=target.locale),
+        voice=voice(target, config),
         max_response_output_tokens=config.max_response_tokens,
     )
     if config.temperature is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -32,12 +34,16 @@ from translator.engines.events import (
 )
 from translator.engines.voicelive.turns import Group, TurnBook
 from translator.errors import PermanentEngineError
+from translator.glossary import Glossary
 
 log = logging.getLogger(__name__)
 
-CONFIRM_TIMEOUT_S = 15.0
+CONNECT_TIMEOUT_S = 30.0
+"""Signing in, the handshake and the configuration's confirmation, together: aiohttp alone would
+give a black-holed handshake five minutes, and a token fetch no bound at all."""
 CONFIGURE_EVENT = "configure"
 UPDATE_EVENT = "update"
+DELETE_EVENT = "delete"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # Frames per input_audio_buffer.append: 100 ms.
 FRAMES_PER_APPEND = 5
@@ -50,7 +56,12 @@ class Connection:
     """An open, confirmed connection; `run()` serves it until it drops or is closed."""
 
     def __init__(
-        self, code: str, conn: Any, stack: AsyncExitStack, emit: Callable[[AnyEngineEvent], None]
+        self,
+        code: str,
+        conn: Any,
+        stack: AsyncExitStack,
+        emit: Callable[[AnyEngineEvent], None],
+        glossary: Glossary,
     ) -> None:
         self.code = code
         self.conn = conn
@@ -71,6 +82,13 @@ class Connection:
         self.wake = asyncio.Event()
         self._frames: Frames = lambda ms: (ms, [])
         self._updates = 0
+        self.glossary = glossary
+        """The glossary the service last accepted on this connection."""
+        self._pending: deque[Glossary] = deque()
+        """Glossaries sent in updates not yet answered (the service answers them in order)."""
+        self.refused = asyncio.Event()
+        """An update was refused: the connection is to be replaced (see `LanguageSession`)."""
+        self.refusal = ""
 
     @classmethod
     async def open(
@@ -80,29 +98,35 @@ class Connection:
         credential: Any,
         session: RequestSession,
         emit: Callable[[AnyEngineEvent], None],
+        glossary: Glossary,
     ) -> Connection:
-        """Connect and send the configuration; return once ``session.updated`` confirms it.
+        """Connect and send the configuration (made with ``glossary``); return once
+        ``session.updated`` confirms it, within `CONNECT_TIMEOUT_S` in all.
 
         Raises PermanentEngineError with the service's message when it refuses the configuration:
         the session would otherwise keep its defaults, a chat assistant answering the speaker.
         """
         stack = AsyncExitStack()
         try:
-            conn = await stack.enter_async_context(
-                connect(
-                    credential=credential,
-                    endpoint=config.endpoint or "",
-                    model=config.model,
-                    **({"api_version": config.api_version} if config.api_version else {}),
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                conn = await stack.enter_async_context(
+                    connect(
+                        credential=credential,
+                        endpoint=config.endpoint or "",
+                        model=config.model,
+                        **({"api_version": config.api_version} if config.api_version else {}),
+                    )
                 )
-            )
-            connection = cls(code, conn, stack, emit)
-            await conn.session.update(session=session, event_id=CONFIGURE_EVENT)
-            async with asyncio.timeout(CONFIRM_TIMEOUT_S):
+                connection = cls(code, conn, stack, emit, glossary)
+                await conn.session.update(session=session, event_id=CONFIGURE_EVENT)
                 while not await connection._confirmed(await conn.recv()):
                     pass
-        except BaseException:
+        except BaseException as exc:
             await stack.aclose()
+            if isinstance(exc, TimeoutError | asyncio.CancelledError):
+                # The SDK closes its aiohttp session only on aiohttp's own errors: a handshake cut
+                # short leaves it, and its connector, to the garbage collector. Collect them now.
+                gc.collect()
             raise
         return connection
 
@@ -120,9 +144,11 @@ class Connection:
     async def close(self) -> None:
         await self._stack.aclose()
 
-    async def update(self, session: RequestSession) -> None:
-        """Change the session while it runs (the service answers ``session.updated``, or ``error``)."""
+    async def update(self, session: RequestSession, glossary: Glossary) -> None:
+        """Change the session (made with ``glossary``) while it runs; the service answers
+        ``session.updated``, or ``error`` (then `refused` is set)."""
         self._updates += 1
+        self._pending.append(glossary)
         await self.conn.session.update(session=session, event_id=f"{UPDATE_EVENT}-{self._updates}")
 
     async def run(self, start_ms: int, frames: Frames) -> None:
@@ -176,6 +202,8 @@ class Connection:
             turn.end_ms = self._talk_ms(event.audio_end_ms)
         elif kind == ServerEventType.INPUT_AUDIO_BUFFER_COMMITTED:
             await self._committed(event.item_id)
+        elif kind == ServerEventType.CONVERSATION_ITEM_CREATED:
+            await self._item_created(event.item)
         elif kind == ServerEventType.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_DELTA:
             turn = book.turn(event.item_id)
             turn.transcript += event.delta or ""
@@ -205,24 +233,49 @@ class Connection:
                 self._emit(TranslationAudio(self.code, group.id, event.delta))
         elif kind == ServerEventType.RESPONSE_DONE:
             await self._response_done(event.response)
+        elif kind == ServerEventType.SESSION_UPDATED:
+            if self._pending:
+                self.glossary = self._pending.popleft()
         elif kind == ServerEventType.ERROR:
             await self._error(event.error)
+        elif kind == ServerEventType.WARNING:
+            # Problems that do not stop the session (the docs): worth a line, not a listener's notice.
+            log.warning(
+                "Voice Live %s: the service warns: %s", self.code, getattr(event.warning, "message", "")
+            )
 
     async def _committed(self, item_id: str) -> None:
-        turn = self.book.turn(item_id)
+        turn = self.book.commit(item_id)
         if self.retired_at is not None and (turn.end_ms is None or turn.end_ms > self.retired_at):
             # The successor heard this speech again from the retirement point: it is translated there.
+            # Its item is deleted once it exists (deleting it before is refused).
+            turn.discard = True
             self.book.forget(item_id)
-            await self.conn.conversation.item.delete(item_id=item_id)
+            if turn.created:
+                await self._delete([item_id])
+            else:
+                self.book.turns[item_id] = turn
             return
         self.last_end_ms = max(self.last_end_ms, turn.end_ms or self.cursor_ms)
-        self.book.commit(item_id)
         self.committed.set()
         await self._ask()
 
+    async def _item_created(self, item: Any) -> None:
+        content = getattr(item, "content", None) or []
+        transcript = next((getattr(part, "transcript", None) for part in content), None)
+        turn = self.book.created(item.id, transcript)
+        if turn is None:
+            return
+        if turn.discard:
+            self.book.turns.pop(item.id, None)
+            await self._delete([item.id])
+            return
+        await self._ask()
+
     async def _ask(self) -> None:
-        """Ask for the next translation if none is in flight and turns wait."""
+        """Ask for the next translation if none is in flight and turns whose items exist wait."""
         group = self.book.next_group()
+        await self._delete(self.book.stale())
         if group is None:
             return
         self._announce(group)
@@ -282,11 +335,24 @@ class Connection:
             # A response this engine did not ask for is running: ask again when it ends.
             self.book.refused()
             return
-        refused = "the glossary update was refused" if (error.event_id or "").startswith(UPDATE_EVENT) else ""
-        problem = f"{refused or error.type}: {error.message}"
+        event_id = error.event_id or ""
+        if event_id.startswith(DELETE_EVENT):
+            # A delete that raced the service (the item already gone): nothing a listener should see.
+            log.info("Voice Live %s: %s", self.code, error.message)
+            return
+        if event_id.startswith(UPDATE_EVENT):
+            # The service was seen refusing every later message of a session after one refusal:
+            # this connection is replaced (see `LanguageSession`).
+            log.warning("Voice Live %s: the glossary update was refused: %s", self.code, error.message)
+            if self._pending:
+                self._pending.popleft()
+            self.refusal = error.message
+            self.refused.set()
+            return
+        problem = f"{error.type}: {error.message}"
         log.warning("Voice Live %s: %s", self.code, problem)
         self._emit(EngineFailure(self.code, problem, recoverable=True))
-        if (error.event_id or "").startswith("create-") and (group := self.book.refused()) is not None:
+        if event_id.startswith("create-") and (group := self.book.refused()) is not None:
             # The request itself was refused: retrying it would be refused again.
             for turn in group.turns:
                 self.book.forget(turn.item_id)
@@ -296,7 +362,7 @@ class Connection:
 
     async def _delete(self, items: list[str]) -> None:
         for item_id in items:
-            await self.conn.conversation.item.delete(item_id=item_id)
+            await self.conn.conversation.item.delete(item_id=item_id, event_id=f"{DELETE_EVENT}-{item_id}")
 
     def interrupt(self) -> int | None:
         """The connection is gone: close its open utterances; return where a successor must resume

@@ -9,6 +9,8 @@ from azure.core.credentials import AzureKeyCredential
 
 from translator.config import AzureConfig
 from translator.engines.base import Engine
+from translator.engines.voicelive.credentials import SharedCredential
+from translator.engines.voicelive.models import capabilities
 from translator.engines.voicelive.session import LanguageSession
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
@@ -37,7 +39,9 @@ class VoiceLiveEngine(Engine):
         else:
             from azure.identity.aio import DefaultAzureCredential
 
-            self.credential = DefaultAzureCredential()
+            self.credential = SharedCredential(DefaultAzureCredential())
+        for target in self.targets:
+            self._check(target)  # all of them before any session starts
         for target in self.targets:
             await self._start_target(target)
 
@@ -48,13 +52,29 @@ class VoiceLiveEngine(Engine):
             await self.credential.close()
 
     def servable(self) -> list[Language]:
-        return [lang for lang in LANGUAGES.values() if lang.azure_voice and lang.code != self.source.code]
+        served = capabilities(self.config.model).languages
+        return [
+            lang
+            for lang in LANGUAGES.values()
+            if lang.azure_voice and lang.code != self.source.code and (not served or lang.code in served)
+        ]
 
     async def _start_target(self, target: Language) -> None:
-        if not target.azure_voice:
-            raise PermanentEngineError(f"Voice Live has no voice for {target.name}")
+        self._check(target)
         self._sessions[target.code] = session = LanguageSession(self, target)
         session.start()
+
+    def _check(self, target: Language) -> None:
+        """PermanentEngineError unless the model can interpret the source into ``target``."""
+        if not target.azure_voice:
+            raise PermanentEngineError(f"Voice Live has no voice for {target.name}")
+        served = capabilities(self.config.model).languages
+        for language in (self.source, target):
+            if served and language.code not in served:
+                languages = ", ".join(sorted(served))
+                raise PermanentEngineError(
+                    f"{self.config.model} does not serve {language.name}; it serves: {languages}"
+                )
 
     async def _stop_target(self, code: str) -> None:
         if (session := self._sessions.pop(code, None)) is not None:

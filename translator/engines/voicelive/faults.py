@@ -7,9 +7,8 @@ import random
 import msgspec
 from azure.ai.voicelive.aio import ConnectionClosed
 from azure.ai.voicelive.aio import ConnectionError as VoiceLiveConnectionError
-from azure.core.exceptions import ClientAuthenticationError
 
-from translator.errors import PermanentEngineError
+from translator.errors import PermanentEngineError, TransientEngineError
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
@@ -19,7 +18,7 @@ PERMANENT_STATUS = {
     400: "Voice Live refused the request (HTTP 400): check the model name and the api-version",
     401: "Voice Live rejected the key or the role (HTTP 401)",
     403: "Voice Live rejected the key or the role (HTTP 403): the identity needs the Cognitive "
-    "Services User role",
+    "Services User and Foundry User roles on the resource",
     404: "wrong endpoint or deployment (HTTP 404): check AZURE_VOICELIVE_ENDPOINT and the model",
 }
 
@@ -35,10 +34,8 @@ def describe(exc: BaseException) -> Fault:
     """Classify a failure of connecting or of a running connection."""
     if isinstance(exc, PermanentEngineError):
         return Fault(str(exc), retry=False)
-    if isinstance(exc, ClientAuthenticationError):
-        # DefaultAzureCredential's message lists every credential it tried: the first line says it.
-        first_line = (exc.message or str(exc)).strip().splitlines()[0]
-        return Fault(f"cannot sign in to Azure: {first_line}", retry=False)
+    if isinstance(exc, TransientEngineError):
+        return Fault(str(exc), retry=True)
     if isinstance(exc, ConnectionClosed):
         return Fault(f"connection closed (code {exc.code})", retry=True)
     if isinstance(exc, VoiceLiveConnectionError):

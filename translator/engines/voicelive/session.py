@@ -21,6 +21,8 @@ from translator.engines.events import EngineFailure, SessionState, SessionStateN
 from translator.engines.voicelive.configure import glossary_update, session_config
 from translator.engines.voicelive.connection import Connection
 from translator.engines.voicelive.faults import Backoff, Fault, describe
+from translator.errors import PermanentEngineError
+from translator.glossary import Glossary
 from translator.languages import Language
 from translator.tasks import cancel_and_wait
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from translator.engines.voicelive.engine import VoiceLiveEngine
 
 log = logging.getLogger(__name__)
+
+FIRST = asyncio.FIRST_COMPLETED
 
 # Audio kept for a replacement connection: 10 s of 20 ms frames.
 REPLAY_FRAMES = 500
@@ -52,7 +56,12 @@ class LanguageSession:
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._state: SessionStateName | None = None
+        self._detail = ""
         self._label = f"{engine.source.code}→{self.code}"
+        self._fallback: Glossary | None = None
+        """The glossary in use because the service refused the engine's (see `_open_replacing`)."""
+        self._notice = ""
+        """What the operator is told while the language runs, e.g. that a glossary was refused."""
 
     def start(self) -> None:
         """Start the supervisor; it reports its progress as `SessionState` events."""
@@ -86,8 +95,8 @@ class LanguageSession:
         task.add_done_callback(self._tasks.discard)
 
     def _set_state(self, state: SessionStateName, detail: str = "") -> None:
-        if state != self._state or detail:
-            self._state = state
+        if state != self._state or detail or self._detail:
+            self._state, self._detail = state, detail
             self.engine.emit(SessionState(self.code, state, detail))
 
     async def _supervise(self) -> None:
@@ -101,30 +110,49 @@ class LanguageSession:
                     return
             connection, resume = await self._serve(connection, resume)
 
-    async def _open(self) -> Connection:
-        glossary = self.engine.glossary
+    async def _open(self, glossary: Glossary | None = None) -> Connection:
+        """A confirmed connection configured with ``glossary`` (default: the engine's)."""
+        glossary = glossary or self.engine.glossary
         connection = await Connection.open(
             self.code,
             self.engine.config,
             self.engine.credential,
             session_config(self.engine.source, self.target, self.engine.config, glossary),
             self.engine.emit,
+            glossary,
         )
         self._connections.add(connection)
-        if self.engine.glossary is not glossary:
+        if self.engine.glossary is not glossary and glossary is not self._fallback:
             # Changed while this connection was being configured.
             await self._update(connection)
+        return connection
+
+    async def _open_replacing(self, refused: Connection) -> Connection:
+        """The successor of a connection whose update was refused: with the new glossary, or, when
+        the service refuses that too, with the last glossary it accepted (and the operator is told)."""
+        try:
+            connection = await self._open()
+        except PermanentEngineError as exc:
+            self._fallback = refused.glossary
+            connection = await self._open(refused.glossary)
+            self._notice = f"the glossary update was refused ({exc}); the previous glossary is in use"
+            log.warning("Voice Live %s: %s", self._label, self._notice)
+            return connection
+        self._fallback, self._notice = None, ""
         return connection
 
     async def reconfigure(self) -> None:
         """Hand the engine's glossary to every open connection; it applies from the next response on."""
         await asyncio.gather(*(self._update(c) for c in list(self._connections)))
+        if self._state == "ready":
+            self._set_state("ready")  # a notice about an earlier glossary no longer holds
 
     async def _update(self, connection: Connection) -> None:
         engine = self.engine
         update = glossary_update(engine.source, self.target, engine.config, engine.glossary)
+        self._fallback, self._notice = None, ""
         try:
-            await connection.update(update)
+            await connection.update(update, engine.glossary)
         except Exception as exc:
             # A connection that is going away: its successor is configured with the new glossary.
             log.info("Voice Live %s: glossary not sent to a closing connection (%s)", self._label, exc)
@@ -155,13 +183,15 @@ class LanguageSession:
         already) and the talk position the successor starts from."""
         run = asyncio.create_task(connection.run(resume, self.frames), name=f"voicelive-{self.code}-run")
         self._current = connection
-        self._set_state("ready")
+        self._set_state("ready", self._notice)
+        refused = asyncio.create_task(connection.refused.wait(), name=f"voicelive-{self.code}-refused")
         try:
             successor = None
-            await asyncio.wait({run}, timeout=self._lifetime(connection))
+            await asyncio.wait({run, refused}, timeout=self._lifetime(connection), return_when=FIRST)
             if not run.done():
-                log.info("Voice Live %s: replacing the session before it expires", self._label)
-                successor = await self._replacement(run)
+                why = "its update was refused" if connection.refused.is_set() else "it expires"
+                log.info("Voice Live %s: replacing the session before %s", self._label, why)
+                successor = await self._replacement(run, connection)
                 at = await self._retirement_point(connection, run) if successor is not None else None
                 if successor is not None and at is not None:
                     connection.retire(at)
@@ -173,6 +203,8 @@ class LanguageSession:
             run.cancel()
             await asyncio.gather(run, return_exceptions=True)
             raise
+        finally:
+            refused.cancel()
         self._current = None
         untranslated = connection.interrupt()
         resume = min(untranslated, connection.last_end_ms) if untranslated else connection.last_end_ms
@@ -185,17 +217,20 @@ class LanguageSession:
         return successor, resume
 
     def _lifetime(self, connection: Connection) -> float:
-        """Seconds until the connection is due for replacement."""
-        limit = self.engine.config.max_session_minutes * 60
+        """Seconds until the connection is due for replacement: ahead of the ``expires_at`` the
+        service announced, else at ``max_session_minutes`` of age."""
         if connection.expires_at is not None:
-            limit = min(limit, connection.expires_at - time.time() - ROLLOVER_LEAD_S)
+            return max(0.0, connection.expires_at - time.time() - ROLLOVER_LEAD_S)
+        limit = self.engine.config.max_session_minutes * 60
         return max(0.0, limit - (time.monotonic() - connection.opened_at))
 
-    async def _replacement(self, run: asyncio.Task[None]) -> Connection | None:
+    async def _replacement(self, run: asyncio.Task[None], current: Connection) -> Connection | None:
         """A confirmed successor, tried with back-off while the current connection still serves."""
         backoff = Backoff()
         while not run.done():
             try:
+                if current.refused.is_set():
+                    return await self._open_replacing(current)
                 return await self._open()
             except Exception as exc:
                 delay = backoff.delay()

@@ -6,6 +6,11 @@ committed meanwhile wait, and the next response translates all of them together:
 caption, one stretch of audio, attributed through the response's ``metadata`` (never by the order
 in which responses arrive). A group's items leave the conversation once its response and the
 transcription of every one of its turns have finished, so that no turn is ever answered twice.
+
+A turn may be put to the model only once the service says its item is in the conversation
+(``conversation.item.created``): on native audio models that follows the commit at once, on
+cascaded ones (Azure STT → LLM → TTS) only after recognition, some 200 ms later. A response asked
+for in between would not see the turn: it would answer the speaker, or translate another sentence.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 MAX_ATTEMPTS = 2
 # Groups kept waiting for a transcription that never comes are let go after this many newer ones.
 MAX_UNTRANSCRIBED = 8
+# Items announced before their commit (kept so that the commit finds them), at most this many.
+EARLY_ITEMS = 64
 
 
 @dataclass
@@ -29,6 +36,10 @@ class Turn:
     transcript: str = ""
     transcribed: bool = False
     """The transcription completed or failed: it will not change."""
+    created: bool = False
+    """The service put its item in the conversation: a response can see it."""
+    discard: bool = False
+    """Left to another connection: deleted as soon as its item exists."""
     group: Group | None = None
 
 
@@ -79,6 +90,9 @@ class TurnBook:
     finished: deque[Group] = field(default_factory=deque)
     """Groups whose response ended, kept until their transcriptions end too."""
     by_response: dict[str, Group] = field(default_factory=dict)
+    early: deque[str] = field(default_factory=lambda: deque(maxlen=EARLY_ITEMS))
+    """Items created before anything else was heard of them (their commit follows)."""
+    _stale: list[str] = field(default_factory=list)
 
     def turn(self, item_id: str) -> Turn:
         """The turn of ``item_id``, created on first mention."""
@@ -88,10 +102,25 @@ class TurnBook:
         return turn
 
     def commit(self, item_id: str) -> Turn:
-        """The VAD committed the turn: it waits for a response."""
+        """The VAD committed the turn: it waits for its item, then for a response."""
         turn = self.turn(item_id)
+        if item_id in self.early:
+            self.early.remove(item_id)
+            turn.created = True
         if turn.group is None and turn not in self.waiting:
             self.waiting.append(turn)
+        return turn
+
+    def created(self, item_id: str, transcript: str | None) -> Turn | None:
+        """The item is in the conversation (a cascaded model's carries its transcript); None when it
+        is no turn of ours (yet)."""
+        turn = self.turns.get(item_id)
+        if turn is None:
+            self.early.append(item_id)
+            return None
+        turn.created = True
+        if transcript and not turn.transcript:
+            turn.transcript = transcript.strip()
         return turn
 
     @property
@@ -102,13 +131,11 @@ class TurnBook:
     def next_group(self) -> Group | None:
         """The group to ask a response for now, or None (one in flight already, or nothing to say).
 
-        Every waiting turn goes into it: the model would translate them all anyway.
+        Every waiting turn whose item exists goes into it: the model would translate them all anyway.
         """
         if self.busy:
             return None
-        turns = [t for t in self.waiting if not (t.transcribed and not t.transcript)]
-        # A turn transcribed as nothing (a cough the VAD took for speech) is never put to the model.
-        self.waiting.clear()
+        turns = self._take_ready()
         if not turns:
             return None
         group = Group(turns)
@@ -116,6 +143,28 @@ class TurnBook:
             turn.group = group
         self.asked = group
         return group
+
+    def _take_ready(self) -> list[Turn]:
+        """The waiting turns a response would see now, in order, taken from the queue.
+
+        A turn whose item is still missing while a later one exists never gets one; a turn
+        transcribed as nothing (a cough the VAD took for speech) is never put to the model: both
+        are dropped, and the items of those that exist go to `stale`.
+        """
+        last_created = max((i for i, t in enumerate(self.waiting) if t.created), default=-1)
+        ready = [self.waiting.popleft() for _ in range(last_created + 1)]
+        turns = [t for t in ready if t.created and not (t.transcribed and not t.transcript)]
+        for turn in ready:
+            if turn not in turns:
+                self.turns.pop(turn.item_id, None)
+                if turn.created:
+                    self._stale.append(turn.item_id)
+        return turns
+
+    def stale(self) -> list[str]:
+        """Items of dropped turns, for the caller to delete from the conversation."""
+        items, self._stale = self._stale, []
+        return items
 
     def retry(self, group: Group) -> list[str] | None:
         """Ask again for a group whose response failed before producing anything (None if used up).
@@ -147,7 +196,7 @@ class TurnBook:
         Ours carry their group's id; one without it (a service that answered a committed turn on
         its own) takes over the group asked for, or the waiting turns. The service answers every
         turn in the conversation when the response starts, and reports events in the order it
-        handles them: turns whose commit came before ``response.created`` are in this response.
+        handles them: turns whose item was created before ``response.created`` are in this response.
         """
         if self.asked is not None and group_id in (None, self.asked.id):
             group, self.asked = self.asked, None
@@ -155,11 +204,11 @@ class TurnBook:
             self.asked = None
         else:
             return None, False
-        grew = bool(self.waiting)
-        for turn in self.waiting:
+        joined = self._take_ready()
+        for turn in joined:
             turn.group = group
             group.turns.append(turn)
-        self.waiting.clear()
+        grew = bool(joined)
         group.response_id = response_id
         self.active = group
         self.by_response[response_id] = group

@@ -1,0 +1,100 @@
+"""What each Voice Live model takes, in one table, from Microsoft's docs (API reference 2026-07-15,
+voice-live-language-support, the how-tos) and from recorded traffic (../shared/docs/voicelive.md).
+
+The session configuration is built from this table and nothing else: no capability is guessed from a
+model's name. A model the table does not know is served with the settings every model accepts (see
+`capabilities`), with a warning: Azure adds models faster than this service ships, and a name the
+service does not serve is refused at the handshake anyway (HTTP 400/404, a plain message).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+ALL_LANGUAGES: frozenset[str] = frozenset()
+"""Marks a model whose languages the table does not restrict."""
+
+
+class ModelCapabilities(msgspec.Struct, frozen=True):
+    """One Voice Live model."""
+
+    cascaded: bool
+    """Azure speech recognition → a text model → Azure speech synthesis. The user's item joins the
+    conversation only once recognition has finished (recorded: 200 ms after the commit on gpt-4.1);
+    on native audio models it joins at the commit. The engine waits for the item on every model
+    (`turns.py`), so nothing depends on this being right."""
+    transcription: str
+    """The source-caption model it takes: OpenAI's on the gpt-realtime family, azure-speech elsewhere
+    (phi4 takes azure-speech only)."""
+    end_of_utterance: bool
+    """The semantic end-of-utterance model: cascaded models only (a native model refuses it, and then
+    every later message of that session)."""
+    phrase_list: bool
+    """azure-speech's recognition bias list: not on gpt-realtime, gpt-4o-mini-realtime, phi4."""
+    voice: str
+    """The voice type it takes: ``azure-standard``, or ``azure-realtime-native`` (azure-realtime)."""
+    languages: frozenset[str] = ALL_LANGUAGES
+    """The languages it serves, when the docs restrict them (phi4-mm-realtime: eight)."""
+
+
+_CASCADED = ModelCapabilities(
+    cascaded=True,
+    transcription="azure-speech",
+    end_of_utterance=True,
+    phrase_list=True,
+    voice="azure-standard",
+)
+_GPT_REALTIME = ModelCapabilities(
+    cascaded=False,
+    transcription="gpt-4o-transcribe",
+    end_of_utterance=False,
+    phrase_list=False,
+    voice="azure-standard",
+)
+_NATIVE_AZURE_SPEECH = msgspec.structs.replace(_GPT_REALTIME, transcription="azure-speech")
+
+MODELS: dict[str, ModelCapabilities] = {
+    "gpt-realtime": _GPT_REALTIME,
+    "gpt-realtime-mini": _GPT_REALTIME,
+    "gpt-realtime-2": _GPT_REALTIME,
+    "gpt-4o-mini-realtime": _NATIVE_AZURE_SPEECH,
+    "gpt-4o": _CASCADED,
+    "gpt-4o-mini": _CASCADED,
+    "gpt-4.1": _CASCADED,
+    "gpt-4.1-mini": _CASCADED,
+    "gpt-5": _CASCADED,
+    "gpt-5-mini": _CASCADED,
+    "gpt-5-nano": _CASCADED,
+    "gpt-5-chat": _CASCADED,
+    "phi4-mini": _CASCADED,
+    "phi4-mm-realtime": msgspec.structs.replace(
+        _NATIVE_AZURE_SPEECH, languages=frozenset(("en", "zh", "de", "fr", "it", "ja", "es", "pt"))
+    ),
+    "azure-realtime": msgspec.structs.replace(_NATIVE_AZURE_SPEECH, voice="azure-realtime-native"),
+}
+"""Voice Live's model table. gpt-4o-realtime-preview is no longer in it."""
+
+UNKNOWN = _NATIVE_AZURE_SPEECH
+"""What a model missing from the table gets: only what every model accepts."""
+
+_warned: set[str] = set()
+
+
+def capabilities(model: str) -> ModelCapabilities:
+    """The model's row; for a model the table does not know, `UNKNOWN`, with a warning once."""
+    known = MODELS.get(model)
+    if known is not None:
+        return known
+    if model not in _warned:
+        _warned.add(model)
+        log.warning(
+            "Voice Live model %r is not in this service's table (%s): using the settings every model "
+            "accepts (azure-speech captions, no end-of-utterance model, no phrase list)",
+            model,
+            ", ".join(MODELS),
+        )
+    return UNKNOWN
