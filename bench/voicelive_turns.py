@@ -117,7 +117,7 @@ async def run(name: str, strict: bool, session_minutes: float, model: str) -> Ru
 
 def report(runs: list[Run]) -> str:
     lines = [
-        "# Voice Live turns: a fast speaker, sessions replaced every 12 s",
+        "# Voice Live turns: a fast speaker, sessions replaced every 12 s (strict: no expires_at)",
         "",
         f"{TURNS} turns of tones ({', '.join(f'{d:g}' for d in DURATIONS)} s, repeating), "
         f"{GAP_S} s pauses, sent {PACE:g}× real time; each response takes 1.2 s. "

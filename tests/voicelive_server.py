@@ -88,6 +88,8 @@ class Connection:
     headers: dict[str, str]
     query: dict[str, str]
     events: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
+    """When each event arrived (monotonic), in the order of ``events``."""
 
     @property
     def session_updates(self) -> list[dict[str, Any]]:
@@ -117,6 +119,7 @@ class FakeVoiceLive:
         refuse_locales: Iterable[str] = (),
         cascade_s: float = 0.2,
         refuse_instructions: str | None = None,
+        rate_limited: Iterable[int] = (),
     ) -> None:
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
@@ -132,6 +135,9 @@ class FakeVoiceLive:
         self._outcomes = itertools.cycle(outcomes)
         self.refuse_locales = set(refuse_locales)
         """Session updates for these voice locales are refused, whatever they ask."""
+        self.rate_limited = set(rate_limited)
+        """Responses (counted from 1 across the server) refused for the token quota."""
+        self.responses = 0
         self.refuse_instructions = refuse_instructions
         """Session updates whose instructions hold this text are refused (a content filter, say)."""
         self.cascade_s = cascade_s
@@ -203,6 +209,7 @@ class FakeVoiceLive:
                     break
                 event = json.loads(msg.data)
                 conn.events.append(event)
+                conn.received_at.append(time.monotonic())
                 await session.receive(event)
         finally:
             await session.close()
@@ -469,6 +476,18 @@ class _Session:
     async def respond(self, response_id: str, out_item: str, text: str) -> None:
         outcome = next(self.server._outcomes)
         output = [{"id": out_item, "type": "message", "role": "assistant", "content": []}]
+        self.server.responses += 1
+        if self.server.responses in self.server.rate_limited:
+            limits = [{"name": "tokens", "limit": 100_000, "remaining": 0, "reset_seconds": 0.5}]
+            await self.send({"type": "rate_limits.updated", "rate_limits": limits})
+            error = {
+                "type": "rate_limit_error",
+                "code": "rate_limit_exceeded",
+                "message": "Rate limit reached",
+            }
+            self.active.pop(response_id, None)
+            await self.done(response_id, "failed", output, {"type": "failed", "error": error})
+            return
         if outcome in ("failed", "cancelled"):
             await asyncio.sleep(self.server.response_s)
             details = (
@@ -515,6 +534,13 @@ class _Session:
                     "status": status,
                     "status_details": details,
                     "output": output,
+                    # Billed: the instructions on every response (about 4 characters a token), the
+                    # turns' audio and the answer.
+                    "usage": {
+                        "total_tokens": len(self.config["instructions"]) // 4 + 100,
+                        "input_tokens": len(self.config["instructions"]) // 4 + 60,
+                        "output_tokens": 40,
+                    },
                 },
             }
         )

@@ -22,6 +22,7 @@ from translator.engines.events import (
     SourceText,
     SpeechStarted,
     SpeechStopped,
+    TokensUsed,
     TranslationAudio,
     TranslationText,
     TurnDone,
@@ -42,6 +43,7 @@ from translator.messages import (
     opus_payload,
 )
 from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
+from translator.usage import TokensPerMinute
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,8 @@ class Pipeline:
     """Per language, rolling lags to the first translated audio and to the final caption."""
     on_lag: Callable[[str, float], None] | None = None
     """Told each final caption's lag (the metrics' histogram)."""
+    tokens: dict[str, TokensPerMinute] = field(default_factory=dict)
+    """Per language, the tokens its translations were billed over the last minute (Voice Live)."""
     failures: Counter[str] = field(default_factory=Counter)
     reconnects: Counter[str] = field(default_factory=Counter)
     transcript: TranscriptWriter | None = None
@@ -196,7 +200,7 @@ class Pipeline:
 
     def _forget(self, code: str) -> None:
         # Events the engine queued for it before it stopped are dropped from now on (see `handle`).
-        for table in (self.states, self.details, self.lags, self.recent):
+        for table in (self.states, self.details, self.lags, self.recent, self.tokens):
             table.pop(code, None)
         self.hub.remove_channel(code)
 
@@ -315,6 +319,9 @@ class Pipeline:
             self.failures[lang] += 1
             if not event.recoverable:
                 self.hub.publish(lang, ErrorMessage(event.message))
+            return
+        if isinstance(event, TokensUsed):
+            self.tokens.setdefault(lang, TokensPerMinute()).add(event.tokens)
             return
         utterance = self._utterance(lang, event.utterance)
         if isinstance(event, TranslationAudio):

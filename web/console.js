@@ -83,6 +83,7 @@ function renderStatus(status) {
     cell(row, seconds(lang.lag_s));
     cell(row, quantiles(lang.lags?.audio));
     cell(row, quantiles(lang.lags?.caption));
+    cell(row, lang.tokens_per_minute == null ? "–" : String(lang.tokens_per_minute));
     cell(row, String(lang.listeners));
     const remove = document.createElement("button");
     remove.type = "button";

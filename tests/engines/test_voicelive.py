@@ -7,6 +7,7 @@ frequency, so every caption can be checked against the sentence it belongs to, o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from translator.engines.events import (
     SourceText,
     SpeechStarted,
     SpeechStopped,
+    TokensUsed,
     TranslationAudio,
     TranslationText,
     TurnDone,
@@ -368,6 +370,26 @@ async def test_a_black_holed_handshake_is_given_up_within_the_bound(monkeypatch:
     assert first.message == "Voice Live did not answer in time" and first.recoverable
     assert time.monotonic() - started < 10, "two attempts within the bound and the back-off"
     assert "ready" not in outcome.states()
+
+
+async def test_a_translation_over_the_quota_is_asked_again_after_a_back_off_and_usage_is_told() -> None:
+    talk = [(300, 0.6), (400, 0.6)]
+    async with (
+        FakeVoiceLive(transcribe=tone_name, rate_limited={1, 2}) as server,
+        create_engine(settings_for(server, "es")) as engine,
+    ):
+        outcome = await speak(engine, tone_talk(talk, gap_s=1.0), all_turns_finished(2), within_s=60)
+    assert_every_turn_once_under_its_own_sentence(outcome, talk)
+    conn = server.connections[0]
+    asked = [
+        at for e, at in zip(conn.events, conn.received_at, strict=True) if e["type"] == "response.create"
+    ]
+    # Refused twice for the quota, then translated: each time asked again only once the quota resets.
+    assert len(asked) == 3 and all(
+        later - earlier >= 0.45 for earlier, later in itertools.pairwise(asked[:3])
+    )
+    spent = outcome.of(TokensUsed)
+    assert len(spent) == 3 and all(e.tokens > 100 for e in spent), "every response's tokens are told"
 
 
 async def test_late_and_failed_transcriptions() -> None:

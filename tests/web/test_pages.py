@@ -365,6 +365,10 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     await expect(console.locator('#languages tr[data-lang="es"] td').nth(4)).to_have_text(
         re.compile(r"^\d+\.\d\d s / \d+\.\d\d s$"), timeout=15_000
     )
+    # What the language's translations were billed over the last minute.
+    await expect(console.locator('#languages tr[data-lang="es"] td').nth(5)).to_have_text(
+        re.compile(r"^[1-9]\d*$")
+    )
 
     # A removed language: its audience is told and sees what is still offered.
     await console.get_by_role("button", name="Remove Français").click()

@@ -61,6 +61,12 @@ class TurnDone(EngineEvent, frozen=True, tag="turn_done"):
     status: str
 
 
+class TokensUsed(EngineEvent, frozen=True, tag="tokens_used"):
+    """What one translation was billed, in tokens (its input, the instructions included, and output)."""
+
+    tokens: int
+
+
 SessionStateName = Literal["connecting", "ready", "reconnecting", "failed", "closed"]
 
 
@@ -87,4 +93,5 @@ AnyEngineEvent = (
     | TurnDone
     | SessionState
     | EngineFailure
+    | TokensUsed
 )

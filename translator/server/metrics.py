@@ -61,6 +61,11 @@ class _ServiceCollector(Collector):
         ready = GaugeMetricFamily(
             "translator_language_ready", "1 when the language's session is ready", labels=["lang"]
         )
+        tokens = GaugeMetricFamily(
+            "translator_tokens_per_minute",
+            "Tokens the language's translations were billed over the last minute (Voice Live)",
+            labels=["lang"],
+        )
         for lang, channel in hub.channels.items():
             listeners.add_metric([lang], self.services.listeners(lang))
             queued.add_metric([lang], channel.queued)
@@ -70,7 +75,9 @@ class _ServiceCollector(Collector):
             failures.add_metric([lang], pipeline.failures[lang])
             reconnects.add_metric([lang], pipeline.reconnects[lang])
             ready.add_metric([lang], pipeline.states.get(lang) == "ready")
-        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready)
+            if (rate := pipeline.tokens.get(lang)) is not None:
+                tokens.add_metric([lang], rate.rate())
+        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready, tokens)
         yield GaugeMetricFamily(
             "translator_input_level_dbfs", "Input level (RMS, dBFS)", value=pipeline.input.level_dbfs
         )

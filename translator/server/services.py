@@ -90,4 +90,6 @@ class Services:
         if operator:
             about["detail"] = pipeline.details.get(lang.code, "")
             about["lags"] = pipeline.recent[lang.code].summary() if lang.code in pipeline.recent else None
+            tokens = getattr(pipeline, "tokens", {}).get(lang.code)
+            about["tokens_per_minute"] = tokens.rate() if tokens is not None else None
         return about

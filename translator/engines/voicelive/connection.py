@@ -28,11 +28,13 @@ from translator.engines.events import (
     SourceText,
     SpeechStarted,
     SpeechStopped,
+    TokensUsed,
     TranslationAudio,
     TranslationText,
     TurnDone,
 )
-from translator.engines.voicelive.turns import Group, TurnBook
+from translator.engines.voicelive.faults import Backoff
+from translator.engines.voicelive.turns import MAX_RATE_LIMITED_ATTEMPTS, Group, TurnBook
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
 
@@ -44,6 +46,10 @@ give a black-holed handshake five minutes, and a token fetch no bound at all."""
 CONFIGURE_EVENT = "configure"
 UPDATE_EVENT = "update"
 DELETE_EVENT = "delete"
+RATE_LIMITED = "rate_limit_exceeded"
+RATE_LIMITS_UPDATED = "rate_limits.updated"
+"""No typed class in the SDK: it arrives as the base event, read as a mapping."""
+QUOTA_WARNING_SHARE = 0.1
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # Frames per input_audio_buffer.append: 100 ms.
 FRAMES_PER_APPEND = 5
@@ -86,6 +92,10 @@ class Connection:
         """The glossary the service last accepted on this connection."""
         self._pending: deque[Glossary] = deque()
         """Glossaries sent in updates not yet answered (the service answers them in order)."""
+        self.tokens_left: tuple[int | None, float] = (None, 0.0)
+        """The quota's tokens left this minute and (monotonic) when it resets (``rate_limits.updated``)."""
+        self._backoff = Backoff()
+        self._retry: asyncio.Task[None] | None = None
         self.refused = asyncio.Event()
         """An update was refused: the connection is to be replaced (see `LanguageSession`)."""
         self.refusal = ""
@@ -162,8 +172,10 @@ class Connection:
                 await self._dispatch(await self.conn.recv())
                 (self.idle.set if self.book.settled and not self.book.finished else self.idle.clear)()
         finally:
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            tasks = [t for t in (writer, self._retry) if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def retire(self, at_ms: int) -> None:
         """Leave the audio from ``at_ms`` on to a successor; finish only the turns committed before."""
@@ -238,6 +250,8 @@ class Connection:
                 self.glossary = self._pending.popleft()
         elif kind == ServerEventType.ERROR:
             await self._error(event.error)
+        elif kind == RATE_LIMITS_UPDATED:
+            self._rate_limits(event)
         elif kind == ServerEventType.WARNING:
             # Problems that do not stop the session (the docs): worth a line, not a listener's notice.
             log.warning(
@@ -309,17 +323,56 @@ class Connection:
         group = self.book.ended(response.id, output_ids)
         if group is None:
             return
+        if (usage := getattr(response, "usage", None)) is not None and usage.get("total_tokens"):
+            self._emit(TokensUsed(self.code, int(usage["total_tokens"])))
         status = str(getattr(response.status, "value", response.status))
+        details = response.status_details or {}
+        error = details.get("error") or {}
+        if status == "failed" and error.get("code") == RATE_LIMITED:
+            if (stale := self.book.retry(group, MAX_RATE_LIMITED_ATTEMPTS)) is not None:
+                delay = max(self._quota_resets_in(), self._backoff.delay())
+                log.warning("Voice Live %s: over the token quota; asking again in %.1f s", self.code, delay)
+                await self._delete(stale)
+                self._retry_later(group, delay)
+                return
+        else:
+            self._backoff.reset()
         if status in ("failed", "cancelled") and (stale := self.book.retry(group)) is not None:
             log.warning("Voice Live %s: a translation %s before any output; asking again", self.code, status)
             await self._delete(stale)
             await self._create(group)
             return
-        details = response.status_details or {}
-        reason = details.get("reason") or (details.get("error") or {}).get("message") or ""
+        reason = details.get("reason") or error.get("message") or ""
         self.finish(group, status, str(reason))
         await self._delete(self.book.deletable())
         await self._ask()
+
+    def _retry_later(self, group: Group, delay: float) -> None:
+        async def retry() -> None:
+            await asyncio.sleep(delay)
+            await self._create(group)
+
+        self._retry = asyncio.create_task(retry(), name=f"voicelive-{self.code}-retry")
+
+    def _quota_resets_in(self) -> float:
+        """Seconds until the token quota resets, as the service last said (0 when it did not)."""
+        remaining, reset_at = self.tokens_left
+        return max(0.0, reset_at - time.monotonic()) if remaining is not None and remaining <= 0 else 0.0
+
+    def _rate_limits(self, event: Any) -> None:
+        """``rate_limits.updated``: what is left of the resource's quota, and when it resets."""
+        for limit in event.get("rate_limits") or []:
+            if limit.get("name") != "tokens":
+                continue
+            remaining, total = limit.get("remaining"), limit.get("limit")
+            self.tokens_left = (remaining, time.monotonic() + float(limit.get("reset_seconds") or 0))
+            if remaining is not None and total and remaining < total * QUOTA_WARNING_SHARE:
+                log.warning(
+                    "Voice Live %s: %s of the resource's %s tokens a minute are left",
+                    self.code,
+                    remaining,
+                    total,
+                )
 
     def finish(self, group: Group, status: str, reason: str = "") -> None:
         """Close the group's utterance: final caption with what came, end of its audio."""

@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-# A failed or cancelled response that produced nothing is asked for again, once.
+# A failed or cancelled response that produced nothing is asked for again, once; one refused for
+# the quota, after a back-off, up to this many times in all.
 MAX_ATTEMPTS = 2
+MAX_RATE_LIMITED_ATTEMPTS = 6
 # Groups kept waiting for a transcription that never comes are let go after this many newer ones.
 MAX_UNTRANSCRIBED = 8
 # Items announced before their commit (kept so that the commit finds them), at most this many.
@@ -166,12 +168,13 @@ class TurnBook:
         items, self._stale = self._stale, []
         return items
 
-    def retry(self, group: Group) -> list[str] | None:
-        """Ask again for a group whose response failed before producing anything (None if used up).
+    def retry(self, group: Group, attempts: int = MAX_ATTEMPTS) -> list[str] | None:
+        """Ask again for a group whose response failed before producing anything (None once
+        ``attempts`` are used up).
 
         Returns the failed response's output items, to delete first: they must not read as an answer.
         """
-        if group.attempts >= MAX_ATTEMPTS or group.text or group.audio_bytes or self.busy:
+        if group.attempts >= attempts or group.text or group.audio_bytes or self.busy:
             return None
         group.attempts += 1
         group.done = False
