@@ -79,3 +79,32 @@ async def test_logs_are_json_lines_at_the_configured_level_without_secrets(tmp_p
     failure = next(line for line in lines if "wrong endpoint" in line["message"])
     assert failure["levelname"] == "ERROR" and failure["name"].startswith("translator.engines.voicelive")
     assert "s3cret-key" not in err
+
+
+async def test_check_speaks_the_source_language_and_estimates_a_minute_of_tokens(tmp_path) -> None:
+    config = tmp_path / "t.toml"
+    config.write_text("[azure]\ntokens_per_minute = 1000\n")
+    async with FakeVoiceLive(transcript="Buenos días a todos") as server:
+        status, out, err = await check(
+            server, "--config", str(config), "--source", "es", "--target", "en", "--target", "fr"
+        )
+    assert status == 0, out + err
+    assert "speaking Spanish (espeak-ng)" in out.splitlines()[0]
+    sessions = [c.session_updates[0] for c in server.connections]
+    assert {s["input_audio_transcription"]["language"] for s in sessions} == {"es"}
+    assert server.turns == 2, "the greeting went through the service's VAD as one turn per language"
+    tokens = [
+        int(line.rsplit(", ", 1)[1].split()[0]) for line in out.splitlines() if line.endswith(" tokens")
+    ]
+    assert len(tokens) == 2 and all(t > 100 for t in tokens)
+    (estimate,) = [line for line in out.splitlines() if line.startswith("estimate:")]
+    assert f"~{sum(tokens) * 12:,} tokens a minute for 2 language(s)" in estimate
+    assert "OVER the quota" in estimate, "1,000 tokens a minute cannot carry two languages"
+
+
+async def test_a_translation_without_its_transcription_is_a_warning_not_a_failure() -> None:
+    # gpt-realtime hears the audio itself: the translation comes even when the caption fails.
+    async with FakeVoiceLive(failed_transcriptions={1}) as server:
+        status, out, err = await check(server, "--target", "es")
+    assert status == 0, out + err
+    assert "es: ok" in out and "warning: not transcribed" in out

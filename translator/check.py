@@ -1,15 +1,21 @@
-"""``translator check``: one short English utterance through Voice Live, per target language, timed.
+"""``translator check``: one short utterance in the speaker's language through Voice Live, per
+target language, timed, with what a minute of the talk would cost in tokens.
 
 The first command a user with Azure runs: it proves the endpoint, the credential, the model and
 each language's session configuration, and says in plain words what is wrong when something is.
+The utterance is the built-in English clip, or for another source language a sentence of greeting
+spoken by espeak-ng (installed with the offline engine): Voice Live is told which language to hear.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
+from pathlib import Path
 
 import msgspec
 
@@ -21,6 +27,7 @@ from translator.engines.events import (
     EngineFailure,
     SessionState,
     SourceText,
+    TokensUsed,
     TranslationAudio,
     TranslationText,
 )
@@ -31,6 +38,28 @@ from translator.languages import Language, get_language
 UTTERANCE = files("translator") / "data" / "check-utterance.wav"
 # Silence after the utterance, so that the service's VAD ends the turn.
 TAIL_MS = 2000
+GREETINGS = {
+    "es": "Buenos días a todos, y gracias por venir.",
+    "fr": "Bonjour à tous, et merci d'être venus.",
+    "de": "Guten Morgen zusammen, und danke, dass Sie gekommen sind.",
+    "it": "Buongiorno a tutti, e grazie di essere venuti.",
+    "pt": "Bom dia a todos, e obrigado por terem vindo.",
+    "ca": "Bon dia a tothom, i gràcies per venir.",
+    "gl": "Bos días a todos, e grazas por vir.",
+    "eo": "Bonan matenon al ĉiuj, kaj dankon pro via veno.",
+    "nl": "Goedemorgen allemaal, en bedankt voor jullie komst.",
+    "pl": "Dzień dobry wszystkim i dziękuję za przybycie.",
+    "uk": "Доброго ранку всім, і дякую, що прийшли.",
+    "ru": "Доброе утро всем, и спасибо, что пришли.",
+    "ar": "صباح الخير جميعا، وشكرا لحضوركم.",
+    "hi": "सभी को सुप्रभात, और आने के लिए धन्यवाद।",
+    "ja": "皆さん、おはようございます。お越しいただきありがとうございます。",
+    "ko": "여러분 안녕하세요, 와 주셔서 감사합니다.",
+    "zh": "大家早上好，感谢各位的到来。",
+}
+"""What the check says in a source language other than English (the English clip is built in)."""
+TRANSLATIONS_PER_MINUTE = 12
+"""A speaker's sentences a minute, as the engine groups them into translations: for the estimate."""
 
 
 class LanguageCheck(msgspec.Struct):
@@ -43,11 +72,15 @@ class LanguageCheck(msgspec.Struct):
     caption_s: float | None = None
     """From the end of the utterance to the final translated caption."""
     source_text: str = ""
+    source_final: bool = False
     text: str = ""
+    tokens: int | None = None
+    """What the translation was billed (instructions, glossary included, audio and answer)."""
     error: str = ""
 
     @property
     def ok(self) -> bool:
+        """The translation came back (a missing transcription is only a warning: see `_line`)."""
         return not self.error and bool(self.text)
 
 
@@ -60,13 +93,50 @@ async def check(
             "azure.endpoint", "translator check needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)"
         )
     source = get_language(settings.source)
-    pcm = read_wav(str(UTTERANCE))
+    pcm, said = await utterance(source)
     targets = [get_language(code) for code in settings.targets]
-    progress(f"checking {', '.join(t.code for t in targets)} on {settings.azure.model} …")
+    progress(f"checking {', '.join(t.code for t in targets)} on {settings.azure.model}, {said} …")
     results = await asyncio.gather(
         *(_check_one(settings, source, t, pcm, timeout_s, progress) for t in targets)
     )
+    if line := estimate(list(results), settings.azure.tokens_per_minute):
+        progress(line)
     return list(results)
+
+
+async def utterance(source: Language) -> tuple[bytes, str]:
+    """The audio to send and, in words, what it is: the built-in English clip, or a greeting in
+    ``source`` spoken by espeak-ng (the English clip, said so, where espeak-ng is missing)."""
+    english = read_wav(str(UTTERANCE))
+    if source.code == "en":
+        return english, "speaking the built-in English sentence"
+    espeak = shutil.which("espeak-ng")
+    if espeak is None or source.espeak_voice is None or source.code not in GREETINGS:
+        return english, f"speaking English, not {source.name} (espeak-ng is not installed)"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "greeting.wav"
+        process = await asyncio.create_subprocess_exec(
+            espeak, "-v", source.espeak_voice, "-w", str(path), GREETINGS[source.code],
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        if await process.wait() != 0:
+            return english, f"speaking English, not {source.name} (espeak-ng could not speak it)"
+        return await asyncio.to_thread(read_wav, str(path)), f"speaking {source.name} (espeak-ng)"
+
+
+def estimate(results: list[LanguageCheck], quota: int) -> str:
+    """A minute of the talk in tokens, from what each language's check was billed, against the quota."""
+    billed = [r.tokens for r in results if r.tokens]
+    if not billed:
+        return ""
+    per_minute = sum(billed) * TRANSLATIONS_PER_MINUTE
+    line = (
+        f"estimate: ~{per_minute:,} tokens a minute for {len(billed)} language(s) at "
+        f"{TRANSLATIONS_PER_MINUTE} translations a minute each; the resource allows {quota:,}"
+    )
+    if per_minute > quota:
+        return f"{line}: OVER the quota (fewer languages, a shorter glossary, or a higher limit)"
+    return line
 
 
 async def _check_one(
@@ -129,10 +199,12 @@ async def _await_translation(
         elif isinstance(event, TranslationText) and event.final:
             result.caption_s, result.text = now - await speech_end, event.text
         elif isinstance(event, SourceText) and event.final:
-            result.source_text = event.text
+            result.source_text, result.source_final = event.text, True
+        elif isinstance(event, TokensUsed):
+            result.tokens = (result.tokens or 0) + event.tokens
         elif isinstance(event, EngineFailure):
             result.error = event.message
-        if result.text and result.source_text:
+        if result.text and result.source_final and result.tokens is not None:
             return
 
 
@@ -140,8 +212,10 @@ def _line(result: LanguageCheck) -> str:
     if not result.ok:
         return f"{result.lang}: FAILED: {result.error or 'no translation came back'}"
     audio = "no audio" if result.first_audio_s is None else f"first audio {result.first_audio_s:.2f} s"
+    heard = result.source_text or "(warning: not transcribed: listeners would get no source captions)"
+    tokens = "" if result.tokens is None else f", {result.tokens} tokens"
     return (
         f"{result.lang}: ok  handshake {result.handshake_s:.2f} s, {audio}, "
-        f"final caption {result.caption_s:.2f} s after the speech ended\n"
-        f"    heard:      {result.source_text}\n    translated: {result.text}"
+        f"final caption {result.caption_s:.2f} s after the speech ended{tokens}\n"
+        f"    heard:      {heard}\n    translated: {result.text}"
     )

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("eval-results"), help="where eval.md and lag.png go"
     )
     check = commands.add_parser(
-        "check", help="send a short English utterance through Voice Live for each target, timed"
+        "check",
+        help="send a short utterance in the source language through Voice Live for each target, timed",
     )
     check.add_argument("--config", help="TOML settings file")
     check.add_argument("--source", help="the speaker's language (default en)")

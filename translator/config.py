@@ -62,6 +62,8 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Sent only when set (0.6 to 1.2): some models refuse it, and the service's default suits most."""
     max_response_tokens: int = 2048
     """Bounds one translation (``max_response_output_tokens``, 1 to 4096): a runaway answer stops."""
+    tokens_per_minute: int = 100_000
+    """The resource's token quota a minute (Azure's default), for `translator check`'s estimate."""
     max_session_minutes: float = 25.0
     """A session is replaced before this age even when the service announces no ``expires_at``."""
 
