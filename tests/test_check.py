@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -108,3 +109,46 @@ async def test_a_translation_without_its_transcription_is_a_warning_not_a_failur
         status, out, err = await check(server, "--target", "es")
     assert status == 0, out + err
     assert "es: ok" in out and "warning: not transcribed" in out
+
+
+def answers(out: str) -> dict[str, str]:
+    """The probe's answer lines, by experiment."""
+    return dict(line.strip().split(": ", 1) for line in out.splitlines() if line.startswith("  "))
+
+
+@pytest.mark.parametrize(
+    ("model", "phrase_list", "early"),
+    [
+        ("gpt-4.1", "accepted", "started before the turn's item existed: it did not see the turn"),
+        ("gpt-realtime", "refused", "held until the turn's item existed"),
+    ],
+)
+async def test_the_probe_settles_what_the_docs_leave_open_and_its_recording_replays(
+    tmp_path, model: str, phrase_list: str, early: str
+) -> None:
+    config = tmp_path / "t.toml"
+    config.write_text(f'[azure]\nmodel = "{model}"\n')
+    recording = tmp_path / "probe.jsonl"
+    probe = ("--config", str(config), "--probe", "--target", "es", "--out")
+    async with FakeVoiceLive() as server:
+        status, out, err = await check(server, *probe, str(recording))
+    assert status == 0, out + err
+    found = answers(out)
+    assert found["expires_at"].startswith("not announced")
+    assert found["phrase_list"].startswith(phrase_list)
+    assert found["after a refused update"].startswith("the session refuses every later message")
+    assert found["response.create right after committed"].startswith(early)
+    assert "billed" in found["response.create right after committed"]
+    # What a user attaches to a bug report: every event, no audio, no key.
+    lines = [json.loads(line) for line in recording.read_text().splitlines()]
+    assert {line["connection"] for line in lines} == {0, 1, 2, 3}
+    appends = [line["event"] for line in lines if line["event"]["type"] == "input_audio_buffer.append"]
+    assert appends and all(re.fullmatch(r"<\d+ bytes>", e["audio"]) for e in appends)
+    assert "s3cret-key" not in recording.read_text()
+    # The test service answers a replayed recording as the recorded service did.
+    async with FakeVoiceLive(replay=recording) as replaying:
+        status, again, err = await check(
+            replaying, "--probe", "--target", "es", "--out", str(tmp_path / "again.jsonl")
+        )
+    assert status == 0, again + err
+    assert answers(again) == found

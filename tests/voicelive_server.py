@@ -33,8 +33,9 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -46,6 +47,8 @@ SPEECH_RMS = 500
 SILENCE_TO_END_MS = 500
 MIN_SPEECH_MS = 200
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
+Recorded = list[tuple[str, dict[str, Any]]]
+"""One recorded connection: its events in order, each ("sent" or "received", the event)."""
 CASCADED = frozenset(
     ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-chat")
 )
@@ -120,6 +123,7 @@ class FakeVoiceLive:
         cascade_s: float = 0.2,
         refuse_instructions: str | None = None,
         rate_limited: Iterable[int] = (),
+        replay: Path | None = None,
     ) -> None:
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
@@ -135,6 +139,8 @@ class FakeVoiceLive:
         self._outcomes = itertools.cycle(outcomes)
         self.refuse_locales = set(refuse_locales)
         """Session updates for these voice locales are refused, whatever they ask."""
+        self.replays: list[Recorded] = _recorded_connections(replay) if replay is not None else []
+        """Recorded connections (``translator check --probe``) answered in turn, instead of a session."""
         self.rate_limited = set(rate_limited)
         """Responses (counted from 1 across the server) refused for the token quota."""
         self.responses = 0
@@ -199,22 +205,78 @@ class FakeVoiceLive:
         self.connections.append(conn)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        if self.replays:
+            await _replay(ws, conn, self.replays.pop(0))
+            return ws
         self.sockets.append(ws)
         session = _Session(self, ws, request.query.get("model", ""))
         self.sessions.append(session)
         await session.send({"type": "session.created", "session": session.config})
         try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    break
-                event = json.loads(msg.data)
-                conn.events.append(event)
-                conn.received_at.append(time.monotonic())
+            async for event in _client_events(ws, conn):
                 await session.receive(event)
         finally:
             await session.close()
             self.sockets.remove(ws)
         return ws
+
+
+async def _client_events(ws: web.WebSocketResponse, conn: Connection) -> AsyncIterator[dict[str, Any]]:
+    """The client's events as they arrive, each kept in ``conn``, until it leaves."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            return
+        event = json.loads(msg.data)
+        conn.events.append(event)
+        conn.received_at.append(time.monotonic())
+        yield event
+
+
+def _recorded_connections(path: Path) -> list[Recorded]:
+    """A ``--probe`` recording's connections, each its events in order as (direction, event)."""
+    connections: dict[int, Recorded] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        connections.setdefault(record["connection"], []).append((record["dir"], record["event"]))
+    return [connections[n] for n in sorted(connections)]
+
+
+def _unscrubbed(event: dict[str, Any]) -> dict[str, Any]:
+    """Audio recorded as its size (``<N bytes>``) becomes that much silence again."""
+    return {
+        key: base64.b64encode(bytes(int(value[1:].split()[0]))).decode()
+        if isinstance(value, str) and re.fullmatch(r"<\d+ bytes>", value)
+        else value
+        for key, value in event.items()
+    }
+
+
+async def _replay(
+    ws: web.WebSocketResponse, conn: Connection, recorded: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Answer a client as the recorded service did: what it sent after each client event, sent
+    after the same event (audio appends by their count, other events by the next of their type)."""
+    answers: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = [(None, [])]
+    for direction, event in recorded:
+        if direction == "sent":
+            answers.append((event, []))
+        else:
+            answers[-1][1].append(_unscrubbed(event))
+    appends = [a for a in answers[1:] if a[0] is not None and a[0]["type"] == "input_audio_buffer.append"]
+    others = [a for a in answers[1:] if a[0] is not None and a[0]["type"] != "input_audio_buffer.append"]
+    for event in answers[0][1]:
+        await ws.send_str(json.dumps(event))
+    appended = 0
+    async for event in _client_events(ws, conn):
+        if event["type"] == "input_audio_buffer.append":
+            answer = appends[appended] if appended < len(appends) else None
+            appended += 1
+        else:
+            answer = next((a for a in others if a[0] is not None and a[0]["type"] == event["type"]), None)
+            if answer is not None:
+                others.remove(answer)
+        for reply in answer[1] if answer is not None else []:
+            await ws.send_str(json.dumps(reply))
 
 
 class _Session:

@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--source", help="the speaker's language (default en)")
     check.add_argument("--target", dest="targets", action="append", metavar="LANG")
     check.add_argument("--timeout", type=float, default=30.0, help="seconds per language (default 30)")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="run the experiments that settle what the docs leave open, on this resource; save the exchange",
+    )
+    check.add_argument("--out", type=Path, help="--probe: where the exchange goes (default probe-TIME.jsonl)")
     exporting = commands.add_parser(
         "export", help="a talk's captions as SRT, WebVTT or text (no --talk: list talks)"
     )
@@ -166,10 +172,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from translator.check import check
+    from translator.check import check, utterance
+    from translator.languages import get_language
+    from translator.probe import probe
 
     overrides = {"engine": "voicelive", "source": args.source, "targets": args.targets}
     settings = _load(args, overrides)
+    if args.probe:
+        out = args.out or Path(time.strftime("probe-%Y%m%d-%H%M%S.jsonl"))
+
+        async def run_probe() -> None:
+            pcm, _ = await utterance(get_language(settings.source))
+            await probe(settings, pcm, out)
+
+        asyncio.run(run_probe())
+        return 0
     results = asyncio.run(check(settings, args.timeout))
     return 0 if all(r.ok for r in results) else EXIT_FAILURE
 
