@@ -32,6 +32,7 @@ from translator.engines.events import (
     TranslationText,
 )
 from translator.engines.voicelive import VoiceLiveEngine
+from translator.engines.voicelive.engine import TRANSLATIONS_PER_MINUTE
 from translator.errors import ConfigError
 from translator.languages import Language, get_language
 
@@ -58,8 +59,6 @@ GREETINGS = {
     "zh": "大家早上好，感谢各位的到来。",
 }
 """What the check says in a source language other than English (the English clip is built in)."""
-TRANSLATIONS_PER_MINUTE = 12
-"""A speaker's sentences a minute, as the engine groups them into translations: for the estimate."""
 
 
 class LanguageCheck(msgspec.Struct):

@@ -20,6 +20,7 @@ const followed = new Map(); // lang → Listener
 let languages = [];
 let input = { muted: false, paused: false };
 let glossaryRows = []; // [{ term, keep, translations: { lang: text } }]
+let lastWarning = ""; // what the last change would cost, when the server warns of it
 
 // A refused token sends the operator back to the sign-in form, with the server's reason.
 class SignInNeeded extends Error {}
@@ -48,6 +49,7 @@ async function send(method, path, body) {
   });
   const answer = await response.json();
   if (!response.ok) throw new Error(answer.detail || `${response.status}`);
+  lastWarning = response.headers.get("X-Glossary-Warning") || "";
   return answer;
 }
 
@@ -304,7 +306,8 @@ $("apply-glossary").addEventListener("click", async () => {
   try {
     const applied = await send("PUT", "/api/glossary", glossaryFrom(glossaryRows));
     const count = applied.keep.length + Object.values(applied.terms).reduce((n, t) => n + Object.keys(t).length, 0);
-    $("glossary-status").textContent = `Applied (${count} entries): from the next sentence on.`;
+    $("glossary-status").textContent = `Applied (${count} entries): from the next sentence on.` +
+      (lastWarning ? ` Warning: ${lastWarning}.` : "");
   } catch (error) {
     $("glossary-status").textContent = `Not applied: ${error.message}`;
   }

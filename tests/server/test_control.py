@@ -162,3 +162,17 @@ async def test_a_bad_glossary_names_its_field_and_changes_nothing(client: httpx.
     )
     assert wrong_type.status_code == 400
     assert kept == good
+
+
+async def test_a_glossary_that_would_go_over_the_token_quota_is_applied_with_a_warning(
+    client: httpx.AsyncClient,
+) -> None:
+    small = await client.put("/api/glossary", json={"keep": ["Contoso"]})
+    names = [
+        f"Professor Maria-Alejandra {n:03d} of the Universidad Autonoma de Barcelona" for n in range(400)
+    ]
+    large = await client.put("/api/glossary", json={"keep": names})
+    assert small.status_code == 200 and "x-glossary-warning" not in small.headers
+    assert large.status_code == 200 and large.json()["keep"] == names, "applied all the same"
+    warning = large.headers["x-glossary-warning"]
+    assert "tokens a minute for 2 language(s), over the resource's 100,000" in warning

@@ -73,6 +73,10 @@ class Engine(ABC):
         self.glossary = glossary
         await self._glossary_changed()
 
+    def glossary_cost(self, glossary: Glossary) -> str:
+        """What ``glossary`` would cost to run, in words, when that is worth a warning (else "")."""
+        return ""
+
     @abstractmethod
     async def _glossary_changed(self) -> None:
         """Hand the new ``self.glossary`` to whatever applies it."""

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import msgspec
-from litestar import delete, get, post, put
+from litestar import Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_409_CONFLICT
@@ -20,6 +20,8 @@ from translator.server.operator import require_operator
 from translator.server.services import Services
 
 log = logging.getLogger(__name__)
+
+GLOSSARY_WARNING = "X-Glossary-Warning"
 
 
 class InputControl(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,17 +56,22 @@ def glossary(state: State) -> Glossary:
 
 
 @put("/api/glossary", guards=[require_operator])
-async def set_glossary(state: State, data: Glossary) -> Glossary:
-    """Replace the glossary; it applies from the next utterance on, in every language."""
+async def set_glossary(state: State, data: Glossary) -> Response[Glossary]:
+    """Replace the glossary; it applies from the next utterance on, in every language. What it
+    would cost, when that is worth a warning, comes in the ``X-Glossary-Warning`` header."""
     if bad := data.problem(set(LANGUAGES)):
         raise ValidationException(f"{bad[0]}: {bad[1]}")
-    await state.services.pipeline.engine.set_glossary(data)
+    engine = state.services.pipeline.engine
+    await engine.set_glossary(data)
     log.info(
         "glossary changed by the operator: %d names kept, %d terms",
         len(data.keep),
         sum(map(len, data.terms.values())),
     )
-    return data
+    if warning := engine.glossary_cost(data):
+        log.warning("glossary: %s", warning)
+        return Response(data, headers={GLOSSARY_WARNING: warning})
+    return Response(data)
 
 
 @post("/api/languages", status_code=201, guards=[require_operator])

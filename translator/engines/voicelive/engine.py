@@ -9,12 +9,19 @@ from azure.core.credentials import AzureKeyCredential
 
 from translator.config import AzureConfig
 from translator.engines.base import Engine
+from translator.engines.instructions import interpreter_instructions
 from translator.engines.voicelive.credentials import SharedCredential
 from translator.engines.voicelive.models import capabilities
 from translator.engines.voicelive.session import LanguageSession
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, Language
+
+TRANSLATIONS_PER_MINUTE = 12
+"""A speaker's sentences a minute, as the engine groups them into translations: for estimates."""
+CHARS_PER_TOKEN = 4
+TOKENS_PER_TURN = 150
+"""A translation's audio in and out, besides its instructions: a few seconds each way."""
 
 
 class VoiceLiveEngine(Engine):
@@ -79,6 +86,22 @@ class VoiceLiveEngine(Engine):
     async def _stop_target(self, code: str) -> None:
         if (session := self._sessions.pop(code, None)) is not None:
             await session.stop()
+
+    def glossary_cost(self, glossary: Glossary) -> str:
+        """A warning when the instructions this glossary makes, billed on every translation, would
+        take the languages over the resource's token quota (`TRANSLATIONS_PER_MINUTE` each)."""
+        per_minute = TRANSLATIONS_PER_MINUTE * sum(
+            len(interpreter_instructions(self.source, target, glossary)) // CHARS_PER_TOKEN + TOKENS_PER_TURN
+            for target in self.targets
+        )
+        quota = self.config.tokens_per_minute
+        if per_minute <= quota:
+            return ""
+        return (
+            f"with this glossary the instructions alone come to ~{per_minute:,} tokens a minute for "
+            f"{len(self.targets)} language(s), over the resource's {quota:,}: translations will be refused "
+            "for the quota (shorten the glossary, offer fewer languages, or raise the limit)"
+        )
 
     async def _glossary_changed(self) -> None:
         await asyncio.gather(*(s.reconfigure() for s in self._sessions.values()))
