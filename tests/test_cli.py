@@ -75,8 +75,35 @@ def test_a_missing_microphone_is_a_clear_error() -> None:
         env={"AZURE_VOICELIVE_ENDPOINT": "http://127.0.0.1:9", "AZURE_VOICELIVE_API_KEY": "k-secret"},
     )
     assert result.returncode == 1
-    assert "no usable microphone no-such-microphone" in result.stderr
+    assert "cannot open microphone 'no-such-microphone'" in result.stderr
+    assert "`translator devices`" in result.stderr and "--input FILE.wav" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_language_the_offline_engine_cannot_serve_is_said_before_the_microphone_is_opened() -> None:
+    # The default microphone on a machine without one: the language is what must be fixed first.
+    result = run("serve", "--engine", "local", "--device", "no-such-microphone", "--target", "de")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "the offline engine cannot translate en→de" in line and "microphone" not in line
+
+
+def test_version_and_help_say_what_they_should() -> None:
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("translator ")
+    helped = run("serve", "--help")
+    assert helped.returncode == 0
+    assert "SERVER.HOST" not in helped.stdout and "--host HOST" in helped.stdout
+    assert "default 8000" in helped.stdout and "default 127.0.0.1" in helped.stdout
+
+
+def test_an_invalid_choice_in_the_config_lists_the_valid_ones(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('engine = "azure"\n[log]\nformat = "xml"\n')
+    result = run("serve", "--config", str(config))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == "translator: error: engine: 'azure' is not one of: auto, voicelive, local"
 
 
 def test_an_offline_pair_that_does_not_exist_is_refused_at_start_up(talk: Path) -> None:

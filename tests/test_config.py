@@ -51,7 +51,7 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"targets": ["en"]}, "targets[0]", "source language"),
         ({"server.port": 70000}, "server.port", "between 1 and 65535"),
         ({"server.port": "http"}, "server.port", "Expected `int`"),
-        ({"engine": "whisper"}, "engine", "Invalid enum value"),
+        ({"engine": "whisper"}, "engine", "'whisper' is not one of: auto, voicelive, local"),
         ({"audio.input": "/no/such/talk.wav"}, "audio.input", "no such file"),
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import sys
 import time
 from pathlib import Path
@@ -20,16 +21,23 @@ EXIT_ADDRESS = 3
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="translator", description="Live speech translation service.")
+    parser.add_argument("--version", action="version", version=f"translator {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="translate the input and serve listeners")
-    serve.add_argument("--config", help="TOML settings file")
-    serve.add_argument("--engine", choices=["auto", "voicelive", "local"])
-    serve.add_argument("--input", dest="audio.input", metavar="mic|PATH", help="mic, or a WAV file")
+    serve.add_argument("--config", metavar="FILE", help="TOML settings file (flags win over it)")
+    serve.add_argument(
+        "--engine",
+        choices=["auto", "voicelive", "local"],
+        help="default auto: Voice Live when an endpoint is configured, else the offline engine",
+    )
+    serve.add_argument(
+        "--input", dest="audio.input", metavar="mic|PATH", help="mic, or a WAV file (default mic)"
+    )
     serve.add_argument("--device", dest="audio.device", metavar="NAME_OR_INDEX", help="input device")
     serve.add_argument(
         "--loop", dest="audio.loop", action="store_const", const=True, help="repeat the WAV file"
     )
-    serve.add_argument("--source", help="the speaker's language (default en)")
+    serve.add_argument("--source", metavar="LANG", help="the speaker's language (default en)")
     serve.add_argument(
         "--target",
         dest="targets",
@@ -37,14 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LANG",
         help="a target language; repeat for several (default es, fr)",
     )
-    serve.add_argument("--host", dest="server.host")
-    serve.add_argument("--port", dest="server.port", type=_port)
-    serve.add_argument("--event-name", dest="server.event_name")
     serve.add_argument(
-        "--public-url", dest="server.public_url", help="the address the audience uses (for the QR code)"
+        "--host",
+        dest="server.host",
+        metavar="HOST",
+        help="the address to listen on (default 127.0.0.1; 0.0.0.0 lets phones on the network in)",
     )
-    serve.add_argument("--tls-cert", dest="server.tls_cert", metavar="PEM")
-    serve.add_argument("--tls-key", dest="server.tls_key", metavar="PEM")
+    serve.add_argument("--port", dest="server.port", type=_port, metavar="PORT", help="(default 8000)")
+    serve.add_argument(
+        "--event-name",
+        dest="server.event_name",
+        metavar="NAME",
+        help="shown on the join page and the audience page (default 'Live translation')",
+    )
+    serve.add_argument(
+        "--public-url",
+        dest="server.public_url",
+        metavar="URL",
+        help="the address the audience uses, in the QR code (default: from the host and port)",
+    )
+    serve.add_argument("--tls-cert", dest="server.tls_cert", metavar="PEM", help="serve https with this")
+    serve.add_argument("--tls-key", dest="server.tls_key", metavar="PEM", help="the certificate's key")
     serve.add_argument(
         "--broker", dest="broker.url", metavar="redis://HOST:PORT", help="share the talk through Redis"
     )
@@ -55,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--operator-port",
         dest="server.operator_port",
         type=_port,
+        metavar="PORT",
         help="with --workers: where the console and the operator API are served (default: port + 1)",
     )
     serve.add_argument(
@@ -64,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         help="serve listeners of a talk whose pipeline runs elsewhere (needs --broker)",
     )
-    serve.add_argument("-v", "--verbose", action="store_true")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log at info level")
     evaluate = commands.add_parser(
         "eval", help="replay a talk through the service and measure lag and quality per language"
     )
@@ -102,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("--out", type=Path, help="write here instead of standard output")
     commands.add_parser("devices", help="list the sound devices that can record")
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("live-translator")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _port(value: str) -> int:

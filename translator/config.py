@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -230,7 +231,21 @@ def _field_error(message: str) -> ConfigError:
     if unknown:
         path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
         problem = "unknown setting"
+    enum = re.fullmatch(r"Invalid enum value (.*)", problem)
+    if enum and (choices := _choices(path)):
+        problem = f"{enum.group(1)} is not one of: {', '.join(choices)}"
     return ConfigError(path or "config", problem)
+
+
+def _choices(path: str) -> list[str]:
+    """The values a ``Literal`` setting at ``path`` (``log.format``) may take."""
+    kind: Any = Settings
+    for name in path.split("."):
+        hints = typing.get_type_hints(kind) if isinstance(kind, type) else {}
+        if name not in hints:
+            return []
+        kind = hints[name]
+    return [str(value) for value in typing.get_args(kind)] if typing.get_origin(kind) is Literal else []
 
 
 def _validate_azure(settings: Settings) -> None:

@@ -12,6 +12,11 @@ from translator.audio.format import FRAME_SAMPLES, SAMPLE_RATE, Framer, Resample
 from translator.audio.source import AudioSource
 from translator.errors import SourceError
 
+NEXT_STEPS = (
+    "List the devices with `translator devices` and choose one with --device NAME_OR_INDEX, "
+    "or play a recording with --input FILE.wav"
+)
+
 # Half a second of 20 ms blocks: if the event loop falls this far behind, the oldest audio goes.
 QUEUE_BLOCKS = 25
 
@@ -70,9 +75,10 @@ class MicSource(AudioSource):
         try:
             info = sd.query_devices(device, kind="input")
         except (ValueError, sd.PortAudioError) as exc:
-            available = ", ".join(f"{d.index}: {d.name}" for d in list_input_devices()) or "none"
+            available = ", ".join(f"{d.index}: {d.name}" for d in list_input_devices()) or "none found"
+            which = f"microphone {self.device!r}" if self.device else "the default microphone"
             raise SourceError(
-                f"no usable microphone {self.device or '(default)'}: {exc}; input devices: {available}"
+                f"cannot open {which} ({exc}); input devices: {available}. {NEXT_STEPS}"
             ) from None
         rate = SAMPLE_RATE
         try:
@@ -103,7 +109,7 @@ class MicSource(AudioSource):
             )
             self._stream.start()
         except sd.PortAudioError as exc:
-            raise SourceError(f"cannot open microphone {info['name']!r}: {exc}") from None
+            raise SourceError(f"cannot open microphone {info['name']!r} ({exc}). {NEXT_STEPS}") from None
         self.description = f"microphone {info['name']!r} at {rate} Hz"
 
     async def close(self) -> None:

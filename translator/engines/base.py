@@ -45,6 +45,16 @@ class Engine(ABC):
     ) -> None:
         await self.stop()
 
+    def check(self) -> None:
+        """Raise PermanentEngineError naming the first target this engine cannot serve: cheap, so
+        that start-up says so before the input is opened or a model loaded."""
+        for target in self.targets:
+            self._check(target)
+
+    @abstractmethod
+    def _check(self, target: Language) -> None:
+        """PermanentEngineError unless this engine can interpret the source into ``target``."""
+
     @abstractmethod
     async def start(self) -> None:
         """Load models or open sessions."""

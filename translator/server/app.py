@@ -181,8 +181,10 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
                 await relay.heard.wait()
             yield Services(settings, hub, talk, resolve_token(settings).value, relay)
             return
+        engine = create_engine(settings)
+        engine.check()  # a language the engine cannot serve is said before the input is opened
         source = await stack.enter_async_context(source or open_source(settings.audio))
-        engine = await stack.enter_async_context(create_engine(settings))
+        engine = await stack.enter_async_context(engine)
         pipeline = Pipeline(source, engine, hub)
         if settings.transcripts.enabled:
             pipeline.transcript = TranscriptWriter(

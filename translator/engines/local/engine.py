@@ -177,12 +177,15 @@ class LocalEngine(Engine):
             beam_size=self.config.beam_size,
         )
 
-    def _prepare(self, target: Language) -> None:
-        """Check that ``target`` can be translated and spoken here; raise PermanentEngineError if not."""
+    def _check(self, target: Language) -> None:
         route(self.source.code, target.code)
         espeak = require_program("espeak-ng", "espeak-ng")
         if not target.espeak_voice or not has_voice(espeak, target.espeak_voice):
             raise PermanentEngineError(f"espeak-ng has no voice for {target.name}")
+
+    def _prepare(self, target: Language) -> None:
+        """Check that ``target`` can be translated and spoken here (PermanentEngineError if not)."""
+        self._check(target)
         self._translators[target.code] = Translator(self.source.code, target.code, self._pipes)
         self._voices[target.code] = Synthesizer(target.espeak_voice)
 

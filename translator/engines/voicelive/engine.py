@@ -47,8 +47,7 @@ class VoiceLiveEngine(Engine):
             from azure.identity.aio import DefaultAzureCredential
 
             self.credential = SharedCredential(DefaultAzureCredential())
-        for target in self.targets:
-            self._check(target)  # all of them before any session starts
+        self.check()  # every language before any session starts
         for target in self.targets:
             await self._start_target(target)
 
