@@ -24,6 +24,8 @@ if (options.font) root.setProperty("--font", options.font);
 root.setProperty("--color", options.color);
 root.setProperty("--bg", options.bg);
 root.setProperty("--align", options.align);
+if (options.align === "left") root.setProperty("--original-left", "0");
+if (options.align === "right") root.setProperty("--original-right", "0");
 root.setProperty("--justify", options.position === "top" ? "flex-start" : "flex-end");
 root.setProperty("--width", /^\d+$/.test(options.width) ? `${options.width}%` : options.width);
 if (options.outline > 0) {

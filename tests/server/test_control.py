@@ -65,6 +65,10 @@ async def test_a_language_added_during_the_talk_gets_listeners_and_captions(
     )
     public = (await client.get("/api/languages")).json()
     status = (await client.get("/api/status")).json()
+    (talk,) = (await client.get("/api/talks")).json()
+    assert "it" in talk["exports"], "a language added during the talk has its exports too"
+    italian_srt = await client.get(talk["exports"]["it"]["srt"])
+    assert italian_srt.status_code == 200 and "translated into it-IT" in italian_srt.text
     assert unknown.status_code == 400 and "available: ar, ca" in unknown.json()["detail"]
     assert source.status_code == 400 and "speaker's language" in source.json()["detail"]
     assert twice.status_code == 400 and "already offered" in twice.json()["detail"]

@@ -464,9 +464,10 @@ async def test_sighup_stops_the_server_as_sigterm_does(talk: Path, tmp_path: Pat
     )  # fmt: skip
     try:
         assert process.stdout is not None
+        printed: list[bytes] = []
         async with asyncio.timeout(120):
-            while b"Press Ctrl+C" not in await process.stdout.readline():
-                pass
+            while b"Press Ctrl+C" not in (line := await process.stdout.readline()):
+                printed.append(line)
         ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/listen/es")
         await ws.recv()
         process.send_signal(signal.SIGHUP)
@@ -481,6 +482,9 @@ async def test_sighup_stops_the_server_as_sigterm_does(talk: Path, tmp_path: Pat
             await process.wait()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert b"stopping: SIGHUP received" in stderr
+    # The operator's own terminal shows the whole console address, and that phones cannot reach it.
+    assert b"/console#token=sighup-test-operator-token" in b"".join(printed)
+    assert b"phones cannot reach this address" in b"".join(printed)
 
 
 # 10. The smaller items.

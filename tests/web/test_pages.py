@@ -181,6 +181,8 @@ async def test_the_join_page_qr_code_opens_the_audience_page(browser: Browser, s
     url = server.services.audience_url
     assert url == f"http://127.0.0.1:{server.port}/"
     await expect(page.locator(".url")).to_have_text(url)
+    # A loopback address cannot be reached from a phone: the projector says so.
+    await expect(page.locator(".warning")).to_contain_text("Phones cannot reach this address")
     image = Image.open(io.BytesIO(await page.locator(".qr svg").screenshot()))
     codes = zxingcpp.read_barcodes(image)
     assert [c.text for c in codes] == [url]

@@ -372,9 +372,16 @@ def print_urls(
     print(f"  Join (QR code):   {base}join")
     print(f"  Caption overlay:  {base}overlay?lang={first}")
     print(f"  Status:           {operator}api/status  (operator token required)")
-    print(f"  Console:          {operator}console  (asks for the operator token)")
+    # The operator's own terminal: the console's whole address, its token in the fragment (which
+    # the browser never sends, and the console clears from the address bar).
+    print(f"  Console:          {operator}console#token={token.value}")
     if token.source == "generated":
-        print(f"  Operator token:   {token.value}  (shown once; kept in {token.path})")
+        print(f"  Operator token:   generated and kept in {token.path}")
     elif token.source == "stored":
         print(f"  Operator token:   kept in {token.path}")
+    if not services.urls()["reachable_by_phones"]:
+        print(
+            "  Note: phones cannot reach this address (it is this machine's loopback): start with "
+            "--host 0.0.0.0 or set --public-url to let them in."
+        )
     print("Press Ctrl+C to stop.", flush=True)

@@ -53,6 +53,10 @@ def join(state: State) -> Response[str]:
         url=html.escape(url),
         qr_svg=segno.make(url, error="m").svg_inline(border=4, light="#fff", omitsize=True),
         languages=html.escape(names),
+        warning=""
+        if services.urls()["reachable_by_phones"]
+        else '<p class="warning" role="alert">Phones cannot reach this address: it is this machine\'s '
+        "loopback. Start the service with <code>--host 0.0.0.0</code> or set <code>--public-url</code>.</p>",
     )
     return Response(page, media_type="text/html")
 

@@ -19,10 +19,13 @@ def talks(state: State) -> list[dict[str, Any]]:
     """Every talk kept, newest first, with the URL of each export."""
     services: Services = state.services
     result = []
-    for header in list_talks(transcripts_directory(services.settings.transcripts)):
+    directory = transcripts_directory(services.settings.transcripts)
+    for header in list_talks(directory):
+        # The languages offered at the start, and those added during the talk that have captions.
+        languages = sorted(set(header.targets) | set(read_talk(directory, header.id).languages()))
         exports = {
             lang: {fmt: f"/api/talks/{header.id}/{lang}?format={fmt}" for fmt in FORMATS}
-            for lang in header.targets
+            for lang in languages
         }
         result.append(
             {
