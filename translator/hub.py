@@ -75,9 +75,11 @@ Writer = Callable[[bytes], bool]
 class Listener:
     """One connection's queue. The connection's handler drains it with `next()`."""
 
-    def __init__(self, lang: str, codec: Codec = "pcm") -> None:
+    def __init__(self, lang: str, codec: Codec = "pcm", audience: bool = True) -> None:
         self.lang = lang
         self.codec = codec
+        self.audience = audience
+        """A member of the audience (not the operator's console or a caption overlay): counted."""
         self.writer: Writer | None = None
         """Set by a connection that takes prebuilt frames: messages then skip the queue when it is empty."""
         self._idle = False
@@ -201,6 +203,8 @@ class Channel:
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self.listeners: set[Listener] = set()
+        self.audience = 0
+        """Listeners that are the audience: what listener counts report."""
         self.audio: dict[Codec, set[Listener]] = {"pcm": set(), "opus": set()}
         """The listeners that want audio, by codec: each audio frame goes to one of these sets."""
         self.history: deque[Caption] = deque(maxlen=HISTORY)
@@ -242,17 +246,25 @@ class Hub:
         back to every process's `deliver_text` / `deliver_audio`."""
 
     def subscribe(
-        self, lang: str, *, audio: bool = True, codec: Codec = "pcm", first: str | None = None
+        self,
+        lang: str,
+        *,
+        audio: bool = True,
+        codec: Codec = "pcm",
+        first: str | None = None,
+        audience: bool = True,
     ) -> Listener:
-        """Register a listener, ``first`` queued ahead of everything published from now on.
+        """Register a listener, ``first`` queued ahead of everything published from now on;
+        ``audience`` false for the operator's console and caption overlays (not counted).
 
         The caller must `unsubscribe` it in a ``finally``.
         """
-        listener = Listener(lang, codec)
+        listener = Listener(lang, codec, audience)
         if first is not None:
             listener.push_text(first)
         channel = self.channels[lang]
         channel.listeners.add(listener)
+        channel.audience += audience
         if audio:
             channel.audio[codec].add(listener)
         return listener
@@ -272,6 +284,7 @@ class Hub:
         channel = self.channels.get(listener.lang)
         if channel is not None and listener in channel.listeners:
             channel.listeners.discard(listener)
+            channel.audience -= listener.audience
             channel.audio[listener.codec].discard(listener)
             channel.gone_skipped += listener.skipped_utterances
             channel.gone_written_at_once += listener.written_at_once
@@ -326,5 +339,6 @@ class Hub:
                 await asyncio.wait_for(self._emptied.wait(), within_s)
 
     def listener_count(self, lang: str) -> int:
+        """The audience of ``lang`` in this process (consoles and overlays are not counted)."""
         channel = self.channels.get(lang)
-        return len(channel.listeners) if channel else 0
+        return channel.audience if channel else 0

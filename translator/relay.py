@@ -195,7 +195,7 @@ class RedisRelay:
         """Every second: this process's listener counts out, everyone's in, and the talk's state."""
         while True:
             with contextlib.suppress(RedisError, OSError):
-                counts = {lang: len(channel.listeners) for lang, channel in self.hub.channels.items()}
+                counts = {lang: channel.audience for lang, channel in self.hub.channels.items()}
                 await self._redis.set(
                     self._key("listeners", self._id), msgspec.json.encode(counts), ex=EXPIRE_S
                 )

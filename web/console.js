@@ -185,7 +185,7 @@ function followLanguages(codes) {
   for (const lang of codes) {
     if (followed.has(lang)) continue;
     followed.set(lang, new Listener({
-      lang, audio: false, codec: "pcm",
+      lang, audio: false, codec: "pcm", role: "console",
       onHello: (hello) => { for (const c of hello.captions) onCaption(c); },
       onCaption,
     }));

@@ -5,8 +5,8 @@ export const HEADER_BYTES = 12;
 const FLAG_END = 1;
 
 export class Listener {
-  constructor({ lang, audio, codec = "pcm", onHello, onCaption, onStatus, onAudio, onSkipped, onConnection }) {
-    Object.assign(this, { lang, audio, codec, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection });
+  constructor({ lang, audio, codec = "pcm", role = "audience", onHello, onCaption, onStatus, onAudio, onSkipped, onConnection }) {
+    Object.assign(this, { lang, audio, codec, role, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection });
     this.backoff = 500;
     this.closed = false;
     this.connect();
@@ -14,7 +14,7 @@ export class Listener {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws/listen/${encodeURIComponent(this.lang)}?audio=${this.audio ? 1 : 0}&codec=${this.codec}`;
+    const url = `${scheme}://${location.host}/ws/listen/${encodeURIComponent(this.lang)}?audio=${this.audio ? 1 : 0}&codec=${this.codec}&role=${this.role}`;
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;

@@ -76,7 +76,7 @@ async function start() {
     try { lang = await firstLanguage(); } catch (_) { await new Promise((r) => setTimeout(r, 2000)); }
   }
   new Listener({
-    lang, audio: false,
+    lang, audio: false, role: "overlay",
     // Recent captions in the hello are history: shown only if still within the fade time.
     onHello: (hello) => { for (const c of hello.captions) { book.set(c); if (!updatedAt.has(c.id)) updatedAt.set(c.id, 0); } render(); },
     onCaption: update,

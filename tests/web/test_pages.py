@@ -338,6 +338,13 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     audience = await browser.new_page(viewport=PHONE)
     await audience.goto(f"{base}/?lang=fr")
     await expect(audience.locator("#connection")).to_have_text("● Live", timeout=15_000)
+    overlay = await browser.new_page()
+    await overlay.goto(f"{base}/overlay?lang=fr")
+    # The audience is one phone: the console's and the overlay's own connections are not counted.
+    await expect(console.locator('#languages tr[data-lang="fr"] td').nth(6)).to_have_text("1", timeout=15_000)
+    fr = next(t for t in server.services.languages()["targets"] if t["code"] == "fr")  # type: ignore[union-attr]
+    assert fr["listeners"] == 1 and len(server.services.hub.channels["fr"].listeners) == 3
+    await overlay.close()
 
     # A glossary edit reaches the Spanish session's configuration and its next caption.
     await console.get_by_role("button", name="Add term").click()
@@ -362,7 +369,7 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     )
     latest_it = console.locator('#captions [data-lang="it"] li .translation').first
     await expect(latest_it).to_have_text("translated into it-IT: Good morning everyone", timeout=20_000)
-    assert server.services.hub.listener_count("it") >= 1
+    assert server.services.hub.channels["it"].listeners, "the console follows it (uncounted)"
     # The rolling lags fill in once captions come.
     await expect(console.locator('#languages tr[data-lang="es"] td').nth(4)).to_have_text(
         re.compile(r"^\d+\.\d\d s / \d+\.\d\d s$"), timeout=15_000

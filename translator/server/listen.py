@@ -31,6 +31,8 @@ CLOSE_TIMEOUT_S = 2.0
 # RFC 6455: a close frame's reason is at most 123 bytes of UTF-8.
 MAX_REASON_BYTES = 123
 CODECS: tuple[Codec, ...] = ("pcm", "opus")
+ROLES = ("audience", "console", "overlay")
+"""Who listens: only the audience is counted (the operator's console and caption overlays are not)."""
 
 
 @websocket("/ws/listen/{lang:str}")
@@ -56,6 +58,12 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
     ):
         await socket.close(CLOSE_POLICY, close_reason(f"pages from {origin} may not listen here"))
         return
+    role = socket.query_params.get("role", "audience")
+    if role not in ROLES:
+        await socket.close(
+            CLOSE_BAD_REQUEST, close_reason(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        )
+        return
     audio = socket.query_params.get("audio", "1") != "0"
     address = address_key(socket.client.host if socket.client else "")
     pcm = audio and codec == "pcm"
@@ -79,7 +87,9 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
         captions=list(hub.channels[lang].history),
     )
     # Subscribing and queueing the hello happen with no await between: nothing published is missed.
-    listener = hub.subscribe(lang, audio=audio, codec=codec, first=encode_text(hello))
+    listener = hub.subscribe(
+        lang, audio=audio, codec=codec, first=encode_text(hello), audience=role == "audience"
+    )
     services.pcm_listeners[address] += pcm
     try:
         await _serve(socket, listener)
