@@ -53,6 +53,10 @@ SILENCE_DBFS = -100.0
 # A running input that gives no frame for this long is stalled (a device that stopped delivering).
 STALLED_S = 2.0
 INPUT_RESTART_S = 1.0
+# Quieter than this is no sound: a muted or unplugged microphone, an empty room.
+SOUND_DBFS = -55.0
+# The console warns when the input has carried no sound for this long.
+SILENT_ALERT_S = 30.0
 # A language whose captions come this long after the speech is not keeping up: not ready.
 MAX_LAG_S = 10.0
 # Utterances whose caption state is kept; older ones are finished long ago.
@@ -108,6 +112,18 @@ class InputState:
     """The last frame's RMS level, so that an operator sees the microphone is alive."""
     last_frame_at: float | None = None
     """Monotonic time of the last frame read."""
+    sounded_at: float | None = None
+    """Monotonic time the input last carried sound (above `SOUND_DBFS`), or was opened."""
+
+    @property
+    def silent_s(self) -> float:
+        """How long the input has carried no sound: a dead microphone reads as running otherwise."""
+        return 0.0 if self.sounded_at is None else time.monotonic() - self.sounded_at
+
+    @property
+    def silent(self) -> bool:
+        """No sound for `SILENT_ALERT_S`: worth the operator's attention."""
+        return self.silent_s >= SILENT_ALERT_S
 
     @property
     def health(self) -> str:
@@ -268,11 +284,13 @@ class Pipeline:
 
     async def _pump_once(self) -> None:
         self.input.state, self.input.detail = "running", ""
-        self.input.last_frame_at = time.monotonic()
+        self.input.last_frame_at = self.input.sounded_at = time.monotonic()
         async for frame in self.source.frames():
             if self.input.talk_started_at is None:
                 self.input.talk_started_at = int(time.time() * 1000)
             self.input.level_dbfs = level_dbfs(frame)
+            if self.input.level_dbfs > SOUND_DBFS:
+                self.input.sounded_at = time.monotonic()
             silent = self.input.muted or self.input.paused
             await self._send(bytes(FRAME_BYTES) if silent else frame)
             self.input.frames += 1

@@ -62,6 +62,25 @@ function cell(row, text, className) {
   if (className) td.className = className;
 }
 
+// The light at the top: the worst of the input, the controls and the languages, with the reason.
+// Red: something has stopped; amber: the audience hears nothing new for a reason; green: live.
+function health(status) {
+  const input = status.input;
+  const named = (l) => `${l.native} ${l.state}${l.detail ? `: ${l.detail}` : ""}`;
+  const failed = status.languages.filter((l) => l.state === "failed");
+  if (input.state === "failed" || input.state === "stalled") {
+    return ["red", `Input ${input.state}${input.detail ? `: ${input.detail}` : ""}`];
+  }
+  if (failed.length) return ["red", failed.map(named).join(" · ")];
+  if (input.paused) return ["amber", "Paused: listeners are told the talk resumes shortly"];
+  if (input.muted) return ["amber", "Microphone muted"];
+  if (input.state === "ended") return ["amber", "The input has ended"];
+  if (input.silent) return ["amber", `No sound from the input for ${Math.round(input.silent_s)} s`];
+  const waiting = status.languages.filter((l) => l.state !== "ready");
+  if (waiting.length) return ["amber", waiting.map(named).join(" · ")];
+  return ["green", `● Live: the input and ${status.languages.length} language(s)`];
+}
+
 function renderStatus(status) {
   const source = status.input;
   $("input-description").textContent = source.description;
@@ -101,9 +120,10 @@ function renderStatus(status) {
   if (status.addable.some((l) => l.code === chosen)) addable.value = chosen;
   $("add-language").hidden = status.addable.length === 0;
   followLanguages(status.languages.map((l) => l.code));
-  const ready = status.languages.every((l) => l.state === "ready");
-  $("health").textContent = ready ? "● All languages live" : "Attention";
-  $("health").className = `badge state-${ready ? "live" : "reconnecting"}`;
+  const [colour, words] = health(status);
+  $("health").textContent = words;
+  $("health").className = `badge health-${colour}`;
+  document.title = `${colour === "red" ? "⚠ " : ""}Console · Live translation`;
   $("unreachable").hidden = status.urls.reachable_by_phones;
   $("urls").replaceChildren(...[
     ["Audience", status.urls.audience], ["Join (QR code)", status.urls.join],

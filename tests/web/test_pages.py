@@ -12,7 +12,10 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
+import soundfile
 import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -20,6 +23,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from bench.integrity import CHROMIUM_ARGS
 from tests.helpers import LiveServer, free_port, live_server, talk_wav
 from tests.voicelive_server import FakeVoiceLive, voice_locale
+from translator import pipeline
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 
@@ -423,3 +427,48 @@ async def test_a_glossary_edit_in_the_console_changes_the_offline_engines_next_c
     later = [c for c in history if c.id > applied_after + 1 and "phones" in c.source_text]
     assert later and all("móviles" in c.text and "teléfonos" not in c.text for c in later)
     assert all("móviles" not in c.text for c in history if "phones" not in c.source_text)
+
+
+async def test_the_consoles_light_tells_the_truth(
+    browser: Browser, server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    light = (await browser.new_page(viewport=DESKTOP)).locator("#health")
+    await light.page.goto(f"http://127.0.0.1:{server.port}/console#token={server.services.operator_token}")
+    async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
+        states = []
+        for change, colour, words in (
+            ({}, "green", "● Live: the input and 2 language(s)"),
+            ({"paused": True}, "amber", "Paused: listeners are told the talk resumes shortly"),
+            ({"paused": False, "muted": True}, "amber", "Microphone muted"),
+            ({"muted": False}, "green", "● Live"),
+        ):
+            if change:
+                await client.post("/api/input", json=change)
+            await expect(light).to_have_class(f"badge health-{colour}", timeout=15_000)
+            await expect(light).to_contain_text(words)
+            states.append(colour)
+    await light.page.close()
+    assert states == ["green", "amber", "amber", "green"]
+
+    # A silent input (a dead microphone reads as running) and a language that failed.
+    monkeypatch.setattr(pipeline, "SILENT_ALERT_S", 1.0)
+    silence = tmp_path / "silence.wav"
+    soundfile.write(str(silence), np.zeros(24_000 * 3, dtype=np.int16), 24_000, subtype="PCM_16")
+    async with FakeVoiceLive(refuse_locales={"fr-FR"}) as voicelive:
+        for targets, colour, words in (
+            (["es"], "amber", "No sound from the input for"),
+            (["es", "fr"], "red", "Français failed: Voice Live refused the session configuration"),
+        ):
+            settings = settings_for(voicelive, silence)
+            settings.targets = targets
+            async with live_server(settings, WavSource(silence, loop=True)) as quiet:
+                page = await browser.new_page(viewport=DESKTOP)
+                await page.goto(
+                    f"http://127.0.0.1:{quiet.port}/console#token={quiet.services.operator_token}"
+                )
+                await expect(page.locator("#health")).to_have_class(f"badge health-{colour}", timeout=20_000)
+                await expect(page.locator("#health")).to_contain_text(words)
+                if colour == "red":
+                    assert (await page.title()).startswith("⚠")
+                    await shoot(page, "console-red")
+                await page.close()

@@ -39,6 +39,8 @@ def status(state: State) -> dict[str, Any]:
             "muted": pipeline.input.muted,
             "paused": pipeline.input.paused,
             "level_dbfs": round(pipeline.input.level_dbfs, 1),
+            "silent_s": round(pipeline.input.silent_s, 1),
+            "silent": pipeline.input.silent,
             "talk_started_at": pipeline.input.talk_started_at,
             "seconds": pipeline.input.frames * FRAME_MS / 1000,
         },
