@@ -1,6 +1,7 @@
 // The audience page: choose a language, tap to listen, read the captions.
 import { CaptionBook, Listener } from "./listener.js";
 import { Player, preferredCodec } from "./player.js";
+import { t } from "./strings.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -10,6 +11,9 @@ let listener = null;
 let lang = null;
 let talkStartedAt = null;
 let languages = [];
+let listening = "idle"; // idle, playing, stopped
+const shown = new Map(); // caption id → its paragraph: captions are updated in place, never rebuilt
+const announced = new Set(); // finished captions already read out to screen readers
 const codec = await preferredCodec();
 
 window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, mode: "none", connection: "idle",
@@ -46,15 +50,30 @@ function choose(code) {
   localStorage.setItem("lang", code);
   document.documentElement.lang = code;
   for (const b of $("languages").children) b.setAttribute("aria-pressed", String(b.dataset.lang === code));
+  const chosen = languages.find((l) => l.code === code);
+  $("listening-to").textContent = chosen ? chosen.native : code;
   $("choose").hidden = true;
   $("listen").hidden = false;
+  applyStrings();
   connect();
+  $("captions").focus();
+}
+
+// The page's own words, in the listener's language.
+function applyStrings() {
+  $("choose-title").textContent = t(lang, "choose");
+  $("volume-label").textContent = t(lang, "volume");
+  $("captions-only-label").textContent = t(lang, "captionsOnly");
+  $("change").textContent = t(lang, "change");
+  $("play").textContent = t(lang, { idle: "listen", playing: "stop", stopped: "resume" }[listening]);
 }
 
 function connect() {
   listener?.close();
   player.clear();
   book.reset([]);
+  for (const p of shown.values()) p.remove();
+  shown.clear();
   render();
   const audio = !$("captions-only").checked;
   listener = new Listener({
@@ -75,7 +94,7 @@ function connect() {
 // The interpreter's own state: the operator reads the reason in /api/status; the audience, plain words.
 function onStatus(status) {
   if (status.state === "error") setConnection("error", status.detail);
-  else if (status.state === "failed") setConnection("error", "Interpretation unavailable");
+  else if (status.state === "failed") setConnection("error", t(lang, "unavailable"));
   else if (status.state === "paused") setConnection("paused");
   else if (status.state === "ready") setConnection("live");
 }
@@ -84,9 +103,9 @@ function setConnection(state, detail) {
   window.__listenerStats.connection = state;
   const badge = $("connection");
   badge.className = `badge state-${state}`;
-  badge.textContent = { connecting: "Connecting…", live: "● Live", reconnecting: "Reconnecting…",
-                        paused: "Paused · the talk resumes shortly",
-                        gone: detail || "Language not available", error: detail || "Error" }[state] || state;
+  const words = { connecting: t(lang, "connecting"), live: t(lang, "live"), reconnecting: t(lang, "reconnecting"),
+                  paused: t(lang, "paused") };
+  badge.textContent = words[state] || (state === "gone" ? detail || "Language not available" : detail || state);
   if (state === "gone") {
     // The operator stopped offering this language: show what is on offer now.
     $("choose").hidden = false;
@@ -94,24 +113,42 @@ function setConnection(state, detail) {
   }
 }
 
+// Captions appended and updated in place; a finished one is read out once, politely.
 function render() {
   const box = $("captions");
   const stick = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...book.list().filter((c) => c.text || c.source_text).map((c) => {
-    const p = document.createElement("p");
+  const current = book.list().filter((c) => c.text || c.source_text);
+  const ids = new Set(current.map((c) => c.id));
+  for (const [id, p] of shown) if (!ids.has(id)) { p.remove(); shown.delete(id); }
+  for (const c of current) {
+    let p = shown.get(c.id);
+    if (!p) {
+      p = document.createElement("p");
+      p.dataset.id = c.id;
+      shown.set(c.id, p);
+      box.append(p);
+    }
     p.className = c.final ? "final" : "partial";
-    p.dataset.id = c.id;
-    p.textContent = c.text || "…";
-    return p;
-  }));
+    if (p.textContent !== (c.text || "…")) p.textContent = c.text || "…";
+    if (c.final && c.text && !announced.has(c.id)) {
+      announced.add(c.id);
+      $("announce").textContent = c.text;
+    }
+  }
   if (stick) box.scrollTop = box.scrollHeight;
 }
 
+// Listen, stop, resume: stopping silences the page at once; resuming plays from live.
 $("play").addEventListener("click", async () => {
   if ($("captions-only").checked) return;
-  await player.start(Number($("volume").value), Number(params.get("maxLag")) || undefined);
-  $("play").textContent = "Listening";
-  $("play").disabled = true;
+  if (listening === "playing") {
+    await player.stop();
+    listening = "stopped";
+  } else {
+    await player.start(Number($("volume").value), Number(params.get("maxLag")) || undefined);
+    listening = "playing";
+  }
+  applyStrings();
 });
 $("volume").addEventListener("input", (e) => player.setVolume(Number(e.target.value)));
 $("captions-only").addEventListener("change", (e) => {
@@ -127,7 +164,7 @@ setInterval(() => {
   Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang, codec });
   const behind = player.stats.lagSeconds || 0;
   $("live").textContent = player.running
-    ? `Playing${behind >= 0.5 ? ` · ${behind.toFixed(1)} s behind live` : ""}${player.stats.underruns ? ` · ${player.stats.underruns} stalls` : ""}`
+    ? `${t(lang, "playing")}${behind >= 0.5 ? ` · ${behind.toFixed(1)} ${t(lang, "behind")}` : ""}`
     : "";
 }, 250);
 

@@ -26,6 +26,7 @@ export class Player {
 
   // Must run inside a user gesture (autoplay rules). `maxLag`: seconds behind live before skipping.
   async start(volume, maxLag = MAX_LAG_S) {
+    this.stopped = false;
     if (this.context) { await this.resume(); return; }
     if (navigator.audioSession) navigator.audioSession.type = "playback"; // iOS: keep playing when locked
     const context = new AudioContext();
@@ -55,7 +56,15 @@ export class Player {
     await this.resume();
   }
 
+  // The listener stopped: nothing plays, what was buffered goes, and nothing resumes on its own.
+  async stop() {
+    this.stopped = true;
+    this.clear();
+    if (this.context) await this.context.suspend();
+  }
+
   async resume() {
+    if (this.stopped) return;
     if (this.context && this.context.state !== "running" && this.context.state !== "closed") {
       try { await this.context.resume(); } catch (_) { /* needs a gesture; the next tap retries */ }
     }

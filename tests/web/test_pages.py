@@ -87,14 +87,15 @@ async def test_audience_page_lists_languages_plays_and_shows_captions(
     await expect(page.get_by_role("button", name="Español (Spanish)")).to_be_visible()
     await expect(page.get_by_role("button", name="Français (French)")).to_be_visible()
     await page.get_by_role("button", name="Español (Spanish)").click()
-    await page.get_by_role("button", name="Tap to listen").click()
+    await page.locator("#play").click()
     await page.wait_for_function("() => window.__listenerStats.playedSeconds > 0.25", timeout=30_000)
     caption = page.locator("#captions p.final").first
     await expect(caption).to_contain_text("translated into es-ES: Good morning everyone", timeout=30_000)
     sent = [c.text for c in server.services.hub.channels["es"].history]
     shown = await page.locator("#captions p.final").all_inner_texts()
     assert shown and all(text in sent for text in shown)
-    await expect(page.locator("#connection")).to_have_text("● Live")
+    # The Spanish channel speaks Spanish around the captions too.
+    await expect(page.locator("#connection")).to_have_text("● En directo")
     secure = await page.evaluate("window.isSecureContext")
     played = await stats(page)
     if host == "venue.test":
@@ -112,7 +113,7 @@ async def test_a_chosen_language_is_remembered_and_can_be_switched_mid_talk(
     page = await context.new_page()
     await page.goto(f"http://127.0.0.1:{server.port}/?lang=es")
     await expect(page.locator("#captions p.final").first).to_contain_text("es-ES", timeout=30_000)
-    await page.get_by_role("button", name="Change language").click()
+    await page.get_by_role("button", name="Cambiar idioma").click()
     await page.get_by_role("button", name="Français (French)").click()
     await expect(page.locator("#captions p.final").first).to_contain_text("fr-FR", timeout=30_000)
     assert all("fr-FR" in t for t in await page.locator("#captions p").all_inner_texts())
@@ -131,13 +132,13 @@ async def test_the_page_survives_a_server_restart_without_a_reload(
     page = await browser.new_page(viewport=PHONE)
     async with live_server(settings_for(voicelive, talk), WavSource(talk, loop=True, pace=2), port=port):
         await page.goto(f"http://127.0.0.1:{port}/?lang=es")
-        await page.get_by_role("button", name="Tap to listen").click()
+        await page.locator("#play").click()
         await page.wait_for_function("() => window.__listenerStats.playedSeconds > 0.2", timeout=30_000)
-    await expect(page.locator("#connection")).to_have_text("Reconnecting…")
+    await expect(page.locator("#connection")).to_have_text("Reconectando…")
     before = (await stats(page))["playedSeconds"]
     await page.evaluate("window.__navigations = performance.getEntriesByType('navigation').length")
     async with live_server(settings_for(voicelive, talk), WavSource(talk, loop=True, pace=2), port=port):
-        await expect(page.locator("#connection")).to_have_text("● Live", timeout=20_000)
+        await expect(page.locator("#connection")).to_have_text("● En directo", timeout=20_000)
         await page.wait_for_function(
             f"() => window.__listenerStats.playedSeconds > {before + 0.2}", timeout=30_000
         )
@@ -269,7 +270,7 @@ async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
         async with live_server(settings, WavSource(long_and_short, pace=2)) as server:
             page = await browser.new_page()
             await page.goto(f"http://{host}:{server.port}/?lang=es")
-            await page.get_by_role("button", name="Tap to listen").click()
+            await page.locator("#play").click()
             await page.wait_for_function("() => window.__listenerStats.sentSeconds >= 4.2", timeout=30_000)
             await page.wait_for_function(
                 "() => __listenerStats.bufferedSeconds === 0 && __listenerStats.playedSeconds > 4",
@@ -341,7 +342,7 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     await console.goto(f"{base}/console#token={server.services.operator_token}")
     audience = await browser.new_page(viewport=PHONE)
     await audience.goto(f"{base}/?lang=fr")
-    await expect(audience.locator("#connection")).to_have_text("● Live", timeout=15_000)
+    await expect(audience.locator("#connection")).to_have_text("● En direct", timeout=15_000)
     overlay = await browser.new_page()
     await overlay.goto(f"{base}/overlay?lang=fr")
     # The audience is one phone: the console's and the overlay's own connections are not counted.
@@ -392,12 +393,12 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
 
     # Pause is announced to listeners; resume brings them back.
     await audience.get_by_role("button", name="Español (Spanish)").click()
-    await expect(audience.locator("#connection")).to_have_text("● Live", timeout=15_000)
+    await expect(audience.locator("#connection")).to_have_text("● En directo", timeout=15_000)
     await console.get_by_role("button", name="Pause the talk").click()
-    await expect(audience.locator("#connection")).to_have_text("Paused · the talk resumes shortly")
+    await expect(audience.locator("#connection")).to_have_text("En pausa · la charla continúa en breve")
     await expect(console.locator("#input-state")).to_contain_text("paused")
     await console.get_by_role("button", name="Resume the talk").click()
-    await expect(audience.locator("#connection")).to_have_text("● Live")
+    await expect(audience.locator("#connection")).to_have_text("● En directo")
     await shoot(console, "console-controls")
     await console.close()
     await audience.close()
@@ -472,3 +473,38 @@ async def test_the_consoles_light_tells_the_truth(
                     assert (await page.title()).startswith("⚠")
                     await shoot(page, "console-red")
                 await page.close()
+
+
+async def test_on_a_phone_the_newest_caption_stays_in_view_and_the_page_speaks_the_listeners_language(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = await browser.new_page(viewport=PHONE)
+    await page.goto(f"http://127.0.0.1:{server.port}/")
+    await page.get_by_role("button", name="Español (Spanish)").click()
+    # The listening screen names its language in its own words, and the captions have the focus.
+    await expect(page.locator("#listening-to")).to_have_text("Español")
+    assert await page.evaluate("document.activeElement.id") == "captions"
+    await expect(page.locator("#play")).to_have_text("Toca para escuchar")
+    await expect(page.locator("#change")).to_have_text("Cambiar idioma")
+    await page.locator("#play").click()
+    await expect(page.locator("#play")).to_have_text("Detener")
+    await page.wait_for_function("() => window.__listenerStats.playedSeconds > 0.2", timeout=30_000)
+    # Stop silences the page; resume plays again.
+    await page.locator("#play").click()
+    await expect(page.locator("#play")).to_have_text("Reanudar")
+    stopped = (await stats(page))["playedSeconds"]
+    await page.locator("#play").click()
+    await expect(page.locator("#play")).to_have_text("Detener")
+    await page.wait_for_function(
+        f"() => window.__listenerStats.playedSeconds > {stopped + 0.2}", timeout=30_000
+    )
+    # Twenty captions in: the newest is on screen, whole.
+    first = await page.locator("#captions p.final").first.element_handle()
+    await expect(page.locator("#captions p.final")).to_have_count(20, timeout=90_000)
+    newest = await page.locator("#captions p.final").last.bounding_box()
+    assert newest is not None and newest["y"] >= 0 and newest["y"] + newest["height"] <= PHONE["height"]
+    # Captions are updated in place: the first paragraph is the same element, not rebuilt.
+    assert first is not None and await first.evaluate("(p) => p.isConnected")
+    announced = await page.locator("#announce").inner_text()
+    assert announced.startswith("translated into es-ES")
+    await shoot(page, "audience-listening")
