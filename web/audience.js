@@ -11,6 +11,7 @@ let listener = null;
 let lang = null;
 let talkStartedAt = null;
 let languages = [];
+const RIGHT_TO_LEFT = new Set(["ar"]);
 let listening = "idle"; // idle, playing, stopped
 const shown = new Map(); // caption id → its paragraph: captions are updated in place, never rebuilt
 const announced = new Set(); // finished captions already read out to screen readers
@@ -49,6 +50,7 @@ function choose(code) {
   window.__listenerStats.lang = code;
   localStorage.setItem("lang", code);
   document.documentElement.lang = code;
+  document.documentElement.dir = RIGHT_TO_LEFT.has(code) ? "rtl" : "ltr";
   for (const b of $("languages").children) b.setAttribute("aria-pressed", String(b.dataset.lang === code));
   const chosen = languages.find((l) => l.code === code);
   $("listening-to").textContent = chosen ? chosen.native : code;

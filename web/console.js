@@ -6,6 +6,7 @@
 // header. The fragment is cleared from the address bar at once: no history, bookmark or screen
 // share keeps it.
 import { Listener } from "./listener.js";
+import { Player, preferredCodec } from "./player.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "operator-token";
@@ -62,6 +63,33 @@ function cell(row, text, className) {
   if (className) td.className = className;
 }
 
+// The operator listens to one language at a time from the console, as the audience hears it (its
+// connection is the console's: not counted as a listener).
+const monitorCodec = await preferredCodec();
+const monitorPlayer = new Player();
+let monitor = null; // { lang, listener }
+window.__monitorStats = () => (monitor ? { lang: monitor.lang, ...monitorPlayer.stats } : null);
+
+async function toggleMonitor(code) {
+  const previous = monitor?.lang;
+  if (monitor) {
+    monitor.listener.close();
+    await monitorPlayer.stop();
+    monitor = null;
+  }
+  if (previous !== code) {
+    await monitorPlayer.start(1);
+    const listener = new Listener({
+      lang: code, audio: true, codec: monitorCodec, role: "console",
+      onAudio: (payload, utterance, frameCodec, end) => {
+        if (monitorPlayer.running) monitorPlayer.push(payload, utterance, frameCodec, end);
+      },
+    });
+    monitor = { lang: code, listener };
+  }
+  renderStatus(await getJson("/api/status"));
+}
+
 // The light at the top: the worst of the input, the controls and the languages, with the reason.
 // Red: something has stopped; amber: the audience hears nothing new for a reason; green: live.
 function health(status) {
@@ -106,6 +134,13 @@ function renderStatus(status) {
     cell(row, quantiles(lang.lags?.caption));
     cell(row, lang.tokens_per_minute == null ? "–" : String(lang.tokens_per_minute));
     cell(row, String(lang.listeners));
+    const hear = document.createElement("button");
+    hear.type = "button";
+    hear.textContent = monitor?.lang === lang.code ? "Stop listening" : "Listen";
+    hear.setAttribute("aria-pressed", String(monitor?.lang === lang.code));
+    hear.setAttribute("aria-label", `Listen to ${lang.native}`);
+    hear.addEventListener("click", () => toggleMonitor(lang.code));
+    row.insertCell().append(hear);
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "Remove";

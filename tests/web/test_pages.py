@@ -310,6 +310,14 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
             f"translated into {locale}: Good morning everyone"
         )
     await page.wait_for_function("() => document.getElementById('level').value > -40", timeout=15_000)
+    # The operator listens to a language from the console, as its audience hears it.
+    await page.get_by_role("button", name="Listen to Français").click()
+    await expect(page.get_by_role("button", name="Listen to Français")).to_have_text("Stop listening")
+    await page.wait_for_function("() => (window.__monitorStats()?.playedSeconds || 0) > 0.2", timeout=30_000)
+    assert (await page.evaluate("window.__monitorStats().lang")) == "fr"
+    assert server.services.listeners("fr") == 0, "the console's own listening is not the audience"
+    await page.get_by_role("button", name="Listen to Français").click()
+    await expect(page.get_by_role("button", name="Listen to Français")).to_have_text("Listen")
     await expect(page.locator("#unreachable")).to_be_visible()
     await expect(page.locator("#urls")).to_contain_text(f"{base}/overlay?lang=fr")
     await expect(page.locator("#talks a", has_text="es.srt")).to_be_visible(timeout=15_000)
