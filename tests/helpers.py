@@ -131,16 +131,21 @@ async def listen(url: str, until: Any, within_s: float = 30.0) -> Received:
     """Connect a real WebSocket client and collect messages until ``until(received)`` is true."""
     async with websockets.connect(url, compression=None) as ws:
         received = Received(json.loads(await asyncio.wait_for(ws.recv(), within_s)))
-        async with asyncio.timeout(within_s):
-            while not until(received):
-                message = await ws.recv()
-                if isinstance(message, bytes):
-                    header = AUDIO_HEADER.unpack_from(message)
-                    received.audio.append((header, message[AUDIO_HEADER.size :]))
-                else:
-                    data = json.loads(message)
-                    (received.captions if data["type"] == "caption" else received.other).append(data)
-        return received
+        return await collect(ws, received, until, within_s)
+
+
+async def collect(ws: Any, received: Received, until: Any, within_s: float = 30.0) -> Received:
+    """Add what ``ws`` sends to ``received`` until ``until(received)`` is true."""
+    async with asyncio.timeout(within_s):
+        while not until(received):
+            message = await ws.recv()
+            if isinstance(message, bytes):
+                header = AUDIO_HEADER.unpack_from(message)
+                received.audio.append((header, message[AUDIO_HEADER.size :]))
+            else:
+                data = json.loads(message)
+                (received.captions if data["type"] == "caption" else received.other).append(data)
+    return received
 
 
 def raw_websocket(port: int, path: str, origin: str | None = None) -> socket.socket:

@@ -53,6 +53,11 @@ SILENCE_DBFS = -100.0
 # A running input that gives no frame for this long is stalled (a device that stopped delivering).
 STALLED_S = 2.0
 INPUT_RESTART_S = 1.0
+# The operator's test tone: a second of A at a quarter of full scale.
+TONE_HZ = 440.0
+TONE_S = 1.0
+TONE_AMPLITUDE = 8192
+TONE_CAPTION = "♪ Test tone"
 # Quieter than this is no sound: a muted or unplugged microphone, an empty room.
 SOUND_DBFS = -55.0
 # The console warns when the input has carried no sound for this long.
@@ -165,6 +170,9 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self._counter = 0
+        self._tones_sent = 0
+        self._tones: set[int] = set()
+        """Utterances that are test tones: not kept in the transcript."""
         # Languages change one at a time: an addition still connecting is not removed under it.
         self._changing = asyncio.Lock()
         self._sent_at: deque[float] = deque(maxlen=SENT_TIMES_KEPT)
@@ -226,6 +234,24 @@ class Pipeline:
         for lang in self.states:
             self.hub.publish(lang, self.status(lang))
         log.info("talk %s by the operator", "paused" if paused else "resumed")
+
+    def send_tone(self, lang: str) -> None:
+        """A test tone to ``lang``'s listeners, captioned as one, as an utterance of its own: the
+        operator checks the sound chain (speakers, headphones, a venue's assistive system). It is
+        neither kept in the transcript nor measured as lag."""
+        self._tones_sent += 1
+        engine_id = f"test-tone-{self._tones_sent}"
+        utterance = self._utterance(lang, engine_id)
+        self._tones.add(utterance.id)
+        samples = np.arange(SAMPLE_RATE * TONE_S) / SAMPLE_RATE
+        tone = (np.sin(2 * np.pi * TONE_HZ * samples) * TONE_AMPLITUDE).astype("<i2").tobytes()
+        for event in (
+            TranslationText(lang, engine_id, TONE_CAPTION, final=False),
+            TranslationAudio(lang, engine_id, tone),
+            TranslationText(lang, engine_id, TONE_CAPTION, final=True),
+            TurnDone(lang, engine_id, "completed"),
+        ):
+            self.handle(event)
 
     def transcript_status(self) -> TranscriptStatus:
         """The transcript's state: off, writing, or failing (retried meanwhile)."""
@@ -380,7 +406,7 @@ class Pipeline:
             self._keep(caption)
 
     def _keep(self, caption: Caption) -> None:
-        if self.transcript is None:
+        if self.transcript is None or caption.id in self._tones:
             return
         record = CaptionRecord(
             caption.id,

@@ -140,7 +140,12 @@ function renderStatus(status) {
     hear.setAttribute("aria-pressed", String(monitor?.lang === lang.code));
     hear.setAttribute("aria-label", `Listen to ${lang.native}`);
     hear.addEventListener("click", () => toggleMonitor(lang.code));
-    row.insertCell().append(hear);
+    const tone = document.createElement("button");
+    tone.type = "button";
+    tone.textContent = "Test tone";
+    tone.setAttribute("aria-label", `Send a test tone to ${lang.native}`);
+    tone.addEventListener("click", () => send("POST", `/api/languages/${encodeURIComponent(lang.code)}/tone`));
+    row.insertCell().append(hear, " ", tone);
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "Remove";

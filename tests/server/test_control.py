@@ -13,10 +13,12 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import LiveServer, listen, live_server
+from tests.helpers import LiveServer, Received, collect, listen, live_server
 from tests.server.test_listen import voicelive_settings
 from tests.voicelive_server import FakeVoiceLive, voice_locale
 from translator.audio.wav import WavSource
+from translator.pipeline import TONE_CAPTION
+from translator.transcripts.store import read_talk
 
 
 @pytest.fixture
@@ -180,3 +182,30 @@ async def test_a_glossary_that_would_go_over_the_token_quota_is_applied_with_a_w
     assert large.status_code == 200 and large.json()["keep"] == names, "applied all the same"
     warning = large.headers["x-glossary-warning"]
     assert "tokens a minute for 2 language(s), over the resource's 100,000" in warning
+
+
+async def test_a_test_tone_reaches_that_languages_listeners_only_and_stays_out_of_the_transcript(
+    server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    def toned(r: Received) -> bool:
+        return any(c["text"] == TONE_CAPTION for c in r.finals().values()) and bool(r.ended())
+
+    async with (
+        websockets.connect(f"{server.ws}/ws/listen/es?codec=opus", compression=None) as es,
+        websockets.connect(f"{server.ws}/ws/listen/fr", compression=None) as fr,
+    ):
+        # Each hello comes once its listener is subscribed: both hear what is sent from now on.
+        spanish, french = Received(json.loads(await es.recv())), Received(json.loads(await fr.recv()))
+        unknown = await client.post("/api/languages/xx/tone")
+        sent = await client.post("/api/languages/es/tone")
+        heard = await collect(es, spanish, toned)
+        other = await collect(fr, french, lambda r: len(r.finals()) >= 2)
+    assert unknown.status_code == 404 and "offered: es, fr" in unknown.json()["detail"]
+    assert sent.status_code == 202
+    tone = next(c for c in heard.finals().values() if c["text"] == TONE_CAPTION)
+    assert heard.audio_shares()[tone["id"]] == 1.0, "the whole second of it"
+    assert not any(c["text"] == TONE_CAPTION for c in other.finals().values())
+    transcript = server.services.pipeline.transcript
+    assert transcript is not None
+    kept = read_talk(transcript.directory, next(transcript.directory.glob("*.jsonl")).stem)
+    assert kept.captions and all(c.text != TONE_CAPTION for c in kept.captions)

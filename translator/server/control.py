@@ -103,4 +103,16 @@ async def remove_language(state: State, code: str) -> list[dict[str, object]]:
     return services.languages(operator=True)["targets"]  # type: ignore[return-value]
 
 
-handlers = [control_input, glossary, set_glossary, add_language, remove_language]
+@post("/api/languages/{code:str}/tone", status_code=202, guards=[require_operator])
+async def test_tone(state: State, code: str) -> dict[str, str]:
+    """A one-second test tone to the language's listeners, captioned "♪ Test tone"."""
+    services: Services = state.services
+    offered = [t.code for t in services.pipeline.engine.targets]
+    if code not in offered:
+        raise NotFoundException(f"'{printable(code)}' is not offered; offered: {', '.join(offered)}")
+    services.pipeline.send_tone(code)
+    log.info("test tone sent to %s by the operator", code)
+    return {"sent": code}
+
+
+handlers = [control_input, glossary, set_glossary, add_language, remove_language, test_tone]
