@@ -24,8 +24,10 @@ from bench.integrity import CHROMIUM_ARGS
 from tests.helpers import LiveServer, free_port, live_server, talk_wav
 from tests.voicelive_server import FakeVoiceLive, voice_locale
 from translator import pipeline
+from translator.audio import AudioSource
 from translator.audio.wav import WavSource
 from translator.config import load_settings
+from translator.errors import SourceError
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 360, "height": 740}
@@ -438,6 +440,36 @@ async def test_a_glossary_edit_in_the_console_changes_the_offline_engines_next_c
     assert all("móviles" not in c.text for c in history if "phones" not in c.source_text)
 
 
+class UnpluggedMicrophone(AudioSource):
+    """A microphone that gives a second of sound, then is pulled out."""
+
+    description = "microphone (a test's)"
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        sound = (np.sin(np.arange(480) / 480 * 2 * np.pi * 10) * 8000).astype("<i2").tobytes()
+        for _ in range(50):
+            yield sound
+            await asyncio.sleep(0.02)
+        raise SourceError("the microphone was unplugged")
+
+
+async def test_the_overlays_original_is_boxed_like_its_translation(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = await browser.new_page(viewport=DESKTOP)
+    await page.goto(f"http://127.0.0.1:{server.port}/overlay?lang=es&showOriginal=1")
+    original = page.locator(".line .original").last
+    await expect(original).to_have_text("Good morning everyone", timeout=30_000)
+    box = await original.bounding_box()
+    captions = await page.locator(".captions").bounding_box()
+    assert box is not None and captions is not None
+    # The box fits its words, centred like the translation's, instead of spanning the screen.
+    assert box["width"] < 0.6 * captions["width"]
+    middle = box["x"] + box["width"] / 2
+    assert abs(middle - (captions["x"] + captions["width"] / 2)) < 5
+    await page.close()
+
+
 async def test_the_consoles_light_tells_the_truth(
     browser: Browser, server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -464,13 +496,19 @@ async def test_the_consoles_light_tells_the_truth(
     silence = tmp_path / "silence.wav"
     soundfile.write(str(silence), np.zeros(24_000 * 3, dtype=np.int16), 24_000, subtype="PCM_16")
     async with FakeVoiceLive(refuse_locales={"fr-FR"}) as voicelive:
-        for targets, colour, words in (
-            (["es"], "amber", "No sound from the input for"),
-            (["es", "fr"], "red", "Français failed: Voice Live refused the session configuration"),
+        for targets, source, colour, words in (
+            (["es"], WavSource(silence, loop=True), "amber", "No sound from the input for"),
+            (["es"], UnpluggedMicrophone(), "red", "Input failed: the microphone was unplugged"),
+            (
+                ["es", "fr"],
+                WavSource(silence, loop=True),
+                "red",
+                "Français failed: Voice Live refused the session configuration",
+            ),
         ):
             settings = settings_for(voicelive, silence)
             settings.targets = targets
-            async with live_server(settings, WavSource(silence, loop=True)) as quiet:
+            async with live_server(settings, source) as quiet:
                 page = await browser.new_page(viewport=DESKTOP)
                 await page.goto(
                     f"http://127.0.0.1:{quiet.port}/console#token={quiet.services.operator_token}"
@@ -479,6 +517,7 @@ async def test_the_consoles_light_tells_the_truth(
                 await expect(page.locator("#health")).to_contain_text(words)
                 if colour == "red":
                     assert (await page.title()).startswith("⚠")
+                if "Français" in words:
                     await shoot(page, "console-red")
                 await page.close()
 
