@@ -21,6 +21,8 @@ RESERVED_FILES = 256
 CLOSE_TRY_AGAIN_LATER = 1013
 OPERATOR_RESERVE = 16
 """Connections beyond ``server.max_connections`` kept for the operator: the console always gets in."""
+NEAR_FULL = 0.75
+"""The share of the server's places past which each address's share shrinks."""
 MIN_SHARE = 16
 """What one address may always hold, however full the server: a phone opens a page's few
 connections and a WebSocket."""
@@ -111,11 +113,14 @@ class ConnectionBudget:
         self.trusted = _Trusted(trusted)
         self.total = 0
         self.peers: Counter[str] = Counter()
-        self._keys: dict[int, str] = {}
+        self._keys: dict[int, str | None] = {}
 
     def share(self) -> int:
-        """Connections one address may hold now: all of ``per_address`` while the server has room,
-        then a half of the free slots (at least ``MIN_SHARE``): a few addresses never take them all."""
+        """Connections one address may hold now: all of ``per_address`` until the server is
+        `NEAR_FULL`, then half of the free places (at least `MIN_SHARE`): a few addresses never
+        take them all."""
+        if self.total < NEAR_FULL * self.public:
+            return self.per_address
         return min(self.per_address, max(MIN_SHARE, (self.public - self.total) // 2))
 
     def admit(self, connection: object, host: str) -> bool:
