@@ -458,15 +458,23 @@ async def test_the_overlays_original_is_boxed_like_its_translation(
 ) -> None:
     page = await browser.new_page(viewport=DESKTOP)
     await page.goto(f"http://127.0.0.1:{server.port}/overlay?lang=es&showOriginal=1")
-    original = page.locator(".line .original").last
-    await expect(original).to_have_text("Good morning everyone", timeout=30_000)
-    box = await original.bounding_box()
-    captions = await page.locator(".captions").bounding_box()
-    assert box is not None and captions is not None
+    # Measured in the page in one go: captions come and go while the talk runs.
+    measured = await page.wait_for_function(
+        """() => {
+          const original = [...document.querySelectorAll(".line:not(.hidden) .original")]
+            .find((o) => o.textContent === "Good morning everyone" && o.getBoundingClientRect().width > 0);
+          if (!original) return null;
+          const box = original.getBoundingClientRect();
+          const all = document.querySelector(".captions").getBoundingClientRect();
+          return { x: box.x, width: box.width, captionsX: all.x, captionsWidth: all.width };
+        }""",
+        timeout=30_000,
+    )
+    geometry = await measured.json_value()
     # The box fits its words, centred like the translation's, instead of spanning the screen.
-    assert box["width"] < 0.6 * captions["width"]
-    middle = box["x"] + box["width"] / 2
-    assert abs(middle - (captions["x"] + captions["width"] / 2)) < 5
+    assert geometry["width"] < 0.6 * geometry["captionsWidth"], geometry
+    middle = geometry["x"] + geometry["width"] / 2
+    assert abs(middle - (geometry["captionsX"] + geometry["captionsWidth"] / 2)) < 5, geometry
     await page.close()
 
 
