@@ -165,8 +165,10 @@ def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: object) 
             "too many wrong operator tokens from your address; try again in a minute",
             headers={"Retry-After": str(int(WINDOW_S))},
         )
-    if not matches(presented(connection.headers), services.operator_token):
-        guesses.wrong(address)
+    candidate = presented(connection.headers)
+    if not matches(candidate, services.operator_token):
+        if candidate:  # no token at all is no guess (a page or a monitor that does not know it)
+            guesses.wrong(address)
         raise NotAuthorizedException(
             "operator token required", headers={"WWW-Authenticate": 'Bearer realm="operator"'}
         )
