@@ -54,7 +54,8 @@ CASCADED = frozenset(
 )
 """Azure STT → LLM → Azure TTS (the Voice Live docs); the rest are native audio models."""
 NO_PHRASE_LIST = ("gpt-realtime", "gpt-4o-mini-realtime", "phi4-mm-realtime")
-NO_END_OF_UTTERANCE = CASCADED
+TAKE_END_OF_UTTERANCE = CASCADED
+"""The models that take the semantic end-of-utterance model (recorded: native ones refuse it)."""
 CHAT_ANSWER = "Sure! How can I help you today?"
 
 
@@ -396,7 +397,7 @@ class _Session:
         ):
             return f"Input transcription model '{transcription}' is not supported with model '{self.model}'."
         if (requested.get("turn_detection") or {}).get("end_of_utterance_detection") and (
-            self.model not in NO_END_OF_UTTERANCE
+            self.model not in TAKE_END_OF_UTTERANCE
         ):
             return f"end_of_utterance_detection is not supported with model '{self.model}'."
         if (requested.get("input_audio_transcription") or {}).get("phrase_list") and self.model.startswith(
