@@ -41,35 +41,13 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
     services: Services = state.services
     await socket.accept()
     hub = services.hub
-    if lang not in hub.channels:
-        available = ", ".join(hub.channels)
-        await socket.close(
-            CLOSE_UNKNOWN_LANGUAGE, close_reason(f"unknown language {lang!r}; available: {available}")
-        )
-        return
     codec = socket.query_params.get("codec", "pcm")
-    if codec not in CODECS:
-        await socket.close(
-            CLOSE_BAD_REQUEST, close_reason(f"unsupported codec {codec!r}; available: {', '.join(CODECS)}")
-        )
-        return
-    if (origin := socket.headers.get("origin")) is not None and not origin_allowed(
-        origin, socket.headers.get("host", ""), services
-    ):
-        await socket.close(CLOSE_POLICY, close_reason(f"pages from {origin} may not listen here"))
-        return
     role = socket.query_params.get("role", "audience")
-    if role not in ROLES:
-        await socket.close(
-            CLOSE_BAD_REQUEST, close_reason(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
-        )
-        return
     audio = socket.query_params.get("audio", "1") != "0"
     address = address_key(socket.client.host if socket.client else "")
     pcm = audio and codec == "pcm"
-    if pcm and services.pcm_listeners[address] >= services.settings.server.max_pcm_listeners_per_address:
-        reason = "too many uncompressed (PCM) listeners from your address; ask for codec=opus"
-        await socket.close(CLOSE_TRY_AGAIN_LATER, reason)
+    if (refusal := _refusal(socket, services, lang, codec, role, address if pcm else "")) is not None:
+        await socket.close(refusal[0], close_reason(refusal[1]))
         return
     status = services.pipeline.status(lang)
     hello = Hello(
@@ -108,6 +86,34 @@ def origin_allowed(origin: str, host: str, services: Services) -> bool:
         return True
     netloc = urlsplit(origin).netloc.lower()
     return bool(netloc) and netloc in (host.lower(), urlsplit(services.audience_url).netloc.lower())
+
+
+def _refusal(
+    socket: WebSocket, services: Services, lang: str, codec: str, role: str, pcm_from: str
+) -> tuple[int, str] | None:
+    """Why this listener is not taken, as (close code, reason); None when it is. ``pcm_from``: the
+    address of a listener that wants uncompressed audio, else empty."""
+    if lang not in services.hub.channels:
+        return (
+            CLOSE_UNKNOWN_LANGUAGE,
+            f"unknown language {lang!r}; available: {', '.join(services.hub.channels)}",
+        )
+    if codec not in CODECS:
+        return CLOSE_BAD_REQUEST, f"unsupported codec {codec!r}; available: {', '.join(CODECS)}"
+    origin = socket.headers.get("origin")
+    if origin is not None and not origin_allowed(origin, socket.headers.get("host", ""), services):
+        return CLOSE_POLICY, f"pages from {origin} may not listen here"
+    if role not in ROLES:
+        return CLOSE_BAD_REQUEST, f"unknown role {role!r}; roles: {', '.join(ROLES)}"
+    if (
+        pcm_from
+        and services.pcm_listeners[pcm_from] >= services.settings.server.max_pcm_listeners_per_address
+    ):
+        return (
+            CLOSE_TRY_AGAIN_LATER,
+            "too many uncompressed (PCM) listeners from your address; ask for codec=opus",
+        )
+    return None
 
 
 def close_reason(reason: str) -> str:
