@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/system-deps
 
-$(DEMO_TALK): bench/talk.py | $(STAMP)
-	$(PY) -m bench.talk --demo $@
+$(DEMO_TALK): harness/talk.py | $(STAMP)
+	$(PY) -m harness.talk --demo $@
 
 demo: $(DEMO_TALK)
 
@@ -34,12 +34,12 @@ test: install system-deps
 	$(VENV)/bin/pytest
 
 lint: install
-	$(VENV)/bin/ruff check translator tests bench
-	$(VENV)/bin/ruff format --check translator tests bench
+	$(VENV)/bin/ruff check translator harness tests bench
+	$(VENV)/bin/ruff format --check translator harness tests bench
 
 bench: install system-deps $(DEMO_TALK)
 	$(PY) -m bench.latency --out bench/results/latency.md
-	$(PY) -m bench.talk --demo build/bench-talk.wav --reference build/bench-talk.json
+	$(PY) -m harness.talk --demo build/bench-talk.wav --reference build/bench-talk.json
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
 		--target es --target fr --target it --out bench/results
 	$(PY) -m bench.integrity --out bench/results/integrity.md

@@ -38,7 +38,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.soak import rss_mb
-from tests.helpers import RedisServer, free_port
+from harness.live import RedisServer, free_port
 
 BASELINE_REV = "ca04575"
 """The last commit before protocol 2 and prebuilt frames."""

@@ -21,26 +21,14 @@ from pathlib import Path
 import soundfile
 from playwright.async_api import async_playwright
 
-from bench.talk import write_talk
+from harness.browser import CHROMIUM_ARGS
+from harness.talk import write_talk
 from translator.config import load_settings
 from translator.evaluation.metrics import score
 from translator.evaluation.reference import Reference
 from translator.evaluation.replay import replay
 from translator.server.app import running
 
-# Headless Chromium as testing.md describes it; venue.test is a plain-http origin that is not
-# localhost, as a phone on the venue network sees the page (an insecure context).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--host-resolver-rules=MAP venue.test 127.0.0.1",
-]
 # What the design before the audio-timeline hub measured (issue 8, a raw listener, the same engine).
 BEFORE = {"pcm": "55–65 %", "opus": "11–13 %"}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.talk import SENTENCES, write_talk
+from harness.talk import SENTENCES, write_talk
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import SourceText, SpeechStopped, TranslationAudio, TranslationText

@@ -25,7 +25,7 @@ from typing import IO
 import httpx
 import websockets
 
-from tests.helpers import free_port, masked_frame, raw_websocket
+from harness.live import free_port, masked_frame, raw_websocket
 
 TOKEN = "soak-operator-token"
 

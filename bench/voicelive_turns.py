@@ -15,7 +15,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name
+from harness.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name
 from translator.config import load_settings
 from translator.engines import create_engine
 from translator.engines.events import SourceText, TranslationAudio, TranslationText, TurnDone

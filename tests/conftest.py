@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import talk_wav
-from tests.voicelive_server import FakeVoiceLive
+from harness.live import talk_wav
+from harness.voicelive_server import FakeVoiceLive
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.voicelive_server import FakeVoiceLive
+from harness.voicelive_server import FakeVoiceLive
 
 
 async def check(server: FakeVoiceLive, *args: str) -> tuple[int, str, str]:

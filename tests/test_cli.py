@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import OPERATOR_TOKEN, free_port
-from tests.voicelive_server import FakeVoiceLive
+from harness.live import OPERATOR_TOKEN, free_port
+from harness.voicelive_server import FakeVoiceLive
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 from PIL import Image
 
-from bench.talk import write_talk
+from harness.talk import write_talk
 from tests.test_cli import run
 
 SENTENCES = ["Good morning everyone.", "Please turn off your mobile phones."]

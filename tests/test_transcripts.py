@@ -11,10 +11,10 @@ import httpx
 import pysrt
 import webvtt
 
-from tests.helpers import listen, live_server
+from harness.live import listen, live_server
 from translator.audio.wav import WavSource
 from translator.config import load_settings
-from translator.transcripts.store import list_talks, read_talk
+from translator.transcripts.store import list_transcripts, read_transcript
 
 
 async def test_a_talk_is_kept_and_exported_with_its_captions_times(talk: Path, tmp_path: Path) -> None:
@@ -30,18 +30,18 @@ async def test_a_talk_is_kept_and_exported_with_its_captions_times(talk: Path, t
     async with live_server(settings, WavSource(talk, pace=2)) as server:
         received = await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 2, within_s=60)
         # Flushed as it goes: readable while the talk is still running.
-        (talk_id,) = [t.id for t in list_talks(tmp_path)]
-        assert len([c for c in read_talk(tmp_path, talk_id).captions if c.lang == "es"]) == 2
+        (talk_id,) = [t.id for t in list_transcripts(tmp_path)]
+        assert len([c for c in read_transcript(tmp_path, talk_id).captions if c.lang == "es"]) == 2
         async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
-            listed = (await client.get("/api/talks")).json()
+            listed = (await client.get("/api/transcripts")).json()
             srt, vtt, txt = [
-                await client.get(f"/api/talks/{talk_id}/es", params={"format": fmt})
+                await client.get(f"/api/transcripts/{talk_id}/es", params={"format": fmt})
                 for fmt in ("srt", "vtt", "txt")
             ]
-            unknown_talk = await client.get("/api/talks/20200101-000000/es")
-            unknown_lang = await client.get(f"/api/talks/{talk_id}/de")
+            unknown_talk = await client.get("/api/transcripts/20200101-000000/es")
+            unknown_lang = await client.get(f"/api/transcripts/{talk_id}/de")
             # Without the operator token.
-            refused = await client.get(f"/api/talks/{talk_id}/es", headers={"Authorization": ""})
+            refused = await client.get(f"/api/transcripts/{talk_id}/es", headers={"Authorization": ""})
     finals = list(received.finals().values())
     assert listed[0]["id"] == talk_id and set(listed[0]["exports"]) == {"es", "fr"}
     assert srt.headers["content-disposition"] == f'attachment; filename="{talk_id}-es.srt"'

@@ -222,11 +222,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from translator.transcripts.export import export
-    from translator.transcripts.store import list_talks, read_talk, transcripts_directory
+    from translator.transcripts.store import list_transcripts, read_transcript, transcripts_directory
 
     directory = transcripts_directory(load_settings(args.config).transcripts)
     if args.talk is None:
-        talks = list_talks(directory)
+        talks = list_transcripts(directory)
         if not talks:
             print(f"no talks in {directory}")
         for talk in talks:
@@ -235,7 +235,7 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     if args.lang is None:
         raise ConfigError("--lang", "which language? e.g. --lang es")
-    text = export(read_talk(directory, args.talk), args.lang, args.format)
+    text = export(read_transcript(directory, args.talk), args.lang, args.format)
     if args.out is None:
         sys.stdout.write(text)
     else:

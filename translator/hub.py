@@ -44,8 +44,8 @@ CLOSE_LANGUAGE_REMOVED: Final = 4404
 """Like an unknown language, so that pages stop retrying."""
 
 
-class Relay(Protocol):
-    """Carries what a hub publishes to every process's hub (see ``relay.py``)."""
+class Broker(Protocol):
+    """Carries what a hub publishes to every process's hub (see ``broker.py``)."""
 
     def send_text(self, lang: str, text: str, keep: bool) -> None: ...
 
@@ -241,7 +241,7 @@ class Hub:
     def __init__(self, languages: list[str]) -> None:
         self.channels = {lang: Channel(lang) for lang in languages}
         self._emptied = asyncio.Event()
-        self.relay: Relay | None = None
+        self.broker: Broker | None = None
         """Set when several processes share the talk: what is published goes through it, and comes
         back to every process's `deliver_text` / `deliver_audio`."""
 
@@ -293,18 +293,18 @@ class Hub:
             self._emptied.set()
 
     def publish(self, lang: str, message: ListenerMessage) -> None:
-        """Send a JSON message to every listener of ``lang`` (encoded once), through the relay when
+        """Send a JSON message to every listener of ``lang`` (encoded once), through the broker when
         processes share the talk."""
         text = encode_text(message)
-        if self.relay is not None:
-            self.relay.send_text(lang, text, keep=isinstance(message, Caption) and message.final)
+        if self.broker is not None:
+            self.broker.send_text(lang, text, keep=isinstance(message, Caption) and message.final)
         else:
             self.deliver_text(lang, text, message)
 
     def publish_audio(self, lang: str, frame: AudioFrame, codec: Codec = "pcm") -> None:
         """Send a binary audio frame to every listener of ``lang`` that wants audio in ``codec``."""
-        if self.relay is not None:
-            self.relay.send_audio(lang, frame, codec)
+        if self.broker is not None:
+            self.broker.send_audio(lang, frame, codec)
         else:
             self.deliver_audio(lang, frame, codec)
 

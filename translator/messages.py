@@ -122,7 +122,7 @@ def encode_text(message: ListenerMessage) -> str:
 
 def websocket_frame(message: str | bytes) -> bytes:
     """The message as one unmasked WebSocket frame, as a server sends it: built once per message and
-    written as is to every listener that can take it (see ``server/protocol.py``)."""
+    written as is to every listener that can take it (see ``server/uvicorn_protocols.py``)."""
     if isinstance(message, str):
         return Frame(Opcode.TEXT, message.encode()).serialize(mask=False)
     return Frame(Opcode.BINARY, message).serialize(mask=False)

@@ -262,7 +262,7 @@ class Pipeline:
         return listener_status(lang, self.input.paused, self.states, self.details)
 
     def snapshot(self) -> dict[str, object]:
-        """What processes serving listeners elsewhere need to know of the talk (see ``relay.py``)."""
+        """What processes serving listeners elsewhere need to know of the talk (see ``broker.py``)."""
         return {
             "targets": [target.code for target in self.engine.targets],
             "states": self.states,

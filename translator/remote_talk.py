@@ -1,5 +1,5 @@
 """A talk whose pipeline runs in another process or on another machine, as a listener-only process
-sees it: the state the pipeline process writes to the broker every second (see ``relay.py``)."""
+sees it: the state the pipeline process writes to the broker every second (see ``broker.py``)."""
 
 from __future__ import annotations
 

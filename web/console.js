@@ -213,7 +213,7 @@ async function download(url, name) {
 }
 
 async function renderTalks() {
-  const talks = await getJson("/api/talks");
+  const talks = await getJson("/api/transcripts");
   $("talks").replaceChildren(...talks.map((talk) => {
     const item = document.createElement("li");
     item.append(`${talk.id} · ${talk.event_name} · `);

@@ -12,7 +12,7 @@ import pytest
 import soundfile
 import soxr
 
-from tests.helpers import speak, talk_wav
+from harness.live import speak, talk_wav
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import (

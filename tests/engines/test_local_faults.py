@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Received, listen, live_server, talk_wav
+from harness.live import Received, listen, live_server, talk_wav
 from translator.audio.source import AudioSource
 from translator.audio.wav import WavSource
 from translator.config import load_settings

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name, voice_locale
+from harness.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name, voice_locale
 from translator.audio.wav import read_wav
 from translator.config import load_settings
 from translator.engines import create_engine

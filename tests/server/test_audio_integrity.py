@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Received, listen, live_server, talk_wav
-from tests.voicelive_server import FakeVoiceLive
+from harness.live import Received, listen, live_server, talk_wav
+from harness.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 

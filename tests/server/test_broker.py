@@ -17,10 +17,10 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
+from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
+from harness.voicelive_server import FakeVoiceLive
 from tests.server.test_listen import voicelive_settings
-from tests.voicelive_server import FakeVoiceLive
-from translator import relay
+from translator import broker as redis_broker
 from translator.audio.wav import WavSource
 
 
@@ -97,8 +97,8 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="translator.relay")
-    monkeypatch.setattr(relay, "COUNTS_LOG_S", 0.0)  # every change, not once a minute
+    caplog.set_level(logging.INFO, logger="translator.broker")
+    monkeypatch.setattr(redis_broker, "COUNTS_LOG_S", 0.0)  # every change, not once a minute
     async with shared_talk(voicelive, talk, redis_server) as (pipeline, worker):
         here, there = await asyncio.gather(
             listen(f"{pipeline.ws}/ws/listen/es?codec=opus", finished(3)),
@@ -142,7 +142,7 @@ async def test_a_redis_restart_is_survived(
             redis_server.stop()
             await asyncio.sleep(2)
             redis_server.start()
-            restarted = pipeline.services.relay
+            restarted = pipeline.services.broker
             assert restarted is not None
             # Captions published after the restart reach both processes' listeners, still connected.
             # Each process reconnects after its own back-off: read both until they share captions.

@@ -13,12 +13,12 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import LiveServer, Received, collect, listen, live_server
+from harness.live import LiveServer, Received, collect, listen, live_server
+from harness.voicelive_server import FakeVoiceLive, voice_locale
 from tests.server.test_listen import voicelive_settings
-from tests.voicelive_server import FakeVoiceLive, voice_locale
 from translator.audio.wav import WavSource
 from translator.pipeline import TONE_CAPTION
-from translator.transcripts.store import read_talk
+from translator.transcripts.store import read_transcript
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_a_language_added_during_the_talk_gets_listeners_and_captions(
     )
     public = (await client.get("/api/languages")).json()
     status = (await client.get("/api/status")).json()
-    (talk,) = (await client.get("/api/talks")).json()
+    (talk,) = (await client.get("/api/transcripts")).json()
     assert "it" in talk["exports"], "a language added during the talk has its exports too"
     italian_srt = await client.get(talk["exports"]["it"]["srt"])
     assert italian_srt.status_code == 200 and "translated into it-IT" in italian_srt.text
@@ -207,5 +207,5 @@ async def test_a_test_tone_reaches_that_languages_listeners_only_and_stays_out_o
     assert not any(c["text"] == TONE_CAPTION for c in other.finals().values())
     transcript = server.services.pipeline.transcript
     assert transcript is not None
-    kept = read_talk(transcript.directory, next(transcript.directory.glob("*.jsonl")).stem)
+    kept = read_transcript(transcript.directory, next(transcript.directory.glob("*.jsonl")).stem)
     assert kept.captions and all(c.text != TONE_CAPTION for c in kept.captions)

@@ -19,7 +19,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import Records, listen, live_server, masked_frame, raw_websocket
+from harness.live import listen, live_server, masked_frame, raw_websocket
+from tests.helpers import Records
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.server import limits, protocol

@@ -20,14 +20,15 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import Records, free_port, listen, live_server, masked_frame, raw_websocket, talk_wav
+from harness.live import free_port, listen, live_server, masked_frame, raw_websocket, talk_wav
+from tests.helpers import Records
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.engines.local.mt import Translator
 from translator.errors import ConfigError
-from translator.server import app, limits, noise, protocol
+from translator.server import app, limits, log_limits, uvicorn_protocols
 from translator.server.operator import MAX_WRONG_PER_MINUTE, resolve_token, token_file
-from translator.transcripts.store import read_talk
+from translator.transcripts.store import read_transcript
 
 
 def local_settings(talk: Path, **overrides: object):
@@ -146,7 +147,7 @@ def test_a_token_that_cannot_be_stored_leaves_nothing_behind(
 async def test_held_requests_and_endless_bodies_are_closed_and_counted_per_address(
     talk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(protocol, "REQUEST_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(uvicorn_protocols, "REQUEST_TIMEOUT_S", 1.0)
     settings = local_settings(talk)
     settings.server.trusted_proxies = []  # the test's 127.0.0.1 is a visitor, not a proxy
     settings.server.max_connections_per_address = 4
@@ -200,7 +201,7 @@ async def test_held_requests_and_endless_bodies_are_closed_and_counted_per_addre
         with_token = await asyncio.to_thread(
             endless, f"X-Operator-Token: {server.services.operator_token}\r\n".encode()
         )
-        monkeypatch.setattr(protocol, "REQUEST_TIMEOUT_S", 5.0)
+        monkeypatch.setattr(uvicorn_protocols, "REQUEST_TIMEOUT_S", 5.0)
         crowded, waited = await asyncio.to_thread(crowd)
         async with httpx.AsyncClient(base_url=server.url) as client:
             again = await client.get("/healthz")
@@ -358,7 +359,7 @@ async def test_unusable_paths_are_404_and_what_a_client_sent_cannot_forge_a_log_
 async def test_unexpected_errors_are_logged_once_a_minute_per_kind_with_a_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app, "_unexpected", noise.Windows())
+    monkeypatch.setattr(app, "_unexpected", log_limits.Windows())
     scope = {"method": "GET", "path": "/x\n2026-12-01 WARNING forged", "route_handler": None}
     with recorded() as records:
         for _ in range(50):
@@ -422,7 +423,7 @@ async def test_the_transcript_resumes_after_a_full_disk_and_shows_its_state(tmp_
             writing = (await client.get("/api/status")).json()["transcript"]
             written = {
                 c.utterance
-                for c in read_talk(disk / "talks", next((disk / "talks").glob("*.jsonl")).stem).captions
+                for c in read_transcript(disk / "talks", next((disk / "talks").glob("*.jsonl")).stem).captions
             }
     assert failing["state"] == "failing" and "No space left" in failing["detail"] and failing["pending"] >= 2
     assert "translator_transcript_failing 1.0" in metrics

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.helpers import listen, live_server
-from tests.voicelive_server import FakeVoiceLive
+from harness.live import listen, live_server
+from harness.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.messages import FLAG_END, opus_packets

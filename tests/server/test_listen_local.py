@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import listen, live_server
+from harness.live import listen, live_server
 from translator import pipeline
 from translator.audio.wav import WavSource
 from translator.config import load_settings

@@ -9,7 +9,7 @@ import httpx
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import listen, live_server
+from harness.live import listen, live_server
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 

@@ -20,9 +20,9 @@ import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from bench.integrity import CHROMIUM_ARGS
-from tests.helpers import LiveServer, free_port, live_server, talk_wav
-from tests.voicelive_server import FakeVoiceLive, voice_locale
+from harness.browser import CHROMIUM_ARGS
+from harness.live import LiveServer, free_port, live_server, talk_wav
+from harness.voicelive_server import FakeVoiceLive, voice_locale
 from translator import pipeline
 from translator.audio import AudioSource
 from translator.audio.wav import WavSource

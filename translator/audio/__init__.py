@@ -9,7 +9,8 @@ from translator.audio.format import (
     Resampler,
     to_pcm16,
 )
-from translator.audio.source import AudioSource, open_source
+from translator.audio.inputs import open_source
+from translator.audio.source import AudioSource
 
 __all__ = [
     "FRAME_BYTES",

@@ -1,4 +1,4 @@
-"""The audio source contract and the factory that picks one from the settings."""
+"""The audio source contract."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
-
-from translator.config import AudioConfig
 
 
 class AudioSource(ABC):
@@ -33,14 +31,3 @@ class AudioSource(ABC):
     @abstractmethod
     def frames(self) -> AsyncIterator[bytes]:
         """Yield frames in real time until the input ends."""
-
-
-def open_source(config: AudioConfig) -> AudioSource:
-    """The source the settings ask for: a WAV file or a sound device."""
-    if config.input == "mic":
-        from translator.audio.mic import MicSource
-
-        return MicSource(config.device)
-    from translator.audio.wav import WavSource
-
-    return WavSource(config.input, loop=config.loop)

@@ -25,6 +25,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import Scope
 
 from translator.audio import AudioSource, open_source
+from translator.broker import RedisBroker
 from translator.config import Settings
 from translator.engines import create_engine
 from translator.errors import AddressError
@@ -32,18 +33,17 @@ from translator.hub import Hub
 from translator.languages import get_language
 from translator.pipeline import Pipeline
 from translator.printable import printable
-from translator.relay import RedisRelay
 from translator.remote_talk import RemoteTalk
-from translator.server import api, control, metrics, noise, pages, talks, workers
+from translator.server import api, control, log_limits, metrics, pages, transcripts, workers
 from translator.server.edge import Edge
 from translator.server.limits import AdmissionLimit, ConnectionBudget, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
 from translator.server.operator import OperatorToken, resolve_token
-from translator.server.protocol import MAX_HEADER_BYTES, bounded_protocols
 from translator.server.services import Services
 from translator.server.urls import public_url
+from translator.server.uvicorn_protocols import MAX_HEADER_BYTES, bounded_protocols
 from translator.tasks import cancel_and_wait
-from translator.transcripts.store import TalkHeader, TranscriptWriter, transcripts_directory
+from translator.transcripts.store import TranscriptHeader, TranscriptWriter, transcripts_directory
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def create_app(services: Services, operator: bool = True) -> Litestar:
     operators = [
         api.status,
         *control.handlers,
-        talks.talks,
-        talks.talk_export,
+        transcripts.transcripts,
+        transcripts.transcript_export,
         metrics.metrics,
         pages.console,
     ]
@@ -97,7 +97,7 @@ def create_app(services: Services, operator: bool = True) -> Litestar:
     )
 
 
-_unexpected = noise.Windows()
+_unexpected = log_limits.Windows()
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -130,7 +130,7 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
     """Uvicorn settings for listener traffic on a hostile network.
 
     No permessage-deflate (audio does not compress); bounded headers, requests, pings and pongs
-    (`protocol.py`); connections capped in all and per address, with a reserve for the operator
+    (`uvicorn_protocols.py`); connections capped in all and per address, with a reserve for the operator
     (`limits.py`); what every request meets first (`edge.py`); client faults logged once a minute.
     """
     server = settings.server
@@ -156,7 +156,7 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
         log_config=None,
         **extra,  # type: ignore[arg-type]
     )
-    noise.install()
+    log_limits.install()
     return config
 
 
@@ -169,17 +169,17 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
     async with AsyncExitStack() as stack:
         if settings.broker.listener_only:
             talk = RemoteTalk(hub, get_language(settings.source))
-            relay = RedisRelay(settings.broker, hub, on_snapshot=talk.update)
-            await relay.start()
-            stack.push_async_callback(relay.stop)
+            broker = RedisBroker(settings.broker, hub, on_snapshot=talk.update)
+            await broker.start()
+            stack.push_async_callback(broker.stop)
             # Listeners are taken once the talk's languages are known: before, every one would be
             # told its language does not exist. Connections wait in the socket's backlog meanwhile.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(relay.heard.wait(), STATE_NOTICE_S)
-            if not relay.heard.is_set():
+                await asyncio.wait_for(broker.heard.wait(), STATE_NOTICE_S)
+            if not broker.heard.is_set():
                 log.warning("waiting for the talk's state in Redis: is the pipeline's process running?")
-                await relay.heard.wait()
-            yield Services(settings, hub, talk, resolve_token(settings).value, relay)
+                await broker.heard.wait()
+            yield Services(settings, hub, talk, resolve_token(settings).value, broker)
             return
         engine = create_engine(settings)
         engine.check()  # a language the engine cannot serve is said before the input is opened
@@ -191,18 +191,18 @@ async def open_services(settings: Settings, source: AudioSource | None = None) -
                 transcripts_directory(settings.transcripts), lambda: talk_header(settings, pipeline)
             )
             stack.callback(pipeline.transcript.close)
-        relay = None
+        broker = None
         if settings.broker.url is not None:
-            relay = hub.relay = RedisRelay(settings.broker, hub, snapshot=pipeline.snapshot)
-            await relay.start()
-            stack.push_async_callback(relay.stop)
-        yield Services(settings, hub, pipeline, resolve_token(settings).value, relay)
+            broker = hub.broker = RedisBroker(settings.broker, hub, snapshot=pipeline.snapshot)
+            await broker.start()
+            stack.push_async_callback(broker.stop)
+        yield Services(settings, hub, pipeline, resolve_token(settings).value, broker)
 
 
-def talk_header(settings: Settings, pipeline: Pipeline) -> TalkHeader:
+def talk_header(settings: Settings, pipeline: Pipeline) -> TranscriptHeader:
     """The transcript's first line, once the talk has started."""
     started = pipeline.input.talk_started_at or int(time.time() * 1000)
-    return TalkHeader(
+    return TranscriptHeader(
         TranscriptWriter.talk_id(started),
         started,
         settings.server.event_name,

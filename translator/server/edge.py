@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from translator.server import plain
-from translator.server.protocol import MAX_HEADER_BYTES
+from translator.server.uvicorn_protocols import MAX_HEADER_BYTES
 
 # Everything the pages load is their own: no inline script, no third party. WebSockets are 'self'.
 _CSP = (

@@ -99,7 +99,7 @@ class _Trusted:
 class ConnectionBudget:
     """One server's open connections, counted at accept in all and per client address.
 
-    Shared by every connection of one server (`protocol.py` counts them, `AdmissionLimit` reads
+    Shared by every connection of one server (`uvicorn_protocols.py` counts them, `AdmissionLimit` reads
     the counts). A trusted proxy's connections are not counted per address here: the addresses
     behind it are, once its X-Forwarded-For is read.
     """

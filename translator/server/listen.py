@@ -16,8 +16,8 @@ from translator.hub import Listener
 from translator.languages import get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, encode_text
 from translator.server.limits import CLOSE_TRY_AGAIN_LATER, address_key
-from translator.server.protocol import PREBUILT_FRAMES, PrebuiltFrames
 from translator.server.services import Services
+from translator.server.uvicorn_protocols import PREBUILT_FRAMES, PrebuiltFrames
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 
 from litestar.datastructures import Headers
 
+from translator.broker import RedisBroker
 from translator.config import Settings
 from translator.hub import Hub
 from translator.languages import Language
 from translator.messages import PROTOCOL_VERSION
 from translator.pipeline import Pipeline
-from translator.relay import RedisRelay
 from translator.remote_talk import RemoteTalk
 from translator.server.operator import WrongGuesses, matches, presented
 from translator.server.urls import public_url
@@ -31,7 +31,7 @@ class Services:
     """The talk: its pipeline, or in a listener-only process what the broker tells of it."""
     operator_token: str
     """Guards the operator surfaces; see `operator.py`."""
-    relay: RedisRelay | None = None
+    broker: RedisBroker | None = None
     """The broker link when processes share the talk."""
     started_at: float = field(default_factory=time.time)
     wrong_guesses: WrongGuesses = field(default_factory=WrongGuesses)
@@ -62,8 +62,8 @@ class Services:
 
     def listeners(self, lang: str) -> int:
         """Listeners of ``lang``: in every process when processes share the talk (a second old)."""
-        if self.relay is not None and self.relay.totals:
-            return self.relay.totals.get(lang, 0)
+        if self.broker is not None and self.broker.totals:
+            return self.broker.totals.get(lang, 0)
         return self.hub.listener_count(lang)
 
     def languages(self, operator: bool = False) -> dict[str, object]:

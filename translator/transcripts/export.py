@@ -12,7 +12,7 @@ from typing import Literal
 import pysrt
 import webvtt
 
-from translator.transcripts.store import Talk, TranscriptError
+from translator.transcripts.store import Transcript, TranscriptError
 
 Format = Literal["srt", "vtt", "txt"]
 FORMATS: tuple[Format, ...] = ("srt", "vtt", "txt")
@@ -20,14 +20,13 @@ MIN_SHOW_MS = 1500
 MEDIA_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
 
 
-def cues(talk: Talk, lang: str) -> list[tuple[int, int, str]]:
+def cues(transcript: Transcript, lang: str) -> list[tuple[int, int, str]]:
     """(start ms, end ms, text) of each translated caption, in order; TranscriptError for a language
     the talk lacks."""
-    if lang not in talk.languages():
-        raise TranscriptError(
-            f"talk {talk.header.id} has no {lang!r} captions; it has: {', '.join(talk.languages())}"
-        )
-    captions = [c for c in talk.captions if c.lang == lang and c.text and c.start_ms is not None]
+    if lang not in transcript.languages():
+        languages = ", ".join(transcript.languages())
+        raise TranscriptError(f"talk {transcript.header.id} has no {lang!r} captions; it has: {languages}")
+    captions = [c for c in transcript.captions if c.lang == lang and c.text and c.start_ms is not None]
     captions.sort(key=lambda c: c.start_ms or 0)
     result = []
     for index, caption in enumerate(captions):
@@ -39,9 +38,9 @@ def cues(talk: Talk, lang: str) -> list[tuple[int, int, str]]:
     return result
 
 
-def export(talk: Talk, lang: str, fmt: Format) -> str:
+def export(transcript: Transcript, lang: str, fmt: Format) -> str:
     """The talk's ``lang`` captions in ``fmt``."""
-    entries = cues(talk, lang)
+    entries = cues(transcript, lang)
     if fmt == "srt":
         subtitles = pysrt.SubRipFile(
             [

@@ -32,7 +32,7 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
 
 
-class TalkHeader(msgspec.Struct, tag="talk", tag_field="kind"):
+class TranscriptHeader(msgspec.Struct, tag="talk", tag_field="kind"):
     """What the talk was."""
 
     id: str
@@ -57,10 +57,10 @@ class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
     """Unix ms when it was written."""
 
 
-class Talk(msgspec.Struct):
+class Transcript(msgspec.Struct):
     """A talk read back: its header and its captions, the last version of each (utterance, lang)."""
 
-    header: TalkHeader
+    header: TranscriptHeader
     captions: list[CaptionRecord]
 
     def languages(self) -> list[str]:
@@ -72,7 +72,7 @@ class TranscriptError(TranslatorError):
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(TalkHeader | CaptionRecord)
+_decoder = msgspec.json.Decoder(TranscriptHeader | CaptionRecord)
 
 
 def transcripts_directory(config: TranscriptsConfig) -> Path:
@@ -107,7 +107,7 @@ class TranscriptWriter:
     succeeds. A line cut short by the failure is ended, so the lines after it read back whole.
     """
 
-    def __init__(self, directory: Path, header: Callable[[], TalkHeader]) -> None:
+    def __init__(self, directory: Path, header: Callable[[], TranscriptHeader]) -> None:
         self.directory = directory
         self._header = header
         self._path: Path | None = None
@@ -210,34 +210,34 @@ def _ends_a_line(path: Path) -> bool:
         return file.read(1) == b"\n"
 
 
-def read_talk(directory: Path, talk_id: str) -> Talk:
+def read_transcript(directory: Path, talk_id: str) -> Transcript:
     """A talk from the directory; TranscriptError (listing the talks there) if there is none."""
     path = directory / f"{talk_id}.jsonl"
     if not TALK_ID.match(talk_id) or not path.is_file():
-        known = ", ".join(t.id for t in list_talks(directory)) or "none yet"
+        known = ", ".join(t.id for t in list_transcripts(directory)) or "none yet"
         raise TranscriptError(f"no talk {talk_id!r}; talks: {known}")
-    header: TalkHeader | None = None
+    header: TranscriptHeader | None = None
     latest: dict[tuple[int, str], CaptionRecord] = {}
     for line in path.read_bytes().splitlines():
         try:
             record = _decoder.decode(line)
         except msgspec.DecodeError:
             continue  # a line cut short by a crash: everything before it stands
-        if isinstance(record, TalkHeader):
+        if isinstance(record, TranscriptHeader):
             header = record
         else:
             latest[(record.utterance, record.lang)] = record
     if header is None:
         raise TranscriptError(f"{path}: not a transcript (no talk header)")
-    return Talk(header, sorted(latest.values(), key=lambda c: (c.utterance, c.lang)))
+    return Transcript(header, sorted(latest.values(), key=lambda c: (c.utterance, c.lang)))
 
 
-def list_talks(directory: Path) -> list[TalkHeader]:
+def list_transcripts(directory: Path) -> list[TranscriptHeader]:
     """Every talk in the directory, newest first."""
     talks = []
     for path in directory.glob("*.jsonl"):
         with path.open("rb") as file, contextlib.suppress(msgspec.DecodeError):
             first = _decoder.decode(file.readline())
-            if isinstance(first, TalkHeader):
+            if isinstance(first, TranscriptHeader):
                 talks.append(first)
     return sorted(talks, key=lambda t: t.started_at, reverse=True)

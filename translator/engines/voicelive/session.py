@@ -14,10 +14,11 @@ import itertools
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from translator.audio import FRAME_MS
-from translator.engines.events import EngineFailure, SessionState, SessionStateName
+from translator.config import AzureConfig
+from translator.engines.events import AnyEngineEvent, EngineFailure, SessionState, SessionStateName
 from translator.engines.voicelive.configure import glossary_update, session_config
 from translator.engines.voicelive.connection import Connection
 from translator.engines.voicelive.faults import Backoff, Fault, describe
@@ -25,9 +26,6 @@ from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
 from translator.languages import Language
 from translator.tasks import cancel_and_wait
-
-if TYPE_CHECKING:
-    from translator.engines.voicelive.engine import VoiceLiveEngine
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +42,22 @@ RETIRE_GRACE_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 
+class SessionHost(Protocol):
+    """What a language's session reads of the engine that runs it (the engine's, shared by all)."""
+
+    source: Language
+    config: AzureConfig
+    credential: Any
+    glossary: Glossary
+    audio_ms: int
+
+    def emit(self, event: AnyEngineEvent) -> None: ...
+
+
 class LanguageSession:
     """The interpreter of one language pair, over one connection at a time (two while replacing)."""
 
-    def __init__(self, engine: VoiceLiveEngine, target: Language) -> None:
+    def __init__(self, engine: SessionHost, target: Language) -> None:
         self.engine = engine
         self.target = target
         self.code = target.code

@@ -1,6 +1,6 @@
 """The demo and benchmark talk: English sentences spoken by espeak-ng, with pauses between them.
 
-python -m bench.talk --demo build/demo-talk.wav [--reference build/demo-talk.json]
+python -m harness.talk --demo build/demo-talk.wav [--reference build/demo-talk.json]
 
 The reference (for ``translator eval``) holds each sentence's true start and end (espeak-ng's own
 leading and trailing silence trimmed), its text, and human translations into es, fr and it.

@@ -48,7 +48,7 @@ _CODECS: dict[int, Codec] = {number: name for name, number in CODEC_IDS.items()}
 _decode = msgspec.json.Decoder(ListenerMessage).decode
 
 
-class RedisRelay:
+class RedisBroker:
     """One process's link to the talk's Redis: what it publishes, what it receives, its counts."""
 
     def __init__(
@@ -87,7 +87,7 @@ class RedisRelay:
         jobs = [self._subscribe(), self._sync()]
         if self._snapshot is not None:
             jobs.append(self._publish())
-        self._tasks = [asyncio.create_task(job, name="relay") for job in jobs]
+        self._tasks = [asyncio.create_task(job, name="redis-broker") for job in jobs]
 
     async def stop(self) -> None:
         """Stop the tasks and close the connections."""
