@@ -8,9 +8,11 @@ and captions lost per listener, messages per listener per second, server CPU per
 (the CPU of translating with nobody listening subtracted) and server memory per listener.
 
 The baseline is the code of ``BASELINE_REV`` (one Opus packet per message, an ASGI send per
-listener), run from the same checkout's history with the same Python environment.
+listener) or of ``--baseline REV``, run from the same checkout's history with the same Python
+environment.
 
     python -m bench.fanout --out bench/results/fanout.md [--listeners 1000 2000 5000 10000]
+    python -m bench.fanout --baseline 3c2fa5a --listeners 10000 --no-workers --out bench/results/fanout-hub.md
 """
 
 from __future__ import annotations
@@ -322,11 +324,11 @@ def memory_mb(pid: int) -> float:
     return sum(rss_mb(member) for member in family(pid))
 
 
-def baseline_tree() -> Path:
-    """The baseline's package, exported from this checkout's history."""
+def baseline_tree(revision: str) -> Path:
+    """The package at ``revision``, exported from this checkout's history."""
     directory = Path(tempfile.mkdtemp(prefix="fanout-baseline-"))
     archive = subprocess.run(
-        ["git", "archive", BASELINE_REV, "translator", "web"], capture_output=True, check=True
+        ["git", "archive", revision, "translator", "web"], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
     return directory
@@ -400,7 +402,9 @@ async def measure(
     await asyncio.sleep(8)  # the server forgets the listeners
 
 
-async def bench(talk: Path, listeners: list[int], seconds: float) -> list[Run]:
+async def bench(
+    talk: Path, listeners: list[int], seconds: float, baseline: str, workers: bool = True
+) -> list[Run]:
     runs: list[Run] = []
     redis = RedisServer()
     redis.start()
@@ -412,13 +416,13 @@ async def bench(talk: Path, listeners: list[int], seconds: float) -> list[Run]:
             [max(listeners)],
             ["--workers", str(WORKERS), "--broker", redis.url],
         ),
-    ]
+    ][: 3 if workers else 2]
     try:
         with tempfile.TemporaryDirectory() as scratch:
             config = Path(scratch) / "fanout.toml"
             config.write_text(CONFIG)
             for design, counts, extra in designs:
-                tree = baseline_tree() if design == "baseline" else None
+                tree = baseline_tree(baseline) if design == "baseline" else None
                 server, port = await start_server(design, talk, config, tree, extra)
                 try:
                     cpu_start = cpu_seconds(server.pid)
@@ -444,7 +448,7 @@ async def bench(talk: Path, listeners: list[int], seconds: float) -> list[Run]:
     return runs
 
 
-def report(runs: list[Run], seconds: float) -> str:
+def report(runs: list[Run], seconds: float, baseline: str) -> str:
     lines = [
         "# Fan-out: Opus listeners of one talk (offline engine, demo talk on a loop, Spanish)",
         "",
@@ -454,7 +458,12 @@ def report(runs: list[Run], seconds: float) -> str:
         "window, and of the final captions sent in it (owed), what a listener still lacked 3 s after.",
         "CPU per message: server CPU in the window, less what",
         "translating costs with nobody listening, per message delivered. Baseline: the code of",
-        f"`{BASELINE_REV}` (protocol 1: one 20 ms Opus packet per message, an ASGI send per listener).",
+        f"`{baseline}`"
+        + (
+            " (protocol 1: one 20 ms Opus packet per message, an ASGI send per listener)."
+            if baseline == BASELINE_REV
+            else "."
+        ),
         "",
         "| design | listeners | connected | stalled | msgs/listener/s | delay p50 / p99 (ms) "
         "| owed: utterances / captions | audio lost mean / max | captions lost (max) "
@@ -501,6 +510,8 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, nargs="+", default=[1000, 2000, 5000, 10000])
     parser.add_argument("--out", type=Path, default=Path("bench/results/fanout.md"))
     parser.add_argument("--seconds", type=float, default=MEASURE_S, help="measured per run")
+    parser.add_argument("--baseline", default=BASELINE_REV, help="the revision to compare against")
+    parser.add_argument("--no-workers", action="store_true", help="skip the run with listener processes")
     parser.add_argument(
         "--client", nargs=3, type=int, metavar=("PORT", "LISTENERS", "STALLED"), help=argparse.SUPPRESS
     )
@@ -510,7 +521,10 @@ def main() -> None:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    text = report(asyncio.run(bench(args.talk.resolve(), args.listeners, args.seconds)), args.seconds)
+    runs = asyncio.run(
+        bench(args.talk.resolve(), args.listeners, args.seconds, args.baseline, not args.no_workers)
+    )
+    text = report(runs, args.seconds, args.baseline)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import time
 
 from translator.hub import (
@@ -12,57 +13,72 @@ from translator.hub import (
     LATE_MARGIN_S,
     STALL_S,
     TEXT_BACKLOG,
-    AudioFrame,
+    AudioChunk,
     Hub,
     Listener,
 )
-from translator.messages import Caption, encode_text, websocket_frame
+from translator.messages import AUDIO_HEADER, Caption, encode_text, websocket_frame
+from translator.server.listen import WEBSOCKET
 
 
 def caption(n: int, final: bool = True, text: str = "hola") -> Caption:
     return Caption(n, "es", final, text, "hello", 0, 100)
 
 
-def frame(utterance: int, index: int, seconds: float = 0.1) -> AudioFrame:
-    return AudioFrame(f"{utterance}:{index}".encode(), utterance, seconds)
+def frame(utterance: int, index: int, seconds: float = 0.1) -> AudioChunk:
+    """A chunk whose audio names it (``b"2:7"``), playing ``seconds``."""
+    audio = f"{utterance}:{index}".encode()
+    return AudioChunk("es", utterance, index, "pcm", [audio], seconds, len(audio))
 
 
-def push(listener: Listener, audio: AudioFrame, now: float) -> None:
-    listener.push_audio(audio, websocket_frame(audio.data), now)
+def push(listener: Listener, audio: AudioChunk, now: float) -> None:
+    listener.push_audio(audio, WEBSOCKET.audio(audio), now)
+
+
+def wire(audio: AudioChunk) -> bytes:
+    return WEBSOCKET.audio(audio).wire
 
 
 async def take(listener: Listener) -> str | bytes | None:
-    """The next message's payload."""
+    """The next message's payload: a text message's JSON, an audio message's audio (no header)."""
     message = await listener.next()
-    return None if message is None else message[0]
+    if message is None:
+        return None
+    payload = message.payload
+    return payload if isinstance(payload, str) else payload[AUDIO_HEADER.size :]
 
 
 async def test_the_same_encoded_object_goes_to_every_listener() -> None:
     hub = Hub(["es", "fr"])
-    a, b, other = hub.subscribe("es"), hub.subscribe("es"), hub.subscribe("fr")
+    a, b, other = (
+        hub.subscribe("es", WEBSOCKET),
+        hub.subscribe("es", WEBSOCKET),
+        hub.subscribe("fr", WEBSOCKET),
+    )
     hub.publish("es", caption(1))
     first, second = await a.next(), await b.next()
     assert first is not None and second is not None
-    assert first[0] is second[0] and first[1] is second[1] and '"text":"hola"' in first[0]
-    assert first[1] == websocket_frame(first[0]), "the frame itself built once, too"
-    assert other._text == type(other._text)()
+    assert first.payload is second.payload and first.wire is second.wire
+    assert isinstance(first.payload, str) and '"text":"hola"' in first.payload
+    assert first.wire == websocket_frame(first.payload), "the frame itself built once, too"
+    assert not other._text
 
 
 async def test_a_burst_of_a_long_sentence_is_kept_whole() -> None:
     # 20 s of translated speech produced in an instant: a burst, not a listener falling behind.
     hub = Hub(["es"])
-    listener = hub.subscribe("es")
+    listener = hub.subscribe("es", WEBSOCKET)
     sent = [frame(1, i) for i in range(200)] + [frame(2, i) for i in range(50)]
     hub.publish("es", caption(1))
     for f in sent:
-        hub.publish_audio("es", f)
+        hub.publish_audio(f)
     received = [await take(listener) for _ in range(len(sent) + 1)]
-    assert received[1:] == [f.data for f in sent]
+    assert received[1:] == [f.packets[0] for f in sent]
     assert listener.skipped_utterances == 0 and listener.closed is None
 
 
 async def test_a_slow_listener_loses_whole_utterances_with_a_notice_never_half_of_one() -> None:
-    listener = Hub(["es"]).subscribe("es")
+    listener = Hub(["es"]).subscribe("es", WEBSOCKET)
     now = time.monotonic()
     for i in range(30):  # 3 s of utterance 1
         push(listener, frame(1, i), now)
@@ -87,7 +103,7 @@ async def test_a_slow_listener_loses_whole_utterances_with_a_notice_never_half_o
 
 async def test_a_listener_that_stops_reading_is_evicted_and_the_others_carry_on() -> None:
     hub = Hub(["es"])
-    stalled, healthy = hub.subscribe("es"), hub.subscribe("es")
+    stalled, healthy = hub.subscribe("es", WEBSOCKET), hub.subscribe("es", WEBSOCKET)
     cancelled = []
     stalled.on_evict(lambda: cancelled.append(True))
     now = time.monotonic()
@@ -98,20 +114,20 @@ async def test_a_listener_that_stops_reading_is_evicted_and_the_others_carry_on(
     assert stalled.closed == (CLOSE_TOO_SLOW, "listener too slow: stopped reading")
     assert cancelled == [True]
     assert await take(stalled) is None
-    hub.publish_audio("es", frame(3, 0))
+    hub.publish_audio(frame(3, 0))
     assert await take(healthy) == b"3:0" and healthy.closed is None
 
 
 async def test_captions_only_listeners_get_no_audio() -> None:
     hub = Hub(["es"])
-    listener = hub.subscribe("es", audio=False)
-    hub.publish_audio("es", frame(1, 0))
+    listener = hub.subscribe("es", WEBSOCKET, audio=False)
+    hub.publish_audio(frame(1, 0))
     assert len(listener._audio) == 0
 
 
 async def test_a_listener_behind_on_captions_is_evicted_with_a_code() -> None:
     hub = Hub(["es"])
-    stalled, healthy = hub.subscribe("es"), hub.subscribe("es")
+    stalled, healthy = hub.subscribe("es", WEBSOCKET), hub.subscribe("es", WEBSOCKET)
     for n in range(TEXT_BACKLOG + 1):
         hub.publish("es", caption(n))
         assert await take(healthy)
@@ -132,7 +148,7 @@ def test_history_keeps_the_latest_version_of_recent_finals() -> None:
 
 async def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time_in_order() -> None:
     hub = Hub(["es"])
-    listener = hub.subscribe("es")
+    listener = hub.subscribe("es", WEBSOCKET)
     written: list[bytes] = []
     full = False
     listener.writer = lambda wire: not full and (written.append(wire) or True)
@@ -140,33 +156,83 @@ async def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time
 
     async def sender() -> None:
         while (message := await listener.next()) is not None:
-            sender_wire.append(message[1])
-            written.append(message[1])
+            sender_wire.append(message.wire)
+            written.append(message.wire)
 
     task = asyncio.create_task(sender())
     await asyncio.sleep(0)  # the sender now waits: nothing in flight
     frames = [frame(1, i) for i in range(6)]
-    hub.publish_audio("es", frames[0])
-    hub.publish_audio("es", frames[1])
-    assert written == [websocket_frame(f.data) for f in frames[:2]] and not sender_wire, "no task switch"
+    hub.publish_audio(frames[0])
+    hub.publish_audio(frames[1])
+    assert written == [wire(f) for f in frames[:2]] and not sender_wire, "no task switch"
     full = True  # the socket's buffer is full: the hub queues, the sender writes when it can
-    hub.publish_audio("es", frames[2])
+    hub.publish_audio(frames[2])
     full = False
-    hub.publish_audio("es", frames[3])  # queued behind frame 2, never ahead of it
+    hub.publish_audio(frames[3])  # queued behind frame 2, never ahead of it
     await asyncio.sleep(0)
-    hub.publish_audio("es", frames[4])
+    hub.publish_audio(frames[4])
     hub.publish("es", caption(1))
-    hub.publish_audio("es", frames[5])
+    hub.publish_audio(frames[5])
     listener.evict(1000, "done")
     await task
-    assert written[:6] == [websocket_frame(f.data) for f in frames[:4]] + written[4:6]
-    assert sender_wire[:2] == [websocket_frame(f.data) for f in frames[2:4]]
+    assert written[:6] == [wire(f) for f in frames[:4]] + written[4:6]
+    assert sender_wire[:2] == [wire(f) for f in frames[2:4]]
     assert written[4:] == [
-        websocket_frame(frames[4].data),
+        wire(frames[4]),
         websocket_frame(caption_text(1)),
-        websocket_frame(frames[5].data),
+        wire(frames[5]),
     ]
 
 
 def caption_text(n: int) -> str:
     return encode_text(caption(n))
+
+
+def unmasked(opcode: int, message: bytes) -> bytes:
+    """One final, unmasked WebSocket frame (RFC 6455), built by hand."""
+    if len(message) < 126:
+        return struct.pack("!BB", 0x80 | opcode, len(message)) + message
+    if len(message) < 1 << 16:
+        return struct.pack("!BBH", 0x80 | opcode, 126, len(message)) + message
+    return struct.pack("!BBQ", 0x80 | opcode, 127, len(message)) + message
+
+
+def protocol_2_frame(codec: int, flags: int, utterance: int, position: int, payload: bytes) -> bytes:
+    """A binary audio message built by hand from the README's table: what the wire carried before
+    the hub knew no transport."""
+    return unmasked(2, struct.pack("<BBHII", 2, codec, flags, utterance, position) + payload)
+
+
+def test_the_websocket_framer_writes_protocol_2_byte_for_byte() -> None:
+    hub = Hub(["es"])
+    pcm_listener = hub.subscribe("es", WEBSOCKET, codec="pcm")
+    opus_listener = hub.subscribe("es", WEBSOCKET, codec="opus")
+    wires: dict[str, list[bytes]] = {"pcm": [], "opus": []}
+    for codec, listener in (("pcm", pcm_listener), ("opus", opus_listener)):
+        listener._idle = True  # its sending task waits: the hub writes at publish time
+        listener.writer = lambda data, codec=codec: wires[codec].append(data) or True
+    packets = [b"\x01" * 60, b"\x02" * 70, b"\x03" * 300]
+    long_pcm = bytes(range(256)) * 300  # 76,800 bytes: a frame with a 64-bit length
+    hub.publish_audio(AudioChunk.pcm("es", 7, 0, b"\x10\x00" * 40))
+    hub.publish_audio(AudioChunk.pcm("es", 7, 40, long_pcm))
+    hub.publish_audio(AudioChunk.ending("es", 7, 40 + len(long_pcm) // 2, "pcm"))
+    hub.publish_audio(AudioChunk.opus("es", 7, 0, packets))
+    hub.publish_audio(AudioChunk.ending("es", 7, 3 * 480, "opus"))
+    hub.publish("es", Caption(7, "es", True, "hola", "hello", 10, 20))
+    prefixed = b"".join(struct.pack("<H", len(p)) + p for p in packets)
+    caption_json = (
+        b'{"type":"caption","id":7,"lang":"es","final":true,"text":"hola",'
+        b'"source_text":"hello","start_ms":10,"end_ms":20}'
+    )
+    text_frame = unmasked(1, caption_json)
+    assert wires["pcm"] == [
+        protocol_2_frame(0, 0, 7, 0, b"\x10\x00" * 40),
+        protocol_2_frame(0, 0, 7, 40, long_pcm),
+        protocol_2_frame(0, 1, 7, 40 + 38400, b""),
+        text_frame,
+    ]
+    assert wires["opus"] == [
+        protocol_2_frame(1, 0, 7, 0, prefixed),
+        protocol_2_frame(1, 1, 7, 1440, b""),
+        text_frame,
+    ]

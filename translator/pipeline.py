@@ -28,20 +28,10 @@ from translator.engines.events import (
     TurnDone,
 )
 from translator.errors import LastLanguageError, PermanentEngineError, TranslatorError, UnknownLanguageError
-from translator.hub import AudioFrame, Hub
+from translator.hub import AudioChunk, Hub
 from translator.lags import LanguageLags
 from translator.languages import Language
-from translator.messages import (
-    FLAG_END,
-    MAX_PACKETS,
-    PACKET_SAMPLES,
-    PAUSED,
-    Caption,
-    ErrorMessage,
-    Status,
-    audio_frame,
-    opus_payload,
-)
+from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
 from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
 from translator.usage import TokensPerMinute
 
@@ -381,8 +371,8 @@ class Pipeline:
                 self._publish_opus(lang, utterance, utterance.encoder.flush())
                 utterance.encoder = None
             if utterance.audio_samples:
-                self._publish_pcm(lang, utterance, b"", FLAG_END)
-                self._publish_opus(lang, utterance, [], FLAG_END)
+                self.hub.publish_audio(AudioChunk.ending(lang, utterance.id, utterance.audio_samples, "pcm"))
+                self.hub.publish_audio(AudioChunk.ending(lang, utterance.id, utterance.opus_samples, "opus"))
             return
         if isinstance(event, SpeechStarted):
             utterance.start_ms = event.start_ms
@@ -435,22 +425,15 @@ class Pipeline:
         if self.on_lag is not None:
             self.on_lag(lang, lag)
 
-    def _publish_pcm(self, lang: str, utterance: _Utterance, pcm: bytes, flags: int = 0) -> None:
-        frame = audio_frame("pcm", utterance.id, utterance.audio_samples, pcm, flags)
+    def _publish_pcm(self, lang: str, utterance: _Utterance, pcm: bytes) -> None:
+        self.hub.publish_audio(AudioChunk.pcm(lang, utterance.id, utterance.audio_samples, pcm))
         utterance.audio_samples += len(pcm) // 2
-        self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, len(pcm) / 2 / SAMPLE_RATE))
 
-    def _publish_opus(self, lang: str, utterance: _Utterance, packets: list[bytes], flags: int = 0) -> None:
-        """The packets just encoded, in messages of up to ``MAX_PACKETS`` (none held back to fill one)."""
-        if flags & FLAG_END:
-            frame = audio_frame("opus", utterance.id, utterance.opus_samples, b"", flags)
-            self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, 0.0), "opus")
-            return
+    def _publish_opus(self, lang: str, utterance: _Utterance, packets: list[bytes]) -> None:
+        """The packets just encoded, in chunks of up to ``MAX_PACKETS`` (none held back to fill one)."""
         for start in range(0, len(packets), MAX_PACKETS):
             batch = packets[start : start + MAX_PACKETS]
-            frame = audio_frame("opus", utterance.id, utterance.opus_samples, opus_payload(batch))
-            seconds = len(batch) * PACKET_SAMPLES / SAMPLE_RATE
-            self.hub.publish_audio(lang, AudioFrame(frame, utterance.id, seconds), "opus")
+            self.hub.publish_audio(AudioChunk.opus(lang, utterance.id, utterance.opus_samples, batch))
             utterance.opus_samples += len(batch) * PACKET_SAMPLES
 
     @staticmethod

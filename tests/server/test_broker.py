@@ -20,8 +20,8 @@ import websockets
 from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
 from harness.voicelive_server import FakeVoiceLive
 from tests.server.test_listen import voicelive_settings
-from translator import broker as redis_broker
 from translator.audio.wav import WavSource
+from translator.hub import broker as redis_broker
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="translator.broker")
+    caplog.set_level(logging.INFO, logger="translator.hub.broker")
     monkeypatch.setattr(redis_broker, "COUNTS_LOG_S", 0.0)  # every change, not once a minute
     async with shared_talk(voicelive, talk, redis_server) as (pipeline, worker):
         here, there = await asyncio.gather(

@@ -23,7 +23,7 @@ from harness.live import listen, live_server, masked_frame, raw_websocket
 from tests.helpers import Records
 from translator.audio.wav import WavSource
 from translator.config import load_settings
-from translator.server import limits, protocol
+from translator.server import limits, uvicorn_protocols
 from translator.server.operator import resolve_token
 
 
@@ -135,7 +135,7 @@ async def test_a_client_that_pings_and_never_reads_is_cut_off(talk: Path) -> Non
 
 
 async def test_slow_and_huge_request_headers_are_cut_off(talk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(protocol, "REQUEST_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(uvicorn_protocols, "REQUEST_TIMEOUT_S", 1.0)
     async with live_server(local_settings(talk), WavSource(talk)) as server:
 
         def slow() -> float:
@@ -185,7 +185,7 @@ async def test_connections_are_capped_per_address_and_in_all(talk: Path) -> None
 async def test_a_crowd_of_idle_connections_cannot_take_the_server_down(
     talk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(protocol, "REQUEST_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(uvicorn_protocols, "REQUEST_TIMEOUT_S", 1.0)
     settings = local_settings(talk)
     settings.server.max_connections = 8
     async with live_server(settings, WavSource(talk, loop=True)) as server:

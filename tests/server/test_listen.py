@@ -170,3 +170,50 @@ async def test_opus_listeners_get_packets_encoded_once_per_language(
     assert pcm_samples * 2 <= decoded <= (pcm_samples + 2 * 480) * 2
     assert opus.audio_shares()[first] == 1.0
     assert all(len(packet) < 200 for packet in packets)
+
+
+async def sse_events(url: str, until, within_s: float = 30.0) -> list[tuple[str, dict]]:
+    """(event name, data) of a Server-Sent Events stream, read with a real HTTP client until
+    ``until(events)``."""
+    events: list[tuple[str, dict]] = []
+    async with httpx.AsyncClient(timeout=within_s) as client, client.stream("GET", url) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        async with asyncio.timeout(within_s):
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    events.append((name, json.loads(line[6:])))
+                    if until(events):
+                        return events
+    raise AssertionError(f"the stream ended after {events}")
+
+
+async def test_server_sent_events_carry_the_same_captions_as_the_websocket(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    """The hub frames once per transport: an overlay on SSE reads what a page on the WebSocket reads."""
+    settings = voicelive_settings(voicelive, talk)
+    source = WavSource(talk, pace=4)
+    async with live_server(settings, source) as server:
+
+        seen: list[tuple[int, int]] = []  # (listeners, audience) of the channel while SSE reads
+
+        def finals(events: list[tuple[str, dict]]) -> bool:
+            channel = server.services.hub.channels["es"]
+            seen.append((len(channel.listeners), channel.audience))
+            return len([d for name, d in events if name == "caption" and d["final"]]) >= 2
+
+        sse, ws = await asyncio.gather(
+            sse_events(f"{server.url}/sse/captions/es", finals),
+            listen(f"{server.ws}/ws/listen/es", two_finals),
+        )
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            unknown = await client.get("/sse/captions/xx")
+    assert sse[0][0] == "hello" and sse[0][1]["lang"] == "es" and sse[0][1]["audio"] is False
+    captions = [data for name, data in sse if name == "caption"]
+    assert {c["id"]: c for c in captions if c["final"]} == ws.finals()
+    assert unknown.status_code == 404 and "available: es, fr" in unknown.json()["detail"]
+    assert all(listeners - audience == 1 for listeners, audience in seen), "SSE readers are not the audience"

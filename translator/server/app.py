@@ -25,16 +25,16 @@ from litestar.exceptions import HTTPException
 from litestar.types import Scope
 
 from translator.audio import AudioSource, open_source
-from translator.broker import RedisBroker
 from translator.config import Settings
 from translator.engines import create_engine
 from translator.errors import AddressError
 from translator.hub import Hub
+from translator.hub.broker import RedisBroker
 from translator.languages import get_language
 from translator.pipeline import Pipeline
 from translator.printable import printable
 from translator.remote_talk import RemoteTalk
-from translator.server import api, control, log_limits, metrics, pages, transcripts, workers
+from translator.server import api, control, log_limits, metrics, pages, sse, transcripts, workers
 from translator.server.edge import Edge
 from translator.server.limits import AdmissionLimit, ConnectionBudget, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
@@ -69,7 +69,7 @@ def create_app(services: Services, operator: bool = True) -> Litestar:
         finally:
             await cancel_and_wait(task)
 
-    public = [api.languages, api.healthz, api.readyz, listen, *pages.handlers]
+    public = [api.languages, api.healthz, api.readyz, listen, sse.captions, *pages.handlers]
     operators = [
         api.status,
         *control.handlers,

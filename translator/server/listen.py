@@ -11,10 +11,15 @@ from urllib.parse import urlsplit
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
 
-from translator.audio import SAMPLE_RATE
-from translator.hub import Listener
-from translator.languages import get_language
-from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, encode_text
+from translator.hub import AudioChunk, Listener, Outgoing
+from translator.messages import (
+    FLAG_END,
+    Codec,
+    ListenerMessage,
+    audio_frame,
+    opus_payload,
+    websocket_frame,
+)
 from translator.server.limits import CLOSE_TRY_AGAIN_LATER, address_key
 from translator.server.services import Services
 from translator.server.uvicorn_protocols import PREBUILT_FRAMES, PrebuiltFrames
@@ -35,6 +40,27 @@ ROLES = ("audience", "console", "overlay")
 """Who listens: only the audience is counted (the operator's console and caption overlays are not)."""
 
 
+class WebSocketFramer:
+    """Protocol 2 (see ``messages.py``): JSON text frames, and one binary frame per audio chunk
+    (the 12-byte header, then PCM16 or length-prefixed Opus packets)."""
+
+    def text(self, message: ListenerMessage, json: str) -> Outgoing:
+        return Outgoing(json, websocket_frame(json))
+
+    def audio(self, chunk: AudioChunk) -> Outgoing:
+        if chunk.end:
+            data = audio_frame(chunk.codec, chunk.utterance, chunk.position, b"", FLAG_END)
+        elif chunk.codec == "opus":
+            data = audio_frame("opus", chunk.utterance, chunk.position, opus_payload(chunk.packets))
+        else:
+            data = audio_frame("pcm", chunk.utterance, chunk.position, chunk.packets[0])
+        return Outgoing(data, websocket_frame(data))
+
+
+WEBSOCKET = WebSocketFramer()
+"""One framer for every WebSocket listener: each message's frame is built once for all of them."""
+
+
 @websocket("/ws/listen/{lang:str}")
 async def listen(socket: WebSocket, lang: str, state: State) -> None:
     """Send the hello, then captions (text) and audio (binary) of ``lang`` until either side leaves."""
@@ -49,24 +75,10 @@ async def listen(socket: WebSocket, lang: str, state: State) -> None:
     if (refusal := _refusal(socket, services, lang, codec, role, address if pcm else "")) is not None:
         await socket.close(refusal[0], close_reason(refusal[1]))
         return
-    status = services.pipeline.status(lang)
-    hello = Hello(
-        protocol=PROTOCOL_VERSION,
-        lang=lang,
-        name=get_language(lang).native,
-        state=status.state,
-        detail=status.detail,
-        audio=audio,
-        codec=codec,
-        sample_rate=SAMPLE_RATE,
-        channels=1,
-        audio_header_bytes=AUDIO_HEADER.size,
-        talk_started_at=services.pipeline.input.talk_started_at,
-        captions=list(hub.channels[lang].history),
-    )
+    hello = services.hello(lang, audio, codec)  # type: ignore[arg-type]  # checked by _refusal
     # Subscribing and queueing the hello happen with no await between: nothing published is missed.
     listener = hub.subscribe(
-        lang, audio=audio, codec=codec, first=encode_text(hello), audience=role == "audience"
+        lang, WEBSOCKET, audio=audio, codec=codec, first=hello, audience=role == "audience"
     )
     services.pcm_listeners[address] += pcm
     try:
@@ -148,13 +160,12 @@ async def _serve(socket: WebSocket, listener: Listener) -> None:
 async def _send_all(socket: WebSocket, listener: Listener, prebuilt: PrebuiltFrames | None) -> None:
     """What the hub could not write at once: a backlog, or a connection without prebuilt frames."""
     while (message := await listener.next()) is not None:
-        data, wire = message
         if prebuilt is not None:
-            await prebuilt.write(wire)
-        elif isinstance(data, str):
-            await socket.send_text(data)
+            await prebuilt.write(message.wire)
+        elif isinstance(message.payload, str):
+            await socket.send_text(message.payload)
         else:
-            await socket.send_bytes(data)
+            await socket.send_bytes(message.payload)
 
 
 async def _receive_all(socket: WebSocket) -> tuple[int, str] | None:

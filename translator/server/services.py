@@ -10,11 +10,12 @@ from urllib.parse import urlsplit
 
 from litestar.datastructures import Headers
 
-from translator.broker import RedisBroker
+from translator.audio import SAMPLE_RATE
 from translator.config import Settings
 from translator.hub import Hub
-from translator.languages import Language
-from translator.messages import PROTOCOL_VERSION
+from translator.hub.broker import RedisBroker
+from translator.languages import Language, get_language
+from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello
 from translator.pipeline import Pipeline
 from translator.remote_talk import RemoteTalk
 from translator.server.operator import WrongGuesses, matches, presented
@@ -65,6 +66,24 @@ class Services:
         if self.broker is not None and self.broker.totals:
             return self.broker.totals.get(lang, 0)
         return self.hub.listener_count(lang)
+
+    def hello(self, lang: str, audio: bool, codec: Codec) -> Hello:
+        """The first message of a listener of ``lang`` on any transport: its state and recent captions."""
+        status = self.pipeline.status(lang)
+        return Hello(
+            protocol=PROTOCOL_VERSION,
+            lang=lang,
+            name=get_language(lang).native,
+            state=status.state,
+            detail=status.detail,
+            audio=audio,
+            codec=codec,
+            sample_rate=SAMPLE_RATE,
+            channels=1,
+            audio_header_bytes=AUDIO_HEADER.size,
+            talk_started_at=self.pipeline.input.talk_started_at,
+            captions=list(self.hub.channels[lang].history),
+        )
 
     def languages(self, operator: bool = False) -> dict[str, object]:
         """The body of ``GET /api/languages``; ``operator`` adds why a language is not ready and its

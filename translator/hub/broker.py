@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import struct
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +26,10 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from translator.config import BrokerConfig
-from translator.hub import HISTORY, AudioFrame, Hub
-from translator.messages import CODEC_IDS, Caption, Codec, ListenerMessage
+from translator.hub.chunks import AudioChunk
+from translator.hub.delivery import HISTORY
+from translator.hub.hub import Hub
+from translator.messages import Caption, ListenerMessage
 from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 OUTBOX = 2000
 """Messages waiting for Redis at most (~20 s of one language); older ones are dropped."""
 TEXT, AUDIO = b"T", b"A"
-_AUDIO = struct.Struct("<BIf")
-_CODECS: dict[int, Codec] = {number: name for name, number in CODEC_IDS.items()}
 _decode = msgspec.json.Decoder(ListenerMessage).decode
+_encode_chunk = msgspec.msgpack.Encoder().encode
+_decode_chunk = msgspec.msgpack.Decoder(AudioChunk).decode
 
 
 class RedisBroker:
@@ -100,11 +101,9 @@ class RedisBroker:
         """Publish a JSON message of ``lang``; ``keep``: a final caption, kept for late joiners."""
         self._send(lang, TEXT + text.encode(), text.encode() if keep else None)
 
-    def send_audio(self, lang: str, frame: AudioFrame, codec: Codec) -> None:
-        """Publish an audio frame of ``lang``."""
-        self._send(
-            lang, AUDIO + _AUDIO.pack(CODEC_IDS[codec], frame.utterance, frame.seconds) + frame.data, None
-        )
+    def send_audio(self, chunk: AudioChunk) -> None:
+        """Publish a chunk of audio."""
+        self._send(chunk.lang, AUDIO + _encode_chunk(chunk), None)
 
     def _send(self, lang: str, data: bytes, keep: bytes | None) -> None:
         if self._outbox.full():
@@ -179,9 +178,7 @@ class RedisBroker:
             text = data[1:].decode()
             self.hub.deliver_text(lang, text, _decode(text))
         elif data[:1] == AUDIO:
-            codec, utterance, seconds = _AUDIO.unpack_from(data, 1)
-            frame = AudioFrame(data[1 + _AUDIO.size :], utterance, seconds)
-            self.hub.deliver_audio(lang, frame, _CODECS[codec])
+            self.hub.deliver_audio(_decode_chunk(memoryview(data)[1:]))
 
     def _log_counts(self, processes: int) -> None:
         now = asyncio.get_running_loop().time()
