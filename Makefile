@@ -36,6 +36,7 @@ test: install system-deps
 lint: install
 	$(VENV)/bin/ruff check translator harness tests bench
 	$(VENV)/bin/ruff format --check translator harness tests bench
+	$(VENV)/bin/mypy
 
 bench: install system-deps $(DEMO_TALK)
 	$(PY) -m bench.latency --out bench/results/latency.md

@@ -149,8 +149,18 @@ class ListenerProtocol(asyncio.Protocol):
             if opcode == 0x8:
                 self.closed = True
                 continue
+            if opcode == 0x9:
+                # A browser answers the server's keep-alive pings: a listener that does not is
+                # closed by uvicorn after its ping timeout.
+                self._pong(payload)
+                continue
             self._message(opcode, payload, now, tally)
         del buffer[:offset]
+
+    def _pong(self, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(struct.pack("!BB", 0x8A, 0x80 | len(payload)) + mask + masked)
 
     def _message(self, opcode: int, payload: bytes, now: float, tally: Tally) -> None:
         if opcode == 0x2:

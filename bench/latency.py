@@ -28,8 +28,8 @@ from harness.talk import SENTENCES, write_talk
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import SourceText, SpeechStopped, TranslationAudio, TranslationText
-from translator.engines.local import LocalEngine
 from translator.engines.local.asr import Recognizer
+from translator.engines.local.engine import LocalEngine
 from translator.evaluation.metrics import word_error_rate
 from translator.languages import get_language
 

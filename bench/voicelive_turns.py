@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name
-from translator.config import load_settings
-from translator.engines import create_engine
+from translator.config import Settings, load_settings
+from translator.engines import table
+from translator.engines.base import Engine
 from translator.engines.events import SourceText, TranslationAudio, TranslationText, TurnDone
+
+
+def create_engine(settings: Settings) -> Engine:
+    """The engine of the settings' (first) room, not started."""
+    return table.create_engine(settings.room_configs()[0])
+
 
 # Long turns straight after short ones; pauses just over the service's 500 ms.
 DURATIONS = (3.0, 0.4, 2.0, 0.4, 0.5, 4.0, 0.4, 1.0, 6.0, 0.4)

@@ -24,7 +24,8 @@ from translator.audio import AudioSource
 from translator.config import Settings
 from translator.messages import AUDIO_HEADER, FLAG_END, PACKET_SAMPLES, opus_packets
 from translator.server.app import running
-from translator.server.services import Services
+from translator.server.rooms import Rooms
+from translator.talk.room import Room
 
 
 def free_port() -> int:
@@ -50,8 +51,15 @@ OPERATOR_TOKEN = "operator-token-for-tests"
 
 @dataclass
 class LiveServer:
-    services: Services
+    rooms: Rooms
     port: int
+
+    @property
+    def room(self) -> Room:
+        """The room of a one-room server (the first of several)."""
+        room = next(iter(self.rooms.rooms.values()))
+        assert isinstance(room, Room)
+        return room
 
     @property
     def url(self) -> str:
@@ -64,19 +72,25 @@ class LiveServer:
     @property
     def operator(self) -> dict[str, str]:
         """Headers that carry the operator token."""
-        return {"Authorization": f"Bearer {self.services.operator_token}"}
+        return {"Authorization": f"Bearer {self.rooms.operator_token}"}
 
 
 @asynccontextmanager
 async def live_server(
-    settings: Settings, source: AudioSource | None = None, port: int | None = None
+    settings: Settings,
+    source: AudioSource | None = None,
+    port: int | None = None,
+    sources: dict[str, AudioSource] | None = None,
 ) -> AsyncIterator[LiveServer]:
-    """The whole service (input, engine, pipeline, hub, Litestar under uvicorn) on a free port."""
+    """The whole service (rooms with their input, engine, pipeline, hub; Litestar under uvicorn) on
+    a free port. ``source``: the input of a one-room server; ``sources``: inputs by room id."""
     settings.server.port = port or free_port()
     settings.server.operator_token = settings.server.operator_token or OPERATOR_TOKEN
     settings.transcripts.directory = settings.transcripts.directory or tempfile.mkdtemp(prefix="talks-")
-    async with running(settings, source) as services:
-        yield LiveServer(services, settings.server.port)
+    if source is not None:
+        sources = {settings.room_configs()[0].id: source}
+    async with running(settings, sources) as rooms:
+        yield LiveServer(rooms, settings.server.port)
 
 
 @dataclass

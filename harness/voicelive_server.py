@@ -582,8 +582,8 @@ class _Session:
         await self.send({"type": "response.audio.done", **item})
         await self.send({"type": "response.audio_transcript.done", **item, "transcript": " ".join(words)})
         self.active.pop(response_id, None)
-        details = {"type": "incomplete", "reason": "max_output_tokens"} if outcome == "incomplete" else None
-        await self.done(response_id, outcome, output, details)
+        ended = {"type": "incomplete", "reason": "max_output_tokens"} if outcome == "incomplete" else None
+        await self.done(response_id, outcome, output, ended)
 
     async def done(
         self, response_id: str, status: str, output: list[dict[str, Any]], details: dict[str, Any] | None

@@ -83,9 +83,9 @@ def test_a_missing_microphone_is_a_clear_error() -> None:
 def test_a_language_the_offline_engine_cannot_serve_is_said_before_the_microphone_is_opened() -> None:
     # The default microphone on a machine without one: the language is what must be fixed first.
     result = run("serve", "--engine", "local", "--device", "no-such-microphone", "--target", "de")
-    assert result.returncode == 1
+    assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert "the offline engine cannot translate en→de" in line and "microphone" not in line
+    assert "targets[0]: the offline engine cannot translate en→de" in line and "microphone" not in line
 
 
 def test_version_and_help_say_what_they_should() -> None:
@@ -98,18 +98,23 @@ def test_version_and_help_say_what_they_should() -> None:
 
 
 def test_an_invalid_choice_in_the_config_lists_the_valid_ones(tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text('engine = "azure"\n[log]\nformat = "xml"\n')
-    result = run("serve", "--config", str(config))
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line == "translator: error: engine: 'azure' is not one of: auto, voicelive, local"
+    lines = []
+    for name, text in (("engine", 'engine = "azure"\n'), ("format", '[log]\nformat = "xml"\n')):
+        config = tmp_path / f"{name}.toml"
+        config.write_text(text)
+        result = run("serve", "--config", str(config))
+        assert result.returncode == 2
+        lines += result.stderr.strip().splitlines()
+    assert lines == [
+        "translator: error: engine: 'azure' is not one of: auto, voicelive, local",
+        "translator: error: log.format: 'xml' is not one of: text, json",
+    ]
 
 
 def test_an_offline_pair_that_does_not_exist_is_refused_at_start_up(talk: Path) -> None:
     result = run("serve", "--engine", "local", "--input", str(talk), "--target", "de")
-    assert result.returncode == 1
-    assert "cannot translate en→de; it can do en→ca, en→eo, en→es, en→fr" in result.stderr
+    assert result.returncode == 2, "a language the engine cannot serve is a bad setting: it is named"
+    assert "targets[0]: the offline engine cannot translate en→de; it can do en→ca, en→eo" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -149,7 +154,7 @@ async def test_serve_logs_json_lines_at_the_configured_level_without_secrets(
     assert any(
         line["name"] == "translator.server.control"
         and line["levelname"] == "INFO"
-        and line["message"].startswith("glossary changed by the operator")
+        and line["message"].startswith("room main: glossary changed by the operator")
         for line in lines
     ), text
     assert "json-log-secret" not in text and OPERATOR_TOKEN not in text

@@ -31,8 +31,8 @@ from translator.engines.events import (
     TranslationAudio,
     TranslationText,
 )
-from translator.engines.voicelive import VoiceLiveEngine
-from translator.engines.voicelive.engine import TRANSLATIONS_PER_MINUTE
+from translator.engines.local.voices import ESPEAK_VOICES
+from translator.engines.voicelive.engine import TRANSLATIONS_PER_MINUTE, VoiceLiveEngine
 from translator.errors import ConfigError
 from translator.languages import Language, get_language
 
@@ -110,12 +110,12 @@ async def utterance(source: Language) -> tuple[bytes, str]:
     if source.code == "en":
         return english, "speaking the built-in English sentence"
     espeak = shutil.which("espeak-ng")
-    if espeak is None or source.espeak_voice is None or source.code not in GREETINGS:
+    if espeak is None or source.code not in ESPEAK_VOICES or source.code not in GREETINGS:
         return english, f"speaking English, not {source.name} (espeak-ng is not installed)"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "greeting.wav"
         process = await asyncio.create_subprocess_exec(
-            espeak, "-v", source.espeak_voice, "-w", str(path), GREETINGS[source.code],
+            espeak, "-v", ESPEAK_VOICES[source.code], "-w", str(path), GREETINGS[source.code],
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         if await process.wait() != 0:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from translator import logs
 from translator.config import Settings, load_settings
+from translator.engines import table
 from translator.errors import AddressError, ConfigError, TranslatorError
 
 EXIT_USAGE = 2
@@ -27,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", help="TOML settings file (flags win over it)")
     serve.add_argument(
         "--engine",
-        choices=["auto", "voicelive", "local"],
-        help="default auto: Voice Live when an endpoint is configured, else the offline engine",
+        choices=table.choices(),
+        help="; ".join(f"{spec.name}: {spec.summary}" for spec in table.ENGINES.values())
+        + "; default auto: Voice Live when an endpoint is configured, else the offline engine",
     )
     serve.add_argument(
         "--input", dest="audio.input", metavar="mic|PATH", help="mic, or a WAV file (default mic)"
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("talk", metavar="TALK.wav")
     evaluate.add_argument("--reference", metavar="REF.json", help="utterance timings, text, translations")
     evaluate.add_argument("--config", help="TOML settings file")
-    evaluate.add_argument("--engine", choices=["auto", "voicelive", "local"])
+    evaluate.add_argument("--engine", choices=table.choices())
     evaluate.add_argument("--source", help="the speaker's language (default en)")
     evaluate.add_argument("--target", dest="targets", action="append", metavar="LANG")
     evaluate.add_argument("--codec", choices=["pcm", "opus"], default="pcm", help="the listeners' codec")
@@ -231,7 +233,7 @@ def _export(args: argparse.Namespace) -> int:
             print(f"no talks in {directory}")
         for talk in talks:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(talk.started_at / 1000))
-            print(f"{talk.id}  {started}  {talk.event_name}  ({', '.join(talk.targets)})")
+            print(f"{talk.id}  {started}  {talk.room}  {talk.event_name}  ({', '.join(talk.targets)})")
         return 0
     if args.lang is None:
         raise ConfigError("--lang", "which language? e.g. --lang es")

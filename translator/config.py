@@ -16,11 +16,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from translator.engines import table
 from translator.errors import ConfigError, UnknownLanguageError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, get_language
-
-EngineName = Literal["auto", "voicelive", "local"]
 
 # Environment variables for Azure, first match wins; the COGNITIVE_SERVICES names are the SDK samples'.
 AZURE_ENV: dict[str, tuple[str, ...]] = {
@@ -153,27 +152,82 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
         return f"ServerConfig(host={self.host!r}, port={self.port!r}, operator_token={token})"
 
 
-class Settings(msgspec.Struct, forbid_unknown_fields=True):
-    """Everything the service needs, one Struct per layer."""
+ROOM_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+DEFAULT_ROOM = "main"
+"""The id of a server's only room when the config declares none."""
 
+
+class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """One room: a floor with its own input, languages, engine and glossary."""
+
+    id: str = DEFAULT_ROOM
+    """In its URLs (``/r/{id}/``): lower-case letters, digits and dashes."""
+    name: str = ""
+    """Shown to the audience and the operator ("Main hall"); empty: the event's name for a server's
+    only room, else the id."""
     source: str = "en"
     targets: list[str] = msgspec.field(default_factory=lambda: ["es", "fr"])
-    engine: EngineName = "auto"
+    engine: str = table.AUTO
+    """An engine of the table (``translator/engines/table.py``), or ``auto``: Voice Live when an
+    endpoint is configured, else the offline engine."""
     audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
     azure: AzureConfig = msgspec.field(default_factory=AzureConfig)
     local: LocalConfig = msgspec.field(default_factory=LocalConfig)
+    glossary: Glossary = msgspec.field(default_factory=Glossary)
+    """Required translations and names kept; the operator may change it during the talk."""
+
+    def resolved_engine(self) -> str:
+        """The engine this room runs (``auto`` resolved)."""
+        return table.resolve(self.engine, self).name
+
+
+ROOM_FIELDS = ("source", "targets", "engine", "audio", "azure", "local", "glossary")
+"""Room settings that may also stand at the top level: the one room's, or every room's defaults."""
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    """Everything the service needs: the server's settings, and its rooms'.
+
+    The room settings at the top level (``source``, ``targets``, ``engine``, ``audio``, ``azure``,
+    ``local``, ``glossary``, and the CLI flags that set them) are the one room of a config that
+    declares no ``[[rooms]]``, and the defaults of every room of one that does.
+    """
+
+    source: str = "en"
+    targets: list[str] = msgspec.field(default_factory=lambda: ["es", "fr"])
+    engine: str = table.AUTO
+    audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
+    azure: AzureConfig = msgspec.field(default_factory=AzureConfig)
+    local: LocalConfig = msgspec.field(default_factory=LocalConfig)
+    glossary: Glossary = msgspec.field(default_factory=Glossary)
+    rooms: list[RoomConfig] = []
+    """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
-    glossary: Glossary = msgspec.field(default_factory=Glossary)
-    """Required translations and names kept; the operator may change it during the talk."""
 
-    def resolved_engine(self) -> Literal["voicelive", "local"]:
-        """The engine to run: ``auto`` means Voice Live when an endpoint is configured."""
-        if self.engine == "auto":
-            return "voicelive" if self.azure.endpoint else "local"
-        return self.engine
+    def room_configs(self) -> list[RoomConfig]:
+        """The rooms to serve: those declared, or the one the top-level settings describe."""
+        if self.rooms:
+            return self.rooms
+        return [
+            RoomConfig(
+                DEFAULT_ROOM,
+                self.server.event_name,
+                self.source,
+                self.targets,
+                self.engine,
+                self.audio,
+                self.azure,
+                self.local,
+                self.glossary,
+            )
+        ]
+
+    def resolved_engine(self) -> str:
+        """The engine of the first room (``auto`` resolved)."""
+        return self.room_configs()[0].resolved_engine()
 
 
 def load_settings(
@@ -205,12 +259,24 @@ def load_settings(
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
+    if isinstance(rooms := data.get("rooms"), list):
+        defaults = {key: data[key] for key in ROOM_FIELDS if key in data}
+        data["rooms"] = [_merged(defaults, room) if isinstance(room, dict) else room for room in rooms]
     try:
         settings = msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
         raise _field_error(str(exc)) from None
     validate(settings)
     return settings
+
+
+def _merged(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """``own`` over ``defaults``, table by table (a room's ``[rooms.azure]`` changes only what it sets)."""
+    merged = dict(defaults)
+    for key, value in own.items():
+        base = merged.get(key)
+        merged[key] = _merged(base, value) if isinstance(base, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -248,30 +314,84 @@ def _choices(path: str) -> list[str]:
     return [str(value) for value in typing.get_args(kind)] if typing.get_origin(kind) is Literal else []
 
 
-def _validate_azure(settings: Settings) -> None:
-    azure = settings.azure
+def _validate_azure(azure: AzureConfig, prefix: str) -> None:
     if azure.endpoint and urlsplit(azure.endpoint).query:
         # The value is never echoed: a key pasted into the URL must not reach a log.
         raise ConfigError(
-            "azure.endpoint",
+            f"{prefix}azure.endpoint",
             "must be the bare resource URL, without a query string; put the key in AZURE_VOICELIVE_API_KEY",
         )
     if azure.temperature is not None and not 0.6 <= azure.temperature <= 1.2:
-        raise ConfigError("azure.temperature", "Voice Live accepts 0.6 to 1.2")
+        raise ConfigError(f"{prefix}azure.temperature", "Voice Live accepts 0.6 to 1.2")
     if not 1 <= azure.max_response_tokens <= 4096:
-        raise ConfigError("azure.max_response_tokens", "Voice Live accepts 1 to 4096")
+        raise ConfigError(f"{prefix}azure.max_response_tokens", "Voice Live accepts 1 to 4096")
     if not 0 < azure.max_session_minutes <= 120:
-        raise ConfigError("azure.max_session_minutes", "must be more than 0 and at most 120")
-    if settings.resolved_engine() != "voicelive":
+        raise ConfigError(f"{prefix}azure.max_session_minutes", "must be more than 0 and at most 120")
+
+
+def _validate_local(local: LocalConfig, prefix: str) -> None:
+    for field, value, low in (
+        ("beam_size", local.beam_size, 1),
+        ("threads", local.threads, 1),
+        ("silence_ms", local.silence_ms, 32),
+        ("min_speech_ms", local.min_speech_ms, 0),
+        ("early_recognition_ms", local.early_recognition_ms, 0),
+    ):
+        if value < low:
+            raise ConfigError(f"{prefix}local.{field}", f"must be at least {low}, got {value}")
+    if local.early_recognition_ms > local.silence_ms:
+        raise ConfigError(f"{prefix}local.early_recognition_ms", "must not be longer than local.silence_ms")
+    if not 1 <= local.max_utterance_s <= 28:
+        raise ConfigError(f"{prefix}local.max_utterance_s", "must be between 1 and 28 seconds")
+
+
+def _validate_room(room: RoomConfig, prefix: str) -> None:
+    """Check one room; ``prefix`` names it in errors (``rooms[1].``, or nothing for the only room)."""
+    try:
+        get_language(room.source)
+    except UnknownLanguageError as exc:
+        raise ConfigError(f"{prefix}source", str(exc)) from None
+    if not room.targets:
+        raise ConfigError(f"{prefix}targets", "at least one target language is needed")
+    for index, code in enumerate(room.targets):
+        try:
+            get_language(code)
+        except UnknownLanguageError as exc:
+            raise ConfigError(f"{prefix}targets[{index}]", str(exc)) from None
+        if code == room.source:
+            raise ConfigError(f"{prefix}targets[{index}]", f"{code!r} is the source language")
+    if len(set(room.targets)) != len(room.targets):
+        raise ConfigError(f"{prefix}targets", "a language is listed twice")
+    if bad := room.glossary.problem(set(LANGUAGES)):
+        raise ConfigError(f"{prefix}{bad[0]}", bad[1])
+    if room.audio.input != "mic" and not Path(room.audio.input).is_file():
+        raise ConfigError(f"{prefix}audio.input", f"no such file: {room.audio.input}")
+    if room.engine not in table.choices():
+        raise ConfigError(f"{prefix}engine", f"{room.engine!r} is not one of: {', '.join(table.choices())}")
+    if room.engine != table.AUTO:
+        spec = table.ENGINES[room.engine]
+        if missing := spec.missing(getattr(room, spec.section)):
+            raise ConfigError(f"{prefix}{spec.section}.{missing[0]}", missing[1])
+    _validate_azure(room.azure, prefix)
+    _validate_local(room.local, prefix)
+
+
+def _validate_rooms(settings: Settings) -> None:
+    if not settings.rooms:
+        _validate_room(settings.room_configs()[0], "")
         return
-    speakable = [lang.code for lang in LANGUAGES.values() if lang.azure_voice]
-    for index, code in enumerate(settings.targets):
-        language = get_language(code)
-        if not language.azure_voice:
+    seen: set[str] = set()
+    for index, room in enumerate(settings.rooms):
+        if not ROOM_ID.fullmatch(room.id):
             raise ConfigError(
-                f"targets[{index}]",
-                f"Voice Live has no voice for {language.name} ({code}); it speaks: {', '.join(speakable)}",
+                f"rooms[{index}].id",
+                f"{room.id!r} must be 1 to 32 lower-case letters, digits and dashes (it goes in URLs)",
             )
+        if room.id in seen:
+            raise ConfigError(f"rooms[{index}].id", f"another room is called {room.id!r}")
+        seen.add(room.id)
+        room.name = room.name or room.id
+        _validate_room(room, f"rooms[{index}].")
 
 
 def _validate_broker(settings: Settings) -> None:
@@ -301,23 +421,7 @@ def _validate_token(token: str | None) -> None:
 
 def validate(settings: Settings) -> None:
     """Check what types alone cannot; raise ConfigError naming the first bad field."""
-    try:
-        get_language(settings.source)
-    except UnknownLanguageError as exc:
-        raise ConfigError("source", str(exc)) from None
-    if not settings.targets:
-        raise ConfigError("targets", "at least one target language is needed")
-    for index, code in enumerate(settings.targets):
-        try:
-            get_language(code)
-        except UnknownLanguageError as exc:
-            raise ConfigError(f"targets[{index}]", str(exc)) from None
-        if code == settings.source:
-            raise ConfigError(f"targets[{index}]", f"{code!r} is the source language")
-    if len(set(settings.targets)) != len(settings.targets):
-        raise ConfigError("targets", "a language is listed twice")
-    if bad := settings.glossary.problem(set(LANGUAGES)):
-        raise ConfigError(*bad)
+    _validate_rooms(settings)
     for field in ("max_connections", "max_connections_per_address", "max_pcm_listeners_per_address"):
         if getattr(settings.server, field) < 1:
             raise ConfigError(f"server.{field}", "must be at least 1")
@@ -325,8 +429,6 @@ def validate(settings: Settings) -> None:
     _validate_broker(settings)
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
-    if settings.audio.input != "mic" and not Path(settings.audio.input).is_file():
-        raise ConfigError("audio.input", f"no such file: {settings.audio.input}")
     for field in ("tls_cert", "tls_key"):
         value = getattr(settings.server, field)
         if value is not None and not Path(value).is_file():
@@ -342,22 +444,3 @@ def validate(settings: Settings) -> None:
             problem = getattr(exc, "reason", None) or exc.__class__.__name__
             problem = f"not a usable certificate and key pair ({problem})"
             raise ConfigError("server.tls_cert", problem) from None
-    if settings.engine == "voicelive" and not settings.azure.endpoint:
-        raise ConfigError(
-            "azure.endpoint", "the voicelive engine needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)"
-        )
-    _validate_azure(settings)
-    local = settings.local
-    for field, value, low in (
-        ("local.beam_size", local.beam_size, 1),
-        ("local.threads", local.threads, 1),
-        ("local.silence_ms", local.silence_ms, 32),
-        ("local.min_speech_ms", local.min_speech_ms, 0),
-        ("local.early_recognition_ms", local.early_recognition_ms, 0),
-    ):
-        if value < low:
-            raise ConfigError(field, f"must be at least {low}, got {value}")
-    if local.early_recognition_ms > local.silence_ms:
-        raise ConfigError("local.early_recognition_ms", "must not be longer than local.silence_ms")
-    if not 1 <= local.max_utterance_s <= 28:
-        raise ConfigError("local.max_utterance_s", "must be between 1 and 28 seconds")

@@ -8,7 +8,9 @@ TranslatorError
 │   ├── PermanentEngineError   retrying will not help (auth, unsupported pair, missing package)
 │   └── TransientEngineError   a drop or timeout: reconnect
 ├── UnknownLanguageError       a language the service does not serve (lists those it does)
-└── LastLanguageError          the talk's last language cannot be removed
+├── LastLanguageError          the talk's last language cannot be removed
+├── UnknownRoomError           a room the server does not have (lists those it has)
+└── RoomStoppedError           a control that needs the room's talk running
 """
 
 
@@ -56,3 +58,16 @@ class UnknownLanguageError(TranslatorError):
 
 class LastLanguageError(TranslatorError):
     """The operator asked to remove the only language offered."""
+
+
+class UnknownRoomError(TranslatorError):
+    """A room id that this server does not have."""
+
+    def __init__(self, room: str, available: list[str]) -> None:
+        super().__init__(f"unknown room {room!r}; rooms: {', '.join(available)}")
+        self.room = room
+        self.available = available
+
+
+class RoomStoppedError(TranslatorError):
+    """The operator asked a stopped (or failed) room for something only a running talk can do."""

@@ -28,6 +28,7 @@ from azure.ai.voicelive.aio import connect
 from translator.audio import FRAME_BYTES, FRAME_MS
 from translator.config import Settings
 from translator.engines.voicelive.configure import session_config
+from translator.engines.voicelive.connection import version_options
 from translator.engines.voicelive.credentials import SharedCredential
 from translator.engines.voicelive.models import capabilities
 from translator.languages import Language, get_language
@@ -130,7 +131,7 @@ def _open(settings: Settings, credential: Any) -> Any:
         credential=credential,
         endpoint=config.endpoint or "",
         model=config.model,
-        **({"api_version": config.api_version} if config.api_version else {}),
+        **version_options(config),
     )
 
 

@@ -1,6 +1,7 @@
 // The audience page: choose a language, tap to listen, read the captions.
 import { CaptionBook, Listener } from "./listener.js";
 import { Player, preferredCodec } from "./player.js";
+import { api, room } from "./room.js";
 import { t } from "./strings.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,10 +23,11 @@ window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, m
 
 // The languages on offer; the operator may add or remove one during the talk, so this runs again.
 async function loadLanguages(first = true) {
-  const response = await fetch("/api/languages");
+  const response = await fetch(api("/languages"));
   const info = await response.json();
-  $("event").textContent = info.event_name;
-  document.title = info.event_name;
+  const title = room ? `${info.event_name} · ${info.room.name}` : info.event_name;
+  $("event").textContent = title;
+  document.title = title;
   if (info.targets.map((l) => l.code).join() === languages.map((l) => l.code).join()) return;
   languages = info.targets;
   const box = $("languages");
@@ -97,7 +99,8 @@ function connect() {
 function onStatus(status) {
   if (status.state === "error") setConnection("error", status.detail);
   else if (status.state === "failed") setConnection("error", t(lang, "unavailable"));
-  else if (status.state === "paused") setConnection("paused");
+  else if (["paused", "stopped", "stopping"].includes(status.state)) setConnection("paused");
+  else if (status.state === "starting") setConnection("connecting");
   else if (status.state === "ready") setConnection("live");
 }
 
@@ -170,7 +173,26 @@ setInterval(() => {
     : "";
 }, 250);
 
-function start() {
+// At the top of a server of several rooms, the page lists them: each has its own page.
+async function chooseRoom() {
+  const rooms = await (await fetch("/api/rooms")).json();
+  if (rooms.length < 2) return false;
+  const here = navigator.language.slice(0, 2);
+  $("choose-title").textContent = t(here, "room");
+  $("connection").hidden = true;
+  $("languages").replaceChildren(...rooms.map((r) => {
+    const link = document.createElement("a");
+    link.className = "room";
+    link.href = `/r/${encodeURIComponent(r.id)}/${location.search}`;
+    link.textContent = r.name;
+    link.dataset.room = r.id;
+    return link;
+  }));
+  return true;
+}
+
+async function start() {
+  if (!room && await chooseRoom().catch(() => false)) return;
   loadLanguages().then(
     () => setInterval(() => loadLanguages(false).catch(() => {}), 20000),
     () => { setConnection("reconnecting"); setTimeout(start, 2000); },

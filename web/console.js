@@ -1,4 +1,5 @@
-// The operator console: the input (level, mute, pause), each language's state and lags, languages
+// The operator console: every room at a glance (its state, input and languages; start and stop),
+// and one room in detail: the input (level, mute, pause), each language's state and lags, languages
 // added and removed, the glossary, the latest captions side by side, the URLs to hand out and the
 // talks' transcripts. The page holds nothing secret: everything it shows comes from endpoints that
 // need the operator token, which it takes from the sign-in form or the URL's fragment
@@ -7,6 +8,7 @@
 // share keeps it.
 import { Listener } from "./listener.js";
 import { Player, preferredCodec } from "./player.js";
+import { api } from "./room.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "operator-token";
@@ -22,6 +24,8 @@ let languages = [];
 let input = { muted: false, paused: false };
 let glossaryRows = []; // [{ term, keep, translations: { lang: text } }]
 let lastWarning = ""; // what the last change would cost, when the server warns of it
+let current = null; // the room shown in detail
+const path = (endpoint) => api(endpoint, current);
 
 // A refused token sends the operator back to the sign-in form, with the server's reason.
 class SignInNeeded extends Error {}
@@ -80,20 +84,22 @@ async function toggleMonitor(code) {
   if (previous !== code) {
     await monitorPlayer.start(1);
     const listener = new Listener({
-      lang: code, audio: true, codec: monitorCodec, role: "console",
+      lang: code, audio: true, codec: monitorCodec, role: "console", room: current,
       onAudio: (payload, utterance, frameCodec, end) => {
         if (monitorPlayer.running) monitorPlayer.push(payload, utterance, frameCodec, end);
       },
     });
     monitor = { lang: code, listener };
   }
-  renderStatus(await getJson("/api/status"));
+  renderStatus(await getJson(path("/status")));
 }
 
 // The light at the top: the worst of the input, the controls and the languages, with the reason.
 // Red: something has stopped; amber: the audience hears nothing new for a reason; green: live.
 function health(status) {
   const input = status.input;
+  if (status.state === "failed") return ["red", `Room failed: ${status.detail}`];
+  if (status.state !== "running") return ["amber", `Room ${status.state}${status.detail ? `: ${status.detail}` : ""}`];
   const named = (l) => `${l.native} ${l.state}${l.detail ? `: ${l.detail}` : ""}`;
   const failed = status.languages.filter((l) => l.state === "failed");
   if (input.state === "failed" || input.state === "stalled") {
@@ -110,6 +116,7 @@ function health(status) {
 }
 
 function renderStatus(status) {
+  $("room-title").textContent = status.room.name;
   const source = status.input;
   $("input-description").textContent = source.description;
   const flags = [source.muted && "muted", source.paused && "paused"].filter(Boolean);
@@ -144,7 +151,7 @@ function renderStatus(status) {
     tone.type = "button";
     tone.textContent = "Test tone";
     tone.setAttribute("aria-label", `Send a test tone to ${lang.native}`);
-    tone.addEventListener("click", () => send("POST", `/api/languages/${encodeURIComponent(lang.code)}/tone`));
+    tone.addEventListener("click", () => send("POST", path(`/languages/${encodeURIComponent(lang.code)}/tone`)));
     row.insertCell().append(hear, " ", tone);
     const remove = document.createElement("button");
     remove.type = "button";
@@ -163,7 +170,7 @@ function renderStatus(status) {
   const [colour, words] = health(status);
   $("health").textContent = words;
   $("health").className = `badge health-${colour}`;
-  document.title = `${colour === "red" ? "⚠ " : ""}Console · Live translation`;
+  document.title = `${colour === "red" ? "⚠ " : ""}Console · ${status.room.name}`;
   $("unreachable").hidden = status.urls.reachable_by_phones;
   $("urls").replaceChildren(...[
     ["Audience", status.urls.audience], ["Join (QR code)", status.urls.join],
@@ -213,7 +220,7 @@ async function download(url, name) {
 }
 
 async function renderTalks() {
-  const talks = await getJson("/api/transcripts");
+  const talks = await getJson(path("/transcripts"));
   $("talks").replaceChildren(...talks.map((talk) => {
     const item = document.createElement("li");
     item.append(`${talk.id} · ${talk.event_name} · `);
@@ -228,6 +235,68 @@ async function renderTalks() {
     }
     return item;
   }));
+}
+
+// Every room at a glance; the one in detail is chosen here.
+function renderRooms(rooms) {
+  const body = $("rooms").tBodies[0];
+  body.replaceChildren();
+  for (const room of rooms) {
+    const row = body.insertRow();
+    row.dataset.room = room.id;
+    row.className = room.id === current ? "current" : "";
+    const show = document.createElement("button");
+    show.type = "button";
+    show.textContent = room.name;
+    if (room.id === current) show.setAttribute("aria-current", "true");
+    show.addEventListener("click", () => selectRoom(room.id));
+    row.insertCell().append(show);
+    cell(row, room.detail ? `${room.state}: ${room.detail}` : room.state, `state-${room.state}`);
+    cell(row, room.input);
+    cell(row, room.targets.map((l) => `${l.code} ${l.state}`).join(" · "));
+    cell(row, String(room.targets.reduce((sum, l) => sum + l.listeners, 0)));
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    const running = room.state === "running" || room.state === "starting";
+    toggle.textContent = running ? "Stop" : "Start";
+    toggle.setAttribute("aria-label", `${running ? "Stop" : "Start"} ${room.name}`);
+    toggle.addEventListener("click", () => startOrStop(room, running ? "stop" : "start"));
+    row.insertCell().append(toggle);
+  }
+}
+
+function showRoomError(message) {
+  $("room-error").textContent = message;
+  $("room-error").hidden = !message;
+}
+
+async function startOrStop(room, action) {
+  if (action === "stop" && !confirm(`Stop ${room.name}? Its listeners stay connected and are told.`)) return;
+  try {
+    await send("POST", `/api/rooms/${encodeURIComponent(room.id)}/${action}`);
+    showRoomError("");
+  } catch (error) { showRoomError(error.message); }
+  await refresh();
+}
+
+// Show another room in detail: its listeners (the monitor, the caption followers) are its own.
+async function selectRoom(id) {
+  if (id === current) return;
+  current = id;
+  if (monitor) { monitor.listener.close(); await monitorPlayer.stop(); monitor = null; }
+  for (const listener of followed.values()) listener.close();
+  followed.clear();
+  captions.clear();
+  languages = [];
+  glossaryRows = rowsFrom(await getJson(path("/glossary")));
+  $("glossary-status").textContent = "";
+  await refresh();
+  renderTalks();
+}
+
+async function refresh() {
+  renderRooms(await getJson("/api/rooms"));
+  renderStatus(await getJson(path("/status")));
 }
 
 function setInput(state) {
@@ -245,7 +314,7 @@ function followLanguages(codes) {
   for (const lang of codes) {
     if (followed.has(lang)) continue;
     followed.set(lang, new Listener({
-      lang, audio: false, codec: "pcm", role: "console",
+      lang, audio: false, codec: "pcm", role: "console", room: current,
       onHello: (hello) => { for (const c of hello.captions) onCaption(c); },
       onCaption,
     }));
@@ -264,19 +333,19 @@ function showLanguageError(message) {
 async function removeLanguage(lang) {
   if (!confirm(`Stop offering ${lang.native}? Its ${lang.listeners} listener(s) will be disconnected.`)) return;
   try {
-    await send("DELETE", `/api/languages/${encodeURIComponent(lang.code)}`);
+    await send("DELETE", path(`/languages/${encodeURIComponent(lang.code)}`));
     showLanguageError("");
   } catch (error) { showLanguageError(error.message); }
-  renderStatus(await getJson("/api/status"));
+  renderStatus(await getJson(path("/status")));
 }
 
 $("add-language").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
-    await send("POST", "/api/languages", { code: $("addable").value });
+    await send("POST", path("/languages"), { code: $("addable").value });
     showLanguageError("");
   } catch (error) { showLanguageError(error.message); }
-  renderStatus(await getJson("/api/status"));
+  renderStatus(await getJson(path("/status")));
 });
 
 // The glossary as rows: a term kept as it is, or a term with its translation per language.
@@ -364,7 +433,7 @@ $("add-term").addEventListener("click", () => {
 
 $("apply-glossary").addEventListener("click", async () => {
   try {
-    const applied = await send("PUT", "/api/glossary", glossaryFrom(glossaryRows));
+    const applied = await send("PUT", path("/glossary"), glossaryFrom(glossaryRows));
     const count = applied.keep.length + Object.values(applied.terms).reduce((n, t) => n + Object.keys(t).length, 0);
     $("glossary-status").textContent = `Applied (${count} entries): from the next sentence on.` +
       (lastWarning ? ` Warning: ${lastWarning}.` : "");
@@ -383,8 +452,10 @@ function onCaption(caption) {
 }
 
 async function controlInput(change) {
-  setInput(await send("POST", "/api/input", change));
-  renderStatus(await getJson("/api/status"));
+  try {
+    setInput(await send("POST", path("/input"), change));
+  } catch (error) { showRoomError(error.message); }
+  renderStatus(await getJson(path("/status")));
 }
 
 $("mute").addEventListener("click", () => controlInput({ muted: !input.muted }));
@@ -416,10 +487,13 @@ $("sign-in").addEventListener("submit", (event) => {
 async function start() {
   if (!headers["X-Operator-Token"]) { signIn(""); return; }
   try {
-    const status = await getJson("/api/status");
+    const rooms = await getJson("/api/rooms");
+    current = current && rooms.some((r) => r.id === current) ? current : rooms[0].id;
+    const status = await getJson(path("/status"));
     $("sign-in").hidden = true;
     $("console").hidden = false;
-    glossaryRows = rowsFrom(await getJson("/api/glossary"));
+    glossaryRows = rowsFrom(await getJson(path("/glossary")));
+    renderRooms(rooms);
     renderStatus(status);
     renderTalks();
   } catch (error) {
@@ -427,7 +501,7 @@ async function start() {
     throw error;
   }
   timers = [
-    setInterval(async () => renderStatus(await getJson("/api/status")), 1000),
+    setInterval(refresh, 1000),
     setInterval(renderTalks, 10000),
   ];
 }

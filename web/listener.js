@@ -1,12 +1,14 @@
 // The listener protocol (version 2): a WebSocket that reconnects with back-off, hello, captions,
 // status, and binary audio frames with a 12-byte header. Shared by the audience page and the overlay.
 
+import { room as pageRoom, listenPath } from "./room.js";
+
 export const HEADER_BYTES = 12;
 const FLAG_END = 1;
 
 export class Listener {
-  constructor({ lang, audio, codec = "pcm", role = "audience", onHello, onCaption, onStatus, onAudio, onSkipped, onConnection }) {
-    Object.assign(this, { lang, audio, codec, role, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection });
+  constructor({ lang, audio, codec = "pcm", role = "audience", room = pageRoom, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection }) {
+    Object.assign(this, { lang, audio, codec, role, room, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection });
     this.backoff = 500;
     this.closed = false;
     this.connect();
@@ -14,7 +16,7 @@ export class Listener {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws/listen/${encodeURIComponent(this.lang)}?audio=${this.audio ? 1 : 0}&codec=${this.codec}&role=${this.role}`;
+    const url = `${scheme}://${location.host}${listenPath(this.lang, this.room)}?audio=${this.audio ? 1 : 0}&codec=${this.codec}&role=${this.role}`;
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;

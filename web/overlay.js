@@ -1,5 +1,6 @@
 // Caption overlay for OBS: one URL is the whole setup; every style is a URL parameter.
 import { CaptionBook, Listener } from "./listener.js";
+import { api } from "./room.js";
 
 const params = new URLSearchParams(location.search);
 const get = (name, fallback) => params.get(name) ?? fallback;
@@ -66,7 +67,7 @@ function update(caption) {
 }
 
 async function firstLanguage() {
-  const info = await (await fetch("/api/languages")).json();
+  const info = await (await fetch(api("/languages"))).json();
   return info.targets[0].code;
 }
 

@@ -23,8 +23,8 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.engines.local import LocalEngine
 from translator.engines.local.asr import Recognizer
+from translator.engines.local.engine import LocalEngine
 from translator.engines.local.mt import ApertiumPipe, Translator, offline_pairs
 from translator.engines.local.tts import Synthesizer
 from translator.engines.local.vad import (

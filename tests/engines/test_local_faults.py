@@ -63,7 +63,7 @@ async def test_a_hung_translation_stage_is_killed_and_the_language_recovers(
 ) -> None:
     monkeypatch.setattr(mt, "REQUEST_TIMEOUT_S", 1.0)
     async with live_server(settings_for(long_talk), WavSource(long_talk, pace=1.5)) as server:
-        pipes = server.services.pipeline.engine._pipes  # type: ignore[attr-defined]
+        pipes = server.room.pipeline.engine._pipes  # type: ignore[attr-defined]
         french_only = pipes["cat-fra"]
 
         # Started with the engine: the French stage hangs before its first request.

@@ -11,35 +11,39 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from harness.engine_driver import FRAME, Outcome, speak
 from harness.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name, voice_locale
 from translator.audio.wav import read_wav
-from translator.config import load_settings
-from translator.engines import create_engine
+from translator.config import Settings, load_settings
+from translator.engines import table
 from translator.engines.base import Engine
 from translator.engines.events import (
     EngineFailure,
     SessionState,
-    SourceText,
     SpeechStarted,
     SpeechStopped,
     TokensUsed,
-    TranslationAudio,
-    TranslationText,
     TurnDone,
 )
-from translator.engines.voicelive import ROLLOVER_LEAD_S, connection, session_config
+from translator.engines.voicelive import connection
+from translator.engines.voicelive.configure import session_config
+from translator.engines.voicelive.session import ROLLOVER_LEAD_S
 from translator.errors import ConfigError, PermanentEngineError
 from translator.glossary import Glossary
 from translator.languages import get_language
+from translator.talk.room import check_targets
 
-FRAME = 960
 # A fast speaker: long turns straight after short ones, pauses just over the service's 500 ms.
 FAST_TALK = [(300, 3.0), (350, 0.4), (400, 2.0), (450, 0.4), (500, 0.5), (550, 4.0), (600, 0.4), (650, 1.0)]
+
+
+def create_engine(settings: Settings) -> Engine:
+    """The engine of the settings' (first) room, not started."""
+    return table.create_engine(settings.room_configs()[0])
 
 
 def settings_for(server: FakeVoiceLive, *targets: str, **extra: object):
@@ -52,80 +56,6 @@ def settings_for(server: FakeVoiceLive, *targets: str, **extra: object):
 def tone_talk(turns: list[tuple[int, float]], gap_s: float = 0.6) -> bytes:
     silence = bytes(int(RATE * gap_s) * 2)
     return bytes(RATE) + b"".join(tone(seconds, freq) + silence for freq, seconds in turns)
-
-
-@dataclass
-class Utterance:
-    source: str = ""
-    source_final: bool = False
-    text: str = ""
-    final: bool = False
-    audio: int = 0
-    status: str = ""
-    start_ms: int | None = None
-    end_ms: int | None = None
-
-
-@dataclass
-class Outcome:
-    events: list = field(default_factory=list)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def utterances(self, lang: str = "es") -> dict[str, Utterance]:
-        result: dict[str, Utterance] = {}
-        for e in self.events:
-            if getattr(e, "target", None) != lang or not hasattr(e, "utterance"):
-                continue
-            u = result.setdefault(e.utterance, Utterance())
-            if isinstance(e, SourceText):
-                u.source, u.source_final = e.text, e.final
-            elif isinstance(e, TranslationText):
-                u.text, u.final = e.text, e.final
-            elif isinstance(e, TranslationAudio):
-                u.audio += len(e.pcm)
-            elif isinstance(e, TurnDone):
-                u.status = e.status
-            elif isinstance(e, SpeechStarted):
-                u.start_ms = e.start_ms
-            elif isinstance(e, SpeechStopped):
-                u.end_ms = e.end_ms
-        return result
-
-    def states(self, lang: str = "es") -> list[str]:
-        return [e.state for e in self.of(SessionState) if e.target == lang]
-
-
-async def speak(
-    engine: Engine,
-    pcm: bytes,
-    until: Callable[[Outcome], bool],
-    pace: float = 4.0,
-    within_s: float = 30.0,
-    during: Callable[[float], object] | None = None,
-) -> Outcome:
-    """Send the talk ``pace`` times faster than real time, then silence until ``until`` holds."""
-    outcome = Outcome()
-
-    async def collect() -> None:
-        async for event in engine.events():
-            outcome.events.append(event)
-
-    collector = asyncio.create_task(collect())
-    try:
-        async with asyncio.timeout(within_s):
-            for start in range(0, len(pcm), FRAME):
-                await engine.send_audio(pcm[start : start + FRAME].ljust(FRAME, b"\0"))
-                await asyncio.sleep(0.02 / pace)
-                if during is not None:
-                    await during(start / 2 / RATE)  # type: ignore[misc]
-            while not until(outcome):
-                await engine.send_audio(bytes(FRAME))
-                await asyncio.sleep(0.02)
-    finally:
-        collector.cancel()
-    return outcome
 
 
 def all_turns_finished(count: int, lang: str = "es") -> Callable[[Outcome], bool]:
@@ -542,6 +472,8 @@ async def test_a_credential_that_cannot_sign_in_fails_the_language(monkeypatch: 
 
 AZ_CLI = """#!{python}
 import json, pathlib, sys, time
+
+
 calls = pathlib.Path({calls!r})
 count = int(calls.read_text()) + 1 if calls.exists() else 1
 calls.write_text(str(count))
@@ -655,10 +587,11 @@ def test_bad_azure_settings_name_the_field_and_never_echo_a_key() -> None:
     with pytest.raises(ConfigError) as error:
         load_settings(env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/?api-key=s3cret"})
     assert error.value.field == "azure.endpoint" and "s3cret" not in str(error.value)
+    unspoken = load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"targets": ["es", "eo"]}
+    )
     with pytest.raises(ConfigError) as error:
-        load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"targets": ["es", "eo"]}
-        )
+        check_targets(create_engine(unspoken), "")  # what a room does before it opens its input
     assert error.value.field == "targets[1]"
     assert "no voice for Esperanto" in str(error.value) and "es, fr" in str(error.value)
     with pytest.raises(ConfigError, match="azure.max_response_tokens"):

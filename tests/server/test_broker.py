@@ -122,7 +122,7 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
                 public_status = await client.get(f"http://127.0.0.1:{worker}/api/status")
     assert same_talk(here, there) >= 2
     assert there.hello["protocol"] == 2 and there.hello["state"] == "ready"
-    history = {c.id: c.text for c in pipeline.services.hub.channels["es"].history}
+    history = {c.id: c.text for c in pipeline.room.hub.channels["es"].history}
     # (A caption's source line may arrive after its translation: the pipeline's copy may be newer.)
     assert late.hello["captions"] and all(history[c["id"]] == c["text"] for c in late.hello["captions"])
     assert counted[0] == counted[1] == {"es": 1, "fr": 1}, "every process counts everyone's listeners"
@@ -142,7 +142,7 @@ async def test_a_redis_restart_is_survived(
             redis_server.stop()
             await asyncio.sleep(2)
             redis_server.start()
-            restarted = pipeline.services.broker
+            restarted = pipeline.room.broker
             assert restarted is not None
             # Captions published after the restart reach both processes' listeners, still connected.
             # Each process reconnects after its own back-off: read both until they share captions.

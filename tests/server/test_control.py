@@ -17,7 +17,7 @@ from harness.live import LiveServer, Received, collect, listen, live_server
 from harness.voicelive_server import FakeVoiceLive, voice_locale
 from tests.server.test_listen import voicelive_settings
 from translator.audio.wav import WavSource
-from translator.pipeline import TONE_CAPTION
+from translator.talk.pipeline import TONE_CAPTION
 from translator.transcripts.store import read_transcript
 
 
@@ -48,8 +48,8 @@ async def test_every_control_needs_the_operator_token(server: LiveServer) -> Non
         ):
             response = await client.request(method, path, json=body)
             assert response.status_code == 401, (method, path)
-        assert not server.services.pipeline.input.paused
-        assert [t.code for t in server.services.pipeline.engine.targets] == ["es", "fr"]
+        assert not server.room.pipeline.input.paused
+        assert [t.code for t in server.room.pipeline.engine.targets] == ["es", "fr"]
 
 
 async def test_a_language_added_during_the_talk_gets_listeners_and_captions(
@@ -205,7 +205,7 @@ async def test_a_test_tone_reaches_that_languages_listeners_only_and_stays_out_o
     tone = next(c for c in heard.finals().values() if c["text"] == TONE_CAPTION)
     assert heard.audio_shares()[tone["id"]] == 1.0, "the whole second of it"
     assert not any(c["text"] == TONE_CAPTION for c in other.finals().values())
-    transcript = server.services.pipeline.transcript
+    transcript = server.room.pipeline.transcript
     assert transcript is not None
     kept = read_transcript(transcript.directory, next(transcript.directory.glob("*.jsonl")).stem)
     assert kept.captions and all(c.text != TONE_CAPTION for c in kept.captions)

@@ -251,7 +251,7 @@ async def test_operator_surfaces_need_the_token(
     talk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with live_server(local_settings(talk), WavSource(talk)) as server:
-        token = server.services.operator_token
+        token = server.rooms.operator_token
         async with httpx.AsyncClient(base_url=server.url) as client:
             refused = [
                 await client.get("/api/status"),

@@ -113,7 +113,7 @@ def test_a_configured_token_must_be_long_enough_and_is_never_echoed() -> None:
 
 async def test_the_guard_fails_closed_when_the_expected_token_is_empty(talk: Path) -> None:
     async with live_server(local_settings(talk), WavSource(talk)) as server:
-        server.services.operator_token = ""
+        server.rooms.operator_token = ""
         async with httpx.AsyncClient(base_url=server.url) as client:
             answers = [
                 await client.get("/api/status"),
@@ -121,7 +121,7 @@ async def test_the_guard_fails_closed_when_the_expected_token_is_empty(talk: Pat
                 await client.post("/api/input", json={"paused": True}, headers={"X-Operator-Token": ""}),
             ]
     assert [a.status_code for a in answers] == [401, 401, 401]
-    assert not server.services.pipeline.input.paused
+    assert not server.room.pipeline.input.paused
 
 
 def test_a_token_that_cannot_be_stored_leaves_nothing_behind(
@@ -199,7 +199,7 @@ async def test_held_requests_and_endless_bodies_are_closed_and_counted_per_addre
         answer, closed_after = await asyncio.to_thread(held)
         without_token = await asyncio.to_thread(endless, b"")
         with_token = await asyncio.to_thread(
-            endless, f"X-Operator-Token: {server.services.operator_token}\r\n".encode()
+            endless, f"X-Operator-Token: {server.rooms.operator_token}\r\n".encode()
         )
         monkeypatch.setattr(uvicorn_protocols, "REQUEST_TIMEOUT_S", 5.0)
         crowded, waited = await asyncio.to_thread(crowd)
@@ -410,7 +410,7 @@ async def test_the_transcript_resumes_after_a_full_disk_and_shows_its_state(tmp_
             live_server(settings, WavSource(talk, loop=True)) as server,
             httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
         ):
-            pipeline = server.services.pipeline
+            pipeline = server.room.pipeline
             url = f"{server.ws}/ws/listen/es?audio=0"
             # Waits on captions: each one is a write, or a retry once the back-off is over.
             await listen(url, lambda _: pipeline.transcript_status().pending >= 2, within_s=60)
@@ -426,7 +426,7 @@ async def test_the_transcript_resumes_after_a_full_disk_and_shows_its_state(tmp_
                 for c in read_transcript(disk / "talks", next((disk / "talks").glob("*.jsonl")).stem).captions
             }
     assert failing["state"] == "failing" and "No space left" in failing["detail"] and failing["pending"] >= 2
-    assert "translator_transcript_failing 1.0" in metrics
+    assert 'translator_transcript_failing{room="main"} 1.0' in metrics
     assert ready["transcript"] == "failing"
     assert writing == {"state": "writing", "detail": "", "pending": 0, "dropped": 0}
     assert {1, 2} <= written, "the captions from while the disk was full were kept and written"

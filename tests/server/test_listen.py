@@ -116,7 +116,7 @@ async def test_misbehaving_listeners_are_closed_and_nobody_else_notices(
     voicelive: FakeVoiceLive, talk: Path
 ) -> None:
     async with live_server(voicelive_settings(voicelive, talk), WavSource(talk, pace=4)) as server:
-        hub = server.services.hub
+        hub = server.room.hub
         good = asyncio.create_task(listen(f"{server.ws}/ws/listen/es", two_finals))
         async with websockets.connect(f"{server.ws}/ws/listen/es") as flooder:
             await flooder.recv()
@@ -198,11 +198,10 @@ async def test_server_sent_events_carry_the_same_captions_as_the_websocket(
     settings = voicelive_settings(voicelive, talk)
     source = WavSource(talk, pace=4)
     async with live_server(settings, source) as server:
-
         seen: list[tuple[int, int]] = []  # (listeners, audience) of the channel while SSE reads
 
         def finals(events: list[tuple[str, dict]]) -> bool:
-            channel = server.services.hub.channels["es"]
+            channel = server.room.hub.channels["es"]
             seen.append((len(channel.listeners), channel.audience))
             return len([d for name, d in events if name == "caption" and d["final"]]) >= 2
 

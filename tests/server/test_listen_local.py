@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 
 from harness.live import listen, live_server
-from translator import pipeline
 from translator.audio.wav import WavSource
 from translator.config import load_settings
+from translator.talk import pipeline
 
 
 async def test_a_listener_gets_spanish_captions_and_audio(talk: Path) -> None:

@@ -23,11 +23,11 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from harness.browser import CHROMIUM_ARGS
 from harness.live import LiveServer, free_port, live_server, talk_wav
 from harness.voicelive_server import FakeVoiceLive, voice_locale
-from translator import pipeline
 from translator.audio import AudioSource
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.errors import SourceError
+from translator.talk import pipeline
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 360, "height": 740}
@@ -93,7 +93,7 @@ async def test_audience_page_lists_languages_plays_and_shows_captions(
     await page.wait_for_function("() => window.__listenerStats.playedSeconds > 0.25", timeout=30_000)
     caption = page.locator("#captions p.final").first
     await expect(caption).to_contain_text("translated into es-ES: Good morning everyone", timeout=30_000)
-    sent = [c.text for c in server.services.hub.channels["es"].history]
+    sent = [c.text for c in server.room.hub.channels["es"].history]
     shown = await page.locator("#captions p.final").all_inner_texts()
     assert shown and all(text in sent for text in shown)
     # The Spanish channel speaks Spanish around the captions too.
@@ -185,7 +185,7 @@ async def test_the_join_page_qr_code_opens_the_audience_page(browser: Browser, s
     await page.goto(f"http://127.0.0.1:{server.port}/join")
     await expect(page.locator("h1")).to_have_text("Spring Synod")
     await expect(page.locator(".languages")).to_have_text("Español · Français")
-    url = server.services.audience_url
+    url = server.rooms.audience_url(server.room)
     assert url == f"http://127.0.0.1:{server.port}/"
     await expect(page.locator(".url")).to_have_text(url)
     # A loopback address cannot be reached from a phone: the projector says so.
@@ -289,7 +289,7 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
 ) -> None:
     page = await browser.new_page()
     base = f"http://127.0.0.1:{server.port}"
-    token = server.services.operator_token
+    token = server.rooms.operator_token
     # Without a token the page asks for one; a wrong one is refused with the reason.
     await page.goto(f"{base}/console")
     await page.fill("#token", "not-the-operator-token")
@@ -317,7 +317,7 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
     await expect(page.get_by_role("button", name="Listen to Français")).to_have_text("Stop listening")
     await page.wait_for_function("() => (window.__monitorStats()?.playedSeconds || 0) > 0.2", timeout=30_000)
     assert (await page.evaluate("window.__monitorStats().lang")) == "fr"
-    assert server.services.listeners("fr") == 0, "the console's own listening is not the audience"
+    assert server.room.listeners("fr") == 0, "the console's own listening is not the audience"
     await page.get_by_role("button", name="Listen to Français").click()
     await expect(page.get_by_role("button", name="Listen to Français")).to_have_text("Listen")
     await expect(page.locator("#unreachable")).to_be_visible()
@@ -338,7 +338,7 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
     assert appended and all(not any(base64.b64decode(e["audio"])) for e in appended), (
         "muted: silence goes out"
     )
-    assert server.services.pipeline.input.muted
+    assert server.room.pipeline.input.muted
     await shoot(page, "console")
     await page.close()
 
@@ -349,7 +349,7 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     base = f"http://127.0.0.1:{server.port}"
     console = await browser.new_page(viewport=DESKTOP)
     console.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-    await console.goto(f"{base}/console#token={server.services.operator_token}")
+    await console.goto(f"{base}/console#token={server.rooms.operator_token}")
     audience = await browser.new_page(viewport=PHONE)
     await audience.goto(f"{base}/?lang=fr")
     await expect(audience.locator("#connection")).to_have_text("● En direct", timeout=15_000)
@@ -357,8 +357,8 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     await overlay.goto(f"{base}/overlay?lang=fr")
     # The audience is one phone: the console's and the overlay's own connections are not counted.
     await expect(console.locator('#languages tr[data-lang="fr"] td').nth(6)).to_have_text("1", timeout=15_000)
-    fr = next(t for t in server.services.languages()["targets"] if t["code"] == "fr")  # type: ignore[union-attr]
-    assert fr["listeners"] == 1 and len(server.services.hub.channels["fr"].listeners) == 3
+    fr = next(t for t in server.room.language_reports() if t.code == "fr")
+    assert fr.listeners == 1 and len(server.room.hub.channels["fr"].listeners) == 3
     await overlay.close()
 
     # A glossary edit reaches the Spanish session's configuration and its next caption.
@@ -384,7 +384,7 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     )
     latest_it = console.locator('#captions [data-lang="it"] li .translation').first
     await expect(latest_it).to_have_text("translated into it-IT: Good morning everyone", timeout=20_000)
-    assert server.services.hub.channels["it"].listeners, "the console follows it (uncounted)"
+    assert server.room.hub.channels["it"].listeners, "the console follows it (uncounted)"
     # The rolling lags fill in once captions come.
     await expect(console.locator('#languages tr[data-lang="es"] td').nth(4)).to_have_text(
         re.compile(r"^\d+\.\d\d s / \d+\.\d\d s$"), timeout=15_000
@@ -421,9 +421,9 @@ async def test_a_glossary_edit_in_the_console_changes_the_offline_engines_next_c
         env={}, overrides={"engine": "local", "targets": ["es"], "audio.input": str(talk)}
     )
     async with live_server(settings, WavSource(talk, loop=True)) as server:
-        history = server.services.hub.channels["es"].history
+        history = server.room.hub.channels["es"].history
         console = await browser.new_page(viewport=DESKTOP)
-        await console.goto(f"http://127.0.0.1:{server.port}/console#token={server.services.operator_token}")
+        await console.goto(f"http://127.0.0.1:{server.port}/console#token={server.rooms.operator_token}")
         phones = console.locator('#captions [data-lang="es"] li', has_text="phones").first
         await expect(phones.locator(".translation")).to_contain_text("teléfonos", timeout=60_000)
         await console.get_by_role("button", name="Add term").click()
@@ -482,7 +482,7 @@ async def test_the_consoles_light_tells_the_truth(
     browser: Browser, server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     light = (await browser.new_page(viewport=DESKTOP)).locator("#health")
-    await light.page.goto(f"http://127.0.0.1:{server.port}/console#token={server.services.operator_token}")
+    await light.page.goto(f"http://127.0.0.1:{server.port}/console#token={server.rooms.operator_token}")
     async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
         states = []
         for change, colour, words in (
@@ -518,9 +518,7 @@ async def test_the_consoles_light_tells_the_truth(
             settings.targets = targets
             async with live_server(settings, source) as quiet:
                 page = await browser.new_page(viewport=DESKTOP)
-                await page.goto(
-                    f"http://127.0.0.1:{quiet.port}/console#token={quiet.services.operator_token}"
-                )
+                await page.goto(f"http://127.0.0.1:{quiet.port}/console#token={quiet.rooms.operator_token}")
                 await expect(page.locator("#health")).to_have_class(f"badge health-{colour}", timeout=20_000)
                 await expect(page.locator("#health")).to_contain_text(words)
                 if colour == "red":
@@ -563,3 +561,61 @@ async def test_on_a_phone_the_newest_caption_stays_in_view_and_the_page_speaks_t
     announced = await page.locator("#announce").inner_text()
     assert announced.startswith("translated into es-ES")
     await shoot(page, "audience-listening")
+
+
+async def test_two_rooms_on_the_landing_page_and_in_the_console(
+    browser: Browser, voicelive: FakeVoiceLive, talk: Path, long_and_short: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "rooms.toml"
+    config.write_text(
+        f'targets = ["es"]\n[server]\nevent_name = "Spring Synod"\n'
+        f'[[rooms]]\nid = "main"\nname = "Main hall"\naudio.input = "{talk}"\n'
+        f'[[rooms]]\nid = "youth"\nname = "Youth room"\ntargets = ["fr"]\naudio.input = "{long_and_short}"\n'
+    )
+    settings = load_settings(
+        str(config),
+        env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "browser-secret"},
+        overrides={"azure.model": "gpt-4.1"},
+    )
+    sources = {
+        "main": WavSource(talk, loop=True, pace=2),
+        "youth": WavSource(long_and_short, loop=True, pace=2),
+    }
+    async with live_server(settings, sources=sources) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        # The landing page lists the rooms; each room's page is its own, with its languages.
+        page = await browser.new_page()
+        await page.goto(f"{base}/")
+        await expect(page.locator("a.room")).to_have_text(["Main hall", "Youth room"])
+        await page.locator("a.room", has_text="Youth room").click()
+        await expect(page).to_have_url(f"{base}/r/youth/")
+        await expect(page.locator("#event")).to_have_text("Spring Synod · Youth room")
+        await expect(page.locator("#languages button")).to_have_text(["Français"])
+        await page.locator("#languages button").click()
+        await expect(page.locator("#captions p.final").first).to_contain_text("translated into fr-FR")
+        await page.close()
+
+        console = await browser.new_page()
+        await console.goto(f"{base}/console#token={server.rooms.operator_token}")
+        rows = console.locator("#rooms tbody tr")
+        await expect(rows).to_have_count(2)
+        await expect(rows.nth(0).locator("td").nth(1)).to_have_text("running")
+        await expect(console.locator("#room-title")).to_have_text("Main hall")
+        await expect(console.locator('#languages tr[data-lang="es"]')).to_be_visible()
+        # One room in detail: choosing the youth room shows its languages and captions, not the hall's.
+        await console.get_by_role("button", name="Youth room", exact=True).click()
+        await expect(console.locator("#room-title")).to_have_text("Youth room")
+        await expect(console.locator('#languages tr[data-lang="fr"] td').nth(1)).to_have_text("ready")
+        await expect(console.locator('#languages tr[data-lang="es"]')).to_have_count(0)
+        await expect(console.locator('#captions [data-lang="fr"] li').first).to_be_visible(timeout=15_000)
+        # Stopping the youth room from the console leaves the main hall running.
+        console.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await console.get_by_role("button", name="Stop Youth room").click()
+        await expect(rows.nth(1).locator("td").nth(1)).to_have_text("stopped: stopped by the operator")
+        await expect(console.locator("#health")).to_contain_text("Room stopped")
+        await expect(rows.nth(0).locator("td").nth(1)).to_have_text("running")
+        assert server.rooms.rooms["main"].state == "running"
+        await shoot(console, "console-rooms")
+        await console.get_by_role("button", name="Start Youth room").click()
+        await expect(rows.nth(1).locator("td").nth(1)).to_have_text("running")
+        await console.close()

@@ -49,10 +49,10 @@ class Engine(ABC):
         """Raise PermanentEngineError naming the first target this engine cannot serve: cheap, so
         that start-up says so before the input is opened or a model loaded."""
         for target in self.targets:
-            self._check(target)
+            self.check_target(target)
 
     @abstractmethod
-    def _check(self, target: Language) -> None:
+    def check_target(self, target: Language) -> None:
         """PermanentEngineError unless this engine can interpret the source into ``target``."""
 
     @abstractmethod

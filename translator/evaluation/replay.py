@@ -17,9 +17,10 @@ import msgspec
 import websockets
 
 from translator.audio.wav import WavSource
-from translator.config import Settings
+from translator.config import DEFAULT_ROOM, Settings
 from translator.messages import AUDIO_HEADER, FLAG_END, PACKET_SAMPLES, opus_packets
 from translator.server.app import running
+from translator.talk.room import Room
 
 QUIET_S = 3.0
 """After the talk ends, the replay stops once no listener has received anything for this long."""
@@ -81,7 +82,10 @@ async def replay(
     language's listener heard."""
     settings.server.host, settings.server.port = "127.0.0.1", 0
     source = WavSource(talk)
-    async with running(settings, source) as services:
+    async with running(settings, {DEFAULT_ROOM: source}) as rooms:
+        room = rooms.rooms[DEFAULT_ROOM]
+        assert isinstance(room, Room) and room.pipeline is not None
+        played = room.pipeline.input
         heard = {lang: Heard(lang, codec) for lang in settings.targets}
         base = f"ws://127.0.0.1:{settings.server.port}/ws/listen"
         listeners = [
@@ -94,7 +98,7 @@ async def replay(
                 await asyncio.sleep(0.1)
                 now = time.monotonic()
                 if ended is None:
-                    ended = now if services.pipeline.input.state in ("ended", "failed") else None
+                    ended = now if played.state in ("ended", "failed") else None
                 elif now - ended > MAX_WAIT_S or all(now - h.last_arrival > QUIET_S for h in heard.values()):
                     break
         finally:
@@ -103,7 +107,6 @@ async def replay(
             for task in listeners:
                 with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
                     await task
-        played = services.pipeline.input
         if played.state == "failed" or played.talk_started_at is None:
             raise OSError(f"the talk could not be played: {played.detail}")
     return played.talk_started_at, heard

@@ -1,11 +1,11 @@
-"""Several processes (or machines) sharing one talk through Redis.
+"""Several processes (or machines) sharing one room through Redis, each room under its own prefix.
 
-The process running the pipeline publishes each language's messages once, on one Redis channel per
-language; every process, that one included, subscribes once to them all and fans out to its own
+The process running the room's talk publishes each language's messages once, on one Redis channel
+per language; every process, that one included, subscribes once to them all and fans out to its own
 listeners through its own hub. Final captions are also kept in a short Redis list per language, for
-processes that start late; the talk's state (its languages, their states, when it started, whether
-it is paused) is a key the pipeline process refreshes every second; every process keeps its listener
-counts under a key that expires, so that any process can tell the total.
+processes that start late; the room's state (its languages, their states, when its talk started,
+whether it is paused) is a key the talk's process refreshes every second; every process keeps its
+listener counts under a key that expires, so that any process can tell the total.
 
 A Redis restart loses what is published while Redis is down (counted, logged once per outage),
 never a listener: subscribers reconnect with back-off and reload the caption history.
@@ -19,7 +19,6 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 import redis.asyncio as redis
@@ -57,11 +56,11 @@ class RedisBroker:
         config: BrokerConfig,
         hub: Hub,
         *,
-        snapshot: Callable[[], dict[str, Any]] | None = None,
-        on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+        snapshot: Callable[[], object] | None = None,
+        on_snapshot: Callable[[bytes], None] | None = None,
     ) -> None:
-        """``snapshot``: the pipeline process's talk state, written every second; ``on_snapshot``:
-        a listener-only process's use for it."""
+        """``snapshot``: the room's state (a Struct), written every second by the process that runs
+        its talk; ``on_snapshot``: a listener-only process's use for it (the JSON as written)."""
         self.config = config
         self.hub = hub
         self._snapshot = snapshot
@@ -209,7 +208,7 @@ class RedisBroker:
                     )
                 elif self._on_snapshot is not None and (state := await self._redis.get(self._key("talk"))):
                     known = set(self.hub.channels)
-                    self._on_snapshot(msgspec.json.decode(state))
+                    self._on_snapshot(state if isinstance(state, bytes) else state.encode())
                     await self._load_history([lang for lang in self.hub.channels if lang not in known])
                     self.heard.set()
             await asyncio.sleep(SYNC_S)

@@ -1,58 +1,60 @@
-"""REST endpoints: languages, status, health."""
+"""REST endpoints: rooms, languages, status, health. Each room's under ``/api/rooms/{room}/``; the
+room-less paths serve a server's only room."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import State
 
-from translator.audio import FRAME_MS
-from translator.pipeline import Pipeline
+from translator.messages import PROTOCOL_VERSION
 from translator.server.operator import require_operator
-from translator.server.services import Services
+from translator.server.rooms import Rooms, local_room, room_or_404
+from translator.talk.remote import RemoteRoom
+from translator.talk.room import Room
+from translator.talk.state import LanguageName, LanguagesBody, ReadyBody, RoomName, RoomSummary, StatusBody
 
 
-@get("/api/languages", sync_to_thread=False)
-def languages(state: State) -> dict[str, Any]:
-    """The source language and the targets, with their state and listener counts."""
-    return state.services.languages()
+@get("/api/rooms", sync_to_thread=False)
+def rooms(state: State) -> list[RoomSummary]:
+    """Every room with its languages, their state and listener counts."""
+    directory: Rooms = state.rooms
+    return [directory.summary(room) for room in directory.rooms.values()]
 
 
-@get("/api/status", sync_to_thread=False, guards=[require_operator])
-def status(state: State) -> dict[str, Any]:
-    """What an operator wants to see: engine, input, languages, uptime."""
-    services: Services = state.services
-    pipeline = services.pipeline
-    return {
-        "engine": pipeline.engine.name,
-        "uptime_s": round(time.time() - services.started_at, 1),
-        # Tasks in the server's event loop: flat over a talk, or something leaks.
-        "tasks": len(asyncio.all_tasks()),
-        "input": {
-            "description": pipeline.input.description,
-            "state": pipeline.input.health,
-            "detail": pipeline.input.detail,
-            "restarts": pipeline.input.restarts,
-            "muted": pipeline.input.muted,
-            "paused": pipeline.input.paused,
-            "level_dbfs": round(pipeline.input.level_dbfs, 1),
-            "silent_s": round(pipeline.input.silent_s, 1),
-            "silent": pipeline.input.silent,
-            "talk_started_at": pipeline.input.talk_started_at,
-            "seconds": pipeline.input.frames * FRAME_MS / 1000,
-        },
-        "languages": services.languages(operator=True)["targets"],
-        "transcript": pipeline.transcript_status(),
-        "addable": [
-            {"code": lang.code, "name": lang.name, "native": lang.native}
-            for lang in pipeline.engine.servable()
-            if lang.code not in pipeline.states
-        ],
-        "urls": services.urls(),
-    }
+@get(["/api/languages", "/api/rooms/{room:str}/languages"], sync_to_thread=False)
+def languages(state: State, room: str | None = None) -> LanguagesBody:
+    """The room's source language and its targets, with their state and listener counts."""
+    found = room_or_404(state.rooms, room)
+    return LanguagesBody(
+        PROTOCOL_VERSION,
+        state.rooms.settings.server.event_name,
+        RoomName(found.id, found.name),
+        LanguageName.of(found.source),
+        found.language_reports(),
+    )
+
+
+@get(["/api/status", "/api/rooms/{room:str}/status"], sync_to_thread=False, guards=[require_operator])
+def status(state: State, room: str | None = None) -> StatusBody:
+    """What an operator wants to see of a room: engine, input, languages, transcript, URLs."""
+    directory: Rooms = state.rooms
+    found = local_room(directory, room)
+    return StatusBody(
+        room=RoomName(found.id, found.name),
+        state=found.state,
+        detail=found.detail,
+        engine=found.engine_name,
+        uptime_s=round(time.time() - directory.started_at, 1),
+        tasks=len(asyncio.all_tasks()),
+        input=found.input_report(),
+        languages=found.language_reports(operator=True),
+        transcript=found.transcript_status(),
+        addable=found.addable(),
+        urls=directory.urls(found),
+    )
 
 
 @get("/healthz", sync_to_thread=False)
@@ -61,17 +63,28 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", sync_to_thread=False)
-def readyz(state: State) -> Response[dict[str, Any]]:
-    """200 when every language's engine session is up and the input is live, 503 otherwise."""
-    pipeline = state.services.pipeline
-    body: dict[str, Any] = {
-        "ready": pipeline.ready,
-        "input": pipeline.input.health,
-        "languages": pipeline.states,
-        "lag_s": pipeline.lags,
+@get(["/readyz", "/readyz/{room:str}"], sync_to_thread=False)
+def readyz(state: State, room: str | None = None) -> Response[ReadyBody | dict[str, ReadyBody]]:
+    """200 when every language's session is up and the input is live (in every room, or in the one
+    named), 503 otherwise."""
+    directory: Rooms = state.rooms
+    if room is None and len(directory.rooms) > 1:
+        bodies = {found.id: _ready(found) for found in directory.rooms.values()}
+        ready = all(body.ready for body in bodies.values())
+        return Response(bodies, status_code=200 if ready else 503)
+    body = _ready(room_or_404(directory, room))
+    return Response(body, status_code=200 if body.ready else 503)
+
+
+def _ready(room: Room | RemoteRoom) -> ReadyBody:
+    languages = {
+        t.code: (s.state if (s := room.language_state(t.code)) else "connecting") for t in room.targets
     }
-    if isinstance(pipeline, Pipeline):
+    lags = {code: s.lag_s for code in languages if (s := room.language_state(code)) and s.lag_s is not None}
+    if isinstance(room, Room):
         # A failing transcript is retried and does not stop the talk: shown, not counted against it.
-        body["transcript"] = pipeline.transcript_status().state
-    return Response(body, status_code=200 if pipeline.ready else 503)
+        return ReadyBody(room.ready, room.input_health, languages, lags, room.transcript_status().state)
+    return ReadyBody(room.ready, room.input_health, languages, lags)
+
+
+handlers = [rooms, languages, status, healthz, readyz]

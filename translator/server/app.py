@@ -10,8 +10,7 @@ import os
 import signal
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import FrameType
 from typing import Any
@@ -22,55 +21,44 @@ import uvicorn
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.types import Scope
+from litestar.types import ControllerRouterHandler, Scope
 
-from translator.audio import AudioSource, open_source
+from translator.audio import AudioSource
 from translator.config import Settings
-from translator.engines import create_engine
-from translator.errors import AddressError
-from translator.hub import Hub
-from translator.hub.broker import RedisBroker
-from translator.languages import get_language
-from translator.pipeline import Pipeline
+from translator.engines import table
+from translator.errors import AddressError, TranslatorError
 from translator.printable import printable
-from translator.remote_talk import RemoteTalk
 from translator.server import api, control, log_limits, metrics, pages, sse, transcripts, workers
 from translator.server.edge import Edge
 from translator.server.limits import AdmissionLimit, ConnectionBudget, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
 from translator.server.operator import OperatorToken, resolve_token
-from translator.server.services import Services
+from translator.server.rooms import Rooms
 from translator.server.urls import public_url
 from translator.server.uvicorn_protocols import MAX_HEADER_BYTES, bounded_protocols
+from translator.talk.remote import RemoteRoom
+from translator.talk.room import Room
 from translator.tasks import cancel_and_wait
-from translator.transcripts.store import TranscriptHeader, TranscriptWriter, transcripts_directory
 
 log = logging.getLogger(__name__)
 
-# A listener-only process that has not heard the talk's state by then says what it waits for.
-STATE_NOTICE_S = 5.0
 # Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
 WS_MAX_MESSAGE_BYTES = 4096
 
 
-def create_app(services: Services, operator: bool = True) -> Litestar:
-    """The app. With ``operator``, the operator surfaces too, and its lifespan runs the pipeline
-    (the source and engine are opened by the caller); without, listeners and public pages only."""
-    pipeline = services.pipeline
-
-    @asynccontextmanager
-    async def run_pipeline(app: Litestar) -> AsyncIterator[None]:
-        if not operator or not isinstance(pipeline, Pipeline):
-            yield
-            return
-        task = asyncio.create_task(pipeline.run(), name="pipeline")
-        try:
-            yield
-        finally:
-            await cancel_and_wait(task)
-
-    public = [api.languages, api.healthz, api.readyz, listen, sse.captions, *pages.handlers]
-    operators = [
+def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
+    """The app over rooms already opened. With ``operator``, the operator surfaces too (only where
+    the rooms' talks run); without, listeners and public pages only."""
+    public: list[ControllerRouterHandler] = [
+        api.rooms,
+        api.languages,
+        api.healthz,
+        api.readyz,
+        listen,
+        sse.captions,
+        *pages.handlers,
+    ]
+    operators: list[ControllerRouterHandler] = [
         api.status,
         *control.handlers,
         transcripts.transcripts,
@@ -78,10 +66,8 @@ def create_app(services: Services, operator: bool = True) -> Litestar:
         metrics.metrics,
         pages.console,
     ]
-    with_operator = operator and isinstance(pipeline, Pipeline)
     return Litestar(
-        route_handlers=public + (operators if with_operator else []),
-        lifespan=[run_pipeline],
+        route_handlers=public + (operators if operator else []),
         after_exception=[_log_unexpected],
         exception_handlers={RecursionError: _too_deep},
         # The largest body is a glossary: 400 entries of at most 100 characters per language.
@@ -89,9 +75,7 @@ def create_app(services: Services, operator: bool = True) -> Litestar:
         # The service's own logging set-up (``logs.py``: level, text or JSON) stays: Litestar's would
         # replace the root handler.
         logging_config=None,
-        state=State(
-            {"services": services} | ({"registry": metrics.install(services)} if with_operator else {})
-        ),
+        state=State({"rooms": rooms} | ({"registry": metrics.install(rooms)} if operator else {})),
         # No schema pages: they load scripts from public CDNs and show more than listeners need.
         openapi_config=None,
     )
@@ -134,13 +118,13 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
     (`limits.py`); what every request meets first (`edge.py`); client faults logged once a minute.
     """
     server = settings.server
-    services: Services = app.state.services
+    rooms: Rooms = app.state.rooms
     budget = ConnectionBudget(
         connection_limit(server), server.max_connections_per_address, server.trusted_proxies
     )
     http, ws = bounded_protocols(budget)
     config = uvicorn.Config(
-        Edge(AdmissionLimit(app, budget, services.carries_operator_token)),
+        Edge(AdmissionLimit(app, budget, rooms.carries_operator_token)),
         host=server.host,
         port=server.port,
         http=http,
@@ -161,64 +145,46 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[Services]:
-    """Open the input and start the engine (failing early with a clear error), and the broker when
-    processes share the talk; close them all on exit. A listener-only process opens no input or
-    engine: it follows the talk through the broker."""
-    hub = Hub([] if settings.broker.listener_only else settings.targets)
+async def open_rooms(
+    settings: Settings, sources: Mapping[str, AudioSource] | None = None
+) -> AsyncIterator[Rooms]:
+    """Open every room and start its talk (``sources``: inputs the caller opened, by room id);
+    close them all on exit. A server with one room fails to start, with a clear error, when that
+    room cannot; of several, a room that cannot start is left ``failed`` with why, and the others
+    run. A listener-only process opens no input or engine: it follows each room through Redis."""
+    sources = sources or {}
     async with AsyncExitStack() as stack:
+        configs = settings.room_configs()
+        found: dict[str, Room | RemoteRoom] = {}
         if settings.broker.listener_only:
-            talk = RemoteTalk(hub, get_language(settings.source))
-            broker = RedisBroker(settings.broker, hub, on_snapshot=talk.update)
-            await broker.start()
-            stack.push_async_callback(broker.stop)
-            # Listeners are taken once the talk's languages are known: before, every one would be
-            # told its language does not exist. Connections wait in the socket's backlog meanwhile.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(broker.heard.wait(), STATE_NOTICE_S)
-            if not broker.heard.is_set():
-                log.warning("waiting for the talk's state in Redis: is the pipeline's process running?")
-                await broker.heard.wait()
-            yield Services(settings, hub, talk, resolve_token(settings).value, broker)
+            for config in configs:
+                found[config.id] = await stack.enter_async_context(RemoteRoom(config, settings))
+            yield Rooms(settings, found, resolve_token(settings).value)
             return
-        engine = create_engine(settings)
-        engine.check()  # a language the engine cannot serve is said before the input is opened
-        source = await stack.enter_async_context(source or open_source(settings.audio))
-        engine = await stack.enter_async_context(engine)
-        pipeline = Pipeline(source, engine, hub)
-        if settings.transcripts.enabled:
-            pipeline.transcript = TranscriptWriter(
-                transcripts_directory(settings.transcripts), lambda: talk_header(settings, pipeline)
-            )
-            stack.callback(pipeline.transcript.close)
-        broker = None
-        if settings.broker.url is not None:
-            broker = hub.broker = RedisBroker(settings.broker, hub, snapshot=pipeline.snapshot)
-            await broker.start()
-            stack.push_async_callback(broker.stop)
-        yield Services(settings, hub, pipeline, resolve_token(settings).value, broker)
-
-
-def talk_header(settings: Settings, pipeline: Pipeline) -> TranscriptHeader:
-    """The transcript's first line, once the talk has started."""
-    started = pipeline.input.talk_started_at or int(time.time() * 1000)
-    return TranscriptHeader(
-        TranscriptWriter.talk_id(started),
-        started,
-        settings.server.event_name,
-        settings.source,
-        [target.code for target in pipeline.engine.targets],
-        pipeline.source.description,
-    )
+        local = [
+            await stack.enter_async_context(Room(config, settings, sources.get(config.id)))
+            for config in configs
+        ]
+        found = {room.id: room for room in local}
+        if len(local) == 1:
+            await local[0].start()
+        else:
+            outcomes = await asyncio.gather(*(room.start() for room in local), return_exceptions=True)
+            for room, outcome in zip(local, outcomes, strict=True):
+                if isinstance(outcome, TranslatorError):
+                    log.error("room %s cannot start: %s", room.id, outcome)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+        yield Rooms(settings, found, resolve_token(settings).value)
 
 
 class _Server(uvicorn.Server):
     """uvicorn, except that listeners hear 1001 (going away) before it closes their connections, and
     that SIGHUP (the terminal closed, a service manager's reload) stops it as SIGTERM does."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+    def __init__(self, config: uvicorn.Config, rooms: Rooms) -> None:
         super().__init__(config)
-        self.hub = hub
+        self.rooms = rooms
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -238,7 +204,12 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await self.hub.close_all(CLOSE_GOING_AWAY, "the service is shutting down", within_s=2.0)
+        await asyncio.gather(
+            *(
+                room.hub.close_all(CLOSE_GOING_AWAY, "the service is shutting down", within_s=2.0)
+                for room in self.rooms.rooms.values()
+            )
+        )
         await super().shutdown(sockets)
 
 
@@ -268,11 +239,15 @@ def bind(settings: Settings, reuse_port: bool = False) -> socket.socket:
 
 
 @asynccontextmanager
-async def running(settings: Settings, source: AudioSource | None = None) -> AsyncIterator[Services]:
+async def running(
+    settings: Settings, sources: Mapping[str, AudioSource] | None = None
+) -> AsyncIterator[Rooms]:
     """The whole service started in this event loop, until the block ends (``translator eval``, tests)."""
     sock = bind(settings, reuse_port=settings.broker.listener_only)
-    async with open_services(settings, source) as services:
-        server = _Server(uvicorn_config(create_app(services), settings, log_level="warning"), services.hub)
+    async with open_rooms(settings, sources) as rooms:
+        operator = not settings.broker.listener_only
+        app = create_app(rooms, operator=operator)
+        server = _Server(uvicorn_config(app, settings, log_level="warning"), rooms)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
         try:
             while not server.started:
@@ -280,7 +255,7 @@ async def running(settings: Settings, source: AudioSource | None = None) -> Asyn
                     task.result()
                     raise AddressError(f"the server did not start on port {settings.server.port}")
                 await asyncio.sleep(0.02)
-            yield services
+            yield rooms
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, 10)
@@ -297,29 +272,29 @@ async def serve(settings: Settings) -> None:
     sock = bind(settings)
     token = resolve_token(settings)
     _starting(settings)
-    async with open_services(settings) as services:
-        server = _Server(uvicorn_config(create_app(services), settings, log_level="warning"), services.hub)
-        print_urls(settings, services, token)
+    async with open_rooms(settings) as rooms:
+        server = _Server(uvicorn_config(create_app(rooms), settings, log_level="warning"), rooms)
+        print_urls(rooms, token)
         await server.serve(sockets=[sock])
 
 
 def _starting(settings: Settings) -> None:
-    engine = settings.resolved_engine()
-    what = "loading the offline models" if engine == "local" else "connecting to Azure AI Voice Live"
-    print(f"translator: starting: {what}…", flush=True)
+    doing = sorted({table.resolve(room.engine, room).starting for room in settings.room_configs()})
+    print(f"translator: starting: {' and '.join(doing)}…", flush=True)
 
 
 async def _serve_listeners(settings: Settings) -> None:
     """A listener-only process: the public surfaces of a talk whose pipeline runs elsewhere."""
     sock = bind(settings, reuse_port=True)
-    async with open_services(settings) as services:
+    async with open_rooms(settings) as rooms:
         server = _Server(
-            uvicorn_config(create_app(services, operator=False), settings, log_level="warning"), services.hub
+            uvicorn_config(create_app(rooms, operator=False), settings, log_level="warning"), rooms
         )
         parent = os.environ.get(workers.PARENT_ENV)
         watchdog = asyncio.create_task(workers.exit_with_parent(int(parent), server)) if parent else None
         print(
-            f"translator: serving listeners of {settings.broker.channel!r} at {public_url(settings)}",
+            f"translator: serving listeners of {', '.join(rooms.rooms)} ({settings.broker.channel!r}) "
+            f"at {public_url(settings)}",
             flush=True,
         )
         try:
@@ -342,35 +317,41 @@ async def _serve_with_workers(settings: Settings) -> None:
     sock = bind(operator_settings)
     token = resolve_token(settings)
     _starting(settings)
-    async with open_services(settings) as services, workers.supervised(settings):
-        app = create_app(services)
-        server = _Server(uvicorn_config(app, operator_settings, log_level="warning"), services.hub)
-        print_urls(settings, services, token, operator_port=operator_settings.server.port)
+    async with open_rooms(settings) as rooms, workers.supervised(settings):
+        app = create_app(rooms)
+        server = _Server(uvicorn_config(app, operator_settings, log_level="warning"), rooms)
+        print_urls(rooms, token, operator_port=operator_settings.server.port)
         await server.serve(sockets=[sock])
 
 
-def print_urls(
-    settings: Settings, services: Services, token: OperatorToken, operator_port: int | None = None
-) -> None:
+def print_urls(rooms: Rooms, token: OperatorToken, operator_port: int | None = None) -> None:
     """Tell the operator what is running and where to point people."""
-    pipeline = services.pipeline
-    assert isinstance(pipeline, Pipeline)
-    base = public_url(settings)
+    settings = rooms.settings
+    base = rooms.base_url
     operator = base if operator_port is None else f"http://{settings.server.host}:{operator_port}/"
-    first = settings.targets[0]
-    print(
-        f"translator: {pipeline.engine.name} engine, {settings.source} → {', '.join(settings.targets)}, "
-        f"input: {pipeline.source.description}"
-    )
+    several = len(rooms.rooms) > 1
+    for room in rooms.rooms.values():
+        assert isinstance(room, Room)
+        urls = rooms.urls(room)
+        title = f"room {room.id} ({room.name}): " if several else ""
+        state = "" if room.state == "running" else f"  [{room.state}: {room.detail}]"
+        targets = ", ".join(t.code for t in room.targets)
+        print(
+            f"translator: {title}{room.engine_name} engine, {room.source.code} → {targets}, "
+            f"input: {room.input_report().description}{state}"
+        )
+        indent = "    " if several else "  "
+        print(f"{indent}Audience page:    {urls.audience}")
+        print(f"{indent}Join (QR code):   {urls.join}")
+        print(f"{indent}Caption overlay:  {urls.overlays[room.targets[0].code]}")
+    if several:
+        print(f"  Rooms:            {base}  (lists them)")
     if operator_port is not None:
         # Host and port only: a Redis URL may carry a password.
         redis_at = urlsplit(settings.broker.url or "").netloc.rpartition("@")[2]
         print(
             f"  Listener processes: {settings.server.workers}, sharing the talk through Redis at {redis_at}"
         )
-    print(f"  Audience page:    {base}")
-    print(f"  Join (QR code):   {base}join")
-    print(f"  Caption overlay:  {base}overlay?lang={first}")
     print(f"  Status:           {operator}api/status  (operator token required)")
     # The operator's own terminal: the console's whole address, its token in the fragment (which
     # the browser never sends, and the console clears from the address bar).
@@ -379,7 +360,7 @@ def print_urls(
         print(f"  Operator token:   generated and kept in {token.path}")
     elif token.source == "stored":
         print(f"  Operator token:   kept in {token.path}")
-    if not services.urls()["reachable_by_phones"]:
+    if not rooms.urls(next(iter(rooms.rooms.values()))).reachable_by_phones:
         print(
             "  Note: phones cannot reach this address (it is this machine's loopback): start with "
             "--host 0.0.0.0 or set --public-url to let them in."

@@ -1,10 +1,10 @@
-"""The operator's controls during a talk (token required): mute and pause, the glossary, and the
-target languages."""
+"""The operator's controls (token required): mute and pause, the glossary, the target languages, the
+test tone, and starting and stopping a room. Each under ``/api/rooms/{room}/``; the room-less paths
+control a server's only room."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import msgspec
 from litestar import Response, delete, get, post, put
@@ -12,12 +12,13 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_409_CONFLICT
 
-from translator.errors import LastLanguageError, TranslatorError, UnknownLanguageError
+from translator.errors import LastLanguageError, RoomStoppedError, TranslatorError, UnknownLanguageError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, get_language
 from translator.printable import printable
 from translator.server.operator import require_operator
-from translator.server.services import Services
+from translator.server.rooms import Rooms, conflict, local_room
+from translator.talk.state import LanguageReport, RoomSummary
 
 log = logging.getLogger(__name__)
 
@@ -37,82 +38,136 @@ class NewLanguage(msgspec.Struct, forbid_unknown_fields=True):
     code: str
 
 
-@post("/api/input", status_code=200, guards=[require_operator])
-async def control_input(state: State, data: InputControl) -> dict[str, Any]:
+class InputState(msgspec.Struct, frozen=True):
+    """The input's controls as they now stand."""
+
+    muted: bool
+    paused: bool
+
+
+def _paths(path: str) -> list[str]:
+    """A control's room-less path (a one-room server's) and its room's."""
+    return [f"/api{path}", f"/api/rooms/{{room:str}}{path}"]
+
+
+@post(_paths("/input"), status_code=200, guards=[require_operator])
+async def control_input(state: State, data: InputControl, room: str | None = None) -> InputState:
     """Mute or pause the input; every session stays open."""
-    pipeline = state.services.pipeline
-    if data.muted is not None and data.muted != pipeline.input.muted:
-        pipeline.input.muted = data.muted
-        log.info("input %s by the operator", "muted" if data.muted else "unmuted")
-    if data.paused is not None and data.paused != pipeline.input.paused:
-        pipeline.set_paused(data.paused)
-    return {"muted": pipeline.input.muted, "paused": pipeline.input.paused}
+    found = local_room(state.rooms, room)
+    try:
+        muted, paused = found.set_input(data.muted, data.paused)
+    except RoomStoppedError as exc:
+        raise conflict(exc) from None
+    return InputState(muted, paused)
 
 
-@get("/api/glossary", sync_to_thread=False, guards=[require_operator])
-def glossary(state: State) -> Glossary:
+@get(_paths("/glossary"), sync_to_thread=False, guards=[require_operator])
+def glossary(state: State, room: str | None = None) -> Glossary:
     """The glossary in use."""
-    return state.services.pipeline.engine.glossary
+    return local_room(state.rooms, room).glossary
 
 
-@put("/api/glossary", guards=[require_operator])
-async def set_glossary(state: State, data: Glossary) -> Response[Glossary]:
+@put(_paths("/glossary"), guards=[require_operator])
+async def set_glossary(state: State, data: Glossary, room: str | None = None) -> Response[Glossary]:
     """Replace the glossary; it applies from the next utterance on, in every language. What it
     would cost, when that is worth a warning, comes in the ``X-Glossary-Warning`` header."""
     if bad := data.problem(set(LANGUAGES)):
         raise ValidationException(f"{bad[0]}: {bad[1]}")
-    engine = state.services.pipeline.engine
-    await engine.set_glossary(data)
+    found = local_room(state.rooms, room)
+    warning = await found.set_glossary(data)
     log.info(
-        "glossary changed by the operator: %d names kept, %d terms",
+        "room %s: glossary changed by the operator: %d names kept, %d terms",
+        found.id,
         len(data.keep),
         sum(map(len, data.terms.values())),
     )
-    if warning := engine.glossary_cost(data):
-        log.warning("glossary: %s", warning)
+    if warning:
+        log.warning("room %s: glossary: %s", found.id, warning)
         return Response(data, headers={GLOSSARY_WARNING: warning})
     return Response(data)
 
 
-@post("/api/languages", status_code=201, guards=[require_operator])
-async def add_language(state: State, data: NewLanguage) -> list[dict[str, object]]:
+@post(_paths("/languages"), status_code=201, guards=[require_operator])
+async def add_language(state: State, data: NewLanguage, room: str | None = None) -> list[LanguageReport]:
     """Offer another language from the next utterance on; returns every language offered."""
-    services: Services = state.services
+    found = local_room(state.rooms, room)
     try:
-        language = get_language(data.code)
-        if language.code == services.pipeline.engine.source.code:
-            raise ValidationException(f"{language.name} is the speaker's language")
-        await services.pipeline.add_language(language)
+        await found.add_language(get_language(data.code))
+    except RoomStoppedError as exc:
+        raise conflict(exc) from None
     except TranslatorError as exc:
-        raise ValidationException(f"cannot offer {data.code!r}: {exc}") from None
-    return services.languages(operator=True)["targets"]  # type: ignore[return-value]
+        raise ValidationException(f"cannot offer {printable(data.code)!r}: {exc}") from None
+    return found.language_reports(operator=True)
 
 
-@delete("/api/languages/{code:str}", status_code=200, guards=[require_operator])
-async def remove_language(state: State, code: str) -> list[dict[str, object]]:
+@delete(
+    ["/api/languages/{code:str}", "/api/rooms/{room:str}/languages/{code:str}"],
+    status_code=200,
+    guards=[require_operator],
+)
+async def remove_language(state: State, code: str, room: str | None = None) -> list[LanguageReport]:
     """Stop offering a language: its listeners are told and disconnected."""
-    services: Services = state.services
+    found = local_room(state.rooms, room)
     try:
-        await services.pipeline.remove_language(code)
+        await found.remove_language(code)
     except UnknownLanguageError as exc:
         raise NotFoundException(
             f"{printable(code)!r} is not offered; offered: {', '.join(exc.available)}"
         ) from None
-    except LastLanguageError as exc:
+    except (LastLanguageError, RoomStoppedError) as exc:
         raise ClientException(str(exc), status_code=HTTP_409_CONFLICT) from None
-    return services.languages(operator=True)["targets"]  # type: ignore[return-value]
+    return found.language_reports(operator=True)
 
 
-@post("/api/languages/{code:str}/tone", status_code=202, guards=[require_operator])
-async def test_tone(state: State, code: str) -> dict[str, str]:
+@post(
+    ["/api/languages/{code:str}/tone", "/api/rooms/{room:str}/languages/{code:str}/tone"],
+    status_code=202,
+    guards=[require_operator],
+)
+async def test_tone(state: State, code: str, room: str | None = None) -> dict[str, str]:
     """A one-second test tone to the language's listeners, captioned "♪ Test tone"."""
-    services: Services = state.services
-    offered = [t.code for t in services.pipeline.engine.targets]
+    found = local_room(state.rooms, room)
+    offered = [t.code for t in found.targets]
     if code not in offered:
         raise NotFoundException(f"'{printable(code)}' is not offered; offered: {', '.join(offered)}")
-    services.pipeline.send_tone(code)
-    log.info("test tone sent to %s by the operator", code)
+    try:
+        found.send_tone(code)
+    except RoomStoppedError as exc:
+        raise conflict(exc) from None
+    log.info("room %s: test tone sent to %s by the operator", found.id, code)
     return {"sent": code}
 
 
-handlers = [control_input, glossary, set_glossary, add_language, remove_language, test_tone]
+@post("/api/rooms/{room:str}/start", status_code=200, guards=[require_operator])
+async def start_room(state: State, room: str) -> RoomSummary:
+    """Start the room's talk (its input and engine); 409 with why when it cannot start."""
+    rooms: Rooms = state.rooms
+    found = local_room(rooms, room)
+    try:
+        await found.start()
+    except TranslatorError as exc:
+        raise ClientException(
+            f"the room {found.name!r} cannot start: {exc}", status_code=HTTP_409_CONFLICT
+        ) from None
+    return rooms.summary(found)
+
+
+@post("/api/rooms/{room:str}/stop", status_code=200, guards=[require_operator])
+async def stop_room(state: State, room: str) -> RoomSummary:
+    """Stop the room's talk; its listeners stay connected and are told. The other rooms carry on."""
+    rooms: Rooms = state.rooms
+    found = local_room(rooms, room)
+    await found.stop()
+    return rooms.summary(found)
+
+
+handlers = [
+    control_input,
+    glossary,
+    set_glossary,
+    add_language,
+    remove_language,
+    test_tone,
+    start_room,
+    stop_room,
+]

@@ -1,4 +1,5 @@
-"""``WS /ws/listen/{lang}``: one listener's connection, fed by the hub."""
+"""``WS /ws/listen/{room}/{lang}`` (``/ws/listen/{lang}`` on a one-room server): one listener's
+connection, fed by its room's hub, and the WebSocket framer."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import cast
 from urllib.parse import urlsplit
 
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
 
-from translator.hub import AudioChunk, Listener, Outgoing
+from translator.errors import UnknownRoomError
+from translator.hub import AudioChunk, Hub, Listener, Outgoing
 from translator.messages import (
     FLAG_END,
     Codec,
@@ -21,7 +24,7 @@ from translator.messages import (
     websocket_frame,
 )
 from translator.server.limits import CLOSE_TRY_AGAIN_LATER, address_key
-from translator.server.services import Services
+from translator.server.rooms import Rooms
 from translator.server.uvicorn_protocols import PREBUILT_FRAMES, PrebuiltFrames
 
 log = logging.getLogger(__name__)
@@ -61,66 +64,69 @@ WEBSOCKET = WebSocketFramer()
 """One framer for every WebSocket listener: each message's frame is built once for all of them."""
 
 
-@websocket("/ws/listen/{lang:str}")
-async def listen(socket: WebSocket, lang: str, state: State) -> None:
+@websocket(["/ws/listen/{lang:str}", "/ws/listen/{room:str}/{lang:str}"])
+async def listen(socket: WebSocket, lang: str, state: State, room: str | None = None) -> None:
     """Send the hello, then captions (text) and audio (binary) of ``lang`` until either side leaves."""
-    services: Services = state.services
+    rooms: Rooms = state.rooms
     await socket.accept()
-    hub = services.hub
+    try:
+        found = rooms.find(room)
+    except UnknownRoomError as exc:
+        reason = (
+            str(exc) if room is not None else f"this server has several rooms: {', '.join(exc.available)}"
+        )
+        await socket.close(CLOSE_UNKNOWN_LANGUAGE, close_reason(reason))
+        return
+    hub = found.hub
     codec = socket.query_params.get("codec", "pcm")
     role = socket.query_params.get("role", "audience")
     audio = socket.query_params.get("audio", "1") != "0"
     address = address_key(socket.client.host if socket.client else "")
     pcm = audio and codec == "pcm"
-    if (refusal := _refusal(socket, services, lang, codec, role, address if pcm else "")) is not None:
+    if (refusal := _refusal(socket, rooms, hub, lang, codec, role, address if pcm else "")) is not None:
         await socket.close(refusal[0], close_reason(refusal[1]))
         return
-    hello = services.hello(lang, audio, codec)  # type: ignore[arg-type]  # checked by _refusal
+    chosen = cast(Codec, codec)  # one of CODECS: `_refusal` said so
+    hello = found.hello(lang, audio, chosen)
     # Subscribing and queueing the hello happen with no await between: nothing published is missed.
     listener = hub.subscribe(
-        lang, WEBSOCKET, audio=audio, codec=codec, first=hello, audience=role == "audience"
+        lang, WEBSOCKET, audio=audio, codec=chosen, first=hello, audience=role == "audience"
     )
-    services.pcm_listeners[address] += pcm
+    rooms.pcm_listeners[address] += pcm
     try:
         await _serve(socket, listener)
     finally:
         hub.unsubscribe(listener)
-        services.pcm_listeners[address] -= pcm
-        if services.pcm_listeners[address] <= 0:
-            del services.pcm_listeners[address]
+        rooms.pcm_listeners[address] -= pcm
+        if rooms.pcm_listeners[address] <= 0:
+            del rooms.pcm_listeners[address]
 
 
-def origin_allowed(origin: str, host: str, services: Services) -> bool:
+def origin_allowed(origin: str, host: str, rooms: Rooms) -> bool:
     """A browser's WebSocket comes from a page of this service (its own host, or the public URL's),
     or from a page of ``server.allowed_origins``: no other page can recruit its visitors' phones."""
-    allowed = services.settings.server.allowed_origins
+    allowed = rooms.settings.server.allowed_origins
     if "*" in allowed or origin in allowed:
         return True
     netloc = urlsplit(origin).netloc.lower()
-    return bool(netloc) and netloc in (host.lower(), urlsplit(services.audience_url).netloc.lower())
+    return bool(netloc) and netloc in (host.lower(), urlsplit(rooms.base_url).netloc.lower())
 
 
 def _refusal(
-    socket: WebSocket, services: Services, lang: str, codec: str, role: str, pcm_from: str
+    socket: WebSocket, rooms: Rooms, hub: Hub, lang: str, codec: str, role: str, pcm_from: str
 ) -> tuple[int, str] | None:
     """Why this listener is not taken, as (close code, reason); None when it is. ``pcm_from``: the
     address of a listener that wants uncompressed audio, else empty."""
-    if lang not in services.hub.channels:
-        return (
-            CLOSE_UNKNOWN_LANGUAGE,
-            f"unknown language {lang!r}; available: {', '.join(services.hub.channels)}",
-        )
+    if lang not in hub.channels:
+        return CLOSE_UNKNOWN_LANGUAGE, f"unknown language {lang!r}; available: {', '.join(hub.channels)}"
     if codec not in CODECS:
         return CLOSE_BAD_REQUEST, f"unsupported codec {codec!r}; available: {', '.join(CODECS)}"
     origin = socket.headers.get("origin")
-    if origin is not None and not origin_allowed(origin, socket.headers.get("host", ""), services):
+    if origin is not None and not origin_allowed(origin, socket.headers.get("host", ""), rooms):
         return CLOSE_POLICY, f"pages from {origin} may not listen here"
     if role not in ROLES:
         return CLOSE_BAD_REQUEST, f"unknown role {role!r}; roles: {', '.join(ROLES)}"
-    if (
-        pcm_from
-        and services.pcm_listeners[pcm_from] >= services.settings.server.max_pcm_listeners_per_address
-    ):
+    if pcm_from and rooms.pcm_listeners[pcm_from] >= rooms.settings.server.max_pcm_listeners_per_address:
         return (
             CLOSE_TRY_AGAIN_LATER,
             "too many uncompressed (PCM) listeners from your address; ask for codec=opus",
@@ -137,12 +143,13 @@ def close_reason(reason: str) -> str:
 
 
 async def _serve(socket: WebSocket, listener: Listener) -> None:
-    prebuilt: PrebuiltFrames | None = socket.scope.get("extensions", {}).get(PREBUILT_FRAMES)
+    extensions: dict[str, object] = socket.scope.get("extensions") or {}  # type: ignore[assignment]
+    prebuilt = cast(PrebuiltFrames | None, extensions.get(PREBUILT_FRAMES))
     if prebuilt is not None:
         listener.writer = prebuilt.try_write
     sender = asyncio.create_task(_send_all(socket, listener, prebuilt), name=f"listener-{listener.lang}-send")
     receiver = asyncio.create_task(_receive_all(socket), name=f"listener-{listener.lang}-receive")
-    listener.on_evict(sender.cancel)
+    listener.on_evict(lambda: _cancel(sender))
     try:
         done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -155,6 +162,10 @@ async def _serve(socket: WebSocket, listener: Listener) -> None:
     if closing is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(socket.close(*closing), CLOSE_TIMEOUT_S)
+
+
+def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
 
 
 async def _send_all(socket: WebSocket, listener: Listener, prebuilt: PrebuiltFrames | None) -> None:

@@ -22,96 +22,112 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from translator.server.operator import require_operator
-from translator.server.services import Services
+from translator.server.rooms import Rooms
+from translator.talk.room import Room
 
 LAG_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 
-class _ServiceCollector(Collector):
-    def __init__(self, services: Services) -> None:
-        self.services = services
+class _RoomsCollector(Collector):
+    def __init__(self, rooms: Rooms) -> None:
+        self.rooms = rooms
 
     def collect(self) -> Iterator[Metric]:
-        hub, pipeline = self.services.hub, self.services.pipeline
+        per_language = ["room", "lang"]
         listeners = GaugeMetricFamily(
-            "translator_listeners", "Connected listeners (in every process sharing the talk)", labels=["lang"]
+            "translator_listeners",
+            "Connected listeners (in every process sharing the room)",
+            labels=per_language,
         )
         queued = CounterMetricFamily(
-            "translator_messages_queued", "Messages queued to listeners", labels=["lang"]
+            "translator_messages_queued", "Messages queued to listeners", labels=per_language
         )
         at_once = CounterMetricFamily(
             "translator_messages_written_at_publish",
             "Messages written to a listener as they were published (no queue, no task switch)",
-            labels=["lang"],
+            labels=per_language,
         )
         skipped = CounterMetricFamily(
             "translator_utterances_skipped",
             "Utterances whose audio a listener missed (fell behind)",
-            labels=["lang"],
+            labels=per_language,
         )
         evictions = CounterMetricFamily(
-            "translator_evictions", "Listeners closed for not keeping up", labels=["lang"]
+            "translator_evictions", "Listeners closed for not keeping up", labels=per_language
         )
         failures = CounterMetricFamily(
-            "translator_engine_failures", "Engine failures reported", labels=["lang"]
+            "translator_engine_failures", "Engine failures reported", labels=per_language
         )
         reconnects = CounterMetricFamily(
-            "translator_engine_reconnects", "Engine sessions restarted", labels=["lang"]
+            "translator_engine_reconnects", "Engine sessions restarted", labels=per_language
         )
         ready = GaugeMetricFamily(
-            "translator_language_ready", "1 when the language's session is ready", labels=["lang"]
+            "translator_language_ready", "1 when the language's session is ready", labels=per_language
         )
         tokens = GaugeMetricFamily(
             "translator_tokens_per_minute",
             "Tokens the language's translations were billed over the last minute (Voice Live)",
-            labels=["lang"],
+            labels=per_language,
         )
-        for lang, channel in hub.channels.items():
-            listeners.add_metric([lang], self.services.listeners(lang))
-            queued.add_metric([lang], channel.queued)
-            at_once.add_metric([lang], channel.written_at_once)
-            skipped.add_metric([lang], channel.skipped)
-            evictions.add_metric([lang], channel.evictions)
-            failures.add_metric([lang], pipeline.failures[lang])
-            reconnects.add_metric([lang], pipeline.reconnects[lang])
-            ready.add_metric([lang], pipeline.states.get(lang) == "ready")
-            if (rate := pipeline.tokens.get(lang)) is not None:
-                tokens.add_metric([lang], rate.rate())
-        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready, tokens)
-        yield GaugeMetricFamily(
-            "translator_input_level_dbfs", "Input level (RMS, dBFS)", value=pipeline.input.level_dbfs
+        running = GaugeMetricFamily(
+            "translator_room_running", "1 while the room's talk runs", labels=["room"]
         )
-        yield CounterMetricFamily(
-            "translator_input_restarts", "Input restarts", value=pipeline.input.restarts
-        )
-        transcript = pipeline.transcript_status()
-        yield GaugeMetricFamily(
+        level = GaugeMetricFamily("translator_input_level_dbfs", "Input level (RMS, dBFS)", labels=["room"])
+        restarts = CounterMetricFamily("translator_input_restarts", "Input restarts", labels=["room"])
+        failing = GaugeMetricFamily(
             "translator_transcript_failing",
             "1 while the transcript's writes fail (retried with back-off)",
-            value=transcript.state == "failing",
+            labels=["room"],
         )
-        yield GaugeMetricFamily(
-            "translator_transcript_pending", "Captions waiting to be written", value=transcript.pending
+        pending = GaugeMetricFamily(
+            "translator_transcript_pending", "Captions waiting to be written", labels=["room"]
         )
-        yield CounterMetricFamily(
-            "translator_transcript_dropped", "Captions lost while writes failed", value=transcript.dropped
+        dropped = CounterMetricFamily(
+            "translator_transcript_dropped", "Captions lost while writes failed", labels=["room"]
         )
+        for room in self.rooms.rooms.values():
+            assert isinstance(room, Room)
+            for lang, channel in room.hub.channels.items():
+                labels = [room.id, lang]
+                listeners.add_metric(labels, room.listeners(lang))
+                queued.add_metric(labels, channel.queued)
+                at_once.add_metric(labels, channel.written_at_once)
+                skipped.add_metric(labels, channel.skipped)
+                evictions.add_metric(labels, channel.evictions)
+                if (language := room.language_state(lang)) is not None:
+                    failures.add_metric(labels, language.failures)
+                    reconnects.add_metric(labels, language.reconnects)
+                    ready.add_metric(labels, room.state == "running" and language.state == "ready")
+                    if language.tokens is not None:
+                        tokens.add_metric(labels, language.tokens.rate())
+            report = room.input_report()
+            running.add_metric([room.id], room.state == "running")
+            level.add_metric([room.id], report.level_dbfs)
+            restarts.add_metric([room.id], report.restarts)
+            transcript = room.transcript_status()
+            failing.add_metric([room.id], transcript.state == "failing")
+            pending.add_metric([room.id], transcript.pending)
+            dropped.add_metric([room.id], transcript.dropped)
+        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready, tokens)
+        yield from (running, level, restarts, failing, pending, dropped)
 
 
-def install(services: Services) -> CollectorRegistry:
-    """A registry of its own for this service (several can run in one process: tests, eval)."""
+def install(rooms: Rooms) -> CollectorRegistry:
+    """A registry of its own for this server (several can run in one process: tests, eval)."""
     registry = CollectorRegistry()
-    registry.register(_ServiceCollector(services))
+    registry.register(_RoomsCollector(rooms))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     lag = Histogram(
         "translator_caption_lag_seconds",
         "From the end of an utterance's speech to its final caption",
-        ["lang"],
+        ["room", "lang"],
         buckets=LAG_BUCKETS,
         registry=registry,
     )
-    services.pipeline.on_lag = lambda lang, seconds: lag.labels(lang).observe(seconds)
+    for room in rooms.rooms.values():
+        assert isinstance(room, Room)
+        room.on_lag = lambda lang, seconds, room_id=room.id: lag.labels(room_id, lang).observe(seconds)
     return registry
 
 

@@ -157,16 +157,16 @@ class WrongGuesses:
 
 def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: object) -> None:
     """Litestar guard: 401 unless the request carries the operator token; 429 after too many wrong."""
-    services = connection.app.state.services
+    rooms = connection.app.state.rooms
     address = address_key(connection.client.host if connection.client else "")
-    guesses: WrongGuesses = services.wrong_guesses
+    guesses: WrongGuesses = rooms.wrong_guesses
     if guesses.blocked(address):
         raise TooManyRequestsException(
             "too many wrong operator tokens from your address; try again in a minute",
             headers={"Retry-After": str(int(WINDOW_S))},
         )
     candidate = presented(connection.headers)
-    if not matches(candidate, services.operator_token):
+    if not matches(candidate, rooms.operator_token):
         if candidate:  # no token at all is no guess (a page or a monitor that does not know it)
             guesses.wrong(address)
         raise NotAuthorizedException(

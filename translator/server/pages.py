@@ -11,8 +11,9 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.response import File
 from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
 
-from translator.server.services import Services
+from translator.server.rooms import Rooms, room_or_404
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
@@ -23,15 +24,18 @@ def _page(name: str) -> File:
     return File(WEB_DIR / name, content_disposition_type="inline", media_type="text/html")
 
 
-@get("/", sync_to_thread=False, include_in_schema=False)
-def audience() -> File:
-    """The audience page."""
+@get(["/", "/r/{room:str}/"], sync_to_thread=False, include_in_schema=False)
+def audience(state: State, room: str | None = None) -> File:
+    """The audience page of a room; at ``/`` on a server of several rooms, the page lists them."""
+    if room is not None:
+        room_or_404(state.rooms, room)
     return _page("index.html")
 
 
-@get("/overlay", sync_to_thread=False, include_in_schema=False)
-def overlay() -> File:
+@get(["/overlay", "/r/{room:str}/overlay"], sync_to_thread=False, include_in_schema=False)
+def overlay(state: State, room: str | None = None) -> File:
     """Captions for an OBS browser source, styled by URL parameters (it may be framed: `edge.py`)."""
+    room_or_404(state.rooms, room)
     return _page("overlay.html")
 
 
@@ -42,26 +46,31 @@ def console() -> File:
     return _page("console.html")
 
 
-@get("/join", sync_to_thread=False, include_in_schema=False)
-def join(state: State) -> Response[str]:
-    """For the projector: the event, a QR code of the audience URL, the URL, the languages."""
-    services: Services = state.services
-    url = services.audience_url
-    names = " · ".join(target.native for target in services.pipeline.engine.targets)
+@get(["/join", "/r/{room:str}/join"], sync_to_thread=False, include_in_schema=False)
+def join(state: State, room: str | None = None) -> Response[str]:
+    """For the projector: the event (and room), a QR code of the room's audience URL, the URL, the
+    languages."""
+    rooms: Rooms = state.rooms
+    found = room_or_404(rooms, room)
+    url = rooms.audience_url(found)
+    names = " · ".join(target.native for target in found.targets)
+    title = rooms.settings.server.event_name
+    if len(rooms.rooms) > 1:
+        title = f"{title} · {found.name}"
     page = JOIN_PAGE.substitute(
-        event_name=html.escape(services.settings.server.event_name),
+        event_name=html.escape(title),
         url=html.escape(url),
         qr_svg=segno.make(url, error="m").svg_inline(border=4, light="#fff", omitsize=True),
         languages=html.escape(names),
         warning=""
-        if services.urls()["reachable_by_phones"]
+        if rooms.urls(found).reachable_by_phones
         else '<p class="warning" role="alert">Phones cannot reach this address: it is this machine\'s '
         "loopback. Start the service with <code>--host 0.0.0.0</code> or set <code>--public-url</code>.</p>",
     )
     return Response(page, media_type="text/html")
 
 
-handlers = [
+handlers: list[ControllerRouterHandler] = [
     audience,
     overlay,
     join,

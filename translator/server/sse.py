@@ -1,5 +1,6 @@
-"""``GET /sse/captions/{lang}``: a language's captions as Server-Sent Events, for overlays and
-scripts that need no audio (``EventSource`` in a page, ``curl -N`` in a terminal).
+"""``GET /sse/captions/{room}/{lang}`` (``/sse/captions/{lang}`` on a one-room server): a
+language's captions as Server-Sent Events, for overlays and scripts that need no audio
+(``EventSource`` in a page, ``curl -N`` in a terminal).
 
 Each event is named for its message (``hello``, ``caption``, ``status``, ``error``) and carries the
 same JSON as the WebSocket's text frames. Listeners here are not counted as the audience.
@@ -19,7 +20,8 @@ from litestar.response import Stream
 from translator.hub import AudioChunk, Outgoing
 from translator.messages import ListenerMessage
 from translator.printable import printable
-from translator.server.services import Services
+from translator.server.rooms import room_or_404
+from translator.talk.room import RoomBase
 
 KEEP_ALIVE_S = 15.0
 """A comment line this often while nothing is said: proxies close connections idle for longer."""
@@ -42,26 +44,26 @@ class SseFramer:
 SSE = SseFramer()
 
 
-@get("/sse/captions/{lang:str}", sync_to_thread=False)
-def captions(state: State, lang: str) -> Stream:
+@get(["/sse/captions/{lang:str}", "/sse/captions/{room:str}/{lang:str}"], sync_to_thread=False)
+def captions(state: State, lang: str, room: str | None = None) -> Stream:
     """The hello, then every message of ``lang``'s channel, until the client leaves or is evicted."""
-    services: Services = state.services
-    if lang not in services.hub.channels:
-        available = ", ".join(services.hub.channels)
+    found = room_or_404(state.rooms, room)
+    if lang not in found.hub.channels:
+        available = ", ".join(found.hub.channels)
         raise NotFoundException(f"unknown language {printable(lang)!r}; available: {available}")
     return Stream(
-        _events(services, lang),
+        _events(found, lang),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(services: Services, lang: str) -> AsyncIterator[bytes]:
+async def _events(room: RoomBase, lang: str) -> AsyncIterator[bytes]:
     # Subscribed once the response is being sent: a client gone before then holds no listener.
-    if lang not in services.hub.channels:
+    hub = room.hub
+    if lang not in hub.channels:
         return
-    hub = services.hub
-    listener = hub.subscribe(lang, SSE, audio=False, first=services.hello(lang, False, "pcm"), audience=False)
+    listener = hub.subscribe(lang, SSE, audio=False, first=room.hello(lang, False, "pcm"), audience=False)
     try:
         while True:
             try:

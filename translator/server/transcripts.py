@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 
 from translator.server.operator import require_operator
-from translator.server.services import Services
+from translator.server.rooms import Rooms, room_or_404
 from translator.transcripts.export import FORMATS, MEDIA_TYPES, Format, export
 from translator.transcripts.store import (
     TranscriptError,
@@ -19,26 +18,36 @@ from translator.transcripts.store import (
 )
 
 
-@get("/api/transcripts", sync_to_thread=True, guards=[require_operator])
-def transcripts(state: State) -> list[dict[str, Any]]:
-    """Every talk kept, newest first, with the URL of each export."""
-    services: Services = state.services
+class TranscriptSummary(msgspec.Struct, frozen=True):
+    """One talk kept, with the URL of each language's export in each format."""
+
+    id: str
+    room: str
+    started_at: int
+    event_name: str
+    exports: dict[str, dict[str, str]]
+    """Per language code, per format (srt, vtt, txt), the export's URL."""
+
+
+@get(
+    ["/api/transcripts", "/api/rooms/{room:str}/transcripts"], sync_to_thread=True, guards=[require_operator]
+)
+def transcripts(state: State, room: str | None = None) -> list[TranscriptSummary]:
+    """Every talk kept (of the room, when named), newest first."""
+    rooms: Rooms = state.rooms
+    if room is not None:
+        room_or_404(rooms, room)
+    directory = transcripts_directory(rooms.settings.transcripts)
     result = []
-    directory = transcripts_directory(services.settings.transcripts)
-    for header in list_transcripts(directory):
+    for header in list_transcripts(directory, room):
         # The languages offered at the start, and those added during the talk that have captions.
         languages = sorted(set(header.targets) | set(read_transcript(directory, header.id).languages()))
-        exports = {
+        exports: dict[str, dict[str, str]] = {
             lang: {fmt: f"/api/transcripts/{header.id}/{lang}?format={fmt}" for fmt in FORMATS}
             for lang in languages
         }
         result.append(
-            {
-                "id": header.id,
-                "started_at": header.started_at,
-                "event_name": header.event_name,
-                "exports": exports,
-            }
+            TranscriptSummary(header.id, header.room, header.started_at, header.event_name, exports)
         )
     return result
 
@@ -46,14 +55,12 @@ def transcripts(state: State) -> list[dict[str, Any]]:
 @get("/api/transcripts/{talk_id:str}/{lang:str}", sync_to_thread=True, guards=[require_operator])
 def transcript_export(state: State, talk_id: str, lang: str, format: str = "srt") -> Response[str]:  # noqa: A002
     """One language of one talk, as a download."""
-    services: Services = state.services
+    rooms: Rooms = state.rooms
     if format not in FORMATS:
         raise NotFoundException(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
-    fmt: Format = format  # type: ignore[assignment]
+    fmt: Format = format
     try:
-        text = export(
-            read_transcript(transcripts_directory(services.settings.transcripts), talk_id), lang, fmt
-        )
+        text = export(read_transcript(transcripts_directory(rooms.settings.transcripts), talk_id), lang, fmt)
     except TranscriptError as exc:
         raise NotFoundException(str(exc)) from None
     return Response(

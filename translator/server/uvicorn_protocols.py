@@ -136,7 +136,8 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         if getattr(self, "scope", None) is not None:
-            self.scope["extensions"][PREBUILT_FRAMES] = PrebuiltFrames(self._try_write, self._write)  # type: ignore[index]
+            extensions: dict[str, object] = self.scope.setdefault("extensions", {})  # type: ignore[assignment]
+            extensions[PREBUILT_FRAMES] = PrebuiltFrames(self._try_write, self._write)
 
     def _open(self) -> bool:
         return self.handshake_complete and not self.close_sent and not self.transport.is_closing()

@@ -42,6 +42,8 @@ class TranscriptHeader(msgspec.Struct, tag="talk", tag_field="kind"):
     source: str
     targets: list[str]
     input: str
+    room: str = "main"
+    """The room whose talk it was (transcripts written before rooms: ``main``)."""
 
 
 class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
@@ -127,7 +129,7 @@ class TranscriptWriter:
 
     def status(self) -> TranscriptStatus:
         """Writing, or failing and why, with the captions waiting and lost."""
-        state = "failing" if self.failure else "writing"
+        state: Literal["failing", "writing"] = "failing" if self.failure else "writing"
         return TranscriptStatus(state, self.failure, len(self._queue), self.dropped)
 
     def append(self, record: CaptionRecord) -> None:
@@ -232,12 +234,12 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
     return Transcript(header, sorted(latest.values(), key=lambda c: (c.utterance, c.lang)))
 
 
-def list_transcripts(directory: Path) -> list[TranscriptHeader]:
-    """Every talk in the directory, newest first."""
+def list_transcripts(directory: Path, room: str | None = None) -> list[TranscriptHeader]:
+    """Every talk in the directory (of ``room``, when given), newest first."""
     talks = []
     for path in directory.glob("*.jsonl"):
         with path.open("rb") as file, contextlib.suppress(msgspec.DecodeError):
             first = _decoder.decode(file.readline())
-            if isinstance(first, TranscriptHeader):
+            if isinstance(first, TranscriptHeader) and room in (None, first.room):
                 talks.append(first)
     return sorted(talks, key=lambda t: t.started_at, reverse=True)

@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,7 @@ from translator.engines.local.vad import (
     Started,
     ms,
 )
+from translator.engines.local.voices import ESPEAK_VOICES
 from translator.errors import PermanentEngineError, TransientEngineError, TranslatorError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, Language
@@ -159,12 +162,13 @@ class LocalEngine(Engine):
             self.emit(SessionState(target.code, "connecting", "loading models"))
         for target in self.targets:
             self._prepare(target)
-        self._recognizer, self._vad = await asyncio.gather(
+        recognizer, self._vad = await asyncio.gather(
             asyncio.to_thread(self._load_recognizer), asyncio.to_thread(SileroVad)
         )
-        if self.source.code != "en" and not self._recognizer.multilingual:
+        self._recognizer = recognizer
+        if self.source.code != "en" and not recognizer.multilingual:
             raise PermanentEngineError(
-                f"the speech model {self._recognizer.path} is English-only; "
+                f"the speech model {recognizer.path} is English-only; "
                 f"set local.asr_model to a multilingual whisper model for {self.source.name}"
             )
         await asyncio.gather(*(self._launch(target) for target in self.targets))
@@ -177,17 +181,18 @@ class LocalEngine(Engine):
             beam_size=self.config.beam_size,
         )
 
-    def _check(self, target: Language) -> None:
+    def check_target(self, target: Language) -> None:
         route(self.source.code, target.code)
         espeak = require_program("espeak-ng", "espeak-ng")
-        if not target.espeak_voice or not has_voice(espeak, target.espeak_voice):
+        voice = ESPEAK_VOICES.get(target.code)
+        if voice is None or not has_voice(espeak, voice):
             raise PermanentEngineError(f"espeak-ng has no voice for {target.name}")
 
     def _prepare(self, target: Language) -> None:
         """Check that ``target`` can be translated and spoken here (PermanentEngineError if not)."""
-        self._check(target)
+        self.check_target(target)
         self._translators[target.code] = Translator(self.source.code, target.code, self._pipes)
-        self._voices[target.code] = Synthesizer(target.espeak_voice)
+        self._voices[target.code] = Synthesizer(ESPEAK_VOICES[target.code])
 
     async def _launch(self, target: Language) -> None:
         """Warm the language's Apertium pipelines (no utterance pays for loading) and start its worker."""
@@ -198,7 +203,7 @@ class LocalEngine(Engine):
         self.emit(SessionState(target.code, "ready"))
 
     def servable(self) -> list[Language]:
-        return [LANGUAGES[code] for code in ROUTES.get(self.source.code, {}) if LANGUAGES[code].espeak_voice]
+        return [LANGUAGES[code] for code in ROUTES.get(self.source.code, {}) if code in ESPEAK_VOICES]
 
     async def _start_target(self, target: Language) -> None:
         self._prepare(target)
@@ -235,8 +240,8 @@ class LocalEngine(Engine):
         for target in self.targets:
             self.emit(SessionState(target.code, "closed"))
 
-    def _spawn(self, coroutine: object, name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coroutine, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

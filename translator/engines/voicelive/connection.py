@@ -124,7 +124,7 @@ class Connection:
                         credential=credential,
                         endpoint=config.endpoint or "",
                         model=config.model,
-                        **({"api_version": config.api_version} if config.api_version else {}),
+                        **version_options(config),
                     )
                 )
                 connection = cls(code, conn, stack, emit, glossary)
@@ -426,3 +426,8 @@ class Connection:
                 starts += [t.start_ms for t in group.turns if t.start_ms is not None]
             self.finish(group, "interrupted")
         return min(starts) if starts else None
+
+
+def version_options(config: AzureConfig) -> dict[str, Any]:
+    """The API version to ask for, when one is configured (else the SDK's own)."""
+    return {"api_version": config.api_version} if config.api_version else {}

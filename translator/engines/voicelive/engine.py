@@ -13,6 +13,7 @@ from translator.engines.instructions import interpreter_instructions
 from translator.engines.voicelive.credentials import SharedCredential
 from translator.engines.voicelive.models import capabilities
 from translator.engines.voicelive.session import LanguageSession
+from translator.engines.voicelive.voices import speaks
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, Language
@@ -62,18 +63,19 @@ class VoiceLiveEngine(Engine):
         return [
             lang
             for lang in LANGUAGES.values()
-            if lang.azure_voice and lang.code != self.source.code and (not served or lang.code in served)
+            if speaks(lang) and lang.code != self.source.code and (not served or lang.code in served)
         ]
 
     async def _start_target(self, target: Language) -> None:
-        self._check(target)
+        self.check_target(target)
         self._sessions[target.code] = session = LanguageSession(self, target)
         session.start()
 
-    def _check(self, target: Language) -> None:
+    def check_target(self, target: Language) -> None:
         """PermanentEngineError unless the model can interpret the source into ``target``."""
-        if not target.azure_voice:
-            raise PermanentEngineError(f"Voice Live has no voice for {target.name}")
+        if not speaks(target):
+            spoken = ", ".join(lang.code for lang in self.servable())
+            raise PermanentEngineError(f"Voice Live has no voice for {target.name}; it speaks: {spoken}")
         served = capabilities(self.config.model).languages
         for language in (self.source, target):
             if served and language.code not in served:

@@ -14,6 +14,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from translator.audio import FRAME_MS
@@ -99,8 +100,8 @@ class LanguageSession:
             return from_ms, []
         return self._history[index][0], [f for _, f in itertools.islice(self._history, index, None)]
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -184,7 +185,7 @@ class LanguageSession:
                     return None
                 delay = backoff.delay()
                 self._report(fault, exc, delay)
-                retrying = "connecting" if self._state == "connecting" else "reconnecting"
+                retrying: SessionStateName = "connecting" if self._state == "connecting" else "reconnecting"
                 self._set_state(retrying, fault.message)
                 await asyncio.sleep(delay)
 

@@ -201,11 +201,12 @@ class TurnBook:
         turn in the conversation when the response starts, and reports events in the order it
         handles them: turns whose item was created before ``response.created`` are in this response.
         """
+        group: Group | None = None
         if self.asked is not None and group_id in (None, self.asked.id):
             group, self.asked = self.asked, None
         elif group_id is None and not self.busy and (group := self.next_group()) is not None:
             self.asked = None
-        else:
+        if group is None:
             return None, False
         joined = self._take_ready()
         for turn in joined:

@@ -1,4 +1,4 @@
-"""One source, one engine, N languages: audio in, listener messages out to the hub."""
+"""One source, one engine, N languages: audio in, captions and audio chunks out to the hub."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,11 +29,11 @@ from translator.engines.events import (
 )
 from translator.errors import LastLanguageError, PermanentEngineError, TranslatorError, UnknownLanguageError
 from translator.hub import AudioChunk, Hub
-from translator.lags import LanguageLags
 from translator.languages import Language
 from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
+from translator.talk.state import InputReport, LanguageState
+from translator.talk.usage import TokensPerMinute
 from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
-from translator.usage import TokensPerMinute
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,13 @@ def level_dbfs(frame: bytes) -> float:
     return max(SILENCE_DBFS, 20 * math.log10(rms / 32768)) if rms else SILENCE_DBFS
 
 
-def listener_status(lang: str, paused: bool, states: dict[str, str], details: dict[str, str]) -> Status:
+def listener_status(lang: str, paused: bool, language: LanguageState | None) -> Status:
     """What a listener of ``lang`` is told about it: paused, or its session's state."""
     if paused:
         return Status(lang, PAUSED, "the talk is paused")
-    return Status(lang, states.get(lang, "connecting"), details.get(lang, ""))
+    if language is None:
+        return Status(lang, "connecting")
+    return Status(lang, language.state, language.detail)
 
 
 @dataclass
@@ -131,6 +133,22 @@ class InputState:
             return "stalled"
         return self.state
 
+    def report(self) -> InputReport:
+        """What the operator sees of it."""
+        return InputReport(
+            description=self.description,
+            state=self.health,
+            detail=self.detail,
+            restarts=self.restarts,
+            muted=self.muted,
+            paused=self.paused,
+            level_dbfs=round(self.level_dbfs, 1),
+            silent_s=round(self.silent_s, 1),
+            silent=self.silent,
+            talk_started_at=self.talk_started_at,
+            seconds=self.frames * FRAME_MS / 1000,
+        )
+
 
 @dataclass
 class Pipeline:
@@ -139,19 +157,10 @@ class Pipeline:
     source: AudioSource
     engine: Engine
     hub: Hub
-    states: dict[str, str] = field(default_factory=dict)
-    details: dict[str, str] = field(default_factory=dict)
-    """Why a language is not ready (the engine's words), empty when it is."""
-    lags: dict[str, float] = field(default_factory=dict)
-    """Per language, the last final caption's lag behind the end of its speech (seconds)."""
-    recent: dict[str, LanguageLags] = field(default_factory=dict)
-    """Per language, rolling lags to the first translated audio and to the final caption."""
+    languages: dict[str, LanguageState] = field(init=False)
+    """Each language's interpreter: its state, lags and costs."""
     on_lag: Callable[[str, float], None] | None = None
     """Told each final caption's lag (the metrics' histogram)."""
-    tokens: dict[str, TokensPerMinute] = field(default_factory=dict)
-    """Per language, the tokens its translations were billed over the last minute (Voice Live)."""
-    failures: Counter[str] = field(default_factory=Counter)
-    reconnects: Counter[str] = field(default_factory=Counter)
     transcript: TranscriptWriter | None = None
     """Where final captions are kept (None: not kept)."""
     input: InputState = field(init=False)
@@ -168,16 +177,17 @@ class Pipeline:
         self._sent_at: deque[float] = deque(maxlen=SENT_TIMES_KEPT)
         """Monotonic time each recent input frame went to the engine, the newest last."""
         self.input = InputState(self.source.description)
-        self.states = {t.code: "connecting" for t in self.engine.targets}
-        self.recent = {t.code: LanguageLags() for t in self.engine.targets}
+        self.languages = {t.code: LanguageState(t) for t in self.engine.targets}
 
     @property
     def ready(self) -> bool:
         """Every language's session is up and keeping up, and the input is not failing or stalled."""
         return (
             self.input.health in ("running", "ended")
-            and all(s == "ready" for s in self.states.values())
-            and all(lag <= MAX_LAG_S for lag in self.lags.values())
+            and all(language.state == "ready" for language in self.languages.values())
+            and all(
+                language.lag_s is None or language.lag_s <= MAX_LAG_S for language in self.languages.values()
+            )
         )
 
     async def add_language(self, language: Language) -> None:
@@ -187,10 +197,10 @@ class Pipeline:
         """
         code = language.code
         async with self._changing:
-            if code in self.states:
+            if code in self.languages:
                 raise PermanentEngineError(f"{language.name} is already offered")
             self.hub.add_channel(code)
-            self.states[code], self.recent[code] = "connecting", LanguageLags()
+            self.languages[code] = LanguageState(language)
             try:
                 await self.engine.add_target(language)
             except TranslatorError:
@@ -204,9 +214,9 @@ class Pipeline:
         Raises UnknownLanguageError when it is not offered, LastLanguageError for the last one.
         """
         async with self._changing:
-            if code not in self.states:
-                raise UnknownLanguageError(code, list(self.states))
-            if len(self.states) == 1:
+            if code not in self.languages:
+                raise UnknownLanguageError(code, list(self.languages))
+            if len(self.languages) == 1:
                 raise LastLanguageError("the last language cannot be removed")
             self._forget(code)
             await self.engine.remove_target(code)
@@ -214,14 +224,13 @@ class Pipeline:
 
     def _forget(self, code: str) -> None:
         # Events the engine queued for it before it stopped are dropped from now on (see `handle`).
-        for table in (self.states, self.details, self.lags, self.recent, self.tokens):
-            table.pop(code, None)
+        self.languages.pop(code, None)
         self.hub.remove_channel(code)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the talk: the engine hears silence and every listener is told."""
         self.input.paused = paused
-        for lang in self.states:
+        for lang in self.languages:
             self.hub.publish(lang, self.status(lang))
         log.info("talk %s by the operator", "paused" if paused else "resumed")
 
@@ -249,19 +258,7 @@ class Pipeline:
 
     def status(self, lang: str) -> Status:
         """What a listener of ``lang`` is told about it now."""
-        return listener_status(lang, self.input.paused, self.states, self.details)
-
-    def snapshot(self) -> dict[str, object]:
-        """What processes serving listeners elsewhere need to know of the talk (see ``broker.py``)."""
-        return {
-            "targets": [target.code for target in self.engine.targets],
-            "states": self.states,
-            "details": self.details,
-            "lags": self.lags,
-            "talk_started_at": self.input.talk_started_at,
-            "paused": self.input.paused,
-            "input": self.input.health,
-        }
+        return listener_status(lang, self.input.paused, self.languages.get(lang))
 
     async def run(self) -> None:
         """Run until cancelled: the input (until it ends) and the engine's events."""
@@ -340,27 +337,28 @@ class Pipeline:
     def handle(self, event: AnyEngineEvent) -> None:
         """Turn one engine event into listener messages."""
         lang = event.target
-        if lang not in self.states:
+        language = self.languages.get(lang)
+        if language is None:
             return  # a language removed during the talk
         if isinstance(event, SessionState):
-            self.reconnects[lang] += event.state == "reconnecting" and self.states.get(lang) != "reconnecting"
-            self.states[lang] = event.state
-            self.details[lang] = event.detail
+            language.reconnects += event.state == "reconnecting" and language.state != "reconnecting"
+            language.state, language.detail = event.state, event.detail
             if not self.input.paused:
                 self.hub.publish(lang, self.status(lang))
             return
         if isinstance(event, EngineFailure):
-            self.failures[lang] += 1
+            language.failures += 1
             if not event.recoverable:
                 self.hub.publish(lang, ErrorMessage(event.message))
             return
         if isinstance(event, TokensUsed):
-            self.tokens.setdefault(lang, TokensPerMinute()).add(event.tokens)
+            language.tokens = language.tokens or TokensPerMinute()
+            language.tokens.add(event.tokens)
             return
         utterance = self._utterance(lang, event.utterance)
         if isinstance(event, TranslationAudio):
             if not utterance.audio_samples and (lag := self._lag(utterance)) is not None:
-                self.recent[lang].audio.add(lag)
+                language.lags.audio.add(lag)
             self._publish_pcm(lang, utterance, event.pcm)
             # Each language's audio is encoded once, whoever listens.
             utterance.encoder = utterance.encoder or OpusEncoder()
@@ -386,7 +384,7 @@ class Pipeline:
         elif isinstance(event, TranslationText):
             utterance.text = event.text
             if event.final and not utterance.final:
-                self._measure_lag(lang, utterance)
+                self._measure_lag(language, utterance)
             utterance.final = utterance.final or event.final
         else:
             return
@@ -416,14 +414,14 @@ class Pipeline:
             return None
         return round(seconds, 2)
 
-    def _measure_lag(self, lang: str, utterance: _Utterance) -> None:
+    def _measure_lag(self, language: LanguageState, utterance: _Utterance) -> None:
         """The final caption's lag behind the end of its speech."""
         if (lag := self._lag(utterance)) is None:
             return
-        self.lags[lang] = lag
-        self.recent[lang].caption.add(lag)
+        language.lag_s = lag
+        language.lags.caption.add(lag)
         if self.on_lag is not None:
-            self.on_lag(lang, lag)
+            self.on_lag(language.language.code, lag)
 
     def _publish_pcm(self, lang: str, utterance: _Utterance, pcm: bytes) -> None:
         self.hub.publish_audio(AudioChunk.pcm(lang, utterance.id, utterance.audio_samples, pcm))
@@ -450,6 +448,6 @@ class Pipeline:
                 number = self._numbers[engine_id] = self._counter = self._counter + 1
             utterance = self._ids[key] = _Utterance(number)
             for table in (self._ids, self._numbers):
-                while len(table) > KEEP_UTTERANCES * len(self.states):
+                while len(table) > KEEP_UTTERANCES * len(self.languages):
                     table.popitem(last=False)
         return utterance

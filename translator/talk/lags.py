@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from collections import deque
 
+import msgspec
 import numpy as np
 
 WINDOW = 50
 """Utterances the rolling figures cover: a few minutes of speech."""
+
+
+class LagFigures(msgspec.Struct, frozen=True):
+    """Rolling figures of one lag, in seconds."""
+
+    p50: float | None
+    p95: float | None
+    n: int
+    """How many utterances they cover."""
+
+
+class LagsReport(msgspec.Struct, frozen=True):
+    """A language's rolling lags from the end of speech to its first translated audio and to its
+    final caption."""
+
+    audio: LagFigures
+    caption: LagFigures
 
 
 class RollingLag:
@@ -19,12 +37,12 @@ class RollingLag:
     def add(self, seconds: float) -> None:
         self._values.append(seconds)
 
-    def summary(self) -> dict[str, float | int | None]:
+    def summary(self) -> LagFigures:
         """``p50`` and ``p95`` (None before the first utterance) and how many utterances they cover."""
         if not self._values:
-            return {"p50": None, "p95": None, "n": 0}
+            return LagFigures(None, None, 0)
         p50, p95 = np.percentile(np.fromiter(self._values, float), [50, 95])
-        return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "n": len(self._values)}
+        return LagFigures(round(float(p50), 2), round(float(p95), 2), len(self._values))
 
 
 class LanguageLags:
@@ -34,5 +52,6 @@ class LanguageLags:
         self.audio = RollingLag()
         self.caption = RollingLag()
 
-    def summary(self) -> dict[str, dict[str, float | int | None]]:
-        return {"audio": self.audio.summary(), "caption": self.caption.summary()}
+    def summary(self) -> LagsReport:
+        """Both rolling figures."""
+        return LagsReport(self.audio.summary(), self.caption.summary())

@@ -1,0 +1,397 @@
+"""A room: one floor's input, engine, pipeline, hub channels, transcript and controls.
+
+A server runs one or more rooms side by side; each can be started and stopped on its own, and a
+room that fails (its input gone, its engine refused) fails alone. The hub outlives the room's talks:
+a room stopped and started again keeps its listeners, who are told it stopped and hear it resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Self
+
+import msgspec
+
+from translator.audio import SAMPLE_RATE, AudioSource, open_source
+from translator.config import BrokerConfig, RoomConfig, Settings
+from translator.engines.base import Engine
+from translator.engines.table import create_engine, resolve
+from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError, TranslatorError
+from translator.glossary import Glossary
+from translator.hub import Hub
+from translator.hub.broker import RedisBroker
+from translator.languages import Language, get_language
+from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, Status
+from translator.talk.pipeline import Pipeline, listener_status
+from translator.talk.state import (
+    InputReport,
+    LanguageName,
+    LanguageReport,
+    LanguageSnapshot,
+    LanguageState,
+    RoomSnapshot,
+    RoomStateName,
+)
+from translator.tasks import cancel_and_wait
+from translator.transcripts.store import (
+    TRANSCRIPT_OFF,
+    TranscriptHeader,
+    TranscriptStatus,
+    TranscriptWriter,
+    transcripts_directory,
+)
+
+log = logging.getLogger(__name__)
+
+STOPPED_BY_OPERATOR = "stopped by the operator"
+
+
+class RoomBase:
+    """What listeners and public pages read of a room, wherever its talk runs."""
+
+    def __init__(self, config: RoomConfig, hub: Hub) -> None:
+        self.config = config
+        self.id = config.id
+        self.name = config.name or config.id
+        self.hub = hub
+        self.source = get_language(config.source)
+        self.state: RoomStateName = "stopped"
+        self.detail = ""
+        self.broker: RedisBroker | None = None
+        """The room's link to Redis when processes share it."""
+
+    @property
+    def targets(self) -> list[Language]:
+        """The languages offered now."""
+        raise NotImplementedError
+
+    @property
+    def talk_started_at(self) -> int | None:
+        """Unix ms when the talk's input began (its timeline's zero); None before."""
+        raise NotImplementedError
+
+    @property
+    def input_health(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def paused(self) -> bool:
+        raise NotImplementedError
+
+    def language_state(self, code: str) -> LanguageState | None:
+        """A language's interpreter as last known; None when it is not offered."""
+        raise NotImplementedError
+
+    @property
+    def ready(self) -> bool:
+        """Running, its input live, and every language's session up and keeping up."""
+        raise NotImplementedError
+
+    def status(self, lang: str) -> Status:
+        """What a listener of ``lang`` is told about it now."""
+        if self.state != "running":
+            return Status(lang, self.state, self.detail)
+        return listener_status(lang, self.paused, self.language_state(lang))
+
+    def listeners(self, lang: str) -> int:
+        """The audience of ``lang``: in every process when processes share the room (a second old)."""
+        if self.broker is not None and self.broker.totals:
+            return self.broker.totals.get(lang, 0)
+        return self.hub.listener_count(lang)
+
+    def hello(self, lang: str, audio: bool, codec: Codec) -> Hello:
+        """The first message of a listener of ``lang`` on any transport: its state and recent captions."""
+        status = self.status(lang)
+        return Hello(
+            protocol=PROTOCOL_VERSION,
+            lang=lang,
+            name=get_language(lang).native,
+            state=status.state,
+            detail=status.detail,
+            audio=audio,
+            codec=codec,
+            sample_rate=SAMPLE_RATE,
+            channels=1,
+            audio_header_bytes=AUDIO_HEADER.size,
+            talk_started_at=self.talk_started_at,
+            captions=list(self.hub.channels[lang].history),
+        )
+
+    def language_reports(self, operator: bool = False) -> list[LanguageReport]:
+        """Every language offered with its state and audience; ``operator`` adds why a language is
+        not ready, its rolling lags and its cost."""
+        reports = []
+        for language in self.targets:
+            known = self.language_state(language.code) or LanguageState(language)
+            state = known.state if self.state == "running" else self.state
+            report = LanguageReport(
+                language.code,
+                language.name,
+                language.native,
+                state,
+                known.lag_s,
+                self.listeners(language.code),
+            )
+            if operator:
+                report = msgspec.structs.replace(
+                    report,
+                    detail=known.detail,
+                    lags=known.lags.summary(),
+                    tokens_per_minute=known.tokens.rate() if known.tokens is not None else None,
+                )
+            reports.append(report)
+        return reports
+
+
+class Room(RoomBase):
+    """A room whose talk runs in this process.
+
+    Use as an async context manager: entering joins the broker (when processes share the room),
+    leaving stops the talk and leaves the broker. `start()` runs a talk (raising `TranslatorError`,
+    the room left ``failed`` with why, when it cannot), `stop()` ends it.
+    """
+
+    def __init__(self, config: RoomConfig, settings: Settings, source: AudioSource | None = None) -> None:
+        super().__init__(config, Hub(list(config.targets)))
+        self.settings = settings
+        self._source = source
+        """A source the caller opened (tests, ``translator eval``); else the config's input."""
+        self._targets = [get_language(code) for code in config.targets]
+        self._glossary = config.glossary
+        self.pipeline: Pipeline | None = None
+        """The running talk; the last one once stopped (its state stays readable)."""
+        self._run: AsyncExitStack | None = None
+        self._changing = asyncio.Lock()
+        self.on_lag: Callable[[str, float], None] | None = None
+        """Told each final caption's lag (the metrics' histogram)."""
+
+    async def __aenter__(self) -> Self:
+        if self.settings.broker.url is not None:
+            config = room_broker(self.settings.broker, self.id)
+            self.broker = self.hub.broker = RedisBroker(config, self.hub, snapshot=self.snapshot)
+            await self.broker.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop("the service is shutting down")
+        if self.broker is not None:
+            await self.broker.stop()
+
+    @property
+    def engine_name(self) -> str:
+        """The engine this room runs (or would run)."""
+        if self.pipeline is not None:
+            return self.pipeline.engine.name
+        return resolve(self.config.engine, self.config).name
+
+    @property
+    def targets(self) -> list[Language]:
+        return list(self._targets)
+
+    @property
+    def glossary(self) -> Glossary:
+        """The glossary in use (kept when the room stops)."""
+        return self._glossary
+
+    @property
+    def talk_started_at(self) -> int | None:
+        return self.pipeline.input.talk_started_at if self.pipeline is not None else None
+
+    @property
+    def input_health(self) -> str:
+        if self.state != "running" or self.pipeline is None:
+            return self.state
+        return self.pipeline.input.health
+
+    @property
+    def paused(self) -> bool:
+        return self.pipeline is not None and self.pipeline.input.paused
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "running" and self.pipeline is not None and self.pipeline.ready
+
+    def language_state(self, code: str) -> LanguageState | None:
+        if self.pipeline is None:
+            return None
+        return self.pipeline.languages.get(code)
+
+    async def start(self) -> None:
+        """Open the input and the engine and run the talk (a new transcript); TranslatorError
+        (the room then ``failed``, with why) when it cannot. Starting a running room does nothing."""
+        async with self._changing:
+            if self.state == "running":
+                return
+            self.state, self.detail = "starting", ""
+            self._announce()
+            try:
+                self._run = await self._open()
+            except TranslatorError as exc:
+                self.state, self.detail = "failed", str(exc)
+                self._announce()
+                raise
+            self.state = "running"
+            for language in self.targets:
+                self.hub.publish(language.code, self.status(language.code))
+        log.info("room %s started", self.id)
+
+    async def stop(self, why: str = STOPPED_BY_OPERATOR) -> None:
+        """Stop the talk: its input, engine and transcript are closed; listeners stay and are told."""
+        async with self._changing:
+            if self._run is None:
+                return
+            self.state = "stopping"
+            try:
+                await self._run.aclose()
+            finally:
+                self._run = None
+                self.state, self.detail = "stopped", why
+                self._announce()
+        log.info("room %s stopped: %s", self.id, why)
+
+    def _announce(self) -> None:
+        for language in self.targets:
+            self.hub.publish(language.code, self.status(language.code))
+
+    async def _open(self) -> AsyncExitStack:
+        config = msgspec.structs.replace(
+            self.config, targets=[t.code for t in self._targets], glossary=self._glossary
+        )
+        engine = create_engine(config)
+        check_targets(engine, "" if not self.settings.rooms else f"rooms[{self._index()}].")
+        stack = AsyncExitStack()
+        try:
+            source = await stack.enter_async_context(self._source or open_source(config.audio))
+            engine = await stack.enter_async_context(engine)
+            pipeline = Pipeline(source, engine, self.hub, on_lag=self._lag_measured)
+            if self.settings.transcripts.enabled:
+                directory = transcripts_directory(self.settings.transcripts)
+                pipeline.transcript = TranscriptWriter(directory, lambda: self._transcript_header(pipeline))
+                stack.callback(pipeline.transcript.close)
+            task = asyncio.create_task(pipeline.run(), name=f"room-{self.id}")
+            stack.push_async_callback(cancel_and_wait, task)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self.pipeline = pipeline
+        return stack
+
+    def _lag_measured(self, lang: str, seconds: float) -> None:
+        if self.on_lag is not None:
+            self.on_lag(lang, seconds)
+
+    def _index(self) -> int:
+        return next(i for i, room in enumerate(self.settings.rooms) if room.id == self.id)
+
+    def _transcript_header(self, pipeline: Pipeline) -> TranscriptHeader:
+        """The transcript's first line, once the talk has started."""
+        started = pipeline.input.talk_started_at or int(time.time() * 1000)
+        return TranscriptHeader(
+            TranscriptWriter.talk_id(started),
+            started,
+            self.settings.server.event_name,
+            self.source.code,
+            [target.code for target in pipeline.engine.targets],
+            pipeline.source.description,
+            self.id,
+        )
+
+    def _running(self) -> Pipeline:
+        """The running talk's pipeline; RoomStoppedError when there is none."""
+        if self.state != "running" or self.pipeline is None:
+            raise RoomStoppedError(f"the room {self.name!r} is {self.state}; start it first")
+        return self.pipeline
+
+    # The operator's controls.
+
+    def set_input(self, muted: bool | None = None, paused: bool | None = None) -> tuple[bool, bool]:
+        """Mute the input (silence; listeners are not told) or pause the talk (silence, and every
+        listener is told); a value left None stays as it is. Returns (muted, paused)."""
+        pipeline = self._running()
+        if muted is not None and muted != pipeline.input.muted:
+            pipeline.input.muted = muted
+            log.info("room %s: input %s by the operator", self.id, "muted" if muted else "unmuted")
+        if paused is not None and paused != pipeline.input.paused:
+            pipeline.set_paused(paused)
+        return pipeline.input.muted, pipeline.input.paused
+
+    async def set_glossary(self, glossary: Glossary) -> str:
+        """Use ``glossary`` from the next utterance on (and after a restart); returns what it would
+        cost, when that is worth a warning."""
+        if self.pipeline is not None and self.state == "running":
+            await self.pipeline.engine.set_glossary(glossary)
+            warning = self.pipeline.engine.glossary_cost(glossary)
+        else:
+            warning = ""
+        self._glossary = glossary
+        return warning
+
+    async def add_language(self, language: Language) -> None:
+        """Offer ``language`` from the next utterance on (PermanentEngineError: nothing changed)."""
+        if language.code == self.source.code:
+            raise PermanentEngineError(f"{language.name} is the speaker's language")
+        await self._running().add_language(language)
+        self._targets.append(language)
+
+    async def remove_language(self, code: str) -> None:
+        """Stop offering ``code``; its listeners are closed (UnknownLanguageError, LastLanguageError)."""
+        await self._running().remove_language(code)
+        self._targets = [t for t in self._targets if t.code != code]
+
+    def send_tone(self, lang: str) -> None:
+        """A one-second test tone to ``lang``'s listeners, captioned as one."""
+        self._running().send_tone(lang)
+
+    def addable(self) -> list[LanguageName]:
+        """Languages the engine could add."""
+        if self.pipeline is None or self.state != "running":
+            return []
+        offered = {t.code for t in self._targets}
+        return [LanguageName.of(lang) for lang in self.pipeline.engine.servable() if lang.code not in offered]
+
+    def input_report(self) -> InputReport:
+        """The input as the operator sees it."""
+        if self.pipeline is not None and self.state == "running":
+            return self.pipeline.input.report()
+        description = self._source.description if self._source else self.config.audio.input
+        return InputReport(
+            description, self.state, self.detail, 0, False, False, -100.0, 0.0, False, None, 0.0
+        )
+
+    def transcript_status(self) -> TranscriptStatus:
+        """The running talk's transcript: off, writing, or failing (retried meanwhile)."""
+        if self.pipeline is None or self.state != "running":
+            return TRANSCRIPT_OFF
+        return self.pipeline.transcript_status()
+
+    def snapshot(self) -> RoomSnapshot:
+        """What processes serving this room's listeners elsewhere need to know (see ``broker.py``)."""
+        languages = []
+        for language in self._targets:
+            known = self.language_state(language.code) or LanguageState(language)
+            languages.append(LanguageSnapshot(language.code, known.state, known.detail, known.lag_s))
+        return RoomSnapshot(
+            self.state, self.detail, languages, self.talk_started_at, self.paused, self.input_health
+        )
+
+
+def check_targets(engine: Engine, prefix: str) -> None:
+    """ConfigError naming the first target language (``targets[1]``) that the engine cannot serve:
+    said before the input is opened or a model loaded."""
+    for index, target in enumerate(engine.targets):
+        try:
+            engine.check_target(target)
+        except PermanentEngineError as exc:
+            raise ConfigError(f"{prefix}targets[{index}]", str(exc)) from None
+
+
+def room_broker(config: BrokerConfig, room: str) -> BrokerConfig:
+    """The room's own Redis keys and channels: under the broker's prefix, then the room's id."""
+    return msgspec.structs.replace(config, channel=f"{config.channel}:{room}")

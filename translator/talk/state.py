@@ -1,0 +1,170 @@
+"""A room's state as Structs: what the API shows and what other processes are told.
+
+The talk keeps one `LanguageState` per language (not parallel dicts); the reports below are what
+leaves the room: ``/api/languages``, ``/api/status``, ``/api/rooms`` and the snapshot that a
+listener-only process reads from Redis every second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+
+from translator.languages import Language
+from translator.talk.lags import LagsReport, LanguageLags
+from translator.talk.usage import TokensPerMinute
+from translator.transcripts.store import TranscriptStatus
+
+RoomStateName = Literal["starting", "running", "stopping", "stopped", "failed"]
+"""A room's life: it runs its talk, or it is stopped (by the operator), or it failed to start."""
+
+
+@dataclass
+class LanguageState:
+    """One language's interpreter as the talk sees it."""
+
+    language: Language
+    state: str = "connecting"
+    """The engine session's state (connecting, ready, reconnecting, failed, closed)."""
+    detail: str = ""
+    """Why it is not ready (the engine's words), empty when it is."""
+    lag_s: float | None = None
+    """The last final caption's lag behind the end of its speech."""
+    lags: LanguageLags = field(default_factory=LanguageLags)
+    """Rolling lags to the first translated audio and to the final caption."""
+    tokens: TokensPerMinute | None = None
+    """Tokens its translations were billed over the last minute (engines that bill by token)."""
+    failures: int = 0
+    reconnects: int = 0
+
+
+class LanguageName(msgspec.Struct, frozen=True):
+    """A language as pages show it."""
+
+    code: str
+    name: str
+    native: str
+
+    @classmethod
+    def of(cls, language: Language) -> LanguageName:
+        return cls(language.code, language.name, language.native)
+
+
+class LanguageReport(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One language of ``/api/languages``; the operator's view adds the fields that default to UNSET."""
+
+    code: str
+    name: str
+    native: str
+    state: str
+    lag_s: float | None
+    listeners: int
+    detail: str | msgspec.UnsetType = msgspec.UNSET
+    lags: LagsReport | None | msgspec.UnsetType = msgspec.UNSET
+    tokens_per_minute: int | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class RoomName(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+
+
+class LanguagesBody(msgspec.Struct, frozen=True):
+    """``GET /api/languages``: a room's source and its channels."""
+
+    protocol: int
+    event_name: str
+    room: RoomName
+    source: LanguageName
+    targets: list[LanguageReport]
+
+
+class InputReport(msgspec.Struct, frozen=True):
+    """What the operator sees of a room's input."""
+
+    description: str
+    state: str
+    """starting, running, stalled, restarting, ended, failed; ``stopped`` with the room."""
+    detail: str
+    restarts: int
+    muted: bool
+    paused: bool
+    level_dbfs: float
+    silent_s: float
+    silent: bool
+    talk_started_at: int | None
+    seconds: float
+
+
+class Urls(msgspec.Struct, frozen=True):
+    """What the operator hands out for a room."""
+
+    audience: str
+    join: str
+    overlays: dict[str, str]
+    """Per language code, its caption overlay's URL."""
+    reachable_by_phones: bool
+    """False for a loopback address, which no phone can reach."""
+
+
+class StatusBody(msgspec.Struct, frozen=True):
+    """``GET /api/status`` of a room (operator token)."""
+
+    room: RoomName
+    state: RoomStateName
+    detail: str
+    engine: str
+    uptime_s: float
+    tasks: int
+    """Tasks in the server's event loop: flat over a talk, or something leaks."""
+    input: InputReport
+    languages: list[LanguageReport]
+    transcript: TranscriptStatus
+    addable: list[LanguageName]
+    urls: Urls
+
+
+class ReadyBody(msgspec.Struct, frozen=True):
+    """``GET /readyz`` of a room."""
+
+    ready: bool
+    input: str
+    languages: dict[str, str]
+    """Per language code, its session's state."""
+    lag_s: dict[str, float]
+    transcript: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class RoomSummary(msgspec.Struct, frozen=True):
+    """One room of ``GET /api/rooms``: enough for a landing page and the console's overview."""
+
+    id: str
+    name: str
+    state: RoomStateName
+    detail: str
+    source: LanguageName
+    input: str
+    targets: list[LanguageReport]
+    audience: str
+    """The room's audience page."""
+
+
+class LanguageSnapshot(msgspec.Struct, frozen=True, array_like=True):
+    code: str
+    state: str
+    detail: str
+    lag_s: float | None
+
+
+class RoomSnapshot(msgspec.Struct, frozen=True):
+    """What the room's process writes to Redis every second for the processes that serve only its
+    listeners."""
+
+    state: RoomStateName
+    detail: str
+    languages: list[LanguageSnapshot]
+    talk_started_at: int | None
+    paused: bool
+    input: str
