@@ -40,12 +40,23 @@ COUNTS_LOG_S = 60.0
 EXPIRE_S = 5
 """A process that stops reporting drops out of the counts after this."""
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+STOP_S = 2.0
+"""How long stopping waits for what is still to be published."""
 OUTBOX = 2000
 """Messages waiting for Redis at most (~20 s of one language); older ones are dropped."""
 TEXT, AUDIO = b"T", b"A"
 _decode = msgspec.json.Decoder(ListenerMessage).decode
 _encode_chunk = msgspec.msgpack.Encoder().encode
 _decode_chunk = msgspec.msgpack.Decoder(AudioChunk).decode
+
+
+def _honour_cancellation() -> None:
+    """Raise CancelledError if this task was asked to stop: redis-py can swallow a cancellation that
+    arrives while a command runs (redis/redis-py#2028, #2551), and a task that did not notice would
+    never end."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class RedisBroker:
@@ -66,8 +77,10 @@ class RedisBroker:
         self._snapshot = snapshot
         self._on_snapshot = on_snapshot
         self._redis = redis.from_url(config.url or "", health_check_interval=10, socket_timeout=5)
-        self._outbox: asyncio.Queue[tuple[str, bytes, bytes | None]] = asyncio.Queue(OUTBOX)
+        self._outbox: asyncio.Queue[tuple[str, bytes, bytes | None] | None] = asyncio.Queue(OUTBOX)
+        """What waits to be published; None ends the publisher once what came before is written."""
         self._tasks: list[asyncio.Task[None]] = []
+        self._publisher: asyncio.Task[None] | None = None
         self._id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.totals: dict[str, int] = {}
         """Listeners per language across every process (refreshed every second)."""
@@ -84,13 +97,20 @@ class RedisBroker:
 
     async def start(self) -> None:
         """Start the subscriber and the periodic tasks (they retry until Redis answers)."""
-        jobs = [self._subscribe(), self._sync()]
+        self._tasks = [
+            asyncio.create_task(self._subscribe(), name="redis-broker-subscribe"),
+            asyncio.create_task(self._sync(), name="redis-broker-sync"),
+        ]
         if self._snapshot is not None:
-            jobs.append(self._publish())
-        self._tasks = [asyncio.create_task(job, name="redis-broker") for job in jobs]
+            self._publisher = asyncio.create_task(self._publish(), name="redis-broker-publish")
+            self._tasks.append(self._publisher)
 
     async def stop(self) -> None:
-        """Stop the tasks and close the connections."""
+        """Publish what waits (the room's last states: for up to ``STOP_S``), stop the tasks and close
+        the connections."""
+        if self._publisher is not None:
+            self._queue(None)
+            await asyncio.wait({self._publisher}, timeout=STOP_S)
         await asyncio.gather(*(cancel_and_wait(task) for task in self._tasks))
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(self._key("listeners", self._id))
@@ -105,17 +125,21 @@ class RedisBroker:
         self._send(chunk.lang, AUDIO + _encode_chunk(chunk), None)
 
     def _send(self, lang: str, data: bytes, keep: bytes | None) -> None:
+        self._queue((lang, data, keep))
+
+    def _queue(self, item: tuple[str, bytes, bytes | None] | None) -> None:
         if self._outbox.full():
             self._outbox.get_nowait()
             self.dropped += 1
-        self._outbox.put_nowait((lang, data, keep))
+        self._outbox.put_nowait(item)
 
     async def _publish(self) -> None:
         """Write the outbox to Redis in order. While Redis is down, what waits is dropped: audio
         delivered seconds late would only be heard out of time."""
         lost, attempts = 0, 0
-        while True:
-            lang, data, keep = await self._outbox.get()
+        while (item := await self._outbox.get()) is not None:
+            _honour_cancellation()
+            lang, data, keep = item
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     pipe.publish(self._key("lang", lang), data)
@@ -130,7 +154,8 @@ class RedisBroker:
                     )
                 dropped = 1 + self._outbox.qsize()
                 while not self._outbox.empty():
-                    self._outbox.get_nowait()
+                    if self._outbox.get_nowait() is None:
+                        return
                 self.dropped += dropped
                 lost += dropped
                 await asyncio.sleep(RETRY_S[min(attempts, len(RETRY_S) - 1)])
@@ -144,6 +169,7 @@ class RedisBroker:
         """Receive every language's messages and hand them to this process's hub, reconnecting."""
         attempt = 0
         while True:
+            _honour_cancellation()
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(self._key("lang", "*"))
@@ -151,6 +177,7 @@ class RedisBroker:
                 self.connected, attempt = True, 0
                 prefix = len(self._key("lang", ""))
                 async for message in pubsub.listen():
+                    _honour_cancellation()
                     self._receive(message["channel"][prefix:].decode(), message["data"])
             except (RedisError, OSError) as exc:
                 if self.connected or attempt == 0:
@@ -211,4 +238,5 @@ class RedisBroker:
                     self._on_snapshot(state if isinstance(state, bytes) else state.encode())
                     await self._load_history([lang for lang in self.hub.channels if lang not in known])
                     self.heard.set()
+            _honour_cancellation()
             await asyncio.sleep(SYNC_S)

@@ -65,12 +65,12 @@ def healthz() -> dict[str, str]:
 
 @get(["/readyz", "/readyz/{room:str}"], sync_to_thread=False)
 def readyz(state: State, room: str | None = None) -> Response[ReadyBody | dict[str, ReadyBody]]:
-    """200 when every language's session is up and the input is live (in every room, or in the one
-    named), 503 otherwise."""
+    """200 when every language's session is up and the input is live (in the room named, or in every
+    room but those the operator stopped), 503 otherwise."""
     directory: Rooms = state.rooms
     if room is None and len(directory.rooms) > 1:
         bodies = {found.id: _ready(found) for found in directory.rooms.values()}
-        ready = all(body.ready for body in bodies.values())
+        ready = all(bodies[found.id].ready for found in directory.rooms.values() if found.state != "stopped")
         return Response(bodies, status_code=200 if ready else 503)
     body = _ready(room_or_404(directory, room))
     return Response(body, status_code=200 if body.ready else 503)
@@ -85,6 +85,3 @@ def _ready(room: Room | RemoteRoom) -> ReadyBody:
         # A failing transcript is retried and does not stop the talk: shown, not counted against it.
         return ReadyBody(room.ready, room.input_health, languages, lags, room.transcript_status().state)
     return ReadyBody(room.ready, room.input_health, languages, lags)
-
-
-handlers = [rooms, languages, status, healthz, readyz]

@@ -173,6 +173,8 @@ async def open_rooms(
             for room, outcome in zip(local, outcomes, strict=True):
                 if isinstance(outcome, TranslatorError):
                     log.error("room %s cannot start: %s", room.id, outcome)
+                elif isinstance(outcome, Exception):
+                    log.error("room %s cannot start", room.id, exc_info=outcome)
                 elif isinstance(outcome, BaseException):
                     raise outcome
         yield Rooms(settings, found, resolve_token(settings).value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -21,13 +22,13 @@ from translator.audio import SAMPLE_RATE, AudioSource, open_source
 from translator.config import BrokerConfig, RoomConfig, Settings
 from translator.engines.base import Engine
 from translator.engines.table import create_engine, resolve
-from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError, TranslatorError
+from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError
 from translator.glossary import Glossary
 from translator.hub import Hub
 from translator.hub.broker import RedisBroker
 from translator.languages import Language, get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, Status
-from translator.talk.pipeline import Pipeline, listener_status
+from translator.talk.pipeline import SILENCE_DBFS, Pipeline, listener_status
 from translator.talk.state import (
     InputReport,
     LanguageName,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 STOPPED_BY_OPERATOR = "stopped by the operator"
 
 
-class RoomBase:
+class RoomBase(ABC):
     """What listeners and public pages read of a room, wherever its talk runs."""
 
     def __init__(self, config: RoomConfig, hub: Hub) -> None:
@@ -66,31 +67,33 @@ class RoomBase:
         """The room's link to Redis when processes share it."""
 
     @property
+    @abstractmethod
     def targets(self) -> list[Language]:
         """The languages offered now."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def talk_started_at(self) -> int | None:
         """Unix ms when the talk's input began (its timeline's zero); None before."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def input_health(self) -> str:
-        raise NotImplementedError
+        """The input's state (running, stalled, ended, …), or the room's when it is not running."""
 
     @property
+    @abstractmethod
     def paused(self) -> bool:
-        raise NotImplementedError
+        """The operator paused the talk (listeners are told)."""
 
+    @abstractmethod
     def language_state(self, code: str) -> LanguageState | None:
         """A language's interpreter as last known; None when it is not offered."""
-        raise NotImplementedError
 
     @property
+    @abstractmethod
     def ready(self) -> bool:
         """Running, its input live, and every language's session up and keeping up."""
-        raise NotImplementedError
 
     def status(self, lang: str) -> Status:
         """What a listener of ``lang`` is told about it now."""
@@ -193,6 +196,10 @@ class Room(RoomBase):
 
     @property
     def targets(self) -> list[Language]:
+        # While the talk runs, its pipeline's: a language leaves the list the moment its listeners
+        # are told it is gone (they ask at once what is still offered), before its session closes.
+        if self.pipeline is not None and self.state == "running":
+            return [language.language for language in self.pipeline.languages.values()]
         return list(self._targets)
 
     @property
@@ -224,8 +231,9 @@ class Room(RoomBase):
         return self.pipeline.languages.get(code)
 
     async def start(self) -> None:
-        """Open the input and the engine and run the talk (a new transcript); TranslatorError
-        (the room then ``failed``, with why) when it cannot. Starting a running room does nothing."""
+        """Open the input and the engine and run the talk (a new transcript); TranslatorError (or
+        another error: the room is then ``failed``, with why) when it cannot. Starting a running
+        room does nothing."""
         async with self._changing:
             if self.state == "running":
                 return
@@ -233,13 +241,13 @@ class Room(RoomBase):
             self._announce()
             try:
                 self._run = await self._open()
-            except TranslatorError as exc:
-                self.state, self.detail = "failed", str(exc)
+            except Exception as exc:
+                # Whatever stops it, the room is failed with why, and the caller decides for the rest.
+                self.state, self.detail = "failed", str(exc) or type(exc).__name__
                 self._announce()
                 raise
             self.state = "running"
-            for language in self.targets:
-                self.hub.publish(language.code, self.status(language.code))
+            self._announce()
         log.info("room %s started", self.id)
 
     async def stop(self, why: str = STOPPED_BY_OPERATOR) -> None:
@@ -353,7 +361,7 @@ class Room(RoomBase):
         """Languages the engine could add."""
         if self.pipeline is None or self.state != "running":
             return []
-        offered = {t.code for t in self._targets}
+        offered = {t.code for t in self.targets}
         return [LanguageName.of(lang) for lang in self.pipeline.engine.servable() if lang.code not in offered]
 
     def input_report(self) -> InputReport:
@@ -362,7 +370,7 @@ class Room(RoomBase):
             return self.pipeline.input.report()
         description = self._source.description if self._source else self.config.audio.input
         return InputReport(
-            description, self.state, self.detail, 0, False, False, -100.0, 0.0, False, None, 0.0
+            description, self.state, self.detail, 0, False, False, SILENCE_DBFS, 0.0, False, None, 0.0
         )
 
     def transcript_status(self) -> TranscriptStatus:
@@ -374,7 +382,7 @@ class Room(RoomBase):
     def snapshot(self) -> RoomSnapshot:
         """What processes serving this room's listeners elsewhere need to know (see ``broker.py``)."""
         languages = []
-        for language in self._targets:
+        for language in self.targets:
             known = self.language_state(language.code) or LanguageState(language)
             languages.append(LanguageSnapshot(language.code, known.state, known.detail, known.lag_s))
         return RoomSnapshot(

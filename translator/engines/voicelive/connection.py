@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import logging
 import time
 from collections import deque
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+import aiohttp
 from azure.ai.voicelive.aio import connect
 from azure.ai.voicelive.models import RequestSession, ResponseCreateParams, ServerEventType
 
@@ -133,10 +133,7 @@ class Connection:
                     pass
         except BaseException as exc:
             await stack.aclose()
-            if isinstance(exc, TimeoutError | asyncio.CancelledError):
-                # The SDK closes its aiohttp session only on aiohttp's own errors: a handshake cut
-                # short leaves it, and its connector, to the garbage collector. Collect them now.
-                gc.collect()
+            await _close_abandoned(exc)
             raise
         return connection
 
@@ -431,3 +428,20 @@ class Connection:
 def version_options(config: AzureConfig) -> dict[str, Any]:
     """The API version to ask for, when one is configured (else the SDK's own)."""
     return {"api_version": config.api_version} if config.api_version else {}
+
+
+async def _close_abandoned(exc: BaseException) -> None:
+    """Close the aiohttp session of a handshake cut short (cancelled, timed out). The SDK closes it
+    only on aiohttp's own errors; otherwise it is left open in the SDK's frame, which the exception's
+    traceback still holds, until the garbage collector finds it later (and warns) wherever that is."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        trace = error.__traceback__
+        while trace is not None:
+            for value in list(trace.tb_frame.f_locals.values()):
+                if isinstance(value, aiohttp.ClientSession) and not value.closed:
+                    await value.close()
+            trace = trace.tb_next
+        error = error.__cause__ or error.__context__
