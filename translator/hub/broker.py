@@ -118,14 +118,11 @@ class RedisBroker:
 
     def send_text(self, lang: str, text: str, keep: bool) -> None:
         """Publish a JSON message of ``lang``; ``keep``: a final caption, kept for late joiners."""
-        self._send(lang, TEXT + text.encode(), text.encode() if keep else None)
+        self._queue((lang, TEXT + text.encode(), text.encode() if keep else None))
 
     def send_audio(self, chunk: AudioChunk) -> None:
         """Publish a chunk of audio."""
-        self._send(chunk.lang, AUDIO + _encode_chunk(chunk), None)
-
-    def _send(self, lang: str, data: bytes, keep: bytes | None) -> None:
-        self._queue((lang, data, keep))
+        self._queue((chunk.lang, AUDIO + _encode_chunk(chunk), None))
 
     def _queue(self, item: tuple[str, bytes, bytes | None] | None) -> None:
         if self._outbox.full():

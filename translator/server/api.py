@@ -77,10 +77,9 @@ def readyz(state: State, room: str | None = None) -> Response[ReadyBody | dict[s
 
 
 def _ready(room: Room | RemoteRoom) -> ReadyBody:
-    languages = {
-        t.code: (s.state if (s := room.language_state(t.code)) else "connecting") for t in room.targets
-    }
-    lags = {code: s.lag_s for code in languages if (s := room.language_state(code)) and s.lag_s is not None}
+    known = {t.code: room.language_state(t.code) for t in room.targets}
+    languages = {code: s.state if s else "connecting" for code, s in known.items()}
+    lags = {code: s.lag_s for code, s in known.items() if s and s.lag_s is not None}
     if isinstance(room, Room):
         # A failing transcript is retried and does not stop the talk: shown, not counted against it.
         return ReadyBody(room.ready, room.input_health, languages, lags, room.transcript_status().state)

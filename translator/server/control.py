@@ -100,11 +100,7 @@ async def add_language(state: State, data: NewLanguage, room: str | None = None)
     return found.language_reports(operator=True)
 
 
-@delete(
-    ["/api/languages/{code:str}", "/api/rooms/{room:str}/languages/{code:str}"],
-    status_code=200,
-    guards=[require_operator],
-)
+@delete(_paths("/languages/{code:str}"), status_code=200, guards=[require_operator])
 async def remove_language(state: State, code: str, room: str | None = None) -> list[LanguageReport]:
     """Stop offering a language: its listeners are told and disconnected."""
     found = local_room(state.rooms, room)
@@ -115,15 +111,11 @@ async def remove_language(state: State, code: str, room: str | None = None) -> l
             f"{printable(code)!r} is not offered; offered: {', '.join(exc.available)}"
         ) from None
     except (LastLanguageError, RoomStoppedError) as exc:
-        raise ClientException(str(exc), status_code=HTTP_409_CONFLICT) from None
+        raise conflict(exc) from None
     return found.language_reports(operator=True)
 
 
-@post(
-    ["/api/languages/{code:str}/tone", "/api/rooms/{room:str}/languages/{code:str}/tone"],
-    status_code=202,
-    guards=[require_operator],
-)
+@post(_paths("/languages/{code:str}/tone"), status_code=202, guards=[require_operator])
 async def test_tone(state: State, code: str, room: str | None = None) -> dict[str, str]:
     """A one-second test tone to the language's listeners, captioned "♪ Test tone"."""
     found = local_room(state.rooms, room)

@@ -18,7 +18,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.status_codes import HTTP_409_CONFLICT
 
 from translator.config import Settings
-from translator.errors import RoomStoppedError, UnknownRoomError
+from translator.errors import TranslatorError, UnknownRoomError
 from translator.printable import printable
 from translator.server.operator import WrongGuesses, matches, presented
 from translator.server.urls import public_url
@@ -110,6 +110,6 @@ def local_room(rooms: Rooms, room_id: str | None) -> Room:
     return room
 
 
-def conflict(exc: RoomStoppedError) -> ClientException:
-    """409 for a control that needs a running talk."""
+def conflict(exc: TranslatorError) -> ClientException:
+    """409 for a control the room's state refuses (stopped, or its last language)."""
     return ClientException(str(exc), status_code=HTTP_409_CONFLICT)
