@@ -28,7 +28,7 @@ from harness.talk import SENTENCES, write_talk
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import SourceText, SpeechStopped, TranslationAudio, TranslationText
-from translator.engines.local.asr import Recognizer
+from translator.engines.local.asr import Heard, Recognizer
 from translator.engines.local.engine import LocalEngine
 from translator.evaluation.metrics import word_error_rate
 from translator.languages import get_language
@@ -40,7 +40,7 @@ VARIANTS = ("optimized", "baseline")
 class TranscribeRecognizer(Recognizer):
     """The baseline: faster-whisper's ``transcribe`` as documented (30 s window)."""
 
-    def transcribe(self, audio: np.ndarray, beam_size: int | None = None) -> str:
+    def hear(self, audio: np.ndarray, beam_size: int | None = None, languages: tuple[str, ...] = ()) -> Heard:
         segments, _ = self._whisper.transcribe(
             audio,
             beam_size=beam_size or self.beam_size,
@@ -48,7 +48,7 @@ class TranscribeRecognizer(Recognizer):
             without_timestamps=True,
             condition_on_previous_text=False,
         )
-        return " ".join(s.text.strip() for s in segments).strip()
+        return Heard(" ".join(s.text.strip() for s in segments).strip(), "en")
 
 
 class BaselineEngine(LocalEngine):

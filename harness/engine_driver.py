@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from translator.audio import FRAME_BYTES, SAMPLE_RATE
 from translator.engines.base import Engine
 from translator.engines.events import (
+    Passthrough,
     SessionState,
     SourceText,
     SpeechStarted,
@@ -33,6 +34,8 @@ class Utterance:
     status: str = ""
     start_ms: int | None = None
     end_ms: int | None = None
+    lang: str = ""
+    """The language spoken, as the engine said."""
 
 
 @dataclass
@@ -52,7 +55,9 @@ class Outcome:
                 continue
             u = result.setdefault(e.utterance, Utterance())
             if isinstance(e, SourceText):
-                u.source, u.source_final = e.text, e.final
+                u.source, u.source_final, u.lang = e.text, e.final, e.lang
+            elif isinstance(e, Passthrough):
+                u.status = "passthrough"
             elif isinstance(e, TranslationText):
                 u.text, u.final = e.text, e.final
             elif isinstance(e, TranslationAudio):

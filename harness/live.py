@@ -40,9 +40,10 @@ def speak(text: str, path: Path, voice: str = "en-us", rate: int = 150) -> Path:
     return path
 
 
-def talk_wav(sentences: list[str], path: Path, gap_s: float = 1.2) -> Path:
-    """Sentences spoken one after another with ``gap_s`` of silence between and around them."""
-    write_talk(path, sentences, gap_s)
+def talk_wav(sentences: list[str], path: Path, gap_s: float = 1.2, voices: list[str] | None = None) -> Path:
+    """Sentences spoken one after another with ``gap_s`` of silence between and around them (each
+    in its espeak-ng voice from ``voices``, default English)."""
+    write_talk(path, sentences, gap_s, voices)
     return path
 
 

@@ -18,6 +18,7 @@ from translator.engines.base import Engine
 from translator.engines.events import (
     AnyEngineEvent,
     EngineFailure,
+    Passthrough,
     SessionState,
     SourceText,
     SpeechStarted,
@@ -58,11 +59,18 @@ def tone(seconds: float, hz: float = 330.0) -> bytes:
 
 
 def utterance(
-    target: str, number: int, start_ms: int, end_ms: int, source: str, translation: str, audio_s: float
+    target: str,
+    number: int,
+    start_ms: int,
+    end_ms: int,
+    source: str,
+    translation: str,
+    audio_s: float,
+    spoken: str = "",
 ) -> list[Cue]:
     """One sentence as an interpreter gives it: speech starts, stops; the source text, a partial
     and a final translation, the translated audio in bursts, and the end of the turn, all soon after
-    the speech ends."""
+    the speech ends. Spoken in ``target`` itself, it is passed through instead: no translation."""
     engine_id = f"u{number}"  # one recognition shared by every language, as the offline engine has it
     pcm = tone(audio_s)
     block = int(SAMPLE_RATE * AUDIO_BLOCK_S) * 2
@@ -70,7 +78,11 @@ def utterance(
     cues = [
         Cue(start_ms, SpeechStarted(target, engine_id, start_ms)),
         Cue(end_ms, SpeechStopped(target, engine_id, end_ms)),
-        Cue(after, SourceText(target, engine_id, source, True)),
+        Cue(after, SourceText(target, engine_id, source, True, spoken)),
+    ]
+    if spoken == target:
+        return [*cues, Cue(after, Passthrough(target, engine_id))]
+    cues += [
         Cue(after, TranslationText(target, engine_id, translation[: len(translation) // 2], final=False)),
     ]
     cues += [
@@ -95,19 +107,20 @@ class ScriptedEngine(Engine):
         targets: list[Language],
         config: ScriptConfig,
         glossary: Glossary | None = None,
+        spoken: list[Language] | None = None,
     ) -> None:
-        super().__init__(source, targets, glossary)
+        super().__init__(source, targets, glossary, spoken)
         self.config = config
         self._pending: list[Cue] = sorted(config.cues, key=lambda cue: cue.at_ms)
         self._live: set[str] = set()
         self.stopped = False
 
     def check_target(self, target: Language) -> None:
-        if target.code == self.source.code:
+        if self.spoken == [target]:
             raise PermanentEngineError(f"{target.name} is the source language")
 
     def servable(self) -> list[Language]:
-        return [lang for lang in LANGUAGES.values() if lang.code != self.source.code]
+        return [lang for lang in LANGUAGES.values() if self.spoken != [lang]]
 
     async def start(self) -> None:
         self.check()

@@ -67,8 +67,11 @@ GAP_S = 1.0
 SPEECH_LEVEL = 64
 
 
-def write_talk(path: Path, sentences: list[str] = SENTENCES, gap_s: float = GAP_S) -> Reference:
-    """Speak ``sentences`` into one WAV at ``path`` (22.05 kHz mono), ``gap_s`` of silence around each.
+def write_talk(
+    path: Path, sentences: list[str] = SENTENCES, gap_s: float = GAP_S, voices: list[str] | None = None
+) -> Reference:
+    """Speak ``sentences`` into one WAV at ``path`` (22.05 kHz mono), ``gap_s`` of silence around each;
+    each in its own espeak-ng voice from ``voices`` (default: all ``en-us``).
 
     Returns the reference: each sentence's true start and end, and its text.
     """
@@ -78,7 +81,8 @@ def write_talk(path: Path, sentences: list[str] = SENTENCES, gap_s: float = GAP_
     with tempfile.TemporaryDirectory() as tmp:
         for index, sentence in enumerate(sentences):
             piece = Path(tmp) / f"{index}.wav"
-            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(piece), sentence], check=True)
+            voice = voices[index] if voices else "en-us"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(piece), sentence], check=True)
             samples, rate = soundfile.read(str(piece), dtype="int16")
             at += int(rate * gap_s)
             loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SPEECH_LEVEL)

@@ -125,9 +125,13 @@ class FakeVoiceLive:
         refuse_instructions: str | None = None,
         rate_limited: Iterable[int] = (),
         replay: Path | None = None,
+        language_of: Callable[[str], str] | None = None,
     ) -> None:
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
+        self.language_of = language_of or (lambda text: "en-US")
+        """The locale azure-speech reports for a turn, from its transcript (``language`` on
+        ``...transcription.completed``, as recorded traffic has it)."""
         self._replies = itertools.cycle(reply_s if isinstance(reply_s, tuple) else (reply_s,))
         """Seconds of translated audio of each response in turn, sent in one burst."""
         self.response_s = response_s
@@ -480,7 +484,7 @@ class _Session:
                 "item_id": item_id,
                 "content_index": 0,
                 "transcript": text,
-                "language": "en-US",
+                "language": self.server.language_of(text),
             }
         )
 

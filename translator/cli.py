@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--source", metavar="LANG", help="the speaker's language (default en)")
     serve.add_argument(
+        "--spoken",
+        action="append",
+        metavar="LANG",
+        help="a language that may be spoken on the floor, the default first; repeat for several "
+        "(each gets a channel, and passes through to it)",
+    )
+    serve.add_argument(
         "--target",
         dest="targets",
         action="append",

@@ -166,6 +166,11 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Shown to the audience and the operator ("Main hall"); empty: the event's name for a server's
     only room, else the id."""
     source: str = "en"
+    """The language spoken on the floor (the one-language case of ``spoken``)."""
+    spoken: list[str] = []
+    """The languages that may be spoken on the floor, the default first (``["en", "es"]``); empty:
+    ``source`` alone. With several, each gets a channel of its own, and an utterance spoken in a
+    channel's language is passed through in the speaker's own voice instead of being translated."""
     targets: list[str] = msgspec.field(default_factory=lambda: ["es", "fr"])
     engine: str = table.AUTO
     """An engine of the table (``translator/engines/table.py``), or ``auto``: Voice Live when an
@@ -180,20 +185,32 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
         """The engine this room runs (``auto`` resolved)."""
         return table.resolve(self.engine, self).name
 
+    def spoken_languages(self) -> list[str]:
+        """The floor's languages, the default first."""
+        return self.spoken or [self.source]
 
-ROOM_FIELDS = ("source", "targets", "engine", "audio", "azure", "local", "glossary")
+    def channels(self) -> list[str]:
+        """The languages offered: the targets, then the spoken languages that are not targets (when
+        several are spoken; a single spoken language is the Original channel's)."""
+        spoken = self.spoken_languages()
+        extra = [code for code in spoken if code not in self.targets] if len(spoken) > 1 else []
+        return [*self.targets, *extra]
+
+
+ROOM_FIELDS = ("source", "spoken", "targets", "engine", "audio", "azure", "local", "glossary")
 """Room settings that may also stand at the top level: the one room's, or every room's defaults."""
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     """Everything the service needs: the server's settings, and its rooms'.
 
-    The room settings at the top level (``source``, ``targets``, ``engine``, ``audio``, ``azure``,
+    The room settings at the top level (``source``, ``spoken``, ``targets``, ``engine``, ``audio``, ``azure``,
     ``local``, ``glossary``, and the CLI flags that set them) are the one room of a config that
     declares no ``[[rooms]]``, and the defaults of every room of one that does.
     """
 
     source: str = "en"
+    spoken: list[str] = []
     targets: list[str] = msgspec.field(default_factory=lambda: ["es", "fr"])
     engine: str = table.AUTO
     audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
@@ -216,6 +233,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 DEFAULT_ROOM,
                 self.server.event_name,
                 self.source,
+                self.spoken,
                 self.targets,
                 self.engine,
                 self.audio,
@@ -351,6 +369,15 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
         get_language(room.source)
     except UnknownLanguageError as exc:
         raise ConfigError(f"{prefix}source", str(exc)) from None
+    for index, code in enumerate(room.spoken):
+        try:
+            get_language(code)
+        except UnknownLanguageError as exc:
+            raise ConfigError(f"{prefix}spoken[{index}]", str(exc)) from None
+    if len(set(room.spoken)) != len(room.spoken):
+        raise ConfigError(f"{prefix}spoken", "a language is listed twice")
+    # The first spoken language is the floor's default: ``source`` is its one-language name.
+    room.source = room.spoken_languages()[0]
     if not room.targets:
         raise ConfigError(f"{prefix}targets", "at least one target language is needed")
     for index, code in enumerate(room.targets):
@@ -358,8 +385,11 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
             get_language(code)
         except UnknownLanguageError as exc:
             raise ConfigError(f"{prefix}targets[{index}]", str(exc)) from None
-        if code == room.source:
-            raise ConfigError(f"{prefix}targets[{index}]", f"{code!r} is the source language")
+        if room.spoken_languages() == [code]:
+            raise ConfigError(
+                f"{prefix}targets[{index}]",
+                f"{code!r} is the source language (the Original channel carries it)",
+            )
     if len(set(room.targets)) != len(room.targets):
         raise ConfigError(f"{prefix}targets", "a language is listed twice")
     if bad := room.glossary.problem(set(LANGUAGES)):
@@ -378,6 +408,8 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
 
 def _validate_rooms(settings: Settings) -> None:
     if not settings.rooms:
+        if settings.spoken:
+            settings.source = settings.spoken[0]
         _validate_room(settings.room_configs()[0], "")
         return
     seen: set[str] = set()

@@ -45,6 +45,10 @@ LANGUAGES: dict[str, Language] = {
 }
 
 
+FLOOR = "original"
+"""The floor's channel: the speaker's own voice with the source captions, whatever is spoken."""
+
+
 def get_language(code: str) -> Language:
     """Return the language for ``code``, or raise an error listing the known codes."""
     try:

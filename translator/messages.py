@@ -41,8 +41,11 @@ PAUSED = "paused"
 Codec = Literal["pcm", "opus"]
 
 
-class Caption(msgspec.Struct, tag="caption", tag_field="type", frozen=True):
-    """One utterance's caption. A later caption with the same ``id`` replaces the earlier one."""
+class Caption(msgspec.Struct, tag="caption", tag_field="type", frozen=True, omit_defaults=True):
+    """One utterance's caption. A later caption with the same ``id`` replaces the earlier one.
+
+    ``source_lang`` and ``passthrough`` are left out while they hold their defaults: a caption of a
+    one-language floor reads as it did before they existed."""
 
     id: int
     lang: str
@@ -54,6 +57,10 @@ class Caption(msgspec.Struct, tag="caption", tag_field="type", frozen=True):
     start_ms: int | None
     """Start of the source speech on the talk's timeline (ms since ``talk_started_at``)."""
     end_ms: int | None
+    source_lang: str = ""
+    """The language the speaker spoke (``es``), as the engine recognised it; empty until known."""
+    passthrough: bool = False
+    """Spoken in the channel's own language: the audio is the speaker's voice, the text what was said."""
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type", frozen=True):

@@ -180,7 +180,7 @@ async def _early_create(
     conn: _Probe, settings: Settings, source: Language, target: Language, pcm: bytes
 ) -> str:
     await conn.until("session.created")
-    session = session_config(source, target, settings.azure, settings.glossary)
+    session = session_config([source], target, settings.azure, settings.glossary)
     await conn.send({"type": "session.update", "session": session.as_dict(), "event_id": "configure"})
     if (configured := await conn.until("session.updated"))["type"] == "error":
         return f"could not run: the configuration was refused ({configured['error'].get('message')})"

@@ -12,6 +12,8 @@ let listener = null;
 let lang = null;
 let talkStartedAt = null;
 let languages = [];
+let spoken = ["en"]; // the floor's languages, its default first
+const FLOOR = "original"; // the speaker's own voice with the source captions
 const RIGHT_TO_LEFT = new Set(["ar"]);
 let listening = "idle"; // idle, playing, stopped
 const shown = new Map(); // caption id → its paragraph: captions are updated in place, never rebuilt
@@ -28,8 +30,10 @@ async function loadLanguages(first = true) {
   const title = room ? `${info.event_name} · ${info.room.name}` : info.event_name;
   $("event").textContent = title;
   document.title = title;
-  if (info.targets.map((l) => l.code).join() === languages.map((l) => l.code).join()) return;
-  languages = info.targets;
+  spoken = info.spoken.map((l) => l.code);
+  const offered = [...info.targets, info.floor];
+  if (offered.map((l) => l.code).join() === languages.map((l) => l.code).join()) return;
+  languages = offered;
   const box = $("languages");
   box.replaceChildren(...languages.map((l) => {
     const button = document.createElement("button");
@@ -37,7 +41,8 @@ async function loadLanguages(first = true) {
     button.lang = l.code;
     button.textContent = l.native;
     button.dataset.lang = l.code;
-    button.setAttribute("aria-label", `${l.native} (${l.name})`);
+    if (l.code === FLOOR) { button.lang = spoken[0]; button.className = "floor"; }
+    button.setAttribute("aria-label", l.code === FLOOR ? l.native : `${l.native} (${l.name})`);
     button.addEventListener("click", () => choose(l.code));
     return button;
   }));
@@ -47,12 +52,15 @@ async function loadLanguages(first = true) {
   if (wanted && languages.some((l) => l.code === wanted)) choose(wanted);
 }
 
+// The language the page speaks to the listener in: the channel's, or the floor's default.
+const pageLang = () => (lang === FLOOR ? spoken[0] : lang);
+
 function choose(code) {
   lang = code;
   window.__listenerStats.lang = code;
   localStorage.setItem("lang", code);
-  document.documentElement.lang = code;
-  document.documentElement.dir = RIGHT_TO_LEFT.has(code) ? "rtl" : "ltr";
+  document.documentElement.lang = pageLang();
+  document.documentElement.dir = RIGHT_TO_LEFT.has(pageLang()) ? "rtl" : "ltr";
   for (const b of $("languages").children) b.setAttribute("aria-pressed", String(b.dataset.lang === code));
   const chosen = languages.find((l) => l.code === code);
   $("listening-to").textContent = chosen ? chosen.native : code;
@@ -65,11 +73,12 @@ function choose(code) {
 
 // The page's own words, in the listener's language.
 function applyStrings() {
-  $("choose-title").textContent = t(lang, "choose");
-  $("volume-label").textContent = t(lang, "volume");
-  $("captions-only-label").textContent = t(lang, "captionsOnly");
-  $("change").textContent = t(lang, "change");
-  $("play").textContent = t(lang, { idle: "listen", playing: "stop", stopped: "resume" }[listening]);
+  const here = pageLang();
+  $("choose-title").textContent = t(here, "choose");
+  $("volume-label").textContent = t(here, "volume");
+  $("captions-only-label").textContent = t(here, "captionsOnly");
+  $("change").textContent = t(here, "change");
+  $("play").textContent = t(here, { idle: "listen", playing: "stop", stopped: "resume" }[listening]);
 }
 
 function connect() {
@@ -98,7 +107,7 @@ function connect() {
 // The interpreter's own state: the operator reads the reason in /api/status; the audience, plain words.
 function onStatus(status) {
   if (status.state === "error") setConnection("error", status.detail);
-  else if (status.state === "failed") setConnection("error", t(lang, "unavailable"));
+  else if (status.state === "failed") setConnection("error", t(pageLang(), "unavailable"));
   else if (["paused", "stopped", "stopping"].includes(status.state)) setConnection("paused");
   else if (status.state === "starting") setConnection("connecting");
   else if (status.state === "ready") setConnection("live");
@@ -108,8 +117,9 @@ function setConnection(state, detail) {
   window.__listenerStats.connection = state;
   const badge = $("connection");
   badge.className = `badge state-${state}`;
-  const words = { connecting: t(lang, "connecting"), live: t(lang, "live"), reconnecting: t(lang, "reconnecting"),
-                  paused: t(lang, "paused") };
+  const here = pageLang();
+  const words = { connecting: t(here, "connecting"), live: t(here, "live"), reconnecting: t(here, "reconnecting"),
+                  paused: t(here, "paused") };
   badge.textContent = words[state] || (state === "gone" ? detail || "Language not available" : detail || state);
   if (state === "gone") {
     // The operator stopped offering this language: show what is on offer now.
@@ -134,6 +144,9 @@ function render() {
       box.append(p);
     }
     p.className = c.final ? "final" : "partial";
+    // The Original channel and a sentence passed through read in the language spoken.
+    const written = c.passthrough && c.source_lang ? c.source_lang : pageLang();
+    if (p.lang !== written) p.lang = written;
     if (p.textContent !== (c.text || "…")) p.textContent = c.text || "…";
     if (c.final && c.text && !announced.has(c.id)) {
       announced.add(c.id);
@@ -169,7 +182,7 @@ setInterval(() => {
   Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang, codec });
   const behind = player.stats.lagSeconds || 0;
   $("live").textContent = player.running
-    ? `${t(lang, "playing")}${behind >= 0.5 ? ` · ${behind.toFixed(1)} ${t(lang, "behind")}` : ""}`
+    ? `${t(pageLang(), "playing")}${behind >= 0.5 ? ` · ${behind.toFixed(1)} ${t(pageLang(), "behind")}` : ""}`
     : "";
 }, 250);
 

@@ -16,6 +16,7 @@ const options = {
   align: get("align", "center"),
   fade: Number(get("fade", 8)),
   showOriginal: ["1", "true", "yes"].includes(get("showOriginal", "0")),
+  showLang: ["1", "true", "yes"].includes(get("showLang", "0")),
   width: get("width", "90"),
 };
 
@@ -48,6 +49,13 @@ function render() {
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = c.text;
+    if (options.showLang && c.source_lang) {
+      // The language the speaker spoke: on a floor of several, viewers see who switched.
+      const tag = document.createElement("span");
+      tag.className = "lang";
+      tag.textContent = c.source_lang.toUpperCase();
+      text.prepend(tag, " ");
+    }
     line.append(text);
     if (options.showOriginal && c.source_text) {
       const original = document.createElement("span");

@@ -66,8 +66,8 @@ async def local(targets: list[str], failing: set[str]) -> AsyncIterator[Engine]:
     async with engine:
         for code in failing:
             # The language's own translation stage hangs: its requests time out, its session restarts.
-            others = {id(s) for t in targets if t != code for s in engine._translators[t].stages}  # type: ignore[attr-defined]
-            own = [s for s in engine._translators[code].stages if id(s) not in others]  # type: ignore[attr-defined]
+            others = {id(s) for t in targets if t != code for s in engine._stages(t)}
+            own = [s for s in engine._stages(code) if id(s) not in others]
             for stage in own:
                 os.killpg(stage._process.pid, signal.SIGSTOP)
         yield engine

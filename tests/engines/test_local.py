@@ -13,9 +13,12 @@ import soundfile
 import soxr
 
 from harness.live import speak, talk_wav
+from harness.multilingual_whisper import multilingual_model
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import (
+    Passthrough,
+    SessionState,
     SourceText,
     SpeechStarted,
     SpeechStopped,
@@ -188,22 +191,7 @@ def test_segmenter_rules() -> None:
 
 async def test_the_engine_recognises_once_and_translates_per_language(talk: Path) -> None:
     engine = LocalEngine(get_language("en"), [get_language("es"), get_language("fr")], LocalConfig())
-    events: list = []
-    async with engine:
-
-        async def collect() -> None:
-            async for event in engine.events():
-                events.append(event)
-                if sum(isinstance(e, TurnDone) for e in events) == 4:
-                    return
-
-        collector = asyncio.create_task(collect())
-        async with WavSource(talk, pace=2) as source:
-            async for frame in source.frames():
-                await engine.send_audio(frame)
-        for _ in range(40):
-            await engine.send_audio(bytes(960))
-        await asyncio.wait_for(collector, 30)
+    events = await run_offline(engine, talk, 2)
     finals = {(e.target, e.utterance): e.text for e in events if isinstance(e, SourceText) and e.final}
     assert finals[("es", "u1")] == finals[("fr", "u1")]
     assert finals[("es", "u2")] == finals[("fr", "u2")]
@@ -256,3 +244,66 @@ async def test_a_long_utterance_gets_partial_source_captions_before_its_end(tmp_
     assert first_partial < kinds.index((SpeechStopped, None))
     partial = events[first_partial]
     assert "today" in partial.text.lower() and "history" in partial.text.lower()
+
+
+BILINGUAL = [
+    ("en-us", "Good morning everyone."),
+    ("es", "Buenos días a todos, bienvenidos a la reunión."),
+    ("en-us", "Please turn off your phones."),
+]
+
+
+async def run_offline(engine: LocalEngine, talk: Path, turns: int) -> list:
+    """The talk through the engine at twice real time; its events until ``turns`` utterances of
+    every language are finished (translated, passed through, or failed)."""
+    events: list = []
+    finished = (TurnDone, Passthrough)
+
+    async with engine:
+
+        async def collect() -> None:
+            async for event in engine.events():
+                events.append(event)
+                if sum(isinstance(e, finished) for e in events) == turns * len(engine.targets):
+                    return
+
+        collector = asyncio.create_task(collect())
+        async with WavSource(talk, pace=2) as source:
+            async for frame in source.frames():
+                await engine.send_audio(frame)
+        for _ in range(40):
+            await engine.send_audio(bytes(960))
+        await asyncio.wait_for(collector, 60)
+    return events
+
+
+async def test_a_multilingual_model_tells_the_floor_s_languages_apart(tmp_path: Path) -> None:
+    """English and Spanish on the floor, a multilingual whisper: each utterance's language is
+    identified; the English channel passes the English through and translates the Spanish
+    (Apertium spa-eng), the Spanish channel the reverse."""
+    talk = talk_wav([text for _, text in BILINGUAL], tmp_path / "panel.wav", voices=[v for v, _ in BILINGUAL])
+    en, es = get_language("en"), get_language("es")
+    config = LocalConfig(asr_model=str(multilingual_model()))
+    events = await run_offline(LocalEngine(en, [es, en], config, spoken=[en, es]), talk, 3)
+    sources = {(e.target, e.utterance): e for e in events if isinstance(e, SourceText) and e.final}
+    passed = {(e.target, e.utterance) for e in events if isinstance(e, Passthrough)}
+    translated = {
+        (e.target, e.utterance): e.text for e in events if isinstance(e, TranslationText) and e.final
+    }
+    assert [sources["es", f"u{n}"].lang for n in (1, 2, 3)] == ["en", "es", "en"]
+    assert word_error_rate(BILINGUAL[1][1], sources["en", "u2"].text) <= 0.25
+    assert passed == {("en", "u1"), ("en", "u3"), ("es", "u2")}
+    assert set(translated) == {("es", "u1"), ("es", "u3"), ("en", "u2")}, "none into its own language"
+    assert "Buenos días" in translated["es", "u1"]
+    assert "Good" in translated["en", "u2"] and "meeting" in translated["en", "u2"].lower()
+    assert not any(isinstance(e, TranslationAudio) and (e.target, e.utterance) in passed for e in events)
+
+
+async def test_the_bundled_english_model_says_it_hears_english_only(tmp_path: Path) -> None:
+    talk = talk_wav(["Good morning everyone."], tmp_path / "one.wav")
+    en, es = get_language("en"), get_language("es")
+    events = await run_offline(LocalEngine(en, [es, en], LocalConfig(), spoken=[en, es]), talk, 1)
+    ready = [e for e in events if isinstance(e, SessionState) and e.state == "ready"]
+    assert {e.target for e in ready} == {"en", "es"}
+    assert all(e.detail.startswith("only English is detected") for e in ready)
+    assert {(e.target, e.utterance) for e in events if isinstance(e, Passthrough)} == {("en", "u1")}

@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 
 from harness.engine_driver import FRAME, Outcome, speak
-from harness.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name, voice_locale
+from harness.voicelive_server import (
+    CASCADED,
+    CHAT_ANSWER,
+    RATE,
+    FakeVoiceLive,
+    tone,
+    tone_name,
+    voice_locale,
+)
 from translator.audio.wav import read_wav
 from translator.config import Settings, load_settings
 from translator.engines import table
@@ -185,7 +193,7 @@ def test_temperature_is_sent_only_when_set() -> None:
     settings = load_settings(
         env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"azure.temperature": 0.7}
     )
-    session = session_config(get_language("en"), get_language("es"), settings.azure, settings.glossary)
+    session = session_config([get_language("en")], get_language("es"), settings.azure, settings.glossary)
     assert session["temperature"] == 0.7
 
 
@@ -606,3 +614,64 @@ def test_bad_azure_settings_name_the_field_and_never_echo_a_key() -> None:
         load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": "https://x.test/"}, overrides={"azure.max_response_tokens": 0}
         )
+
+
+BILINGUAL_TURNS = [(300, 1.0), (550, 1.0), (350, 0.6), (600, 0.8), (400, 0.5)]
+SPANISH_TONES = {"tone 550", "tone 600"}
+
+
+@pytest.mark.parametrize("model", ["gpt-4.1", "gpt-4o-mini-realtime"])
+async def test_on_a_bilingual_floor_each_language_translates_only_what_was_not_said_in_it(model: str) -> None:
+    """A panel in English and Spanish: the Spanish session passes the Spanish sentences through
+    and never asks the model for them, the English session the reverse; French translates all.
+    On a cascaded model (the item exists once recognised) and a native one (the item exists at the
+    commit, its language later)."""
+    server = FakeVoiceLive(
+        transcribe=tone_name, language_of=lambda text: "es-ES" if text in SPANISH_TONES else "en-US"
+    )
+    async with server:
+        settings = settings_for(server, "es", "fr", spoken=["en", "es"], **{"azure.model": model})
+        async with create_engine(settings) as engine:
+            assert [t.code for t in engine.targets] == ["es", "fr", "en"]
+            outcome = await speak(
+                engine,
+                tone_talk(BILINGUAL_TURNS),
+                lambda o: all(all_turns_finished(5, lang)(o) for lang in ("es", "fr", "en")),
+                within_s=60,
+            )
+    spoken = {
+        f"tone {freq}": "es" if f"tone {freq}" in SPANISH_TONES else "en" for freq, _ in BILINGUAL_TURNS
+    }
+    for lang in ("es", "fr", "en"):
+        heard: list[str] = []
+        for u in (u for u in outcome.utterances(lang).values() if u.status):
+            names = _names(u.source)
+            heard += names
+            assert u.lang == spoken[names[0]], "each caption says which language was spoken"
+            if u.status == "passthrough":
+                assert names == [names[0]] and spoken[names[0]] == lang
+                assert not u.text and not u.audio, "nothing was translated"
+            else:
+                assert all(spoken[name] != lang for name in names), "never translated into its own language"
+                assert u.status == "completed" and u.audio
+        # Every sentence once. A response answers every turn in the conversation, so a sentence
+        # spoken just after a passed-through one may ride with the translation before it.
+        assert sorted(heard) == sorted(spoken), f"{lang}: every sentence once"
+    session = next(c for c in server.connections if voice_locale(c.session_updates[0]) == "es-ES")
+    config = session.session_updates[0]
+    assert config["input_audio_transcription"]["language"] == "en-US,es-ES"
+    assert (
+        "English" in config["instructions"]
+        and "If the speaker already speaks Spanish, say nothing" in (config["instructions"])
+    )
+    if model not in CASCADED:
+        # A native model puts a turn in the conversation at its commit, before anyone knows its
+        # language; a response asked for just then sees it too (the service answers every turn in
+        # the conversation). What listeners get is right all the same (above).
+        return
+    # On a cascaded model the engine knows a turn's language before its item exists: no model
+    # request ever saw a sentence in its session's own language.
+    for answer in server.answers:
+        locale, _, said = answer.partition(": ")
+        own = {"translated into es-ES": "es", "translated into en-US": "en"}.get(locale)
+        assert own is None or all(spoken[name] != own for name in _names(said)), answer

@@ -128,7 +128,9 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
     assert counted[0] == counted[1] == {"es": 1, "fr": 1}, "every process counts everyone's listeners"
     assert public_status.status_code == 404, "operator surfaces stay with the pipeline"
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("listeners: ")]
-    assert "listeners: es 1, fr 1 (in 2 processes)" in logged, "the log counts every process's listeners"
+    assert "listeners: es 1, fr 1, original 0 (in 2 processes)" in logged, (
+        "the log counts every process's listeners"
+    )
 
 
 async def test_a_redis_restart_is_survived(

@@ -105,7 +105,7 @@ async def test_unknown_language_is_refused_with_a_reason(voicelive: FakeVoiceLiv
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws.recv()
         assert closed.value.rcvd.code == 4404
-        assert "available: es, fr" in closed.value.rcvd.reason
+        assert "available: original, es, fr" in closed.value.rcvd.reason
         async with websockets.connect(f"{server.ws}/ws/listen/es?codec=mp3") as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws.recv()
@@ -214,5 +214,5 @@ async def test_server_sent_events_carry_the_same_captions_as_the_websocket(
     assert sse[0][0] == "hello" and sse[0][1]["lang"] == "es" and sse[0][1]["audio"] is False
     captions = [data for name, data in sse if name == "caption"]
     assert {c["id"]: c for c in captions if c["final"]} == ws.finals()
-    assert unknown.status_code == 404 and "available: es, fr" in unknown.json()["detail"]
+    assert unknown.status_code == 404 and "available: original, es, fr" in unknown.json()["detail"]
     assert all(listeners - audience == 1 for listeners, audience in seen), "SSE readers are not the audience"

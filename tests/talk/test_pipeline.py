@@ -12,13 +12,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from harness.scripted_engine import Frames, ScriptConfig, ScriptedEngine, tone, utterance
 from translator.audio import SAMPLE_RATE
 from translator.errors import LastLanguageError, UnknownLanguageError
 from translator.hub import CLOSE_LANGUAGE_REMOVED, AudioChunk, Hub, Listener, Outgoing
-from translator.languages import get_language
+from translator.languages import FLOOR, get_language
 from translator.messages import PACKET_SAMPLES, Caption, ErrorMessage, ListenerMessage, Status
 from translator.talk.pipeline import TONE_CAPTION, TONE_S, Pipeline
 from translator.transcripts.store import TranscriptHeader, TranscriptWriter, read_transcript
@@ -80,16 +82,22 @@ async def talk(
     config: ScriptConfig | None = None,
     seconds: float = 6.0,
     transcript: Path | None = None,
+    spoken: list[str] | None = None,
+    floor: bytes | None = None,
 ) -> AsyncIterator[tuple[Pipeline, dict[str, Recorder], dict[str, Listener], asyncio.Task[None]]]:
-    """A pipeline over the scripted engine, each language with one listener of each codec."""
-    hub = Hub(targets)
-    engine = ScriptedEngine(get_language("en"), [get_language(t) for t in targets], config or script(targets))
-    pipeline = Pipeline(Frames(bytes(int(SAMPLE_RATE * seconds) * 2)), engine, hub)
+    """A pipeline over the scripted engine, each language (and the floor) with one listener of each
+    codec; the input is ``floor``, else ``seconds`` of silence."""
+    hub = Hub([FLOOR, *targets])
+    languages = [get_language(code) for code in spoken or ["en"]]
+    engine = ScriptedEngine(
+        languages[0], [get_language(t) for t in targets], config or script(targets), spoken=languages
+    )
+    pipeline = Pipeline(Frames(floor or bytes(int(SAMPLE_RATE * seconds) * 2)), engine, hub)
     if transcript is not None:
         pipeline.transcript = TranscriptWriter(transcript, lambda: header(pipeline))
-    recorders = {t: Recorder() for t in targets}
+    recorders = {t: Recorder() for t in [FLOOR, *targets]}
     listeners = {}
-    for target in targets:
+    for target in [FLOOR, *targets]:
         listeners[target] = hub.subscribe(target, recorders[target], codec="pcm")
         hub.subscribe(target, recorders[target], codec="opus")
     async with engine:
@@ -119,6 +127,7 @@ async def until(condition: Callable[[], bool], within_s: float = 10.0) -> None:
 
 async def test_every_utterance_reaches_each_language_with_its_caption_and_whole_audio() -> None:
     async with talk(["es", "fr"]) as (pipeline, recorded, _, _task):
+        del recorded[FLOOR]
         await until(lambda: all(len(r.finals()) == 2 and r.length(2, "opus") for r in recorded.values()))
     for lang, recorder in recorded.items():
         finals = recorder.finals()
@@ -186,3 +195,102 @@ async def test_the_test_tone_is_one_second_captioned_and_not_kept(tmp_path: Path
     (written,) = await asyncio.to_thread(lambda: list(tmp_path.glob("*.jsonl")))
     kept = read_transcript(tmp_path, written.stem)
     assert [c.text for c in kept.captions] == ["Buenos días a todos (es)", "Gracias (es)"]
+
+
+BILINGUAL = (
+    ("en", "Good morning everyone", 1000, 2200, 330.0),
+    ("es", "Buenos días a todos", 2800, 4000, 550.0),
+    ("en", "Thank you", 4600, 5200, 330.0),
+)
+"""A panel: (language spoken, what was said, speech start and end on the talk's timeline, the tone
+standing in for the voice)."""
+
+
+def bilingual_floor() -> bytes:
+    """The floor's audio: each sentence's tone where it is spoken, silence around."""
+    pcm = bytearray(int(SAMPLE_RATE * 7.0) * 2)
+    for _, _, start, end, hz in BILINGUAL:
+        voice = tone((end - start) / 1000, hz)
+        offset = SAMPLE_RATE * start // 1000 * 2
+        pcm[offset : offset + len(voice)] = voice
+    return bytes(pcm)
+
+
+def bilingual_script(targets: list[str]) -> ScriptConfig:
+    cues = []
+    for number, (spoken, text, start, end, _) in enumerate(BILINGUAL, 1):
+        for target in targets:
+            cues += utterance(target, number, start, end, text, f"{text} → {target}", 0.8, spoken=spoken)
+    return ScriptConfig(tuple(cues))
+
+
+def decoded(packets: list[bytes]) -> np.ndarray:
+    """Opus packets decoded by FFmpeg (PyAV) with a fresh decoder, as a page decodes an utterance."""
+    codec = av.CodecContext.create("libopus", "r")
+    codec.sample_rate, codec.layout = 48_000, "mono"
+    out = []
+    for data in packets:
+        for frame in codec.decode(av.Packet(data)):
+            out.append(frame.to_ndarray().reshape(-1))
+    return np.concatenate(out).astype(np.float32)
+
+
+async def test_each_channel_is_the_talk_in_its_language_and_the_floor_carries_everything() -> None:
+    targets = ["es", "en", "fr"]
+    floor = bilingual_floor()
+    config = bilingual_script(targets)
+    async with talk(targets, config, spoken=["en", "es"], floor=floor) as (pipeline, recorded, _, _task):
+        await until(
+            lambda: (
+                all(len(recorded[t].finals()) == 3 for t in [FLOOR, *targets])
+                and all(recorded[t].length(n, "opus") for t in targets for n in recorded[t].finals())
+            )
+        )
+    for target in targets:
+        for caption, (spoken, text, start, end, hz) in zip(
+            recorded[target].finals().values(), BILINGUAL, strict=True
+        ):
+            number = caption.id
+            assert caption.source_lang == spoken and caption.source_text == text
+            if spoken != target:
+                assert not caption.passthrough and caption.text == f"{text} → {target}"
+                assert recorded[target].samples(number, "pcm") == len(tone(0.8)) // 2
+                continue
+            # Passed through: the speaker's own words and voice, the floor's PCM and its very packets.
+            assert caption.passthrough and caption.text == text
+            first, last = start // 20 - 5, end // 20 + 5
+            pcm = b"".join(
+                p
+                for c in recorded[target].chunks
+                if c.utterance == number and c.codec == "pcm"
+                for p in c.packets
+            )
+            assert pcm == floor[first * 960 : last * 960]
+            packets = [
+                p
+                for c in recorded[target].chunks
+                if c.utterance == number and c.codec == "opus"
+                for p in c.packets
+            ]
+            assert len(packets) == last - first
+            assert recorded[target].length(number, "opus") == (last - first) * PACKET_SAMPLES
+            assert set(packets) <= set(floor_packets(recorded[FLOOR]))
+            # An independent decoder hears the sentence's tone in it.
+            audio = decoded(packets)
+            spectrum = np.abs(np.fft.rfft(audio))
+            assert abs(np.fft.rfftfreq(len(audio), 1 / 48_000)[int(np.argmax(spectrum))] - hz) < 10
+    # No translation was ever made for a sentence in the channel's own language.
+    assert not any(c.text.endswith("→ en") for c in recorded["en"].finals().values() if c.source_lang == "en")
+    # The Original channel: every sentence's source caption, and all of the floor's speech.
+    originals = recorded[FLOOR].finals()
+    assert [(c.text, c.source_lang, c.lang) for c in originals.values()] == [
+        (text, spoken, FLOOR) for spoken, text, *_ in BILINGUAL
+    ]
+    heard = b"".join(p for c in recorded[FLOOR].chunks if c.codec == "pcm" for p in c.packets)
+    for _, _, start, end, _ in BILINGUAL:
+        assert floor[start * 48 : end * 48] in heard
+    assert pipeline.languages["en"].lags.caption.summary().n == 3
+
+
+def floor_packets(recorder: Recorder) -> list[bytes]:
+    return [p for c in recorder.chunks if c.codec == "opus" for p in c.packets]

@@ -108,6 +108,25 @@ async def test_audience_page_lists_languages_plays_and_shows_captions(
     assert "browser-secret" not in await page.content()
 
 
+async def test_the_original_channel_plays_the_speakers_voice_under_the_source_captions(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = await browser.new_page(viewport=PHONE)
+    await page.goto(f"http://127.0.0.1:{server.port}/")
+    floor = page.get_by_role("button", name="Original · English")
+    await expect(floor).to_be_visible()
+    await floor.click()
+    await expect(page.locator("#listening-to")).to_have_text("Original · English")
+    await page.locator("#play").click()
+    # The floor's own audio, as it is spoken: the talk's speech, not an interpretation of it.
+    await page.wait_for_function("() => window.__listenerStats.playedSeconds > 1.0", timeout=30_000)
+    caption = page.locator("#captions p.final").first
+    await expect(caption).to_have_text("Good morning everyone", timeout=30_000)
+    assert await caption.get_attribute("lang") == "en"
+    assert (await stats(page))["lang"] == "original"
+    await shoot(page, "audience-original")
+
+
 async def test_a_chosen_language_is_remembered_and_can_be_switched_mid_talk(
     browser: Browser, server: LiveServer
 ) -> None:
@@ -590,8 +609,8 @@ async def test_two_rooms_on_the_landing_page_and_in_the_console(
         await page.locator("a.room", has_text="Youth room").click()
         await expect(page).to_have_url(f"{base}/r/youth/")
         await expect(page.locator("#event")).to_have_text("Spring Synod · Youth room")
-        await expect(page.locator("#languages button")).to_have_text(["Français"])
-        await page.locator("#languages button").click()
+        await expect(page.locator("#languages button")).to_have_text(["Français", "Original · English"])
+        await page.get_by_role("button", name="Français (French)").click()
         await expect(page.locator("#captions p.final").first).to_contain_text("translated into fr-FR")
         await page.close()
 

@@ -1,4 +1,4 @@
-"""The engine contract: one source language, several targets; audio in, normalized events out."""
+"""The engine contract: the floor's spoken languages, several targets; audio in, normalized events out."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from translator.languages import Language
 
 
 class Engine(ABC):
-    """Translates one speaker into every target language.
+    """Translates the floor into every target language.
 
     Use as an async context manager: entering starts the sessions (raising PermanentEngineError
     when the engine cannot run at all), leaving stops every task it started. Feed it 20 ms frames
@@ -27,8 +27,19 @@ class Engine(ABC):
 
     name: str = "engine"
 
-    def __init__(self, source: Language, targets: list[Language], glossary: Glossary | None = None) -> None:
+    def __init__(
+        self,
+        source: Language,
+        targets: list[Language],
+        glossary: Glossary | None = None,
+        spoken: list[Language] | None = None,
+    ) -> None:
         self.source = source
+        """The floor's default language: what an utterance is taken to be when nothing says otherwise."""
+        self.spoken = spoken or [source]
+        """The languages that may be spoken on the floor, ``source`` first. An utterance spoken in a
+        target language is not translated into it: the engine reports `Passthrough` for that target
+        (never relying on a model to keep quiet)."""
         self.targets = list(targets)
         self.glossary = glossary or Glossary()
         """Applied from the next utterance on; replace it with `set_glossary`."""

@@ -32,11 +32,21 @@ class SpeechStopped(EngineEvent, frozen=True, tag="speech_stopped"):
 
 
 class SourceText(EngineEvent, frozen=True, tag="source_text"):
-    """What the speaker said, in the source language: the whole text so far."""
+    """What the speaker said, in the language spoken: the whole text so far."""
 
     utterance: str
     text: str
     final: bool
+    lang: str = ""
+    """The spoken language's code when the engine knows it (one of the room's spoken languages)."""
+
+
+class Passthrough(EngineEvent, frozen=True, tag="passthrough"):
+    """The utterance was spoken in the target language itself: the engine translated nothing and
+    never will; the talk carries the speaker's own voice and words on this channel. Comes after the
+    utterance's final `SourceText` (and its `SpeechStopped`)."""
+
+    utterance: str
 
 
 class TranslationText(EngineEvent, frozen=True, tag="translation_text"):
@@ -91,6 +101,7 @@ AnyEngineEvent = (
     | TranslationText
     | TranslationAudio
     | TurnDone
+    | Passthrough
     | SessionState
     | EngineFailure
     | TokensUsed

@@ -6,10 +6,11 @@ from translator.glossary import Glossary
 from translator.languages import Language
 
 
-def interpreter_instructions(source: Language, target: Language, glossary: Glossary) -> str:
-    """Strict instructions for a live interpreter from ``source`` into ``target``."""
+def interpreter_instructions(spoken: list[Language], target: Language, glossary: Glossary) -> str:
+    """Strict instructions for a live interpreter from the floor's ``spoken`` languages into ``target``."""
+    sources = " or ".join(language.name for language in spoken if language != target)
     lines = [
-        f"You are a live simultaneous interpreter from {source.name} into {target.name}. "
+        f"You are a live simultaneous interpreter from {sources} into {target.name}. "
         f"Your only job is to translate what the speaker says into {target.name}.",
         "",
         "Rules:",
@@ -22,6 +23,10 @@ def interpreter_instructions(source: Language, target: Language, glossary: Gloss
         "- Keep names, numbers, units, dates and brand names exactly.",
         "- If the audio is unclear, silent or only noise, say nothing. Never invent words.",
     ]
+    if target in spoken:
+        lines.append(
+            f"- If the speaker already speaks {target.name}, say nothing: they are heard in their own voice."
+        )
     if glossary.keep:
         lines += ["", "Never translate these names and words; say them exactly as written:"]
         lines += [f"- {name}" for name in glossary.keep]

@@ -84,11 +84,13 @@ def create_engine(room: RoomConfig) -> Engine:
 
     spec = resolve(room.engine, room)
     module, _, name = spec.engine.partition(":")
-    # Every engine takes (source, targets, its settings section, glossary).
+    # Every engine takes (source, targets, its settings section, glossary, spoken=...): its targets
+    # are the room's channels, the spoken languages' own among them.
     engine_class: Callable[..., Engine] = getattr(importlib.import_module(module), name)
     return engine_class(
         get_language(room.source),
-        [get_language(code) for code in room.targets],
+        [get_language(code) for code in room.channels()],
         getattr(room, spec.section),
         room.glossary,
+        spoken=[get_language(code) for code in room.spoken_languages()],
     )

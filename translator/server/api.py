@@ -34,6 +34,8 @@ def languages(state: State, room: str | None = None) -> LanguagesBody:
         RoomName(found.id, found.name),
         LanguageName.of(found.source),
         found.language_reports(),
+        [LanguageName.of(language) for language in found.spoken],
+        found.floor_report(),
     )
 
 

@@ -338,8 +338,9 @@ def print_urls(rooms: Rooms, token: OperatorToken, operator_port: int | None = N
         title = f"room {room.id} ({room.name}): " if several else ""
         state = "" if room.state == "running" else f"  [{room.state}: {room.detail}]"
         targets = ", ".join(t.code for t in room.targets)
+        spoken = "/".join(language.code for language in room.spoken)
         print(
-            f"translator: {title}{room.engine_name} engine, {room.source.code} → {targets}, "
+            f"translator: {title}{room.engine_name} engine, {spoken} → {targets}, "
             f"input: {room.input_report().description}{state}"
         )
         indent = "    " if several else "  "

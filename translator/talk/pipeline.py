@@ -1,4 +1,9 @@
-"""One source, one engine, N languages: audio in, captions and audio chunks out to the hub."""
+"""One floor, one engine, N languages: audio in, captions and audio chunks out to the hub.
+
+Every channel is the talk in its language: for each utterance, its interpretation, or, when it was
+spoken in the channel's own language, the speaker's own voice and words (passthrough, from the
+`Floor`). The Original channel carries the floor itself with the source captions.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from translator.engines.base import Engine
 from translator.engines.events import (
     AnyEngineEvent,
     EngineFailure,
+    Passthrough,
     SessionState,
     SourceText,
     SpeechStarted,
@@ -29,8 +35,9 @@ from translator.engines.events import (
 )
 from translator.errors import LastLanguageError, PermanentEngineError, TranslatorError, UnknownLanguageError
 from translator.hub import AudioChunk, Hub
-from translator.languages import Language
+from translator.languages import FLOOR, Language
 from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
+from translator.talk.floor import Floor
 from translator.talk.state import InputReport, LanguageState
 from translator.talk.usage import TokensPerMinute
 from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
@@ -66,8 +73,12 @@ class _Utterance:
     start_ms: int | None = None
     end_ms: int | None = None
     source_text: str = ""
+    source_lang: str = ""
+    source_final: bool = False
     text: str = ""
     final: bool = False
+    passthrough: bool = False
+    """Spoken in this channel's language: its audio is the floor's (`Floor.add`), its text the source."""
     audio_samples: int = 0
     opus_samples: int = 0
     encoder: OpusEncoder | None = None
@@ -82,9 +93,12 @@ def level_dbfs(frame: bytes) -> float:
 
 
 def listener_status(lang: str, paused: bool, language: LanguageState | None) -> Status:
-    """What a listener of ``lang`` is told about it: paused, or its session's state."""
+    """What a listener of ``lang`` is told about it: paused, or its session's state (the floor
+    needs none: it is ready while the talk runs)."""
     if paused:
         return Status(lang, PAUSED, "the talk is paused")
+    if lang == FLOOR:
+        return Status(lang, "ready")
     if language is None:
         return Status(lang, "connecting")
     return Status(lang, language.state, language.detail)
@@ -178,6 +192,8 @@ class Pipeline:
         """Monotonic time each recent input frame went to the engine, the newest last."""
         self.input = InputState(self.source.description)
         self.languages = {t.code: LanguageState(t) for t in self.engine.targets}
+        self.hub.add_channel(FLOOR)
+        self.floor = Floor(self.hub.publish_audio)
 
     @property
     def ready(self) -> bool:
@@ -230,7 +246,7 @@ class Pipeline:
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the talk: the engine hears silence and every listener is told."""
         self.input.paused = paused
-        for lang in self.languages:
+        for lang in [FLOOR, *self.languages]:
             self.hub.publish(lang, self.status(lang))
         log.info("talk %s by the operator", "paused" if paused else "resumed")
 
@@ -262,9 +278,13 @@ class Pipeline:
 
     async def run(self) -> None:
         """Run until cancelled: the input (until it ends) and the engine's events."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._consume(), name="pipeline-events")
-            group.create_task(self._pump(), name="pipeline-audio")
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume(), name="pipeline-events")
+                group.create_task(self._pump(), name="pipeline-audio")
+        finally:
+            # Listeners of an utterance still open hear its end, whatever stopped the talk.
+            self.floor.close()
 
     async def _pump(self) -> None:
         """Feed the input to the engine; an unexpected failure restarts the input, once a second at most."""
@@ -305,16 +325,23 @@ class Pipeline:
             if self.input.level_dbfs > SOUND_DBFS:
                 self.input.sounded_at = time.monotonic()
             silent = self.input.muted or self.input.paused
-            await self._send(bytes(FRAME_BYTES) if silent else frame)
+            if silent:
+                await self._send(bytes(FRAME_BYTES), SILENCE_DBFS)
+            else:
+                await self._send(frame, self.input.level_dbfs)
             self.input.frames += 1
             self.input.last_frame_at = time.monotonic()
         self.input.state = "ended"
         silence = bytes(FRAME_BYTES)
         for _ in range(TAIL_SILENCE_MS // FRAME_MS):
-            await self._send(silence)
+            await self._send(silence, SILENCE_DBFS)
             await asyncio.sleep(FRAME_MS / 1000)
+        self.floor.close()
 
-    async def _send(self, frame: bytes) -> None:
+    async def _send(self, frame: bytes, level: float) -> None:
+        # The floor hears what the engine hears, first: a passthrough the engine reports on this
+        # frame finds it encoded.
+        self.floor.feed(frame, level)
         await self.engine.send_audio(frame)
         self._sent_at.append(time.monotonic())
 
@@ -356,6 +383,9 @@ class Pipeline:
             language.tokens.add(event.tokens)
             return
         utterance = self._utterance(lang, event.utterance)
+        if isinstance(event, Passthrough):
+            self._pass_through(language, utterance)
+            return
         if isinstance(event, TranslationAudio):
             if not utterance.audio_samples and (lag := self._lag(utterance)) is not None:
                 language.lags.audio.add(lag)
@@ -381,6 +411,10 @@ class Pipeline:
                 return
         elif isinstance(event, SourceText):
             utterance.source_text = event.text
+            utterance.source_lang = event.lang or self.engine.source.code
+            utterance.source_final = event.final
+            if utterance.passthrough:
+                utterance.text = event.text
         elif isinstance(event, TranslationText):
             utterance.text = event.text
             if event.final and not utterance.final:
@@ -388,10 +422,34 @@ class Pipeline:
             utterance.final = utterance.final or event.final
         else:
             return
+        self._publish_caption(lang, utterance)
+        if lang == next(iter(self.languages)) and not isinstance(event, TranslationText):
+            # The Original channel's captions: what the speaker said, as the first language's
+            # session heard it (the offline engine recognises once for all; Voice Live per session).
+            self._publish_caption(FLOOR, utterance)
+
+    def _publish_caption(self, lang: str, utterance: _Utterance) -> None:
         caption = self.caption(lang, utterance)
         self.hub.publish(lang, caption)
-        if caption.final:
+        if caption.final and lang != FLOOR:
             self._keep(caption)
+
+    def _pass_through(self, language: LanguageState, utterance: _Utterance) -> None:
+        """The utterance was spoken in this channel's language: its listeners hear the floor's own
+        audio of it (encoded already) and read what was said. No model call, no synthesis."""
+        if utterance.passthrough:
+            return
+        utterance.passthrough = True
+        utterance.text = utterance.source_text
+        lang = language.language.code
+        if utterance.start_ms is not None and utterance.end_ms is not None:
+            if (lag := self._lag(utterance)) is not None:
+                language.lags.audio.add(lag)
+            self.floor.add(lang, utterance.id, utterance.start_ms, utterance.end_ms)
+        if not utterance.final:
+            self._measure_lag(language, utterance)
+        utterance.final = True
+        self._publish_caption(lang, utterance)
 
     def _keep(self, caption: Caption) -> None:
         if self.transcript is None or caption.id in self._tones:
@@ -404,6 +462,7 @@ class Pipeline:
             caption.start_ms,
             caption.end_ms,
             int(time.time() * 1000),
+            caption.source_lang,
         )
         # A write that fails is retried by the writer: the captions go on meanwhile.
         self.transcript.append(record)
@@ -436,7 +495,22 @@ class Pipeline:
 
     @staticmethod
     def caption(lang: str, u: _Utterance) -> Caption:
-        return Caption(u.id, lang, u.final, u.text, u.source_text, u.start_ms, u.end_ms)
+        """The utterance's caption on ``lang``'s channel (on the floor's: what was said)."""
+        if lang == FLOOR:
+            return Caption(
+                u.id,
+                lang,
+                u.source_final,
+                u.source_text,
+                u.source_text,
+                u.start_ms,
+                u.end_ms,
+                u.source_lang,
+                True,
+            )
+        return Caption(
+            u.id, lang, u.final, u.text, u.source_text, u.start_ms, u.end_ms, u.source_lang, u.passthrough
+        )
 
     def _utterance(self, lang: str, engine_id: str) -> _Utterance:
         key = (lang, engine_id)

@@ -14,7 +14,7 @@ import msgspec
 from translator.config import RoomConfig, Settings
 from translator.hub import Hub
 from translator.hub.broker import RedisBroker
-from translator.languages import Language, get_language
+from translator.languages import FLOOR, Language, get_language
 from translator.talk.room import RoomBase, room_broker
 from translator.talk.state import LanguageState, RoomSnapshot
 
@@ -33,7 +33,7 @@ class RemoteRoom(RoomBase):
     """
 
     def __init__(self, config: RoomConfig, settings: Settings) -> None:
-        super().__init__(config, Hub([]))
+        super().__init__(config, Hub([FLOOR]))
         self.settings = settings
         self.state = "starting"
         self._targets: list[Language] = []
@@ -102,7 +102,7 @@ class RemoteRoom(RoomBase):
         offered = {language.code for language in snapshot.languages}
         for code in offered:
             self.hub.add_channel(code)
-        for code in [code for code in self.hub.channels if code not in offered]:
+        for code in [code for code in self.hub.channels if code not in offered and code != FLOOR]:
             self.hub.remove_channel(code)
         self._targets = [get_language(language.code) for language in snapshot.languages]
         self._languages = {

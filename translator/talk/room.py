@@ -26,7 +26,7 @@ from translator.errors import ConfigError, PermanentEngineError, RoomStoppedErro
 from translator.glossary import Glossary
 from translator.hub import Hub
 from translator.hub.broker import RedisBroker
-from translator.languages import Language, get_language
+from translator.languages import FLOOR, Language, get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, Status
 from translator.talk.pipeline import SILENCE_DBFS, Pipeline, listener_status
 from translator.talk.state import (
@@ -61,6 +61,8 @@ class RoomBase(ABC):
         self.name = config.name or config.id
         self.hub = hub
         self.source = get_language(config.source)
+        self.spoken = [get_language(code) for code in config.spoken_languages()]
+        """The languages that may be spoken on the floor, the default first."""
         self.state: RoomStateName = "stopped"
         self.detail = ""
         self.broker: RedisBroker | None = None
@@ -113,7 +115,7 @@ class RoomBase(ABC):
         return Hello(
             protocol=PROTOCOL_VERSION,
             lang=lang,
-            name=get_language(lang).native,
+            name=self.channel_name(lang),
             state=status.state,
             detail=status.detail,
             audio=audio,
@@ -124,6 +126,18 @@ class RoomBase(ABC):
             talk_started_at=self.talk_started_at,
             captions=list(self.hub.channels[lang].history),
         )
+
+    def channel_name(self, lang: str) -> str:
+        """What listeners of ``lang`` see it called: the language's own name, or the Original's
+        ("Original · English"; with several spoken languages, each in its own words)."""
+        if lang == FLOOR:
+            return "Original · " + " / ".join(language.native for language in self.spoken)
+        return get_language(lang).native
+
+    def floor_report(self) -> LanguageReport:
+        """The Original channel as ``/api/languages`` lists it."""
+        state = self.status(FLOOR).state
+        return LanguageReport(FLOOR, "Original", self.channel_name(FLOOR), state, None, self.listeners(FLOOR))
 
     def language_reports(self, operator: bool = False) -> list[LanguageReport]:
         """Every language offered with its state and audience; ``operator`` adds why a language is
@@ -160,11 +174,11 @@ class Room(RoomBase):
     """
 
     def __init__(self, config: RoomConfig, settings: Settings, source: AudioSource | None = None) -> None:
-        super().__init__(config, Hub(list(config.targets)))
+        super().__init__(config, Hub([FLOOR, *config.channels()]))
         self.settings = settings
         self._source = source
         """A source the caller opened (tests, ``translator eval``); else the config's input."""
-        self._targets = [get_language(code) for code in config.targets]
+        self._targets = [get_language(code) for code in config.channels()]
         self._glossary = config.glossary
         self.pipeline: Pipeline | None = None
         """The running talk; the last one once stopped (its state stays readable)."""
@@ -265,10 +279,11 @@ class Room(RoomBase):
         log.info("room %s stopped: %s", self.id, why)
 
     def _announce(self) -> None:
-        for language in self.targets:
-            self.hub.publish(language.code, self.status(language.code))
+        for code in [FLOOR, *(language.code for language in self.targets)]:
+            self.hub.publish(code, self.status(code))
 
     async def _open(self) -> AsyncExitStack:
+        # The languages offered now (the operator may have changed them), spoken ones included.
         config = msgspec.structs.replace(
             self.config, targets=[t.code for t in self._targets], glossary=self._glossary
         )
@@ -309,6 +324,7 @@ class Room(RoomBase):
             [target.code for target in pipeline.engine.targets],
             pipeline.source.description,
             self.id,
+            [language.code for language in self.spoken],
         )
 
     def _running(self) -> Pipeline:
@@ -343,8 +359,8 @@ class Room(RoomBase):
 
     async def add_language(self, language: Language) -> None:
         """Offer ``language`` from the next utterance on (PermanentEngineError: nothing changed)."""
-        if language.code == self.source.code:
-            raise PermanentEngineError(f"{language.name} is the speaker's language")
+        if [language] == self.spoken:
+            raise PermanentEngineError(f"{language.name} is the speaker's language (the Original channel)")
         await self._running().add_language(language)
         self._targets.append(language)
 

@@ -78,7 +78,13 @@ class LanguagesBody(msgspec.Struct, frozen=True):
     event_name: str
     room: RoomName
     source: LanguageName
+    """The floor's default language."""
     targets: list[LanguageReport]
+    """The languages offered (the spoken ones among them when several are spoken)."""
+    spoken: list[LanguageName]
+    """The languages that may be spoken on the floor, the default first."""
+    floor: LanguageReport
+    """The Original channel (``/ws/listen/original``): the speaker's voice and the source captions."""
 
 
 class InputReport(msgspec.Struct, frozen=True):

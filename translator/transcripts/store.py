@@ -44,6 +44,8 @@ class TranscriptHeader(msgspec.Struct, tag="talk", tag_field="kind"):
     input: str
     room: str = "main"
     """The room whose talk it was (transcripts written before rooms: ``main``)."""
+    spoken: list[str] = []
+    """The languages that may be spoken on the floor, the default first (empty before: ``source``)."""
 
 
 class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
@@ -57,6 +59,8 @@ class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
     end_ms: int | None
     at: int
     """Unix ms when it was written."""
+    source_lang: str = ""
+    """The language spoken (empty in transcripts written before the floor had several)."""
 
 
 class Transcript(msgspec.Struct):

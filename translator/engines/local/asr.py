@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from translator.errors import PermanentEngineError
+
+if TYPE_CHECKING:
+    from faster_whisper.tokenizer import Tokenizer
 
 FRAMES_PER_S = 100
 MIN_WINDOW_S = 10
@@ -34,8 +38,15 @@ def window_frames(samples: int, rate: int = 16_000) -> int:
     return int(min(MAX_WINDOW_S, max(MIN_WINDOW_S, 5 * math.ceil(seconds / 5))) * FRAMES_PER_S)
 
 
+class Heard(NamedTuple):
+    """One utterance as recognised: its text, and the language it was spoken in."""
+
+    text: str
+    language: str
+
+
 class Recognizer:
-    """One loaded whisper model. `transcribe` blocks: call it from a worker thread."""
+    """One loaded whisper model. `hear` and `transcribe` block: call them from a worker thread."""
 
     def __init__(
         self,
@@ -58,26 +69,39 @@ class Recognizer:
         except Exception as exc:
             raise PermanentEngineError(f"cannot load the speech model {path}: {exc}") from None
         self.multilingual = self._whisper.model.is_multilingual
+        self.language = language if self.multilingual else "en"
+        """The language taken when identification has no say: the floor's default (English on an
+        English-only model, which hears nothing else)."""
         self._tokenizer = Tokenizer(
             self._whisper.hf_tokenizer,
             self.multilingual,
             task="transcribe",
             language=language if self.multilingual else None,
         )
+        self._tokenizers = {self.language: self._tokenizer}
+        """One per language heard, on a multilingual model."""
         self._suppress = get_suppressed_tokens(self._tokenizer, (-1,))
         self.beam_size = beam_size
         self.full_window = full_window
         self.path = path
 
     def transcribe(self, audio: np.ndarray, beam_size: int | None = None) -> str:
-        """The text of one utterance (float32 samples at 16 kHz)."""
+        """The text of one utterance (float32 samples at 16 kHz) in the default language."""
+        return self.hear(audio, beam_size).text
+
+    def hear(self, audio: np.ndarray, beam_size: int | None = None, languages: tuple[str, ...] = ()) -> Heard:
+        """One utterance (float32 samples at 16 kHz): which of ``languages`` it was spoken in (a
+        multilingual model's language identification, on the same encoding as the text), and its
+        text in that language. An English-only model hears English."""
         from faster_whisper.audio import pad_or_trim
 
         whisper = self._whisper
         features = whisper.feature_extractor(audio)
         frames = MAX_WINDOW_S * FRAMES_PER_S if self.full_window else window_frames(len(audio))
         encoded = whisper.encode(pad_or_trim(features, frames))
-        prompt = whisper.get_prompt(self._tokenizer, [], without_timestamps=True)
+        language = self._identify(encoded, languages)
+        tokenizer = self._tokenizer_for(language)
+        prompt = whisper.get_prompt(tokenizer, [], without_timestamps=True)
         result = whisper.model.generate(
             encoded,
             [prompt],
@@ -86,5 +110,21 @@ class Recognizer:
             suppress_blank=True,
             suppress_tokens=self._suppress,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
-        return self._tokenizer.decode(tokens).strip()
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        return Heard(tokenizer.decode(tokens).strip(), language)
+
+    def _identify(self, encoded: object, languages: tuple[str, ...]) -> str:
+        """The most likely of ``languages`` (whisper's language tokens), or the default."""
+        if not self.multilingual or len(languages) < 2:
+            return self.language
+        scores = dict(self._whisper.model.detect_language(encoded)[0])
+        return max(languages, key=lambda code: scores.get(f"<|{code}|>", 0.0))
+
+    def _tokenizer_for(self, language: str) -> Tokenizer:
+        if language not in self._tokenizers:
+            from faster_whisper.tokenizer import Tokenizer
+
+            self._tokenizers[language] = Tokenizer(
+                self._whisper.hf_tokenizer, True, task="transcribe", language=language
+            )
+        return self._tokenizers[language]

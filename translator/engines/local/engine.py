@@ -26,6 +26,7 @@ from translator.config import LocalConfig
 from translator.engines.base import Engine
 from translator.engines.events import (
     EngineFailure,
+    Passthrough,
     SessionState,
     SourceText,
     SpeechStarted,
@@ -34,7 +35,7 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.engines.local.asr import Recognizer
+from translator.engines.local.asr import Heard, Recognizer
 from translator.engines.local.mt import ROUTES, ApertiumPipe, Translator, route
 from translator.engines.local.system import require_program
 from translator.engines.local.tts import Synthesizer, chunks, has_voice
@@ -108,7 +109,7 @@ class _Recognition:
     """A recognition of an utterance whose speech ended at ``end``, running or done in the ASR thread."""
 
     end: int
-    future: asyncio.Future[str]
+    future: asyncio.Future[Heard]
 
 
 @dataclass
@@ -121,20 +122,31 @@ class _Utterance:
 
 
 class LocalEngine(Engine):
-    """VAD → ASR → MT → TTS on this machine; English source (bundled tiny.en) unless a model is given."""
+    """VAD → ASR → MT → TTS on this machine; English source (bundled tiny.en) unless a model is given.
+
+    On a floor of several languages a multilingual whisper model (``local.asr_model``) says which of
+    them each utterance was in; the bundled English-only model hears English only (the languages
+    say so while they run). An utterance in a target's own language is passed through to it.
+    """
 
     name = "local"
 
     def __init__(
-        self, source: Language, targets: list[Language], config: LocalConfig, glossary: Glossary | None = None
+        self,
+        source: Language,
+        targets: list[Language],
+        config: LocalConfig,
+        glossary: Glossary | None = None,
+        spoken: list[Language] | None = None,
     ) -> None:
-        super().__init__(source, targets, glossary)
+        super().__init__(source, targets, glossary, spoken)
         self.config = config
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._pipes: dict[str, ApertiumPipe] = {}
-        self._translators: dict[str, Translator] = {}
+        self._translators: dict[tuple[str, str], Translator] = {}
+        """By (spoken language, target): the pairs Apertium has."""
         self._voices: dict[str, Synthesizer] = {}
-        self._queues: dict[str, asyncio.Queue[tuple[str, str]]] = {}
+        self._queues: dict[str, asyncio.Queue[tuple[str, Heard]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._recognizer: Recognizer | None = None
@@ -173,6 +185,16 @@ class LocalEngine(Engine):
             )
         await asyncio.gather(*(self._launch(target) for target in self.targets))
 
+    @property
+    def _notice(self) -> str:
+        """What the operator is told while a language runs: that some spoken language is not heard."""
+        if len(self.spoken) > 1 and self._recognizer is not None and not self._recognizer.multilingual:
+            return (
+                "only English is detected: the bundled speech model is English-only "
+                "(set local.asr_model to a multilingual whisper model)"
+            )
+        return ""
+
     def _load_recognizer(self) -> Recognizer:
         return Recognizer(
             self.config.asr_model,
@@ -182,7 +204,8 @@ class LocalEngine(Engine):
         )
 
     def check_target(self, target: Language) -> None:
-        route(self.source.code, target.code)
+        # From the floor's default language; into the default itself, from the next one spoken.
+        route(next(s for s in self.spoken if s != target).code, target.code)
         espeak = require_program("espeak-ng", "espeak-ng")
         voice = ESPEAK_VOICES.get(target.code)
         if voice is None or not has_voice(espeak, voice):
@@ -191,19 +214,28 @@ class LocalEngine(Engine):
     def _prepare(self, target: Language) -> None:
         """Check that ``target`` can be translated and spoken here (PermanentEngineError if not)."""
         self.check_target(target)
-        self._translators[target.code] = Translator(self.source.code, target.code, self._pipes)
+        for source in self.spoken:
+            if source != target and target.code in ROUTES.get(source.code, {}):
+                self._translators[source.code, target.code] = Translator(
+                    source.code, target.code, self._pipes
+                )
         self._voices[target.code] = Synthesizer(ESPEAK_VOICES[target.code])
+
+    def _stages(self, code: str) -> list[ApertiumPipe]:
+        """The Apertium pipelines that translate into ``code``."""
+        return [stage for (_, target), t in self._translators.items() if target == code for stage in t.stages]
 
     async def _launch(self, target: Language) -> None:
         """Warm the language's Apertium pipelines (no utterance pays for loading) and start its worker."""
-        await asyncio.gather(*(stage.warm() for stage in self._translators[target.code].stages))
-        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(MAX_WAITING_UTTERANCES)
+        await asyncio.gather(*(stage.warm() for stage in self._stages(target.code)))
+        queue: asyncio.Queue[tuple[str, Heard]] = asyncio.Queue(MAX_WAITING_UTTERANCES)
         self._queues[target.code] = queue
         self._workers[target.code] = self._spawn(self._language_worker(target, queue), f"local-{target.code}")
-        self.emit(SessionState(target.code, "ready"))
+        self.emit(SessionState(target.code, "ready", self._notice))
 
     def servable(self) -> list[Language]:
-        return [LANGUAGES[code] for code in ROUTES.get(self.source.code, {}) if code in ESPEAK_VOICES]
+        reachable = {code for source in self.spoken for code in ROUTES.get(source.code, {})}
+        return [LANGUAGES[code] for code in sorted(reachable) if code in ESPEAK_VOICES]
 
     async def _start_target(self, target: Language) -> None:
         self._prepare(target)
@@ -220,7 +252,8 @@ class LocalEngine(Engine):
             await cancel_and_wait(worker, STOP_TIMEOUT_S)
         self._queues.pop(code, None)
         self._voices.pop(code, None)
-        self._translators.pop(code, None)
+        for pair in [pair for pair in self._translators if pair[1] == code]:
+            del self._translators[pair]
         in_use = {stage.mode for translator in self._translators.values() for stage in translator.stages}
         for mode in [mode for mode in self._pipes if mode not in in_use]:
             await self._pipes.pop(mode).stop()
@@ -296,8 +329,9 @@ class LocalEngine(Engine):
         audio = np.concatenate([heard, np.zeros(end + TAIL_SAMPLES - start - len(heard), np.float32)])
         assert self._recognizer is not None
         self.recognitions += 1
+        languages = tuple(language.code for language in self.spoken)
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._recognizer.transcribe, audio, beam_size
+            self._executor, self._recognizer.hear, audio, beam_size, languages
         )
         return _Recognition(end, future)
 
@@ -316,30 +350,44 @@ class LocalEngine(Engine):
         utterance.partial_at, utterance.partial_running = now, True
         recognition = self._recognize(utterance.start, self._segmenter.position, 0, beam_size=1)
 
-        def done(future: asyncio.Future[str]) -> None:
+        def done(future: asyncio.Future[Heard]) -> None:
             utterance.partial_running = False
             if self._utterance is utterance and not future.cancelled() and future.exception() is None:
+                heard = future.result()
                 for target in self.targets:
-                    self.emit(SourceText(target.code, utterance.id, future.result(), final=False))
+                    self.emit(SourceText(target.code, utterance.id, heard.text, False, heard.language))
 
         recognition.future.add_done_callback(done)
 
     async def _finish(self, utterance: str, recognition: _Recognition) -> None:
         try:
-            text = await recognition.future
+            heard = await recognition.future
         except Exception as exc:
             log.exception("recognition failed")
             for target in self.targets:
                 self.emit(EngineFailure(target.code, f"speech recognition failed: {exc}", recoverable=True))
             return
         for target in self.targets:
-            self.emit(SourceText(target.code, utterance, text, final=True))
-            if text:
-                self._queue(target.code, utterance, text)
+            code = target.code
+            self.emit(SourceText(code, utterance, heard.text, True, heard.language))
+            if not heard.text:
+                self.emit(TurnDone(code, utterance, "cancelled"))
+            elif heard.language == code:
+                self.emit(Passthrough(code, utterance))
+            elif (heard.language, code) not in self._translators:
+                self._untranslatable(code, utterance, heard.language)
             else:
-                self.emit(TurnDone(target.code, utterance, "cancelled"))
+                self._queue(code, utterance, heard)
 
-    def _queue(self, code: str, utterance: str, text: str) -> None:
+    def _untranslatable(self, code: str, utterance: str, language: str) -> None:
+        """An utterance in a spoken language Apertium cannot take into ``code``: its caption shows
+        what was said, without a translation."""
+        problem = f"no offline translation from {LANGUAGES[language].name} into {LANGUAGES[code].name}"
+        self.emit(EngineFailure(code, problem, recoverable=True))
+        self.emit(TranslationText(code, utterance, "", final=True))
+        self.emit(TurnDone(code, utterance, "failed"))
+
+    def _queue(self, code: str, utterance: str, heard: Heard) -> None:
         """Queue an utterance for its language; one that has fallen this far behind drops its oldest."""
         queue = self._queues[code]
         if queue.full():
@@ -355,9 +403,9 @@ class LocalEngine(Engine):
             )
             self.emit(TranslationText(code, dropped, "", final=True))
             self.emit(TurnDone(code, dropped, "failed"))
-        queue.put_nowait((utterance, text))
+        queue.put_nowait((utterance, heard))
 
-    async def _language_worker(self, target: Language, queue: asyncio.Queue[tuple[str, str]]) -> None:
+    async def _language_worker(self, target: Language, queue: asyncio.Queue[tuple[str, Heard]]) -> None:
         """Translate and speak this language's utterances in order, independent of other languages.
 
         An utterance that fails, hangs or comes back empty fails alone: this language's stages are
@@ -365,10 +413,10 @@ class LocalEngine(Engine):
         """
         code = target.code
         while True:
-            utterance, text = await queue.get()
+            utterance, heard = await queue.get()
             try:
                 async with asyncio.timeout(UTTERANCE_TIMEOUT_S):
-                    await self._interpret(code, utterance, text)
+                    await self._interpret(code, utterance, heard)
                 continue
             except TranslatorError as exc:
                 log.warning("offline %s failed on utterance %s: %s", code, utterance, exc)
@@ -384,11 +432,13 @@ class LocalEngine(Engine):
             self.emit(TranslationText(code, utterance, "", final=True))
             self.emit(TurnDone(code, utterance, "failed"))
             self.emit(SessionState(code, "reconnecting", f"restarting after: {problem}"))
-            await asyncio.gather(*(stage.restart() for stage in self._translators[code].stages))
-            self.emit(SessionState(code, "ready"))
+            await asyncio.gather(*(stage.restart() for stage in self._stages(code)))
+            self.emit(SessionState(code, "ready", self._notice))
 
-    async def _interpret(self, code: str, utterance: str, text: str) -> None:
-        translation = await self._translators[code].translate(text, self.glossary.for_language(code))
+    async def _interpret(self, code: str, utterance: str, heard: Heard) -> None:
+        # The glossary's terms are the default language's words.
+        terms = self.glossary.for_language(code) if heard.language == self.source.code else None
+        translation = await self._translators[heard.language, code].translate(heard.text, terms)
         if not translation:
             raise TransientEngineError("the translation came back empty")
         self.emit(TranslationText(code, utterance, translation, final=True))

@@ -21,7 +21,7 @@ from translator.errors import PermanentEngineError, TransientEngineError
 
 MODES_DIR = Path("/usr/share/apertium/modes")
 
-# Target language → the Apertium modes to run in order, each with the Debian package holding it.
+# Source → target → the Apertium modes to run in order, each with the Debian package holding it.
 ROUTES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "en": {
         "es": [("eng-spa", "apertium-eng-spa")],
@@ -31,7 +31,17 @@ ROUTES: dict[str, dict[str, list[tuple[str, str]]]] = {
         "fr": [("eng-cat", "apertium-eng-cat"), ("cat-fra", "apertium-fra-cat")],
         "it": [("eng-spa", "apertium-eng-spa"), ("spa-ita", "apertium-spa-ita")],
         "pt": [("eng-spa", "apertium-eng-spa"), ("es-pt", "apertium-es-pt")],
-    }
+    },
+    # Into English, for a floor where these are spoken too (the same Debian packages hold both ways).
+    "es": {
+        "en": [("spa-eng", "apertium-eng-spa")],
+        "it": [("spa-ita", "apertium-spa-ita")],
+        "pt": [("es-pt", "apertium-es-pt")],
+    },
+    "ca": {"en": [("cat-eng", "apertium-eng-cat")], "fr": [("cat-fra", "apertium-fra-cat")]},
+    "gl": {"en": [("gl-en", "apertium-en-gl")]},
+    "eo": {"en": [("eo-en", "apertium-eo-en")]},
+    "fr": {"en": [("fra-cat", "apertium-fra-cat"), ("cat-eng", "apertium-eng-cat")]},
 }
 REQUEST_TIMEOUT_S = 5.0
 """A request answered in 1–3 ms normally: a pipeline this slow is hung, and is killed."""
@@ -151,7 +161,7 @@ class ApertiumPipe:
 
 
 class Translator:
-    """English into one target language, through a pivot where needed."""
+    """One language into another, through a pivot where needed."""
 
     def __init__(self, source: str, target: str, pipes: dict[str, ApertiumPipe]) -> None:
         self.stages = [

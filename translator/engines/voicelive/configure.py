@@ -23,8 +23,9 @@ from translator.engines.voicelive.models import capabilities
 from translator.glossary import Glossary
 from translator.languages import Language
 
-# azure-speech takes fewer than 500 phrases.
+# azure-speech takes fewer than 500 phrases, and up to ten candidate locales.
 MAX_PHRASES = 499
+MAX_LOCALES = 10
 # The documented default of the semantic VADs since 2026-04-10: less clips the onset of speech.
 PREFIX_PADDING_MS = 420
 # With the end-of-utterance model, silence only proposes an end and the model decides: 500 ms is
@@ -36,14 +37,23 @@ NATIVE_VOICES = frozenset(v.value for v in AzureRealtimeNativeVoiceName)
 
 
 def transcription(
-    source: Language, config: AzureConfig, glossary: Glossary
+    spoken: list[Language], config: AzureConfig, glossary: Glossary
 ) -> AudioInputTranscriptionOptions:
-    """Source-language transcription that the model accepts, biased towards the glossary's terms
-    where the model takes a phrase list."""
+    """Transcription of the floor's languages that the model accepts, biased towards the glossary's
+    terms where the model takes a phrase list.
+
+    azure-speech takes up to ten candidate locales, comma-separated, and says which one each turn
+    was in (voice-live-language-support: "use this ONLY if the input voice includes multiple
+    languages"); OpenAI's models take one language, or none to detect it themselves.
+    """
     model = capabilities(config.model)
     if model.transcription != "azure-speech":
-        return AudioInputTranscriptionOptions(model=model.transcription, language=source.code)
-    options = AudioInputTranscriptionOptions(model="azure-speech", language=source.locale)
+        options = AudioInputTranscriptionOptions(model=model.transcription)
+        if len(spoken) == 1:
+            options.language = spoken[0].code
+        return options
+    locales = ",".join(language.locale for language in spoken[:MAX_LOCALES])
+    options = AudioInputTranscriptionOptions(model="azure-speech", language=locales)
     if model.phrase_list and (phrases := glossary.phrases()):
         options.phrase_list = phrases[:MAX_PHRASES]
     return options
@@ -60,22 +70,22 @@ def voice(target: Language, config: AzureConfig) -> AzureStandardVoice | AzureRe
 
 
 def glossary_update(
-    source: Language, target: Language, config: AzureConfig, glossary: Glossary
+    spoken: list[Language], target: Language, config: AzureConfig, glossary: Glossary
 ) -> RequestSession:
     """The part of the session a glossary change touches: the instructions and the phrase list.
 
     Sent alone, so that nothing else (the VAD, the voice) is reset while the speaker talks.
     """
     return RequestSession(
-        instructions=interpreter_instructions(source, target, glossary),
-        input_audio_transcription=transcription(source, config, glossary),
+        instructions=interpreter_instructions(spoken, target, glossary),
+        input_audio_transcription=transcription(spoken, config, glossary),
     )
 
 
 def session_config(
-    source: Language, target: Language, config: AzureConfig, glossary: Glossary
+    spoken: list[Language], target: Language, config: AzureConfig, glossary: Glossary
 ) -> RequestSession:
-    """The Voice Live session for interpreting ``source`` into ``target``.
+    """The Voice Live session for interpreting the floor's ``spoken`` languages into ``target``.
 
     The VAD commits turns but never starts a response: the engine asks for each translation itself,
     one at a time, so that every response is attributed to its own turns (see ``turns.py``).
@@ -86,7 +96,7 @@ def session_config(
         prefix_padding_ms=PREFIX_PADDING_MS,
         silence_duration_ms=SILENCE_WITH_EOU_MS if eou else SILENCE_WITHOUT_EOU_MS,
         remove_filler_words=True,
-        languages=[source.code, target.code],
+        languages=list(dict.fromkeys([*(language.code for language in spoken), target.code])),
         create_response=False,
         interrupt_response=False,
     )
@@ -96,11 +106,11 @@ def session_config(
         )
     session = RequestSession(
         modalities=[Modality.TEXT, Modality.AUDIO],
-        instructions=interpreter_instructions(source, target, glossary),
+        instructions=interpreter_instructions(spoken, target, glossary),
         input_audio_format=InputAudioFormat.PCM16,
         output_audio_format=OutputAudioFormat.PCM16,
         turn_detection=turn_detection,
-        input_audio_transcription=transcription(source, config, glossary),
+        input_audio_transcription=transcription(spoken, config, glossary),
         input_audio_noise_reduction=AudioNoiseReduction(type="azure_deep_noise_suppression"),
         voice=voice(target, config),
         max_response_output_tokens=config.max_response_tokens,

@@ -25,6 +25,7 @@ from translator.config import AzureConfig
 from translator.engines.events import (
     AnyEngineEvent,
     EngineFailure,
+    Passthrough,
     SourceText,
     SpeechStarted,
     SpeechStopped,
@@ -34,7 +35,13 @@ from translator.engines.events import (
     TurnDone,
 )
 from translator.engines.voicelive.faults import Backoff
-from translator.engines.voicelive.turns import MAX_RATE_LIMITED_ATTEMPTS, Group, TurnBook
+from translator.engines.voicelive.turns import (
+    MAX_RATE_LIMITED_ATTEMPTS,
+    ONE_LANGUAGE,
+    FloorLanguages,
+    Group,
+    TurnBook,
+)
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
 
@@ -68,12 +75,13 @@ class Connection:
         stack: AsyncExitStack,
         emit: Callable[[AnyEngineEvent], None],
         glossary: Glossary,
+        floor: FloorLanguages = ONE_LANGUAGE,
     ) -> None:
         self.code = code
         self.conn = conn
         self._stack = stack
         self._emit = emit
-        self.book = TurnBook()
+        self.book = TurnBook(floor=floor)
         self.expires_at: float | None = None
         self.opened_at = time.monotonic()
         self.offset_ms: int | None = None
@@ -109,6 +117,7 @@ class Connection:
         session: RequestSession,
         emit: Callable[[AnyEngineEvent], None],
         glossary: Glossary,
+        floor: FloorLanguages = ONE_LANGUAGE,
     ) -> Connection:
         """Connect and send the configuration (made with ``glossary``); return once
         ``session.updated`` confirms it, within `CONNECT_TIMEOUT_S` in all.
@@ -127,7 +136,7 @@ class Connection:
                         **version_options(config),
                     )
                 )
-                connection = cls(code, conn, stack, emit, glossary)
+                connection = cls(code, conn, stack, emit, glossary, floor)
                 await conn.session.update(session=session, event_id=CONFIGURE_EVENT)
                 while not await connection._confirmed(await conn.recv()):
                     pass
@@ -229,6 +238,7 @@ class Connection:
             group, grew = book.started(event.response.id, metadata.get("group"))
             if group is not None and (adopted or grew):
                 self._announce(group)
+            self._pass_through()
         elif kind in (ServerEventType.RESPONSE_AUDIO_TRANSCRIPT_DELTA, ServerEventType.RESPONSE_TEXT_DELTA):
             if (group := book.response(event.response_id)) is not None:
                 group.text += event.delta or ""
@@ -284,13 +294,15 @@ class Connection:
         await self._ask()
 
     async def _ask(self) -> None:
-        """Ask for the next translation if none is in flight and turns whose items exist wait."""
+        """Ask for the next translation if none is in flight and turns whose items exist wait;
+        turns in this connection's own language are passed through, their items deleted first."""
         group = self.book.next_group()
+        if group is not None:
+            self._announce(group)
+        self._pass_through()
         await self._delete(self.book.stale())
-        if group is None:
-            return
-        self._announce(group)
-        await self._create(group)
+        if group is not None:
+            await self._create(group)
 
     async def _create(self, group: Group) -> None:
         params = ResponseCreateParams(cancel_previous=False, metadata={"group": group.id})
@@ -303,17 +315,34 @@ class Connection:
         if group.end_ms is not None:
             self._emit(SpeechStopped(self.code, group.id, group.end_ms))
         if group.source_text:
-            self._emit(SourceText(self.code, group.id, group.source_text, final=group.transcribed))
+            self._emit(self._source_text(group))
+
+    def _source_text(self, group: Group) -> SourceText:
+        language = group.turns[0].language
+        return SourceText(self.code, group.id, group.source_text, final=group.transcribed, lang=language)
+
+    def _pass_through(self) -> None:
+        """Turns spoken in this connection's own language: announced whole, never translated."""
+        for turn in self.book.passed():
+            if turn.start_ms is not None:
+                self._emit(SpeechStarted(self.code, turn.item_id, turn.start_ms))
+            if turn.end_ms is not None:
+                self._emit(SpeechStopped(self.code, turn.item_id, turn.end_ms))
+            self._emit(SourceText(self.code, turn.item_id, turn.transcript, final=True, lang=turn.language))
+            self._emit(Passthrough(self.code, turn.item_id))
 
     async def _transcribed(self, event: Any) -> None:
         failed = event.type == ServerEventType.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_FAILED
         if failed:
             log.warning("Voice Live %s: a turn's transcription failed: %s", self.code, event.error)
-        turn = self.book.transcribed(event.item_id, "" if failed else event.transcript or "")
+        locale = None if failed else event.get("language")
+        turn = self.book.transcribed(event.item_id, "" if failed else event.transcript or "", locale)
         if turn.group is not None:
-            group = turn.group
-            self._emit(SourceText(self.code, group.id, group.source_text, final=group.transcribed))
+            self._emit(self._source_text(turn.group))
         await self._delete(self.book.deletable())
+        if self.book.floor.gates:
+            # Its language was what this turn waited for.
+            await self._ask()
 
     async def _response_done(self, response: Any) -> None:
         output_ids = [item.id for item in (response.output or []) if getattr(item, "id", None)]

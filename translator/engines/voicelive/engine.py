@@ -31,9 +31,14 @@ class VoiceLiveEngine(Engine):
     name = "voicelive"
 
     def __init__(
-        self, source: Language, targets: list[Language], config: AzureConfig, glossary: Glossary | None = None
+        self,
+        source: Language,
+        targets: list[Language],
+        config: AzureConfig,
+        glossary: Glossary | None = None,
+        spoken: list[Language] | None = None,
     ) -> None:
-        super().__init__(source, targets, glossary)
+        super().__init__(source, targets, glossary, spoken)
         self.config = config
         self.credential: Any = None
         self._sessions: dict[str, LanguageSession] = {}
@@ -63,7 +68,7 @@ class VoiceLiveEngine(Engine):
         return [
             lang
             for lang in LANGUAGES.values()
-            if speaks(lang) and lang.code != self.source.code and (not served or lang.code in served)
+            if speaks(lang) and self.spoken != [lang] and (not served or lang.code in served)
         ]
 
     async def _start_target(self, target: Language) -> None:
@@ -77,7 +82,7 @@ class VoiceLiveEngine(Engine):
             spoken = ", ".join(lang.code for lang in self.servable())
             raise PermanentEngineError(f"Voice Live has no voice for {target.name}; it speaks: {spoken}")
         served = capabilities(self.config.model).languages
-        for language in (self.source, target):
+        for language in (*self.spoken, target):
             if served and language.code not in served:
                 languages = ", ".join(sorted(served))
                 raise PermanentEngineError(
@@ -92,7 +97,7 @@ class VoiceLiveEngine(Engine):
         """A warning when the instructions this glossary makes, billed on every translation, would
         take the languages over the resource's token quota (`TRANSLATIONS_PER_MINUTE` each)."""
         per_minute = TRANSLATIONS_PER_MINUTE * sum(
-            len(interpreter_instructions(self.source, target, glossary)) // CHARS_PER_TOKEN + TOKENS_PER_TURN
+            len(interpreter_instructions(self.spoken, target, glossary)) // CHARS_PER_TOKEN + TOKENS_PER_TURN
             for target in self.targets
         )
         quota = self.config.tokens_per_minute

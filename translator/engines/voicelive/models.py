@@ -40,6 +40,15 @@ class ModelCapabilities(msgspec.Struct, frozen=True):
     languages: frozenset[str] = ALL_LANGUAGES
     """The languages it serves, when the docs restrict them (phi4-mm-realtime: eight)."""
 
+    @property
+    def reports_language(self) -> bool:
+        """Whether its transcription says which language each turn was in: azure-speech puts
+        ``"language": "en-US"`` on ``...transcription.completed`` (recorded traffic, gpt-4.1), and
+        takes up to ten candidate locales (voice-live-language-support); OpenAI's transcription
+        models (whisper-1, gpt-4o-transcribe) report no language, so on the gpt-realtime family every
+        turn is taken to be in the floor's default language."""
+        return self.transcription == "azure-speech"
+
 
 _CASCADED = ModelCapabilities(
     cascaded=True,

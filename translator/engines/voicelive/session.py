@@ -23,6 +23,8 @@ from translator.engines.events import AnyEngineEvent, EngineFailure, SessionStat
 from translator.engines.voicelive.configure import glossary_update, session_config
 from translator.engines.voicelive.connection import Connection
 from translator.engines.voicelive.faults import Backoff, Fault, describe
+from translator.engines.voicelive.models import capabilities
+from translator.engines.voicelive.turns import FloorLanguages
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
 from translator.languages import Language
@@ -47,6 +49,7 @@ class SessionHost(Protocol):
     """What a language's session reads of the engine that runs it (the engine's, shared by all)."""
 
     source: Language
+    spoken: list[Language]
     config: AzureConfig
     credential: Any
     glossary: Glossary
@@ -68,11 +71,23 @@ class LanguageSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._state: SessionStateName | None = None
         self._detail = ""
-        self._label = f"{engine.source.code}→{self.code}"
+        self._label = f"{'/'.join(language.code for language in engine.spoken)}→{self.code}"
         self._fallback: Glossary | None = None
         """The glossary in use because the service refused the engine's (see `_open_replacing`)."""
         self._notice = ""
         """What the operator is told while the language runs, e.g. that a glossary was refused."""
+        self.floor = FloorLanguages(
+            tuple(language.code for language in engine.spoken),
+            self.code,
+            capabilities(engine.config.model).reports_language,
+        )
+        self._language_notice = ""
+        """That turns in this language cannot be told apart from the others (said while it runs)."""
+        if self.floor.gates and not self.floor.reported:
+            self._language_notice = (
+                f"{engine.config.model} reports no language per sentence: every sentence is taken as "
+                f"{engine.spoken[0].name}"
+            )
 
     def start(self) -> None:
         """Start the supervisor; it reports its progress as `SessionState` events."""
@@ -99,6 +114,11 @@ class LanguageSession:
         if index >= len(self._history):
             return from_ms, []
         return self._history[index][0], [f for _, f in itertools.islice(self._history, index, None)]
+
+    @property
+    def _ready_detail(self) -> str:
+        """What the operator is told while the language runs."""
+        return "; ".join(notice for notice in (self._language_notice, self._notice) if notice)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -128,9 +148,10 @@ class LanguageSession:
             self.code,
             self.engine.config,
             self.engine.credential,
-            session_config(self.engine.source, self.target, self.engine.config, glossary),
+            session_config(self.engine.spoken, self.target, self.engine.config, glossary),
             self.engine.emit,
             glossary,
+            self.floor,
         )
         self._connections.add(connection)
         if self.engine.glossary is not glossary and glossary is not self._fallback:
@@ -156,11 +177,11 @@ class LanguageSession:
         """Hand the engine's glossary to every open connection; it applies from the next response on."""
         await asyncio.gather(*(self._update(c) for c in list(self._connections)))
         if self._state == "ready":
-            self._set_state("ready")  # a notice about an earlier glossary no longer holds
+            self._set_state("ready", self._ready_detail)  # a notice about an earlier glossary no longer holds
 
     async def _update(self, connection: Connection) -> None:
         engine = self.engine
-        update = glossary_update(engine.source, self.target, engine.config, engine.glossary)
+        update = glossary_update(engine.spoken, self.target, engine.config, engine.glossary)
         self._fallback, self._notice = None, ""
         try:
             await connection.update(update, engine.glossary)
@@ -194,7 +215,7 @@ class LanguageSession:
         already) and the talk position the successor starts from."""
         run = asyncio.create_task(connection.run(resume, self.frames), name=f"voicelive-{self.code}-run")
         self._current = connection
-        self._set_state("ready", self._notice)
+        self._set_state("ready", self._ready_detail)
         refused = asyncio.create_task(connection.refused.wait(), name=f"voicelive-{self.code}-refused")
         try:
             successor = None

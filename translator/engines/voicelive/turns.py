@@ -11,6 +11,11 @@ A turn may be put to the model only once the service says its item is in the con
 (``conversation.item.created``): on native audio models that follows the commit at once, on
 cascaded ones (Azure STT → LLM → TTS) only after recognition, some 200 ms later. A response asked
 for in between would not see the turn: it would answer the speaker, or translate another sentence.
+
+When several languages are spoken on the floor and this connection's target is one of them, a turn
+spoken in the target is never put to the model: it waits for its transcription's language, then
+leaves the conversation and is passed through (the talk carries the speaker's own voice). Nothing
+depends on the model keeping quiet about speech already in its language.
 """
 
 from __future__ import annotations
@@ -28,6 +33,33 @@ MAX_UNTRANSCRIBED = 8
 EARLY_ITEMS = 64
 
 
+@dataclass(frozen=True)
+class FloorLanguages:
+    """The floor's languages as one connection sees them."""
+
+    spoken: tuple[str, ...]
+    """Codes of the languages that may be spoken, the default first."""
+    own: str
+    """The connection's target language."""
+    reported: bool
+    """The transcription says which language each turn was in (azure-speech)."""
+
+    @property
+    def gates(self) -> bool:
+        """Turns in the connection's own language are possible: each waits to be told apart."""
+        return self.own in self.spoken and len(self.spoken) > 1
+
+    def of(self, locale: str | None) -> str:
+        """The spoken language a transcription's locale names; the default when it names none of
+        them, or when the transcription reports none."""
+        code = (locale or "").split("-")[0].lower()
+        return code if self.reported and code in self.spoken else self.spoken[0]
+
+
+ONE_LANGUAGE = FloorLanguages(("",), "", reported=False)
+"""A floor of one language that is not the target: nothing is ever passed through."""
+
+
 @dataclass
 class Turn:
     """One speaker turn: an input audio item committed by the service's VAD."""
@@ -36,6 +68,8 @@ class Turn:
     start_ms: int | None = None
     end_ms: int | None = None
     transcript: str = ""
+    language: str = ""
+    """The spoken language's code, once its transcription says (or the floor's default)."""
     transcribed: bool = False
     """The transcription completed or failed: it will not change."""
     created: bool = False
@@ -94,7 +128,9 @@ class TurnBook:
     by_response: dict[str, Group] = field(default_factory=dict)
     early: deque[str] = field(default_factory=lambda: deque(maxlen=EARLY_ITEMS))
     """Items created before anything else was heard of them (their commit follows)."""
+    floor: FloorLanguages = ONE_LANGUAGE
     _stale: list[str] = field(default_factory=list)
+    _passed: list[Turn] = field(default_factory=list)
 
     def turn(self, item_id: str) -> Turn:
         """The turn of ``item_id``, created on first mention."""
@@ -135,7 +171,7 @@ class TurnBook:
 
         Every waiting turn whose item exists goes into it: the model would translate them all anyway.
         """
-        if self.busy:
+        if self.busy or self._undecided_in_conversation():
             return None
         turns = self._take_ready()
         if not turns:
@@ -146,14 +182,51 @@ class TurnBook:
         self.asked = group
         return group
 
+    def _decided(self, turn: Turn) -> bool:
+        """The turn's item exists and, where it could be the connection's own language, its
+        language is known."""
+        return turn.created and (not (self.floor.gates and self.floor.reported) or turn.transcribed)
+
+    def _own(self, turn: Turn) -> bool:
+        """Spoken in the connection's own language: passed through, never put to the model."""
+        language = turn.language or self.floor.of(None)
+        return self.floor.gates and language == self.floor.own
+
+    def _undecided_in_conversation(self) -> bool:
+        """A turn that may be in the connection's own language is in the conversation: a response
+        now would see it (the service answers every turn there), so the next waits for its language."""
+        return any(t.created and not self._decided(t) for t in self.waiting)
+
+    def passed(self) -> list[Turn]:
+        """Turns spoken in the connection's own language, for the caller to pass through: taken from
+        the head of the queue whether or not a response runs (they never need one); their items go
+        to `stale`."""
+        self._pass_own()
+        passed, self._passed = self._passed, []
+        return passed
+
+    def _pass_own(self) -> None:
+        # Only from the head of the queue: a sentence is never announced before the one spoken
+        # ahead of it, so captions stay in the order they were spoken.
+        while self.waiting and self._decided(self.waiting[0]) and self._own(self.waiting[0]):
+            turn = self.waiting.popleft()
+            self.turns.pop(turn.item_id, None)
+            self._stale.append(turn.item_id)
+            self._passed.append(turn)
+
     def _take_ready(self) -> list[Turn]:
         """The waiting turns a response would see now, in order, taken from the queue.
 
         A turn whose item is still missing while a later one exists never gets one; a turn
         transcribed as nothing (a cough the VAD took for speech) is never put to the model: both
-        are dropped, and the items of those that exist go to `stale`.
+        are dropped, and the items of those that exist go to `stale`. Turns in the connection's own
+        language are set aside for `passed`.
         """
-        last_created = max((i for i, t in enumerate(self.waiting) if t.created), default=-1)
+        self._pass_own()
+        last_created = max((i for i, t in enumerate(self.waiting) if self._decided(t)), default=-1)
+        own = (i for i, t in enumerate(self.waiting) if self._decided(t) and self._own(t))
+        # A group ends before a sentence in the connection's own language (passed through after it).
+        last_created = min(last_created, next(own, len(self.waiting)) - 1)
         ready = [self.waiting.popleft() for _ in range(last_created + 1)]
         turns = [t for t in ready if t.created and not (t.transcribed and not t.transcript)]
         for turn in ready:
@@ -234,10 +307,11 @@ class TurnBook:
         self.finished.append(group)
         return group
 
-    def transcribed(self, item_id: str, transcript: str) -> Turn:
-        """The turn's transcription ended (``transcript`` is empty when it failed)."""
+    def transcribed(self, item_id: str, transcript: str, locale: str | None = None) -> Turn:
+        """The turn's transcription ended (``transcript`` is empty when it failed), in ``locale``."""
         turn = self.turn(item_id)
         turn.transcript, turn.transcribed = transcript.strip(), True
+        turn.language = self.floor.of(locale)
         return turn
 
     def deletable(self) -> list[str]:
