@@ -44,6 +44,7 @@ bench: install system-deps $(DEMO_TALK)
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
 		--target es --target fr --target it --out bench/results
 	$(PY) -m bench.integrity --out bench/results/integrity.md
+	$(PY) -m bench.floor --out bench/results/floor.md
 	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
 	$(PY) -m bench.fanout --out bench/results/fanout.md
 	$(MAKE) soak

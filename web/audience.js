@@ -19,7 +19,12 @@ let listening = "idle"; // idle, playing, stopped
 const shown = new Map(); // caption id → its paragraph: captions are updated in place, never rebuilt
 const announced = new Set(); // finished captions already read out to screen readers
 const codec = await preferredCodec();
+// The original under the interpretation, as the listener set it last time: off until asked for.
+const mix = { balance: Number(localStorage.getItem("balance")) || 0, ducking: localStorage.getItem("ducking") !== "0" };
+let floorListener = null; // the Original channel's audio, only while it is mixed in
 
+// What leaves the page, at given frequencies (dB): the balance as a listener hears it.
+window.__listenerSpectrum = (hz) => player.spectrum(hz);
 window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, mode: "none", connection: "idle",
                            codec: "pcm" };
 
@@ -66,6 +71,7 @@ function choose(code) {
   $("listening-to").textContent = chosen ? chosen.native : code;
   $("choose").hidden = true;
   $("listen").hidden = false;
+  $("mix").hidden = code === FLOOR; // the Original channel is the original already
   applyStrings();
   connect();
   $("captions").focus();
@@ -79,6 +85,29 @@ function applyStrings() {
   $("captions-only-label").textContent = t(here, "captionsOnly");
   $("change").textContent = t(here, "change");
   $("play").textContent = t(here, { idle: "listen", playing: "stop", stopped: "resume" }[listening]);
+  $("interpretation-label").textContent = t(here, "interpretation");
+  $("original-label").textContent = t(here, "original");
+  $("ducking-label").textContent = t(here, "ducking");
+  $("text-size").setAttribute("aria-label", t(here, "textSize"));
+  $("contrast").setAttribute("aria-label", t(here, "contrast"));
+}
+
+// The Original channel's audio is fetched only while it is heard under the interpretation.
+function syncFloor() {
+  $("ducking").parentElement.hidden = mix.balance <= 0; // ducking means nothing without the original
+  const wanted = mix.balance > 0 && lang && lang !== FLOOR && listening === "playing" && !$("captions-only").checked;
+  if (wanted && !floorListener) {
+    floorListener = new Listener({
+      lang: FLOOR, audio: true, codec,
+      onAudio: (payload, utterance, frameCodec, end) => {
+        if (player.running) player.push(payload, utterance, frameCodec, end, "floor");
+      },
+    });
+  } else if (!wanted && floorListener) {
+    floorListener.close();
+    floorListener = null;
+    player.clear("floor");
+  }
 }
 
 function connect() {
@@ -102,6 +131,7 @@ function connect() {
     onStatus,
     onConnection: setConnection,
   });
+  syncFloor();
 }
 
 // The interpreter's own state: the operator reads the reason in /api/status; the audience, plain words.
@@ -164,10 +194,43 @@ $("play").addEventListener("click", async () => {
     listening = "stopped";
   } else {
     await player.start(Number($("volume").value), Number(params.get("maxLag")) || undefined);
+    player.setMix(mix);
     listening = "playing";
   }
+  syncFloor();
   applyStrings();
 });
+$("balance").value = String(mix.balance);
+$("ducking").checked = mix.ducking;
+$("balance").addEventListener("input", (e) => {
+  mix.balance = Number(e.target.value);
+  localStorage.setItem("balance", String(mix.balance));
+  player.setMix(mix);
+  syncFloor();
+});
+$("ducking").addEventListener("change", (e) => {
+  mix.ducking = e.target.checked;
+  localStorage.setItem("ducking", mix.ducking ? "1" : "0");
+  player.setMix(mix);
+});
+
+// Larger captions and high contrast, kept in the browser.
+const SIZES = ["normal", "large", "larger"];
+function applyView() {
+  document.documentElement.dataset.text = localStorage.getItem("textSize") || "normal";
+  document.documentElement.dataset.contrast = localStorage.getItem("contrast") || "normal";
+  $("contrast").setAttribute("aria-pressed", String(document.documentElement.dataset.contrast === "high"));
+}
+$("text-size").addEventListener("click", () => {
+  const now = SIZES.indexOf(document.documentElement.dataset.text);
+  localStorage.setItem("textSize", SIZES[(now + 1) % SIZES.length]);
+  applyView();
+});
+$("contrast").addEventListener("click", () => {
+  localStorage.setItem("contrast", document.documentElement.dataset.contrast === "high" ? "normal" : "high");
+  applyView();
+});
+applyView();
 $("volume").addEventListener("input", (e) => player.setVolume(Number(e.target.value)));
 $("captions-only").addEventListener("change", (e) => {
   $("play").hidden = e.target.checked;
@@ -179,7 +242,8 @@ $("change").addEventListener("click", () => {
 });
 
 setInterval(() => {
-  Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang, codec });
+  Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang, codec, mix: { ...mix },
+                                                        floorConnected: !!floorListener });
   const behind = player.stats.lagSeconds || 0;
   $("live").textContent = player.running
     ? `${t(pageLang(), "playing")}${behind >= 0.5 ? ` · ${behind.toFixed(1)} ${t(pageLang(), "behind")}` : ""}`

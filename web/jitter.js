@@ -129,3 +129,74 @@ export class JitterBuffer {
     this.stats.targetSeconds = this.target;
   }
 }
+
+// The interpreter's receiver: the interpretation and, under it, the original (the floor), each in
+// a jitter buffer of its own. `balance` goes from the interpretation only (0) to the original only
+// (1) at constant power; with `ducking`, the original is lowered while the interpretation speaks and
+// comes back up in its pauses, as an interpreter's booth does. The interpretation is never delayed.
+const DUCK_GAIN = 0.25; // −12 dB
+const DUCK_ATTACK_S = 0.05;
+const DUCK_RELEASE_S = 0.6;
+const SPEAKING_RMS = 0.003; // quieter than this the interpretation is in a pause
+
+export function gains(balance) {
+  const b = Math.min(1, Math.max(0, balance));
+  return [b >= 1 ? 0 : Math.cos((b * Math.PI) / 2), b <= 0 ? 0 : Math.sin((b * Math.PI) / 2)];
+}
+
+export class Mixer {
+  constructor(outputRate, maxLag = MAX_LAG_S) {
+    this.main = new JitterBuffer(outputRate, maxLag);
+    this.floor = new JitterBuffer(outputRate, maxLag);
+    this.balance = 0;
+    this.ducking = true;
+    this.duck = 1; // the original's ducking gain now
+    this.attack = Math.exp(-1 / (DUCK_ATTACK_S * outputRate));
+    this.release = Math.exp(-1 / (DUCK_RELEASE_S * outputRate));
+    this.scratch = new Float32Array(128);
+    this.levels = { interpretation: 0, original: 0, duck: 1 };
+  }
+
+  buffer(stream) { return stream === "floor" ? this.floor : this.main; }
+
+  set({ balance, ducking }) {
+    if (balance !== undefined) this.balance = balance;
+    if (ducking !== undefined) this.ducking = ducking;
+    if (this.balance <= 0) this.floor.clear(); // not heard: nothing of it waits to play later
+  }
+
+  get stats() {
+    return { ...this.main.stats, originalPlayedSeconds: this.floor.stats.playedSeconds,
+             originalLagSeconds: this.floor.stats.lagSeconds, levels: { ...this.levels } };
+  }
+
+  clear() { this.main.clear(); this.floor.clear(); }
+
+  pull(out, now = Date.now() / 1000) {
+    this.main.pull(out, now);
+    const [interpretation, original] = gains(this.balance);
+    let speech = 0;
+    for (let i = 0; i < out.length; i++) speech += out[i] * out[i];
+    const speaking = Math.sqrt(speech / Math.max(1, out.length)) > SPEAKING_RMS;
+    if (original <= 0) {
+      if (interpretation !== 1) for (let i = 0; i < out.length; i++) out[i] *= interpretation;
+      this.levels = { interpretation: interpretation * Math.sqrt(speech / out.length), original: 0, duck: this.duck };
+      return;
+    }
+    if (this.scratch.length !== out.length) this.scratch = new Float32Array(out.length);
+    const floor = this.scratch;
+    this.floor.pull(floor, now);
+    const target = this.ducking && speaking && interpretation > 0 ? DUCK_GAIN : 1;
+    const smoothing = target < this.duck ? this.attack : this.release;
+    let mainEnergy = 0, floorEnergy = 0;
+    for (let i = 0; i < out.length; i++) {
+      this.duck = target + (this.duck - target) * smoothing;
+      const a = out[i] * interpretation;
+      const b = floor[i] * original * this.duck;
+      mainEnergy += a * a; floorEnergy += b * b;
+      out[i] = a + b;
+    }
+    this.levels = { interpretation: Math.sqrt(mainEnergy / out.length), original: Math.sqrt(floorEnergy / out.length),
+                    duck: this.duck };
+  }
+}

@@ -1,6 +1,7 @@
-// Translated-audio playback. AudioWorklet where the page is a secure context (https, localhost);
-// ScriptProcessorNode elsewhere: a phone on http://192.168.x.y has no audioWorklet at all.
-import { JitterBuffer, MAX_LAG_S, SOURCE_RATE } from "./jitter.js";
+// Playback of the chosen channel, and of the original under it when the listener mixes it in.
+// AudioWorklet where the page is a secure context (https, localhost); ScriptProcessorNode elsewhere:
+// a phone on http://192.168.x.y has no audioWorklet at all. Both run the same mixer (jitter.js).
+import { MAX_LAG_S, Mixer, SOURCE_RATE } from "./jitter.js";
 
 const OPUS_CONFIG = { codec: "opus", sampleRate: SOURCE_RATE, numberOfChannels: 1 };
 
@@ -21,6 +22,8 @@ export class Player {
     this.gain = null;
     this.mode = "none";
     this.sentSeconds = 0;
+    this.mix = { balance: 0, ducking: true };
+    this.decoding = { main: null, floor: null }; // each stream's current Opus stream (one per utterance)
     this.stats = { playedSeconds: 0, underruns: 0, skips: 0, bufferedSeconds: 0, targetSeconds: 0 };
   }
 
@@ -34,19 +37,26 @@ export class Player {
     this.gain = context.createGain();
     this.gain.gain.value = volume;
     this.gain.connect(context.destination);
+    // What the listener hears, as it leaves the page: read by `spectrum` (and tests).
+    this.analyser = context.createAnalyser();
+    this.analyser.fftSize = 8192;
+    this.analyser.smoothingTimeConstant = 0;
+    this.gain.connect(this.analyser);
     if (window.isSecureContext && context.audioWorklet) {
       await context.audioWorklet.addModule(new URL("./player-worklet.js", import.meta.url));
       this.node = new AudioWorkletNode(context, "player", { outputChannelCount: [1], processorOptions: { maxLag } });
       this.node.port.onmessage = ({ data }) => { this.stats = { ...data, mode: this.mode, sentSeconds: this.sentSeconds }; };
+      this.node.port.postMessage({ type: "mix", ...this.mix });
       this.mode = "audioworklet";
     } else {
-      const buffer = new JitterBuffer(context.sampleRate, maxLag);
+      const mixer = new Mixer(context.sampleRate, maxLag);
+      mixer.set(this.mix);
       this.node = context.createScriptProcessor(2048, 0, 1);
       this.node.onaudioprocess = (event) => {
-        buffer.pull(event.outputBuffer.getChannelData(0));
-        this.stats = { ...buffer.stats, mode: this.mode, sentSeconds: this.sentSeconds };
+        mixer.pull(event.outputBuffer.getChannelData(0));
+        this.stats = { ...mixer.stats, mode: this.mode, sentSeconds: this.sentSeconds };
       };
-      this.fallback = buffer;
+      this.fallback = mixer;
       this.mode = "scriptprocessor";
     }
     this.node.connect(this.gain);
@@ -60,6 +70,7 @@ export class Player {
   async stop() {
     this.stopped = true;
     this.clear();
+    this.clear("floor");
     if (this.context) await this.context.suspend();
   }
 
@@ -74,38 +85,58 @@ export class Player {
 
   setVolume(volume) { if (this.gain) this.gain.gain.value = volume; }
 
-  // One audio frame: PCM16 bytes, or an Opus packet decoded through WebCodecs; `end` marks the
-  // utterance's last frame (its payload is empty).
-  push(payload, utterance, codec, end) {
+  // The original under the interpretation: `balance` 0 (interpretation only) … 1 (original only);
+  // `ducking` lowers the original while the interpretation speaks.
+  setMix(mix) {
+    Object.assign(this.mix, mix);
+    if (this.fallback) this.fallback.set(this.mix);
+    else if (this.node) this.node.port.postMessage({ type: "mix", ...this.mix });
+  }
+
+  // The output's level (dB) at each of `hz`: what leaves the page, as an analyser hears it.
+  spectrum(hz) {
+    if (!this.analyser) return hz.map(() => -Infinity);
+    const bins = new Float32Array(this.analyser.frequencyBinCount);
+    this.analyser.getFloatFrequencyData(bins);
+    const width = this.context.sampleRate / this.analyser.fftSize;
+    return hz.map((f) => Math.max(...[-1, 0, 1].map((d) => bins[Math.round(f / width) + d])));
+  }
+
+  // One audio frame of `stream` ("main": the chosen channel; "floor": the original under it): PCM16
+  // bytes, or an Opus packet decoded through WebCodecs; `end` marks the utterance's last frame (its
+  // payload is empty).
+  push(payload, utterance, codec, end, stream = "main") {
     if (!this.node) return;
     // What the server sent, to compare with what was played.
-    this.sentSeconds += codec === "opus" ? (payload.byteLength ? 0.02 : 0) : payload.byteLength / 2 / SOURCE_RATE;
-    if (codec === "opus") { this.pushOpus(payload, utterance, end); return; }
+    if (stream === "main") {
+      this.sentSeconds += codec === "opus" ? (payload.byteLength ? 0.02 : 0) : payload.byteLength / 2 / SOURCE_RATE;
+    }
+    if (codec === "opus") { this.pushOpus(payload, utterance, end, stream); return; }
     if (payload.byteLength) {
       const pcm16 = new Int16Array(payload.buffer, payload.byteOffset, payload.byteLength / 2);
       const samples = new Float32Array(pcm16.length);
       for (let i = 0; i < pcm16.length; i++) samples[i] = pcm16[i] / 32768;
-      this.enqueue(samples, utterance, SOURCE_RATE);
+      this.enqueue(samples, utterance, SOURCE_RATE, stream);
     }
-    if (end) this.post({ type: "end", utterance });
+    if (end) this.post({ type: "end", utterance, stream });
   }
 
-  enqueue(samples, utterance, rate) {
-    if (this.fallback) this.fallback.push(samples, utterance, rate);
-    else this.node.port.postMessage({ type: "audio", samples, utterance, rate }, [samples.buffer]);
+  enqueue(samples, utterance, rate, stream) {
+    if (this.fallback) this.fallback.buffer(stream).push(samples, utterance, rate);
+    else this.node.port.postMessage({ type: "audio", samples, utterance, rate, stream }, [samples.buffer]);
   }
 
   post(message) {
-    if (this.fallback) this.fallback.end(message.utterance);
+    if (this.fallback) this.fallback.buffer(message.stream).end(message.utterance);
     else this.node.port.postMessage(message);
   }
 
   // Each utterance is an Opus stream of its own, decoded by a decoder of its own: everything a
   // decoder outputs belongs to its utterance (decoders do not carry input timestamps through).
   // A stream's output is held until the stream before it has been flushed, so that order is kept.
-  pushOpus(payload, utterance, end) {
-    let stream = this.stream;
-    if (!stream || stream.utterance !== utterance) stream = this.stream = this.openStream(utterance);
+  pushOpus(payload, utterance, end, source) {
+    let stream = this.decoding[source];
+    if (!stream || stream.utterance !== utterance) stream = this.decoding[source] = this.openStream(utterance, source);
     if (payload.byteLength) {
       stream.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: stream.time, data: payload }));
       stream.time += 20000;
@@ -113,14 +144,14 @@ export class Player {
     if (end) this.finishStream(stream).then(() => this.release(stream, true));
   }
 
-  openStream(utterance) {
-    const previous = this.stream;
-    const stream = { utterance, time: 0, held: [], released: !previous, ended: false };
+  openStream(utterance, source) {
+    const previous = this.decoding[source];
+    const stream = { utterance, source, time: 0, held: [], released: !previous, ended: false };
     stream.decoder = new AudioDecoder({
       output: (data) => {
         const samples = new Float32Array(data.numberOfFrames);
         data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
-        if (stream.released) this.enqueue(samples, utterance, data.sampleRate);
+        if (stream.released) this.enqueue(samples, utterance, data.sampleRate, source);
         else stream.held.push([samples, data.sampleRate]);
         data.close();
       },
@@ -142,19 +173,19 @@ export class Player {
     stream.ended ||= ended;
     if (!stream.released && !ended) {
       stream.released = true;
-      for (const [samples, rate] of stream.held) this.enqueue(samples, stream.utterance, rate);
+      for (const [samples, rate] of stream.held) this.enqueue(samples, stream.utterance, rate, stream.source);
       stream.held = [];
     }
     if (stream.released && stream.ended && !stream.endPosted) {
       stream.endPosted = true;
-      this.post({ type: "end", utterance: stream.utterance });
+      this.post({ type: "end", utterance: stream.utterance, stream: stream.source });
     }
   }
 
-  clear() {
-    if (this.stream) this.finishStream(this.stream);
-    this.stream = null;
-    if (this.fallback) this.fallback.clear();
-    else if (this.node) this.node.port.postMessage({ type: "clear" });
+  clear(source = "main") {
+    if (this.decoding[source]) this.finishStream(this.decoding[source]);
+    this.decoding[source] = null;
+    if (this.fallback) this.fallback.buffer(source).clear();
+    else if (this.node) this.node.port.postMessage({ type: "clear", stream: source });
   }
 }

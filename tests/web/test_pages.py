@@ -177,10 +177,10 @@ async def test_the_overlay_is_transparent_and_honours_its_parameters(
     line = page.locator(".line").first
     await expect(line).to_contain_text("translated into fr-FR", timeout=30_000)
     await expect(line.locator(".original")).to_have_text("Good morning everyone")
-    text = line.locator("span.text").first
-    style = await text.evaluate(
-        "e => { const s = getComputedStyle(e); return [s.fontSize, s.color,"
-        " s.backgroundColor, getComputedStyle(e.parentElement).textAlign] }"
+    # Read in one go: a caption arriving re-renders the lines, and a detached line has no style.
+    style = await page.evaluate(
+        "() => { const e = document.querySelector('.line span.text'); const s = getComputedStyle(e);"
+        " return [s.fontSize, s.color, s.backgroundColor, getComputedStyle(e.parentElement).textAlign] }"
     )
     assert style == ["50px", "rgb(255, 255, 0)", "rgba(0, 0, 255, 0.5)", "left"]
     box = await line.bounding_box()
@@ -638,3 +638,119 @@ async def test_two_rooms_on_the_landing_page_and_in_the_console(
         await console.get_by_role("button", name="Start Youth room").click()
         await expect(rows.nth(1).locator("td").nth(1)).to_have_text("running")
         await console.close()
+
+
+def floor_tones(path: Path) -> Path:
+    """A floor that speaks a 300 Hz tone (3 s at a time): heard apart from the interpretation (the
+    test service answers each turn with a 440 Hz tone) in the page's output spectrum."""
+    turn = np.sin(2 * np.pi * 300 * np.arange(3 * 24_000) / 24_000) * 0.25
+    pause = np.zeros(int(0.9 * 24_000))
+    soundfile.write(str(path), np.concatenate([pause, turn, pause, turn, pause]), 24_000, subtype="PCM_16")
+    return path
+
+
+async def listen_to_the_mix(page: Page, seconds: float) -> list[tuple[float, float]]:
+    """The page's output level (dB) at 440 Hz (the interpretation) and 300 Hz (the original), every
+    50 ms for ``seconds``."""
+    levels = []
+    for _ in range(int(seconds / 0.05)):
+        levels.append(tuple(await page.evaluate("window.__listenerSpectrum([440, 300])")))
+        await asyncio.sleep(0.05)
+    return levels
+
+
+async def set_mix(page: Page, balance: float, ducking: bool = True) -> None:
+    await page.evaluate(
+        """([balance, ducking]) => {
+        const slider = document.getElementById("balance");
+        slider.value = String(balance);
+        slider.dispatchEvent(new Event("input"));
+        const duck = document.getElementById("ducking");
+        if (duck.checked !== ducking) duck.click();
+    }""",
+        [balance, ducking],
+    )
+
+
+HEARD_DB = -40.0
+"""Louder than this at a tone's frequency, the tone is in the page's output."""
+SILENT_DB = -55.0
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "venue.test"])
+async def test_the_balance_mixes_the_original_under_the_interpretation_and_ducks_it(
+    browser: Browser, host: str, tmp_path: Path
+) -> None:
+    """The balance at each end and in the middle, measured in what leaves the page; ducking lowers
+    the original while the interpretation speaks. On both playback paths (AudioWorklet on
+    localhost, ScriptProcessor on an insecure origin)."""
+    talk = floor_tones(tmp_path / "floor.wav")
+    async with FakeVoiceLive(reply_s=1.5) as voicelive:
+        settings = settings_for(voicelive, talk)
+        async with live_server(settings, WavSource(talk, loop=True)) as server:
+            page = await browser.new_page(viewport=PHONE)
+            await page.goto(f"http://{host}:{server.port}/?lang=es")
+            await page.locator("#play").click()
+            await page.wait_for_function("() => window.__listenerStats.playedSeconds > 1", timeout=30_000)
+            only_interpretation = await listen_to_the_mix(page, 6)
+            assert not (await stats(page))["floorConnected"], "nothing of the original is fetched at 0"
+            await set_mix(page, 1.0)
+            await page.wait_for_function(
+                "() => window.__listenerStats.originalPlayedSeconds > 1", timeout=30_000
+            )
+            only_original = await listen_to_the_mix(page, 6)
+            await set_mix(page, 0.5, ducking=False)
+            both = await listen_to_the_mix(page, 8)
+            await set_mix(page, 0.5, ducking=True)
+            await asyncio.sleep(1)
+            ducked = await listen_to_the_mix(page, 10)
+            mode = (await stats(page))["mode"]
+            await page.reload()
+            await expect(page.locator("#balance")).to_have_value("0.5")
+    assert mode == ("audioworklet" if host == "127.0.0.1" else "scriptprocessor")
+    # A tone plays near −26 dB (−29 at the middle of the balance); one that is off leaves only the
+    # other's on and off transients at its frequency, below −55 dB.
+    assert max(i for i, _ in only_interpretation) > HEARD_DB
+    assert max(o for _, o in only_interpretation) < SILENT_DB
+    assert max(o for _, o in only_original) > HEARD_DB
+    assert max(i for i, _ in only_original) < SILENT_DB
+    assert any(i > HEARD_DB and o > HEARD_DB for i, o in both), "both heard at once in the middle"
+
+    def original_while(levels: list[tuple[float, float]], interpreting: bool) -> float:
+        under = [o for i, o in levels if o > -50 and (i > -50 if interpreting else i < SILENT_DB)]
+        return float(np.median(under))
+
+    # Ducking: the original drops while the interpretation speaks, and only then (≥ 8 of its 12 dB).
+    assert original_while(ducked, True) < original_while(ducked, False) - 8
+    assert abs(original_while(both, True) - original_while(both, False)) < 3
+
+
+async def test_larger_text_and_high_contrast_are_kept_after_a_reload(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = await browser.new_page(viewport=PHONE)
+    await page.goto(f"http://127.0.0.1:{server.port}/?lang=original")
+    caption = page.locator("#captions p.final").first
+    await expect(caption).to_have_text("Good morning everyone", timeout=30_000)
+
+    def looks() -> str:
+        return (
+            "() => { const p = document.querySelector('#captions p.final'); const s = getComputedStyle(p);"
+            " return [parseFloat(s.fontSize), s.color, getComputedStyle(document.body).backgroundColor] }"
+        )
+
+    size, _, _ = await page.evaluate(looks())
+    await page.get_by_role("button", name="Text size").click()
+    await page.get_by_role("button", name="Text size").click()
+    await page.get_by_role("button", name="High contrast").click()
+    await expect(page.get_by_role("button", name="High contrast")).to_have_attribute("aria-pressed", "true")
+    await page.reload()
+    await expect(caption).to_have_text("Good morning everyone", timeout=30_000)
+    larger, color, background = await page.evaluate(looks())
+    assert larger >= 1.7 * size
+    assert (color, background) == ("rgb(255, 255, 255)", "rgb(0, 0, 0)")
+    await expect(page.get_by_role("button", name="High contrast")).to_have_attribute("aria-pressed", "true")
+    # Finished captions are read out once, politely, in the language they are written in.
+    assert await page.locator("#announce").get_attribute("aria-live") == "polite"
+    assert await caption.get_attribute("lang") == "en"
+    await shoot(page, "audience-large-contrast")
