@@ -172,11 +172,12 @@ async def test_the_overlay_is_transparent_and_honours_its_parameters(
     page = await browser.new_page(viewport={"width": 1280, "height": 720})
     await page.goto(
         f"http://127.0.0.1:{server.port}/overlay?lang=fr&lines=1&fontSize=50&color=%23ffff00"
-        "&position=top&showOriginal=1&fade=0&align=left&bg=rgba(0,0,255,0.5)"
+        "&position=top&showOriginal=1&fade=0&align=left&bg=rgba(0,0,255,0.5)&showLang=1"
     )
     line = page.locator(".line").first
     await expect(line).to_contain_text("translated into fr-FR", timeout=30_000)
     await expect(line.locator(".original")).to_have_text("Good morning everyone")
+    await expect(line.locator(".lang")).to_have_text("EN")  # the language the speaker spoke
     # Read in one go: a caption arriving re-renders the lines, and a detached line has no style.
     style = await page.evaluate(
         "() => { const e = document.querySelector('.line span.text'); const s = getComputedStyle(e);"

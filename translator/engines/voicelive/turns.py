@@ -31,6 +31,9 @@ MAX_RATE_LIMITED_ATTEMPTS = 6
 MAX_UNTRANSCRIBED = 8
 # Items announced before their commit (kept so that the commit finds them), at most this many.
 EARLY_ITEMS = 64
+# A turn whose language never comes (its transcription lost) holds the queue up until this many
+# turns wait behind it; it is then taken to be in the floor's default language.
+MAX_AWAITING_LANGUAGE = 3
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class Turn:
     """The spoken language's code, once its transcription says (or the floor's default)."""
     transcribed: bool = False
     """The transcription completed or failed: it will not change."""
+    waited: bool = False
+    """Its language was waited for long enough (`MAX_AWAITING_LANGUAGE`)."""
     created: bool = False
     """The service put its item in the conversation: a response can see it."""
     discard: bool = False
@@ -171,6 +176,7 @@ class TurnBook:
 
         Every waiting turn whose item exists goes into it: the model would translate them all anyway.
         """
+        self._give_up_waiting()
         if self.busy or self._undecided_in_conversation():
             return None
         turns = self._take_ready()
@@ -184,8 +190,15 @@ class TurnBook:
 
     def _decided(self, turn: Turn) -> bool:
         """The turn's item exists and, where it could be the connection's own language, its
-        language is known."""
-        return turn.created and (not (self.floor.gates and self.floor.reported) or turn.transcribed)
+        language is known (or no longer waited for)."""
+        return turn.created and (
+            not (self.floor.gates and self.floor.reported) or turn.transcribed or turn.waited
+        )
+
+    def _give_up_waiting(self) -> None:
+        """Turns whose language is overdue are taken to be in the default language."""
+        for turn in list(self.waiting)[: max(0, len(self.waiting) - MAX_AWAITING_LANGUAGE)]:
+            turn.waited = True
 
     def _own(self, turn: Turn) -> bool:
         """Spoken in the connection's own language: passed through, never put to the model."""
