@@ -3,11 +3,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_TALK := build/demo-talk.wav
+# Browser code from npm, pinned by web/vendor/package-lock.json and served by the app (no CDN).
+OPUS_DECODER := web/vendor/opus-decoder.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TARGETS ?= es fr it
 
-.PHONY: install system-deps run test lint bench soak demo clean
+.PHONY: install system-deps vendor run test lint bench soak demo clean
 
 install: $(STAMP)
 
@@ -21,16 +23,26 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/system-deps
 
+vendor: $(OPUS_DECODER)
+
+# The WebAssembly Opus decoder for pages that have no WebCodecs (an http:// origin on a phone).
+# Installed under build/ so that nothing but the one file is served.
+$(OPUS_DECODER): web/vendor/package.json web/vendor/package-lock.json
+	mkdir -p build/npm
+	cp web/vendor/package.json web/vendor/package-lock.json build/npm/
+	cd build/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp build/npm/node_modules/opus-decoder/dist/opus-decoder.min.js $@
+
 $(DEMO_TALK): harness/talk.py | $(STAMP)
 	$(PY) -m harness.talk --demo $@
 
 demo: $(DEMO_TALK)
 
-run: install system-deps $(DEMO_TALK)
+run: install system-deps vendor $(DEMO_TALK)
 	$(VENV)/bin/translator serve --input $(DEMO_TALK) --loop --host $(HOST) --port $(PORT) \
 		$(foreach t,$(TARGETS),--target $(t))
 
-test: install system-deps
+test: install system-deps vendor
 	$(VENV)/bin/pytest
 
 lint: install
@@ -38,7 +50,7 @@ lint: install
 	$(VENV)/bin/ruff format --check translator harness tests bench
 	$(VENV)/bin/mypy
 
-bench: install system-deps $(DEMO_TALK)
+bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.latency --out bench/results/latency.md
 	$(PY) -m harness.talk --demo build/bench-talk.wav --reference build/bench-talk.json
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
@@ -53,4 +65,4 @@ soak: install system-deps $(DEMO_TALK)
 	$(PY) -m bench.soak --talk $(DEMO_TALK) --minutes 3 --out bench/results/soak.md
 
 clean:
-	rm -rf $(VENV) build bench/results
+	rm -rf $(VENV) build bench/results $(OPUS_DECODER)

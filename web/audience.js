@@ -18,10 +18,12 @@ const RIGHT_TO_LEFT = new Set(["ar"]);
 let listening = "idle"; // idle, playing, stopped
 const shown = new Map(); // caption id → its paragraph: captions are updated in place, never rebuilt
 const announced = new Set(); // finished captions already read out to screen readers
-const codec = await preferredCodec();
+// Opus wherever the page can decode it (WebCodecs, else WebAssembly); `?codec=pcm` asks for PCM.
+const [codec, decoder] = await preferredCodec(params.get("codec"));
 // The original under the interpretation, as the listener set it last time: off until asked for.
 const mix = { balance: Number(localStorage.getItem("balance")) || 0, ducking: localStorage.getItem("ducking") !== "0" };
 let floorListener = null; // the Original channel's audio, only while it is mixed in
+let spentBefore = 0; // bytes received by the listeners this page closed
 
 // What leaves the page, at given frequencies (dB): the balance as a listener hears it.
 window.__listenerSpectrum = (hz) => player.spectrum(hz);
@@ -88,6 +90,8 @@ function applyStrings() {
   $("interpretation-label").textContent = t(here, "interpretation");
   $("original-label").textContent = t(here, "original");
   $("ducking-label").textContent = t(here, "ducking");
+  $("struggling-text").textContent = t(here, "struggling");
+  $("struggling-action").textContent = t(here, "captionsOnly");
   $("text-size").setAttribute("aria-label", t(here, "textSize"));
   $("contrast").setAttribute("aria-label", t(here, "contrast"));
 }
@@ -111,13 +115,15 @@ function syncFloor() {
 }
 
 function connect() {
+  spentBefore += listener?.receivedBytes || 0;
   listener?.close();
   player.clear();
   book.reset([]);
   for (const p of shown.values()) p.remove();
   shown.clear();
   render();
-  const audio = !$("captions-only").checked;
+  // No audio until the listener taps to listen: a phone that only reads pays for captions only.
+  const audio = listening === "playing" && !$("captions-only").checked;
   listener = new Listener({
     lang, audio, codec,
     onHello: (hello) => {
@@ -197,7 +203,7 @@ $("play").addEventListener("click", async () => {
     player.setMix(mix);
     listening = "playing";
   }
-  syncFloor();
+  connect(); // with audio now, or back to captions only
   applyStrings();
 });
 $("balance").value = String(mix.balance);
@@ -241,14 +247,44 @@ $("change").addEventListener("click", () => {
   $("languages").querySelector('[aria-pressed="true"]')?.focus();
 });
 
+// What the page costs the phone's data plan: bytes over the last minute, shown beside "Playing".
+const spent = []; // [seconds, bytes so far], four a second over the last minute
+const troubles = []; // [seconds, underruns and skips so far]
+function totalBytes() { return spentBefore + (listener?.receivedBytes || 0) + (floorListener?.receivedBytes || 0); }
+
+function perMinute(now) {
+  spent.push([now, totalBytes()]);
+  while (now - spent[0][0] > 60) spent.shift();
+  const [then, before] = spent[0];
+  return now - then >= 5 ? ((totalBytes() - before) * 60) / (now - then) : null;
+}
+
+// Underruns or skips again and again: the connection cannot keep up with the audio.
+function struggling(now) {
+  troubles.push([now, (player.stats.underruns || 0) + (player.stats.skips || 0)]);
+  while (troubles.length && now - troubles[0][0] > 30) troubles.shift();
+  return listening === "playing" && !$("captions-only").checked && troubles.at(-1)[1] - troubles[0][1] >= 3;
+}
+
 setInterval(() => {
+  const now = Date.now() / 1000;
+  const rate = perMinute(now);
   Object.assign(window.__listenerStats, player.stats, { mode: player.mode, lang, codec, mix: { ...mix },
-                                                        floorConnected: !!floorListener });
+                                                        floorConnected: !!floorListener, decoder,
+                                                        receivedBytes: listener?.receivedBytes || 0,
+                                                        audioBytes: listener?.audioBytes || 0,
+                                                        bytesPerMinute: rate });
   const behind = player.stats.lagSeconds || 0;
+  const data = rate === null ? "" : ` · ${rate >= 1e6 ? `${(rate / 1e6).toFixed(1)} MB` : `${Math.round(rate / 1e3)} KB`}/min`;
   $("live").textContent = player.running
-    ? `${t(pageLang(), "playing")}${behind >= 0.5 ? ` · ${behind.toFixed(1)} ${t(pageLang(), "behind")}` : ""}`
-    : "";
+    ? `${t(pageLang(), "playing")}${behind >= 0.5 ? ` · ${behind.toFixed(1)} ${t(pageLang(), "behind")}` : ""}${data}`
+    : (lang ? data.replace(/^ · /, "") : "");
+  $("struggling").hidden = !struggling(now);
 }, 250);
+$("struggling-action").addEventListener("click", () => {
+  $("captions-only").checked = true;
+  $("captions-only").dispatchEvent(new Event("change"));
+});
 
 // At the top of a server of several rooms, the page lists them: each has its own page.
 async function chooseRoom() {

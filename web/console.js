@@ -69,7 +69,7 @@ function cell(row, text, className) {
 
 // The operator listens to one language at a time from the console, as the audience hears it (its
 // connection is the console's: not counted as a listener).
-const monitorCodec = await preferredCodec();
+const [monitorCodec] = await preferredCodec();
 const monitorPlayer = new Player();
 let monitor = null; // { lang, listener }
 window.__monitorStats = () => (monitor ? { lang: monitor.lang, ...monitorPlayer.stats } : null);

@@ -11,6 +11,8 @@ export class Listener {
     Object.assign(this, { lang, audio, codec, role, room, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection });
     this.backoff = 500;
     this.closed = false;
+    this.receivedBytes = 0; // what this listener cost the network (payloads), for the page to show
+    this.audioBytes = 0; // of which audio frames
     this.connect();
   }
 
@@ -22,7 +24,9 @@ export class Listener {
     this.ws = ws;
     this.onConnection?.("connecting");
     ws.onmessage = ({ data }) => {
+      this.receivedBytes += typeof data === "string" ? data.length : data.byteLength;
       if (typeof data !== "string") {
+        this.audioBytes += data.byteLength;
         const view = new DataView(data);
         // Header: version, codec (0 PCM16, 1 Opus), flags (bit 0: the utterance's audio ends here),
         // utterance id, position (samples).

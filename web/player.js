@@ -5,14 +5,50 @@ import { MAX_LAG_S, Mixer, SOURCE_RATE } from "./jitter.js";
 
 const OPUS_CONFIG = { codec: "opus", sampleRate: SOURCE_RATE, numberOfChannels: 1 };
 
-// Opus where WebCodecs can decode it (secure contexts of current browsers), PCM16 elsewhere.
-export async function preferredCodec() {
-  if (!window.isSecureContext || typeof AudioDecoder === "undefined") return "pcm";
+const WASM_DECODER = "/static/vendor/opus-decoder.min.js";
+let wasmOpus = null; // the WebAssembly decoder's class, once loaded
+
+// Whether WebCodecs decodes Opus here (secure contexts of current browsers).
+async function webCodecsOpus() {
+  if (!window.isSecureContext || typeof AudioDecoder === "undefined") return false;
   try {
-    return (await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported ? "opus" : "pcm";
+    return (await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported;
   } catch (_) {
-    return "pcm";
+    return false;
   }
+}
+
+// The WebAssembly Opus decoder (opus-decoder, served by the app), for pages without WebCodecs:
+// an insecure origin (http://192.168.x.y on the venue network), an older browser.
+async function loadWasmOpus() {
+  if (typeof WebAssembly === "undefined") return null;
+  if (!globalThis["opus-decoder"]) {
+    await new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = WASM_DECODER;
+      script.onload = resolve;
+      script.onerror = reject;
+      document.head.append(script);
+    });
+  }
+  const { OpusDecoder } = globalThis["opus-decoder"];
+  const probe = new OpusDecoder({ channels: 1, sampleRate: SOURCE_RATE });
+  await probe.ready; // compiles: refused where WebAssembly may not be compiled
+  probe.free();
+  return OpusDecoder;
+}
+
+// Opus (24 kb/s) wherever a decoder works: WebCodecs, else WebAssembly; PCM16 (384 kb/s) only where
+// neither does, or when asked for (`?codec=pcm`). Returns [codec, decoder].
+export async function preferredCodec(asked = null) {
+  if (asked === "pcm") return ["pcm", "none"];
+  if (await webCodecsOpus()) return ["opus", "webcodecs"];
+  try {
+    wasmOpus = await loadWasmOpus();
+  } catch (_) {
+    wasmOpus = null;
+  }
+  return wasmOpus ? ["opus", "wasm"] : ["pcm", "none"];
 }
 
 export class Player {
@@ -24,6 +60,7 @@ export class Player {
     this.sentSeconds = 0;
     this.mix = { balance: 0, ducking: true };
     this.decoding = { main: null, floor: null }; // each stream's current Opus stream (one per utterance)
+    this.order = { main: Promise.resolve(), floor: Promise.resolve() }; // WebAssembly decoding, in order
     this.stats = { playedSeconds: 0, underruns: 0, skips: 0, bufferedSeconds: 0, targetSeconds: 0 };
   }
 
@@ -135,6 +172,7 @@ export class Player {
   // decoder outputs belongs to its utterance (decoders do not carry input timestamps through).
   // A stream's output is held until the stream before it has been flushed, so that order is kept.
   pushOpus(payload, utterance, end, source) {
+    if (wasmOpus) { this.pushWasm(payload, utterance, end, source); return; }
     let stream = this.decoding[source];
     if (!stream || stream.utterance !== utterance) stream = this.decoding[source] = this.openStream(utterance, source);
     if (payload.byteLength) {
@@ -182,8 +220,35 @@ export class Player {
     }
   }
 
+  // The WebAssembly decoder: synchronous, one decoder per utterance (each its own Opus stream),
+  // each source's packets decoded in order behind one promise (a decoder is ready asynchronously).
+  pushWasm(payload, utterance, end, source) {
+    let stream = this.decoding[source];
+    if (!stream || stream.utterance !== utterance) {
+      if (stream) this.retire(stream, source);
+      stream = this.decoding[source] = { utterance, decoder: new wasmOpus({ channels: 1, sampleRate: SOURCE_RATE }) };
+    }
+    const { decoder } = stream;
+    this.order[source] = this.order[source].then(() => decoder.ready).then(() => {
+      if (payload.byteLength) {
+        const { channelData, samplesDecoded } = decoder.decodeFrame(payload);
+        if (samplesDecoded) this.enqueue(channelData[0].slice(0, samplesDecoded), utterance, SOURCE_RATE, source);
+      }
+      if (end) this.post({ type: "end", utterance, stream: source });
+    }).catch(() => {});
+    if (end) { this.retire(stream, source); this.decoding[source] = null; }
+  }
+
+  // A WebAssembly decoder's memory is freed once what was queued for it is decoded.
+  retire(stream, source) {
+    if (stream.retired) return;
+    stream.retired = true;
+    this.order[source] = this.order[source].then(() => stream.decoder.free()).catch(() => {});
+  }
+
   clear(source = "main") {
-    if (this.decoding[source]) this.finishStream(this.decoding[source]);
+    if (wasmOpus && this.decoding[source]) this.retire(this.decoding[source], source);
+    else if (this.decoding[source]) this.finishStream(this.decoding[source]);
     this.decoding[source] = null;
     if (this.fallback) this.fallback.buffer(source).clear();
     else if (this.node) this.node.port.postMessage({ type: "clear", stream: source });

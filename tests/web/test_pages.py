@@ -27,6 +27,7 @@ from translator.audio import AudioSource
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.errors import SourceError
+from translator.hub.delivery import Channel
 from translator.talk import pipeline
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -101,7 +102,8 @@ async def test_audience_page_lists_languages_plays_and_shows_captions(
     secure = await page.evaluate("window.isSecureContext")
     played = await stats(page)
     if host == "venue.test":
-        assert secure is False and (played["mode"], played["codec"]) == ("scriptprocessor", "pcm")
+        assert secure is False and (played["mode"], played["codec"]) == ("scriptprocessor", "opus")
+        assert played["decoder"] == "wasm"
     else:
         assert secure is True and (played["mode"], played["codec"]) == ("audioworklet", "opus")
         await shoot(page, "audience")
@@ -282,16 +284,25 @@ async def test_the_jitter_buffer_holds_bursts_plays_short_endings_and_skips_whol
     assert result["afterSkip"] == 0.25 and result["lag"] < 1
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "venue.test"])
+@pytest.mark.parametrize(
+    ("host", "asked", "codec", "decoder"),
+    [
+        ("127.0.0.1", "", "opus", "webcodecs"),
+        # An insecure origin (a phone on the venue's http://192.168.x.y) has no WebCodecs: Opus
+        # through the WebAssembly decoder the app serves, and PCM only when asked for.
+        ("venue.test", "", "opus", "wasm"),
+        ("venue.test", "&codec=pcm", "pcm", "none"),
+    ],
+)
 async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
-    browser: Browser, host: str, long_and_short: Path
+    browser: Browser, host: str, asked: str, codec: str, decoder: str, long_and_short: Path
 ) -> None:
     # Translations of 0.4 s, 3 s and 0.8 s, each sent in one burst as fast as the socket takes it.
     async with FakeVoiceLive(reply_s=(0.4, 3.0, 0.8)) as voicelive:
         settings = settings_for(voicelive, long_and_short)
         async with live_server(settings, WavSource(long_and_short, pace=2)) as server:
             page = await browser.new_page()
-            await page.goto(f"http://{host}:{server.port}/?lang=es")
+            await page.goto(f"http://{host}:{server.port}/?lang=es{asked}")
             await page.locator("#play").click()
             await page.wait_for_function("() => window.__listenerStats.sentSeconds >= 4.2", timeout=30_000)
             await page.wait_for_function(
@@ -300,8 +311,13 @@ async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
             )
             played = await stats(page)
     assert played["mode"] == ("audioworklet" if host == "127.0.0.1" else "scriptprocessor")
+    assert (played["codec"], played["decoder"]) == (codec, decoder)
     assert played["skips"] == 0 and played["underruns"] == 0
-    assert played["playedSeconds"] >= 0.9 * played["sentSeconds"], played
+    assert played["playedSeconds"] >= 0.95 * played["sentSeconds"], played
+    # Audio on the wire per second of it, frame headers included: Opus 3–4 KB (24 kb/s VBR; the test
+    # service's pure tones take ~33 kb/s), PCM 48 KB (384 kb/s).
+    per_second = played["audioBytes"] / played["sentSeconds"]
+    assert per_second < 5_000 if codec == "opus" else per_second > 48_000, per_second
 
 
 async def test_the_operator_console_shows_each_language_and_mutes_the_input(
@@ -755,3 +771,31 @@ async def test_larger_text_and_high_contrast_are_kept_after_a_reload(
     assert await page.locator("#announce").get_attribute("aria-live") == "polite"
     assert await caption.get_attribute("lang") == "en"
     await shoot(page, "audience-large-contrast")
+
+
+def audio_listeners(channel: Channel) -> int:
+    """The channel's listeners that are sent audio (in any codec)."""
+    return sum(len(listeners) for group in channel.groups.values() for listeners in group.audio.values())
+
+
+async def test_no_audio_reaches_the_page_until_the_listener_taps_and_none_after_they_stop(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = await browser.new_page(viewport=PHONE)
+    await page.goto(f"http://venue.test:{server.port}/?lang=es")
+    await expect(page.locator("#captions p.final").first).to_contain_text("es-ES", timeout=30_000)
+    channel = server.room.hub.channels["es"]
+    # Reading the captions costs the captions only: the server sends this page no audio.
+    assert (await stats(page))["audioBytes"] == 0
+    assert audio_listeners(channel) == 0
+    await page.locator("#play").click()
+    await page.wait_for_function("() => window.__listenerStats.audioBytes > 0", timeout=30_000)
+    assert audio_listeners(channel) == 1
+    # The page says what it costs: data per minute beside "Reproduciendo" (Playing).
+    await expect(page.locator("#live")).to_contain_text(
+        re.compile(r"Reproduciendo.* \d+ KB/min"), timeout=15_000
+    )
+    await page.locator("#play").click()  # stop: back to captions only
+    await page.wait_for_function("() => window.__listenerStats.audioBytes === 0", timeout=15_000)
+    await expect(page.locator("#play")).to_have_text("Reanudar")
+    assert audio_listeners(channel) == 0

@@ -11,9 +11,11 @@ from translator.server import plain
 from translator.server.uvicorn_protocols import MAX_HEADER_BYTES
 
 # Everything the pages load is their own: no inline script, no third party. WebSockets are 'self'.
+# 'wasm-unsafe-eval' lets the page compile the WebAssembly Opus decoder it serves itself (for
+# browsers without WebCodecs); it allows no eval of JavaScript.
 _CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
 )
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", f"{_CSP}; frame-ancestors 'self'".encode()),
