@@ -70,7 +70,7 @@ async def test_pages_carry_security_headers_and_the_schema_is_off(talk: Path) ->
     for response in (audience, overlay, script, status):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "no-referrer"
-    # Scripts are the service's own; WebAssembly may be compiled (the Opus decoder), JavaScript never evaluated.
+    # Scripts are the service's own; WebAssembly may be compiled (the Opus decoder), JavaScript never eval'd.
     assert "script-src 'self' 'wasm-unsafe-eval';" in audience.headers["content-security-policy"]
     assert "'unsafe-eval'" not in audience.headers["content-security-policy"]
     assert "frame-ancestors 'self'" in audience.headers["content-security-policy"]
