@@ -57,6 +57,7 @@ bench: install system-deps vendor $(DEMO_TALK)
 		--target es --target fr --target it --out bench/results
 	$(PY) -m bench.integrity --out bench/results/integrity.md
 	$(PY) -m bench.floor --out bench/results/floor.md
+	$(PY) -m bench.venue --out bench/results/venue.md
 	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
 	$(PY) -m bench.fanout --out bench/results/fanout.md
 	$(MAKE) soak

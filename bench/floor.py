@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import publish
 from harness.multilingual_whisper import multilingual_model
 from harness.talk import write_talk
 from translator.audio import FRAME_MS
@@ -192,11 +193,7 @@ def main() -> int:
             file=sys.stderr,
         )
         text = report(asyncio.run(measure(wav, ends)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"written to {args.out}", file=sys.stderr)
-    return 0
+    return publish(args.out, text)
 
 
 if __name__ == "__main__":

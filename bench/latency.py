@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import publish
 from harness.talk import SENTENCES, write_talk
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
@@ -183,11 +184,7 @@ def main() -> int:
             ).stdout
             results.append(json.loads(output.strip().splitlines()[-1]))
     text = report(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
-    print(f"written to {args.out}", file=sys.stderr)
-    return 0
+    return publish(args.out, text)
 
 
 if __name__ == "__main__":

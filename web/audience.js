@@ -28,7 +28,7 @@ let spentBefore = 0; // bytes received by the listeners this page closed
 // What leaves the page, at given frequencies (dB): the balance as a listener hears it.
 window.__listenerSpectrum = (hz) => player.spectrum(hz);
 window.__listenerStats = { playedSeconds: 0, underruns: 0, bufferedSeconds: 0, mode: "none", connection: "idle",
-                           codec: "pcm" };
+                           codec: "pcm", audioBytes: 0, radio: { playing: false, time: 0, ahead: 0 } };
 
 // The languages on offer; the operator may add or remove one during the talk, so this runs again.
 async function loadLanguages(first = true) {
@@ -90,6 +90,7 @@ function applyStrings() {
   $("interpretation-label").textContent = t(here, "interpretation");
   $("original-label").textContent = t(here, "original");
   $("ducking-label").textContent = t(here, "ducking");
+  $("screen-off-label").textContent = t(here, "screenOff");
   $("struggling-text").textContent = t(here, "struggling");
   $("struggling-action").textContent = t(here, "captionsOnly");
   $("text-size").setAttribute("aria-label", t(here, "textSize"));
@@ -99,7 +100,8 @@ function applyStrings() {
 // The Original channel's audio is fetched only while it is heard under the interpretation.
 function syncFloor() {
   $("ducking").parentElement.hidden = mix.balance <= 0; // ducking means nothing without the original
-  const wanted = mix.balance > 0 && lang && lang !== FLOOR && listening === "playing" && !$("captions-only").checked;
+  const wanted = mix.balance > 0 && lang && lang !== FLOOR && listening === "playing" && !$("captions-only").checked
+    && !onRadio();
   if (wanted && !floorListener) {
     floorListener = new Listener({
       lang: FLOOR, audio: true, codec,
@@ -123,7 +125,7 @@ function connect() {
   shown.clear();
   render();
   // No audio until the listener taps to listen: a phone that only reads pays for captions only.
-  const audio = listening === "playing" && !$("captions-only").checked;
+  const audio = listening === "playing" && !$("captions-only").checked && !onRadio();
   listener = new Listener({
     lang, audio, codec,
     onHello: (hello) => {
@@ -196,15 +198,57 @@ function render() {
 $("play").addEventListener("click", async () => {
   if ($("captions-only").checked) return;
   if (listening === "playing") {
-    await player.stop();
+    await stopListening();
     listening = "stopped";
   } else {
-    await player.start(Number($("volume").value), Number(params.get("maxLag")) || undefined);
-    player.setMix(mix);
+    await startListening();
     listening = "playing";
   }
   connect(); // with audio now, or back to captions only
   applyStrings();
+});
+
+// Listening with the screen off: an <audio> element playing the language's continuous stream
+// (/stream/es.ogg), which phones keep playing when the screen locks or the page is hidden, with
+// lock-screen controls; Web Audio may be suspended there. It costs the element's buffer in lag.
+// Chosen by the listener: a page cannot start it by itself once hidden (playback needs a tap).
+const radio = $("radio");
+const onRadio = () => $("screen-off").checked;
+
+function streamUrl() {
+  const kind = radio.canPlayType('audio/ogg; codecs="opus"') ? "ogg" : "mp3";
+  return room ? `/stream/${encodeURIComponent(room)}/${lang}.${kind}` : `/stream/${lang}.${kind}`;
+}
+
+async function startListening() {
+  if (!onRadio()) {
+    await player.start(Number($("volume").value), Number(params.get("maxLag")) || undefined);
+    player.setMix(mix);
+    return;
+  }
+  radio.src = streamUrl(); // from live, every time
+  radio.volume = Number($("volume").value);
+  await radio.play().catch(() => {});
+  if ("mediaSession" in navigator) {
+    const chosen = languages.find((l) => l.code === lang);
+    navigator.mediaSession.metadata = new MediaMetadata({
+      title: chosen ? chosen.native : lang, artist: $("event").textContent, album: t(pageLang(), "interpretation"),
+    });
+    navigator.mediaSession.setActionHandler("play", () => { radio.src = streamUrl(); radio.play(); });
+    navigator.mediaSession.setActionHandler("pause", () => radio.pause());
+    navigator.mediaSession.setActionHandler("stop", () => { if (listening === "playing") $("play").click(); });
+  }
+}
+
+async function stopListening() {
+  if (radio.getAttribute("src")) { radio.pause(); radio.removeAttribute("src"); radio.load(); }
+  await player.stop();
+}
+
+$("screen-off").addEventListener("change", async () => {
+  $("mix").hidden = onRadio() || lang === FLOOR; // the stream is the channel alone
+  if (listening === "playing") { await stopListening(); await startListening(); }
+  connect();
 });
 $("balance").value = String(mix.balance);
 $("ducking").checked = mix.ducking;
@@ -237,7 +281,7 @@ $("contrast").addEventListener("click", () => {
   applyView();
 });
 applyView();
-$("volume").addEventListener("input", (e) => player.setVolume(Number(e.target.value)));
+$("volume").addEventListener("input", (e) => { player.setVolume(Number(e.target.value)); radio.volume = Number(e.target.value); });
 $("captions-only").addEventListener("change", (e) => {
   $("play").hidden = e.target.checked;
   connect();
@@ -273,7 +317,9 @@ setInterval(() => {
                                                         floorConnected: !!floorListener, decoder,
                                                         receivedBytes: listener?.receivedBytes || 0,
                                                         audioBytes: listener?.audioBytes || 0,
-                                                        bytesPerMinute: rate });
+                                                        bytesPerMinute: rate,
+                                                        radio: { playing: !radio.paused, time: radio.currentTime,
+                                                                 ahead: radio.buffered.length ? radio.buffered.end(radio.buffered.length - 1) - radio.currentTime : 0 } });
   const behind = player.stats.lagSeconds || 0;
   const data = rate === null ? "" : ` · ${rate >= 1e6 ? `${(rate / 1e6).toFixed(1)} MB` : `${Math.round(rate / 1e3)} KB`}/min`;
   $("live").textContent = player.running

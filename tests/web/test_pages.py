@@ -9,6 +9,7 @@ import asyncio
 import base64
 import io
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -799,3 +800,32 @@ async def test_no_audio_reaches_the_page_until_the_listener_taps_and_none_after_
     await page.wait_for_function("() => window.__listenerStats.audioBytes === 0", timeout=15_000)
     await expect(page.locator("#play")).to_have_text("Reanudar")
     assert audio_listeners(channel) == 0
+
+
+async def test_with_the_screen_off_the_stream_keeps_playing_while_the_page_is_frozen(
+    browser: Browser, server: LiveServer
+) -> None:
+    """The <audio> element's stream plays on while the page's scripts are frozen, as a phone freezes
+    a page in the background or under a locked screen (CDP's lifecycle state: the page really stops)."""
+    page = await browser.new_page(viewport=PHONE)
+    await page.goto(f"http://venue.test:{server.port}/?lang=es")
+    await page.get_by_role("checkbox", name="Seguir con la pantalla apagada").check()
+    await page.locator("#play").click()
+    await page.wait_for_function("() => window.__listenerStats.radio.time > 1", timeout=30_000)
+    session = await page.context.new_cdp_session(page)
+    title = await page.evaluate("navigator.mediaSession.metadata.title")
+    assert title == "Español", "the lock screen names the language"
+    before = await page.evaluate("document.getElementById('radio').currentTime")
+    frozen_at = time.monotonic()
+    await session.send("Page.setWebLifecycleState", {"state": "frozen"})
+    await asyncio.sleep(3)  # the page can do nothing meanwhile: there is no condition to wait on
+    await session.send("Page.setWebLifecycleState", {"state": "active"})
+    after = await page.evaluate("document.getElementById('radio').currentTime")
+    frozen_s = time.monotonic() - frozen_at
+    assert after - before >= frozen_s - 0.8, (before, after, frozen_s)
+    played = await stats(page)
+    # The WebSocket carries captions only meanwhile; the stream is counted in the audience.
+    assert played["audioBytes"] == 0 and played["radio"]["playing"]
+    assert server.room.hub.channels["es"].audience >= 2
+    # What listening this way costs in lag: the element's buffer ahead of what it plays.
+    print(f"stream buffered ahead of playback: {played['radio']['ahead']:.2f} s")

@@ -28,7 +28,7 @@ from translator.config import Settings
 from translator.engines import table
 from translator.errors import AddressError, TranslatorError
 from translator.printable import printable
-from translator.server import api, control, log_limits, metrics, pages, sse, transcripts, workers
+from translator.server import api, control, log_limits, metrics, pages, sse, stream, transcripts, workers
 from translator.server.edge import Edge
 from translator.server.limits import AdmissionLimit, ConnectionBudget, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
@@ -56,6 +56,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         api.readyz,
         listen,
         sse.captions,
+        stream.stream,
         *pages.handlers,
     ]
     operators: list[ControllerRouterHandler] = [

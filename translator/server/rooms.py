@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from litestar.datastructures import Headers
@@ -25,6 +25,9 @@ from translator.server.urls import public_url
 from translator.talk.remote import RemoteRoom
 from translator.talk.room import Room, RoomBase
 from translator.talk.state import LanguageName, RoomSummary, Urls
+
+if TYPE_CHECKING:
+    from translator.server.stream import Broadcast
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Rooms:
     """Wrong operator tokens per client address (`operator.require_operator`)."""
     pcm_listeners: Counter[str] = field(default_factory=Counter)
     """Listeners of uncompressed audio per client address, over every room (`listen.py`)."""
+    broadcasts: dict[tuple[str, str, str], Broadcast] = field(default_factory=dict)
+    """Each (room, language, container)'s continuous HTTP stream while anyone listens (`stream.py`)."""
 
     def find(self, room_id: str | None) -> Room | RemoteRoom:
         """The room ``room_id`` names, or a one-room server's room for None; UnknownRoomError."""

@@ -1,0 +1,100 @@
+"""The continuous HTTP stream of a language, read by an independent client (FFmpeg's HTTP, Ogg and
+Opus through PyAV) as VLC or a smart speaker would read it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+import pytest
+import soundfile
+
+from harness.live import live_server
+from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+
+REPLIES = (0.6, 1.2, 0.8)
+"""Seconds of interpretation the test service answers each turn with, in turn (a 440 Hz tone)."""
+LISTEN_S = 9.0
+
+
+def three_turns(path: Path) -> Path:
+    pause = bytes(int(RATE * 0.9) * 2)
+    pcm = bytes(RATE * 2) + b"".join(tone(1.0, freq) + pause for freq in (300, 350, 400))
+    soundfile.write(str(path), np.frombuffer(pcm, dtype="<i2"), RATE, subtype="PCM_16")
+    return path
+
+
+def read_stream(url: str, demuxer: str, seconds: float) -> tuple[np.ndarray, int, float]:
+    """Decode ``seconds`` of the stream; the samples, their rate, and the wall time it took."""
+    started = time.monotonic()
+    container = av.open(url, format=demuxer, timeout=10)
+    chunks, rate = [], 48_000
+    try:
+        for frame in container.decode(audio=0):
+            rate = frame.sample_rate
+            chunks.append(frame.to_ndarray().reshape(-1).astype(np.float32))
+            if sum(map(len, chunks)) >= seconds * rate:
+                break
+    finally:
+        container.close()
+    return np.concatenate(chunks), rate, time.monotonic() - started
+
+
+def bursts(samples: np.ndarray, rate: int) -> list[float]:
+    """Lengths (s) of the stretches where the interpretation speaks (20 ms windows above −30 dBFS)."""
+    window = rate // 50
+    loud = [
+        float(np.sqrt(np.mean(samples[i : i + window] ** 2))) > 0.03
+        for i in range(0, len(samples) - window, window)
+    ]
+    lengths, run = [], 0
+    for on in [*loud, False]:
+        if on:
+            run += 1
+        elif run:
+            lengths.append(run / 50)
+            run = 0
+    return lengths
+
+
+@pytest.mark.parametrize(("kind", "demuxer"), [("ogg", "ogg"), ("mp3", "mp3"), ("aac", "aac")])
+async def test_the_stream_plays_every_utterance_whole_in_order_in_real_time(
+    tmp_path: Path, kind: str, demuxer: str
+) -> None:
+    async with FakeVoiceLive(transcribe=tone_name, reply_s=REPLIES) as voicelive:
+        settings = load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "stream-key-1"},
+            # One language: the test service hands its replies out in turn, whoever asks.
+            overrides={"targets": ["es"], "engine": "voicelive", "azure.model": "gpt-4.1"},
+        )
+        talk = three_turns(tmp_path / "talk.wav")
+        async with live_server(settings, WavSource(talk)) as server:
+            url = f"{server.url}/stream/es.{kind}"
+            reading = asyncio.create_task(asyncio.to_thread(read_stream, url, demuxer, LISTEN_S))
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                # Counted in the audience while it listens.
+                counted = 0
+                while not reading.done() and not counted:
+                    languages = (await client.get("/api/languages")).json()["targets"]
+                    counted = next(lang["listeners"] for lang in languages if lang["code"] == "es")
+                    await asyncio.sleep(0.2)
+                samples, rate, took = await reading
+                unknown = await client.get("/stream/xx.ogg")
+            # The last client gone, nothing plays for nobody.
+            assert not server.rooms.broadcasts
+    assert counted == 1
+    assert unknown.status_code == 404 and "es.ogg" in unknown.json()["detail"]
+    # Continuous and paced: 9 s of audio took about 9 s to arrive (Ogg pages of 100 ms; a player
+    # connecting gets the stream from now on).
+    assert LISTEN_S - 0.6 <= took <= LISTEN_S + 1.5, took
+    # Every utterance whole, in order, silence between.
+    heard = bursts(samples, rate)
+    assert len(heard) == len(REPLIES), heard
+    for got, expected in zip(heard, REPLIES, strict=True):
+        assert abs(got - expected) <= 0.06, (heard, REPLIES)
