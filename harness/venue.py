@@ -21,6 +21,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ TOKEN = "venue-operator-token-123"
 START_BUFFER_S = 0.15
 RATE = 24_000
 DESIGNS = ("pcm-on-http", "opus")
+PER_ADDRESS = "max_pcm_listeners_per_address"
 
 
 class Phone:
@@ -155,13 +157,14 @@ def can_bench() -> str:
 
 def run_all(phones: list[int], rate: str, talk: Path, seconds: float) -> list[dict[str, object]]:
     name = f"venue-{os.getpid()}"
+    config = Path(tempfile.gettempdir()) / f"{name}.toml"
     subprocess.run(["ip", "netns", "add", name], check=True)
     server = None
     try:
         # Wi-Fi's frame size: on loopback's 64 KB one, a segment larger than the bucket's burst
         # could never pass, and every large message would be lost outright.
         subprocess.run(netns(name, "ip", "link", "set", "lo", "mtu", "1500", "up"), check=True)
-        tc = (
+        tc = [
             "tc",
             "qdisc",
             "add",
@@ -175,18 +178,14 @@ def run_all(phones: list[int], rate: str, talk: Path, seconds: float) -> list[di
             "32kbit",
             "latency",
             "50ms",
-        )
+        ]
         subprocess.run(netns(name, *tc), check=True)
         port = free_port()
         env = {**os.environ, "TRANSLATOR_OPERATOR_TOKEN": TOKEN}
-        serve = [
-            str(Path(sys.executable).parent / "translator"),
-            "serve",
-            "--engine",
-            "local",
-            "--input",
-            str(talk),
-        ]
+        # Every phone here shares one address; at a venue each has its own: no per-address cap applies.
+        config.write_text(f"[server]\n{PER_ADDRESS} = 100000\nmax_connections_per_address = 100000\n")
+        translator = str(Path(sys.executable).parent / "translator")
+        serve = [translator, "serve", "--config", str(config), "--engine", "local", "--input", str(talk)]
         serve += ["--loop", "--target", "es", "--port", str(port), "--host", "127.0.0.1"]
         server = subprocess.Popen(
             netns(name, *serve), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -205,6 +204,7 @@ def run_all(phones: list[int], rate: str, talk: Path, seconds: float) -> list[di
             server.terminate()
             server.wait(10)
         subprocess.run(["ip", "netns", "del", name], check=False)
+        config.unlink(missing_ok=True)
 
 
 def wait_ready(port: int) -> None:
