@@ -110,6 +110,7 @@ function syncFloor() {
       },
     });
   } else if (!wanted && floorListener) {
+    spentBefore += floorListener.receivedBytes;
     floorListener.close();
     floorListener = null;
     player.clear("floor");
