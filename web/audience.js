@@ -304,11 +304,16 @@ function perMinute(now) {
   return now - then >= 5 ? ((totalBytes() - before) * 60) / (now - then) : null;
 }
 
-// Underruns or skips again and again: the connection cannot keep up with the audio.
+// The connection cannot keep up with the audio: it runs dry or skips again and again (here, or
+// utterances the server skipped for this phone), or plays further and further behind live.
+const BEHIND_S = 3;
 function struggling(now) {
-  troubles.push([now, (player.stats.underruns || 0) + (player.stats.skips || 0)]);
+  const stats = player.stats;
+  const count = (stats.underruns || 0) + (stats.skips || 0) + (window.__listenerStats.skippedUtterances || 0);
+  troubles.push([now, count]);
   while (troubles.length && now - troubles[0][0] > 30) troubles.shift();
-  return listening === "playing" && !$("captions-only").checked && troubles.at(-1)[1] - troubles[0][1] >= 3;
+  const audio = listening === "playing" && !$("captions-only").checked && !onRadio();
+  return audio && (troubles.at(-1)[1] - troubles[0][1] >= 3 || (stats.lagSeconds || 0) >= BEHIND_S);
 }
 
 setInterval(() => {

@@ -829,3 +829,25 @@ async def test_with_the_screen_off_the_stream_keeps_playing_while_the_page_is_fr
     assert server.room.hub.channels["es"].audience >= 2
     # What listening this way costs in lag: the element's buffer ahead of what it plays.
     print(f"stream buffered ahead of playback: {played['radio']['ahead']:.2f} s")
+
+
+async def test_a_connection_that_cannot_keep_up_is_offered_captions_only(
+    browser: Browser, server: LiveServer
+) -> None:
+    """A phone whose link carries less than the audio it asked for (PCM at 384 kb/s through a link
+    Chromium holds to 32 kb/s) falls behind live: the page suggests captions only, and taking
+    the suggestion stops the audio."""
+    page = await browser.new_page(viewport=PHONE)
+    session = await page.context.new_cdp_session(page)
+    await session.send("Network.enable")
+    await page.goto(f"http://127.0.0.1:{server.port}/?lang=es&codec=pcm")
+    throttle = {"offline": False, "latency": 50, "downloadThroughput": 4_000, "uploadThroughput": 100_000}
+    await session.send("Network.emulateNetworkConditions", throttle)
+    await page.locator("#play").click()
+    hint = page.locator("#struggling")
+    await expect(hint).to_be_visible(timeout=60_000)
+    await expect(hint).to_contain_text("La conexión no da abasto")
+    await hint.get_by_role("button", name="Solo subtítulos").click()
+    await expect(page.locator("#captions-only")).to_be_checked()
+    await expect(hint).to_be_hidden(timeout=5_000)
+    await page.wait_for_function("() => window.__listenerStats.audioBytes === 0", timeout=15_000)
