@@ -17,6 +17,8 @@ from harness.live import live_server
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
 from translator.audio.wav import WavSource
 from translator.config import load_settings
+from translator.hub import Hub
+from translator.server import stream
 
 REPLIES = (0.6, 1.2, 0.8)
 """Seconds of interpretation the test service answers each turn with, in turn (a 440 Hz tone)."""
@@ -98,3 +100,33 @@ async def test_the_stream_plays_every_utterance_whole_in_order_in_real_time(
     assert len(heard) == len(REPLIES), heard
     for got, expected in zip(heard, REPLIES, strict=True):
         assert abs(got - expected) <= 0.06, (heard, REPLIES)
+
+
+async def test_a_client_that_takes_the_stream_slower_than_it_plays_is_dropped_and_nobody_else_notices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rule on its own, on a real hub and broadcast: what a client leaves unsent is bounded (a
+    connection that stops reading stops taking pages once its buffers are full)."""
+    monkeypatch.setattr(stream, "MAX_CLIENT_BACKLOG", 2_000)
+    hub = Hub(["es"])
+    broadcast = stream.Broadcast(hub, "es", "ogg")
+    broadcast.start()
+    try:
+        reader, stuck = broadcast.join(), broadcast.join()
+        assert hub.channels["es"].audience == 2, "HTTP listeners are the audience"
+        got = 0
+        async with asyncio.timeout(10):
+            while stuck in broadcast.clients:
+                data = await reader.get()  # the reader takes every page as it comes
+                assert data is not None
+                broadcast.sent(reader, data)
+                got += len(data)
+        assert reader in broadcast.clients and hub.channels["es"].audience == 1
+        # The stuck one's stream ends; the reader's goes on.
+        pending = [stuck.get_nowait() for _ in range(stuck.qsize())]
+        assert pending[-1] is None
+        async with asyncio.timeout(2):
+            assert await reader.get()
+    finally:
+        await broadcast.stop()
+    assert got > 2_000
