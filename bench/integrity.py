@@ -21,6 +21,7 @@ from pathlib import Path
 import soundfile
 from playwright.async_api import async_playwright
 
+from bench.report import publish
 from harness.browser import CHROMIUM_ARGS
 from harness.talk import write_talk
 from translator.config import load_settings
@@ -104,13 +105,10 @@ def main() -> int:
             "played (c) | end of speech → first audio, median / max | before (issue 8) |",
             "|---|---|---|---|---|---|---|",
             *rows,
+            "",
         ]
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    print(text)
-    print(f"written to {args.out}", file=sys.stderr)
-    return 0
+    return publish(args.out, text)
 
 
 if __name__ == "__main__":

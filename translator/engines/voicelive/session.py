@@ -48,7 +48,6 @@ STOP_TIMEOUT_S = 5.0
 class SessionHost(Protocol):
     """What a language's session reads of the engine that runs it (the engine's, shared by all)."""
 
-    source: Language
     spoken: list[Language]
     config: AzureConfig
     credential: Any
