@@ -20,12 +20,19 @@ from translator.engines import table
 from translator.errors import ConfigError, UnknownLanguageError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, get_language
+from translator.printable import printable
 
 # Environment variables for Azure, first match wins; the COGNITIVE_SERVICES names are the SDK samples'.
 AZURE_ENV: dict[str, tuple[str, ...]] = {
     "endpoint": ("AZURE_VOICELIVE_ENDPOINT", "AZURE_COGNITIVE_SERVICES_ENDPOINT"),
     "api_key": ("AZURE_VOICELIVE_API_KEY", "AZURE_COGNITIVE_SERVICES_KEY"),
     "model": ("AZURE_VOICELIVE_MODEL",),
+}
+# The dedicated interpreter model's resource (Azure OpenAI / Foundry), apart from Voice Live's.
+TRANSLATE_ENV: dict[str, tuple[str, ...]] = {
+    "endpoint": ("AZURE_OPENAI_ENDPOINT",),
+    "api_key": ("AZURE_OPENAI_API_KEY",),
+    "deployment": ("AZURE_OPENAI_TRANSLATE_DEPLOYMENT",),
 }
 SERVER_ENV: dict[str, str] = {"operator_token": "TRANSLATOR_OPERATOR_TOKEN"}
 MIN_TOKEN_CHARS = 16
@@ -70,6 +77,30 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
         return f"AzureConfig(endpoint={self.endpoint!r}, api_key={key}, model={self.model!r})"
+
+
+class TranslateConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Azure OpenAI's dedicated interpreter model, gpt-realtime-translate. Without an API key,
+    DefaultAzureCredential signs in."""
+
+    endpoint: str | None = None
+    """Resource endpoint, e.g. ``https://<resource>.openai.azure.com/``."""
+    api_key: str | None = None
+    """API key. A secret: never printed, never sent to a browser."""
+    deployment: str = "gpt-realtime-translate"
+    """The deployment's name (Global Standard)."""
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    """Transcribes the speaker for the source captions; empty: no source captions."""
+    noise_reduction: Literal["none", "near_field", "far_field"] = "none"
+    """``near_field`` for a headset or lapel microphone, ``far_field`` for a room microphone."""
+    max_session_minutes: float = 25.0
+    """A session is replaced before this age even when the service announces no ``expires_at``."""
+    price_per_minute: float | None = None
+    """What an audio minute costs on your agreement, for ``translator eval``'s cost column."""
+
+    def __repr__(self) -> str:
+        key = "None" if self.api_key is None else "'***'"
+        return f"TranslateConfig(endpoint={self.endpoint!r}, api_key={key}, deployment={self.deployment!r})"
 
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -173,17 +204,20 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     channel's language is passed through in the speaker's own voice instead of being translated."""
     targets: list[str] = msgspec.field(default_factory=lambda: ["es", "fr"])
     engine: str = table.AUTO
-    """An engine of the table (``translator/engines/table.py``), or ``auto``: Voice Live when an
-    endpoint is configured, else the offline engine."""
+    """An engine of the table (``translator/engines/table.py``), or ``auto``: per language, the
+    first engine of the table that is configured and fits it (`table.engine_for`)."""
     audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
     azure: AzureConfig = msgspec.field(default_factory=AzureConfig)
     local: LocalConfig = msgspec.field(default_factory=LocalConfig)
     glossary: Glossary = msgspec.field(default_factory=Glossary)
     """Required translations and names kept; the operator may change it during the talk."""
+    translate: TranslateConfig = msgspec.field(default_factory=TranslateConfig)
+    engines: dict[str, str] = {}
+    """An engine per language, over ``engine`` (``{ es = "realtime-translate" }``)."""
 
     def resolved_engine(self) -> str:
-        """The engine this room runs (``auto`` resolved)."""
-        return table.resolve(self.engine, self).name
+        """The engine this room runs (``auto`` resolved; several joined with "+")."""
+        return table.describe(self)
 
     def spoken_languages(self) -> list[str]:
         """The floor's languages, the default first."""
@@ -197,7 +231,18 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
         return [*self.targets, *extra]
 
 
-ROOM_FIELDS = ("source", "spoken", "targets", "engine", "audio", "azure", "local", "glossary")
+ROOM_FIELDS = (
+    "source",
+    "spoken",
+    "targets",
+    "engine",
+    "audio",
+    "azure",
+    "local",
+    "glossary",
+    "translate",
+    "engines",
+)
 """Room settings that may also stand at the top level: the one room's, or every room's defaults."""
 
 
@@ -217,6 +262,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     azure: AzureConfig = msgspec.field(default_factory=AzureConfig)
     local: LocalConfig = msgspec.field(default_factory=LocalConfig)
     glossary: Glossary = msgspec.field(default_factory=Glossary)
+    translate: TranslateConfig = msgspec.field(default_factory=TranslateConfig)
+    engines: dict[str, str] = {}
     rooms: list[RoomConfig] = []
     """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
@@ -240,6 +287,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 self.azure,
                 self.local,
                 self.glossary,
+                self.translate,
+                dict(self.engines),
             )
         ]
 
@@ -262,10 +311,11 @@ def load_settings(
     if config_file is not None:
         data = _read_toml(config_file)
     env = os.environ if env is None else env
-    for key, names in AZURE_ENV.items():
-        value = next((env[n] for n in names if env.get(n)), None)
-        if value is not None:
-            data.setdefault("azure", {})[key] = value
+    for section, variables in (("azure", AZURE_ENV), ("translate", TRANSLATE_ENV)):
+        for key, names in variables.items():
+            value = next((env[n] for n in names if env.get(n)), None)
+            if value is not None:
+                data.setdefault(section, {})[key] = value
     for key, name in SERVER_ENV.items():
         if env.get(name):
             data.setdefault("server", {})[key] = env[name]
@@ -347,6 +397,18 @@ def _validate_azure(azure: AzureConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}azure.max_session_minutes", "must be more than 0 and at most 120")
 
 
+def _validate_translate(translate: TranslateConfig, prefix: str) -> None:
+    if translate.endpoint and urlsplit(translate.endpoint).query:
+        raise ConfigError(
+            f"{prefix}translate.endpoint",
+            "must be the bare resource URL, without a query string; put the key in AZURE_OPENAI_API_KEY",
+        )
+    if not translate.deployment.strip():
+        raise ConfigError(f"{prefix}translate.deployment", "must name the deployment")
+    if not 0 < translate.max_session_minutes <= 120:
+        raise ConfigError(f"{prefix}translate.max_session_minutes", "must be more than 0 and at most 120")
+
+
 def _validate_local(local: LocalConfig, prefix: str) -> None:
     for field, value, low in (
         ("beam_size", local.beam_size, 1),
@@ -398,11 +460,25 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}audio.input", f"no such file: {room.audio.input}")
     if room.engine not in table.choices():
         raise ConfigError(f"{prefix}engine", f"{room.engine!r} is not one of: {', '.join(table.choices())}")
-    if room.engine != table.AUTO:
-        spec = table.ENGINES[room.engine]
-        if missing := spec.missing(getattr(room, spec.section)):
-            raise ConfigError(f"{prefix}{spec.section}.{missing[0]}", missing[1])
+    for code, name in room.engines.items():
+        if code not in room.channels():
+            offered = ", ".join(room.channels())
+            raise ConfigError(
+                f"{prefix}engines.{printable(code)}", f"not a language offered here ({offered})"
+            )
+        if name not in table.choices():
+            choices = ", ".join(table.choices())
+            raise ConfigError(f"{prefix}engines.{code}", f"{printable(name)!r} is not one of: {choices}")
+    for name, field in [(room.engine, "engine"), *((n, f"engines.{c}") for c, n in room.engines.items())]:
+        if name != table.AUTO:
+            spec = table.ENGINES[name]
+            if missing := spec.missing(getattr(room, spec.section)):
+                raise ConfigError(f"{prefix}{spec.section}.{missing[0]}", f"{missing[1]} ({field})")
+    for code in room.channels():
+        if problem := table.engine_for(room, code).refuses(code):
+            raise ConfigError(f"{prefix}{table.field_for(room, code)}", problem)
     _validate_azure(room.azure, prefix)
+    _validate_translate(room.translate, prefix)
     _validate_local(room.local, prefix)
 
 

@@ -27,9 +27,9 @@ from azure.ai.voicelive.aio import connect
 
 from translator.audio import FRAME_BYTES, FRAME_MS
 from translator.config import Settings
+from translator.engines.credentials import SharedCredential
 from translator.engines.voicelive.configure import session_config
 from translator.engines.voicelive.connection import version_options
-from translator.engines.voicelive.credentials import SharedCredential
 from translator.engines.voicelive.models import capabilities
 from translator.languages import Language, get_language
 

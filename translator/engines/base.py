@@ -123,6 +123,14 @@ class Engine(ABC):
     async def _send(self, frame: bytes) -> None:
         """Deliver a frame; must not wait on any one slow target."""
 
+    def engine_of(self, code: str) -> str:
+        """The name of the engine that serves ``code`` (this one, unless it is several)."""
+        return self.name
+
+    def share_events(self, owner: Engine) -> None:
+        """Report into ``owner``'s events from now on (an engine that is part of ``owner``)."""
+        self._events = owner._events
+
     def emit(self, event: AnyEngineEvent) -> None:
         """Queue an event for `events()`."""
         self._events.put_nowait(event)

@@ -282,7 +282,9 @@ async def serve(settings: Settings) -> None:
 
 
 def _starting(settings: Settings) -> None:
-    doing = sorted({table.resolve(room.engine, room).starting for room in settings.room_configs()})
+    doing = sorted(
+        {table.ENGINES[name].starting for room in settings.room_configs() for name in table.by_engine(room)}
+    )
     print(f"translator: starting: {' and '.join(doing)}…", flush=True)
 
 

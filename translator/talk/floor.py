@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from translator.audio import FRAME_MS, FRAME_SAMPLES
+from translator.audio.levels import LOUD_DBFS
 from translator.audio.opus import OpusEncoder
 from translator.hub import AudioChunk
 from translator.languages import FLOOR
@@ -31,8 +32,6 @@ from translator.messages import MAX_PACKETS
 
 KEEP_S = 60
 """Seconds of the floor kept for passthrough: far more than any engine takes to name a language."""
-LOUD_DBFS = -50.0
-"""Louder than this is someone speaking on the floor (a microphone's room noise sits below)."""
 PREROLL_MS = 200
 """Kept before the first loud frame of an Original utterance: the onset of a word is quiet."""
 HANGOVER_MS = 600

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from translator.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, AudioSource
+from translator.audio.levels import SILENCE_DBFS, level_dbfs
 from translator.audio.opus import OpusEncoder
 from translator.engines.base import Engine
 from translator.engines.events import (
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 # Silence sent after the input ends, so that the engine's VAD closes the last utterance.
 TAIL_SILENCE_MS = 1500
-SILENCE_DBFS = -100.0
 # A running input that gives no frame for this long is stalled (a device that stopped delivering).
 STALLED_S = 2.0
 INPUT_RESTART_S = 1.0
@@ -83,13 +82,6 @@ class _Utterance:
     opus_samples: int = 0
     encoder: OpusEncoder | None = None
     """This utterance's own Opus stream (a page decodes each utterance with a decoder of its own)."""
-
-
-def level_dbfs(frame: bytes) -> float:
-    """RMS level of a PCM16 frame in dB below full scale (``SILENCE_DBFS`` for digital silence)."""
-    samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
-    rms = float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
-    return max(SILENCE_DBFS, 20 * math.log10(rms / 32768)) if rms else SILENCE_DBFS
 
 
 def listener_status(lang: str, paused: bool, language: LanguageState | None) -> Status:

@@ -19,16 +19,17 @@ from typing import Self
 import msgspec
 
 from translator.audio import SAMPLE_RATE, AudioSource, open_source
+from translator.audio.levels import SILENCE_DBFS
 from translator.config import BrokerConfig, RoomConfig, Settings
 from translator.engines.base import Engine
-from translator.engines.table import create_engine, resolve
+from translator.engines.table import create_engine, describe
 from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError
 from translator.glossary import Glossary
 from translator.hub import Hub
 from translator.hub.broker import RedisBroker
 from translator.languages import FLOOR, Language, get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, Status
-from translator.talk.pipeline import SILENCE_DBFS, Pipeline, listener_status
+from translator.talk.pipeline import Pipeline, listener_status
 from translator.talk.state import (
     InputReport,
     LanguageName,
@@ -206,7 +207,7 @@ class Room(RoomBase):
         """The engine this room runs (or would run)."""
         if self.pipeline is not None:
             return self.pipeline.engine.name
-        return resolve(self.config.engine, self.config).name
+        return describe(self.config)
 
     @property
     def targets(self) -> list[Language]:

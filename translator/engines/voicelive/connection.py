@@ -34,7 +34,7 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.engines.voicelive.faults import Backoff
+from translator.engines.retry import Backoff
 from translator.engines.voicelive.turns import (
     MAX_RATE_LIMITED_ATTEMPTS,
     ONE_LANGUAGE,

@@ -9,8 +9,8 @@ from azure.core.credentials import AzureKeyCredential
 
 from translator.config import AzureConfig
 from translator.engines.base import Engine
+from translator.engines.credentials import SharedCredential
 from translator.engines.instructions import interpreter_instructions
-from translator.engines.voicelive.credentials import SharedCredential
 from translator.engines.voicelive.models import capabilities
 from translator.engines.voicelive.session import LanguageSession
 from translator.engines.voicelive.voices import speaks

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import random
-
-import msgspec
 from azure.ai.voicelive.aio import ConnectionClosed
 from azure.ai.voicelive.aio import ConnectionError as VoiceLiveConnectionError
 
+from translator.engines.retry import Fault
 from translator.errors import PermanentEngineError, TransientEngineError
-
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 30.0
 
 # Handshake answers that no retry changes, in the words a user can act on.
 PERMANENT_STATUS = {
@@ -21,13 +16,6 @@ PERMANENT_STATUS = {
     "Services User and Foundry User roles on the resource",
     404: "wrong endpoint or deployment (HTTP 404): check AZURE_VOICELIVE_ENDPOINT and the model",
 }
-
-
-class Fault(msgspec.Struct, frozen=True):
-    """A failure as the user reads it."""
-
-    message: str
-    retry: bool
 
 
 def describe(exc: BaseException) -> Fault:
@@ -52,18 +40,3 @@ def describe(exc: BaseException) -> Fault:
     if isinstance(exc, OSError):
         return Fault(f"network error ({exc.__class__.__name__})", retry=True)
     return Fault(f"unexpected error ({exc.__class__.__name__})", retry=True)
-
-
-class Backoff:
-    """Exponential back-off with jitter, so that languages (and machines) do not retry in step."""
-
-    def __init__(self) -> None:
-        self._next = BACKOFF_FIRST_S
-
-    def reset(self) -> None:
-        self._next = BACKOFF_FIRST_S
-
-    def delay(self) -> float:
-        """The next wait, in seconds: half to all of a doubling step, capped."""
-        step, self._next = self._next, min(self._next * 2, BACKOFF_MAX_S)
-        return step * random.uniform(0.5, 1.0)

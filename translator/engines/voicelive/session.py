@@ -20,9 +20,10 @@ from typing import Any, Protocol
 from translator.audio import FRAME_MS
 from translator.config import AzureConfig
 from translator.engines.events import AnyEngineEvent, EngineFailure, SessionState, SessionStateName
+from translator.engines.retry import Backoff, Fault
 from translator.engines.voicelive.configure import glossary_update, session_config
 from translator.engines.voicelive.connection import Connection
-from translator.engines.voicelive.faults import Backoff, Fault, describe
+from translator.engines.voicelive.faults import describe
 from translator.engines.voicelive.models import capabilities
 from translator.engines.voicelive.turns import FloorLanguages
 from translator.errors import PermanentEngineError

@@ -71,7 +71,7 @@ class SharedCredential:
         if not self._signed_in and self._failures >= FIRST_START_ATTEMPTS:
             return PermanentEngineError(
                 f"{message} (no Azure identity is set up here: sign in with `az login`, use a managed "
-                "identity, or set AZURE_VOICELIVE_API_KEY)"
+                "identity, or set an API key)"
             )
         return TransientEngineError(message)
 

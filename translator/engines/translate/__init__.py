@@ -1,0 +1,1 @@
+"""Azure OpenAI gpt-realtime-translate: the dedicated interpreter model."""
