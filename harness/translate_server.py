@@ -101,6 +101,7 @@ class FakeTranslate:
         language_of: Callable[[str], str] | None = None,
         handshake_statuses: Iterable[int] = (),
         session_seconds: int = 1800,
+        refuse_languages: Iterable[str] = (),
     ) -> None:
         self.api_key = api_key
         self.token = token
@@ -116,6 +117,8 @@ class FakeTranslate:
         self.handshake_statuses = list(handshake_statuses)
         """Answered to the next handshakes, one each, before connections are accepted."""
         self.session_seconds = session_seconds
+        self.refuse_languages = set(refuse_languages)
+        """Output languages refused with ``error``, as an unsupported one is."""
         self.connections: list[Connection] = []
         self.sockets: list[web.WebSocketResponse] = []
         self._ids = itertools.count(1)
@@ -227,7 +230,7 @@ class _Session:
     async def update(self, event: dict[str, Any]) -> None:
         audio = event.get("session", {}).get("audio", {})
         language = audio.get("output", {}).get("language")
-        if language not in LANGUAGES:
+        if language not in LANGUAGES or language in self.server.refuse_languages:
             await self.send(
                 {
                     "type": "error",

@@ -1,5 +1,6 @@
 """The engine contract, run against every engine: the scripted engine, the offline engine (real
-models), and the Voice Live engine (the real SDK against the test server on 127.0.0.1).
+models), the Voice Live engine and the gpt-realtime-translate engine (the real SDKs against their
+test servers on 127.0.0.1).
 
 Each opens its sessions and confirms them; gives every utterance of a spoken talk its caption and
 its whole audio, in order (the audio before the end of its turn); stops within its bound; and a
@@ -22,6 +23,7 @@ import pytest
 
 from harness.engine_driver import Outcome, speak
 from harness.scripted_engine import ScriptConfig, ScriptedEngine, utterance
+from harness.translate_server import FakeTranslate
 from harness.voicelive_server import FakeVoiceLive
 from translator.audio.wav import read_wav
 from translator.config import LocalConfig, load_settings
@@ -85,6 +87,17 @@ async def voicelive(targets: list[str], failing: set[str]) -> AsyncIterator[Engi
             yield engine
 
 
+@contextlib.asynccontextmanager
+async def realtime_translate(targets: list[str], failing: set[str]) -> AsyncIterator[Engine]:
+    async with FakeTranslate(refuse_languages=failing) as server:
+        settings = load_settings(
+            env={"AZURE_OPENAI_ENDPOINT": server.endpoint, "AZURE_OPENAI_API_KEY": server.api_key},
+            overrides={"targets": targets, "engine": "realtime-translate"},
+        )
+        async with table.create_engine(settings.room_configs()[0]) as engine:
+            yield engine
+
+
 @dataclass(frozen=True)
 class Case:
     make: Make
@@ -96,6 +109,7 @@ CASES = {
     "scripted": Case(scripted, pace=8, within_s=20),
     "local": Case(local, pace=4, within_s=90),
     "voicelive": Case(voicelive, pace=4, within_s=40),
+    "realtime-translate": Case(realtime_translate, pace=4, within_s=40),
 }
 
 

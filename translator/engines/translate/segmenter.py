@@ -69,6 +69,8 @@ TEXT_GRACE_MS = 800
 TEXT_SLACK_MS = 400
 SOURCE_SLACK_MS = 1000
 """The source transcript of a sentence is heard up to this long after its speech ended."""
+MIN_DELAY_MS = 200
+"""The least the model takes to speak of what it heard: one of its frames."""
 HANGOVER_MS = 300
 """Quiet on the floor that ends a stretch of speech."""
 PASSTHROUGH_WAIT_MS = 4000
@@ -134,12 +136,10 @@ class Segmenter:
         self._onset: deque[bytes] = deque(maxlen=ONSET_MS // BLOCK_MS)
         self._early = ""
         """Translated text that came before any audio of its utterance."""
-        self._source: list[tuple[int | None, str]] = []
+        self._source: list[tuple[int, str]] = []
         """Source transcript not yet given to an utterance: (position, delta)."""
         self._last_end = 0
         """The end of the speech of the last utterance."""
-        self._last_opened: int | None = None
-        """The output position the last utterance opened at."""
         self.last_done = 0
         """The end of the speech of the last utterance that finished whole: a replacement connection
         starts from here."""
@@ -214,11 +214,11 @@ class Segmenter:
         self._emit(TranslationText(self.target, piece.id, piece.text.strip(), final=False))
 
     def source(self, delta: str, position_ms: int | None) -> None:
-        """A delta of the source transcript."""
-        self._source.append((position_ms, delta))
+        """A delta of the source transcript (without a position: heard when it arrives)."""
+        self._source.append((self._now if position_ms is None else position_ms, delta))
         if (piece := self._open) is not None:
             # What was heard up to the output so far: the model cannot have spoken of later speech.
-            text = "".join(d for p, d in self._source if p is None or p <= piece.last_pos).strip()
+            text = "".join(d for p, d in self._source if p <= piece.last_pos).strip()
             self._emit(SourceText(self.target, piece.id, text, final=False))
 
     def interrupt(self) -> int:
@@ -260,9 +260,14 @@ class Segmenter:
         if self._ending is not None:
             self._finish(self._ending, "completed")
         last = self._last_end
-        start = next((max(s.start, last) for s in self._stretches if s.end is None or s.end > last), last)
+        pending = [s for s in self._stretches if s.end is None or s.end > last]
+        if self.passthrough:
+            # The model may have stayed silent on speech in its own language: this output is of the
+            # latest speech it can have heard, and what it skipped is left to pass through.
+            heard = [s for s in pending if s.start <= position - MIN_DELAY_MS]
+            pending = heard[-1:] or pending
+        start = max(pending[0].start, last) if pending else last
         piece = self._open = _Piece(f"{self.target}-{next(self._ids)}", start, position, self._early)
-        self._last_opened = position
         piece.heard_at = self._now
         self._early = ""
         self._emit(SpeechStarted(self.target, piece.id, start))
@@ -278,7 +283,7 @@ class Segmenter:
         end = max(ended) if ended else min(max(piece.last_pos, piece.start_ms + FRAME_MS), self._now)
         piece.end_ms = max(end, piece.start_ms + FRAME_MS)
         for stretch in self._stretches:
-            if stretch.end is not None and stretch.end <= piece.end_ms:
+            if stretch.end is not None and piece.start_ms < stretch.end <= piece.end_ms:
                 stretch.covered = True
         self._last_end = piece.end_ms
         piece.closed_at = self._now
@@ -289,7 +294,7 @@ class Segmenter:
     def _finish(self, piece: _Piece, status: str) -> None:
         assert piece.end_ms is not None
         self._ending = None
-        source = self._take_source(self._source_until(piece.end_ms))
+        source = self._take_source(piece.start_ms, self._source_until(piece.end_ms))
         self._emit(SourceText(self.target, piece.id, source, final=True))
         self._emit(TranslationText(self.target, piece.id, piece.text.strip(), final=True))
         self._emit(TurnDone(self.target, piece.id, status))
@@ -303,27 +308,30 @@ class Segmenter:
         following = (s.start for s in self._stretches if s.start >= end_ms)
         return next(following, end_ms + SOURCE_SLACK_MS)
 
-    def _take_source(self, until_ms: int) -> str:
-        taken = [d for p, d in self._source if p is None or p <= until_ms]
-        self._source = [(p, d) for p, d in self._source if p is not None and p > until_ms]
+    def _take_source(self, start_ms: int, until_ms: int) -> str:
+        """The source transcript heard from ``start_ms`` to ``until_ms``. What was heard before is
+        kept for speech still to pass through, or dropped."""
+        taken = [d for p, d in self._source if start_ms <= p <= until_ms]
+        self._source = [
+            (p, d)
+            for p, d in self._source
+            if p is not None and (p > until_ms or (self.passthrough and p < start_ms))
+        ]
         return "".join(taken).strip()
 
     def _pass_through(self) -> None:
         """Speech that ended long enough ago with no output since it began: left untranslated."""
-        if not self.idle:
-            return  # after the utterance under way, so that the timeline stays in order
+        if not self.passthrough or not self.idle:
+            return  # after the utterance under way, so that its events stay together
         for stretch in self._stretches:
             if stretch.covered or stretch.end is None or self._now - stretch.end < PASSTHROUGH_WAIT_MS:
                 continue
             stretch.covered = True
-            followed = self._last_opened is not None and self._last_opened >= stretch.start
-            if not self.passthrough or followed or self._last_end > stretch.start:
-                continue
             piece_id = f"{self.target}-{next(self._ids)}"
             self._emit(SpeechStarted(self.target, piece_id, stretch.start))
             self._emit(SpeechStopped(self.target, piece_id, stretch.end))
-            source = self._take_source(self._source_until(stretch.end))
+            source = self._take_source(stretch.start, self._source_until(stretch.end))
             self._emit(SourceText(self.target, piece_id, source, final=True))
             self._emit(Passthrough(self.target, piece_id))
             self._emit(TurnDone(self.target, piece_id, "completed"))
-            self._last_end = self.last_done = stretch.end
+            self.last_done = max(self.last_done, stretch.end)
