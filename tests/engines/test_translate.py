@@ -78,11 +78,11 @@ def audio_of(outcome: Outcome, lang: str) -> dict[str, bytes]:
 async def test_each_sentence_is_one_utterance_with_its_caption_and_its_whole_audio(
     continuous: bool, elapsed: bool
 ) -> None:
-    async with FakeTranslate(continuous=continuous, elapsed=elapsed) as server:
-        async with table.create_engine(settings_for(server, "es", "fr").room_configs()[0]) as engine:
-            outcome = await speak(
-                engine, tone_talk(TALK), all_done(len(TALK), "es", "fr"), pace=4, within_s=60
-            )
+    async with (
+        FakeTranslate(continuous=continuous, elapsed=elapsed) as server,
+        table.create_engine(settings_for(server, "es", "fr").room_configs()[0]) as engine,
+    ):
+        outcome = await speak(engine, tone_talk(TALK), all_done(len(TALK), "es", "fr"), pace=4, within_s=60)
     for lang in ("es", "fr"):
         done = finished(outcome, lang)
         audio = audio_of(outcome, lang)
@@ -103,9 +103,11 @@ async def test_each_sentence_is_one_utterance_with_its_caption_and_its_whole_aud
 
 async def test_a_sentence_longer_than_the_bound_is_cut_and_loses_no_audio() -> None:
     talk = [(300, 26.0)]
-    async with FakeTranslate() as server:
-        async with table.create_engine(settings_for(server, "es").room_configs()[0]) as engine:
-            outcome = await speak(engine, tone_talk(talk), all_done(2, "es"), pace=8, within_s=60)
+    async with (
+        FakeTranslate() as server,
+        table.create_engine(settings_for(server, "es").room_configs()[0]) as engine,
+    ):
+        outcome = await speak(engine, tone_talk(talk), all_done(2, "es"), pace=8, within_s=60)
     audio = audio_of(outcome, "es")
     lengths = [len(pcm) / 2 / RATE for pcm in audio.values()]
     assert len(lengths) == 2 and lengths[0] == pytest.approx(
@@ -180,9 +182,11 @@ async def test_a_refused_key_or_deployment_fails_the_language_in_plain_words() -
 
 
 async def test_an_unavailable_service_is_retried_until_it_answers() -> None:
-    async with FakeTranslate(handshake_statuses=[503, 429]) as server:
-        async with table.create_engine(settings_for(server, "es").room_configs()[0]) as engine:
-            outcome = await speak(engine, tone_talk(TALK[:2]), all_done(2, "es"), pace=4, within_s=40)
+    async with (
+        FakeTranslate(handshake_statuses=[503, 429]) as server,
+        table.create_engine(settings_for(server, "es").room_configs()[0]) as engine,
+    ):
+        outcome = await speak(engine, tone_talk(TALK[:2]), all_done(2, "es"), pace=4, within_s=40)
     recoverable = [e.message for e in outcome.of(EngineFailure) if e.recoverable]
     assert recoverable == [
         "gpt-realtime-translate is unavailable (HTTP 503)",
