@@ -135,6 +135,7 @@ function renderStatus(status) {
     const row = body.insertRow();
     row.dataset.lang = lang.code;
     cell(row, `${lang.native} (${lang.code})`);
+    cell(row, lang.engine ?? "–");
     cell(row, lang.detail ? `${lang.state}: ${lang.detail}` : lang.state, `state-${lang.state}`);
     cell(row, seconds(lang.lag_s));
     cell(row, quantiles(lang.lags?.audio));

@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from harness.live import listen, live_server
+from harness.translate_server import FakeTranslate
 from harness.voicelive_server import FakeVoiceLive
 from translator.audio.wav import WavSource
 from translator.config import load_settings
@@ -216,3 +217,38 @@ async def test_server_sent_events_carry_the_same_captions_as_the_websocket(
     assert {c["id"]: c for c in captions if c["final"]} == ws.finals()
     assert unknown.status_code == 404 and "available: original, es, fr" in unknown.json()["detail"]
     assert all(listeners - audience == 1 for listeners, audience in seen), "SSE readers are not the audience"
+
+
+async def test_a_room_serves_languages_on_different_engines(voicelive: FakeVoiceLive, talk: Path) -> None:
+    async with FakeTranslate() as translate:
+        settings = load_settings(
+            env={
+                "AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint,
+                "AZURE_VOICELIVE_API_KEY": "secret-key-456",
+                "AZURE_OPENAI_ENDPOINT": translate.endpoint,
+                "AZURE_OPENAI_API_KEY": translate.api_key,
+            },
+            overrides={
+                "targets": ["es", "fr"],
+                "engines": {"es": "realtime-translate"},
+                "engine": "voicelive",
+                "audio.input": str(talk),
+                "azure.model": "gpt-4.1",
+                "glossary": {"keep": ["Contoso"]},
+            },
+        )
+        async with live_server(settings, WavSource(talk, pace=4)) as server:
+            spanish, french = await asyncio.gather(
+                listen(f"{server.ws}/ws/listen/es", two_finals),
+                listen(f"{server.ws}/ws/listen/fr", two_finals),
+            )
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                status = (await client.get("/api/status", headers=server.operator)).json()
+    assert all(c["text"].startswith("[es] tone") for c in spanish.finals().values())
+    assert all("translated into fr-FR" in c["text"] for c in french.finals().values())
+    assert status["engine"] == "realtime-translate + voicelive"
+    engines = {lang["code"]: (lang["engine"], lang["detail"]) for lang in status["languages"]}
+    assert engines["fr"] == ("voicelive", "")
+    assert engines["es"][0] == "realtime-translate"
+    assert "takes no glossary: 1 name(s) and term(s) for Spanish are not enforced" in engines["es"][1]
+    assert translate.api_key not in json.dumps(status)

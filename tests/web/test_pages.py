@@ -340,7 +340,7 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
     await expect(page.locator("#console")).to_be_visible()
     assert token not in page.url
     for lang in ("es", "fr"):
-        await expect(page.locator(f'#languages tr[data-lang="{lang}"] td').nth(1)).to_have_text("ready")
+        await expect(page.locator(f'#languages tr[data-lang="{lang}"] td').nth(2)).to_have_text("ready")
     # The latest final captions side by side, each under its source.
     for lang, locale in (("es", "es-ES"), ("fr", "fr-FR")):
         latest = page.locator(f'#captions [data-lang="{lang}"] li').first
@@ -393,7 +393,7 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     overlay = await browser.new_page()
     await overlay.goto(f"{base}/overlay?lang=fr")
     # The audience is one phone: the console's and the overlay's own connections are not counted.
-    await expect(console.locator('#languages tr[data-lang="fr"] td').nth(6)).to_have_text("1", timeout=15_000)
+    await expect(console.locator('#languages tr[data-lang="fr"] td').nth(7)).to_have_text("1", timeout=15_000)
     fr = next(t for t in server.room.language_reports() if t.code == "fr")
     assert fr.listeners == 1 and len(server.room.hub.channels["fr"].listeners) == 3
     await overlay.close()
@@ -416,18 +416,18 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     # A language added during the talk gets a session, listeners and captions.
     await console.locator("#addable").select_option("it")
     await console.get_by_role("button", name="Add language").click()
-    await expect(console.locator('#languages tr[data-lang="it"] td').nth(1)).to_have_text(
+    await expect(console.locator('#languages tr[data-lang="it"] td').nth(2)).to_have_text(
         "ready", timeout=15_000
     )
     latest_it = console.locator('#captions [data-lang="it"] li .translation').first
     await expect(latest_it).to_have_text("translated into it-IT: Good morning everyone", timeout=20_000)
     assert server.room.hub.channels["it"].listeners, "the console follows it (uncounted)"
     # The rolling lags fill in once captions come.
-    await expect(console.locator('#languages tr[data-lang="es"] td').nth(4)).to_have_text(
+    await expect(console.locator('#languages tr[data-lang="es"] td').nth(5)).to_have_text(
         re.compile(r"^\d+\.\d\d s / \d+\.\d\d s$"), timeout=15_000
     )
     # What the language's translations were billed over the last minute.
-    await expect(console.locator('#languages tr[data-lang="es"] td').nth(5)).to_have_text(
+    await expect(console.locator('#languages tr[data-lang="es"] td').nth(6)).to_have_text(
         re.compile(r"^[1-9]\d*$")
     )
 
@@ -642,7 +642,7 @@ async def test_two_rooms_on_the_landing_page_and_in_the_console(
         # One room in detail: choosing the youth room shows its languages and captions, not the hall's.
         await console.get_by_role("button", name="Youth room", exact=True).click()
         await expect(console.locator("#room-title")).to_have_text("Youth room")
-        await expect(console.locator('#languages tr[data-lang="fr"] td').nth(1)).to_have_text("ready")
+        await expect(console.locator('#languages tr[data-lang="fr"] td').nth(2)).to_have_text("ready")
         await expect(console.locator('#languages tr[data-lang="es"]')).to_have_count(0)
         await expect(console.locator('#captions [data-lang="fr"] li').first).to_be_visible(timeout=15_000)
         # Stopping the youth room from the console leaves the main hall running.

@@ -22,7 +22,7 @@ from translator.audio import SAMPLE_RATE, AudioSource, open_source
 from translator.audio.levels import SILENCE_DBFS
 from translator.config import BrokerConfig, RoomConfig, Settings
 from translator.engines.base import Engine
-from translator.engines.table import create_engine, describe
+from translator.engines.table import create_engine, describe, engine_for
 from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError
 from translator.glossary import Glossary
 from translator.hub import Hub
@@ -135,6 +135,10 @@ class RoomBase(ABC):
             return "Original · " + " / ".join(language.native for language in self.spoken)
         return get_language(lang).native
 
+    def engine_of(self, code: str) -> str:
+        """The engine that interprets into ``code`` (as the settings choose it)."""
+        return engine_for(self.config, code).name
+
     def floor_report(self) -> LanguageReport:
         """The Original channel as ``/api/languages`` lists it."""
         state = self.status(FLOOR).state
@@ -161,6 +165,7 @@ class RoomBase(ABC):
                     detail=known.detail,
                     lags=known.lags.summary(),
                     tokens_per_minute=known.tokens.rate() if known.tokens is not None else None,
+                    engine=self.engine_of(language.code),
                 )
             reports.append(report)
         return reports

@@ -64,6 +64,8 @@ class LanguageReport(msgspec.Struct, frozen=True, omit_defaults=True):
     detail: str | msgspec.UnsetType = msgspec.UNSET
     lags: LagsReport | None | msgspec.UnsetType = msgspec.UNSET
     tokens_per_minute: int | None | msgspec.UnsetType = msgspec.UNSET
+    engine: str | msgspec.UnsetType = msgspec.UNSET
+    """The engine that interprets into it (a room may run several)."""
 
 
 class RoomName(msgspec.Struct, frozen=True):
