@@ -10,19 +10,21 @@ import sys
 
 import pytest
 
+from harness.translate_server import FakeTranslate
 from harness.voicelive_server import FakeVoiceLive
 
 
-async def check(server: FakeVoiceLive, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
-    env |= {"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "s3cret-key"}
+async def check(server: FakeVoiceLive, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    environment |= {"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "s3cret-key"}
+    environment |= env or {}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "translator",
         "check",
         *args,
-        env=env,
+        env=environment,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -152,3 +154,24 @@ async def test_the_probe_settles_what_the_docs_leave_open_and_its_recording_repl
         )
     assert status == 0, again + err
     assert answers(again) == found
+
+
+async def test_check_runs_each_language_on_its_engine(tmp_path) -> None:
+    config = tmp_path / "mixed.toml"
+    config.write_text('engine = "voicelive"\n[engines]\nes = "realtime-translate"\n')
+    async with FakeVoiceLive(transcript="Good morning everyone.") as server, FakeTranslate() as translate:
+        extra = {"AZURE_OPENAI_ENDPOINT": translate.endpoint, "AZURE_OPENAI_API_KEY": translate.api_key}
+        status, out, err = await check(
+            server, "--config", str(config), "--target", "es", "--target", "fr", env=extra
+        )
+        appended = [c.audio_ms for c in translate.connections]
+    assert status == 0, out + err
+    assert "checking es on gpt-realtime-translate (realtime-translate), fr on gpt-realtime" in out
+    spanish = next(line for line in out.splitlines() if line.startswith("es: ok"))
+    assert (
+        "realtime-translate, handshake" in spanish and "first audio" in spanish and "final caption" in spanish
+    )
+    assert re.search(r"translated: \[es\] tone \d+\.", out), out
+    assert "fr: ok  voicelive, handshake" in out and "translated into fr-FR: Good morning everyone." in out
+    assert len(appended) == 1 and appended[0] >= 2000, "the utterance and its tail, on one session"
+    assert translate.api_key not in out + err

@@ -1,5 +1,6 @@
-"""``translator check``: one short utterance in the speaker's language through Voice Live, per
-target language, timed, with what a minute of the talk would cost in tokens.
+"""``translator check``: one short utterance in the speaker's language through each target
+language's Azure engine (Voice Live, or gpt-realtime-translate), timed, with what a minute of the
+talk would cost in tokens where the engine bills by token.
 
 The first command a user with Azure runs: it proves the endpoint, the credential, the model and
 each language's session configuration, and says in plain words what is wrong when something is.
@@ -21,7 +22,9 @@ import msgspec
 
 from translator.audio import FRAME_BYTES, FRAME_MS
 from translator.audio.wav import read_wav
-from translator.config import Settings
+from translator.config import RoomConfig, Settings
+from translator.engines import table
+from translator.engines.base import Engine
 from translator.engines.events import (
     AnyEngineEvent,
     EngineFailure,
@@ -32,10 +35,11 @@ from translator.engines.events import (
     TranslationText,
 )
 from translator.engines.local.voices import ESPEAK_VOICES
-from translator.engines.voicelive.engine import TRANSLATIONS_PER_MINUTE, VoiceLiveEngine
+from translator.engines.voicelive.engine import TRANSLATIONS_PER_MINUTE
 from translator.errors import ConfigError
 from translator.languages import Language, get_language
 
+AZURE_ENGINES = ("voicelive", "realtime-translate")
 UTTERANCE = files("translator") / "data" / "check-utterance.wav"
 # Silence after the utterance, so that the service's VAD ends the turn.
 TAIL_MS = 2000
@@ -65,6 +69,7 @@ class LanguageCheck(msgspec.Struct):
     """What one language's check found; times in seconds."""
 
     lang: str
+    engine: str = ""
     handshake_s: float | None = None
     first_audio_s: float | None = None
     """From the end of the utterance to the first translated audio."""
@@ -86,17 +91,25 @@ class LanguageCheck(msgspec.Struct):
 async def check(
     settings: Settings, timeout_s: float, progress: Callable[[str], None] = print
 ) -> list[LanguageCheck]:
-    """Check every target language at once; each result arrives through ``progress`` as it ends."""
-    if not settings.azure.endpoint:
+    """Check every target language at once, each on its engine; each result arrives through
+    ``progress`` as it ends."""
+    room = settings.room_configs()[0]
+    engines = {code: table.engine_for(room, code) for code in settings.targets}
+    if not all(spec.name in AZURE_ENGINES for spec in engines.values()):
         raise ConfigError(
-            "azure.endpoint", "translator check needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)"
+            "azure.endpoint",
+            "translator check needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint), or AZURE_OPENAI_ENDPOINT "
+            "for gpt-realtime-translate",
         )
     source = get_language(settings.source)
     pcm, said = await utterance(source)
-    targets = [get_language(code) for code in settings.targets]
-    progress(f"checking {', '.join(t.code for t in targets)} on {settings.azure.model}, {said} …")
+    served = ", ".join(f"{code} on {_model(room, spec.name)}" for code, spec in engines.items())
+    progress(f"checking {served}, {said} …")
     results = await asyncio.gather(
-        *(_check_one(settings, source, t, pcm, timeout_s, progress) for t in targets)
+        *(
+            _check_one(table.create_for(spec, room, [code]), pcm, timeout_s, progress)
+            for code, spec in engines.items()
+        )
     )
     if line := estimate(list(results), settings.azure.tokens_per_minute):
         progress(line)
@@ -138,17 +151,17 @@ def estimate(results: list[LanguageCheck], quota: int) -> str:
     return line
 
 
+def _model(room: RoomConfig, engine: str) -> str:
+    """The model an Azure engine runs, in words."""
+    return room.azure.model if engine == "voicelive" else f"{room.translate.deployment} ({engine})"
+
+
 async def _check_one(
-    settings: Settings,
-    source: Language,
-    target: Language,
-    pcm: bytes,
-    timeout_s: float,
-    progress: Callable[[str], None],
+    engine: Engine, pcm: bytes, timeout_s: float, progress: Callable[[str], None]
 ) -> LanguageCheck:
-    result = LanguageCheck(target.code)
+    result = LanguageCheck(engine.targets[0].code, engine.name)
     started = time.monotonic()
-    async with VoiceLiveEngine(source, [target], settings.azure, settings.glossary) as engine:
+    async with engine:
         events = engine.events()
         spoken: asyncio.Task[None] | None = None
         speech_end: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -158,7 +171,7 @@ async def _check_one(
                 if state == "ready":
                     result.handshake_s, result.error = time.monotonic() - started, ""
                     spoken = asyncio.create_task(_speak(engine, pcm, speech_end))
-                    await _await_translation(events, result, speech_end)
+                    await _await_translation(events, result, speech_end, engine.bills_tokens)
         except TimeoutError:
             result.error = result.error or f"no translation within {timeout_s:.0f} s"
         finally:
@@ -178,7 +191,7 @@ async def _session_up(events: AsyncIterator[AnyEngineEvent], result: LanguageChe
     return "closed"
 
 
-async def _speak(engine: VoiceLiveEngine, pcm: bytes, speech_end: asyncio.Future[float]) -> None:
+async def _speak(engine: Engine, pcm: bytes, speech_end: asyncio.Future[float]) -> None:
     """Send the utterance and its tail at real-time pace; ``speech_end`` gets the time speech ended."""
     padded = pcm + bytes(FRAME_BYTES * (TAIL_MS // FRAME_MS))
     for start in range(0, len(padded), FRAME_BYTES):
@@ -189,7 +202,10 @@ async def _speak(engine: VoiceLiveEngine, pcm: bytes, speech_end: asyncio.Future
 
 
 async def _await_translation(
-    events: AsyncIterator[AnyEngineEvent], result: LanguageCheck, speech_end: asyncio.Future[float]
+    events: AsyncIterator[AnyEngineEvent],
+    result: LanguageCheck,
+    speech_end: asyncio.Future[float],
+    tokens: bool,
 ) -> None:
     async for event in events:
         now = time.monotonic()
@@ -203,7 +219,7 @@ async def _await_translation(
             result.tokens = (result.tokens or 0) + event.tokens
         elif isinstance(event, EngineFailure):
             result.error = event.message
-        if result.text and result.source_final and result.tokens is not None:
+        if result.text and result.source_final and (result.tokens is not None or not tokens):
             return
 
 
@@ -214,7 +230,7 @@ def _line(result: LanguageCheck) -> str:
     heard = result.source_text or "(warning: not transcribed: listeners would get no source captions)"
     tokens = "" if result.tokens is None else f", {result.tokens} tokens"
     return (
-        f"{result.lang}: ok  handshake {result.handshake_s:.2f} s, {audio}, "
+        f"{result.lang}: ok  {result.engine}, handshake {result.handshake_s:.2f} s, {audio}, "
         f"final caption {result.caption_s:.2f} s after the speech ended{tokens}\n"
         f"    heard:      {heard}\n    translated: {result.text}"
     )

@@ -26,6 +26,8 @@ class Engine(ABC):
     """
 
     name: str = "engine"
+    bills_tokens = False
+    """It reports what each translation was billed (`TokensUsed`)."""
 
     def __init__(
         self,

@@ -143,15 +143,16 @@ def create_engine(room: RoomConfig) -> Engine:
     groups = by_engine(room)
     if len(groups) == 1:
         name, codes = next(iter(groups.items()))
-        return _create(ENGINES[name], room, codes)
+        return create_for(ENGINES[name], room, codes)
     return MixedEngine(
-        [_create(ENGINES[name], room, codes) for name, codes in groups.items()],
-        lambda name, codes: _create(ENGINES[name], room, codes),
+        [create_for(ENGINES[name], room, codes) for name, codes in groups.items()],
+        lambda name, codes: create_for(ENGINES[name], room, codes),
         lambda code: engine_for(room, code).name,
     )
 
 
-def _create(spec: EngineSpec, room: RoomConfig, codes: list[str]) -> Engine:
+def create_for(spec: EngineSpec, room: RoomConfig, codes: list[str]) -> Engine:
+    """Engine ``spec`` over ``codes`` of ``room``, not started."""
     from translator.languages import get_language
 
     module, _, name = spec.engine.partition(":")

@@ -29,6 +29,7 @@ class VoiceLiveEngine(Engine):
     """One Voice Live session per target language; a language that fails never stops the others."""
 
     name = "voicelive"
+    bills_tokens = True
 
     def __init__(
         self,
