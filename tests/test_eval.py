@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from pathlib import Path
 
 import msgspec
 from PIL import Image
 
 from harness.talk import write_talk
+from harness.translate_server import FakeTranslate
 from tests.test_cli import run
+from translator.audio.wav import read_wav
 
 SENTENCES = ["Good morning everyone.", "Please turn off your mobile phones."]
 TRANSLATIONS = ["Buenos días a todos.", "Por favor, apaguen sus teléfonos móviles."]
@@ -64,3 +69,41 @@ def test_a_bad_reference_file_is_named_with_its_problem(tmp_path: Path) -> None:
     assert f"{bad}: utterances[0]: start/end must increase" in result.stderr
     bad.write_text(json.dumps({"utterances": [{"start": "soon", "end": 1.0}]}))
     assert "Expected `float`" in run("eval", str(talk), "--reference", str(bad)).stderr
+
+
+async def test_eval_compares_engines_on_the_same_talk_side_by_side(tmp_path: Path) -> None:
+    talk = tmp_path / "talk.wav"
+    reference = write_talk(talk, SENTENCES, gap_s=1.0)
+    for utterance, translation in zip(reference.utterances, TRANSLATIONS, strict=True):
+        utterance.translations = {"es": translation}
+    reference_path = tmp_path / "talk.json"
+    reference_path.write_bytes(msgspec.json.encode(reference))
+    out = tmp_path / "results"
+    async with FakeTranslate() as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+        env |= {"AZURE_OPENAI_ENDPOINT": server.endpoint, "AZURE_OPENAI_API_KEY": server.api_key}
+        args = ["eval", str(talk), "--reference", str(reference_path), "--target", "es", "--out", str(out)]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "translator", *args, "--engine", "local", "--engine", "realtime-translate",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()
+    table = (out / "comparison.md").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|") for line in table.splitlines() if "| es |" in line}
+    assert set(rows) == {"local", "realtime-translate"}
+    first_audio: dict[str, float] = {}
+    for engine, row in rows.items():
+        captioned, audio, caption, delivered = (c.strip() for c in row[3:7])
+        assert captioned == "2/2", engine
+        assert all(0 < float(v) < 5000 for v in caption.split(" / ")), engine
+        assert delivered == "100.0 %", engine
+        first_audio[engine] = float(audio.split(" / ")[0])
+    # The dedicated model streams: its interpretation starts while the sentence is still spoken.
+    assert first_audio["realtime-translate"] < 0 < first_audio["local"]
+    assert float(rows["local"][7]) > 30, "the offline engine's translation scored against the reference"
+    duration = len(read_wav(talk)) / 2 / 24_000 / 60
+    assert rows["realtime-translate"][9].strip() == f"{duration:.1f} audio min"
+    assert rows["local"][9].strip() == "– (runs here)"
+    assert (out / "local" / "eval.md").is_file() and (out / "realtime-translate" / "eval.md").is_file()
+    assert server.api_key not in stdout.decode() + stderr.decode() + table

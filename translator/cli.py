@@ -102,7 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("talk", metavar="TALK.wav")
     evaluate.add_argument("--reference", metavar="REF.json", help="utterance timings, text, translations")
     evaluate.add_argument("--config", help="TOML settings file")
-    evaluate.add_argument("--engine", choices=table.choices())
+    evaluate.add_argument(
+        "--engine",
+        dest="engines",
+        action="append",
+        choices=table.choices(),
+        help="the engine (repeat it to compare engines on the same talk, side by side)",
+    )
     evaluate.add_argument("--source", help="the speaker's language (default en)")
     evaluate.add_argument("--target", dest="targets", action="append", metavar="LANG")
     evaluate.add_argument("--codec", choices=["pcm", "opus"], default="pcm", help="the listeners' codec")
@@ -196,16 +202,17 @@ def _load(args: argparse.Namespace, overrides: dict[str, object]) -> Settings:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from translator.evaluation.run import evaluate
+    from translator.evaluation.run import compare, evaluate
 
-    overrides = {
-        "engine": args.engine,
-        "source": args.source,
-        "targets": args.targets,
-        "audio.input": args.talk,
-    }
-    settings = _load(args, overrides)
-    evaluate(settings, args.talk, args.reference, args.out, args.codec)
+    overrides = {"source": args.source, "targets": args.targets, "audio.input": args.talk}
+    engines = args.engines or []
+    if len(engines) <= 1:
+        settings = _load(args, {**overrides, "engine": next(iter(engines), None)})
+        evaluate(settings, args.talk, args.reference, args.out, args.codec)
+        return 0
+    # Each engine serves every language: what the per-language settings chose is set aside.
+    runs = {name: _load(args, {**overrides, "engine": name, "engines": {}}) for name in engines}
+    compare(runs, args.talk, args.reference, args.out, args.codec)
     return 0
 
 
@@ -214,7 +221,12 @@ def _check(args: argparse.Namespace) -> int:
     from translator.languages import get_language
     from translator.probe import probe
 
-    overrides = {"engine": "voicelive", "source": args.source, "targets": args.targets}
+    # Each language on its Azure engine; a probe records Voice Live's exchange.
+    overrides = {
+        "engine": "voicelive" if args.probe else None,
+        "source": args.source,
+        "targets": args.targets,
+    }
     settings = _load(args, overrides)
     if args.probe:
         out = args.out or Path(time.strftime("probe-%Y%m%d-%H%M%S.jsonl"))

@@ -95,8 +95,6 @@ class TranslateConfig(msgspec.Struct, forbid_unknown_fields=True):
     """``near_field`` for a headset or lapel microphone, ``far_field`` for a room microphone."""
     max_session_minutes: float = 25.0
     """A session is replaced before this age even when the service announces no ``expires_at``."""
-    price_per_minute: float | None = None
-    """What an audio minute costs on your agreement, for ``translator eval``'s cost column."""
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"

@@ -42,6 +42,10 @@ class Heard:
     """Utterance id → its whole translated audio in samples (from its end frame)."""
     skipped: int = 0
     last_arrival: float = field(default_factory=time.monotonic)
+    engine: str = ""
+    """The engine that interpreted into it."""
+    tokens: int | None = None
+    """Tokens its translations were billed over the talk (engines that bill by token)."""
 
     def take(self, message: str | bytes) -> dict[str, Any] | None:
         """Record one message; return a final caption when one arrives."""
@@ -107,6 +111,10 @@ async def replay(
             for task in listeners:
                 with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
                     await task
+        for lang, h in heard.items():
+            h.engine = room.pipeline.engine.engine_of(lang)
+            state = room.pipeline.languages.get(lang)
+            h.tokens = state.tokens.total if state is not None and state.tokens is not None else None
         if played.state == "failed" or played.talk_started_at is None:
             raise OSError(f"the talk could not be played: {played.detail}")
     return played.talk_started_at, heard

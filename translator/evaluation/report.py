@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from translator.evaluation.metrics import LanguageScore
@@ -35,6 +36,46 @@ def markdown(title: str, scores: list[LanguageScore], notes: list[str]) -> str:
             f"{_num(min(s.delivered.values, default=math.nan), 100, ' %')} / "
             f"{_num(s.delivered.median, 100, ' %')} | {s.skipped} | {_num(s.wer, 100, ' %')} | "
             f"{_num(s.chrf)} | {_num(s.bleu)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What one language of a run was billed."""
+
+    engine: str
+    tokens: int | None
+    """Tokens over the talk (engines that bill by token), else None."""
+    minutes: float
+    """Minutes of audio streamed (engines that bill by the audio minute)."""
+
+    def words(self) -> str:
+        if self.tokens is not None:
+            return f"{self.tokens:,} tokens"
+        if self.engine == "realtime-translate":
+            return f"{self.minutes:.1f} audio min"
+        return "– (runs here)"
+
+
+def comparison(rows: list[tuple[LanguageScore, Billed]], notes: list[str]) -> str:
+    """One row per engine and language: lag to the first audio and to the final caption, quality,
+    what it was billed."""
+    lines = [
+        "# Engines compared on one talk",
+        "",
+        *notes,
+        "",
+        "| engine | lang | captioned | first audio median / p95 | final caption median / p95 | "
+        "audio delivered median | chrF | BLEU | billed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s, billed in rows:
+        c, a = s.caption_lag, s.audio_lag
+        lines.append(
+            f"| {billed.engine} | {s.lang} | {s.captioned}/{s.utterances} | {_ms(a.median)} / {_ms(a.p95)} | "
+            f"{_ms(c.median)} / {_ms(c.p95)} | {_num(s.delivered.median, 100, ' %')} | {_num(s.chrf)} | "
+            f"{_num(s.bleu)} | {billed.words()} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -11,10 +11,10 @@ from typing import Any, TextIO
 from translator.audio import SAMPLE_RATE
 from translator.audio.wav import read_wav
 from translator.config import Settings
-from translator.evaluation.metrics import score
+from translator.evaluation.metrics import LanguageScore, score
 from translator.evaluation.reference import Reference, load_reference, reference_from_vad
 from translator.evaluation.replay import Heard, replay
-from translator.evaluation.report import markdown, plot
+from translator.evaluation.report import Billed, comparison, markdown, plot
 
 
 def evaluate(
@@ -24,8 +24,9 @@ def evaluate(
     out: Path,
     codec: str = "pcm",
     stream: TextIO = sys.stdout,
-) -> str:
-    """Replay ``talk``, score it, write ``eval.md`` and ``lag.png`` into ``out``; return the table."""
+) -> list[tuple[LanguageScore, Billed]]:
+    """Replay ``talk``, score it, write ``eval.md`` and ``lag.png`` into ``out``; return each
+    language's score and what it was billed."""
     pcm = read_wav(talk)
     reference: Reference = load_reference(reference_path) if reference_path else reference_from_vad(pcm)
     duration = len(pcm) / 2 / SAMPLE_RATE
@@ -61,4 +62,28 @@ def evaluate(
     plot(scores, out / "lag.png")
     print(table, file=stream)
     print(f"eval: written {out / 'eval.md'} and {out / 'lag.png'}", file=stream, flush=True)
+    minutes = duration / 60
+    return [(s, Billed(heard[s.lang].engine, heard[s.lang].tokens, minutes)) for s in scores]
+
+
+def compare(
+    runs: dict[str, Settings], talk: str, reference_path: str | None, out: Path, codec: str = "pcm"
+) -> str:
+    """The same talk through each engine (``runs``: engine → its settings), each written to
+    ``out/<engine>/``, and side by side in ``out/comparison.md``; return that table."""
+    rows: list[tuple[LanguageScore, Billed]] = []
+    for name, settings in runs.items():
+        rows += evaluate(settings, talk, reference_path, out / name, codec)
+    notes = [
+        f"Talk `{Path(talk).name}` through each engine in turn, replayed in real time through the server "
+        "to one WebSocket listener per language; lags in ms after the true end of speech.",
+        "Billed: tokens (Voice Live bills every translation's instructions, audio and answer) or audio "
+        "minutes (gpt-realtime-translate bills the audio streamed, per language). Multiply by your "
+        "agreement's prices: Voice Live per million tokens, gpt-realtime-translate per audio minute.",
+    ]
+    table = comparison(rows, notes)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(table)
+    print(table)
+    print(f"eval: written {out / 'comparison.md'}", flush=True)
     return table

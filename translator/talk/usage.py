@@ -13,9 +13,12 @@ class TokensPerMinute:
 
     def __init__(self) -> None:
         self._spent: deque[tuple[float, int]] = deque()
+        self.total = 0
+        """Tokens billed since the talk began."""
 
     def add(self, tokens: int, now: float | None = None) -> None:
         self._spent.append((time.monotonic() if now is None else now, tokens))
+        self.total += tokens
 
     def rate(self, now: float | None = None) -> int:
         """Tokens billed in the last `WINDOW_S` seconds."""
