@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=table.choices(),
         help="; ".join(f"{spec.name}: {spec.summary}" for spec in table.ENGINES.values())
-        + "; default auto: Voice Live when an endpoint is configured, else the offline engine",
+        + "; default auto: per language, the first of these that is configured and fits it",
     )
     serve.add_argument(
         "--input", dest="audio.input", metavar="mic|PATH", help="mic, or a WAV file (default mic)"
