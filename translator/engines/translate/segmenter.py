@@ -16,7 +16,8 @@ utterance, so this module cuts the stream, in one language, by these rules:
 
 Text is told apart by the service's ``elapsed_ms`` (the input frame an output belongs to, on the
 connection's clock) when it sends one: translated text that arrives after its utterance's audio is
-kept for that utterance for `TEXT_GRACE_MS` of input; text that arrives before any audio waits for
+kept for that utterance for `TEXT_GRACE_MS` of input (`SENTENCE_GRACE_MS` once it ends a
+sentence); text that arrives before any audio waits for
 the next utterance. The source transcript is assigned the same way, to the utterance whose speech it
 was heard in.
 
@@ -66,6 +67,8 @@ ONSET_MS = 100
 """Quiet output kept before an utterance's first loud block."""
 TEXT_GRACE_MS = 800
 """How long (of input) an ended utterance waits for text that comes after its audio."""
+SENTENCE_GRACE_MS = 200
+"""As long, when its text already ends a sentence (the source transcript may still be finishing)."""
 TEXT_SLACK_MS = 400
 SOURCE_SLACK_MS = 1000
 """The source transcript of a sentence is heard up to this long after its speech ended."""
@@ -221,6 +224,13 @@ class Segmenter:
             text = "".join(d for p, d in self._source if p <= piece.last_pos).strip()
             self._emit(SourceText(self.target, piece.id, text, final=False))
 
+    def settle(self) -> None:
+        """The input has stopped (a recording ended): end what is open and finish what waits."""
+        if (piece := self._open) is not None:
+            self._cut(piece)
+        if self._ending is not None:
+            self._finish(self._ending, "completed")
+
     def interrupt(self) -> int:
         """The connection is gone: end what is open now (its translation cut short), and say where a
         new connection should start: the end of the speech of the last utterance that finished whole."""
@@ -246,9 +256,10 @@ class Segmenter:
         if piece is not None and self._now - piece.heard_at >= ABSENT_MS:
             self._cut(piece)
         ending = self._ending
-        closed_at = None if ending is None else ending.closed_at
-        if ending is not None and closed_at is not None and self._now - closed_at >= TEXT_GRACE_MS:
-            self._finish(ending, "completed")
+        if ending is not None and ending.closed_at is not None:
+            grace = SENTENCE_GRACE_MS if ends_sentence(ending.text) else TEXT_GRACE_MS
+            if self._now - ending.closed_at >= grace:
+                self._finish(ending, "completed")
         self._pass_through()
 
     def _flush(self, piece: _Piece, out: bytearray) -> None:

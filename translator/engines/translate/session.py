@@ -44,6 +44,8 @@ SWITCH_WAIT_S = 10.0
 RETIRE_GRACE_S = 10.0
 """How long a retired connection gets to flush its last translation."""
 STOP_TIMEOUT_S = 5.0
+INPUT_STOPPED_S = 1.0
+"""No input for this long: the talk's recording ended; what waits on more input is finished."""
 
 
 class SessionHost(Protocol):
@@ -71,10 +73,13 @@ class TranslateSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._state: SessionStateName | None = None
         self._detail = ""
+        self._heard_at = time.monotonic()
+        """When the last input frame came."""
 
     def start(self) -> None:
         """Start the supervisor; it reports its progress as `SessionState` events."""
         self._spawn(self._supervise(), f"translate-{self.code}")
+        self._spawn(self._settle_when_input_stops(), f"translate-{self.code}-settle")
 
     async def stop(self) -> None:
         """Stop every task and close every connection."""
@@ -85,6 +90,7 @@ class TranslateSession:
     def queue_audio(self, frame: bytes, position_ms: int, level_dbfs: float) -> None:
         """Keep the frame (at its talk position) for the connection that writes it."""
         self._history.append((position_ms, frame))
+        self._heard_at = time.monotonic()
         self.segmenter.heard(position_ms, level_dbfs)
         for link in self._links:
             link.wake.set()
@@ -98,6 +104,14 @@ class TranslateSession:
         if index >= len(self._history):
             return from_ms, []
         return self._history[index][0], [f for _, f in itertools.islice(self._history, index, None)]
+
+    async def _settle_when_input_stops(self) -> None:
+        """The segmenter's clock is the input: when a recording ends, time stops for it, so the last
+        utterance is finished here instead."""
+        while True:
+            await asyncio.sleep(INPUT_STOPPED_S / 2)
+            if time.monotonic() - self._heard_at >= INPUT_STOPPED_S and not self.segmenter.idle:
+                self.segmenter.settle()
 
     def glossary_changed(self) -> None:
         """Say again what the glossary means here (it cannot be applied)."""
