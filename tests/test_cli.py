@@ -106,7 +106,7 @@ def test_an_invalid_choice_in_the_config_lists_the_valid_ones(tmp_path: Path) ->
         assert result.returncode == 2
         lines += result.stderr.strip().splitlines()
     assert lines == [
-        "translator: error: engine: 'azure' is not one of: auto, voicelive, local",
+        "translator: error: engine: 'azure' is not one of: auto, realtime-translate, voicelive, local",
         "translator: error: log.format: 'xml' is not one of: text, json",
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from translator.config import load_settings
@@ -51,7 +52,11 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"targets": ["en"]}, "targets[0]", "source language"),
         ({"server.port": 70000}, "server.port", "between 1 and 65535"),
         ({"server.port": "http"}, "server.port", "Expected `int`"),
-        ({"engine": "whisper"}, "engine", "'whisper' is not one of: auto, voicelive, local"),
+        (
+            {"engine": "whisper"},
+            "engine",
+            "'whisper' is not one of: auto, realtime-translate, voicelive, local",
+        ),
         ({"audio.input": "/no/such/talk.wav"}, "audio.input", "no such file"),
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),
@@ -77,3 +82,19 @@ def test_a_bad_config_file_is_named(tmp_path: Path) -> None:
         load_settings(str(broken), env={})
     with pytest.raises(ConfigError, match="no such file: .*missing.toml"):
         load_settings(str(tmp_path / "missing.toml"), env={})
+
+
+def test_a_listener_process_is_given_no_secret() -> None:
+    from translator.server.workers import worker_settings
+
+    env = {
+        "AZURE_VOICELIVE_ENDPOINT": "https://example.services.ai.azure.com/",
+        "AZURE_VOICELIVE_API_KEY": "voicelive-secret-1",
+        "AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com/",
+        "AZURE_OPENAI_API_KEY": "openai-secret-2",
+    }
+    for extra in ({}, {"rooms": [{"id": "hall"}, {"id": "attic"}]}):
+        settings = load_settings(env=env, overrides={"broker.url": "redis://127.0.0.1:6379", **extra})
+        encoded = msgspec.json.encode(worker_settings(settings)).decode()
+        assert "secret" not in encoded
+        assert "secret" not in repr(settings.translate) + repr(settings.azure)

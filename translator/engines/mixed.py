@@ -25,11 +25,14 @@ class MixedEngine(Engine):
         parts: list[Engine],
         create: Callable[[str, list[str]], Engine],
         choose: Callable[[str], str],
+        order: list[str],
     ) -> None:
+        """``parts`` each serve some of the languages; ``create`` builds the named engine over given
+        languages, ``choose`` names the engine of a language; ``order`` is the room's languages as
+        it offers them (the first one's session also captions the Original channel)."""
         first = parts[0]
-        super().__init__(
-            first.source, [t for part in parts for t in part.targets], first.glossary, first.spoken
-        )
+        targets = sorted((t for part in parts for t in part.targets), key=lambda t: order.index(t.code))
+        super().__init__(first.source, targets, first.glossary, first.spoken)
         self._parts = {part.name: part for part in parts}
         self._create = create
         """Builds the named engine over the given languages (not started)."""

@@ -148,6 +148,7 @@ def create_engine(room: RoomConfig) -> Engine:
         [create_for(ENGINES[name], room, codes) for name, codes in groups.items()],
         lambda name, codes: create_for(ENGINES[name], room, codes),
         lambda code: engine_for(room, code).name,
+        room.channels(),
     )
 
 

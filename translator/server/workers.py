@@ -34,8 +34,13 @@ def worker_settings(settings: Settings) -> Settings:
         broker=msgspec.structs.replace(settings.broker, listener_only=True),
         server=msgspec.structs.replace(settings.server, workers=1),
         azure=msgspec.structs.replace(settings.azure, api_key=None),
+        translate=msgspec.structs.replace(settings.translate, api_key=None),
         rooms=[
-            msgspec.structs.replace(room, azure=msgspec.structs.replace(room.azure, api_key=None))
+            msgspec.structs.replace(
+                room,
+                azure=msgspec.structs.replace(room.azure, api_key=None),
+                translate=msgspec.structs.replace(room.translate, api_key=None),
+            )
             for room in settings.rooms
         ],
     )
