@@ -64,7 +64,7 @@ async def measure(talk: Path, reference_talk: Reference) -> list[str]:
         settings = load_settings(env={}, overrides={"targets": ["es", "fr"], "audio.input": str(talk)})
         started, heard = await replay(settings, str(talk), codec, lambda *_: None)
         for lang, h in heard.items():
-            s = score(reference_talk, h, started)
+            s = score(reference_talk, h, started, settings.source, settings.glossary)
             shares = s.delivered.values
             rows.append(
                 f"| local | {codec} | raw listener ({lang}) | {len(h.lengths)} utterances | "

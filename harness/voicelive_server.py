@@ -126,12 +126,16 @@ class FakeVoiceLive:
         rate_limited: Iterable[int] = (),
         replay: Path | None = None,
         language_of: Callable[[str], str] | None = None,
+        mistranslate: Callable[[str], str] | None = None,
     ) -> None:
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
         self.language_of = language_of or (lambda text: "en-US")
         """The locale azure-speech reports for a turn, from its transcript (``language`` on
         ``...transcription.completed``, as recorded traffic has it)."""
+        self.mistranslate = mistranslate or (lambda text: text)
+        """What the model makes of a translation it was about to give: a number changed, a name
+        translated, a required term forgotten (models do)."""
         self._replies = itertools.cycle(reply_s if isinstance(reply_s, tuple) else (reply_s,))
         """Seconds of translated audio of each response in turn, sent in one burst."""
         self.response_s = response_s
@@ -519,8 +523,10 @@ class _Session:
         # A voice without an accent set (azure-realtime's own) speaks the language it is told to.
         locale = voice_locale(self.config) or ("instructed" if "voice" in self.config else None)
         if unanswered and locale and self.config["instructions"] != DEFAULT_INSTRUCTIONS:
-            text = follow_glossary(
-                f"translated into {locale}: {' '.join(unanswered)}", self.config["instructions"]
+            text = self.server.mistranslate(
+                follow_glossary(
+                    f"translated into {locale}: {' '.join(unanswered)}", self.config["instructions"]
+                )
             )
         else:
             text = CHAT_ANSWER

@@ -15,6 +15,7 @@ from harness.talk import write_talk
 from harness.translate_server import FakeTranslate
 from tests.test_cli import run
 from translator.audio.wav import read_wav
+from translator.evaluation.replay import Heard
 
 SENTENCES = ["Good morning everyone.", "Please turn off your mobile phones."]
 TRANSLATIONS = ["Buenos días a todos.", "Por favor, apaguen sus teléfonos móviles."]
@@ -34,7 +35,9 @@ def test_eval_measures_lag_delivery_and_quality_of_a_talk(tmp_path: Path) -> Non
     assert result.stdout.count("] es #") == 2
     table = (out / "eval.md").read_text()
     row = next(line for line in table.splitlines() if line.startswith("| es |")).split("|")
-    captioned, caption_lag, audio_lag, _, delivered, skipped, wer, chrf, bleu = (c.strip() for c in row[2:11])
+    captioned, caption_lag, audio_lag, _, delivered, skipped, wer, chrf, bleu, kept, revised = (
+        c.strip() for c in row[2:13]
+    )
     assert captioned == "2/2" and skipped == "0"
     median, p95, worst = (float(v) for v in caption_lag.split(" / "))
     # Lag after the true end of speech: above the 400 ms end-of-speech silence, far below a second.
@@ -43,6 +46,7 @@ def test_eval_measures_lag_delivery_and_quality_of_a_talk(tmp_path: Path) -> Non
     assert delivered == "100.0 % / 100.0 %"
     assert float(wer.rstrip(" %")) <= 20
     assert float(chrf) > 30 and float(bleu) > 5
+    assert kept == "– · – · –", "no number, name or term in these sentences"
     with Image.open(out / "lag.png") as plot:
         assert plot.size == (800, 400)
 
@@ -73,9 +77,14 @@ def test_a_bad_reference_file_is_named_with_its_problem(tmp_path: Path) -> None:
 
 async def test_eval_compares_engines_on_the_same_talk_side_by_side(tmp_path: Path) -> None:
     talk = tmp_path / "talk.wav"
-    reference = write_talk(talk, SENTENCES, gap_s=1.0)
-    for utterance, translation in zip(reference.utterances, TRANSLATIONS, strict=True):
+    sentences = ["Contoso sold two thousand tickets.", SENTENCES[1]]
+    reference = write_talk(talk, sentences, gap_s=1.0)
+    for utterance, translation in zip(
+        reference.utterances, ["Contoso vendió 2000 entradas.", TRANSLATIONS[1]], strict=True
+    ):
         utterance.translations = {"es": translation}
+    config = tmp_path / "glossary.toml"
+    config.write_text('[glossary]\nkeep = ["Contoso"]\n')
     reference_path = tmp_path / "talk.json"
     reference_path.write_bytes(msgspec.json.encode(reference))
     out = tmp_path / "results"
@@ -83,6 +92,7 @@ async def test_eval_compares_engines_on_the_same_talk_side_by_side(tmp_path: Pat
         env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
         env |= {"AZURE_OPENAI_ENDPOINT": server.endpoint, "AZURE_OPENAI_API_KEY": server.api_key}
         args = ["eval", str(talk), "--reference", str(reference_path), "--target", "es", "--out", str(out)]
+        args += ["--config", str(config)]
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "translator", *args, "--engine", "local", "--engine", "realtime-translate",
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -102,8 +112,26 @@ async def test_eval_compares_engines_on_the_same_talk_side_by_side(tmp_path: Pat
     # The dedicated model streams: its interpretation starts while the sentence is still spoken.
     assert first_audio["realtime-translate"] < 0 < first_audio["local"]
     assert float(rows["local"][7]) > 30, "the offline engine's translation scored against the reference"
+    # The test server "translates" into tone names: the number and the name said are lost.
+    assert rows["local"][9].strip() == "1/1 · 1/1 · –"
+    assert rows["realtime-translate"][9].strip() == "0/1 · 0/1 · –"
     duration = len(read_wav(talk)) / 2 / 24_000 / 60
-    assert rows["realtime-translate"][9].strip() == f"{duration:.1f} audio min"
-    assert rows["local"][9].strip() == "– (runs here)"
+    assert rows["realtime-translate"][10].strip() == f"{duration:.1f} audio min"
+    assert rows["local"][10].strip() == "– (runs here)"
     assert (out / "local" / "eval.md").is_file() and (out / "realtime-translate" / "eval.md").is_file()
     assert server.api_key not in stdout.decode() + stderr.decode() + table
+
+
+def test_a_caption_changed_after_it_was_shown_is_counted_as_revised() -> None:
+    heard = Heard("es", "pcm")
+    for text, final in (
+        ("Buenos", False),
+        ("Buenos días", False),
+        ("Bueno, días", False),
+        ("Buenos días.", True),
+    ):
+        message = {"type": "caption", "id": 1, "lang": "es", "final": final, "text": text, "source_text": ""}
+        heard.take(msgspec.json.encode(message).decode())
+    heard.take(msgspec.json.encode({"type": "caption", "id": 2, "lang": "es", "final": True, "text": "Hola",
+                                    "source_text": ""}).decode())  # fmt: skip
+    assert heard.revised == 2, "growing is not revising; a changed word and its correction are"

@@ -142,6 +142,7 @@ function renderStatus(status) {
     cell(row, quantiles(lang.lags?.caption));
     cell(row, lang.tokens_per_minute == null ? "–" : String(lang.tokens_per_minute));
     cell(row, String(lang.listeners));
+    cell(row, missedOf(lang.fidelity), lang.fidelity && missedCount(lang.fidelity) ? "missed" : "");
     const hear = document.createElement("button");
     hear.type = "button";
     hear.textContent = monitor?.lang === lang.code ? "Stop listening" : "Listen";
@@ -185,6 +186,18 @@ function renderStatus(status) {
   }));
 }
 
+// What the language's captions lost of the numbers, names and terms said: "1 of 12 numbers".
+function missedCount(f) {
+  return f.numbers_missed + f.names_missed + f.terms_missed;
+}
+
+function missedOf(f) {
+  if (!f || !(f.numbers + f.names + f.terms)) return "–";
+  const parts = [["numbers", f.numbers, f.numbers_missed], ["names", f.names, f.names_missed],
+    ["terms", f.terms, f.terms_missed]].filter(([, said]) => said);
+  return parts.map(([kind, said, lost]) => `${lost} of ${said} ${kind}`).join(", ");
+}
+
 function renderCaptions() {
   $("captions").replaceChildren(...languages.map((lang) => {
     const column = document.createElement("div");
@@ -202,6 +215,12 @@ function renderCaptions() {
       text.className = "translation";
       text.textContent = caption.text;
       item.append(source, text);
+      for (const miss of caption.misses || []) {
+        const flag = document.createElement("span");
+        flag.className = "miss";
+        flag.textContent = miss;
+        item.append(flag);
+      }
       return item;
     }));
     column.append(title, list);

@@ -9,8 +9,10 @@ import jiwer
 import numpy as np
 import sacrebleu
 
+from translator import fidelity
 from translator.evaluation.reference import Reference
 from translator.evaluation.replay import Heard
+from translator.glossary import Glossary
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
@@ -66,6 +68,12 @@ class LanguageScore:
     chrf: float | None = None
     bleu: float | None = None
     hypotheses: list[str] = field(default_factory=list)
+    numbers: tuple[int, int] = (0, 0)
+    """Numbers said, and how many of them came through (recall = second / first)."""
+    names: tuple[int, int] = (0, 0)
+    terms: tuple[int, int] = (0, 0)
+    revised: int = 0
+    """How often a caption already shown was changed other than by adding to it (flicker)."""
 
 
 def _assign(reference: Reference, heard: Heard) -> list[list[dict]]:
@@ -85,12 +93,26 @@ def _assign(reference: Reference, heard: Heard) -> list[list[dict]]:
     return groups
 
 
-def score(reference: Reference, heard: Heard, talk_started_at: int) -> LanguageScore:
-    """Lag, delivery and quality of one language against the reference."""
-    result = LanguageScore(heard.lang, utterances=len(reference.utterances), skipped=heard.skipped)
+def score(
+    reference: Reference, heard: Heard, talk_started_at: int, source: str, glossary: Glossary
+) -> LanguageScore:
+    """Lag, delivery and quality of one language against the reference; numbers, names kept and
+    glossary terms of what was said (``source``: its language) checked in the translation."""
+    result = LanguageScore(
+        heard.lang, utterances=len(reference.utterances), skipped=heard.skipped, revised=heard.revised
+    )
     caption_lags, audio_lags = [], []
+    said = dict.fromkeys(fidelity.KINDS, 0)
+    lost = dict.fromkeys(fidelity.KINDS, 0)
     for utterance, captions in zip(reference.utterances, _assign(reference, heard), strict=True):
-        result.hypotheses.append(" ".join(c["text"] for c in captions))
+        translation = " ".join(c["text"] for c in captions)
+        result.hypotheses.append(translation)
+        # What was truly said when the reference has it (a number the recognition lost is lost too).
+        spoken = utterance.text or " ".join(c["source_text"] for c in captions)
+        checked = fidelity.check(spoken, translation, source, heard.lang, glossary)
+        for kind in fidelity.KINDS:
+            said[kind] += checked.said(kind)
+            lost[kind] += checked.missed(kind)
         if not captions:
             continue
         result.captioned += 1
@@ -105,6 +127,7 @@ def score(reference: Reference, heard: Heard, talk_started_at: int) -> LanguageS
     if len(caption_lags) >= 2:
         slope = np.polyfit(np.array(result.ends_s) / 60, np.array(caption_lags), 1)[0]
         result.trend_ms_per_min = float(slope)
+    result.numbers, result.names, result.terms = ((said[k], said[k] - lost[k]) for k in fidelity.KINDS)
     result.delivered = Spread([heard.received.get(u, 0) / n for u, n in heard.lengths.items() if n] or [])
     if reference.has_text:
         sources = [c["source_text"] for _, c in sorted(heard.finals.values(), key=lambda i: i[1]["id"])]

@@ -46,6 +46,10 @@ class Heard:
     """The engine that interpreted into it."""
     tokens: int | None = None
     """Tokens its translations were billed over the talk (engines that bill by token)."""
+    shown: dict[int, str] = field(default_factory=dict)
+    """Utterance id → the text of its caption as last shown."""
+    revised: int = 0
+    """Captions changed after they were shown, other than by adding to them (flicker)."""
 
     def take(self, message: str | bytes) -> dict[str, Any] | None:
         """Record one message; return a final caption when one arrives."""
@@ -65,7 +69,13 @@ class Heard:
         data = msgspec.json.decode(message)
         if data["type"] == "skipped":
             self.skipped += 1
-        elif data["type"] == "caption" and data["final"]:
+            return None
+        if data["type"] != "caption":
+            return None
+        before, text = self.shown.get(data["id"], ""), data["text"]
+        self.revised += bool(before) and not text.startswith(before)
+        self.shown[data["id"]] = text
+        if data["final"]:
             self.finals[data["id"]] = (now, data)
             return data
         return None

@@ -17,6 +17,11 @@ def _num(value: float | None, scale: float = 1.0, unit: str = "") -> str:
     return "–" if value is None or math.isnan(value) else f"{value * scale:.1f}{unit}"
 
 
+def _kept(s: LanguageScore) -> str:
+    """Recall of numbers, names and terms: ``12/12 · 2/3 · –``."""
+    return " · ".join(f"{kept}/{said}" if said else "–" for said, kept in (s.numbers, s.names, s.terms))
+
+
 def markdown(title: str, scores: list[LanguageScore], notes: list[str]) -> str:
     """One row per language: lag after the true end of speech (ms), audio delivered, quality."""
     lines = [
@@ -25,8 +30,9 @@ def markdown(title: str, scores: list[LanguageScore], notes: list[str]) -> str:
         *notes,
         "",
         "| lang | captioned | caption lag median / p95 / max | first audio median / p95 / max | "
-        "trend (ms/min) | audio delivered min / median | skipped | source WER | chrF | BLEU |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "trend (ms/min) | audio delivered min / median | skipped | source WER | chrF | BLEU | "
+        "numbers / names / terms kept | revised |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         c, a = s.caption_lag, s.audio_lag
@@ -35,7 +41,7 @@ def markdown(title: str, scores: list[LanguageScore], notes: list[str]) -> str:
             f"{_ms(a.median)} / {_ms(a.p95)} / {_ms(a.max)} | {_ms(s.trend_ms_per_min)} | "
             f"{_num(min(s.delivered.values, default=math.nan), 100, ' %')} / "
             f"{_num(s.delivered.median, 100, ' %')} | {s.skipped} | {_num(s.wer, 100, ' %')} | "
-            f"{_num(s.chrf)} | {_num(s.bleu)} |"
+            f"{_num(s.chrf)} | {_num(s.bleu)} | {_kept(s)} | {s.revised} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -67,15 +73,15 @@ def comparison(rows: list[tuple[LanguageScore, Billed]], notes: list[str]) -> st
         *notes,
         "",
         "| engine | lang | captioned | first audio median / p95 | final caption median / p95 | "
-        "audio delivered median | chrF | BLEU | billed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "audio delivered median | chrF | BLEU | numbers / names / terms kept | billed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s, billed in rows:
         c, a = s.caption_lag, s.audio_lag
         lines.append(
             f"| {billed.engine} | {s.lang} | {s.captioned}/{s.utterances} | {_ms(a.median)} / {_ms(a.p95)} | "
             f"{_ms(c.median)} / {_ms(c.p95)} | {_num(s.delivered.median, 100, ' %')} | {_num(s.chrf)} | "
-            f"{_num(s.bleu)} | {billed.words()} |"
+            f"{_num(s.bleu)} | {_kept(s)} | {billed.words()} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -48,7 +48,11 @@ def evaluate(
         )
 
     talk_started_at, heard = asyncio.run(replay(settings, talk, codec, progress))
-    scores = [score(reference, heard[lang], talk_started_at) for lang in settings.targets]
+    room = settings.room_configs()[0]
+    scores = [
+        score(reference, heard[lang], talk_started_at, room.source, room.glossary)
+        for lang in settings.targets
+    ]
     notes = [
         f"Talk `{Path(talk).name}` ({duration:.1f} s, {len(reference.utterances)} utterances; timings "
         f"from {'the reference ' + Path(reference_path).name if reference_path else 'the talk’s own VAD'}), "

@@ -69,6 +69,16 @@ class _RoomsCollector(Collector):
             "Tokens the language's translations were billed over the last minute (Voice Live)",
             labels=per_language,
         )
+        carried = CounterMetricFamily(
+            "translator_fidelity_checked",
+            "Numbers, names kept and glossary terms said in the source of final captions",
+            labels=[*per_language, "kind"],
+        )
+        missed = CounterMetricFamily(
+            "translator_fidelity_missed",
+            "Numbers, names kept and glossary terms said that the translation lost",
+            labels=[*per_language, "kind"],
+        )
         running = GaugeMetricFamily(
             "translator_room_running", "1 while the room's talk runs", labels=["room"]
         )
@@ -100,6 +110,14 @@ class _RoomsCollector(Collector):
                     ready.add_metric(labels, room.state == "running" and language.state == "ready")
                     if language.tokens is not None:
                         tokens.add_metric(labels, language.tokens.rate())
+                    counts = language.fidelity
+                    for kind, said, lost in (
+                        ("number", counts.numbers, counts.numbers_missed),
+                        ("name", counts.names, counts.names_missed),
+                        ("term", counts.terms, counts.terms_missed),
+                    ):
+                        carried.add_metric([*labels, kind], said)
+                        missed.add_metric([*labels, kind], lost)
             report = room.input_report()
             running.add_metric([room.id], room.state == "running")
             level.add_metric([room.id], report.level_dbfs)
@@ -109,6 +127,7 @@ class _RoomsCollector(Collector):
             pending.add_metric([room.id], transcript.pending)
             dropped.add_metric([room.id], transcript.dropped)
         yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready, tokens)
+        yield from (carried, missed)
         yield from (running, level, restarts, failing, pending, dropped)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from translator import fidelity
 from translator.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, AudioSource
 from translator.audio.levels import SILENCE_DBFS, level_dbfs
 from translator.audio.opus import OpusEncoder
@@ -82,6 +83,8 @@ class _Utterance:
     opus_samples: int = 0
     encoder: OpusEncoder | None = None
     """This utterance's own Opus stream (a page decodes each utterance with a decoder of its own)."""
+    misses: list[str] | None = None
+    """What its translation lost (`fidelity`), once both texts are final; None until then."""
 
 
 def listener_status(lang: str, paused: bool, language: LanguageState | None) -> Status:
@@ -414,11 +417,29 @@ class Pipeline:
             utterance.final = utterance.final or event.final
         else:
             return
+        self._check_fidelity(language, utterance)
         self._publish_caption(lang, utterance)
         if lang == next(iter(self.languages)) and not isinstance(event, TranslationText):
             # The Original channel's captions: what the speaker said, as the first language's
             # session heard it (the offline engine recognises once for all; Voice Live per session).
             self._publish_caption(FLOOR, utterance)
+
+    def _check_fidelity(self, language: LanguageState, utterance: _Utterance) -> None:
+        """Once the translation and its source are both final: did the numbers, the names kept and
+        the glossary's terms come through? Counted for the language, shown under the caption."""
+        if (
+            utterance.misses is not None
+            or not (utterance.final and utterance.source_final)
+            or utterance.passthrough
+            or utterance.id in self._tones
+        ):
+            return
+        source_lang = utterance.source_lang or self.engine.source.code
+        checked = fidelity.check(
+            utterance.source_text, utterance.text, source_lang, language.language.code, self.engine.glossary
+        )
+        language.fidelity.add(checked)
+        utterance.misses = [miss.words() for miss in checked.misses]
 
     def _publish_caption(self, lang: str, utterance: _Utterance) -> None:
         caption = self.caption(lang, utterance)
@@ -455,6 +476,7 @@ class Pipeline:
             caption.end_ms,
             int(time.time() * 1000),
             caption.source_lang,
+            caption.misses,
         )
         # A write that fails is retried by the writer: the captions go on meanwhile.
         self.transcript.append(record)
@@ -501,7 +523,16 @@ class Pipeline:
                 True,
             )
         return Caption(
-            u.id, lang, u.final, u.text, u.source_text, u.start_ms, u.end_ms, u.source_lang, u.passthrough
+            u.id,
+            lang,
+            u.final,
+            u.text,
+            u.source_text,
+            u.start_ms,
+            u.end_ms,
+            u.source_lang,
+            u.passthrough,
+            u.misses or [],
         )
 
     def _utterance(self, lang: str, engine_id: str) -> _Utterance:

@@ -166,6 +166,7 @@ class RoomBase(ABC):
                     lags=known.lags.summary(),
                     tokens_per_minute=known.tokens.rate() if known.tokens is not None else None,
                     engine=self.engine_of(language.code),
+                    fidelity=known.fidelity,
                 )
             reports.append(report)
         return reports

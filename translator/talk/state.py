@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 
+from translator.fidelity import Fidelity
 from translator.languages import Language
 from translator.talk.lags import LagsReport, LanguageLags
 from translator.talk.usage import TokensPerMinute
@@ -19,6 +20,27 @@ from translator.transcripts.store import TranscriptStatus
 
 RoomStateName = Literal["starting", "running", "stopping", "stopped", "failed"]
 """A room's life: it runs its talk, or it is stopped (by the operator), or it failed to start."""
+
+
+class FidelityCounts(msgspec.Struct):
+    """What a language's final captions had to carry since the talk began, and what they lost
+    (`translator.fidelity`)."""
+
+    numbers: int = 0
+    numbers_missed: int = 0
+    names: int = 0
+    names_missed: int = 0
+    terms: int = 0
+    terms_missed: int = 0
+
+    def add(self, checked: Fidelity) -> None:
+        """Count one caption's check."""
+        self.numbers += checked.numbers
+        self.numbers_missed += checked.missed("number")
+        self.names += checked.names
+        self.names_missed += checked.missed("name")
+        self.terms += checked.terms
+        self.terms_missed += checked.missed("term")
 
 
 @dataclass
@@ -38,6 +60,7 @@ class LanguageState:
     """Tokens its translations were billed over the last minute (engines that bill by token)."""
     failures: int = 0
     reconnects: int = 0
+    fidelity: FidelityCounts = field(default_factory=FidelityCounts)
 
 
 class LanguageName(msgspec.Struct, frozen=True):
@@ -66,6 +89,8 @@ class LanguageReport(msgspec.Struct, frozen=True, omit_defaults=True):
     tokens_per_minute: int | None | msgspec.UnsetType = msgspec.UNSET
     engine: str | msgspec.UnsetType = msgspec.UNSET
     """The engine that interprets into it (a room may run several)."""
+    fidelity: FidelityCounts | msgspec.UnsetType = msgspec.UNSET
+    """Numbers, names and terms its captions carried, and missed."""
 
 
 class RoomName(msgspec.Struct, frozen=True):

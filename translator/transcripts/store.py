@@ -61,6 +61,8 @@ class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
     """Unix ms when it was written."""
     source_lang: str = ""
     """The language spoken (empty in transcripts written before the floor had several)."""
+    misses: list[str] = []
+    """What the translation lost of the numbers, names and terms said (``2,400 → missing``)."""
 
 
 class Transcript(msgspec.Struct):
