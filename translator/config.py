@@ -132,6 +132,9 @@ class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
     early_recognition_ms: int = 64
     """Silence after which recognition starts, before the end is confirmed (discarded if speech
     resumes); 0 waits for the full ``silence_ms``."""
+    early_captions: bool = True
+    """Close an utterance as soon as the early recognition is done, instead of after ``silence_ms``:
+    its caption comes that much sooner; speech resumed within the silence continues it."""
 
 
 class BrokerConfig(msgspec.Struct, forbid_unknown_fields=True):

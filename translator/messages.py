@@ -44,8 +44,8 @@ Codec = Literal["pcm", "opus"]
 class Caption(msgspec.Struct, tag="caption", tag_field="type", frozen=True, omit_defaults=True):
     """One utterance's caption. A later caption with the same ``id`` replaces the earlier one.
 
-    ``source_lang``, ``passthrough`` and ``misses`` are left out while they hold their defaults: a
-    caption of a one-language floor reads as it did before they existed."""
+    ``source_lang``, ``passthrough``, ``continues`` and ``misses`` are left out while they hold
+    their defaults: a caption of a one-language floor reads as it did before they existed."""
 
     id: int
     lang: str
@@ -61,6 +61,9 @@ class Caption(msgspec.Struct, tag="caption", tag_field="type", frozen=True, omit
     """The language the speaker spoke (``es``), as the engine recognised it; empty until known."""
     passthrough: bool = False
     """Spoken in the channel's own language: the audio is the speaker's voice, the text what was said."""
+    continues: int | None = None
+    """The caption this one goes on from: the speaker went on with the sentence after a pause the
+    engine had closed it at (pages show it as the same paragraph going on)."""
     misses: list[str] = []
     """What the translation lost of the numbers, names and glossary terms said (``2,400 → missing``),
     once both texts are final; left out when nothing was lost."""

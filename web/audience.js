@@ -182,7 +182,8 @@ function render() {
       shown.set(c.id, p);
       box.append(p);
     }
-    p.className = c.final ? "final" : "partial";
+    // A sentence the speaker went on with after a pause reads as the same paragraph going on.
+    p.className = `${c.final ? "final" : "partial"}${c.continues ? " continues" : ""}`;
     // The Original channel and a sentence passed through read in the language spoken.
     const written = c.passthrough && c.source_lang ? c.source_lang : pageLang();
     if (p.lang !== written) p.lang = written;

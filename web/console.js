@@ -215,6 +215,7 @@ function renderCaptions() {
       text.className = "translation";
       text.textContent = caption.text;
       item.append(source, text);
+      if (caption.continues) item.classList.add("continues");
       for (const miss of caption.misses || []) {
         const flag = document.createElement("span");
         flag.className = "miss";

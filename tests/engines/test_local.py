@@ -307,3 +307,85 @@ async def test_the_bundled_english_model_says_it_hears_english_only(tmp_path: Pa
     assert {e.target for e in ready} == {"en", "es"}
     assert all(e.detail.startswith("only English is detected") for e in ready)
     assert {(e.target, e.utterance) for e in events if isinstance(e, Passthrough)} == {("en", "u1")}
+
+
+def paused_sentence(tmp_path: Path) -> tuple[bytes, bytes]:
+    """A sentence said in two halves (24 kHz PCM16, espeak-ng's own silence around each trimmed),
+    for a pause of our choosing between them."""
+    halves = []
+    for index, text in enumerate(("Good morning everyone", "and welcome to the conference.")):
+        samples, rate = soundfile.read(str(speak(text, tmp_path / f"{index}.wav")), dtype="float32")
+        loud = np.flatnonzero(np.abs(samples) > 0.01)
+        samples = samples[loud[0] : loud[-1] + 1]
+        halves.append((soxr.resample(samples, rate, 24_000) * 32767).astype("<i2").tobytes())
+    return halves[0], halves[1]
+
+
+class Watch:
+    """An engine's events, collected; `until` waits for a condition on them."""
+
+    def __init__(self, engine: LocalEngine) -> None:
+        self.events: list = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._collect(engine))
+
+    async def _collect(self, engine: LocalEngine) -> None:
+        async for event in engine.events():
+            self.events.append(event)
+            self._changed.set()
+
+    async def until(self, condition, within_s: float) -> None:
+        async with asyncio.timeout(within_s):
+            while not condition(self.events):
+                self._changed.clear()
+                await self._changed.wait()
+
+    def close(self) -> None:
+        self._task.cancel()
+
+
+async def feed(engine: LocalEngine, pcm: bytes) -> None:
+    for start in range(0, len(pcm), 960):
+        await engine.send_audio(pcm[start : start + 960].ljust(960, b"\0"))
+
+
+def silence(seconds: float) -> bytes:
+    return bytes(int(24_000 * seconds) * 2)
+
+
+async def test_the_caption_goes_out_in_the_pause_and_a_resumed_sentence_continues_it(tmp_path: Path) -> None:
+    first, second = paused_sentence(tmp_path)
+    engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig())
+    async with engine:
+        watch = Watch(engine)
+        await feed(engine, silence(1.0) + first + silence(0.15))
+        # 150 ms into the pause, and no more audio: the utterance closes on the early recognition,
+        # without waiting out the 400 ms of silence that end an utterance.
+        await watch.until(lambda events: any(isinstance(e, SpeechStopped) for e in events), 20)
+        # The speaker goes on within the 400 ms.
+        await feed(engine, silence(0.1) + second + silence(2.0))
+        await watch.until(lambda events: sum(isinstance(e, TurnDone) for e in events) >= 2, 30)
+        watch.close()
+    events = watch.events
+    starts = [e for e in events if isinstance(e, SpeechStarted)]
+    assert [(e.utterance, e.continues) for e in starts] == [("u1", ""), ("u2", "u1")]
+    sources = [e.text for e in events if isinstance(e, SourceText) and e.final]
+    heard = " ".join(sources)
+    assert word_error_rate("Good morning everyone and welcome to the conference", heard) <= 0.125, sources
+    assert len(heard.split()) == 8, f"no word lost or said twice across the cut: {sources}"
+    assert all(e.text for e in events if isinstance(e, TranslationText) and e.final)
+    stops = [e.end_ms for e in events if isinstance(e, SpeechStopped)]
+    assert starts[1].start_ms == stops[0], "the continuation starts where the first part was cut"
+
+
+async def test_without_early_captions_a_pause_within_the_silence_keeps_one_utterance(tmp_path: Path) -> None:
+    first, second = paused_sentence(tmp_path)
+    engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig(early_captions=False))
+    async with engine:
+        watch = Watch(engine)
+        await feed(engine, silence(1.0) + first + silence(0.25) + second + silence(2.0))
+        await watch.until(lambda events: any(isinstance(e, TurnDone) for e in events), 30)
+        watch.close()
+    assert [e.utterance for e in watch.events if isinstance(e, SpeechStarted)] == ["u1"]
+    heard = next(e.text for e in watch.events if isinstance(e, SourceText) and e.final)
+    assert word_error_rate("Good morning everyone and welcome to the conference", heard) <= 0.125, heard

@@ -22,6 +22,9 @@ class SpeechStarted(EngineEvent, frozen=True, tag="speech_started"):
 
     utterance: str
     start_ms: int
+    continues: str = ""
+    """The utterance this one goes on from: the engine had closed it at a pause, and the speaker
+    went on with the same sentence (empty: a new one)."""
 
 
 class SpeechStopped(EngineEvent, frozen=True, tag="speech_stopped"):

@@ -85,6 +85,8 @@ class _Utterance:
     """This utterance's own Opus stream (a page decodes each utterance with a decoder of its own)."""
     misses: list[str] | None = None
     """What its translation lost (`fidelity`), once both texts are final; None until then."""
+    continues: int | None = None
+    """The utterance it goes on from (the engine closed that one at a pause the speaker resumed)."""
 
 
 def listener_status(lang: str, paused: bool, language: LanguageState | None) -> Status:
@@ -399,6 +401,8 @@ class Pipeline:
             return
         if isinstance(event, SpeechStarted):
             utterance.start_ms = event.start_ms
+            if event.continues:
+                utterance.continues = self._numbers.get(event.continues)
             return
         if isinstance(event, SpeechStopped):
             utterance.end_ms = event.end_ms
@@ -477,6 +481,7 @@ class Pipeline:
             int(time.time() * 1000),
             caption.source_lang,
             caption.misses,
+            caption.continues,
         )
         # A write that fails is retried by the writer: the captions go on meanwhile.
         self.transcript.append(record)
@@ -521,6 +526,7 @@ class Pipeline:
                 u.end_ms,
                 u.source_lang,
                 True,
+                u.continues,
             )
         return Caption(
             u.id,
@@ -532,6 +538,7 @@ class Pipeline:
             u.end_ms,
             u.source_lang,
             u.passthrough,
+            u.continues,
             u.misses or [],
         )
 

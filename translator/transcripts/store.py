@@ -63,6 +63,8 @@ class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
     """The language spoken (empty in transcripts written before the floor had several)."""
     misses: list[str] = []
     """What the translation lost of the numbers, names and terms said (``2,400 → missing``)."""
+    continues: int | None = None
+    """The utterance this one goes on from (the speaker resumed the sentence after a pause)."""
 
 
 class Transcript(msgspec.Struct):

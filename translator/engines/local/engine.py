@@ -5,7 +5,10 @@ Audio path (all on this machine):
   → utterance → faster-whisper (one worker thread; the CPU-heavy step)
   → per target language, its own task: Apertium (resident pipe) → espeak-ng → audio chunks.
 Recognition starts speculatively once a pause begins, before the end-of-speech silence has fully
-elapsed; if speech resumes the result is discarded.
+elapsed; if speech resumes first the result is discarded. With ``early_captions`` the utterance is
+closed as soon as that recognition is done, still in the pause: its caption and translation go out
+then. If the speaker goes on within the silence, what follows is an utterance of its own that
+continues the sentence (`SpeechStarted.continues`), recognised from where the first one was cut.
 """
 
 from __future__ import annotations
@@ -114,11 +117,16 @@ class _Recognition:
 
 @dataclass
 class _Utterance:
-    id: str
     start: int
+    id: str = ""
+    """Given when it is reported (`SpeechStarted`)."""
     speculative: _Recognition | None = None
     partial_at: float = field(default_factory=lambda: time.monotonic() + PARTIAL_AFTER_S - PARTIAL_EVERY_S)
     partial_running: bool = False
+    continues: str = ""
+    """The utterance closed early in the pause before this one: it goes on from there."""
+    opened: bool = False
+    """Reported (`SpeechStarted`): at once, or a continuation only once speech resumes."""
 
 
 class LocalEngine(Engine):
@@ -293,16 +301,21 @@ class LocalEngine(Engine):
 
     def _on_segment(self, event: object) -> None:
         if isinstance(event, Started):
-            self._count += 1
-            self._utterance = _Utterance(f"u{self._count}", event.start)
-            for target in self.targets:
-                self.emit(SpeechStarted(target.code, self._utterance.id, ms(event.start)))
+            self._utterance = _Utterance(event.start)
+            self._open(self._utterance)
         elif isinstance(event, Paused) and self._utterance is not None:
-            self._utterance.speculative = self._recognize(event.start, event.end, self._heard_tail)
+            utterance = self._utterance
+            utterance.speculative = recognition = self._recognize(event.start, event.end, self._heard_tail)
+            if self.config.early_captions:
+                recognition.future.add_done_callback(lambda _: self._close_early(utterance, recognition))
         elif isinstance(event, Resumed) and self._utterance is not None:
             self._utterance.speculative = None
+            if not self._utterance.opened:
+                self._open(self._utterance)
         elif isinstance(event, Ended) and self._utterance is not None:
             utterance, self._utterance = self._utterance, None
+            if not utterance.opened:
+                return  # closed early, and the speaker did not go on
             speculative = utterance.speculative
             recognition = (
                 speculative
@@ -312,6 +325,28 @@ class LocalEngine(Engine):
             for target in self.targets:
                 self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
             self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")
+
+    def _open(self, utterance: _Utterance) -> None:
+        self._count += 1
+        utterance.id, utterance.opened = f"u{self._count}", True
+        for target in self.targets:
+            self.emit(SpeechStarted(target.code, utterance.id, ms(utterance.start), utterance.continues))
+
+    def _close_early(self, utterance: _Utterance, recognition: _Recognition) -> None:
+        """The recognition started at the pause is done and the speaker is still silent: close the
+        utterance there, without waiting out the end-of-speech silence. Should the speaker go on,
+        what follows continues it."""
+        if (
+            self._utterance is not utterance
+            or utterance.speculative is not recognition
+            or self._segmenter.silent_from != recognition.end
+        ):
+            return  # speech resumed, or the utterance ended otherwise
+        for target in self.targets:
+            self.emit(SpeechStopped(target.code, utterance.id, ms(recognition.end)))
+        self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")
+        self._segmenter.split(recognition.end)
+        self._utterance = _Utterance(recognition.end, continues=utterance.id)
 
     @property
     def _heard_tail(self) -> int:

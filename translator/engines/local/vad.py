@@ -138,6 +138,16 @@ class Segmenter:
             events.append(self._end(self.position, forced=True))
         return events
 
+    @property
+    def silent_from(self) -> int | None:
+        """Where the silence under way began (None while speaking or idle)."""
+        return self._silent_from
+
+    def split(self, at: int) -> None:
+        """The utterance was closed at ``at`` (in its pause): if speech resumes, what follows is an
+        utterance of its own, from ``at``; if not, it ends empty there."""
+        self._start = at
+
     def _end(self, end: int, forced: bool = False) -> Ended:
         self._speaking, self._voiced_from, self._silent_from, self._paused = False, None, None, False
         self._last_end = end
