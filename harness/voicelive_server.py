@@ -127,6 +127,7 @@ class FakeVoiceLive:
         replay: Path | None = None,
         language_of: Callable[[str], str] | None = None,
         mistranslate: Callable[[str], str] | None = None,
+        reply_ratio: float | None = None,
     ) -> None:
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
@@ -137,6 +138,9 @@ class FakeVoiceLive:
         """What the model makes of a translation it was about to give: a number changed, a name
         translated, a required term forgotten (models do)."""
         self._replies = itertools.cycle(reply_s if isinstance(reply_s, tuple) else (reply_s,))
+        self.reply_ratio = reply_ratio
+        """Each translation this many times as long as the speech it answers (instead of ``reply_s``):
+        translated speech runs longer than its source (Spanish and French 15–25 %)."""
         """Seconds of translated audio of each response in turn, sent in one burst."""
         self.response_s = response_s
         """How long generating a response's text takes (the audio comes in a burst after its first word)."""
@@ -304,6 +308,8 @@ class _Session:
             self.config["expires_at"] = int(time.time()) + server.session_seconds
         self.conversation: list[dict[str, Any]] = []
         self.active: dict[str, asyncio.Task[None]] = {}
+        self.speech_s: dict[str, float] = {}
+        """Each user item's speech, in seconds."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.detector = _Detector()
         self._lock = asyncio.Lock()
@@ -425,6 +431,8 @@ class _Session:
             {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
         )
         self.server.turns += 1
+        # The turn's audio ends with the silence that ended it.
+        self.speech_s[item_id] = len(audio) / RATE - SILENCE_TO_END_MS / 1000
         text = self.server.transcribe(audio)
         await self.send(
             {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None}
@@ -515,9 +523,10 @@ class _Session:
         last_answer = max(
             (i for i, item in enumerate(self.conversation) if item["role"] == "assistant"), default=-1
         )
-        unanswered = [
-            item["transcript"] for item in self.conversation[last_answer + 1 :] if item["role"] == "user"
-        ]
+        turns = [item for item in self.conversation[last_answer + 1 :] if item["role"] == "user"]
+        unanswered = [item["transcript"] for item in turns]
+        ratio = self.server.reply_ratio
+        reply_s = ratio * sum(self.speech_s.get(item["id"], 0.0) for item in turns) if ratio else None
         out_item = self.server.next_id("item")
         self.conversation.append({"id": out_item, "role": "assistant", "transcript": ""})
         # A voice without an accent set (azure-realtime's own) speaks the language it is told to.
@@ -544,9 +553,9 @@ class _Session:
                 },
             }
         )
-        self.active[response_id] = self.spawn(self.respond(response_id, out_item, text))
+        self.active[response_id] = self.spawn(self.respond(response_id, out_item, text, reply_s))
 
-    async def respond(self, response_id: str, out_item: str, text: str) -> None:
+    async def respond(self, response_id: str, out_item: str, text: str, reply_s: float | None) -> None:
         outcome = next(self.server._outcomes)
         output = [{"id": out_item, "type": "message", "role": "assistant", "content": []}]
         self.server.responses += 1
@@ -575,7 +584,7 @@ class _Session:
             await self.done(response_id, outcome, output, details)
             return
         words = text.split()
-        audio = tone(next(self.server._replies))
+        audio = tone(reply_s or next(self.server._replies))
         if outcome == "incomplete":
             words, audio = words[: len(words) // 2], audio[: len(audio) // 4 * 2]
         item = {"response_id": response_id, "item_id": out_item, "output_index": 0, "content_index": 0}

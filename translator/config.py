@@ -215,6 +215,9 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     translate: TranslateConfig = msgspec.field(default_factory=TranslateConfig)
     engines: dict[str, str] = {}
     """An engine per language, over ``engine`` (``{ es = "realtime-translate" }``)."""
+    max_tempo: float = 1.3
+    """How much faster a language's interpretation may be played while it catches up with the
+    talk (`talk/catchup.py`); 1: never."""
 
     def resolved_engine(self) -> str:
         """The engine this room runs (``auto`` resolved; several joined with "+")."""
@@ -243,6 +246,7 @@ ROOM_FIELDS = (
     "glossary",
     "translate",
     "engines",
+    "max_tempo",
 )
 """Room settings that may also stand at the top level: the one room's, or every room's defaults."""
 
@@ -265,6 +269,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     glossary: Glossary = msgspec.field(default_factory=Glossary)
     translate: TranslateConfig = msgspec.field(default_factory=TranslateConfig)
     engines: dict[str, str] = {}
+    max_tempo: float = 1.3
     rooms: list[RoomConfig] = []
     """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
@@ -290,6 +295,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 self.glossary,
                 self.translate,
                 dict(self.engines),
+                self.max_tempo,
             )
         ]
 
@@ -478,6 +484,10 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
     for code in room.channels():
         if problem := table.engine_for(room, code).refuses(code):
             raise ConfigError(f"{prefix}{table.field_for(room, code)}", problem)
+    if not 1.0 <= room.max_tempo <= 1.5:
+        raise ConfigError(
+            f"{prefix}max_tempo", "must be from 1 (never faster) to 1.5 (past that, speech blurs)"
+        )
     _validate_azure(room.azure, prefix)
     _validate_translate(room.translate, prefix)
     _validate_local(room.local, prefix)

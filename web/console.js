@@ -143,6 +143,7 @@ function renderStatus(status) {
     cell(row, lang.tokens_per_minute == null ? "–" : String(lang.tokens_per_minute));
     cell(row, String(lang.listeners));
     cell(row, missedOf(lang.fidelity), lang.fidelity && missedCount(lang.fidelity) ? "missed" : "");
+    cell(row, lang.behind_s == null ? "–" : `${lang.behind_s.toFixed(1)} s${lang.tempo > 1 ? ` · ${lang.tempo}×` : ""}`);
     const hear = document.createElement("button");
     hear.type = "button";
     hear.textContent = monitor?.lang === lang.code ? "Stop listening" : "Listen";

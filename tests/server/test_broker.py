@@ -81,9 +81,15 @@ def finished(count: int):
     return lambda r: len([i for i in r.finals() if i in r.ended()]) >= count
 
 
+def whole(received: Received) -> set[int]:
+    """The utterances whose audio it heard from their start (one under way when it joined is not)."""
+    return {utterance for (_, _, _, utterance, position), _ in received.audio if position == 0}
+
+
 def same_talk(a: Received, b: Received) -> int:
-    """Both got the same captions and all of the audio of every utterance both saw end; how many."""
-    both = sorted(set(a.finals()) & set(b.finals()) & a.ended() & b.ended())
+    """Both got the same captions and all of the audio of every utterance both heard from its start
+    to its end; how many."""
+    both = sorted(set(a.finals()) & set(b.finals()) & a.ended() & b.ended() & whole(a) & whole(b))
     for utterance in both:
         assert a.finals()[utterance] == b.finals()[utterance]
         assert a.audio_shares()[utterance] == b.audio_shares()[utterance] == 1.0

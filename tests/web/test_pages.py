@@ -182,13 +182,14 @@ async def test_the_overlay_is_transparent_and_honours_its_parameters(
     await expect(line.locator(".original")).to_have_text("Good morning everyone")
     await expect(line.locator(".lang")).to_have_text("EN")  # the language the speaker spoke
     # Read in one go: a caption arriving re-renders the lines, and a detached line has no style.
-    style = await page.evaluate(
+    style, box = await page.evaluate(
         "() => { const e = document.querySelector('.line span.text'); const s = getComputedStyle(e);"
-        " return [s.fontSize, s.color, s.backgroundColor, getComputedStyle(e.parentElement).textAlign] }"
+        " const r = e.parentElement.getBoundingClientRect();"
+        " return [[s.fontSize, s.color, s.backgroundColor, getComputedStyle(e.parentElement).textAlign],"
+        " {x: r.x, y: r.y, height: r.height}] }"
     )
     assert style == ["50px", "rgb(255, 255, 0)", "rgba(0, 0, 255, 0.5)", "left"]
-    box = await line.bounding_box()
-    assert box is not None and box["y"] < 720 / 2
+    assert box["y"] < 720 / 2
     assert await page.locator(".line").count() == 1
     image = Image.open(io.BytesIO(await page.screenshot(omit_background=True))).convert("RGBA")
     assert image.getpixel((5, 715))[3] == 0 and image.getpixel((1275, 360))[3] == 0

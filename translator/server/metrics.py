@@ -79,6 +79,16 @@ class _RoomsCollector(Collector):
             "Numbers, names kept and glossary terms said that the translation lost",
             labels=[*per_language, "kind"],
         )
+        behind = GaugeMetricFamily(
+            "translator_listener_behind_seconds",
+            "What a listener hearing everything in order still has to hear",
+            labels=per_language,
+        )
+        tempo = GaugeMetricFamily(
+            "translator_tempo",
+            "How fast the latest utterance plays (more than 1 while catching up)",
+            labels=per_language,
+        )
         running = GaugeMetricFamily(
             "translator_room_running", "1 while the room's talk runs", labels=["room"]
         )
@@ -110,6 +120,8 @@ class _RoomsCollector(Collector):
                     ready.add_metric(labels, room.state == "running" and language.state == "ready")
                     if language.tokens is not None:
                         tokens.add_metric(labels, language.tokens.rate())
+                    behind.add_metric(labels, language.catch_up.behind_s())
+                    tempo.add_metric(labels, language.catch_up.tempo)
                     counts = language.fidelity
                     for kind, said, lost in (
                         ("number", counts.numbers, counts.numbers_missed),
@@ -127,7 +139,7 @@ class _RoomsCollector(Collector):
             pending.add_metric([room.id], transcript.pending)
             dropped.add_metric([room.id], transcript.dropped)
         yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready, tokens)
-        yield from (carried, missed)
+        yield from (carried, missed, behind, tempo)
         yield from (running, level, restarts, failing, pending, dropped)
 
 

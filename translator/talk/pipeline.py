@@ -20,6 +20,7 @@ from translator import fidelity
 from translator.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, AudioSource
 from translator.audio.levels import SILENCE_DBFS, level_dbfs
 from translator.audio.opus import OpusEncoder
+from translator.audio.stretch import Stretcher
 from translator.engines.base import Engine
 from translator.engines.events import (
     AnyEngineEvent,
@@ -38,6 +39,7 @@ from translator.errors import LastLanguageError, PermanentEngineError, Translato
 from translator.hub import AudioChunk, Hub
 from translator.languages import FLOOR, Language
 from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
+from translator.talk.catchup import CatchUp
 from translator.talk.floor import Floor
 from translator.talk.state import InputReport, LanguageState
 from translator.talk.usage import TokensPerMinute
@@ -83,6 +85,8 @@ class _Utterance:
     opus_samples: int = 0
     encoder: OpusEncoder | None = None
     """This utterance's own Opus stream (a page decodes each utterance with a decoder of its own)."""
+    stretcher: Stretcher | None = None
+    """Its audio at the tempo chosen when it began (faster while its language catches up)."""
     misses: list[str] | None = None
     """What its translation lost (`fidelity`), once both texts are final; None until then."""
     continues: int | None = None
@@ -174,6 +178,8 @@ class Pipeline:
     """Told each final caption's lag (the metrics' histogram)."""
     transcript: TranscriptWriter | None = None
     """Where final captions are kept (None: not kept)."""
+    max_tempo: float = 1.0
+    """How much faster a language's interpretation may play while catching up (1: never)."""
     input: InputState = field(init=False)
     _ids: OrderedDict[tuple[str, str], _Utterance] = field(default_factory=OrderedDict)
     _numbers: OrderedDict[str, int] = field(default_factory=OrderedDict)
@@ -188,9 +194,12 @@ class Pipeline:
         self._sent_at: deque[float] = deque(maxlen=SENT_TIMES_KEPT)
         """Monotonic time each recent input frame went to the engine, the newest last."""
         self.input = InputState(self.source.description)
-        self.languages = {t.code: LanguageState(t) for t in self.engine.targets}
+        self.languages = {t.code: self._language_state(t) for t in self.engine.targets}
         self.hub.add_channel(FLOOR)
         self.floor = Floor(self.hub.publish_audio)
+
+    def _language_state(self, language: Language) -> LanguageState:
+        return LanguageState(language, catch_up=CatchUp(self.max_tempo))
 
     @property
     def ready(self) -> bool:
@@ -213,7 +222,7 @@ class Pipeline:
             if code in self.languages:
                 raise PermanentEngineError(f"{language.name} is already offered")
             self.hub.add_channel(code)
-            self.languages[code] = LanguageState(language)
+            self.languages[code] = self._language_state(language)
             try:
                 await self.engine.add_target(language)
             except TranslatorError:
@@ -386,10 +395,14 @@ class Pipeline:
         if isinstance(event, TranslationAudio):
             if not utterance.audio_samples and (lag := self._lag(utterance)) is not None:
                 language.lags.audio.add(lag)
-            self._publish_pcm(lang, utterance, event.pcm)
+            # Stretched once per language, before it is encoded, for every listener alike.
+            utterance.stretcher = utterance.stretcher or Stretcher(language.catch_up.begin())
+            pcm = utterance.stretcher.feed(event.pcm)
+            language.catch_up.played(len(pcm) / 2 / SAMPLE_RATE)
+            self._publish_pcm(lang, utterance, pcm)
             # Each language's audio is encoded once, whoever listens.
             utterance.encoder = utterance.encoder or OpusEncoder()
-            self._publish_opus(lang, utterance, utterance.encoder.feed(event.pcm))
+            self._publish_opus(lang, utterance, utterance.encoder.feed(pcm))
             return
         if isinstance(event, TurnDone):
             if utterance.encoder is not None:
@@ -463,6 +476,9 @@ class Pipeline:
             if (lag := self._lag(utterance)) is not None:
                 language.lags.audio.add(lag)
             self.floor.add(lang, utterance.id, utterance.start_ms, utterance.end_ms)
+            # The speaker's own voice plays as it was: it counts for the listener, it is not sped up.
+            language.catch_up.begin()
+            language.catch_up.played((utterance.end_ms - utterance.start_ms) / 1000)
         if not utterance.final:
             self._measure_lag(language, utterance)
         utterance.final = True

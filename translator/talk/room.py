@@ -167,6 +167,8 @@ class RoomBase(ABC):
                     tokens_per_minute=known.tokens.rate() if known.tokens is not None else None,
                     engine=self.engine_of(language.code),
                     fidelity=known.fidelity,
+                    behind_s=round(known.catch_up.behind_s(), 1),
+                    tempo=known.catch_up.tempo,
                 )
             reports.append(report)
         return reports
@@ -300,7 +302,9 @@ class Room(RoomBase):
         try:
             source = await stack.enter_async_context(self._source or open_source(config.audio))
             engine = await stack.enter_async_context(engine)
-            pipeline = Pipeline(source, engine, self.hub, on_lag=self._lag_measured)
+            pipeline = Pipeline(
+                source, engine, self.hub, on_lag=self._lag_measured, max_tempo=self.config.max_tempo
+            )
             if self.settings.transcripts.enabled:
                 directory = transcripts_directory(self.settings.transcripts)
                 pipeline.transcript = TranscriptWriter(directory, lambda: self._transcript_header(pipeline))

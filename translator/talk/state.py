@@ -14,6 +14,7 @@ import msgspec
 
 from translator.fidelity import Fidelity
 from translator.languages import Language
+from translator.talk.catchup import CatchUp
 from translator.talk.lags import LagsReport, LanguageLags
 from translator.talk.usage import TokensPerMinute
 from translator.transcripts.store import TranscriptStatus
@@ -61,6 +62,8 @@ class LanguageState:
     failures: int = 0
     reconnects: int = 0
     fidelity: FidelityCounts = field(default_factory=FidelityCounts)
+    catch_up: CatchUp = field(default_factory=lambda: CatchUp(1.0))
+    """Its listener followed: how late it hears, and the tempo that catches it up."""
 
 
 class LanguageName(msgspec.Struct, frozen=True):
@@ -91,6 +94,10 @@ class LanguageReport(msgspec.Struct, frozen=True, omit_defaults=True):
     """The engine that interprets into it (a room may run several)."""
     fidelity: FidelityCounts | msgspec.UnsetType = msgspec.UNSET
     """Numbers, names and terms its captions carried, and missed."""
+    behind_s: float | msgspec.UnsetType = msgspec.UNSET
+    """What a listener who hears everything in order still has to hear."""
+    tempo: float | msgspec.UnsetType = msgspec.UNSET
+    """How fast its latest utterance plays (1: as spoken; more while catching up)."""
 
 
 class RoomName(msgspec.Struct, frozen=True):

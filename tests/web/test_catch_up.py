@@ -1,0 +1,89 @@
+"""Catching up, heard in Chromium: a fast speaker whose interpretation runs 1.4 times as long as the
+speech. The same talk plays at once to two pages, one from a service that speeds the
+interpretation up (up to 1.3×) and one from a service that does not; each page's own lateness
+(``lagSeconds``, what the page skips whole utterances on at 5 s) is sampled every second."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from playwright.async_api import Browser, async_playwright
+
+from harness.browser import CHROMIUM_ARGS
+from harness.live import LiveServer, live_server
+from harness.voicelive_server import RATE, FakeVoiceLive, tone
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+
+# 13 sentences of 3 s, 0.6 s apart: each cycle of speech lasts 3.6 s, its interpretation 4.2 s.
+SENTENCES = 13
+SPEECH_S, GAP_S, RATIO = 3.0, 0.6, 1.4
+BOUND_S = 2.5
+"""The page's lateness while catching up stays under this (it settles near 1.9 s: the most the
+proportional tempo needs to keep up with 1.4 times the speech)."""
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+def fast_talk(path: Path) -> Path:
+    silence = bytes(int(RATE * GAP_S) * 2)
+    pcm = bytes(RATE) + b"".join(tone(SPEECH_S, 300 + 25 * i) + silence for i in range(SENTENCES))
+    soundfile.write(str(path), np.frombuffer(pcm + bytes(RATE * 4), dtype="<i2"), RATE, subtype="PCM_16")
+    return path
+
+
+async def lateness(browser: Browser, server: LiveServer, seconds: float) -> tuple[list[float], dict]:
+    """The page's lateness each second while it plays, and its stats at the end."""
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{server.port}/?lang=es")
+    await page.locator("#play").click()
+    samples = []
+    for _ in range(int(seconds)):
+        await asyncio.sleep(1.0)
+        samples.append(await page.evaluate("() => window.__listenerStats.lagSeconds"))
+    return samples, await page.evaluate("() => ({...window.__listenerStats})")
+
+
+async def test_an_interpretation_longer_than_the_speech_is_caught_up_and_nothing_is_skipped(
+    browser: Browser, tmp_path: Path
+) -> None:
+    talk = fast_talk(tmp_path / "fast.wav")
+    listen_s = SENTENCES * (SPEECH_S + GAP_S) * RATIO + 4
+    async with FakeVoiceLive(reply_ratio=RATIO) as voicelive:
+
+        def settings(max_tempo: float):
+            return load_settings(
+                env={
+                    "AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint,
+                    "AZURE_VOICELIVE_API_KEY": "catch-up-key",
+                },
+                overrides={"targets": ["es"], "azure.model": "gpt-4.1", "max_tempo": max_tempo},
+            )
+
+        async with (
+            live_server(settings(1.3), WavSource(talk)) as catching_up,
+            live_server(settings(1.0), WavSource(talk)) as drifting,
+        ):
+            (caught, caught_stats), (drifted, drifted_stats) = await asyncio.gather(
+                lateness(browser, catching_up, listen_s), lateness(browser, drifting, listen_s)
+            )
+    # With catching up: bounded, nothing skipped, everything sent was played.
+    assert max(caught) <= BOUND_S, caught
+    assert caught_stats["skips"] == 0, caught_stats
+    assert caught_stats["playedSeconds"] >= 0.95 * caught_stats["receivedSeconds"], caught_stats
+    # Without: the page falls further behind until it skips whole sentences.
+    assert max(drifted) > 4.0, drifted
+    assert drifted_stats["skips"] >= 1, drifted_stats
+    # Sped up, the interpretation took less time to play than as spoken.
+    assert caught_stats["receivedSeconds"] < drifted_stats["receivedSeconds"] - SENTENCES * 0.3
