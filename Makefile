@@ -59,6 +59,7 @@ bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.floor --out bench/results/floor.md
 	$(PY) -m bench.venue --out bench/results/venue.md
 	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
+	$(PY) -m bench.long_talk --out bench/results/long-talk.md
 	$(PY) -m bench.fanout --out bench/results/fanout.md
 	$(MAKE) soak
 

@@ -21,17 +21,17 @@ it ends.
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from harness.service_server import ServiceServer
 from harness.voicelive_server import tone_name
 
 RATE = 24_000
@@ -86,8 +86,10 @@ class Connection:
         )
 
 
-class FakeTranslate:
+class FakeTranslate(ServiceServer):
     """Start with `start()`; `endpoint` is what the engine is configured with."""
+
+    route = "/openai/v1/realtime/translations"
 
     def __init__(
         self,
@@ -103,6 +105,7 @@ class FakeTranslate:
         session_seconds: int = 1800,
         refuse_languages: Iterable[str] = (),
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.token = token
         """A bearer token it accepts besides the key (a token credential's)."""
@@ -120,39 +123,6 @@ class FakeTranslate:
         self.refuse_languages = set(refuse_languages)
         """Output languages refused with ``error``, as an unsupported one is."""
         self.connections: list[Connection] = []
-        self.sockets: list[web.WebSocketResponse] = []
-        self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.endpoint = ""
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/openai/v1/realtime/translations", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.endpoint = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
-
-    async def drop_all(self) -> None:
-        """Close every open connection, as a network failure or a service restart would."""
-        for ws in list(self.sockets):
-            await ws.close(code=1011, message=b"going away")
-
-    def next_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._ids)}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         headers = dict(request.headers)

@@ -36,10 +36,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
+
+from harness.service_server import ServiceServer
 
 RATE = 24_000
 BLOCK_MS = 20
@@ -103,8 +105,10 @@ class Connection:
         return [e for e in self.events if e["type"] == kind]
 
 
-class FakeVoiceLive:
+class FakeVoiceLive(ServiceServer):
     """Start with `start()`; `endpoint` is what the engine is configured with."""
+
+    route = "/voice-live/realtime"
 
     def __init__(
         self,
@@ -129,6 +133,7 @@ class FakeVoiceLive:
         mistranslate: Callable[[str], str] | None = None,
         reply_ratio: float | None = None,
     ) -> None:
+        super().__init__()
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
         self.language_of = language_of or (lambda text: "en-US")
@@ -174,40 +179,6 @@ class FakeVoiceLive:
         self.sessions: list[_Session] = []
         self.early_deletes: list[str] = []
         """User items deleted before their transcription was sent."""
-
-        self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.endpoint = ""
-        self.sockets: list[web.WebSocketResponse] = []
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/voice-live/realtime", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.endpoint = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
-
-    async def drop_all(self) -> None:
-        """Close every open connection, as a network failure or service restart would."""
-        for ws in list(self.sockets):
-            await ws.close(code=1011, message=b"going away")
-
-    def next_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._ids)}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self.handshake_statuses:

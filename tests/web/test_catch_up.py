@@ -6,15 +6,12 @@ interpretation up (up to 1.3×) and one from a service that does not; each page'
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
-from harness.browser import CHROMIUM_ARGS
 from harness.live import LiveServer, live_server
 from harness.voicelive_server import RATE, FakeVoiceLive, tone
 from translator.audio.wav import WavSource
@@ -26,14 +23,6 @@ SPEECH_S, GAP_S, RATIO = 3.0, 0.6, 1.4
 BOUND_S = 2.5
 """The page's lateness while catching up stays under this (it settles near 1.9 s: the most the
 proportional tempo needs to keep up with 1.4 times the speech)."""
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 def fast_talk(path: Path) -> Path:

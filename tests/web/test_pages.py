@@ -19,9 +19,8 @@ import pytest
 import soundfile
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from harness.browser import CHROMIUM_ARGS
 from harness.live import LiveServer, free_port, live_server, talk_wav
 from harness.voicelive_server import FakeVoiceLive, voice_locale
 from translator.audio import AudioSource
@@ -34,14 +33,6 @@ from translator.talk import pipeline
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 def settings_for(voicelive: FakeVoiceLive, talk: Path, port: int | None = None):

@@ -10,17 +10,16 @@ last committed turn, so every turn is translated by exactly one of the two and n
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from translator.audio import FRAME_MS
 from translator.config import AzureConfig
-from translator.engines.events import AnyEngineEvent, EngineFailure, SessionState, SessionStateName
-from translator.engines.retry import Backoff, Fault
+from translator.engines.events import AnyEngineEvent
+from translator.engines.retry import Fault
+from translator.engines.supervision import REPLAY_FRAMES, SupervisedSession
 from translator.engines.voicelive.configure import glossary_update, session_config
 from translator.engines.voicelive.connection import Connection
 from translator.engines.voicelive.faults import describe
@@ -29,21 +28,17 @@ from translator.engines.voicelive.turns import FloorLanguages
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
 from translator.languages import Language
-from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 FIRST = asyncio.FIRST_COMPLETED
 
-# Audio kept for a replacement connection: 10 s of 20 ms frames.
-REPLAY_FRAMES = 500
 # A successor takes over only while the audio to replay stays a second short of what is kept.
 REPLAY_MARGIN_FRAMES = 50
 # A new session replaces the old one this long before the old one expires.
 ROLLOVER_LEAD_S = 120.0
 # A retired connection gets this long to finish the translations it started.
 RETIRE_GRACE_S = 30.0
-STOP_TIMEOUT_S = 5.0
 
 
 class SessionHost(Protocol):
@@ -58,20 +53,16 @@ class SessionHost(Protocol):
     def emit(self, event: AnyEngineEvent) -> None: ...
 
 
-class LanguageSession:
+class LanguageSession(SupervisedSession[Connection]):
     """The interpreter of one language pair, over one connection at a time (two while replacing)."""
 
+    service = "Voice Live"
+
     def __init__(self, engine: SessionHost, target: Language) -> None:
+        label = f"{'/'.join(language.code for language in engine.spoken)}→{target.code}"
+        super().__init__(engine.emit, target, label, describe)
         self.engine = engine
-        self.target = target
-        self.code = target.code
-        self._history: deque[tuple[int, bytes]] = deque(maxlen=REPLAY_FRAMES)
         self._current: Connection | None = None
-        self._connections: set[Connection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._state: SessionStateName | None = None
-        self._detail = ""
-        self._label = f"{'/'.join(language.code for language in engine.spoken)}→{self.code}"
         self._fallback: Glossary | None = None
         """The glossary in use because the service refused the engine's (see `_open_replacing`)."""
         self._notice = ""
@@ -91,55 +82,18 @@ class LanguageSession:
 
     def start(self) -> None:
         """Start the supervisor; it reports its progress as `SessionState` events."""
-        self._spawn(self._supervise(), f"voicelive-{self.code}")
-
-    async def stop(self) -> None:
-        """Stop every task and close every connection."""
-        await asyncio.gather(*(cancel_and_wait(t, STOP_TIMEOUT_S) for t in list(self._tasks)))
-        await asyncio.gather(*(c.close() for c in list(self._connections)), return_exceptions=True)
-        self._set_state("closed")
+        self._spawn(self._supervise(self.engine.audio_ms), f"voicelive-{self.code}")
 
     def queue_audio(self, frame: bytes, position_ms: int) -> None:
         """Keep the frame (at its talk position) for the connection that writes it."""
-        self._history.append((position_ms, frame))
+        self.keep(frame, position_ms)
         if self._current is not None:
             self._current.wake.set()
-
-    def frames(self, from_ms: int) -> tuple[int, list[bytes]]:
-        """The frames kept from ``from_ms`` on, and the talk position of the first of them."""
-        if not self._history:
-            return from_ms, []
-        oldest = self._history[0][0]
-        index = max(0, from_ms - oldest) // FRAME_MS
-        if index >= len(self._history):
-            return from_ms, []
-        return self._history[index][0], [f for _, f in itertools.islice(self._history, index, None)]
 
     @property
     def _ready_detail(self) -> str:
         """What the operator is told while the language runs."""
         return "; ".join(notice for notice in (self._language_notice, self._notice) if notice)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _set_state(self, state: SessionStateName, detail: str = "") -> None:
-        if state != self._state or detail or self._detail:
-            self._state, self._detail = state, detail
-            self.engine.emit(SessionState(self.code, state, detail))
-
-    async def _supervise(self) -> None:
-        self._set_state("connecting")
-        resume = self.engine.audio_ms
-        connection: Connection | None = None
-        while True:
-            if connection is None:
-                connection = await self._connect()
-                if connection is None:
-                    return
-            connection, resume = await self._serve(connection, resume)
 
     async def _open(self, glossary: Glossary | None = None) -> Connection:
         """A confirmed connection configured with ``glossary`` (default: the engine's)."""
@@ -168,7 +122,7 @@ class LanguageSession:
             self._fallback = refused.glossary
             connection = await self._open(refused.glossary)
             self._notice = f"the glossary update was refused ({exc}); the previous glossary is in use"
-            log.warning("Voice Live %s: %s", self._label, self._notice)
+            log.warning("Voice Live %s: %s", self.label, self._notice)
             return connection
         self._fallback, self._notice = None, ""
         return connection
@@ -187,28 +141,11 @@ class LanguageSession:
             await connection.update(update, engine.glossary)
         except Exception as exc:
             # A connection that is going away: its successor is configured with the new glossary.
-            log.info("Voice Live %s: glossary not sent to a closing connection (%s)", self._label, exc)
+            log.info("Voice Live %s: glossary not sent to a closing connection (%s)", self.label, exc)
 
     async def _close(self, connection: Connection) -> None:
         self._connections.discard(connection)
         await connection.close()
-
-    async def _connect(self) -> Connection | None:
-        """A confirmed connection, retried with back-off; None when retrying cannot help."""
-        backoff = Backoff()
-        while True:
-            try:
-                return await self._open()
-            except Exception as exc:
-                fault = describe(exc)
-                if not fault.retry:
-                    self._fail(fault)
-                    return None
-                delay = backoff.delay()
-                self._report(fault, exc, delay)
-                retrying: SessionStateName = "connecting" if self._state == "connecting" else "reconnecting"
-                self._set_state(retrying, fault.message)
-                await asyncio.sleep(delay)
 
     async def _serve(self, connection: Connection, resume: int) -> tuple[Connection | None, int]:
         """Run ``connection`` until it drops or is replaced; return its successor (if one is open
@@ -222,8 +159,8 @@ class LanguageSession:
             await asyncio.wait({run, refused}, timeout=self._lifetime(connection), return_when=FIRST)
             if not run.done():
                 why = "its update was refused" if connection.refused.is_set() else "it expires"
-                log.info("Voice Live %s: replacing the session before %s", self._label, why)
-                successor = await self._replacement(run, connection)
+                log.info("Voice Live %s: replacing the session before %s", self.label, why)
+                successor = await self._replacement(run, self._successor_of(connection))
                 at = await self._retirement_point(connection, run) if successor is not None else None
                 if successor is not None and at is not None:
                     connection.retire(at)
@@ -256,19 +193,11 @@ class LanguageSession:
         limit = self.engine.config.max_session_minutes * 60
         return max(0.0, limit - (time.monotonic() - connection.opened_at))
 
-    async def _replacement(self, run: asyncio.Task[None], current: Connection) -> Connection | None:
-        """A confirmed successor, tried with back-off while the current connection still serves."""
-        backoff = Backoff()
-        while not run.done():
-            try:
-                if current.refused.is_set():
-                    return await self._open_replacing(current)
-                return await self._open()
-            except Exception as exc:
-                delay = backoff.delay()
-                self._report(describe(exc), exc, delay)
-                await asyncio.wait({run}, timeout=delay)
-        return None
+    def _successor_of(self, current: Connection) -> Callable[[], Coroutine[Any, Any, Connection]]:
+        """How the connection that replaces ``current`` is opened."""
+        if current.refused.is_set():
+            return lambda: self._open_replacing(current)
+        return self._open
 
     async def _retirement_point(self, connection: Connection, run: asyncio.Task[None]) -> int | None:
         """Where the successor takes over: the end of the last committed turn, once the audio since
@@ -296,16 +225,3 @@ class LanguageSession:
             await asyncio.gather(run, idle, return_exceptions=True)
             connection.interrupt()
             await self._close(connection)
-
-    def _report(self, fault: Fault, exc: BaseException | None, retry_in: float) -> None:
-        when = f"; retrying in {retry_in:.1f} s" if retry_in else ""
-        if fault.message.startswith("unexpected"):
-            log.error("Voice Live %s: %s%s", self._label, fault.message, when, exc_info=exc)
-        else:
-            log.warning("Voice Live %s: %s%s", self._label, fault.message, when)
-        self.engine.emit(EngineFailure(self.code, fault.message, recoverable=True))
-
-    def _fail(self, fault: Fault) -> None:
-        log.error("Voice Live %s: %s", self._label, fault.message)
-        self.engine.emit(EngineFailure(self.code, fault.message, recoverable=False))
-        self._set_state("failed", fault.message)
