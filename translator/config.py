@@ -132,9 +132,10 @@ class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
     early_recognition_ms: int = 64
     """Silence after which recognition starts, before the end is confirmed (discarded if speech
     resumes); 0 waits for the full ``silence_ms``."""
-    early_captions: bool = True
-    """Close an utterance as soon as the early recognition is done, instead of after ``silence_ms``:
-    its caption comes that much sooner; speech resumed within the silence continues it."""
+    early_caption_ms: int = 192
+    """Silence after which the utterance is closed on the early recognition and its caption goes
+    out, before ``silence_ms`` confirms the end; speech resumed after it continues the sentence.
+    0: the caption waits for ``silence_ms``."""
 
 
 class BrokerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -428,6 +429,11 @@ def _validate_local(local: LocalConfig, prefix: str) -> None:
             raise ConfigError(f"{prefix}local.{field}", f"must be at least {low}, got {value}")
     if local.early_recognition_ms > local.silence_ms:
         raise ConfigError(f"{prefix}local.early_recognition_ms", "must not be longer than local.silence_ms")
+    if local.early_caption_ms and not local.early_recognition_ms <= local.early_caption_ms < local.silence_ms:
+        raise ConfigError(
+            f"{prefix}local.early_caption_ms",
+            "must be from local.early_recognition_ms up to (not including) local.silence_ms, or 0",
+        )
     if not 1 <= local.max_utterance_s <= 28:
         raise ConfigError(f"{prefix}local.max_utterance_s", "must be between 1 and 28 seconds")
 

@@ -358,12 +358,11 @@ async def test_the_caption_goes_out_in_the_pause_and_a_resumed_sentence_continue
     engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig())
     async with engine:
         watch = Watch(engine)
-        await feed(engine, silence(1.0) + first + silence(0.15))
-        # 150 ms into the pause, and no more audio: the utterance closes on the early recognition,
-        # without waiting out the 400 ms of silence that end an utterance.
+        # 320 ms of pause: the utterance is closed 192 ms into it, on the early recognition, without
+        # waiting out the 400 ms of silence that end an utterance; then the speaker goes on.
+        await feed(engine, silence(1.0) + first + silence(0.32))
         await watch.until(lambda events: any(isinstance(e, SpeechStopped) for e in events), 20)
-        # The speaker goes on within the 400 ms.
-        await feed(engine, silence(0.1) + second + silence(2.0))
+        await feed(engine, second + silence(2.0))
         await watch.until(lambda events: sum(isinstance(e, TurnDone) for e in events) >= 2, 30)
         watch.close()
     events = watch.events
@@ -380,7 +379,7 @@ async def test_the_caption_goes_out_in_the_pause_and_a_resumed_sentence_continue
 
 async def test_without_early_captions_a_pause_within_the_silence_keeps_one_utterance(tmp_path: Path) -> None:
     first, second = paused_sentence(tmp_path)
-    engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig(early_captions=False))
+    engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig(early_caption_ms=0))
     async with engine:
         watch = Watch(engine)
         await feed(engine, silence(1.0) + first + silence(0.25) + second + silence(2.0))

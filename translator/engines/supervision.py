@@ -22,8 +22,6 @@ from translator.engines.retry import Backoff, Fault
 from translator.languages import Language
 from translator.tasks import cancel_and_wait
 
-log = logging.getLogger(__name__)
-
 REPLAY_FRAMES = 500
 """Audio kept for a replacement connection: 10 s of 20 ms frames."""
 STOP_TIMEOUT_S = 5.0
@@ -60,6 +58,8 @@ class SupervisedSession(ABC, Generic[C]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._state: SessionStateName | None = None
         self._detail = ""
+        self._log = logging.getLogger(type(self).__module__)
+        """Under the engine's own name, so that an operator can follow one engine's faults."""
 
     @abstractmethod
     async def _open(self) -> C:
@@ -147,12 +147,12 @@ class SupervisedSession(ABC, Generic[C]):
     def _report(self, fault: Fault, exc: BaseException | None, retry_in: float) -> None:
         when = f"; retrying in {retry_in:.1f} s" if retry_in else ""
         if fault.message.startswith("unexpected"):
-            log.error("%s %s: %s%s", self.service, self.label, fault.message, when, exc_info=exc)
+            self._log.error("%s %s: %s%s", self.service, self.label, fault.message, when, exc_info=exc)
         else:
-            log.warning("%s %s: %s%s", self.service, self.label, fault.message, when)
+            self._log.warning("%s %s: %s%s", self.service, self.label, fault.message, when)
         self.emit(EngineFailure(self.code, fault.message, recoverable=True))
 
     def _fail(self, fault: Fault) -> None:
-        log.error("%s %s: %s", self.service, self.label, fault.message)
+        self._log.error("%s %s: %s", self.service, self.label, fault.message)
         self.emit(EngineFailure(self.code, fault.message, recoverable=False))
         self._set_state("failed", fault.message)

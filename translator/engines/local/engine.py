@@ -5,10 +5,12 @@ Audio path (all on this machine):
   → utterance → faster-whisper (one worker thread; the CPU-heavy step)
   → per target language, its own task: Apertium (resident pipe) → espeak-ng → audio chunks.
 Recognition starts speculatively once a pause begins, before the end-of-speech silence has fully
-elapsed; if speech resumes first the result is discarded. With ``early_captions`` the utterance is
-closed as soon as that recognition is done, still in the pause: its caption and translation go out
-then. If the speaker goes on within the silence, what follows is an utterance of its own that
-continues the sentence (`SpeechStarted.continues`), recognised from where the first one was cut.
+elapsed; if speech resumes first the result is discarded. After ``early_caption_ms`` of silence the
+utterance is closed on that recognition, still in the pause: its caption and translation go out as
+soon as it is done. If the speaker goes on within the silence, what follows is an utterance of its
+own that continues the sentence (`SpeechStarted.continues`), recognised from where the first one
+was cut. The cut is made on the input's clock, never on how fast recognition runs: the same input
+is cut the same way on any machine.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from translator.engines.local.vad import (
     Resumed,
     Segmenter,
     SegmenterConfig,
+    Settled,
     SileroVad,
     Started,
     ms,
@@ -169,6 +172,7 @@ class LocalEngine(Engine):
                 max_utterance_ms=int(config.max_utterance_s * 1000),
                 # A pause as long as the end-of-speech silence never comes first: no early recognition.
                 pause_ms=config.early_recognition_ms or config.silence_ms,
+                close_ms=config.early_caption_ms,
             )
         )
         self._utterance: _Utterance | None = None
@@ -304,10 +308,9 @@ class LocalEngine(Engine):
             self._utterance = _Utterance(event.start)
             self._open(self._utterance)
         elif isinstance(event, Paused) and self._utterance is not None:
-            utterance = self._utterance
-            utterance.speculative = recognition = self._recognize(event.start, event.end, self._heard_tail)
-            if self.config.early_captions:
-                recognition.future.add_done_callback(lambda _: self._close_early(utterance, recognition))
+            self._utterance.speculative = self._recognize(event.start, event.end, self._heard_tail)
+        elif isinstance(event, Settled) and self._utterance is not None:
+            self._close_early(self._utterance, event)
         elif isinstance(event, Resumed) and self._utterance is not None:
             self._utterance.speculative = None
             if not self._utterance.opened:
@@ -332,21 +335,18 @@ class LocalEngine(Engine):
         for target in self.targets:
             self.emit(SpeechStarted(target.code, utterance.id, ms(utterance.start), utterance.continues))
 
-    def _close_early(self, utterance: _Utterance, recognition: _Recognition) -> None:
-        """The recognition started at the pause is done and the speaker is still silent: close the
-        utterance there, without waiting out the end-of-speech silence. Should the speaker go on,
-        what follows continues it."""
-        if (
-            self._utterance is not utterance
-            or utterance.speculative is not recognition
-            or self._segmenter.silent_from != recognition.end
-        ):
-            return  # speech resumed, or the utterance ended otherwise
+    def _close_early(self, utterance: _Utterance, event: Settled) -> None:
+        """The pause has lasted ``early_caption_ms``: close the utterance there, on the recognition
+        started in it, without waiting out the end-of-speech silence. Should the speaker go on, what
+        follows continues it."""
+        recognition = utterance.speculative
+        if recognition is None or recognition.end != event.end:
+            recognition = self._recognize(event.start, event.end, self._heard_tail)
         for target in self.targets:
-            self.emit(SpeechStopped(target.code, utterance.id, ms(recognition.end)))
+            self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
         self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")
-        self._segmenter.split(recognition.end)
-        self._utterance = _Utterance(recognition.end, continues=utterance.id)
+        self._segmenter.split(event.end)
+        self._utterance = _Utterance(event.end, continues=utterance.id)
 
     @property
     def _heard_tail(self) -> int:

@@ -60,6 +60,14 @@ class Paused(SegmentEvent, frozen=True, tag="paused"):
     end: int
 
 
+class Settled(SegmentEvent, frozen=True, tag="settled"):
+    """Silence has lasted ``close_ms``: the utterance is closed here; should speech resume before
+    ``silence_ms``, what follows is an utterance of its own that continues it."""
+
+    start: int
+    end: int
+
+
 class Resumed(SegmentEvent, frozen=True, tag="resumed"):
     """Speech came back after a pause: a recognition started at the pause is stale."""
 
@@ -77,6 +85,8 @@ class SegmenterConfig:
     max_utterance_ms: int = 15_000
     pause_ms: int = 64
     """Silence after which recognition starts speculatively (before ``silence_ms`` confirms the end)."""
+    close_ms: int = 0
+    """Silence after which the utterance is closed (`Settled`) before ``silence_ms``; 0: never."""
     preroll_ms: int = 192
     threshold: float = 0.5
     neg_threshold: float = 0.35
@@ -93,6 +103,7 @@ class Segmenter:
         self._start = 0
         self._silent_from: int | None = None
         self._paused = False
+        self._settled = False
         self._last_end = 0
 
     @property
@@ -124,7 +135,7 @@ class Segmenter:
         if prob >= c.threshold:
             if self._paused:
                 events.append(Resumed())
-            self._silent_from, self._paused = None, False
+            self._silent_from, self._paused, self._settled = None, False, False
         elif prob < c.neg_threshold and self._silent_from is None:
             self._silent_from = here
         if self._silent_from is not None:
@@ -134,14 +145,12 @@ class Segmenter:
             if silent >= c.pause_ms and not self._paused:
                 self._paused = True
                 events.append(Paused(self._start, self._silent_from))
+            if c.close_ms and silent >= c.close_ms and not self._settled:
+                self._settled = True
+                events.append(Settled(self._start, self._silent_from))
         if ms(self.position - self._start) >= c.max_utterance_ms:
             events.append(self._end(self.position, forced=True))
         return events
-
-    @property
-    def silent_from(self) -> int | None:
-        """Where the silence under way began (None while speaking or idle)."""
-        return self._silent_from
 
     def split(self, at: int) -> None:
         """The utterance was closed at ``at`` (in its pause): if speech resumes, what follows is an
@@ -150,6 +159,7 @@ class Segmenter:
 
     def _end(self, end: int, forced: bool = False) -> Ended:
         self._speaking, self._voiced_from, self._silent_from, self._paused = False, None, None, False
+        self._settled = False
         self._last_end = end
         return Ended(self._start, end, forced)
 
