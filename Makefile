@@ -52,6 +52,7 @@ lint: install
 
 bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.latency --out bench/results/latency.md
+	$(PY) -m bench.early_captions --out bench/results/early-captions.md
 	$(PY) -m harness.talk --demo build/bench-talk.wav --reference build/bench-talk.json
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
 		--target es --target fr --target it --out bench/results

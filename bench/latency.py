@@ -37,6 +37,16 @@ from translator.languages import get_language
 
 TARGETS = ["es", "fr", "it"]
 VARIANTS = ("early-captions", "optimized", "baseline")
+HELD_OUT = [
+    "Our next speaker has worked on water projects in four countries.",
+    "If you need help, please ask one of the volunteers in green shirts.",
+    "The workshop on the second floor has moved to room two hundred.",
+    "Remember to collect your badge before the evening reception.",
+    "Slides from this morning will be shared with everyone by email.",
+    "The bus to the hotel leaves from the main entrance at six.",
+]
+"""Sentences no setting was tuned on."""
+TALKS = {"demo": SENTENCES, "held-out": HELD_OUT}
 CONFIGS = {
     "early-captions": LocalConfig(),
     "optimized": LocalConfig(early_caption_ms=0),
@@ -63,7 +73,7 @@ class BaselineEngine(LocalEngine):
         return TranscribeRecognizer(threads=self.config.threads, beam_size=self.config.beam_size)
 
 
-async def measure(variant: str, wav: Path) -> dict[str, object]:
+async def measure(variant: str, wav: Path, talk: str) -> dict[str, object]:
     """Run one variant over the talk; timings in ms relative to the wall-clock end of speech."""
     config = CONFIGS[variant]
     engine_class = BaselineEngine if variant == "baseline" else LocalEngine
@@ -106,7 +116,7 @@ async def measure(variant: str, wav: Path) -> dict[str, object]:
         a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
         for a, b in zip(usage_after, usage_before, strict=True)
     )
-    result: dict[str, object] = {"variant": variant, "utterances": len(speech_end)}
+    result: dict[str, object] = {"variant": variant, "talk": talk, "utterances": len(speech_end)}
     for target in TARGETS:
         # The frame holding the end of speech was sent at started + end_ms (the source is paced).
         audio = [
@@ -121,7 +131,7 @@ async def measure(variant: str, wav: Path) -> dict[str, object]:
         ]
         result[target] = {"first_audio": audio, "final_caption": caption}
     hypothesis = " ".join(transcripts[u] for u in sorted(transcripts, key=lambda u: int(u[1:])))
-    result["wer"] = word_error_rate(" ".join(SENTENCES), hypothesis)
+    result["wer"] = word_error_rate(" ".join(TALKS[talk]), hypothesis)
     result["transcript"] = hypothesis
     result["cpu_percent_of_one_core"] = 100 * cpu / wall
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -137,7 +147,8 @@ def report(results: list[dict]) -> str:
     lines = [
         "# Offline engine latency",
         "",
-        f"Talk: {len(SENTENCES)} espeak-ng sentences at real-time pace; targets {', '.join(TARGETS)}; "
+        f"Talks: the demo ({len(SENTENCES)} espeak-ng sentences) and a held-out one ({len(HELD_OUT)}), "
+        f"at real-time pace; targets {', '.join(TARGETS)}; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores.",
         "Times in ms after the end of speech (the speech's last sample, as fed).",
         "",
@@ -149,7 +160,7 @@ def report(results: list[dict]) -> str:
             t = r[target]
             caption = t["final_caption"]
             lines.append(
-                f"| {r['variant']} | {target} | {statistics.mean(t['first_audio']):.0f} / "
+                f"| {r['talk']}: {r['variant']} | {target} | {statistics.mean(t['first_audio']):.0f} / "
                 f"{p95(t['first_audio']):.0f} | {statistics.median(caption):.0f} / "
                 f"{statistics.mean(caption):.0f} / {p95(caption):.0f} / {max(caption):.0f} |"
             )
@@ -160,10 +171,10 @@ def report(results: list[dict]) -> str:
     ]
     for r in results:
         lines.append(
-            f"| {r['variant']} | {r['utterances']} | {r['recognitions']} | {100 * r['wer']:.1f} % | "
-            f"{r['cpu_percent_of_one_core']:.0f} | {r['peak_rss_mb']:.0f} |"
+            f"| {r['talk']}: {r['variant']} | {r['utterances']} | {r['recognitions']} | "
+            f"{100 * r['wer']:.1f} % | {r['cpu_percent_of_one_core']:.0f} | {r['peak_rss_mb']:.0f} |"
         )
-    lines += ["", "Transcripts:", ""] + [f"- {r['variant']}: {r['transcript']}" for r in results]
+    lines += ["", "Transcripts:", ""] + [f"- {r['talk']}, {r['variant']}: {r['transcript']}" for r in results]
     return "\n".join(lines) + "\n"
 
 
@@ -174,22 +185,26 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/latency.md"))
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--wav", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--talk", choices=list(TALKS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
-        print(json.dumps(asyncio.run(measure(args.variant, args.wav))))
+        print(json.dumps(asyncio.run(measure(args.variant, args.wav, args.talk))))
         return 0
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        wav = write_talk(Path(tmp) / "talk.wav")
-        for variant in VARIANTS:
-            print(f"bench: running {variant} (about 40 s)...", file=sys.stderr, flush=True)
-            output = subprocess.run(
-                [sys.executable, "-m", "bench.latency", "--variant", variant, "--wav", str(wav)],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            results.append(json.loads(output.strip().splitlines()[-1]))
+        for talk, sentences in TALKS.items():
+            wav = Path(tmp) / f"{talk}.wav"
+            write_talk(wav, sentences)
+            for variant in VARIANTS:
+                print(f"bench: {talk} talk, {variant} (about 40 s)...", file=sys.stderr, flush=True)
+                command = ["--variant", variant, "--wav", str(wav), "--talk", talk]
+                output = subprocess.run(
+                    [sys.executable, "-m", "bench.latency", *command],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                results.append(json.loads(output.strip().splitlines()[-1]))
     text = report(results)
     return publish(args.out, text)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import numpy as np
 import soundfile
 from playwright.async_api import Browser
@@ -67,6 +68,9 @@ async def test_an_interpretation_longer_than_the_speech_is_caught_up_and_nothing
             (caught, caught_stats), (drifted, drifted_stats) = await asyncio.gather(
                 lateness(browser, catching_up, listen_s), lateness(browser, drifting, listen_s)
             )
+            async with httpx.AsyncClient(base_url=catching_up.url, headers=catching_up.operator) as client:
+                status = (await client.get("/api/status")).json()["languages"][0]
+                metrics = (await client.get("/metrics")).text
     # With catching up: bounded, nothing skipped, everything sent was played.
     assert max(caught) <= BOUND_S, caught
     assert caught_stats["skips"] == 0, caught_stats
@@ -74,5 +78,8 @@ async def test_an_interpretation_longer_than_the_speech_is_caught_up_and_nothing
     # Without: the page falls further behind until it skips whole sentences.
     assert max(drifted) > 4.0, drifted
     assert drifted_stats["skips"] >= 1, drifted_stats
+    # The operator sees it: the last sentences were sped up; by now everything has played.
+    assert 1.0 < status["tempo"] <= 1.3 and status["behind_s"] == 0.0
+    assert f'translator_tempo{{lang="es",room="main"}} {status["tempo"]}' in metrics
     # Sped up, the interpretation took less time to play than as spoken.
     assert caught_stats["receivedSeconds"] < drifted_stats["receivedSeconds"] - SENTENCES * 0.3
