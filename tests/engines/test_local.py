@@ -26,7 +26,7 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.engines.local.asr import Recognizer
+from translator.engines.local.asr import Recognizer, words_after
 from translator.engines.local.engine import LocalEngine
 from translator.engines.local.mt import ApertiumPipe, Translator, offline_pairs
 from translator.engines.local.tts import Synthesizer
@@ -388,3 +388,22 @@ async def test_without_early_captions_a_pause_within_the_silence_keeps_one_utter
     assert [e.utterance for e in watch.events if isinstance(e, SpeechStarted)] == ["u1"]
     heard = next(e.text for e in watch.events if isinstance(e, SourceText) and e.final)
     assert word_error_rate("Good morning everyone and welcome to the conference", heard) <= 0.125, heard
+
+
+@pytest.mark.parametrize(
+    ("sentence", "told", "rest"),
+    [
+        (
+            "If you need help, please ask one of the volunteers.",
+            "If you need help.",
+            "please ask one of the volunteers.",
+        ),
+        ("Good morning everyone, and welcome.", "Good morning everyone!", "and welcome."),
+        ("Thank you for coming, and enjoy the day!", "Thank you for comin.", "and enjoy the day!"),
+        ("Good morning everyone.", "Good morning everyone.", ""),
+    ],
+)
+def test_a_sentence_heard_whole_goes_on_after_the_words_already_told(
+    sentence: str, told: str, rest: str
+) -> None:
+    assert words_after(sentence, told) == rest

@@ -8,6 +8,7 @@ shorter windows made whisper repeat itself).
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from typing import TYPE_CHECKING, NamedTuple
@@ -43,6 +44,25 @@ class Heard(NamedTuple):
 
     text: str
     language: str
+    sentence: str = ""
+    """For a part that goes on with a sentence: the whole sentence so far (else empty: ``text``)."""
+
+
+def _word(token: str) -> str:
+    return "".join(ch for ch in token.lower() if ch.isalnum())
+
+
+def words_after(sentence: str, said: str) -> str:
+    """What ``sentence`` goes on with after the words of ``said`` (the part of it already told),
+    matched word by word regardless of case and punctuation, and however either was misheard."""
+    tokens, told = sentence.split(), [_word(t) for t in said.split()]
+    matcher = difflib.SequenceMatcher(None, told, [_word(t) for t in tokens], autojunk=False)
+    blocks = [b for b in matcher.get_matching_blocks() if b.size]
+    if not blocks:
+        return " ".join(tokens[len(told) :])
+    last = blocks[-1]
+    # Words told after the last match were misheard one way or the other: as many are skipped here.
+    return " ".join(tokens[last.b + last.size + len(told) - (last.a + last.size) :])
 
 
 class Recognizer:
@@ -89,10 +109,17 @@ class Recognizer:
         """The text of one utterance (float32 samples at 16 kHz) in the default language."""
         return self.hear(audio, beam_size).text
 
-    def hear(self, audio: np.ndarray, beam_size: int | None = None, languages: tuple[str, ...] = ()) -> Heard:
+    def hear(
+        self,
+        audio: np.ndarray,
+        beam_size: int | None = None,
+        languages: tuple[str, ...] = (),
+        context: str = "",
+    ) -> Heard:
         """One utterance (float32 samples at 16 kHz): which of ``languages`` it was spoken in (a
         multilingual model's language identification, on the same encoding as the text), and its
-        text in that language. An English-only model hears English."""
+        text in that language. An English-only model hears English. ``context``: what was said just
+        before, when this goes on with the same sentence (whisper's previous text)."""
         from faster_whisper.audio import pad_or_trim
 
         whisper = self._whisper
@@ -101,7 +128,8 @@ class Recognizer:
         encoded = whisper.encode(pad_or_trim(features, frames))
         language = self._identify(encoded, languages)
         tokenizer = self._tokenizer_for(language)
-        prompt = whisper.get_prompt(tokenizer, [], without_timestamps=True)
+        previous = tokenizer.encode(" " + context.strip()) if context.strip() else []
+        prompt = whisper.get_prompt(tokenizer, previous, without_timestamps=True)
         result = whisper.model.generate(
             encoded,
             [prompt],

@@ -40,7 +40,7 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
-from translator.engines.local.asr import Heard, Recognizer
+from translator.engines.local.asr import Heard, Recognizer, words_after
 from translator.engines.local.mt import ROUTES, ApertiumPipe, Translator, route
 from translator.engines.local.system import require_program
 from translator.engines.local.tts import Synthesizer, chunks, has_voice
@@ -74,6 +74,8 @@ PARTIAL_EVERY_S = 2.0
 # Whisper hears a word's last sound better with a little of the silence after it (sweeping it on
 # espeak-ng speech: 32 ms tail 0/30 right, 100 ms 27/30, 128–320 ms 29–30/30).
 TAIL_SAMPLES = ASR_RATE * 160 // 1000
+# A sentence said in parts is heard whole for its later parts up to this long (whisper's window is 30 s).
+SENTENCE_S = 25
 STOP_TIMEOUT_S = 5.0
 # Utterances a language may have waiting; translating one takes tens of ms, so more means it is stuck.
 MAX_WAITING_UTTERANCES = 16
@@ -128,6 +130,15 @@ class _Utterance:
     partial_running: bool = False
     continues: str = ""
     """The utterance closed early in the pause before this one: it goes on from there."""
+    context: asyncio.Future[Heard] | None = None
+    """The recognition of the part it continues (its sentence so far)."""
+    sentence_start: int = -1
+    """Where its sentence began: the first part's start (itself, for a first part)."""
+
+    def __post_init__(self) -> None:
+        if self.sentence_start < 0:
+            self.sentence_start = self.start
+
     opened: bool = False
     """Reported (`SpeechStarted`): at once, or a continuation only once speech resumes."""
 
@@ -294,7 +305,9 @@ class LocalEngine(Engine):
     async def _send(self, frame: bytes) -> None:
         assert self._vad is not None, "start() first"
         samples = self._resampler.feed_float(frame)
-        keep_from = self._utterance.start if self._utterance is not None else self._segmenter.position
+        keep_from = (
+            self._utterance.sentence_start if self._utterance is not None else self._segmenter.position
+        )
         self._history.append(samples, keep_from)
         self._pending = np.concatenate([self._pending, samples])
         while len(self._pending) >= CHUNK:
@@ -308,7 +321,8 @@ class LocalEngine(Engine):
             self._utterance = _Utterance(event.start)
             self._open(self._utterance)
         elif isinstance(event, Paused) and self._utterance is not None:
-            self._utterance.speculative = self._recognize(event.start, event.end, self._heard_tail)
+            utterance = self._utterance
+            utterance.speculative = self._recognize(utterance, event.end, self._heard_tail)
         elif isinstance(event, Settled) and self._utterance is not None:
             self._close_early(self._utterance, event)
         elif isinstance(event, Resumed) and self._utterance is not None:
@@ -323,7 +337,7 @@ class LocalEngine(Engine):
             recognition = (
                 speculative
                 if speculative and speculative.end == event.end and not event.forced
-                else self._recognize(event.start, event.end, 0 if event.forced else self._heard_tail)
+                else self._recognize(utterance, event.end, 0 if event.forced else self._heard_tail)
             )
             for target in self.targets:
                 self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
@@ -341,34 +355,58 @@ class LocalEngine(Engine):
         follows continues it."""
         recognition = utterance.speculative
         if recognition is None or recognition.end != event.end:
-            recognition = self._recognize(event.start, event.end, self._heard_tail)
+            recognition = self._recognize(utterance, event.end, self._heard_tail)
         for target in self.targets:
             self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
         self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")
         self._segmenter.split(event.end)
-        self._utterance = _Utterance(event.end, continues=utterance.id)
+        self._utterance = _Utterance(
+            event.end,
+            continues=utterance.id,
+            context=recognition.future,
+            sentence_start=utterance.sentence_start,
+        )
 
     @property
     def _heard_tail(self) -> int:
         """Samples of real audio after the speech's end that exist by the time a pause is reported."""
         return min(TAIL_SAMPLES, self._segmenter.config.pause_ms * ASR_RATE // 1000)
 
-    def _recognize(self, start: int, end: int, heard_tail: int, beam_size: int | None = None) -> _Recognition:
-        """Recognise speech [start, end) plus a tail of ``TAIL_SAMPLES``: ``heard_tail`` of them heard,
-        the rest digital silence.
+    def _recognize(
+        self, utterance: _Utterance, end: int, heard_tail: int, beam_size: int | None = None
+    ) -> _Recognition:
+        """Recognise the utterance's speech up to ``end`` plus a tail of ``TAIL_SAMPLES``:
+        ``heard_tail`` of them heard, the rest digital silence.
 
         The window depends only on the utterance, never on when recognition starts, so that an early
-        recognition and a final one hear exactly the same audio.
+        recognition and a final one hear exactly the same audio. A part that goes on with a sentence
+        is heard with the whole sentence (whisper hears a fragment worse than the sentence it is in)
+        and told from the words already captioned; past `SENTENCE_S`, on its own, after them.
         """
+        start = utterance.start
+        whole = utterance.context is not None and end - utterance.sentence_start <= SENTENCE_S * ASR_RATE
+        if whole:
+            start = utterance.sentence_start
         heard = self._history.slice(start, end + heard_tail)
         audio = np.concatenate([heard, np.zeros(end + TAIL_SAMPLES - start - len(heard), np.float32)])
         assert self._recognizer is not None
         self.recognitions += 1
         languages = tuple(language.code for language in self.spoken)
-        future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._recognizer.hear, audio, beam_size, languages
-        )
-        return _Recognition(end, future)
+        hear, loop = self._recognizer.hear, asyncio.get_running_loop()
+        context = utterance.context
+        if context is None:
+            return _Recognition(end, loop.run_in_executor(self._executor, hear, audio, beam_size, languages))
+
+        async def after_the_part_before() -> Heard:
+            before = (await asyncio.gather(context, return_exceptions=True))[0]
+            said = (before.sentence or before.text) if isinstance(before, Heard) else ""
+            if whole:
+                heard = await loop.run_in_executor(self._executor, hear, audio, beam_size, languages)
+                return Heard(words_after(heard.text, said), heard.language, heard.text)
+            heard = await loop.run_in_executor(self._executor, hear, audio, beam_size, languages, said)
+            return Heard(heard.text, heard.language, f"{said} {heard.text}".strip())
+
+        return _Recognition(end, asyncio.create_task(after_the_part_before(), name="local-recognition"))
 
     def _maybe_partial(self) -> None:
         """A partial source caption during long speech, only while the speaker is mid-word.
@@ -383,7 +421,7 @@ class LocalEngine(Engine):
         if now - utterance.partial_at < PARTIAL_EVERY_S:
             return
         utterance.partial_at, utterance.partial_running = now, True
-        recognition = self._recognize(utterance.start, self._segmenter.position, 0, beam_size=1)
+        recognition = self._recognize(utterance, self._segmenter.position, 0, beam_size=1)
 
         def done(future: asyncio.Future[Heard]) -> None:
             utterance.partial_running = False
