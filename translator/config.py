@@ -116,6 +116,33 @@ class TranscriptsConfig(msgspec.Struct, forbid_unknown_fields=True):
     """None: ``$XDG_DATA_HOME/live-translator/talks`` (``~/.local/share/...``)."""
 
 
+class HlsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Each room as HLS: an audio rendition and a WebVTT subtitle rendition per language."""
+
+    enabled: bool = True
+    directory: str | None = None
+    """Where the playlists and segments are written, one folder per room (any web server or CDN
+    can serve it); None: a temporary folder, served by the app only."""
+    segment_s: float = 1.0
+    """How long each segment plays: a player holds about three of them."""
+    window_s: float = 30.0
+    """How far back a playlist reaches (older segments are deleted)."""
+
+
+class RecordingsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Each language's interpretation (and the Original) written to disk while a talk runs, beside
+    its transcript (``transcripts.directory``): Ogg/Opus at 24 kb/s, about 11 MB an hour a language."""
+
+    enabled: bool = True
+
+
+class OutputsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """What each talk becomes beyond its live listeners."""
+
+    hls: HlsConfig = msgspec.field(default_factory=HlsConfig)
+    recordings: RecordingsConfig = msgspec.field(default_factory=RecordingsConfig)
+
+
 class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The offline engine: VAD → speech recognition → translation → speech synthesis."""
 
@@ -274,6 +301,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     rooms: list[RoomConfig] = []
     """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
+    outputs: OutputsConfig = msgspec.field(default_factory=OutputsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
@@ -552,6 +580,13 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"server.{field}", "must be at least 1")
     _validate_token(settings.server.operator_token)
     _validate_broker(settings)
+    hls = settings.outputs.hls
+    if not 0.5 <= hls.segment_s <= 6:
+        raise ConfigError("outputs.hls.segment_s", f"must be between 0.5 and 6 seconds, got {hls.segment_s}")
+    if hls.window_s < 3 * hls.segment_s:
+        raise ConfigError(
+            "outputs.hls.window_s", f"must hold at least three segments ({3 * hls.segment_s} s)"
+        )
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
     for field in ("tls_cert", "tls_key"):

@@ -16,9 +16,10 @@ import soundfile
 from harness.live import live_server
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
 from translator.audio.wav import WavSource
-from translator.config import load_settings
-from translator.hub import Hub
+from translator.config import RoomConfig, Settings, load_settings
+from translator.outputs.playout import Programme
 from translator.server import stream
+from translator.talk.room import Room
 
 REPLIES = (0.6, 1.2, 0.8)
 """Seconds of interpretation the test service answers each turn with, in turn (a 440 Hz tone)."""
@@ -108,8 +109,11 @@ async def test_a_client_that_takes_the_stream_slower_than_it_plays_is_dropped_an
     """The rule on its own, on a real hub and broadcast: what a client leaves unsent is bounded (a
     connection that stops reading stops taking pages once its buffers are full)."""
     monkeypatch.setattr(stream, "MAX_CLIENT_BACKLOG", 2_000)
-    hub = Hub(["es"])
-    broadcast = stream.Broadcast(hub, "es", "ogg")
+    room = Room(RoomConfig(targets=["es"]), Settings())
+    hub = room.hub
+    programme = Programme(room)
+    programme.start()
+    broadcast = stream.Broadcast(programme, "es", "ogg")
     broadcast.start()
     try:
         reader, stuck = broadcast.join(), broadcast.join()
@@ -128,5 +132,6 @@ async def test_a_client_that_takes_the_stream_slower_than_it_plays_is_dropped_an
         async with asyncio.timeout(2):
             assert await reader.get()
     finally:
-        await broadcast.stop()
+        broadcast.stop()
+        await programme.stop()
     assert got > 2_000

@@ -7,11 +7,14 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,8 +30,10 @@ from translator.audio import AudioSource
 from translator.config import Settings
 from translator.engines import table
 from translator.errors import AddressError, TranslatorError
+from translator.outputs.hls import HlsOutput
+from translator.outputs.playout import Programme
 from translator.printable import printable
-from translator.server import api, control, log_limits, metrics, pages, sse, stream, transcripts, workers
+from translator.server import api, control, hls, log_limits, metrics, pages, sse, stream, transcripts, workers
 from translator.server.edge import Edge
 from translator.server.limits import AdmissionLimit, ConnectionBudget, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
@@ -37,7 +42,7 @@ from translator.server.rooms import Rooms
 from translator.server.urls import public_url
 from translator.server.uvicorn_protocols import MAX_HEADER_BYTES, bounded_protocols
 from translator.talk.remote import RemoteRoom
-from translator.talk.room import Room
+from translator.talk.room import Room, RoomBase
 from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         listen,
         sse.captions,
         stream.stream,
+        hls.hls,
         *pages.handlers,
     ]
     operators: list[ControllerRouterHandler] = [
@@ -160,7 +166,9 @@ async def open_rooms(
         if settings.broker.listener_only:
             for config in configs:
                 found[config.id] = await stack.enter_async_context(RemoteRoom(config, settings))
-            yield Rooms(settings, found, resolve_token(settings).value)
+            yield Rooms(
+                settings, found, resolve_token(settings).value, programmes=await _play(stack, found, settings)
+            )
             return
         local = [
             await stack.enter_async_context(Room(config, settings, sources.get(config.id)))
@@ -178,7 +186,31 @@ async def open_rooms(
                     log.error("room %s cannot start", room.id, exc_info=outcome)
                 elif isinstance(outcome, BaseException):
                     raise outcome
-        yield Rooms(settings, found, resolve_token(settings).value)
+        yield Rooms(
+            settings, found, resolve_token(settings).value, programmes=await _play(stack, found, settings)
+        )
+
+
+async def _play(
+    stack: AsyncExitStack, rooms: Mapping[str, RoomBase], settings: Settings
+) -> dict[str, Programme]:
+    """Each room's programme, playing until ``stack`` closes (before the rooms do); where the talk
+    runs here, its HLS output too."""
+    hls = settings.outputs.hls
+    if hls.enabled and hls.directory is None and not settings.broker.listener_only:
+        # Written back: listener processes started later serve the same folder.
+        hls.directory = tempfile.mkdtemp(prefix="translator-hls-")
+        stack.callback(shutil.rmtree, hls.directory, ignore_errors=True)
+    programmes = {}
+    for room in rooms.values():
+        programmes[room.id] = programme = Programme(room)
+        programme.start()
+        stack.push_async_callback(programme.stop)
+        if hls.enabled and hls.directory is not None and isinstance(room, Room):
+            output = HlsOutput(programme, hls, Path(hls.directory) / room.id)
+            output.start()
+            stack.push_async_callback(output.stop)
+    return programmes
 
 
 class _Server(uvicorn.Server):

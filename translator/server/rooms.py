@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_409_CONFLICT
 
 from translator.config import Settings
 from translator.errors import TranslatorError, UnknownRoomError
+from translator.outputs.playout import Programme
 from translator.printable import printable
 from translator.server.operator import WrongGuesses, matches, presented
 from translator.server.urls import public_url
@@ -44,6 +45,8 @@ class Rooms:
     """Wrong operator tokens per client address (`operator.require_operator`)."""
     pcm_listeners: Counter[str] = field(default_factory=Counter)
     """Listeners of uncompressed audio per client address, over every room (`listen.py`)."""
+    programmes: dict[str, Programme] = field(default_factory=dict)
+    """Each room's channels played out on one clock, for its streams, HLS and recordings."""
     broadcasts: dict[tuple[str, str, str], Broadcast] = field(default_factory=dict)
     """Each (room, language, container)'s continuous HTTP stream while anyone listens (`stream.py`)."""
 

@@ -54,12 +54,12 @@ def export(transcript: Transcript, lang: str, fmt: Format) -> str:
     if fmt == "vtt":
         vtt = webvtt.WebVTT()
         for start, end, text in entries:
-            vtt.captions.append(webvtt.Caption(_vtt_time(start), _vtt_time(end), text))
+            vtt.captions.append(webvtt.Caption(vtt_time(start), vtt_time(end), text))
         return vtt.content
-    return "".join(f"[{_vtt_time(start)[:8]}] {text}\n" for start, _, text in entries)
+    return "".join(f"[{vtt_time(start)[:8]}] {text}\n" for start, _, text in entries)
 
 
-def _vtt_time(ms: int) -> str:
+def vtt_time(ms: int) -> str:
     hours, rest = divmod(ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     seconds, millis = divmod(rest, 1000)

@@ -1,0 +1,178 @@
+"""The room as HLS, read by an independent client (FFmpeg's HLS demuxer through PyAV) while the talk
+runs, as a player follows a live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+
+from harness.live import live_server
+from harness.voicelive_server import FakeVoiceLive, tone_name
+from tests.server.test_stream import three_turns
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+
+WINDOW_S = 4
+READ_TO_S = 11.0
+"""Programme time read: the three turns and their interpretations are over by then."""
+CUE = re.compile(r"(\d\d):(\d\d):(\d\d)\.(\d\d\d) --> (\d\d):(\d\d):(\d\d)\.(\d\d\d)\n(.+)")
+
+
+@dataclass
+class Followed:
+    """What polling one rendition's playlists saw."""
+
+    segments: list[tuple[float, int]] = field(default_factory=list)
+    """(monotonic time, the newest audio segment's number) at each look."""
+    most_listed: int = 0
+    most_files: int = 0
+    cues: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Each cue's text: where it shows (seconds), its pieces from every subtitle segment merged."""
+
+
+def read(url: str) -> dict[str, np.ndarray]:
+    """Every audio rendition decoded from the start of the window to `READ_TO_S`, by language."""
+    container = av.open(url, options={"live_start_index": "0"}, timeout=10)
+    audio = [stream for stream in container.streams if stream.type == "audio"]
+    languages = {stream.index: stream.metadata["language"] for stream in audio}
+    decoded: dict[int, list[np.ndarray]] = {stream.index: [] for stream in audio}
+    starts: dict[int, float] = {}
+    done: set[int] = set()
+    try:
+        for packet in container.demux(audio):
+            if packet.pts is None or packet.stream.index not in decoded:
+                continue  # the demuxer's end-of-stream marker
+            at = float(packet.pts * packet.time_base)
+            starts.setdefault(packet.stream.index, at)
+            for frame in packet.decode():
+                assert isinstance(frame, av.AudioFrame)
+                decoded[packet.stream.index].append(frame.to_ndarray().reshape(-1))
+            if at >= READ_TO_S:
+                done.add(packet.stream.index)
+                if len(done) == len(audio):
+                    break
+    finally:
+        container.close()
+    assert set(starts.values()) == {0.0}, f"every rendition starts at the programme's start: {starts}"
+    return {languages[index]: np.concatenate(chunks) for index, chunks in decoded.items()}
+
+
+async def follow(
+    client: httpx.AsyncClient, lang: str, folder: Path, seen: Followed, until: asyncio.Event
+) -> None:
+    """Poll ``lang``'s playlists as a player does, keeping every cue of every subtitle segment."""
+    fetched: set[str] = set()
+    while not until.is_set():
+        audio = (await client.get(f"/hls/{lang}/audio.m3u8")).text
+        numbers = [int(n) for n in re.findall(r"^a(\d+)\.m4s$", audio, re.M)]
+        if numbers:
+            seen.segments.append((time.monotonic(), numbers[-1]))
+        seen.most_listed = max(seen.most_listed, len(numbers))
+        files = await asyncio.to_thread(lambda: len(list(folder.glob("a*.m4s"))))
+        seen.most_files = max(seen.most_files, files)
+        subtitles = (await client.get(f"/hls/{lang}/subtitles.m3u8")).text
+        for name in re.findall(r"^s\d+\.vtt$", subtitles, re.M):
+            if name in fetched:
+                continue
+            fetched.add(name)
+            for cue in CUE.finditer((await client.get(f"/hls/{lang}/{name}")).text):
+                h1, m1, s1, ms1, h2, m2, s2, ms2 = map(int, cue.groups()[:8])
+                start = h1 * 3600 + m1 * 60 + s1 + ms1 / 1000
+                end = h2 * 3600 + m2 * 60 + s2 + ms2 / 1000
+                text = cue.group(9)
+                earlier = seen.cues.get(text, (start, end))
+                seen.cues[text] = (min(earlier[0], start), max(earlier[1], end))
+        await asyncio.sleep(0.25)
+
+
+def spans(samples: np.ndarray, rate: int = 24_000) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each stretch of sound (decoded AAC: floats)."""
+    found, at = [], 0.0
+    window = rate // 50
+    loud = [
+        float(np.sqrt(np.mean(samples[i : i + window] ** 2))) > 0.03
+        for i in range(0, len(samples) - window, window)
+    ]
+    start = None
+    for index, on in enumerate([*loud, False]):
+        at = index / 50
+        if on and start is None:
+            start = at
+        elif not on and start is not None:
+            found.append((start, at))
+            start = None
+    return found
+
+
+async def test_every_language_is_a_rendition_with_its_subtitles_under_its_audio(tmp_path: Path) -> None:
+    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+        settings = load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "hls-key-1"},
+            overrides={
+                "targets": ["es", "fr"],
+                "engine": "voicelive",
+                "azure.model": "gpt-4.1",
+                "outputs.hls.window_s": WINDOW_S,
+                "outputs.hls.directory": str(tmp_path / "hls"),
+            },
+        )
+        talk = three_turns(tmp_path / "talk.wav")
+        async with (
+            live_server(settings, WavSource(talk)) as server,
+            httpx.AsyncClient(base_url=server.url) as client,
+        ):
+            async with asyncio.timeout(10):  # the first segment, a second after the start
+                while True:
+                    if (await client.get("/hls/original/audio.m3u8")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.1)
+            master = (await client.get("/hls/master.m3u8")).text
+            stop = asyncio.Event()
+            seen = {lang: Followed() for lang in ("es", "fr", "original")}
+            polls = [
+                asyncio.create_task(follow(client, lang, tmp_path / "hls" / "main" / lang, seen[lang], stop))
+                for lang in seen
+            ]
+            try:
+                heard = await asyncio.to_thread(read, f"{server.url}/hls/master.m3u8")
+            finally:
+                stop.set()
+                await asyncio.gather(*polls)
+            unknown = await client.get("/hls/../config.toml")
+
+    assert 'LANGUAGE="es",NAME="Español · AI interpretation"' in master
+    assert 'TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="fr"' in master
+    assert unknown.status_code == 404
+    # Every rendition decodes, and they run the same length (to within an AAC frame).
+    assert set(heard) == {"en", "es", "fr"}
+    lengths = {lang: len(samples) for lang, samples in heard.items()}
+    assert max(lengths.values()) - min(lengths.values()) <= 1024, lengths
+    # Each interpretation: three replies of 1 s, each captioned while it plays.
+    for lang in ("es", "fr"):
+        played = spans(heard[lang])
+        assert [round(end - start, 1) for start, end in played] == [1.0, 1.0, 1.0], played
+        for (start, end), freq in zip(played, (300, 350, 400), strict=True):
+            shown = seen[lang].cues[f"translated into {lang}-{lang.upper()}: tone {freq}"]
+            assert abs(shown[0] - start) <= 0.1 and abs(shown[1] - end) <= 0.1, (lang, shown, start, end)
+    # The Original: the speaker's tones, each captioned with what was said once it was recognised
+    # (after the speech, as live captions are), for as long as it was spoken.
+    played = spans(heard["en"])
+    assert [round(end - start, 1) for start, end in played] == [1.0, 1.0, 1.0], played
+    for (start, end), freq in zip(played, (300, 350, 400), strict=True):
+        shown = seen["original"].cues[f"tone {freq}"]
+        assert start - 0.2 <= shown[0] <= end + 1.5 and abs(shown[1] - shown[0] - 1.0) <= 0.1, (shown, start)
+    for lang, followed in seen.items():
+        # New segments appear in real time, one a second.
+        (t0, first), (t1, last) = followed.segments[0], followed.segments[-1]
+        assert 0.8 <= (last - first) / (t1 - t0) <= 1.2, (lang, followed.segments)
+        # The window is bounded: the playlist and the folder.
+        assert followed.most_listed <= math.ceil(WINDOW_S / 1.0), lang
+        assert followed.most_files <= WINDOW_S + 3, lang
