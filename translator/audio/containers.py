@@ -33,6 +33,9 @@ CONTAINERS: dict[str, Container] = {
     "mp3": Container("mp3", "libmp3lame", 32_000, "audio/mpeg"),
     "aac": Container("adts", "aac", 32_000, "audio/aac"),
 }
+RECORDING = Container("ogg", "libopus", 24_000, "audio/ogg", (("page_duration", "500000"),))
+"""A file written as it plays: FFmpeg's Ogg muxer holds a page back until the next is full, so with
+pages of 500 ms a file cut short loses at most its last second."""
 
 
 class _Written(io.RawIOBase):
@@ -56,14 +59,14 @@ class _Written(io.RawIOBase):
 class StreamEncoder:
     """Frames in (`feed`), the container's bytes out; `header` goes first to every client."""
 
-    def __init__(self, kind: str) -> None:
-        container = CONTAINERS[kind]
+    def __init__(self, container: Container, metadata: dict[str, str] | None = None) -> None:
         self.media_type = container.media_type
         self._written = _Written()
         self._output = av.open(self._written, "w", format=container.format, options=dict(container.options))
         self._stream = cast(AudioStream, self._output.add_stream(container.codec, rate=SAMPLE_RATE))
         self._stream.layout = "mono"
         self._stream.bit_rate = container.bit_rate
+        self._output.metadata.update(metadata or {})
         self._pts = 0
         self._output.start_encoding()
         self.header = self._written.take()
@@ -80,5 +83,7 @@ class StreamEncoder:
             self._output.mux(packet)
         return self._written.take()
 
-    def close(self) -> None:
+    def close(self) -> bytes:
+        """End the stream; its last bytes."""
         self._output.close()
+        return self._written.take()

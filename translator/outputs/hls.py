@@ -35,6 +35,7 @@ from translator.config import HlsConfig
 from translator.languages import FLOOR
 from translator.outputs.playout import Cue, Programme
 from translator.outputs.thread import OutputThread
+from translator.talk.state import OutputStatus
 from translator.transcripts.export import vtt_time
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,12 @@ class HlsOutput:
         self.programme.remove_sink(self)
         self._thread.submit(self._close)
         await self._thread.stop()
+
+    def status(self) -> OutputStatus:
+        """Writing, or stopped and why."""
+        if self._thread.error is not None:
+            return OutputStatus("hls", "stopped", self._thread.error, str(self.directory))
+        return OutputStatus("hls", "writing", "", str(self.directory))
 
     def played(self, frame: int, frames: dict[str, bytes]) -> None:
         if not self._batch:

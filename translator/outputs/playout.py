@@ -39,6 +39,7 @@ from translator.messages import (
     ListenerMessage,
     audio_frame,
 )
+from translator.talk.state import OutputStatus
 from translator.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -88,6 +89,18 @@ class Sink(Protocol):
 
     def played(self, frame: int, frames: dict[str, bytes]) -> None:
         """``frames``: each channel's 20 ms (PCM16, 24 kHz) at programme frame ``frame``."""
+        ...
+
+
+class Output(Protocol):
+    """Something a room's programme is written to (HLS, recordings), for as long as the server runs."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def status(self) -> OutputStatus:
+        """What the operator sees of it."""
         ...
 
 

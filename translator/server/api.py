@@ -56,6 +56,7 @@ def status(state: State, room: str | None = None) -> StatusBody:
         transcript=found.transcript_status(),
         addable=found.addable(),
         urls=directory.urls(found),
+        outputs=[output.status() for output in directory.outputs.get(found.id, [])],
     )
 
 

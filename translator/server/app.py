@@ -31,7 +31,8 @@ from translator.config import Settings
 from translator.engines import table
 from translator.errors import AddressError, TranslatorError
 from translator.outputs.hls import HlsOutput
-from translator.outputs.playout import Programme
+from translator.outputs.playout import Output, Programme
+from translator.outputs.recording import Recorder
 from translator.printable import printable
 from translator.server import api, control, hls, log_limits, metrics, pages, sse, stream, transcripts, workers
 from translator.server.edge import Edge
@@ -42,8 +43,9 @@ from translator.server.rooms import Rooms
 from translator.server.urls import public_url
 from translator.server.uvicorn_protocols import MAX_HEADER_BYTES, bounded_protocols
 from translator.talk.remote import RemoteRoom
-from translator.talk.room import Room, RoomBase
+from translator.talk.room import Room
 from translator.tasks import cancel_and_wait
+from translator.transcripts.store import transcripts_directory
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +168,7 @@ async def open_rooms(
         if settings.broker.listener_only:
             for config in configs:
                 found[config.id] = await stack.enter_async_context(RemoteRoom(config, settings))
-            yield Rooms(
-                settings, found, resolve_token(settings).value, programmes=await _play(stack, found, settings)
-            )
+            yield await _played(stack, found, settings)
             return
         local = [
             await stack.enter_async_context(Room(config, settings, sources.get(config.id)))
@@ -186,31 +186,35 @@ async def open_rooms(
                     log.error("room %s cannot start", room.id, exc_info=outcome)
                 elif isinstance(outcome, BaseException):
                     raise outcome
-        yield Rooms(
-            settings, found, resolve_token(settings).value, programmes=await _play(stack, found, settings)
-        )
+        yield await _played(stack, found, settings)
 
 
-async def _play(
-    stack: AsyncExitStack, rooms: Mapping[str, RoomBase], settings: Settings
-) -> dict[str, Programme]:
-    """Each room's programme, playing until ``stack`` closes (before the rooms do); where the talk
-    runs here, its HLS output too."""
+async def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings: Settings) -> Rooms:
+    """The rooms, each with its programme playing until ``stack`` closes (before the rooms do);
+    where the talk runs here, its HLS output and its recordings too."""
     hls = settings.outputs.hls
     if hls.enabled and hls.directory is None and not settings.broker.listener_only:
         # Written back: listener processes started later serve the same folder.
         hls.directory = tempfile.mkdtemp(prefix="translator-hls-")
         stack.callback(shutil.rmtree, hls.directory, ignore_errors=True)
-    programmes = {}
+    programmes: dict[str, Programme] = {}
+    outputs: dict[str, list[Output]] = {}
     for room in rooms.values():
         programmes[room.id] = programme = Programme(room)
         programme.start()
         stack.push_async_callback(programme.stop)
-        if hls.enabled and hls.directory is not None and isinstance(room, Room):
-            output = HlsOutput(programme, hls, Path(hls.directory) / room.id)
+        outputs[room.id] = []
+        if not isinstance(room, Room):
+            continue
+        if hls.enabled and hls.directory is not None:
+            outputs[room.id].append(HlsOutput(programme, hls, Path(hls.directory) / room.id))
+        if settings.outputs.recordings.enabled:
+            directory = transcripts_directory(settings.transcripts)
+            outputs[room.id].append(Recorder(programme, room, directory, settings.server.event_name))
+        for output in outputs[room.id]:
             output.start()
             stack.push_async_callback(output.stop)
-    return programmes
+    return Rooms(settings, rooms, resolve_token(settings).value, programmes=programmes, outputs=outputs)
 
 
 class _Server(uvicorn.Server):

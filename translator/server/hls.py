@@ -4,14 +4,15 @@ server serves it from disk, and so can any web server or CDN given the folder.""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
-from litestar import get
+from litestar import Response, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
-from litestar.response import File
 
+from translator.outputs.hls import MASTER
 from translator.printable import printable
 from translator.server.rooms import Rooms, room_or_404
 
@@ -26,9 +27,10 @@ MEDIA_TYPES = {
 }
 
 
-@get(["/hls/{path:path}", "/r/{room:str}/hls/{path:path}"], sync_to_thread=False)
-def hls(state: State, path: str, room: str | None = None) -> File:
-    """A playlist or segment of the room's HLS output."""
+@get(["/hls/{path:path}", "/r/{room:str}/hls/{path:path}"])
+async def hls(state: State, path: str, room: str | None = None) -> Response[bytes]:
+    """A playlist or segment of the room's HLS output (read whole, off the event loop: a playlist is
+    replaced every segment and a segment deleted as the window moves, so what is sent is one read)."""
     rooms: Rooms = state.rooms
     found = room_or_404(rooms, room)
     directory = rooms.settings.outputs.hls.directory
@@ -36,15 +38,19 @@ def hls(state: State, path: str, room: str | None = None) -> File:
         raise NotFoundException("this server makes no HLS output (outputs.hls.enabled is false)")
     name = path.lstrip("/")
     file = Path(directory) / found.id / name
-    if not NAMES.match(name) or "/" not in name and name != "master.m3u8" or not file.is_file():
-        raise NotFoundException(
-            f"{printable(name)!r} is not in room {found.id!r}'s HLS output; start from master.m3u8"
-        )
+    missing = NotFoundException(
+        f"{printable(name)!r} is not in room {found.id!r}'s HLS output; start from {MASTER}"
+    )
+    if not NAMES.match(name) or ("/" not in name and name != MASTER):
+        raise missing
+    try:
+        content = await asyncio.to_thread(file.read_bytes)
+    except (FileNotFoundError, IsADirectoryError):
+        raise missing from None
     # Playlists change every segment; a segment never changes once listed.
     cache = "no-cache" if file.suffix == ".m3u8" else "max-age=3600, immutable"
-    return File(
-        file,
+    return Response(
+        content,
         media_type=MEDIA_TYPES[file.suffix],
-        content_disposition_type="inline",
         headers={"Cache-Control": cache, "Access-Control-Allow-Origin": "*"},
     )

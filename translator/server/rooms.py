@@ -19,7 +19,8 @@ from litestar.status_codes import HTTP_409_CONFLICT
 
 from translator.config import Settings
 from translator.errors import TranslatorError, UnknownRoomError
-from translator.outputs.playout import Programme
+from translator.languages import FLOOR
+from translator.outputs.playout import Output, Programme
 from translator.printable import printable
 from translator.server.operator import WrongGuesses, matches, presented
 from translator.server.urls import public_url
@@ -47,6 +48,8 @@ class Rooms:
     """Listeners of uncompressed audio per client address, over every room (`listen.py`)."""
     programmes: dict[str, Programme] = field(default_factory=dict)
     """Each room's channels played out on one clock, for its streams, HLS and recordings."""
+    outputs: dict[str, list[Output]] = field(default_factory=dict)
+    """Each room's outputs beyond its listeners (HLS, recordings), where its talk runs."""
     broadcasts: dict[tuple[str, str, str], Broadcast] = field(default_factory=dict)
     """Each (room, language, container)'s continuous HTTP stream while anyone listens (`stream.py`)."""
 
@@ -78,11 +81,14 @@ class Rooms:
         """What the operator hands out for ``room``, and whether phones can reach it."""
         audience = self.audience_url(room)
         host = urlsplit(audience).hostname or ""
+        stream = f"{self.base_url}stream/" if len(self.rooms) == 1 else f"{self.base_url}stream/{room.id}/"
         return Urls(
             audience,
             f"{audience}join",
             {t.code: f"{audience}overlay?lang={t.code}" for t in room.targets},
             not (host == "localhost" or host.startswith("127.") or host == "::1"),
+            {lang: f"{stream}{lang}.ogg" for lang in [FLOOR, *(t.code for t in room.targets)]},
+            f"{audience}hls/master.m3u8" if self.settings.outputs.hls.enabled else "",
         )
 
     def summary(self, room: RoomBase) -> RoomSummary:

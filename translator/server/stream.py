@@ -39,7 +39,7 @@ class Broadcast:
         self.lang = lang
         self.clients: set[asyncio.Queue[bytes | None]] = set()
         self._backlog: dict[asyncio.Queue[bytes | None], int] = {}
-        self._encoder = StreamEncoder(kind)
+        self._encoder = StreamEncoder(CONTAINERS[kind])
 
     @property
     def header(self) -> bytes:

@@ -180,6 +180,8 @@ class Pipeline:
     """Where final captions are kept (None: not kept)."""
     max_tempo: float = 1.0
     """How much faster a language's interpretation may play while catching up (1: never)."""
+    floor_taps: list[Callable[[bytes], None]] = field(default_factory=list)
+    """Told every frame the engine hears, on the talk's timeline (the Original's recording)."""
     input: InputState = field(init=False)
     _ids: OrderedDict[tuple[str, str], _Utterance] = field(default_factory=OrderedDict)
     _numbers: OrderedDict[str, int] = field(default_factory=OrderedDict)
@@ -348,6 +350,8 @@ class Pipeline:
         # The floor hears what the engine hears, first: a passthrough the engine reports on this
         # frame finds it encoded.
         self.floor.feed(frame, level)
+        for tap in self.floor_taps:
+            tap(frame)
         await self.engine.send_audio(frame)
         self._sent_at.append(time.monotonic())
 

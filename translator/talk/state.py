@@ -147,6 +147,24 @@ class Urls(msgspec.Struct, frozen=True):
     """Per language code, its caption overlay's URL."""
     reachable_by_phones: bool
     """False for a loopback address, which no phone can reach."""
+    streams: dict[str, str] = {}
+    """Per channel (``original`` and each language), its continuous HTTP audio stream: an OBS
+    media source, one audio track per language."""
+    hls: str = ""
+    """The room's HLS master playlist (every language); empty when the server makes none."""
+
+
+class OutputStatus(msgspec.Struct, frozen=True):
+    """One of a room's outputs beyond its live listeners (HLS, recording), as the operator sees it."""
+
+    name: Literal["hls", "recording"]
+    state: Literal["off", "writing", "stopped"]
+    """Off: nothing to write (no talk running); stopped: a write failed (``detail`` says why)."""
+    detail: str = ""
+    path: str = ""
+    """The folder written to."""
+    written: int = 0
+    """Bytes written so far."""
 
 
 class StatusBody(msgspec.Struct, frozen=True):
@@ -164,6 +182,7 @@ class StatusBody(msgspec.Struct, frozen=True):
     transcript: TranscriptStatus
     addable: list[LanguageName]
     urls: Urls
+    outputs: list[OutputStatus] = []
 
 
 class ReadyBody(msgspec.Struct, frozen=True):
