@@ -130,12 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--out", type=Path, help="--probe: where the exchange goes (default probe-TIME.jsonl)")
     exporting = commands.add_parser(
-        "export", help="a talk's captions as SRT, WebVTT or text (no --talk: list talks)"
+        "export",
+        help="a talk's captions as SRT, WebVTT or text, or everything in one ZIP (--bundle); "
+        "no --talk: list talks",
     )
     exporting.add_argument("--config", help="TOML settings file")
     exporting.add_argument("--talk", metavar="ID", help="the talk (as listed without --talk)")
     exporting.add_argument("--lang", metavar="LANG", help="the language of the captions")
     exporting.add_argument("--format", choices=["srt", "vtt", "txt"], default="srt")
+    exporting.add_argument(
+        "--bundle",
+        action="store_true",
+        help="the take-home bundle: the original audio, each language's audio, subtitles and "
+        "transcript, and a manifest, in one ZIP (default TALK.zip)",
+    )
     exporting.add_argument("--out", type=Path, help="write here instead of standard output")
     commands.add_parser("devices", help="list the sound devices that can record")
     return parser
@@ -254,6 +262,8 @@ def _export(args: argparse.Namespace) -> int:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(talk.started_at / 1000))
             print(f"{talk.id}  {started}  {talk.room}  {talk.event_name}  ({', '.join(talk.targets)})")
         return 0
+    if args.bundle:
+        return _bundle(directory, args.talk, args.out or Path(f"{args.talk}.zip"))
     if args.lang is None:
         raise ConfigError("--lang", "which language? e.g. --lang es")
     text = export(read_transcript(directory, args.talk), args.lang, args.format)
@@ -261,6 +271,22 @@ def _export(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+def _bundle(directory: Path, talk: str, out: Path) -> int:
+    from translator.outputs.bundle import bundle
+
+    # Written aside and renamed: an interrupted export leaves no half a ZIP under the name.
+    partial = out.with_name(out.name + ".part")
+    with partial.open("wb") as file:
+        manifest = bundle(directory, talk, file)
+    partial.replace(out)
+    audio = sum(f.kind == "audio" for f in manifest.files)
+    print(
+        f"{out}: {len(manifest.files)} files ({audio} audio, languages: "
+        f"{', '.join(['original', *(language.code for language in manifest.languages)])})"
+    )
     return 0
 
 

@@ -177,7 +177,9 @@ function renderStatus(status) {
   $("unreachable").hidden = status.urls.reachable_by_phones;
   $("urls").replaceChildren(...[
     ["Audience", status.urls.audience], ["Join (QR code)", status.urls.join],
-    ...Object.entries(status.urls.overlays).map(([lang, url]) => [`Overlay ${lang}`, url]),
+    ...Object.entries(status.urls.overlays).map(([lang, url]) => [`Overlay ${lang} (OBS browser source)`, url]),
+    ...Object.entries(status.urls.streams).map(([lang, url]) => [`Audio ${lang} (OBS media source)`, url]),
+    ...(status.urls.hls ? [["HLS, every language (players, CDNs)", status.urls.hls]] : []),
   ].map(([label, url]) => {
     const item = document.createElement("li");
     const code = document.createElement("code");
@@ -185,6 +187,14 @@ function renderStatus(status) {
     item.append(`${label}: `, code);
     return item;
   }));
+  $("outputs").textContent = status.outputs.map(outputWords).join(" · ");
+}
+
+// "Recording: writing (12.4 MB)", "HLS: stopped: No space left on device".
+function outputWords(output) {
+  const name = output.name === "hls" ? "HLS" : "Recording";
+  const size = output.written ? ` (${(output.written / 1e6).toFixed(1)} MB)` : "";
+  return `${name}: ${output.state}${size}${output.detail ? `: ${output.detail}` : ""}`;
 }
 
 // What the language's captions lost of the numbers, names and terms said: "1 of 12 numbers".
@@ -255,6 +265,11 @@ async function renderTalks() {
         item.append(link, " ");
       }
     }
+    const whole = document.createElement("a");
+    whole.href = talk.bundle;
+    whole.textContent = "everything (.zip)";
+    whole.addEventListener("click", (event) => { event.preventDefault(); download(talk.bundle, `${talk.id}.zip`); });
+    item.append(whole);
     return item;
   }));
 }

@@ -39,6 +39,8 @@ class EngineSpec:
     missing: Callable[[Any], tuple[str, str] | None]
     """What its settings lack before it can run, as (field within the section, problem); None
     when it can run. ``auto`` picks the first engine of the table that lacks nothing."""
+    model: Callable[[Any], str]
+    """The models it runs, in words, from its settings (a bundle's manifest)."""
     languages: frozenset[str] | None = None
     """The only languages it can interpret into (None: the engine checks when it starts)."""
     takes_glossary: bool = True
@@ -76,6 +78,7 @@ ENGINES: dict[str, EngineSpec] = {
                     "the realtime-translate engine needs AZURE_OPENAI_ENDPOINT (or translate.endpoint)",
                 )
             ),
+            lambda translate: f"{translate.deployment} (transcription: {translate.transcription_model})",
             OUTPUT_LANGUAGES,
             takes_glossary=False,
         ),
@@ -90,6 +93,7 @@ ENGINES: dict[str, EngineSpec] = {
                 if azure.endpoint
                 else ("endpoint", "the voicelive engine needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)")
             ),
+            lambda azure: f"{azure.model} (voice: {azure.voice})",
         ),
         EngineSpec(
             "local",
@@ -98,6 +102,7 @@ ENGINES: dict[str, EngineSpec] = {
             "local",
             "loading the offline models",
             lambda local: None,
+            lambda local: f"faster-whisper {local.asr_model or 'tiny.en'}, Apertium, espeak-ng",
         ),
     )
 }
@@ -115,6 +120,12 @@ def engine_for(room: RoomConfig, code: str) -> EngineSpec:
     if name != AUTO:
         return ENGINES[name]
     return next(spec for spec in ENGINES.values() if spec.fits(room, code))
+
+
+def model_for(room: RoomConfig, code: str) -> str:
+    """The engine and models that interpret ``room`` into ``code``, in words."""
+    spec = engine_for(room, code)
+    return f"{spec.name}: {spec.model(getattr(room, spec.section))}"
 
 
 def field_for(room: RoomConfig, code: str) -> str:

@@ -72,6 +72,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         *control.handlers,
         transcripts.transcripts,
         transcripts.transcript_export,
+        transcripts.talk_bundle,
         metrics.metrics,
         pages.console,
     ]

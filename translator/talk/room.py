@@ -22,7 +22,7 @@ from translator.audio import SAMPLE_RATE, AudioSource, open_source
 from translator.audio.levels import SILENCE_DBFS
 from translator.config import BrokerConfig, RoomConfig, Settings
 from translator.engines.base import Engine
-from translator.engines.table import create_engine, describe, engine_for
+from translator.engines.table import create_engine, describe, engine_for, model_for
 from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError
 from translator.glossary import Glossary
 from translator.hub import Hub
@@ -336,6 +336,8 @@ class Room(RoomBase):
             pipeline.source.description,
             self.id,
             [language.code for language in self.spoken],
+            {target.code: model_for(self.config, target.code) for target in pipeline.engine.targets},
+            self._glossary,
         )
 
     def _running(self) -> Pipeline:

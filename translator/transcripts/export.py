@@ -12,6 +12,7 @@ from typing import Literal
 import pysrt
 import webvtt
 
+from translator.languages import FLOOR
 from translator.transcripts.store import Transcript, TranscriptError
 
 Format = Literal["srt", "vtt", "txt"]
@@ -21,20 +22,33 @@ MEDIA_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/pl
 
 
 def cues(transcript: Transcript, lang: str) -> list[tuple[int, int, str]]:
-    """(start ms, end ms, text) of each translated caption, in order; TranscriptError for a language
-    the talk lacks."""
-    if lang not in transcript.languages():
-        languages = ", ".join(transcript.languages())
+    """(start ms, end ms, text) of each caption in ``lang`` (``original``: what was said), in order;
+    TranscriptError for a language the talk lacks."""
+    if lang == FLOOR:
+        # What was said, as the first language's interpreter heard it (as the Original channel shows
+        # it live: with Voice Live each language's session hears the speech on its own).
+        heard = next((t for t in transcript.header.targets if t in transcript.languages()), None)
+        timed = [
+            (c.start_ms, c.end_ms, c.source_text)
+            for c in transcript.captions
+            if c.lang == heard and c.source_text and c.start_ms is not None
+        ]
+    elif lang in transcript.languages():
+        timed = [
+            (c.start_ms, c.end_ms, c.text)
+            for c in transcript.captions
+            if c.lang == lang and c.text and c.start_ms is not None
+        ]
+    else:
+        languages = ", ".join([FLOOR, *transcript.languages()])
         raise TranscriptError(f"talk {transcript.header.id} has no {lang!r} captions; it has: {languages}")
-    captions = [c for c in transcript.captions if c.lang == lang and c.text and c.start_ms is not None]
-    captions.sort(key=lambda c: c.start_ms or 0)
+    timed.sort(key=lambda cue: cue[0])
     result = []
-    for index, caption in enumerate(captions):
-        start = caption.start_ms or 0
-        end = max(caption.end_ms or start, start + MIN_SHOW_MS)
-        if index + 1 < len(captions):
-            end = min(end, captions[index + 1].start_ms or end)
-        result.append((start, max(end, start + 1), caption.text))
+    for index, (start, end_ms, text) in enumerate(timed):
+        end = max(end_ms or start, start + MIN_SHOW_MS)
+        if index + 1 < len(timed):
+            end = min(end, timed[index + 1][0])
+        result.append((start, max(end, start + 1), text))
     return result
 
 

@@ -22,6 +22,7 @@ import msgspec
 
 from translator.config import TranscriptsConfig
 from translator.errors import TranslatorError
+from translator.glossary import Glossary
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ class TranscriptHeader(msgspec.Struct, tag="talk", tag_field="kind"):
     """The room whose talk it was (transcripts written before rooms: ``main``)."""
     spoken: list[str] = []
     """The languages that may be spoken on the floor, the default first (empty before: ``source``)."""
+    engines: dict[str, str] = {}
+    """Per target language, the engine and models that interpreted it (empty in older transcripts)."""
+    glossary: Glossary | None = None
+    """The glossary in use when the talk started."""
 
 
 class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
