@@ -36,6 +36,8 @@ TRANSLATE_ENV: dict[str, tuple[str, ...]] = {
 }
 SERVER_ENV: dict[str, str] = {"operator_token": "TRANSLATOR_OPERATOR_TOKEN"}
 MIN_TOKEN_CHARS = 16
+MAX_DELAY_S = 60.0
+"""The longest delay a page holds audio back for: streams run 5–30 s behind the room."""
 """An operator token shorter than this is refused: it could be guessed (a generated one has 32)."""
 
 
@@ -246,6 +248,10 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_tempo: float = 1.3
     """How much faster a language's interpretation may be played while it catches up with the
     talk (`talk/catchup.py`); 1: never."""
+    delay_s: float = 0.0
+    """Seconds the audience page holds audio and captions back, for an audience that watches a
+    stream running behind the room (each listener may change it). Overlays and HLS need none:
+    they travel with the stream's video."""
 
     def resolved_engine(self) -> str:
         """The engine this room runs (``auto`` resolved; several joined with "+")."""
@@ -275,6 +281,7 @@ ROOM_FIELDS = (
     "translate",
     "engines",
     "max_tempo",
+    "delay_s",
 )
 """Room settings that may also stand at the top level: the one room's, or every room's defaults."""
 
@@ -298,6 +305,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     translate: TranslateConfig = msgspec.field(default_factory=TranslateConfig)
     engines: dict[str, str] = {}
     max_tempo: float = 1.3
+    delay_s: float = 0.0
     rooms: list[RoomConfig] = []
     """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
@@ -325,6 +333,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 self.translate,
                 dict(self.engines),
                 self.max_tempo,
+                self.delay_s,
             )
         ]
 
@@ -518,6 +527,10 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
     for code in room.channels():
         if problem := table.engine_for(room, code).refuses(code):
             raise ConfigError(f"{prefix}{table.field_for(room, code)}", problem)
+    if not 0 <= room.delay_s <= MAX_DELAY_S:
+        raise ConfigError(
+            f"{prefix}delay_s", f"must be from 0 to {MAX_DELAY_S:g} seconds, got {room.delay_s:g}"
+        )
     if not 1.0 <= room.max_tempo <= 1.5:
         raise ConfigError(
             f"{prefix}max_tempo", "must be from 1 (never faster) to 1.5 (past that, speech blurs)"

@@ -22,6 +22,12 @@ const announced = new Set(); // finished captions already read out to screen rea
 const [codec, decoder] = await preferredCodec(params.get("codec"));
 // The original under the interpretation, as the listener set it last time: off until asked for.
 const mix = { balance: Number(localStorage.getItem("balance")) || 0, ducking: localStorage.getItem("ducking") !== "0" };
+// Watching a stream that runs behind the room: audio and captions held back this many seconds.
+// The link's `?delay=`, else the listener's own choice, else the room's default (its `delay_s`).
+const MAX_DELAY_S = 60;
+const chosenDelay = params.get("delay") ?? localStorage.getItem(`delay:${room || ""}`);
+let delay = 0;
+let connection = 0; // which connection a held-back caption belongs to: a stale one is dropped
 let floorListener = null; // the Original channel's audio, only while it is mixed in
 let spentBefore = 0; // bytes received by the listeners this page closed
 
@@ -38,6 +44,7 @@ async function loadLanguages(first = true) {
   $("event").textContent = title;
   document.title = title;
   spoken = info.spoken.map((l) => l.code);
+  if (first) setDelay(chosenDelay !== null ? Number(chosenDelay) : info.delay_s, false);
   const offered = [...info.targets, info.floor];
   if (offered.map((l) => l.code).join() === languages.map((l) => l.code).join()) return;
   languages = offered;
@@ -91,6 +98,9 @@ function applyStrings() {
   $("original-label").textContent = t(here, "original");
   $("ducking-label").textContent = t(here, "ducking");
   $("screen-off-label").textContent = t(here, "screenOff");
+  $("delay-label").textContent = t(here, "delay");
+  $("ai-label").textContent = t(here, "ai");
+  $("ai-label").hidden = lang === FLOOR;
   $("struggling-text").textContent = t(here, "struggling");
   $("struggling-action").textContent = t(here, "captionsOnly");
   $("text-size").setAttribute("aria-label", t(here, "textSize"));
@@ -118,6 +128,7 @@ function syncFloor() {
 }
 
 function connect() {
+  connection += 1;
   spentBefore += listener?.receivedBytes || 0;
   listener?.close();
   player.clear();
@@ -132,7 +143,11 @@ function connect() {
     onHello: (hello) => {
       talkStartedAt = hello.talk_started_at; book.reset(hello.captions); render(); onStatus(hello);
     },
-    onCaption: (caption) => { book.set(caption); render(); },
+    onCaption: (caption) => {
+      if (delay <= 0) { book.set(caption); render(); return; }
+      const held = connection;
+      setTimeout(() => { if (held === connection) { book.set(caption); render(); } }, delay * 1000);
+    },
     onAudio: (payload, utterance, frameCodec, end) => {
       if (player.running) player.push(payload, utterance, frameCodec, end);
     },
@@ -283,6 +298,15 @@ $("contrast").addEventListener("click", () => {
   applyView();
 });
 applyView();
+// The delay, from 0 to a minute; `remember`: the listener chose it (kept for this room).
+function setDelay(seconds, remember = true) {
+  delay = Math.min(MAX_DELAY_S, Math.max(0, Number.isFinite(seconds) ? seconds : 0));
+  $("delay").value = String(delay);
+  if (remember) localStorage.setItem(`delay:${room || ""}`, String(delay));
+  player.setMix({ delay });
+  window.__listenerStats.delay = delay;
+}
+$("delay").addEventListener("change", (e) => { setDelay(Number(e.target.value)); connect(); });
 $("volume").addEventListener("input", (e) => { player.setVolume(Number(e.target.value)); radio.volume = Number(e.target.value); });
 $("captions-only").addEventListener("change", (e) => {
   $("play").hidden = e.target.checked;

@@ -8,6 +8,10 @@
 // chunk about to play is later than that by more than `maxLag` (a tab in the background, a slow
 // phone, a voice that speaks slower than the speaker), playback jumps to the start of the newest
 // utterance, never into the middle of one.
+//
+// A listener who watches a stream that runs behind the room sets a `delay`: each utterance then
+// plays that much later than it could have, with the pauses between utterances kept (an utterance
+// waits for its time even when the one before has finished).
 
 export const SOURCE_RATE = 24000;
 const START_S = 0.15;
@@ -37,6 +41,7 @@ export class JitterBuffer {
     this.buffered = 0; // source samples queued
     this.target = START_S;
     this.playing = false;
+    this.delay = 0; // seconds every utterance is held back
     this.arrivals = new Map(); // utterance → { first: wall-clock s of its first chunk, samples }
     this.ended = new Set(); // utterances whose audio is complete
     this.lastUtterance = -1;
@@ -59,7 +64,7 @@ export class JitterBuffer {
       this.arrivals.set(utterance, arrival);
       if (this.arrivals.size > KEEP_ENDED) this.arrivals.delete(this.arrivals.keys().next().value);
     }
-    this.chunks.push({ samples, utterance, due: arrival.first + arrival.samples / SOURCE_RATE });
+    this.chunks.push({ samples, utterance, due: arrival.first + this.delay + arrival.samples / SOURCE_RATE });
     arrival.samples += samples.length;
     this.lastUtterance = utterance;
     this.buffered += samples.length;
@@ -97,10 +102,12 @@ export class JitterBuffer {
   pull(out, now = Date.now() / 1000) {
     this.catchUp(now);
     const head = this.chunks[0];
-    if (!this.playing && head && (this.buffered / SOURCE_RATE >= this.target || this.ended.has(head.utterance))) {
+    if (!this.playing && head && head.due <= now
+        && (this.buffered / SOURCE_RATE >= this.target || this.ended.has(head.utterance))) {
       this.playing = true;
     }
     let i = 0;
+    let held = false; // the next utterance is not due yet: silence until it is
     if (this.playing) {
       for (; i < out.length; i++) {
         const chunk = this.chunks[0]?.samples;
@@ -111,13 +118,19 @@ export class JitterBuffer {
         out[i] = chunk[at] + (next - chunk[at]) * frac;
         this.offset += this.step;
         if (Math.floor(this.offset) >= chunk.length) {
-          this.offset -= chunk.length; this.chunks.shift();
+          this.offset -= chunk.length;
+          const done = this.chunks.shift();
+          const next = this.chunks[0];
+          if (next && next.utterance !== done.utterance && next.due > now + ((i + 1) * this.step) / SOURCE_RATE) {
+            this.offset = 0; this.playing = false; held = true; i++;
+            break;
+          }
         }
       }
       const consumed = i * this.step;
       this.buffered = Math.max(0, this.buffered - consumed);
       this.stats.playedSeconds += consumed / SOURCE_RATE;
-      if (i < out.length) {
+      if (i < out.length && !held) {
         this.playing = false;
         // Dry at an utterance's end is the speaker pausing; dry in its middle is the network.
         this.dryUtterance = this.ended.has(this.lastUtterance) ? -1 : this.lastUtterance;
@@ -159,9 +172,10 @@ export class Mixer {
 
   buffer(stream) { return stream === "floor" ? this.floor : this.main; }
 
-  set({ balance, ducking }) {
+  set({ balance, ducking, delay }) {
     if (balance !== undefined) this.balance = balance;
     if (ducking !== undefined) this.ducking = ducking;
+    if (delay !== undefined) this.main.delay = this.floor.delay = delay;
     if (this.balance <= 0) this.floor.clear(); // not heard: nothing of it waits to play later
   }
 

@@ -36,6 +36,7 @@ def languages(state: State, room: str | None = None) -> LanguagesBody:
         found.language_reports(),
         [LanguageName.of(language) for language in found.spoken],
         found.floor_report(),
+        found.config.delay_s,
     )
 
 

@@ -119,6 +119,9 @@ class LanguagesBody(msgspec.Struct, frozen=True):
     """The languages that may be spoken on the floor, the default first."""
     floor: LanguageReport
     """The Original channel (``/ws/listen/original``): the speaker's voice and the source captions."""
+    delay_s: float = 0.0
+    """How long the audience page holds audio and captions back by default, to match a stream
+    that runs behind the room (``delay_s``); a listener may choose otherwise."""
 
 
 class InputReport(msgspec.Struct, frozen=True):

@@ -1,0 +1,98 @@
+"""A listener who watches a stream that runs behind the room delays the interpretation: the page
+plays each utterance and shows each caption that much later, measured on the page."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from harness.live import LiveServer, live_server
+from harness.voicelive_server import FakeVoiceLive, tone_name
+from tests.server.test_stream import three_turns
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+
+DELAY_S = 3.0
+ROOM_DELAY_S = 2.0
+
+# When each caption's paragraph first appears, and when the page's output starts sounding the
+# interpretation's 440 Hz (each on the page's own clock, which both pages share).
+LOG = """() => {
+  const log = { captions: {}, onsets: [] };
+  const seen = new Set([...document.querySelectorAll("#captions p")].map((p) => p.dataset.id));
+  new MutationObserver(() => {
+    for (const p of document.querySelectorAll("#captions p")) {
+      if (!seen.has(p.dataset.id)) { seen.add(p.dataset.id); log.captions[p.dataset.id] = Date.now() / 1000; }
+    }
+  }).observe(document.getElementById("captions"), { childList: true });
+  let loud = false;
+  setInterval(() => {
+    const [db] = window.__listenerSpectrum([440]);
+    if (!loud && db > -50) { loud = true; log.onsets.push(Date.now() / 1000); }
+    else if (loud && db < -70) loud = false;
+  }, 5);
+  window.__delayLog = log;
+}"""
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+        settings = load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "delay-key"},
+            overrides={
+                "targets": ["es"],
+                "engine": "voicelive",
+                "azure.model": "gpt-4.1",
+                "delay_s": ROOM_DELAY_S,
+            },
+        )
+        talk = WavSource(three_turns(tmp_path / "talk.wav"), loop=True)
+        async with live_server(settings, talk) as running:
+            yield running
+
+
+async def listening(browser: Browser, url: str) -> Page:
+    page = await browser.new_page()
+    await page.goto(url)
+    await page.locator("#play").click()
+    await page.evaluate(LOG)
+    return page
+
+
+async def log(page: Page) -> dict[str, Any]:
+    return await page.evaluate("() => window.__delayLog")
+
+
+async def test_the_delay_holds_audio_and_captions_back_by_as_much(
+    browser: Browser, server: LiveServer
+) -> None:
+    base = f"http://127.0.0.1:{server.port}/?lang=es"
+    live, delayed = await asyncio.gather(
+        listening(browser, f"{base}&delay=0"), listening(browser, f"{base}&delay={DELAY_S}")
+    )
+    room_default = await browser.new_page()
+    await room_default.goto(base)
+    async with asyncio.timeout(40):
+        while True:  # three utterances seen by both pages after the logs began
+            now, later = await log(live), await log(delayed)
+            common = now["captions"].keys() & later["captions"].keys()
+            if len(common) >= 3 and len(later["onsets"]) >= 3:
+                break
+            await asyncio.sleep(0.5)
+    # Each caption shows DELAY_S later on the delayed page.
+    for caption in common:
+        held = later["captions"][caption] - now["captions"][caption]
+        assert abs(held - DELAY_S) <= 0.1, (caption, held)
+    # Each utterance's audio starts DELAY_S later than on the live page.
+    for onset in later["onsets"]:
+        nearest = min(now["onsets"], key=lambda at: abs(onset - DELAY_S - at))
+        assert abs(onset - nearest - DELAY_S) <= 0.1, (onset - nearest, now["onsets"], later["onsets"])
+    # A page opened without a delay of its own takes the room's.
+    assert await room_default.evaluate("() => document.getElementById('delay').value") == f"{ROOM_DELAY_S:g}"
+    assert await delayed.evaluate("() => window.__listenerStats.delay") == DELAY_S
