@@ -5,6 +5,7 @@ STAMP := $(VENV)/.installed
 DEMO_TALK := build/demo-talk.wav
 # Browser code from npm, pinned by web/vendor/package-lock.json and served by the app (no CDN).
 OPUS_DECODER := web/vendor/opus-decoder.min.js
+HLS_PLAYER := web/vendor/hls.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TARGETS ?= es fr it
@@ -23,15 +24,17 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/system-deps
 
-vendor: $(OPUS_DECODER)
+vendor: $(OPUS_DECODER) $(HLS_PLAYER)
 
-# The WebAssembly Opus decoder for pages that have no WebCodecs (an http:// origin on a phone).
-# Installed under build/ so that nothing but the one file is served.
-$(OPUS_DECODER): web/vendor/package.json web/vendor/package-lock.json
+# Installed under build/ so that nothing but the files named here is served: the WebAssembly Opus
+# decoder for pages that have no WebCodecs (an http:// origin on a phone), and hls.js for the HLS
+# page on browsers that do not play HLS themselves.
+$(OPUS_DECODER) $(HLS_PLAYER) &: web/vendor/package.json web/vendor/package-lock.json
 	mkdir -p build/npm
 	cp web/vendor/package.json web/vendor/package-lock.json build/npm/
 	cd build/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-	cp build/npm/node_modules/opus-decoder/dist/opus-decoder.min.js $@
+	cp build/npm/node_modules/opus-decoder/dist/opus-decoder.min.js $(OPUS_DECODER)
+	cp build/npm/node_modules/hls.js/dist/hls.min.js $(HLS_PLAYER)
 
 $(DEMO_TALK): harness/talk.py | $(STAMP)
 	$(PY) -m harness.talk --demo $@

@@ -179,7 +179,8 @@ function renderStatus(status) {
     ["Audience", status.urls.audience], ["Join (QR code)", status.urls.join],
     ...Object.entries(status.urls.overlays).map(([lang, url]) => [`Overlay ${lang} (OBS browser source)`, url]),
     ...Object.entries(status.urls.streams).map(([lang, url]) => [`Audio ${lang} (OBS media source)`, url]),
-    ...(status.urls.hls ? [["HLS, every language (players, CDNs)", status.urls.hls]] : []),
+    ...(status.urls.hls ? [["HLS, every language (players, CDNs)", status.urls.hls],
+                           ["Watch page (HLS in the browser)", status.urls.watch]] : []),
   ].map(([label, url]) => {
     const item = document.createElement("li");
     const code = document.createElement("code");

@@ -51,7 +51,8 @@ async def until(condition: Callable[[], bool], within_s: float = 30.0) -> None:
 def read(url: str) -> dict[str, np.ndarray]:
     """Every audio rendition decoded from the start of the window to `READ_TO_S`, by language."""
     container = av.open(url, options={"live_start_index": "0"}, timeout=10)
-    audio = [stream for stream in container.streams if stream.type == "audio"]
+    # The Original is both the variant and a rendition: FFmpeg opens it twice, once untagged.
+    audio = [s for s in container.streams if s.type == "audio" and s.metadata.get("language", "und") != "und"]
     languages = {stream.index: stream.metadata["language"] for stream in audio}
     decoded: dict[int, list[np.ndarray]] = {stream.index: [] for stream in audio}
     starts: dict[int, float] = {}

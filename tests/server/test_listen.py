@@ -216,7 +216,8 @@ async def test_server_sent_events_carry_the_same_captions_as_the_websocket(
     captions = [data for name, data in sse if name == "caption"]
     assert {c["id"]: c for c in captions if c["final"]} == ws.finals()
     assert unknown.status_code == 404 and "available: original, es, fr" in unknown.json()["detail"]
-    assert all(listeners - audience == 1 for listeners, audience in seen), "SSE readers are not the audience"
+    # Not the audience: the SSE reader, and the room's own programme (streams, HLS, recordings).
+    assert all(listeners - audience == 2 for listeners, audience in seen), "SSE readers are not the audience"
 
 
 async def test_a_room_serves_languages_on_different_engines(voicelive: FakeVoiceLive, talk: Path) -> None:

@@ -28,6 +28,7 @@ from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.errors import SourceError
 from translator.hub.delivery import Channel
+from translator.outputs.playout import PLAY_OUT
 from translator.talk import pipeline
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -387,7 +388,8 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     # The audience is one phone: the console's and the overlay's own connections are not counted.
     await expect(console.locator('#languages tr[data-lang="fr"] td').nth(7)).to_have_text("1", timeout=15_000)
     fr = next(t for t in server.room.language_reports() if t.code == "fr")
-    assert fr.listeners == 1 and len(server.room.hub.channels["fr"].listeners) == 3
+    # Connected: the phone, the console, the overlay, and the room's programme (streams, HLS, recordings).
+    assert fr.listeners == 1 and len(server.room.hub.channels["fr"].listeners) == 4
     await overlay.close()
 
     # A glossary edit reaches the Spanish session's configuration and its next caption.
@@ -767,8 +769,14 @@ async def test_larger_text_and_high_contrast_are_kept_after_a_reload(
 
 
 def audio_listeners(channel: Channel) -> int:
-    """The channel's listeners that are sent audio (in any codec)."""
-    return sum(len(listeners) for group in channel.groups.values() for listeners in group.audio.values())
+    """The channel's listeners that are sent audio (in any codec), but for the room's own programme
+    (its streams, HLS and recordings: always there)."""
+    return sum(
+        len(listeners)
+        for framer, group in channel.groups.items()
+        if framer is not PLAY_OUT
+        for listeners in group.audio.values()
+    )
 
 
 async def test_no_audio_reaches_the_page_until_the_listener_taps_and_none_after_they_stop(

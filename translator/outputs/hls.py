@@ -105,13 +105,15 @@ class HlsOutput:
         bandwidth = BIT_RATE * 5 // 4
         lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
         for lang in self._languages:
-            # The Original is the variant's own audio (no URI); each language is another rendition.
-            if lang == FLOOR:
-                attributes = f'LANGUAGE="{room.source.code}",NAME="{room.channel_name(lang)}",DEFAULT=YES'
-            else:
-                name = f"{room.channel_name(lang)} · {AI_LABEL}"
-                attributes = f'LANGUAGE="{lang}",NAME="{name}",DEFAULT=NO,URI="{lang}/{AUDIO_PLAYLIST}"'
-            lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",{attributes},AUTOSELECT=YES,CHANNELS="1"')
+            # Every rendition names its playlist, the Original's too (the variant's own): hls.js
+            # switches between audio-only renditions only so.
+            original = lang == FLOOR
+            name = room.channel_name(lang) if original else f"{room.channel_name(lang)} · {AI_LABEL}"
+            lines.append(
+                f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="{room.source.code if original else lang}",'
+                f'NAME="{name}",DEFAULT={"YES" if original else "NO"},AUTOSELECT=YES,CHANNELS="1",'
+                f'URI="{lang}/{AUDIO_PLAYLIST}"'
+            )
         for lang in self._languages:
             code = room.source.code if lang == FLOOR else lang
             lines.append(

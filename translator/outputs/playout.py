@@ -264,10 +264,10 @@ class Programme:
     def _sync_tracks(self) -> None:
         """Follow the hub's channels: a language added or removed during a talk."""
         channels = self.room.hub.channels
-        for lang in channels.keys() - self.tracks.keys():
+        for lang in [lang for lang in channels if lang not in self.tracks]:  # in the room's order
             self.tracks[lang] = track = Track(self, lang)
             track.start(self.room.hub)
-        for lang in self.tracks.keys() - channels.keys():
+        for lang in [lang for lang in self.tracks if lang not in channels]:
             track = self.tracks.pop(lang)
             task = asyncio.create_task(track.stop(self.room.hub), name=f"programme-{lang}-stop")
             task.add_done_callback(_log_failure)

@@ -12,9 +12,11 @@ from translator.server.uvicorn_protocols import MAX_HEADER_BYTES
 
 # Everything the pages load is their own: no inline script, no third party. WebSockets are 'self'.
 # 'wasm-unsafe-eval' lets the page compile the WebAssembly Opus decoder it serves itself (for
-# browsers without WebCodecs); it allows no eval of JavaScript.
+# browsers without WebCodecs); it allows no eval of JavaScript. The HLS page's player (hls.js) feeds
+# the media element from a blob: (Media Source Extensions) and parses in a blob: worker.
 _CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob: data:; worker-src 'self' blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
 )
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (

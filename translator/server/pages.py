@@ -39,6 +39,13 @@ def overlay(state: State, room: str | None = None) -> File:
     return _page("overlay.html")
 
 
+@get(["/watch", "/r/{room:str}/watch"], sync_to_thread=False, include_in_schema=False)
+def watch(state: State, room: str | None = None) -> File:
+    """The room as HLS in a player: every language an audio track, every language's subtitles."""
+    room_or_404(state.rooms, room)
+    return _page("watch.html")
+
+
 @get("/console", sync_to_thread=False, include_in_schema=False)
 def console() -> File:
     """The operator console: a page that holds nothing secret, asks for the operator token and shows
@@ -74,6 +81,7 @@ handlers: list[ControllerRouterHandler] = [
     audience,
     overlay,
     join,
+    watch,
     create_static_files_router(path="/static", directories=[WEB_DIR]),
 ]
 """The public pages; the console goes with the operator surfaces (its page holds nothing secret,

@@ -89,6 +89,7 @@ class Rooms:
             not (host == "localhost" or host.startswith("127.") or host == "::1"),
             {lang: f"{stream}{lang}.ogg" for lang in [FLOOR, *(t.code for t in room.targets)]},
             f"{audience}hls/master.m3u8" if self.settings.outputs.hls.enabled else "",
+            f"{audience}watch" if self.settings.outputs.hls.enabled else "",
         )
 
     def summary(self, room: RoomBase) -> RoomSummary:

@@ -155,6 +155,8 @@ class Urls(msgspec.Struct, frozen=True):
     media source, one audio track per language."""
     hls: str = ""
     """The room's HLS master playlist (every language); empty when the server makes none."""
+    watch: str = ""
+    """A page that plays the HLS output, every language's audio and subtitles to choose from."""
 
 
 class OutputStatus(msgspec.Struct, frozen=True):
