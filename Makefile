@@ -65,6 +65,7 @@ bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
 	$(PY) -m bench.long_talk --out bench/results/long-talk.md
 	$(PY) -m bench.fanout --out bench/results/fanout.md
+	$(PY) -m bench.outputs --out bench/results/outputs.md
 	$(MAKE) soak
 
 soak: install system-deps $(DEMO_TALK)
