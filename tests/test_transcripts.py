@@ -55,7 +55,7 @@ async def test_a_talk_is_kept_and_exported_with_its_captions_times(talk: Path, t
     assert [_ms(c.start) for c in cues] == [f["start_ms"] for f in finals]
     assert txt.text.splitlines()[0].endswith(finals[0]["text"])
     assert unknown_talk.status_code == 404 and talk_id in unknown_talk.json()["detail"]
-    assert unknown_lang.status_code == 404 and "it has: es, fr" in unknown_lang.json()["detail"]
+    assert unknown_lang.status_code == 404 and "it has: original, es, fr" in unknown_lang.json()["detail"]
     assert refused.status_code == 401
 
 

@@ -15,11 +15,7 @@ import av
 import httpx
 import numpy as np
 
-from harness.live import live_server
-from harness.voicelive_server import FakeVoiceLive, tone_name
-from tests.server.test_stream import three_turns
-from translator.audio.wav import WavSource
-from translator.config import load_settings
+from tests.tone_talk import tone_talk
 
 WINDOW_S = 4
 READ_TO_S = 11.0
@@ -124,40 +120,26 @@ def spans(samples: np.ndarray, rate: int = 24_000) -> list[tuple[float, float]]:
 
 
 async def test_every_language_is_a_rendition_with_its_subtitles_under_its_audio(tmp_path: Path) -> None:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "hls-key-1"},
-            overrides={
-                "targets": ["es", "fr"],
-                "engine": "voicelive",
-                "azure.model": "gpt-4.1",
-                "outputs.hls.window_s": WINDOW_S,
-                "outputs.hls.directory": str(tmp_path / "hls"),
-            },
-        )
-        talk = three_turns(tmp_path / "talk.wav")
-        async with (
-            live_server(settings, WavSource(talk)) as server,
-            httpx.AsyncClient(base_url=server.url) as client,
-        ):
-            async with asyncio.timeout(10):  # the first segment, a second after the start
-                while True:
-                    if (await client.get("/hls/original/audio.m3u8")).status_code == 200:
-                        break
-                    await asyncio.sleep(0.1)
-            master = (await client.get("/hls/master.m3u8")).text
-            stop = asyncio.Event()
-            seen = {lang: Followed() for lang in ("es", "fr", "original")}
-            polls = [
-                asyncio.create_task(follow(client, lang, tmp_path / "hls" / "main" / lang, seen[lang], stop))
-                for lang in seen
-            ]
-            try:
-                heard = await asyncio.to_thread(read, f"{server.url}/hls/master.m3u8")
-            finally:
-                stop.set()
-                await asyncio.gather(*polls)
-            unknown = await client.get("/hls/../config.toml")
+    hls = {"outputs.hls.window_s": WINDOW_S, "outputs.hls.directory": str(tmp_path / "hls")}
+    async with tone_talk(tmp_path, hls) as server, httpx.AsyncClient(base_url=server.url) as client:
+        async with asyncio.timeout(10):  # the first segment, a second after the start
+            while True:
+                if (await client.get("/hls/original/audio.m3u8")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+        master = (await client.get("/hls/master.m3u8")).text
+        stop = asyncio.Event()
+        seen = {lang: Followed() for lang in ("es", "fr", "original")}
+        polls = [
+            asyncio.create_task(follow(client, lang, tmp_path / "hls" / "main" / lang, seen[lang], stop))
+            for lang in seen
+        ]
+        try:
+            heard = await asyncio.to_thread(read, f"{server.url}/hls/master.m3u8")
+        finally:
+            stop.set()
+            await asyncio.gather(*polls)
+        unknown = await client.get("/hls/../config.toml")
 
     assert 'LANGUAGE="es",NAME="Español · AI interpretation"' in master
     assert 'TYPE=SUBTITLES,GROUP-ID="subs",LANGUAGE="fr"' in master

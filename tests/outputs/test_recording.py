@@ -20,14 +20,13 @@ import numpy as np
 import pytest
 import webvtt
 
-from harness.live import OPERATOR_TOKEN, free_port, live_server
+from harness.live import OPERATOR_TOKEN, free_port
 from harness.voicelive_server import FakeVoiceLive, tone_name
 from tests.outputs.test_hls import spans, until
 from tests.server.test_broker import ready
 from tests.server.test_stream import three_turns
 from tests.test_cli import run
-from translator.audio.wav import WavSource
-from translator.config import load_settings
+from tests.tone_talk import tone_talk
 from translator.outputs import recording
 from translator.outputs.bundle import Manifest
 from translator.transcripts.store import TranscriptWriter, list_transcripts, read_transcript
@@ -46,43 +45,28 @@ def decode(path: Path) -> tuple[np.ndarray, dict[str, str]]:
     return np.concatenate(samples), comments
 
 
-def voicelive_settings(voicelive: FakeVoiceLive, tmp_path: Path) -> dict[str, object]:
-    return {
-        "targets": ["es", "fr"],
-        "engine": "voicelive",
-        "azure.model": "gpt-4.1",
-        "transcripts.directory": str(tmp_path / "talks"),
-    }
-
-
 async def test_each_language_is_recorded_on_the_talks_timeline_and_labelled(tmp_path: Path) -> None:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "rec-key-1"},
-            overrides=voicelive_settings(voicelive, tmp_path),
-        )
-        talk = three_turns(tmp_path / "talk.wav")
-        async with live_server(settings, WavSource(talk)) as server:
-            room = server.rooms.rooms["main"]
-            programme = server.rooms.programmes["main"]
-            # The talk's input ends after 6.7 s; the last interpretation plays out after it.
-            await until(
-                lambda: (
-                    room.input_health == "ended"
-                    and all(
-                        len(track.cues) == 3
-                        and max(cue.end for cue in track.cues.values()) < programme.frame - 10
-                        for lang, track in programme.tracks.items()
-                        if lang != "original"
-                    )
+    async with tone_talk(tmp_path, {"transcripts.directory": str(tmp_path / "talks")}) as server:
+        room = server.rooms.rooms["main"]
+        programme = server.rooms.programmes["main"]
+        # The talk's input ends after 6.7 s; the last interpretation plays out after it.
+        await until(
+            lambda: (
+                room.input_health == "ended"
+                and all(
+                    len(track.cues) == 3
+                    and max(cue.end for cue in track.cues.values()) < programme.frame - 10
+                    for lang, track in programme.tracks.items()
+                    if lang != "original"
                 )
             )
-            async with httpx.AsyncClient(base_url=server.url) as client:
-                headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-                (listed,) = (await client.get("/api/transcripts", headers=headers)).json()
-                downloaded = await client.get(listed["bundle"], headers=headers)
-                refused = await client.get(listed["bundle"])
-                unknown = await client.get("/api/bundles/20000101-000000", headers=headers)
+        )
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+            (listed,) = (await client.get("/api/transcripts", headers=headers)).json()
+            downloaded = await client.get(listed["bundle"], headers=headers)
+            refused = await client.get(listed["bundle"])
+            unknown = await client.get("/api/bundles/20000101-000000", headers=headers)
     folder = tmp_path / "talks"
     (header,) = list_transcripts(folder)
     transcript = read_transcript(folder, header.id)
@@ -219,20 +203,15 @@ async def test_a_full_disk_stops_the_recording_not_the_talk(tmp_path: Path) -> N
     for second in range(60):
         talk_id = TranscriptWriter.talk_id(int((now + second) * 1000))
         recording.recording_path(folder, talk_id, "es").symlink_to(FULL)
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "rec-key-3"},
-            overrides=voicelive_settings(voicelive, tmp_path),
+    async with tone_talk(tmp_path, {"transcripts.directory": str(folder)}) as server:
+        room = server.rooms.rooms["main"]
+        (recorder,) = [o for o in server.rooms.outputs["main"] if isinstance(o, recording.Recorder)]
+        await until(
+            lambda: recorder.status().state == "stopped" and len(room.hub.channels["fr"].history) == 3
         )
-        async with live_server(settings, WavSource(three_turns(tmp_path / "talk.wav"))) as server:
-            room = server.rooms.rooms["main"]
-            (recorder,) = [o for o in server.rooms.outputs["main"] if isinstance(o, recording.Recorder)]
-            await until(
-                lambda: recorder.status().state == "stopped" and len(room.hub.channels["fr"].history) == 3
-            )
-            async with httpx.AsyncClient(base_url=server.url) as client:
-                headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-                status = (await client.get("/api/status", headers=headers)).json()
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+            status = (await client.get("/api/status", headers=headers)).json()
     (shown,) = [o for o in status["outputs"] if o["name"] == "recording"]
     assert shown["state"] == "stopped" and "No space left on device" in shown["detail"]
     # The talk went on: every sentence interpreted and captioned in both languages.

@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from harness.live import LiveServer, live_server
-from harness.voicelive_server import FakeVoiceLive, tone_name
-from tests.server.test_stream import three_turns
-from translator.audio.wav import WavSource
-from translator.config import load_settings
+from harness.live import LiveServer
+from tests.tone_talk import tone_talk
 
 DELAY_S = 3.0
 ROOM_DELAY_S = 2.0
@@ -42,19 +39,8 @@ LOG = """() => {
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "delay-key"},
-            overrides={
-                "targets": ["es"],
-                "engine": "voicelive",
-                "azure.model": "gpt-4.1",
-                "delay_s": ROOM_DELAY_S,
-            },
-        )
-        talk = WavSource(three_turns(tmp_path / "talk.wav"), loop=True)
-        async with live_server(settings, talk) as running:
-            yield running
+    async with tone_talk(tmp_path, {"targets": ["es"], "delay_s": ROOM_DELAY_S}, loop=True) as running:
+        yield running
 
 
 async def listening(browser: Browser, url: str) -> Page:

@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from harness.live import LiveServer, live_server
-from harness.voicelive_server import FakeVoiceLive, tone_name
-from tests.server.test_stream import three_turns
-from translator.audio.wav import WavSource
-from translator.config import load_settings
+from harness.live import LiveServer
+from tests.tone_talk import tone_talk
 
 ORIGINAL_HZ = (300, 350, 400)
 """The speaker's tones (the Original); every interpretation answers at 440 Hz."""
@@ -34,13 +31,8 @@ SAMPLE = """() => {
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "watch-key"},
-            overrides={"targets": ["es", "fr"], "engine": "voicelive", "azure.model": "gpt-4.1"},
-        )
-        async with live_server(settings, WavSource(three_turns(tmp_path / "talk.wav"), loop=True)) as running:
-            yield running
+    async with tone_talk(tmp_path, loop=True) as running:
+        yield running
 
 
 async def listen(page: Page, seconds: float) -> list[dict[str, Any]]:

@@ -105,14 +105,14 @@ class HlsOutput:
         bandwidth = BIT_RATE * 5 // 4
         lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
         for lang in self._languages:
-            # Every rendition names its playlist, the Original's too (the variant's own): hls.js
-            # switches between audio-only renditions only so.
+            # Every rendition names its playlist, the Original's too (it is also the variant's).
             original = lang == FLOOR
+            code = room.source.code if original else lang
             name = room.channel_name(lang) if original else f"{room.channel_name(lang)} · {AI_LABEL}"
+            default = "YES" if original else "NO"
             lines.append(
-                f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="{room.source.code if original else lang}",'
-                f'NAME="{name}",DEFAULT={"YES" if original else "NO"},AUTOSELECT=YES,CHANNELS="1",'
-                f'URI="{lang}/{AUDIO_PLAYLIST}"'
+                f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",LANGUAGE="{code}",NAME="{name}",DEFAULT={default},'
+                f'AUTOSELECT=YES,CHANNELS="1",URI="{lang}/{AUDIO_PLAYLIST}"'
             )
         for lang in self._languages:
             code = room.source.code if lang == FLOOR else lang

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Final, Protocol
 import msgspec
 
 from translator.audio import FRAME_BYTES, FRAME_MS
-from translator.hub import Hub, Listener, Outgoing
+from translator.hub import CLOSE_TOO_SLOW, Hub, Listener, Outgoing
 from translator.hub.chunks import AudioChunk
+from translator.hub.delivery import Channel
 from translator.languages import FLOOR
 from translator.messages import (
     AUDIO_HEADER,
@@ -120,10 +121,15 @@ class Track:
         self._playing: int | None = None
         self._listener: Listener | None = None
         self._task: asyncio.Task[None] | None = None
+        self.channel: Channel | None = None
+        """The hub's channel it follows (a language removed and offered again is another)."""
+        self.ended = False
+        """The hub closed the channel to it (the language is no longer offered, the service stops):
+        it plays no more, and what is made of it ends (an HTTP stream's clients are let go)."""
 
     def start(self, hub: Hub) -> None:
-        self._listener = hub.subscribe(self.lang, PLAY_OUT, audio=True, codec="pcm", audience=False)
-        self._task = asyncio.create_task(self._take(self._listener), name=f"programme-{self.lang}")
+        self.channel = hub.channels[self.lang]
+        self._task = asyncio.create_task(self._follow(hub), name=f"programme-{self.lang}")
 
     async def stop(self, hub: Hub) -> None:
         if self._task is not None:
@@ -173,6 +179,19 @@ class Track:
             cue.text = caption.text
         else:
             self._texts[caption.id] = caption.text
+
+    async def _follow(self, hub: Hub) -> None:
+        """Listen to the channel for as long as the hub lets it: one that evicts the programme as too
+        slow (an event loop stalled for seconds) is heard again, from what comes next."""
+        while True:
+            self._listener = hub.subscribe(self.lang, PLAY_OUT, audio=True, codec="pcm", audience=False)
+            await self._take(self._listener)
+            closed = self._listener.closed
+            hub.unsubscribe(self._listener)
+            if closed is None or closed[0] != CLOSE_TOO_SLOW:
+                self.ended = True
+                return
+            log.warning("programme %s: fell behind the hub and listens again (%s)", self.lang, closed[1])
 
     async def _take(self, listener: Listener) -> None:
         """The channel's audio into the play-out buffer, never more than `AHEAD_S` ahead of it."""
@@ -264,13 +283,13 @@ class Programme:
     def _sync_tracks(self) -> None:
         """Follow the hub's channels: a language added or removed during a talk."""
         channels = self.room.hub.channels
-        for lang in [lang for lang in channels if lang not in self.tracks]:  # in the room's order
-            self.tracks[lang] = track = Track(self, lang)
-            track.start(self.room.hub)
-        for lang in [lang for lang in self.tracks if lang not in channels]:
+        for lang in [lang for lang, track in self.tracks.items() if channels.get(lang) is not track.channel]:
             track = self.tracks.pop(lang)
             task = asyncio.create_task(track.stop(self.room.hub), name=f"programme-{lang}-stop")
             task.add_done_callback(_log_failure)
+        for lang in [lang for lang in channels if lang not in self.tracks]:  # in the room's order
+            self.tracks[lang] = track = Track(self, lang)
+            track.start(self.room.hub)
 
     async def _play(self) -> None:
         """Every 20 ms of the wall clock, each channel's next 20 ms to every sink."""
@@ -283,7 +302,9 @@ class Programme:
                 self._sync_tracks()
                 for track in self.tracks.values():
                     track.forget(self.frame - keep)
-            frames = {lang: track.next_frame(self.frame) for lang, track in self.tracks.items()}
+            frames = {
+                lang: track.next_frame(self.frame) for lang, track in self.tracks.items() if not track.ended
+            }
             for sink in list(self.sinks):
                 try:
                     sink.played(self.frame, frames)

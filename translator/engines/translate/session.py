@@ -21,7 +21,7 @@ from openai import AsyncOpenAI
 
 from translator.audio import FRAME_MS
 from translator.config import TranslateConfig
-from translator.engines.events import AnyEngineEvent, EngineFailure
+from translator.engines.events import AnyEngineEvent
 from translator.engines.retry import Fault
 from translator.engines.supervision import SupervisedSession
 from translator.engines.translate.connection import Link
@@ -176,5 +176,5 @@ class TranslateSession(SupervisedSession[Link]):
             successor.gate.set()
 
     def _service_error(self, message: str) -> None:
-        log.warning("%s %s: %s", SERVICE, self.code, message)
-        self.emit(EngineFailure(self.code, message, recoverable=True))
+        """An error the service reported in the session, which goes on."""
+        self._report(Fault(message, retry=True), None, 0.0)
