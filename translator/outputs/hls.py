@@ -67,8 +67,7 @@ class HlsOutput:
 
     def start(self) -> None:
         """Start from a clean folder, taking the programme's frames from now on."""
-        shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory.mkdir(parents=True)
+        self._thread.submit(self._clean)
         self.programme.add_sink(self)
 
     async def stop(self) -> None:
@@ -128,6 +127,10 @@ class HlsOutput:
         return "\n".join(lines) + "\n"
 
     # In the thread.
+
+    def _clean(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.mkdir(parents=True)
 
     def _write_master(self, text: str) -> None:
         _replace(self.directory / MASTER, text)

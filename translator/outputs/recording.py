@@ -109,7 +109,9 @@ class Recorder:
 
     def _begin_talk(self, pipeline: Pipeline, talk: int, frame: int) -> None:
         self._talk, self._pipeline = talk, pipeline
-        self._origin = self.programme.talk_frame(0) or frame
+        origin = self.programme.talk_frame(0)
+        # Before the programme began, for the talk a server starts with: its files start with that.
+        self._origin = frame if origin is None else origin
         pipeline.floor_taps.append(self._heard)
         self._thread.submit(self._open, _Header(TranscriptWriter.talk_id(talk), self._metadata()))
 
