@@ -169,7 +169,7 @@ async def open_rooms(
         if settings.broker.listener_only:
             for config in configs:
                 found[config.id] = await stack.enter_async_context(RemoteRoom(config, settings))
-            yield await _played(stack, found, settings)
+            yield _played(stack, found, settings)
             return
         local = [
             await stack.enter_async_context(Room(config, settings, sources.get(config.id)))
@@ -187,10 +187,10 @@ async def open_rooms(
                     log.error("room %s cannot start", room.id, exc_info=outcome)
                 elif isinstance(outcome, BaseException):
                     raise outcome
-        yield await _played(stack, found, settings)
+        yield _played(stack, found, settings)
 
 
-async def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings: Settings) -> Rooms:
+def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings: Settings) -> Rooms:
     """The rooms, each with its programme playing until ``stack`` closes (before the rooms do);
     where the talk runs here, its HLS output and its recordings too."""
     hls = settings.outputs.hls
