@@ -47,8 +47,9 @@ async def hls(state: State, path: str, room: str | None = None) -> Response[byte
         content = await asyncio.to_thread(file.read_bytes)
     except (FileNotFoundError, IsADirectoryError):
         raise missing from None
-    # Playlists change every segment; a segment never changes once listed.
-    cache = "no-cache" if file.suffix == ".m3u8" else "max-age=3600, immutable"
+    # Playlists change every segment. A segment does not change once listed, but its name comes
+    # back after a restart (the folder starts afresh): kept no longer than a window.
+    cache = "no-cache" if file.suffix == ".m3u8" else f"max-age={rooms.settings.outputs.hls.window_s:.0f}"
     return Response(
         content,
         media_type=MEDIA_TYPES[file.suffix],
