@@ -1,0 +1,1 @@
+import translator  # noqa: F401 - first: it sizes numeric thread pools before anything loads numpy

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 
+from translator import processes
 from translator.audio import FRAME_BYTES, FRAME_MS
 from translator.audio.wav import read_wav
 from translator.config import RoomConfig, Settings
@@ -43,6 +45,7 @@ AZURE_ENGINES = ("voicelive", "realtime-translate")
 UTTERANCE = files("translator") / "data" / "check-utterance.wav"
 # Silence after the utterance, so that the service's VAD ends the turn.
 TAIL_MS = 2000
+SPEAK_TIMEOUT_S = 10.0
 GREETINGS = {
     "es": "Buenos días a todos, y gracias por venir.",
     "fr": "Bonjour à tous, et merci d'être venus.",
@@ -127,11 +130,12 @@ async def utterance(source: Language) -> tuple[bytes, str]:
         return english, f"speaking English, not {source.name} (espeak-ng is not installed)"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "greeting.wav"
-        process = await asyncio.create_subprocess_exec(
-            espeak, "-v", ESPEAK_VOICES[source.code], "-w", str(path), GREETINGS[source.code],
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        if await process.wait() != 0:
+        args = [espeak, "-v", ESPEAK_VOICES[source.code], "-w", str(path), GREETINGS[source.code]]
+        try:
+            failed = (await processes.run(args, SPEAK_TIMEOUT_S)).returncode != 0
+        except subprocess.TimeoutExpired:
+            failed = True
+        if failed:
             return english, f"speaking English, not {source.name} (espeak-ng could not speak it)"
         return await asyncio.to_thread(read_wav, str(path)), f"speaking {source.name} (espeak-ng)"
 

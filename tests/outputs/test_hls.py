@@ -7,7 +7,6 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,15 +32,6 @@ class Followed:
     most_files: int = 0
     cues: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Each cue's text: where it shows (seconds), its pieces from every subtitle segment merged."""
-
-
-async def until(condition: Callable[[], bool], within_s: float = 30.0) -> None:
-    """Wait until ``condition`` holds, looking again every 100 ms (what it watches has no event)."""
-    async with asyncio.timeout(within_s):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.1)
 
 
 def read(url: str) -> dict[str, np.ndarray]:

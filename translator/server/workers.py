@@ -16,6 +16,7 @@ import msgspec
 import uvicorn
 
 from translator.config import Settings, validate
+from translator.processes import Child
 from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -75,18 +76,15 @@ async def supervised(settings: Settings) -> AsyncIterator[None]:
 
 async def _keep_running(index: int, env: dict[str, str]) -> None:
     while True:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "translator", "serve", env=env, stdout=asyncio.subprocess.DEVNULL
-        )
+        process = await Child.start([sys.executable, "-m", "translator", "serve"], env=env)
         try:
             code = await process.wait()
         except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
+            process.signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(process.wait(), STOP_S)
+                await process.wait(STOP_S)
             except TimeoutError:
-                process.kill()
+                await process.kill()
             raise
         log.error("listener process %d exited with status %s; restarting it", index, code)
         await asyncio.sleep(RESTART_S)

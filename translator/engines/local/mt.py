@@ -8,16 +8,14 @@ is the text, a newline and a NUL; the answer ends at the NUL. Pairs Apertium lac
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
-import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from translator.engines.local.system import require_program
 from translator.errors import PermanentEngineError, TransientEngineError
+from translator.processes import Child
 
 MODES_DIR = Path("/usr/share/apertium/modes")
 
@@ -93,21 +91,13 @@ class ApertiumPipe:
     def __init__(self, mode: str, package: str) -> None:
         self.mode = mode
         self.package = package
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: Child | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Start the pipeline and wait until it has answered a first request."""
         command = await asyncio.to_thread(mode_command, self.mode, self.package)
-        self._process = await asyncio.create_subprocess_exec(
-            "bash",
-            "-c",
-            command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self._process = await Child.start(["bash", "-c", command], pipes=True)
         await self._request("Hello.", STARTUP_TIMEOUT_S)
 
     async def warm(self) -> None:
@@ -121,9 +111,7 @@ class ApertiumPipe:
         """Kill the whole pipeline (its own process group: bash alone would leave the stages running)."""
         if self._process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        await self._process.wait()
+        await self._process.kill()
         self._process = None
 
     async def restart(self) -> None:

@@ -1,0 +1,67 @@
+"""Child processes start without fork's at-fork handlers, under the server's own loop (uvloop)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+import uvloop
+
+from tests.helpers import until
+from translator import processes
+
+
+def test_children_start_without_running_at_fork_handlers() -> None:
+    """uvloop's own spawn runs them (the deadlock's trigger); a child started here does not."""
+    forks: list[int] = []
+    os.register_at_fork(before=lambda: forks.append(1))
+
+    async def children() -> tuple[bytes, int, bytes]:
+        uvloop_spawn = await asyncio.create_subprocess_exec("true")
+        await uvloop_spawn.wait()
+        assert len(forks) == 1, "uvloop runs the at-fork handlers (else this test proves nothing)"
+        cat = await processes.Child.start(["cat"], pipes=True)
+        assert cat.stdin is not None and cat.stdout is not None
+        cat.stdin.write(b"hello\n")
+        await cat.stdin.drain()
+        echoed = await cat.stdout.readline()
+        await cat.kill()
+        done = await processes.run(["echo", "spoken"], timeout_s=5)
+        return echoed, done.returncode, done.stdout
+
+    assert uvloop.run(children()) == (b"hello\n", 0, b"spoken\n")
+    assert len(forks) == 1, "no at-fork handler ran for our own children"
+
+
+async def test_a_child_is_waited_for_with_a_bound_and_killed_with_its_group() -> None:
+    shell = await processes.Child.start(["bash", "-c", "sleep 60 | sleep 60"])
+    with pytest.raises(TimeoutError):
+        await shell.wait(timeout_s=0.2)
+    await shell.kill()
+    assert shell.returncode == -9
+
+    def group_gone() -> bool:
+        return subprocess.run(["pgrep", "-g", str(shell.pid)], capture_output=True).stdout == b""
+
+    await until(group_gone, within_s=5)
+
+
+async def test_a_run_that_does_not_finish_is_killed() -> None:
+    with pytest.raises(subprocess.TimeoutExpired):
+        await processes.run([sys.executable, "-c", "import time; time.sleep(60)"], timeout_s=0.5)
+
+
+def test_numpy_keeps_no_blas_thread_pool() -> None:
+    """Importing the service first sizes OpenBLAS's pool to the calling thread alone."""
+    probe = (
+        "import translator, os, numpy; a = numpy.ones((400, 400)); a @ a; "
+        "print(len(os.listdir('/proc/self/task')))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    threads = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert threads.stdout.strip() == "1"
