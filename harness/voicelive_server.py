@@ -132,8 +132,13 @@ class FakeVoiceLive(ServiceServer):
         language_of: Callable[[str], str] | None = None,
         mistranslate: Callable[[str], str] | None = None,
         reply_ratio: float | None = None,
+        hang_after_turns: int | None = None,
     ) -> None:
         super().__init__()
+        self.hang_after_turns = hang_after_turns
+        """The session in which the server's turns reach this many hangs after that turn's
+        ``speech_stopped``: its socket stays open and it reads on, but it sends nothing more (a
+        service that hangs). Sessions opened later work."""
         self.strict = strict
         self.transcribe = transcribe or (lambda audio: transcript)
         self.language_of = language_of or (lambda text: "en-US")
@@ -290,8 +295,11 @@ class _Session:
         """Strict: an update was refused, and every later message is too."""
         self.opened_at = time.monotonic()
         self.closed_at: float | None = None
+        self.hung = False
 
     async def send(self, event: dict[str, Any]) -> None:
+        if self.hung:
+            return
         if event["type"] == "error":
             self.server.refusals.append(event)
         async with self._lock:
@@ -402,6 +410,7 @@ class _Session:
             {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
         )
         self.server.turns += 1
+        self.hung = self.hung or self.server.turns == self.server.hang_after_turns
         # The turn's audio ends with the silence that ended it.
         self.speech_s[item_id] = len(audio) / RATE - SILENCE_TO_END_MS / 1000
         text = self.server.transcribe(audio)

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         import uvloop
 
-        from translator.server import serve
+        from translator.server import serve, stopping
         from translator.server.workers import settings_from_parent
 
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
@@ -188,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             logs.configure(settings.log)
 
         # uvloop: the fan-out writes one prebuilt frame per listener, where the loop's own cost shows.
-        with contextlib.suppress(KeyboardInterrupt):
+        # Cancelled: stopped while it started (`stopping`); interrupted: before it could catch signals.
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
             uvloop.run(serve(settings))
+        stopping.leave()
         return 0
     except ConfigError as exc:
         print(f"translator: error: {exc}", file=sys.stderr)

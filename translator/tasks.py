@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 
 
 async def cancel_and_wait(task: asyncio.Task[object], grace_s: float = 5.0) -> None:
@@ -17,3 +19,26 @@ async def cancel_and_wait(task: asyncio.Task[object], grace_s: float = 5.0) -> N
     done, _ = await asyncio.wait({task}, timeout=grace_s)
     if done and not task.cancelled() and (error := task.exception()) is not None:
         raise error
+
+
+async def in_daemon_thread(work: Callable[[], object], timeout_s: float) -> bool:
+    """Run blocking ``work`` in a daemon thread of its own and wait for it at most ``timeout_s``.
+
+    False when it did not finish: it is left running, and being a daemon it never holds up the
+    process's exit (a thread of the loop's default executor would: the loop waits for them all).
+    """
+    loop = asyncio.get_running_loop()
+    finished = asyncio.Event()
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            loop.call_soon_threadsafe(finished.set)
+
+    threading.Thread(target=run, name=f"finishing-{getattr(work, '__name__', 'work')}", daemon=True).start()
+    try:
+        await asyncio.wait_for(finished.wait(), timeout_s)
+    except TimeoutError:
+        return False
+    return True

@@ -101,7 +101,8 @@ function health(status) {
   if (status.state === "failed") return ["red", `Room failed: ${status.detail}`];
   if (status.state !== "running") return ["amber", `Room ${status.state}${status.detail ? `: ${status.detail}` : ""}`];
   const named = (l) => `${l.native} ${l.state}${l.detail ? `: ${l.detail}` : ""}`;
-  const failed = status.languages.filter((l) => l.state === "failed");
+  // Stalled: speech went in and nothing came out, even after its interpreter was restarted.
+  const failed = status.languages.filter((l) => l.state === "failed" || l.state === "stalled");
   if (input.state === "failed" || input.state === "stalled") {
     return ["red", `Input ${input.state}${input.detail ? `: ${input.detail}` : ""}`];
   }

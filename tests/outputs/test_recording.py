@@ -22,7 +22,8 @@ import webvtt
 
 from harness.live import OPERATOR_TOKEN, free_port
 from harness.voicelive_server import FakeVoiceLive, tone_name
-from tests.outputs.test_hls import spans, until
+from tests.helpers import until
+from tests.outputs.test_hls import spans
 from tests.server.test_broker import ready
 from tests.server.test_stream import three_turns
 from tests.test_cli import run

@@ -91,6 +91,13 @@ class Engine(ABC):
         self.targets = [t for t in self.targets if t.code != code]
         await self._stop_target(code)
 
+    async def restart_target(self, code: str) -> None:
+        """Replace ``code``'s session (or the stages that serve it) after a stall: what it had in
+        flight is lost; it reports ``ready`` again once the replacement runs."""
+        target = next(t for t in self.targets if t.code == code)
+        await self._stop_target(code)
+        await self._start_target(target)
+
     async def set_glossary(self, glossary: Glossary) -> None:
         """Use ``glossary`` from the next utterance on, without interrupting the audio."""
         self.glossary = glossary

@@ -91,6 +91,11 @@ class MixedEngine(Engine):
             return
         await part.add_target(target)
 
+    async def restart_target(self, code: str) -> None:
+        for part in self._parts.values():
+            if any(t.code == code for t in part.targets):
+                await part.restart_target(code)
+
     async def _stop_target(self, code: str) -> None:
         for part in self._parts.values():
             if any(t.code == code for t in part.targets):

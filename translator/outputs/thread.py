@@ -7,18 +7,20 @@ operating system's words kept for the operator: the talk and the other outputs g
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
+
+from translator.tasks import in_daemon_thread
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING: Final = 3000
 """Work items waiting (five minutes of 100 ms batches): past it the output has fallen behind for
 good (a disk far too slow) and stops, rather than holding ever more audio in memory."""
-STOP_TIMEOUT_S: Final = 10.0
+STOP_TIMEOUT_S: Final = 5.0
+"""Time to finish what is queued when the output stops: a fraction of the service's stop bound."""
 
 
 class OutputThread:
@@ -66,5 +68,7 @@ class OutputThread:
                 self.on_error(why)
 
     async def stop(self) -> None:
-        """Finish what is queued (at most `STOP_TIMEOUT_S`) and end the thread."""
-        await asyncio.wait_for(asyncio.to_thread(self._executor.shutdown, wait=True), STOP_TIMEOUT_S)
+        """Finish what is queued (at most `STOP_TIMEOUT_S`) and end the thread; one stuck past that
+        (a disk that hangs) is left behind, so that stopping always stops."""
+        if not await in_daemon_thread(self._executor.shutdown, STOP_TIMEOUT_S):
+            log.warning("%s did not finish within %.0f s; left behind", self.name, STOP_TIMEOUT_S)

@@ -8,14 +8,11 @@ import errno
 import logging
 import os
 import shutil
-import signal
 import socket
 import tempfile
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,7 +31,20 @@ from translator.outputs.hls import HlsOutput
 from translator.outputs.playout import Output, Programme
 from translator.outputs.recording import Recorder
 from translator.printable import printable
-from translator.server import api, control, hls, log_limits, metrics, pages, sse, stream, transcripts, workers
+from translator.server import (
+    api,
+    control,
+    hls,
+    log_limits,
+    loop_watch,
+    metrics,
+    pages,
+    sse,
+    stopping,
+    stream,
+    transcripts,
+    workers,
+)
 from translator.server.edge import Edge
 from translator.server.limits import AdmissionLimit, ConnectionBudget, connection_limit
 from translator.server.listen import CLOSE_GOING_AWAY, listen
@@ -51,6 +61,7 @@ log = logging.getLogger(__name__)
 
 # Listeners only send keep-alives: anything bigger is refused by uvicorn with close code 1009.
 WS_MAX_MESSAGE_BYTES = 4096
+GRACEFUL_S = 3
 
 
 def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
@@ -148,6 +159,9 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
         ssl_keyfile=server.tls_key,
         # uvicorn's lines go through the service's own handler (``logs.py``), in its format.
         log_config=None,
+        # Listeners are told and their streams end at once; a connection that still lingers is cut
+        # after this, well within the service's stop bound (`stopping`).
+        timeout_graceful_shutdown=GRACEFUL_S,
         **extra,  # type: ignore[arg-type]
     )
     log_limits.install()
@@ -220,7 +234,8 @@ def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings
 
 class _Server(uvicorn.Server):
     """uvicorn, except that listeners hear 1001 (going away) before it closes their connections, and
-    that SIGHUP (the terminal closed, a service manager's reload) stops it as SIGTERM does."""
+    that it leaves the signals to `stopping` (uvicorn's own re-raise SIGTERM and SIGHUP once it has
+    stopped, killing the process before the rooms close)."""
 
     def __init__(self, config: uvicorn.Config, rooms: Rooms) -> None:
         super().__init__(config)
@@ -228,20 +243,11 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        with super().capture_signals():
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            previous = signal.signal(signal.SIGHUP, self.handle_exit)
-            try:
-                yield
-            finally:
-                signal.signal(signal.SIGHUP, previous)
+        yield
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit:
-            log.warning("stopping: %s received", signal.Signals(sig).name)
-        super().handle_exit(sig, frame)
+    def stop(self) -> None:
+        """Stop serving: listeners are told, connections closed, then `serve` returns."""
+        self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await asyncio.gather(
@@ -302,18 +308,27 @@ async def running(
 
 
 async def serve(settings: Settings) -> None:
-    """Serve listeners until stopped, printing the URLs to open once the service is up."""
-    if settings.broker.listener_only:
-        await _serve_listeners(settings)
-        return
-    if settings.server.workers > 1:
-        await _serve_with_workers(settings)
-        return
+    """Serve listeners until stopped (SIGINT, SIGTERM or SIGHUP: `stopping`), printing the URLs to
+    open once the service is up. A stop asked for while the rooms start cancels the start."""
+    async with stopping.signals() as stop, loop_watch.watching():
+        task = asyncio.current_task()
+        assert task is not None
+        stop.on_request(task.cancel)
+        if settings.broker.listener_only:
+            await _serve_listeners(settings, stop)
+        elif settings.server.workers > 1:
+            await _serve_with_workers(settings, stop)
+        else:
+            await _serve_one(settings, stop)
+
+
+async def _serve_one(settings: Settings, stop: stopping.Stopping) -> None:
     sock = bind(settings)
     token = resolve_token(settings)
     _starting(settings)
     async with open_rooms(settings) as rooms:
         server = _Server(uvicorn_config(create_app(rooms), settings, log_level="warning"), rooms)
+        stop.on_request(server.stop)
         print_urls(rooms, token)
         await server.serve(sockets=[sock])
 
@@ -325,13 +340,14 @@ def _starting(settings: Settings) -> None:
     print(f"translator: starting: {' and '.join(doing)}…", flush=True)
 
 
-async def _serve_listeners(settings: Settings) -> None:
+async def _serve_listeners(settings: Settings, stop: stopping.Stopping) -> None:
     """A listener-only process: the public surfaces of a talk whose pipeline runs elsewhere."""
     sock = bind(settings, reuse_port=True)
     async with open_rooms(settings) as rooms:
         server = _Server(
             uvicorn_config(create_app(rooms, operator=False), settings, log_level="warning"), rooms
         )
+        stop.on_request(server.stop)
         parent = os.environ.get(workers.PARENT_ENV)
         watchdog = asyncio.create_task(workers.exit_with_parent(int(parent), server)) if parent else None
         print(
@@ -346,7 +362,7 @@ async def _serve_listeners(settings: Settings) -> None:
                 await cancel_and_wait(watchdog)
 
 
-async def _serve_with_workers(settings: Settings) -> None:
+async def _serve_with_workers(settings: Settings, stop: stopping.Stopping) -> None:
     """The pipeline and the operator surfaces in this process, on the operator port; listeners in
     ``server.workers`` processes of their own sharing the public port."""
     bind(settings, reuse_port=True).close()  # a busy public port is one line, before anything loads
@@ -362,6 +378,7 @@ async def _serve_with_workers(settings: Settings) -> None:
     async with open_rooms(settings) as rooms, workers.supervised(settings):
         app = create_app(rooms)
         server = _Server(uvicorn_config(app, operator_settings, log_level="warning"), rooms)
+        stop.on_request(server.stop)
         print_urls(rooms, token, operator_port=operator_settings.server.port)
         await server.serve(sockets=[sock])
 

@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from translator.server import loop_watch
 from translator.server.operator import require_operator
 from translator.server.rooms import Rooms
 from translator.talk.room import Room
@@ -60,6 +61,11 @@ class _RoomsCollector(Collector):
         )
         reconnects = CounterMetricFamily(
             "translator_engine_reconnects", "Engine sessions restarted", labels=per_language
+        )
+        stalls = CounterMetricFamily(
+            "translator_stalls",
+            "Times speech went into the language's interpreter and nothing came out (each restarted it)",
+            labels=per_language,
         )
         ready = GaugeMetricFamily(
             "translator_language_ready", "1 when the language's session is ready", labels=per_language
@@ -117,7 +123,8 @@ class _RoomsCollector(Collector):
                 if (language := room.language_state(lang)) is not None:
                     failures.add_metric(labels, language.failures)
                     reconnects.add_metric(labels, language.reconnects)
-                    ready.add_metric(labels, room.state == "running" and language.state == "ready")
+                    stalls.add_metric(labels, language.stalls)
+                    ready.add_metric(labels, room.state == "running" and language.shown[0] == "ready")
                     if language.tokens is not None:
                         tokens.add_metric(labels, language.tokens.rate())
                     behind.add_metric(labels, language.catch_up.behind_s())
@@ -138,9 +145,14 @@ class _RoomsCollector(Collector):
             failing.add_metric([room.id], transcript.state == "failing")
             pending.add_metric([room.id], transcript.pending)
             dropped.add_metric([room.id], transcript.dropped)
-        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, ready, tokens)
-        yield from (carried, missed, behind, tempo)
+        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, stalls, ready)
+        yield from (tokens, carried, missed, behind, tempo)
         yield from (running, level, restarts, failing, pending, dropped)
+        yield CounterMetricFamily(
+            "translator_event_loop_stalls",
+            f"Times the server's event loop did not run for {loop_watch.BLOCKED_S:.0f} s or more",
+            value=loop_watch.LoopWatch.process_stalls,
+        )
 
 
 def install(rooms: Rooms) -> CollectorRegistry:

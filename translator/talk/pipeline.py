@@ -41,11 +41,17 @@ from translator.languages import FLOOR, Language
 from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
 from translator.talk.catchup import CatchUp
 from translator.talk.floor import Floor
+from translator.talk.stalls import StallWatch
 from translator.talk.state import InputReport, LanguageState
 from translator.talk.usage import TokensPerMinute
 from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
 
 log = logging.getLogger(__name__)
+
+UtteranceEvent = (
+    SpeechStarted | SpeechStopped | SourceText | TranslationText | TranslationAudio | TurnDone | Passthrough
+)
+"""The events about one utterance of one language."""
 
 # Silence sent after the input ends, so that the engine's VAD closes the last utterance.
 TAIL_SILENCE_MS = 1500
@@ -63,6 +69,11 @@ SOUND_DBFS = -55.0
 SILENT_ALERT_S = 30.0
 # A language whose captions come this long after the speech is not keeping up: not ready.
 MAX_LAG_S = 10.0
+# How often languages are looked at for a stall (`talk.stalls`), and how long a restart may take.
+STALL_CHECK_S = 1.0
+RESTART_TIMEOUT_S = 30.0
+# A stall this soon after the last restart is one the restart did not cure: the operator sees red.
+STALLED_AGAIN_S = 120.0
 # Utterances whose caption state is kept; older ones are finished long ago.
 KEEP_UTTERANCES = 64
 # Input frames whose sending time is kept for measuring lag: a minute.
@@ -102,6 +113,8 @@ def listener_status(lang: str, paused: bool, language: LanguageState | None) -> 
         return Status(lang, "ready")
     if language is None:
         return Status(lang, "connecting")
+    if language.stall:
+        return Status(lang, "reconnecting", "restarting the interpreter")
     return Status(lang, language.state, language.detail)
 
 
@@ -196,11 +209,16 @@ class Pipeline:
         self._sent_at: deque[float] = deque(maxlen=SENT_TIMES_KEPT)
         """Monotonic time each recent input frame went to the engine, the newest last."""
         self.input = InputState(self.source.description)
+        self.stalls = StallWatch()
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._awaiting_ready: dict[str, asyncio.Event] = {}
+        """Languages restarted after a stall, told when their session is ready again."""
         self.languages = {t.code: self._language_state(t) for t in self.engine.targets}
         self.hub.add_channel(FLOOR)
         self.floor = Floor(self.hub.publish_audio)
 
     def _language_state(self, language: Language) -> LanguageState:
+        self.stalls.watch(language.code, time.monotonic())
         return LanguageState(language, catch_up=CatchUp(self.max_tempo))
 
     @property
@@ -208,7 +226,7 @@ class Pipeline:
         """Every language's session is up and keeping up, and the input is not failing or stalled."""
         return (
             self.input.health in ("running", "ended")
-            and all(language.state == "ready" for language in self.languages.values())
+            and all(language.state == "ready" and not language.stall for language in self.languages.values())
             and all(
                 language.lag_s is None or language.lag_s <= MAX_LAG_S for language in self.languages.values()
             )
@@ -249,6 +267,7 @@ class Pipeline:
     def _forget(self, code: str) -> None:
         # Events the engine queued for it before it stopped are dropped from now on (see `handle`).
         self.languages.pop(code, None)
+        self.stalls.forget(code)
         self.hub.remove_channel(code)
 
     def set_paused(self, paused: bool) -> None:
@@ -290,7 +309,10 @@ class Pipeline:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume(), name="pipeline-events")
                 group.create_task(self._pump(), name="pipeline-audio")
+                group.create_task(self._watch_stalls(), name="pipeline-stalls")
         finally:
+            for task in self._restarts.values():
+                task.cancel()
             # Listeners of an utterance still open hear its end, whatever stopped the talk.
             self.floor.close()
 
@@ -353,7 +375,10 @@ class Pipeline:
         for tap in self.floor_taps:
             tap(frame)
         await self.engine.send_audio(frame)
-        self._sent_at.append(time.monotonic())
+        now = time.monotonic()
+        self._sent_at.append(now)
+        if level > SOUND_DBFS:
+            self.stalls.sound(now, FRAME_MS / 1000)
 
     def _since_sent(self, position_ms: int) -> float | None:
         """Seconds since the input at ``position_ms`` on the talk's timeline went to the engine (None
@@ -379,6 +404,11 @@ class Pipeline:
             return  # a language removed during the talk
         if isinstance(event, SessionState):
             language.reconnects += event.state == "reconnecting" and language.state != "reconnecting"
+            if event.state == "ready" and language.state != "ready":
+                # A session (re)started: what the last one had in flight is not owed by this one.
+                self.stalls.watch(lang, time.monotonic())
+            if event.state == "ready" and (restarted := self._awaiting_ready.pop(lang, None)) is not None:
+                restarted.set()
             language.state, language.detail = event.state, event.detail
             if not self.input.paused:
                 self.hub.publish(lang, self.status(lang))
@@ -393,6 +423,8 @@ class Pipeline:
             language.tokens.add(event.tokens)
             return
         utterance = self._utterance(lang, event.utterance)
+        if utterance.id not in self._tones:
+            self._watched(language, event)
         if isinstance(event, Passthrough):
             self._pass_through(language, utterance)
             return
@@ -444,6 +476,65 @@ class Pipeline:
             # The Original channel's captions: what the speaker said, as the first language's
             # session heard it (the offline engine recognises once for all; Voice Live per session).
             self._publish_caption(FLOOR, utterance)
+
+    def _watched(self, language: LanguageState, event: UtteranceEvent) -> None:
+        """What the event tells the stall watch: speech that owes a final, a final, or output."""
+        lang, utterance, now = event.target, event.utterance, time.monotonic()
+        final = isinstance(event, TranslationText) and event.final
+        if isinstance(event, SpeechStopped):
+            self.stalls.stopped(lang, utterance, now)
+        elif final or isinstance(event, Passthrough | TurnDone):
+            self.stalls.finished(lang, utterance, now)
+            if language.stall and not language.repairing:
+                log.warning("%s interprets again after its stall", lang)
+                language.stall = ""
+                self.hub.publish(lang, self.status(lang))
+        else:
+            self.stalls.said(lang, now)
+
+    async def _watch_stalls(self) -> None:
+        """Look for stalls once a second; each found restarts its language's interpreter."""
+        while True:
+            await asyncio.sleep(STALL_CHECK_S)
+            for code, why in self.stalls.check(time.monotonic()):
+                if (language := self.languages.get(code)) is not None and code not in self._restarts:
+                    self._stalled(language, why)
+
+    def _stalled(self, language: LanguageState, why: str) -> None:
+        code, now = language.language.code, time.monotonic()
+        again = language.repaired_at is not None and now - language.repaired_at < STALLED_AGAIN_S
+        language.stalls += 1
+        language.stall = f"stalled again soon after a restart: {why}" if again else f"stalled: {why}"
+        language.repairing = True
+        log.error("%s %s; restarting its interpreter", code, language.stall)
+        self.hub.publish(code, self.status(code))
+        task = asyncio.create_task(self._restart(language, again), name=f"pipeline-restart-{code}")
+        self._restarts[code] = task
+        task.add_done_callback(lambda _: self._restarts.pop(code, None))
+
+    async def _restart(self, language: LanguageState, again: bool) -> None:
+        """Restart the language's interpreter. A first stall is over once it runs again; one that
+        came back soon after a restart stays shown until the language's next final."""
+        code = language.language.code
+        ready = self._awaiting_ready[code] = asyncio.Event()
+        try:
+            async with asyncio.timeout(RESTART_TIMEOUT_S):
+                await self.engine.restart_target(code)
+                await ready.wait()
+        except Exception as exc:
+            why = str(exc) or f"not ready within {RESTART_TIMEOUT_S:.0f} s"
+            log.error("%s could not be restarted after its stall: %s", code, why)
+            language.stall = f"{language.stall}; the restart failed ({why})"
+            return
+        finally:
+            language.repairing = False
+            self._awaiting_ready.pop(code, None)
+        language.repaired_at = time.monotonic()
+        self.stalls.watch(code, language.repaired_at)
+        if not again:
+            language.stall = ""
+        if code in self.languages:
+            self.hub.publish(code, self.status(code))
 
     def _check_fidelity(self, language: LanguageState, utterance: _Utterance) -> None:
         """Once the translation and its source are both final: did the numbers, the names kept and

@@ -150,7 +150,8 @@ class RoomBase(ABC):
         reports = []
         for language in self.targets:
             known = self.language_state(language.code) or LanguageState(language)
-            state = known.state if self.state == "running" else self.state
+            shown, detail = known.shown
+            state = shown if self.state == "running" else self.state
             report = LanguageReport(
                 language.code,
                 language.name,
@@ -162,13 +163,14 @@ class RoomBase(ABC):
             if operator:
                 report = msgspec.structs.replace(
                     report,
-                    detail=known.detail,
+                    detail=detail,
                     lags=known.lags.summary(),
                     tokens_per_minute=known.tokens.rate() if known.tokens is not None else None,
                     engine=self.engine_of(language.code),
                     fidelity=known.fidelity,
                     behind_s=round(known.catch_up.behind_s(), 1),
                     tempo=known.catch_up.tempo,
+                    stalls=known.stalls,
                 )
             reports.append(report)
         return reports
@@ -413,7 +415,7 @@ class Room(RoomBase):
         languages = []
         for language in self.targets:
             known = self.language_state(language.code) or LanguageState(language)
-            languages.append(LanguageSnapshot(language.code, known.state, known.detail, known.lag_s))
+            languages.append(LanguageSnapshot(language.code, *known.shown, known.lag_s))
         return RoomSnapshot(
             self.state, self.detail, languages, self.talk_started_at, self.paused, self.input_health
         )

@@ -64,6 +64,24 @@ class LanguageState:
     fidelity: FidelityCounts = field(default_factory=FidelityCounts)
     catch_up: CatchUp = field(default_factory=lambda: CatchUp(1.0))
     """Its listener followed: how late it hears, and the tempo that catches it up."""
+    stall: str = ""
+    """Why it is stalled (`talk.stalls`): set when a stall is found, cleared once its interpreter
+    is restarted, or, for a stall that came back soon after a restart, by its next caption."""
+    stalls: int = 0
+    repairing: bool = False
+    """Its interpreter is being restarted after a stall."""
+    repaired_at: float | None = None
+    """Monotonic time of its last restart after a stall."""
+
+    @property
+    def shown(self) -> tuple[str, str]:
+        """The state and detail the operator sees: ``reconnecting`` while a stall is repaired,
+        ``stalled`` while one lasts unrepaired, else the session's own."""
+        if self.repairing:
+            return "reconnecting", self.stall
+        if self.stall:
+            return "stalled", self.stall
+        return self.state, self.detail
 
 
 class LanguageName(msgspec.Struct, frozen=True):
@@ -98,6 +116,8 @@ class LanguageReport(msgspec.Struct, frozen=True, omit_defaults=True):
     """What a listener who hears everything in order still has to hear."""
     tempo: float | msgspec.UnsetType = msgspec.UNSET
     """How fast its latest utterance plays (1: as spoken; more while catching up)."""
+    stalls: int | msgspec.UnsetType = msgspec.UNSET
+    """Times speech went in and nothing came out for long (each restarted its interpreter)."""
 
 
 class RoomName(msgspec.Struct, frozen=True):

@@ -81,6 +81,9 @@ STOP_TIMEOUT_S = 5.0
 MAX_WAITING_UTTERANCES = 16
 # Translating and speaking one utterance takes tens of ms: one this slow is hung.
 UTTERANCE_TIMEOUT_S = 20.0
+# One recognition takes 0.2–2 s, even on a busy machine: one running this long is stuck for good
+# (shorter than a stall takes to be found, `talk.stalls.OWED_S`, so that the first restart cures it).
+RECOGNITION_STUCK_S = 8.0
 
 
 class AudioHistory:
@@ -188,6 +191,11 @@ class LocalEngine(Engine):
         )
         self._utterance: _Utterance | None = None
         self._count = 0
+        self._hearing_since: float | None = None
+        """When the recognition now running in the thread began (None: none runs)."""
+        self._waiting: set[asyncio.Future[Heard]] = set()
+        """Recognitions handed to the thread and not done."""
+        self._replacing = asyncio.Lock()
         self.recognitions = 0
         """Whisper runs, finals and partials (benchmarks read it)."""
 
@@ -389,24 +397,76 @@ class LocalEngine(Engine):
             start = utterance.sentence_start
         heard = self._history.slice(start, end + heard_tail)
         audio = np.concatenate([heard, np.zeros(end + TAIL_SAMPLES - start - len(heard), np.float32)])
-        assert self._recognizer is not None
         self.recognitions += 1
         languages = tuple(language.code for language in self.spoken)
-        hear, loop = self._recognizer.hear, asyncio.get_running_loop()
         context = utterance.context
         if context is None:
-            return _Recognition(end, loop.run_in_executor(self._executor, hear, audio, beam_size, languages))
+            return _Recognition(end, self._hear(audio, beam_size, languages))
 
         async def after_the_part_before() -> Heard:
             before = (await asyncio.gather(context, return_exceptions=True))[0]
             said = (before.sentence or before.text) if isinstance(before, Heard) else ""
             if whole:
-                heard = await loop.run_in_executor(self._executor, hear, audio, beam_size, languages)
+                heard = await self._hear(audio, beam_size, languages)
                 return Heard(words_after(heard.text, said), heard.language, heard.text)
-            heard = await loop.run_in_executor(self._executor, hear, audio, beam_size, languages, said)
+            heard = await self._hear(audio, beam_size, languages, said)
             return Heard(heard.text, heard.language, f"{said} {heard.text}".strip())
 
         return _Recognition(end, asyncio.create_task(after_the_part_before(), name="local-recognition"))
+
+    def _hear(
+        self, audio: np.ndarray, beam_size: int | None, languages: tuple[str, ...], context: str = ""
+    ) -> asyncio.Future[Heard]:
+        """Recognise ``audio`` in the recognition thread, after what is queued there."""
+        recognizer = self._recognizer
+        assert recognizer is not None, "start() first"
+
+        def hear() -> Heard:
+            self._hearing_since = began = time.monotonic()
+            try:
+                return recognizer.hear(audio, beam_size, languages, context)
+            finally:
+                # A stuck thread that comes back after its replacement must not clear the new one's.
+                if self._hearing_since == began:
+                    self._hearing_since = None
+
+        future = asyncio.get_running_loop().run_in_executor(self._executor, hear)
+        self._waiting.add(future)
+        future.add_done_callback(self._waiting.discard)
+        return future
+
+    @property
+    def _recognition_stuck(self) -> bool:
+        since = self._hearing_since
+        return since is not None and time.monotonic() - since >= RECOGNITION_STUCK_S
+
+    async def restart_target(self, code: str) -> None:
+        """After a stall: the shared recognition, if it is stuck, is replaced (for every language);
+        then ``code``'s own stages restart and its worker goes on with the utterances waiting."""
+        target = next(t for t in self.targets if t.code == code)
+        self.emit(SessionState(code, "reconnecting", "restarting after a stall"))
+        async with self._replacing:
+            if self._recognition_stuck:
+                await self._replace_recognition()
+        if (worker := self._workers.get(code)) is not None:
+            await cancel_and_wait(worker, STOP_TIMEOUT_S)
+        await asyncio.gather(*(stage.restart() for stage in self._stages(code)))
+        self._workers[code] = self._spawn(self._language_worker(target, self._queues[code]), f"local-{code}")
+        self.emit(SessionState(code, "ready", self._notice))
+
+    async def _replace_recognition(self) -> None:
+        """A fresh model in a fresh thread; the stuck thread is left behind (nothing can stop a
+        thread inside native code), and the recognitions waiting on it fail."""
+        log.error(
+            "offline speech recognition stuck for over %.0f s: replacing it (its thread is left behind)",
+            RECOGNITION_STUCK_S,
+        )
+        stuck, self._executor = self._executor, ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        stuck.shutdown(wait=False, cancel_futures=True)
+        self._hearing_since = None
+        for future in list(self._waiting):
+            future.cancel()
+        self._recognizer = await asyncio.to_thread(self._load_recognizer)
 
     def _maybe_partial(self) -> None:
         """A partial source caption during long speech, only while the speaker is mid-word.
