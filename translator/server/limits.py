@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from translator.config import ServerConfig
-from translator.server import plain
+from translator.server import assets, plain
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +198,8 @@ class AdmissionLimit:
                 del self.open[address]
 
 
-CONSOLE_FILES = frozenset(
-    ("/console", "/static/console.js", "/static/console.css", "/static/audience.css", "/static/listener.js")
-)
-"""What the console page loads before it can present the token."""
+CONSOLE_FILES = frozenset({"/console", *assets.loaded_by("console.html")})
+"""The console page and everything it loads before it can present the token."""
 
 
 async def _refuse(scope: dict[str, Any], send: Any, status: int, reason: str) -> None:

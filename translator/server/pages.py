@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from string import Template
 
 import segno
@@ -13,9 +12,8 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from translator.server.assets import WEB_DIR
 from translator.server.rooms import Rooms, room_or_404
-
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 JOIN_PAGE = Template((WEB_DIR / "join.html").read_text(encoding="utf-8"))
 
