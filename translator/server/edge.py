@@ -1,14 +1,19 @@
 """What every HTTP request meets before the app: unusable paths and oversized headers refused,
-HEAD answered as GET without a body, and the security headers on every response (errors and
+HEAD answered as GET, ending with the headers, and the security headers on every response (errors and
 refusals included)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from typing import Any
 
 from translator.server import plain
 from translator.server.uvicorn_protocols import MAX_HEADER_BYTES
+from translator.tasks import cancel_and_wait
+
+HEAD_STOP_S = 2.0
 
 # Everything the pages load is their own: no inline script, no third party. WebSockets are 'self'.
 # 'wasm-unsafe-eval' lets the page compile the WebAssembly Opus decoder it serves itself (for
@@ -73,6 +78,32 @@ class Edge:
             await plain.answer(secured, *problem, (b"connection", b"close"))
             return
         if scope["method"] == "HEAD":
-            # uvicorn leaves the body out for HEAD (it reads its own copy of the scope).
-            scope = dict(scope, method="GET")
+            await _headers_of_get(self.app, scope, receive, secured)
+            return
         await self.app(scope, receive, secured)
+
+
+async def _headers_of_get(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """HEAD: the app answers GET, and the answer ends with its headers. The app is stopped there: an
+    endless body (an audio stream, Server-Sent Events) would otherwise run on for a client that will
+    never read it, holding its connection, a place and an encoder for good."""
+    headed = asyncio.Event()
+
+    async def headers_only(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and not headed.is_set():
+            await send(message)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            headed.set()
+
+    answer = asyncio.create_task(app(dict(scope, method="GET"), receive, headers_only), name="head")
+    waiting = asyncio.create_task(headed.wait(), name="head-headers")
+    try:
+        await asyncio.wait({answer, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+        if not answer.done():
+            # What the app does once stopped after the headers is nobody's concern.
+            with contextlib.suppress(Exception):
+                await cancel_and_wait(answer, HEAD_STOP_S)
+    if not headed.is_set():
+        answer.result()  # the app's own error, as for GET

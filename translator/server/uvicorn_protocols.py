@@ -48,7 +48,8 @@ class BoundedH11Protocol(H11Protocol):
     """HTTP/1.1 whose every request must arrive in time, with connections counted at accept.
 
     A response written before its request's body was read closes the connection rather than reading
-    (and discarding) a body that may never end.
+    (and discarding) a body that may never end. A client's close is seen even while its pipelined
+    requests wait behind an endless response.
     """
 
     budget: ConnectionBudget
@@ -70,10 +71,19 @@ class BoundedH11Protocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self.transport.get_protocol() is self:
-            self._watch_request()
-        else:
+        if self.transport.get_protocol() is not self:
             self._stop_deadline()  # upgraded: the WebSocket's own bounds apply
+            return
+        self._watch_request()
+        if self.flow.read_paused and self.conn.their_state is h11.DONE and not self.transport.is_closing():
+            # A request pipelined behind one still being answered: uvicorn stops reading until the
+            # answer ends, and behind an endless stream would never see the client close (the
+            # socket left in CLOSE-WAIT, holding a place for good). Read on, holding at most one
+            # request's worth of what follows.
+            if len(self.conn.trailing_data[0]) > MAX_HEADER_BYTES:
+                self.transport.close()
+                return
+            self.flow.resume_reading()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
