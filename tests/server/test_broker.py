@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as redis
 import websockets
 
 from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
@@ -212,3 +213,37 @@ def _children(port: int) -> list[int]:
     """The listener processes: translator processes listening on ``port`` (SO_REUSEPORT)."""
     found = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True).stdout
     return sorted({int(part.split("pid=")[1].split(",")[0]) for part in found.split() if "pid=" in part})
+
+
+async def test_garbage_in_redis_is_dropped_and_counted_and_the_talk_goes_on(
+    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+) -> None:
+    """Whoever can write to Redis publishes a malformed message on a language's channel and writes
+    unreadable listener counts: both processes drop and count them, stay ready, and their listeners
+    keep getting the talk."""
+    async with shared_talk(voicelive, talk, redis_server) as (pipeline, worker):
+        urls = (f"{pipeline.ws}/ws/listen/es", f"ws://127.0.0.1:{worker}/ws/listen/es")
+        async with websockets.connect(urls[0]) as here, websockets.connect(urls[1]) as there:
+            await asyncio.gather(here.recv(), there.recv())
+            assert pipeline.room.broker is not None
+            prefix = pipeline.room.broker.config.channel
+            attacker = redis.from_url(redis_server.url)
+            try:
+                for garbage in (b"T{not json", b"A\x00\x01", b"\xff\xfe", b""):
+                    await attacker.publish(f"{prefix}:lang:es", garbage)
+                await attacker.set(f"{prefix}:listeners:evil", b'["not", "counts"]', ex=60)
+                await attacker.set(f"{prefix}:listeners:worse", b"\xff", ex=60)
+                after = await asyncio.gather(*(_next_final(ws) for ws in (here, there)))
+                after = await asyncio.gather(*(_next_final(ws) for ws in (here, there)))
+            finally:
+                await attacker.aclose()
+            async with httpx.AsyncClient() as client:
+                readiness = [
+                    (await client.get(f"{url}/readyz")).status_code
+                    for url in (pipeline.url, f"http://127.0.0.1:{worker}")
+                ]
+                metrics = (await client.get(f"{pipeline.url}/metrics", headers=pipeline.operator)).text
+    assert after[0] == after[1], "both processes' listeners go on with the same talk"
+    assert readiness == [200, 200]
+    assert pipeline.room.broker.malformed >= 6
+    assert 'translator_broker_malformed_total{room="main"}' in metrics

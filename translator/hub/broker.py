@@ -8,7 +8,9 @@ whether it is paused) is a key the talk's process refreshes every second; every 
 listener counts under a key that expires, so that any process can tell the total.
 
 A Redis restart loses what is published while Redis is down (counted, logged once per outage),
-never a listener: subscribers reconnect with back-off and reload the caption history.
+never a listener: subscribers reconnect with back-off and reload the caption history. Whatever
+else is in Redis is untrusted: a message or key that cannot be read is dropped and counted
+(`malformed`), and no task of the broker ends for it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ TEXT, AUDIO = b"T", b"A"
 _decode = msgspec.json.Decoder(ListenerMessage).decode
 _encode_chunk = msgspec.msgpack.Encoder().encode
 _decode_chunk = msgspec.msgpack.Decoder(AudioChunk).decode
+_decode_counts = msgspec.json.Decoder(dict[str, int]).decode
+MALFORMED_LOG_S = 60.0
+"""Unreadable messages are logged at most this often (with a count): a flood is one line a minute."""
 
 
 def _honour_cancellation() -> None:
@@ -89,8 +94,31 @@ class RedisBroker:
         self.connected = False
         self.heard = asyncio.Event()
         """Set once the talk's state has come from the pipeline's process (listener-only processes)."""
+        self.malformed = 0
+        """Messages and keys found in Redis that could not be read, dropped."""
         self._logged: dict[str, int] = {}
         self._logged_at = float("-inf")
+        self._malformed_logged_at = float("-inf")
+
+    @property
+    def healthy(self) -> bool:
+        """Subscribed to Redis, and every task of the broker running."""
+        return self.connected and all(not task.done() for task in self._tasks)
+
+    def _drop(self, what: str, exc: Exception) -> None:
+        """Count something unreadable found in Redis; log it, at most once a minute."""
+        self.malformed += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._malformed_logged_at >= MALFORMED_LOG_S:
+            self._malformed_logged_at = now
+            log.warning(
+                "broker: dropped %s that cannot be read (%s: %s); %d so far: does something else write "
+                "to this Redis? (protect it with a password)",
+                what,
+                type(exc).__name__,
+                exc,
+                self.malformed,
+            )
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.config.channel, *parts))
@@ -175,13 +203,20 @@ class RedisBroker:
                 prefix = len(self._key("lang", ""))
                 async for message in pubsub.listen():
                     _honour_cancellation()
-                    self._receive(message["channel"][prefix:].decode(), message["data"])
+                    try:
+                        self._receive(message["channel"][prefix:].decode(), message["data"])
+                    except Exception as exc:
+                        self._drop("a message", exc)
             except (RedisError, OSError) as exc:
                 if self.connected or attempt == 0:
                     log.warning("broker: lost Redis (%s); reconnecting", exc)
                 self.connected = False
                 await asyncio.sleep(RETRY_S[min(attempt, len(RETRY_S) - 1)])
                 attempt += 1
+            except Exception:
+                log.exception("broker: the subscription failed; subscribing again")
+                self.connected = False
+                await asyncio.sleep(RETRY_S[-1])
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
@@ -190,7 +225,11 @@ class RedisBroker:
         """The recent final captions of ``languages``, for listeners joining this process."""
         for lang in languages:
             for text in await self._redis.lrange(self._key("history", lang), 0, -1):
-                caption = _decode(text)
+                try:
+                    caption = _decode(text)
+                except msgspec.DecodeError as exc:
+                    self._drop("a kept caption", exc)
+                    continue
                 if isinstance(caption, Caption) and lang in self.hub.channels:
                     self.hub.channels[lang].remember(caption)
 
@@ -214,26 +253,38 @@ class RedisBroker:
     async def _sync(self) -> None:
         """Every second: this process's listener counts out, everyone's in, and the talk's state."""
         while True:
-            with contextlib.suppress(RedisError, OSError):
-                counts = {lang: channel.audience for lang, channel in self.hub.channels.items()}
-                await self._redis.set(
-                    self._key("listeners", self._id), msgspec.json.encode(counts), ex=EXPIRE_S
-                )
-                keys = [key async for key in self._redis.scan_iter(match=self._key("listeners", "*"))]
-                totals: dict[str, int] = {}
-                for value in await self._redis.mget(keys) if keys else []:
-                    for lang, count in (msgspec.json.decode(value) if value else {}).items():
-                        totals[lang] = totals.get(lang, 0) + count
-                self.totals = totals
-                self._log_counts(len(keys))
-                if self._snapshot is not None:
-                    await self._redis.set(
-                        self._key("talk"), msgspec.json.encode(self._snapshot()), ex=EXPIRE_S
-                    )
-                elif self._on_snapshot is not None and (state := await self._redis.get(self._key("talk"))):
-                    known = set(self.hub.channels)
-                    self._on_snapshot(state if isinstance(state, bytes) else state.encode())
-                    await self._load_history([lang for lang in self.hub.channels if lang not in known])
-                    self.heard.set()
+            try:
+                await self._sync_once()
+            except (RedisError, OSError):
+                pass  # the subscriber says Redis is away; counts and state wait for it
+            except Exception:
+                log.exception("broker: could not exchange counts and state; trying again")
             _honour_cancellation()
             await asyncio.sleep(SYNC_S)
+
+    async def _sync_once(self) -> None:
+        counts = {lang: channel.audience for lang, channel in self.hub.channels.items()}
+        await self._redis.set(self._key("listeners", self._id), msgspec.json.encode(counts), ex=EXPIRE_S)
+        keys = [key async for key in self._redis.scan_iter(match=self._key("listeners", "*"))]
+        totals: dict[str, int] = {}
+        for value in await self._redis.mget(keys) if keys else []:
+            try:
+                process = _decode_counts(value) if value else {}
+            except msgspec.DecodeError as exc:
+                self._drop("a listener count", exc)
+                continue
+            for lang, count in process.items():
+                totals[lang] = totals.get(lang, 0) + max(0, count)
+        self.totals = totals
+        self._log_counts(len(keys))
+        if self._snapshot is not None:
+            await self._redis.set(self._key("talk"), msgspec.json.encode(self._snapshot()), ex=EXPIRE_S)
+        elif self._on_snapshot is not None and (state := await self._redis.get(self._key("talk"))):
+            known = set(self.hub.channels)
+            try:
+                self._on_snapshot(state if isinstance(state, bytes) else state.encode())
+            except Exception as exc:
+                self._drop("the room's state", exc)
+                return
+            await self._load_history([lang for lang in self.hub.channels if lang not in known])
+            self.heard.set()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import os
 import shutil
 import socket
 import tempfile
@@ -54,7 +53,6 @@ from translator.server.urls import public_url
 from translator.server.uvicorn_protocols import MAX_HEADER_BYTES, bounded_protocols
 from translator.talk.remote import RemoteRoom
 from translator.talk.room import Room
-from translator.tasks import cancel_and_wait
 from translator.transcripts.store import transcripts_directory
 
 log = logging.getLogger(__name__)
@@ -310,7 +308,7 @@ async def running(
 async def serve(settings: Settings) -> None:
     """Serve listeners until stopped (SIGINT, SIGTERM or SIGHUP: `stopping`), printing the URLs to
     open once the service is up. A stop asked for while the rooms start cancels the start."""
-    async with stopping.signals() as stop, loop_watch.watching():
+    async with stopping.signals() as stop, loop_watch.watching(), workers.parent_watched(stop):
         task = asyncio.current_task()
         assert task is not None
         stop.on_request(task.cancel)
@@ -348,18 +346,12 @@ async def _serve_listeners(settings: Settings, stop: stopping.Stopping) -> None:
             uvicorn_config(create_app(rooms, operator=False), settings, log_level="warning"), rooms
         )
         stop.on_request(server.stop)
-        parent = os.environ.get(workers.PARENT_ENV)
-        watchdog = asyncio.create_task(workers.exit_with_parent(int(parent), server)) if parent else None
         print(
             f"translator: serving listeners of {', '.join(rooms.rooms)} ({settings.broker.channel!r}) "
             f"at {public_url(settings)}",
             flush=True,
         )
-        try:
-            await server.serve(sockets=[sock])
-        finally:
-            if watchdog is not None:
-                await cancel_and_wait(watchdog)
+        await server.serve(sockets=[sock])
 
 
 async def _serve_with_workers(settings: Settings, stop: stopping.Stopping) -> None:

@@ -111,6 +111,11 @@ class _RoomsCollector(Collector):
         dropped = CounterMetricFamily(
             "translator_transcript_dropped", "Captions lost while writes failed", labels=["room"]
         )
+        malformed = CounterMetricFamily(
+            "translator_broker_malformed",
+            "Messages and keys found in Redis that could not be read, dropped",
+            labels=["room"],
+        )
         for room in self.rooms.rooms.values():
             assert isinstance(room, Room)
             for lang, channel in room.hub.channels.items():
@@ -145,9 +150,11 @@ class _RoomsCollector(Collector):
             failing.add_metric([room.id], transcript.state == "failing")
             pending.add_metric([room.id], transcript.pending)
             dropped.add_metric([room.id], transcript.dropped)
+            if room.broker is not None:
+                malformed.add_metric([room.id], room.broker.malformed)
         yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, stalls, ready)
         yield from (tokens, carried, missed, behind, tempo)
-        yield from (running, level, restarts, failing, pending, dropped)
+        yield from (running, level, restarts, failing, pending, dropped, malformed)
         yield CounterMetricFamily(
             "translator_event_loop_stalls",
             f"Times the server's event loop did not run for {loop_watch.BLOCKED_S:.0f} s or more",

@@ -67,15 +67,28 @@ class Stopping:
     def signalled(self, number: int) -> None:
         """A stop signal arrived (called from the watching thread)."""
         name = signal.Signals(number).name
+        if self._first():
+            log.warning(
+                "stopping: %s received (within %.0f s; once more to exit at once)", name, self.bound_s
+            )
+            return
+        log.warning("%s received again: exiting now", name)
+        _exit_now(128 + number)
+
+    def request(self, why: str) -> None:
+        """Stop from within, as a first signal does (``why``: in the log)."""
+        if self._first():
+            log.warning("stopping: %s", why)
+
+    def _first(self) -> bool:
+        """Start stopping, unless that has begun already (False then)."""
         with self._lock:
-            again = self.requested.is_set()
+            if self.requested.is_set():
+                return False
             self.requested.set()
-        if again:
-            log.warning("%s received again: exiting now", name)
-            _exit_now(128 + number)
-        log.warning("stopping: %s received (within %.0f s; once more to exit at once)", name, self.bound_s)
         self._loop.call_soon_threadsafe(lambda: self._action())
         threading.Thread(target=self._deadline, name="stop-deadline", daemon=True).start()
+        return True
 
     def _deadline(self) -> None:
         time.sleep(self.bound_s)

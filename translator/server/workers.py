@@ -13,10 +13,10 @@ import sys
 from collections.abc import AsyncIterator
 
 import msgspec
-import uvicorn
 
 from translator.config import Settings, validate
 from translator.processes import Child
+from translator.server.stopping import Stopping
 from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,22 @@ async def _keep_running(index: int, env: dict[str, str]) -> None:
         await asyncio.sleep(RESTART_S)
 
 
-async def exit_with_parent(parent: int, server: uvicorn.Server) -> None:
-    """Stop the server once the process that started this one is gone (even killed)."""
-    while os.getppid() == parent:  # noqa: ASYNC110 - no event tells a process its parent is gone
-        await asyncio.sleep(1.0)
-    log.warning("the pipeline process is gone; stopping")
-    server.should_exit = True
+@contextlib.asynccontextmanager
+async def parent_watched(stop: Stopping) -> AsyncIterator[None]:
+    """In a listener process: stop once the process that started it is gone (even killed), from the
+    start on: one still waiting for the talk's state must not outlive it, holding the port."""
+    parent = os.environ.get(PARENT_ENV)
+    if parent is None:
+        yield
+        return
+
+    async def watch() -> None:
+        while os.getppid() == int(parent):  # noqa: ASYNC110 - no event tells a process its parent is gone
+            await asyncio.sleep(1.0)
+        stop.request("the pipeline process is gone")
+
+    watcher = asyncio.create_task(watch(), name="parent-watch")
+    try:
+        yield
+    finally:
+        await cancel_and_wait(watcher)

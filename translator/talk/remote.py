@@ -84,6 +84,8 @@ class RemoteRoom(RoomBase):
         """The talk's process reports a live input and every language ready."""
         return (
             self.state == "running"
+            and self.broker is not None
+            and self.broker.healthy
             and self.input_health in ("running", "ended")
             and bool(self._languages)
             and all(language.state == "ready" for language in self._languages.values())
@@ -94,11 +96,7 @@ class RemoteRoom(RoomBase):
 
     def update(self, data: bytes) -> None:
         """Take the talk's process's latest state; languages it stopped offering close their listeners."""
-        try:
-            snapshot = _decode(data)
-        except msgspec.ValidationError as exc:
-            log.warning("room %s: a state in Redis this version cannot read (%s)", self.id, exc)
-            return
+        snapshot = _decode(data)  # the broker drops and counts what cannot be read
         offered = {language.code for language in snapshot.languages}
         for code in offered:
             self.hub.add_channel(code)

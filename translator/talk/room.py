@@ -248,7 +248,8 @@ class Room(RoomBase):
 
     @property
     def ready(self) -> bool:
-        return self.state == "running" and self.pipeline is not None and self.pipeline.ready
+        broker_up = self.broker is None or self.broker.healthy
+        return self.state == "running" and broker_up and self.pipeline is not None and self.pipeline.ready
 
     def language_state(self, code: str) -> LanguageState | None:
         if self.pipeline is None:
