@@ -23,6 +23,7 @@ from playwright.async_api import async_playwright
 
 from bench.report import publish
 from harness.browser import CHROMIUM_ARGS
+from harness.live import free_port
 from harness.talk import write_talk
 from translator.config import load_settings
 from translator.evaluation.metrics import score
@@ -37,7 +38,9 @@ BEFORE = {"pcm": "55–65 %", "opus": "11–13 %"}
 async def page_played(talk: Path, host: str) -> dict[str, float]:
     """Play the talk once to the audience page on ``host``; the page's own statistics at the end."""
     settings = load_settings(env={}, overrides={"targets": ["es"], "audio.input": str(talk)})
-    settings.server.port = 0
+    settings.server.port = free_port()
+    # The venue's name for the server is one it knows as its own (as an operator sets it).
+    settings.server.allowed_origins = [f"http://venue.test:{settings.server.port}"]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:

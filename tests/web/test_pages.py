@@ -25,7 +25,7 @@ from harness.live import LiveServer, free_port, live_server, talk_wav
 from harness.voicelive_server import FakeVoiceLive, voice_locale
 from translator.audio import AudioSource
 from translator.audio.wav import WavSource
-from translator.config import load_settings
+from translator.config import Settings, load_settings
 from translator.errors import SourceError
 from translator.hub.delivery import Channel
 from translator.outputs.playout import PLAY_OUT
@@ -56,9 +56,19 @@ def long_and_short(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return talk_wav(sentences, tmp_path_factory.mktemp("pages") / "talk.wav", gap_s=0.8)
 
 
+def on_the_venue_network(settings: Settings) -> int:
+    """The venue's name for the server (venue.test, which Chromium maps here) is one it knows as its
+    own, as an operator who hands out a name sets it; returns the port to serve on."""
+    port = free_port()
+    settings.server.allowed_origins = [f"http://venue.test:{port}"]
+    return port
+
+
 @pytest.fixture
 async def server(voicelive: FakeVoiceLive, talk: Path) -> AsyncIterator[LiveServer]:
-    async with live_server(settings_for(voicelive, talk), WavSource(talk, loop=True, pace=2)) as running:
+    settings = settings_for(voicelive, talk)
+    port = on_the_venue_network(settings)
+    async with live_server(settings, WavSource(talk, loop=True, pace=2), port=port) as running:
         yield running
 
 
@@ -294,7 +304,8 @@ async def test_the_page_plays_the_translated_audio_it_was_sent_short_and_long(
     # Translations of 0.4 s, 3 s and 0.8 s, each sent in one burst as fast as the socket takes it.
     async with FakeVoiceLive(reply_s=(0.4, 3.0, 0.8)) as voicelive:
         settings = settings_for(voicelive, long_and_short)
-        async with live_server(settings, WavSource(long_and_short, pace=2)) as server:
+        port = on_the_venue_network(settings)
+        async with live_server(settings, WavSource(long_and_short, pace=2), port=port) as server:
             page = await browser.new_page()
             await page.goto(f"http://{host}:{server.port}/?lang=es{asked}")
             await page.locator("#play").click()
@@ -699,7 +710,8 @@ async def test_the_balance_mixes_the_original_under_the_interpretation_and_ducks
     talk = floor_tones(tmp_path / "floor.wav")
     async with FakeVoiceLive(reply_s=1.5) as voicelive:
         settings = settings_for(voicelive, talk)
-        async with live_server(settings, WavSource(talk, loop=True)) as server:
+        port = on_the_venue_network(settings)
+        async with live_server(settings, WavSource(talk, loop=True), port=port) as server:
             page = await browser.new_page(viewport=PHONE)
             await page.goto(f"http://{host}:{server.port}/?lang=es")
             await page.locator("#play").click()

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import time
 from typing import cast
-from urllib.parse import urlsplit
 
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
@@ -23,6 +22,7 @@ from translator.messages import (
     opus_payload,
     websocket_frame,
 )
+from translator.server import origins
 from translator.server.limits import CLOSE_TRY_AGAIN_LATER, address_key
 from translator.server.rooms import Rooms
 from translator.server.uvicorn_protocols import PREBUILT_FRAMES, PrebuiltFrames
@@ -102,16 +102,6 @@ async def listen(socket: WebSocket, lang: str, state: State, room: str | None = 
             del rooms.pcm_listeners[address]
 
 
-def origin_allowed(origin: str, host: str, rooms: Rooms) -> bool:
-    """A browser's WebSocket comes from a page of this service (its own host, or the public URL's),
-    or from a page of ``server.allowed_origins``: no other page can recruit its visitors' phones."""
-    allowed = rooms.settings.server.allowed_origins
-    if "*" in allowed or origin in allowed:
-        return True
-    netloc = urlsplit(origin).netloc.lower()
-    return bool(netloc) and netloc in (host.lower(), urlsplit(rooms.base_url).netloc.lower())
-
-
 def _refusal(
     socket: WebSocket, rooms: Rooms, hub: Hub, lang: str, codec: str, role: str, pcm_from: str
 ) -> tuple[int, str] | None:
@@ -121,9 +111,8 @@ def _refusal(
         return CLOSE_UNKNOWN_LANGUAGE, f"unknown language {lang!r}; available: {', '.join(hub.channels)}"
     if codec not in CODECS:
         return CLOSE_BAD_REQUEST, f"unsupported codec {codec!r}; available: {', '.join(CODECS)}"
-    origin = socket.headers.get("origin")
-    if origin is not None and not origin_allowed(origin, socket.headers.get("host", ""), rooms):
-        return CLOSE_POLICY, f"pages from {origin} may not listen here"
+    if why := origins.refusal(socket.headers, rooms):
+        return CLOSE_POLICY, why
     if role not in ROLES:
         return CLOSE_BAD_REQUEST, f"unknown role {role!r}; roles: {', '.join(ROLES)}"
     if pcm_from and rooms.pcm_listeners[pcm_from] >= rooms.settings.server.max_pcm_listeners_per_address:

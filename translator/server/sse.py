@@ -20,6 +20,7 @@ from litestar.response import Stream
 from translator.hub import AudioChunk, Outgoing
 from translator.messages import ListenerMessage
 from translator.printable import printable
+from translator.server.origins import same_site
 from translator.server.rooms import room_or_404
 from translator.talk.room import RoomBase
 
@@ -44,7 +45,11 @@ class SseFramer:
 SSE = SseFramer()
 
 
-@get(["/sse/captions/{lang:str}", "/sse/captions/{room:str}/{lang:str}"], sync_to_thread=False)
+@get(
+    ["/sse/captions/{lang:str}", "/sse/captions/{room:str}/{lang:str}"],
+    sync_to_thread=False,
+    guards=[same_site],
+)
 def captions(state: State, lang: str, room: str | None = None) -> Stream:
     """The hello, then every message of ``lang``'s channel, until the client leaves or is evicted."""
     found = room_or_404(state.rooms, room)

@@ -23,6 +23,7 @@ from litestar.response import Stream
 from translator.audio.containers import CONTAINERS, StreamEncoder
 from translator.outputs.playout import Programme
 from translator.printable import printable
+from translator.server.origins import same_site
 from translator.server.rooms import Rooms, room_or_404
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Broadcast:
             client.put_nowait(pages)
 
 
-@get(["/stream/{lang:str}", "/stream/{room:str}/{lang:str}"], sync_to_thread=False)
+@get(["/stream/{lang:str}", "/stream/{room:str}/{lang:str}"], sync_to_thread=False, guards=[same_site])
 def stream(state: State, lang: str, room: str | None = None) -> Stream:
     """``{lang}.ogg`` (Ogg/Opus), ``.mp3`` or ``.aac``: the language's interpretation as one endless
     stream."""
