@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
-from litestar import get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.response import Stream
@@ -20,6 +20,7 @@ from litestar.response import Stream
 from translator.hub import AudioChunk, Outgoing
 from translator.messages import ListenerMessage
 from translator.printable import printable
+from translator.server import slow_clients
 from translator.server.origins import same_site
 from translator.server.rooms import room_or_404
 from translator.talk.room import RoomBase
@@ -50,34 +51,35 @@ SSE = SseFramer()
     sync_to_thread=False,
     guards=[same_site],
 )
-def captions(state: State, lang: str, room: str | None = None) -> Stream:
+def captions(request: Request[Any, Any, Any], state: State, lang: str, room: str | None = None) -> Stream:
     """The hello, then every message of ``lang``'s channel, until the client leaves or is evicted."""
     found = room_or_404(state.rooms, room)
     if lang not in found.hub.channels:
         available = ", ".join(found.hub.channels)
         raise NotFoundException(f"unknown language {printable(lang)!r}; available: {available}")
     return Stream(
-        _events(found, lang),
+        _events(request.scope, found, lang),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(room: RoomBase, lang: str) -> AsyncIterator[bytes]:
+async def _events(scope: Any, room: RoomBase, lang: str) -> AsyncIterator[bytes]:
     # Subscribed once the response is being sent: a client gone before then holds no listener.
     hub = room.hub
     if lang not in hub.channels:
         return
     listener = hub.subscribe(lang, SSE, audio=False, first=room.hello(lang, False, "pcm"), audience=False)
     try:
-        while True:
-            try:
-                out = await asyncio.wait_for(listener.next(), KEEP_ALIVE_S)
-            except TimeoutError:
-                yield KEEP_ALIVE
-                continue
-            if out is None:
-                return
-            yield cast(bytes, out.payload)
+        async with slow_clients.watched(scope, f"captions {lang}"):
+            while True:
+                try:
+                    out = await asyncio.wait_for(listener.next(), KEEP_ALIVE_S)
+                except TimeoutError:
+                    yield KEEP_ALIVE
+                    continue
+                if out is None:
+                    return
+                yield cast(bytes, out.payload)
     finally:
         hub.unsubscribe(listener)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.response import Stream
@@ -23,6 +24,7 @@ from litestar.response import Stream
 from translator.audio.containers import CONTAINERS, StreamEncoder
 from translator.outputs.playout import Programme
 from translator.printable import printable
+from translator.server import slow_clients
 from translator.server.origins import same_site
 from translator.server.rooms import Rooms, room_or_404
 
@@ -105,7 +107,7 @@ class Broadcast:
 
 
 @get(["/stream/{lang:str}", "/stream/{room:str}/{lang:str}"], sync_to_thread=False, guards=[same_site])
-def stream(state: State, lang: str, room: str | None = None) -> Stream:
+def stream(request: Request[Any, Any, Any], state: State, lang: str, room: str | None = None) -> Stream:
     """``{lang}.ogg`` (Ogg/Opus), ``.mp3`` or ``.aac``: the language's interpretation as one endless
     stream."""
     rooms: Rooms = state.rooms
@@ -118,13 +120,15 @@ def stream(state: State, lang: str, room: str | None = None) -> Stream:
         available = ", ".join(f"{c}.{kind}" for c in found.hub.channels)
         raise NotFoundException(f"unknown language {printable(code)!r}; available: {available}")
     return Stream(
-        _pages(rooms, rooms.programmes[found.id], code, kind),
+        _pages(request.scope, rooms, rooms.programmes[found.id], code, kind),
         media_type=CONTAINERS[kind].media_type,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _pages(rooms: Rooms, programme: Programme, lang: str, kind: str) -> AsyncIterator[bytes]:
+async def _pages(
+    scope: Any, rooms: Rooms, programme: Programme, lang: str, kind: str
+) -> AsyncIterator[bytes]:
     # Joined once the response is being sent: a client gone before then holds nothing.
     key = (programme.room.id, lang, kind)
     broadcast = rooms.broadcasts.get(key)
@@ -133,9 +137,10 @@ async def _pages(rooms: Rooms, programme: Programme, lang: str, kind: str) -> As
         broadcast.start()
     client = broadcast.join()
     try:
-        while (data := await client.get()) is not None:
-            yield data
-            broadcast.sent(client, data)
+        async with slow_clients.watched(scope, f"stream {lang}.{kind}"):
+            while (data := await client.get()) is not None:
+                yield data
+                broadcast.sent(client, data)
     finally:
         broadcast.leave(client)
         if not broadcast.clients and rooms.broadcasts.get(key) is broadcast:

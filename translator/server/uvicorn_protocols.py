@@ -8,13 +8,18 @@ budget, and count every connection at accept against the server's `ConnectionBud
 
 The WebSocket protocol also offers the app an ASGI extension, ``PREBUILT_FRAMES``: write a frame
 built once for thousands of listeners straight to the connection, instead of an ASGI send that
-frames the same bytes again for each of them.
+frames the same bytes again for each of them. The HTTP protocol offers ``SOCKET_QUEUE``: how much a
+client has left unread, for the endless responses to drop one that stopped reading.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import socket
+import sys
+import termios
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -62,6 +67,10 @@ class BoundedH11Protocol(H11Protocol):
             log.debug("closing a connection at accept: %d open", self.budget.total)
             transport.close()
             return
+        sock = transport.get_extra_info("socket")
+        self._queue = SocketQueue(
+            lambda: transport.get_write_buffer_size() + _kernel_unsent(sock), transport.abort
+        )
         self._watch_request()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -75,6 +84,9 @@ class BoundedH11Protocol(H11Protocol):
             self._stop_deadline()  # upgraded: the WebSocket's own bounds apply
             return
         self._watch_request()
+        if (scope := getattr(self, "scope", None)) is not None:
+            # Read by the app when the request's task runs, which is after this.
+            scope.setdefault("extensions", {})[SOCKET_QUEUE] = self._queue
         if self.flow.read_paused and self.conn.their_state is h11.DONE and not self.transport.is_closing():
             # A request pipelined behind one still being answered: uvicorn stops reading until the
             # answer ends, and behind an endless stream would never see the client close (the
@@ -111,6 +123,29 @@ class BoundedH11Protocol(H11Protocol):
         if self.transport.get_protocol() is self and not self.transport.is_closing():
             log.debug("closing a connection whose request did not arrive in %.0f s", REQUEST_TIMEOUT_S)
             self.transport.close()
+
+
+SOCKET_QUEUE = "translator.socket_queue"
+"""The scope extension holding an HTTP connection's `SocketQueue`."""
+
+
+@dataclass(frozen=True)
+class SocketQueue:
+    """What an HTTP connection has not yet delivered to its client, and a way to drop it."""
+
+    unsent: Callable[[], int]
+    """Bytes written and not yet taken by the client: in the server's buffer and the kernel's."""
+    abort: Callable[[], None]
+    """Close the connection at once, whatever waits to be sent."""
+
+
+def _kernel_unsent(sock: socket.socket | None) -> int:
+    if sock is None:
+        return 0
+    try:
+        return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, bytes(4)), sys.byteorder)
+    except OSError:
+        return 0
 
 
 PREBUILT_FRAMES = "translator.prebuilt_frames"
