@@ -35,7 +35,7 @@ class OutputThread:
         self.on_error: Callable[[str], None] | None = None
         """Told (in the thread) when the output stops for an error."""
 
-    def submit(self, work: Callable[..., None], *args: object) -> None:
+    def submit(self, work: Callable[..., object], *args: object) -> None:
         """Run ``work(*args)`` in the thread, after everything submitted before; nothing once failed."""
         if self.error is not None:
             return
@@ -46,7 +46,7 @@ class OutputThread:
         future = self._executor.submit(self._run, work, *args)
         future.add_done_callback(self._done)
 
-    def _run(self, work: Callable[..., None], *args: object) -> None:
+    def _run(self, work: Callable[..., object], *args: object) -> None:
         if self.error is not None:
             return
         try:
@@ -66,6 +66,10 @@ class OutputThread:
             log.error("%s stopped: %s (the talk goes on)", self.name, why)
             if self.on_error is not None:
                 self.on_error(why)
+
+    def close(self) -> None:
+        """End the thread once what is queued has run, without waiting for it."""
+        self._executor.shutdown(wait=False)
 
     async def stop(self) -> None:
         """Finish what is queued (at most `STOP_TIMEOUT_S`) and end the thread; one stuck past that

@@ -4,7 +4,8 @@ screen off, and for VLC, ffmpeg, OBS's media source or a smart speaker.
 
 Each language has one `Broadcast` per container while anyone listens: it takes the room's programme
 (``outputs/playout.py``: the channel played out in real time, silence between utterances, whole
-utterances skipped when it runs more than 2 s behind) and encodes it once for all its HTTP clients.
+utterances skipped when it runs more than 2 s behind) and encodes it once for all its HTTP clients,
+in a thread of its own: an MP3 or AAC encoder on the event loop made every caption late.
 A client that takes the stream slower than it plays is dropped; nobody else notices. HTTP clients
 count in the channel's audience.
 """
@@ -23,6 +24,7 @@ from litestar.response import Stream
 
 from translator.audio.containers import CONTAINERS, StreamEncoder
 from translator.outputs.playout import Programme
+from translator.outputs.thread import OutputThread
 from translator.printable import printable
 from translator.server import slow_clients
 from translator.server.origins import same_site
@@ -43,6 +45,8 @@ class Broadcast:
         self.clients: set[asyncio.Queue[bytes | None]] = set()
         self._backlog: dict[asyncio.Queue[bytes | None], int] = {}
         self._encoder = StreamEncoder(CONTAINERS[kind])
+        self._loop = asyncio.get_running_loop()
+        self._thread = OutputThread(f"stream-{programme.room.id}-{lang}.{kind}")
 
     @property
     def header(self) -> bytes:
@@ -57,7 +61,8 @@ class Broadcast:
         self.programme.remove_sink(self)
         for client in list(self.clients):
             self.leave(client)
-        self._encoder.close()
+        self._thread.submit(self._encoder.close)
+        self._thread.close()
 
     def join(self) -> asyncio.Queue[bytes | None]:
         """A new client: the stream's header first, then every page from now on."""
@@ -93,8 +98,12 @@ class Broadcast:
             for client in list(self.clients):
                 self.leave(client)
             return
-        if pages := self._encoder.feed(pcm):
-            self._send(pages)
+        self._thread.submit(self._encode, pcm)
+
+    def _encode(self, pcm: bytes) -> None:
+        """In the thread: 20 ms more of the stream; its pages go out from the event loop."""
+        if (pages := self._encoder.feed(pcm)) and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._send, pages)
 
     def _send(self, pages: bytes) -> None:
         for client in list(self.clients):
