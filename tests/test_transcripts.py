@@ -3,6 +3,7 @@ and from the command line, and read back by real subtitle parsers with the capti
 
 from __future__ import annotations
 
+import html
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,14 @@ import webvtt
 from harness.live import listen, live_server
 from translator.audio.wav import WavSource
 from translator.config import load_settings
-from translator.transcripts.store import list_transcripts, read_transcript
+from translator.transcripts.export import export
+from translator.transcripts.store import (
+    CaptionRecord,
+    Transcript,
+    TranscriptHeader,
+    list_transcripts,
+    read_transcript,
+)
 
 
 async def test_a_talk_is_kept_and_exported_with_its_captions_times(talk: Path, tmp_path: Path) -> None:
@@ -91,3 +99,17 @@ def test_the_command_line_lists_and_exports_talks(talk: Path, tmp_path: Path) ->
     assert (cue.start, cue.end, cue.text) == ("00:00:01.200", "00:00:02.700", "Hola.")
     missing = run("--talk", "20990101-000000", "--lang", "es")
     assert missing.returncode == 1 and "talks: 20261126-101500" in missing.stderr
+
+
+def test_a_caption_that_looks_like_markup_or_a_cue_stays_its_own_text_in_webvtt() -> None:
+    said = ["Use <b>bold</b> & see", "a --> b", "first line\n\nNOTE forged cue"]
+    transcript = Transcript(
+        TranscriptHeader("20261206-000000", 0, "test", "en", ["es"], "test"),
+        [CaptionRecord(n, "es", text, text, n * 2000, n * 2000 + 1500, 0) for n, text in enumerate(said)],
+    )
+    cues = list(webvtt.from_string(export(transcript, "es", "vtt")))
+    assert [html.unescape(c.text) for c in cues] == [
+        "Use <b>bold</b> & see",
+        "a --> b",
+        "first line\nNOTE forged cue",
+    ]

@@ -193,8 +193,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_connections_per_address: int = 2000
     """Open connections from one client address: generous, since a venue's NAT or a reverse proxy
     puts many phones behind one address."""
-    trusted_proxies: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
-    """Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed."""
+    trusted_proxies: list[str] = []
+    """Addresses whose X-Forwarded-For / X-Forwarded-Proto headers are believed: none unless set (a
+    reverse proxy on this machine: ``["127.0.0.1"]``). Believed from anyone, a rotating header would
+    dodge every per-address limit and the token lockout."""
     operator_token: str | None = None
     """Guards the operator surfaces (status details). A secret of at least 16 characters; generated
     and stored when unset."""

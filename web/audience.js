@@ -237,9 +237,16 @@ function streamUrl() {
   return room ? `/stream/${encodeURIComponent(room)}/${lang}.${kind}` : `/stream/${lang}.${kind}`;
 }
 
+// How late audio may play before whole utterances are skipped: ?maxLag= within reason (a huge value
+// would let the page buffer without end, a tiny one skip every utterance).
+function maxLag() {
+  const asked = Number(params.get("maxLag"));
+  return asked ? Math.min(Math.max(asked, 1), 30) : undefined;
+}
+
 async function startListening() {
   if (!onRadio()) {
-    await player.start(Number($("volume").value), Number(params.get("maxLag")) || undefined);
+    await player.start(Number($("volume").value), maxLag());
     player.setMix(mix);
     return;
   }

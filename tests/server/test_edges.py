@@ -62,8 +62,8 @@ async def test_pages_carry_security_headers_and_the_schema_is_off(talk: Path) ->
         live_server(local_settings(talk), WavSource(talk)) as server,
         httpx.AsyncClient(base_url=server.url) as client,
     ):
-        audience, overlay, script = [
-            await client.get(path) for path in ("/", "/overlay", "/static/audience.js")
+        audience, overlay, room_overlay, script = [
+            await client.get(path) for path in ("/", "/overlay", "/r/main/overlay", "/static/audience.js")
         ]
         status = await client.get("/api/status", headers=server.operator)
         schema = [(await client.get(path)).status_code for path in ("/schema", "/schema/swagger")]
@@ -75,9 +75,11 @@ async def test_pages_carry_security_headers_and_the_schema_is_off(talk: Path) ->
     assert "'unsafe-eval'" not in audience.headers["content-security-policy"]
     assert "frame-ancestors 'self'" in audience.headers["content-security-policy"]
     assert audience.headers["x-frame-options"] == "SAMEORIGIN"
-    # OBS and streaming studios may frame the overlay.
-    assert "frame-ancestors" not in overlay.headers["content-security-policy"]
-    assert "x-frame-options" not in overlay.headers
+    # OBS and streaming studios may frame the overlay, a one-room server's and each room's.
+    for framed in (overlay, room_overlay):
+        assert framed.status_code == 200
+        assert "frame-ancestors" not in framed.headers["content-security-policy"]
+        assert "x-frame-options" not in framed.headers
     assert schema == [404, 404]
     assert status.json()["input"]["description"] == f"WAV file {talk.name}"
     assert str(talk.parent) not in status.text

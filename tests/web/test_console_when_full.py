@@ -33,7 +33,6 @@ async def test_the_console_loads_whole_when_the_public_has_every_place(browser: 
     settings = load_settings(
         env={}, overrides={"engine": "local", "targets": ["es"], "audio.input": str(talk)}
     )
-    settings.server.trusted_proxies = []
     settings.server.max_connections = 40
     async with live_server(settings, WavSource(talk, loop=True)) as server:
         held: list[websockets.ClientConnection] = []

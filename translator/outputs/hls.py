@@ -36,7 +36,7 @@ from translator.languages import FLOOR
 from translator.outputs.playout import Cue, Programme
 from translator.outputs.thread import OutputThread
 from translator.talk.state import OutputStatus
-from translator.transcripts.export import vtt_time
+from translator.transcripts.export import vtt_text, vtt_time
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class _Subtitles:
         lines = ["WEBVTT", "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000", ""]
         for cue in cues:
             start_ms, end_ms = cue.start * FRAME_MS, cue.end * FRAME_MS
-            lines += [f"{vtt_time(start_ms)} --> {vtt_time(end_ms)}", cue.text.replace("\n\n", "\n"), ""]
+            lines += [f"{vtt_time(start_ms)} --> {vtt_time(end_ms)}", vtt_text(cue.text), ""]
         _replace(self._directory / self._name(first), "\n".join(lines))
         self._segments.append(first)
         while len(self._segments) > self._window:

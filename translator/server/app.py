@@ -405,13 +405,16 @@ def print_urls(rooms: Rooms, token: OperatorToken, operator_port: int | None = N
             f"  Listener processes: {settings.server.workers}, sharing the talk through Redis at {redis_at}"
         )
     print(f"  Status:           {operator}api/status  (operator token required)")
-    # The operator's own terminal: the console's whole address, its token in the fragment (which
-    # the browser never sends, and the console clears from the address bar).
-    print(f"  Console:          {operator}console#token={token.value}")
+    # The token is printed once, when it is made: a terminal's scrollback, a screen share and a
+    # service manager's journal keep whatever is printed at every start. In the fragment, the
+    # browser never sends it, and the console clears it from the address bar.
     if token.source == "generated":
-        print(f"  Operator token:   generated and kept in {token.path}")
+        print(f"  Console:          {operator}console#token={token.value}")
+        print(f"  Operator token:   generated, printed this once, and kept in {token.path}")
     elif token.source == "stored":
-        print(f"  Operator token:   kept in {token.path}")
+        print(f"  Console:          {operator}console  (the operator token is in {token.path})")
+    else:
+        print(f"  Console:          {operator}console  (with the operator token you configured)")
     if not rooms.urls(next(iter(rooms.rooms.values()))).reachable_by_phones:
         print(
             "  Note: phones cannot reach this address (it is this machine's loopback): start with "

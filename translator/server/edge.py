@@ -35,8 +35,8 @@ FRAMEABLE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 )
-"""The overlay's: streaming studios frame it."""
-FRAMEABLE_PATHS = frozenset(("/overlay",))
+"""The overlay's (a one-room server's and each room's): streaming studios frame it."""
+FRAMEABLE_PATH = re.compile(r"/overlay|/r/[^/]+/overlay")
 # No path the service serves holds a control character; a NUL reaches the file system as an error.
 _UNUSABLE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -66,7 +66,7 @@ class Edge:
                 return
             await self.app(scope, receive, send)
             return
-        extra = FRAMEABLE_HEADERS if scope["path"] in FRAMEABLE_PATHS else SECURITY_HEADERS
+        extra = FRAMEABLE_HEADERS if FRAMEABLE_PATH.fullmatch(scope["path"]) else SECURITY_HEADERS
 
         async def secured(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -6,6 +6,7 @@ start), so that it plays over the recording of the talk.
 
 from __future__ import annotations
 
+import html
 import io
 from typing import Literal
 
@@ -68,9 +69,16 @@ def export(transcript: Transcript, lang: str, fmt: Format) -> str:
     if fmt == "vtt":
         vtt = webvtt.WebVTT()
         for start, end, text in entries:
-            vtt.captions.append(webvtt.Caption(vtt_time(start), vtt_time(end), text))
+            vtt.captions.append(webvtt.Caption(vtt_time(start), vtt_time(end), vtt_text(text)))
         return vtt.content
     return "".join(f"[{vtt_time(start)[:8]}] {text}\n" for start, _, text in entries)
+
+
+def vtt_text(text: str) -> str:
+    """``text`` as WebVTT cue text: what was said, never markup. ``<`` would open a tag, ``&`` an
+    entity, ``-->`` or an empty line would end the cue and start a forged one."""
+    escaped = html.escape(text, quote=False)
+    return "\n".join(line for line in escaped.splitlines() if line.strip())
 
 
 def vtt_time(ms: int) -> str:
