@@ -31,7 +31,7 @@ from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import SourceText, SpeechStopped, TranslationAudio, TranslationText
 from translator.engines.local.asr import Heard, Recognizer
-from translator.engines.local.engine import LocalEngine
+from translator.engines.local.engine import LocalEngine, RecognizerKey
 from translator.evaluation.metrics import word_error_rate
 from translator.languages import get_language
 
@@ -69,8 +69,9 @@ class TranscribeRecognizer(Recognizer):
 
 
 class BaselineEngine(LocalEngine):
-    def _load_recognizer(self) -> Recognizer:
-        return TranscribeRecognizer(threads=self.config.threads, beam_size=self.config.beam_size)
+    @property
+    def _recognizer_key(self) -> RecognizerKey:
+        return super()._recognizer_key._replace(kind=TranscribeRecognizer)
 
 
 async def measure(variant: str, wav: Path, talk: str) -> dict[str, object]:

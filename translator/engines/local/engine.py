@@ -22,7 +22,7 @@ import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from translator.engines.events import (
 )
 from translator.engines.local.asr import Heard, Recognizer, words_after
 from translator.engines.local.mt import ROUTES, ApertiumPipe, Translator, route
+from translator.engines.local.pool import ModelPool
 from translator.engines.local.system import require_program
 from translator.engines.local.tts import Synthesizer, chunks, has_voice
 from translator.engines.local.vad import (
@@ -146,6 +147,24 @@ class _Utterance:
     """Reported (`SpeechStarted`): at once, or a continuation only once speech resumes."""
 
 
+class RecognizerKey(NamedTuple):
+    """What makes two recognizers the same: the model, how it runs, and the kind of recognizer."""
+
+    model: str | None
+    language: str
+    threads: int
+    beam_size: int
+    kind: type[Recognizer] = Recognizer
+
+
+def load_recognizer(key: RecognizerKey) -> Recognizer:
+    return key.kind(key.model, language=key.language, threads=key.threads, beam_size=key.beam_size)
+
+
+RECOGNIZERS: ModelPool[RecognizerKey, Recognizer] = ModelPool(load_recognizer)
+VADS: ModelPool[tuple[()], SileroVad] = ModelPool(lambda _: SileroVad())
+
+
 class LocalEngine(Engine):
     """VAD → ASR → MT → TTS on this machine; English source (bundled tiny.en) unless a model is given.
 
@@ -206,10 +225,11 @@ class LocalEngine(Engine):
         for target in self.targets:
             self._prepare(target)
         recognizer, self._vad = await asyncio.gather(
-            asyncio.to_thread(self._load_recognizer), asyncio.to_thread(SileroVad)
+            asyncio.to_thread(RECOGNIZERS.take, self._recognizer_key), asyncio.to_thread(VADS.take, ())
         )
         self._recognizer = recognizer
         if self.source.code != "en" and not recognizer.multilingual:
+            self._give_back_models()
             raise PermanentEngineError(
                 f"the speech model {recognizer.path} is English-only; "
                 f"set local.asr_model to a multilingual whisper model for {self.source.name}"
@@ -226,13 +246,22 @@ class LocalEngine(Engine):
             )
         return ""
 
-    def _load_recognizer(self) -> Recognizer:
-        return Recognizer(
-            self.config.asr_model,
-            language=self.source.code,
-            threads=self.config.threads,
-            beam_size=self.config.beam_size,
+    @property
+    def _recognizer_key(self) -> RecognizerKey:
+        return RecognizerKey(
+            self.config.asr_model, self.source.code, self.config.threads, self.config.beam_size
         )
+
+    def _give_back_models(self) -> None:
+        """The models go back to their pools for the next engine, unless a recognition still runs
+        on the recognizer (a stuck one must not pass on)."""
+        if self._vad is not None:
+            self._vad.reset()
+            VADS.give((), self._vad)
+            self._vad = None
+        if self._recognizer is not None and self._hearing_since is None:
+            RECOGNIZERS.give(self._recognizer_key, self._recognizer)
+        self._recognizer = None
 
     def check_target(self, target: Language) -> None:
         # From the floor's default language; into the default itself, from the next one spoken.
@@ -301,6 +330,7 @@ class LocalEngine(Engine):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), STOP_TIMEOUT_S)
         await asyncio.gather(*(pipe.stop() for pipe in self._pipes.values()))
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._give_back_models()
         for target in self.targets:
             self.emit(SessionState(target.code, "closed"))
 
@@ -466,7 +496,7 @@ class LocalEngine(Engine):
         self._hearing_since = None
         for future in list(self._waiting):
             future.cancel()
-        self._recognizer = await asyncio.to_thread(self._load_recognizer)
+        self._recognizer = await asyncio.to_thread(load_recognizer, self._recognizer_key)
 
     def _maybe_partial(self) -> None:
         """A partial source caption during long speech, only while the speaker is mid-word.
