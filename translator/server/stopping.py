@@ -45,6 +45,9 @@ def _exit_now(code: int) -> None:
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):
             handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
     os._exit(code)
 
 
@@ -144,8 +147,10 @@ async def signals(bound_s: float = STOP_BOUND_S) -> AsyncIterator[Stopping]:
 
 
 def leave(grace_s: float = 2.0) -> None:
-    """After the service has stopped: exit once every thread has finished, or after ``grace_s``
-    abandon those that have not (the interpreter would wait for them for ever)."""
+    """After the service has stopped: wait at most ``grace_s`` for threads still running, then end
+    the process (exit 0) without the interpreter's own teardown. The service has closed all it
+    opened; the teardown would wait for ever on a thread that never finishes (a recognition stuck
+    in native code), and report native objects still alive as leaks."""
     deadline = time.monotonic() + grace_s
     stuck = []
     for thread in threading.enumerate():
@@ -156,4 +161,4 @@ def leave(grace_s: float = 2.0) -> None:
             stuck.append(thread.name)
     if stuck:
         log.warning("stopped; abandoning threads that did not finish: %s", ", ".join(stuck))
-        _exit_now(0)
+    _exit_now(0)
