@@ -44,6 +44,7 @@ from translator.talk.floor import Floor
 from translator.talk.stalls import StallWatch
 from translator.talk.state import InputReport, LanguageState
 from translator.talk.usage import TokensPerMinute
+from translator.tasks import cancel_and_wait
 from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ MAX_LAG_S = 10.0
 # How often languages are looked at for a stall (`talk.stalls`), and how long a restart may take.
 STALL_CHECK_S = 1.0
 RESTART_TIMEOUT_S = 30.0
+RESTART_STOP_S = 2.0
 # A stall this soon after the last restart is one the restart did not cure: the operator sees red.
 STALLED_AGAIN_S = 120.0
 # Utterances whose caption state is kept; older ones are finished long ago.
@@ -311,8 +313,8 @@ class Pipeline:
                 group.create_task(self._pump(), name="pipeline-audio")
                 group.create_task(self._watch_stalls(), name="pipeline-stalls")
         finally:
-            for task in self._restarts.values():
-                task.cancel()
+            for task in list(self._restarts.values()):
+                await cancel_and_wait(task, RESTART_STOP_S)
             # Listeners of an utterance still open hear its end, whatever stopped the talk.
             self.floor.close()
 
