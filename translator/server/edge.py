@@ -84,10 +84,12 @@ class Edge:
 
 
 async def _headers_of_get(app: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """HEAD: the app answers GET, and the answer ends with its headers. The app is stopped there: an
-    endless body (an audio stream, Server-Sent Events) would otherwise run on for a client that will
-    never read it, holding its connection, a place and an encoder for good."""
+    """HEAD: the app answers GET, and the answer ends with its headers. Then the app is told the
+    client has gone, so that an endless body (an audio stream, Server-Sent Events) stops rather than
+    run on for a client that will never read it, holding its connection, a place and an encoder;
+    one that does not stop within `HEAD_STOP_S` is cancelled."""
     headed = asyncio.Event()
+    read = False
 
     async def headers_only(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and not headed.is_set():
@@ -95,10 +97,20 @@ async def _headers_of_get(app: Any, scope: dict[str, Any], receive: Any, send: A
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             headed.set()
 
-    answer = asyncio.create_task(app(dict(scope, method="GET"), receive, headers_only), name="head")
+    async def gone_once_headed() -> dict[str, Any]:
+        nonlocal read
+        if not read:
+            read = True
+            return dict(await receive())  # the request (HEAD has no body)
+        await headed.wait()
+        return {"type": "http.disconnect"}
+
+    answer = asyncio.create_task(app(dict(scope, method="GET"), gone_once_headed, headers_only), name="head")
     waiting = asyncio.create_task(headed.wait(), name="head-headers")
     try:
         await asyncio.wait({answer, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not answer.done():
+            await asyncio.wait({answer}, timeout=HEAD_STOP_S)
     finally:
         waiting.cancel()
         if not answer.done():

@@ -4,7 +4,10 @@ take-home bundle (``outputs/bundle.py``)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,19 +15,25 @@ import msgspec
 from litestar import Response, get
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import InternalServerException, NotFoundException, ServiceUnavailableException
 from litestar.response import File
 
+from translator import processes
 from translator.outputs.bundle import bundle
+from translator.printable import printable
 from translator.server.operator import require_operator
 from translator.server.rooms import Rooms, room_or_404
-from translator.transcripts.export import FORMATS, MEDIA_TYPES, Format, export
+from translator.transcripts.export import EXIT_UNKNOWN, FORMATS, MEDIA_TYPES
 from translator.transcripts.store import (
     TranscriptError,
     list_transcripts,
     read_transcript,
     transcripts_directory,
 )
+
+log = logging.getLogger(__name__)
+
+EXPORT_TIMEOUT_S = 120.0
 
 
 class TranscriptSummary(msgspec.Struct, frozen=True):
@@ -70,21 +79,30 @@ def transcripts(state: State, room: str | None = None) -> list[TranscriptSummary
     return result
 
 
-@get("/api/transcripts/{talk_id:str}/{lang:str}", sync_to_thread=True, guards=[require_operator])
-def transcript_export(state: State, talk_id: str, lang: str, format: str = "srt") -> Response[str]:  # noqa: A002
-    """One language of one talk, as a download."""
+@get("/api/transcripts/{talk_id:str}/{lang:str}", guards=[require_operator])
+async def transcript_export(state: State, talk_id: str, lang: str, format: str = "srt") -> Response[bytes]:  # noqa: A002
+    """One language of one talk, as a download (made in a child process: `export.main`)."""
     rooms: Rooms = state.rooms
     if format not in FORMATS:
         raise NotFoundException(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
-    fmt: Format = format
+    directory = str(transcripts_directory(rooms.settings.transcripts))
     try:
-        text = export(read_transcript(transcripts_directory(rooms.settings.transcripts), talk_id), lang, fmt)
-    except TranscriptError as exc:
-        raise NotFoundException(str(exc)) from None
+        made = await processes.run(
+            [sys.executable, "-m", "translator.transcripts.export", directory, talk_id, lang, format],
+            EXPORT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ServiceUnavailableException(f"the export took over {EXPORT_TIMEOUT_S:.0f} s") from None
+    if made.returncode == EXIT_UNKNOWN:
+        raise NotFoundException(made.stderr.decode().strip())
+    if made.returncode != 0:
+        why = made.stderr.decode(errors="replace")[-2000:]
+        log.error("export of %s (%s, %s) failed: %s", printable(talk_id), printable(lang), format, why)
+        raise InternalServerException("the export failed")
     return Response(
-        text,
-        media_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{talk_id}-{lang}.{fmt}"'},
+        made.stdout,
+        media_type=f"{MEDIA_TYPES[format]}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{talk_id}-{lang}.{format}"'},
     )
 
 

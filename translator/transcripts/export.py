@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Literal
+import sys
+from pathlib import Path
+from typing import Literal, cast
 
 import pysrt
 import webvtt
 
 from translator.languages import FLOOR
-from translator.transcripts.store import Transcript, TranscriptError
+from translator.transcripts.store import Transcript, TranscriptError, read_transcript
 
 Format = Literal["srt", "vtt", "txt"]
 FORMATS: tuple[Format, ...] = ("srt", "vtt", "txt")
 MIN_SHOW_MS = 1500
 MEDIA_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
+EXIT_UNKNOWN = 3
+"""A child's exit status for a talk or a language that is not there (why on standard error)."""
 
 
 def cues(transcript: Transcript, lang: str) -> list[tuple[int, int, str]]:
@@ -86,3 +90,21 @@ def vtt_time(ms: int) -> str:
     minutes, rest = divmod(rest, 60_000)
     seconds, millis = divmod(rest, 1000)
     return f"{hours:02}:{minutes:02}:{seconds:02}.{millis:03}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m translator.transcripts.export DIRECTORY TALK LANG FORMAT``: the export on standard
+    output. The server runs it as a child process: a long talk's export holds the interpreter's
+    lock for most of a second at a time, which the server's event loop must not share."""
+    directory, talk, lang, fmt = argv if argv is not None else sys.argv[1:]
+    try:
+        text = export(read_transcript(Path(directory), talk), lang, cast(Format, fmt))
+    except TranscriptError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UNKNOWN
+    sys.stdout.buffer.write(text.encode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

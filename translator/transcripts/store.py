@@ -233,15 +233,18 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
         raise TranscriptError(f"no talk {talk_id!r}; talks: {known}")
     header: TranscriptHeader | None = None
     latest: dict[tuple[int, str], CaptionRecord] = {}
-    for line in path.read_bytes().splitlines():
-        try:
-            record = _decoder.decode(line)
-        except msgspec.DecodeError:
-            continue  # a line cut short by a crash: everything before it stands
-        if isinstance(record, TranscriptHeader):
-            header = record
-        else:
-            latest[(record.utterance, record.lang)] = record
+    # Line by line: one call over a whole long talk's file would hold the interpreter's lock, and
+    # so the event loop, for as long as it ran.
+    with path.open("rb") as lines:
+        for line in lines:
+            try:
+                record = _decoder.decode(line)
+            except msgspec.DecodeError:
+                continue  # a line cut short by a crash: everything before it stands
+            if isinstance(record, TranscriptHeader):
+                header = record
+            else:
+                latest[(record.utterance, record.lang)] = record
     if header is None:
         raise TranscriptError(f"{path}: not a transcript (no talk header)")
     return Transcript(header, sorted(latest.values(), key=lambda c: (c.utterance, c.lang)))
