@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from translator.server.stopping import thread_stacks
+from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ class LoopWatch:
 
     def __init__(self, blocked_s: float = BLOCKED_S) -> None:
         self.blocked_s = blocked_s
-        self.stalls = 0
-        """How many times the loop was blocked for `blocked_s` or more."""
-        self.longest_s = 0.0
-        """The longest stall seen."""
         self._beat = time.monotonic()
         self._stop = threading.Event()
 
@@ -51,7 +48,6 @@ class LoopWatch:
             missed = time.monotonic() - self._beat
             if missed >= self.blocked_s and blocked_at is None:
                 blocked_at = self._beat
-                self.stalls += 1
                 LoopWatch.process_stalls += 1
                 log.error(
                     "the event loop has not run for %.1f s (nothing is served meanwhile); "
@@ -60,9 +56,7 @@ class LoopWatch:
                     thread_stacks(),
                 )
             elif missed < self.blocked_s and blocked_at is not None:
-                stalled = self._beat - blocked_at
-                self.longest_s = max(self.longest_s, stalled)
-                log.warning("the event loop runs again after %.1f s blocked", stalled)
+                log.warning("the event loop runs again after %.1f s blocked", self._beat - blocked_at)
                 blocked_at = None
 
     def stop(self) -> None:
@@ -79,11 +73,10 @@ async def watching(blocked_s: float = BLOCKED_S) -> AsyncIterator[LoopWatch]:
             watch.beat()
             await asyncio.sleep(BEAT_S)
 
-    thread = threading.Thread(target=watch.run, name="loop-watch", daemon=True)
-    thread.start()
+    threading.Thread(target=watch.run, name="loop-watch", daemon=True).start()
     beating = asyncio.create_task(beat(), name="loop-watch-beat")
     try:
         yield watch
     finally:
-        beating.cancel()
         watch.stop()
+        await cancel_and_wait(beating, 1.0)
