@@ -85,7 +85,7 @@ async def measure_latency(folder: Path) -> list[str]:
             overrides={"targets": ["es"], "engine": "voicelive", "azure.model": "gpt-4.1"},
         )
         source = WavSource(talk(folder / "talk.wav"), loop=True)
-        async with live_server(settings, source) as server, async_playwright() as playwright:
+        async with live_server(settings, source, outputs=True) as server, async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
@@ -135,7 +135,7 @@ async def measure_disk(folder: Path, demo: Path) -> list[str]:
         },
     )
     largest_hls = 0
-    async with live_server(settings, WavSource(demo, loop=True)) as server:
+    async with live_server(settings, WavSource(demo, loop=True), outputs=True) as server:
         started = time.monotonic()
         while time.monotonic() - started < DISK_S:
             await asyncio.sleep(5)

@@ -82,10 +82,16 @@ async def live_server(
     source: AudioSource | None = None,
     port: int | None = None,
     sources: dict[str, AudioSource] | None = None,
+    *,
+    outputs: bool = False,
 ) -> AsyncIterator[LiveServer]:
     """The whole service (rooms with their input, engine, pipeline, hub; Litestar under uvicorn) on
-    a free port. ``source``: the input of a one-room server; ``sources``: inputs by room id."""
+    a free port. ``source``: the input of a one-room server; ``sources``: inputs by room id.
+    ``outputs``: the HLS output and the recordings as the settings say; without, both off (their
+    encoders cost every test that is not about them)."""
     settings.server.port = port or free_port()
+    if not outputs:
+        settings.outputs.hls.enabled = settings.outputs.recordings.enabled = False
     settings.server.operator_token = settings.server.operator_token or OPERATOR_TOKEN
     settings.transcripts.directory = settings.transcripts.directory or tempfile.mkdtemp(prefix="talks-")
     if source is not None:

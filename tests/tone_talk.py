@@ -29,5 +29,6 @@ async def tone_talk(
                 **(overrides or {}),
             },
         )
-        async with live_server(settings, WavSource(three_turns(folder / "talk.wav"), loop=loop)) as server:
+        source = WavSource(three_turns(folder / "talk.wav"), loop=loop)
+        async with live_server(settings, source, outputs=True) as server:
             yield server

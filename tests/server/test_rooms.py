@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.live import RedisServer, listen, live_server, talk_wav
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from tests.helpers import until
 from tests.server.test_broker import ready, translator_process
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
@@ -144,10 +145,16 @@ async def test_a_room_stopped_or_failing_leaves_the_other_untouched(
     sources = {"main": WavSource(main, loop=True, pace=2), "youth": WavSource(youth, loop=True, pace=2)}
     async with (
         FakeVoiceLive(transcribe=tone_name) as voicelive,
-        live_server(voicelive_rooms(config, voicelive), sources=sources) as server,
+        live_server(voicelive_rooms(config, voicelive), sources=sources, outputs=True) as server,
         httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
     ):
         rooms = {r["id"]: r for r in (await client.get("/api/rooms")).json()}
+        # HLS is written from a room's first talk on: the failed room, which never had one, runs no
+        # encoder at all (a hundred of them took most of a core).
+        await until(lambda: (server.rooms.settings.outputs.hls.directory or "") != "", within_s=5)
+        hls = Path(server.rooms.settings.outputs.hls.directory or "")
+        await until(lambda: (hls / "main" / "master.m3u8").is_file(), within_s=20)
+        annex_hls = await client.get("/r/annex/hls/master.m3u8")
         async with (
             websockets.connect(f"{server.ws}/ws/listen/main/es") as in_main,
             websockets.connect(f"{server.ws}/ws/listen/youth/es") as in_youth,
@@ -165,6 +172,7 @@ async def test_a_room_stopped_or_failing_leaves_the_other_untouched(
         restart_failed = await client.post("/api/rooms/annex/start")
         ready = await client.get("/readyz/main")
     assert rooms["annex"]["state"] == "failed" and "no such microphone" in rooms["annex"]["detail"]
+    assert annex_hls.status_code == 404
     assert rooms["main"]["state"] == rooms["youth"]["state"] == "running"
     assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
     assert told == {"type": "status", "lang": "es", "state": "stopped", "detail": "stopped by the operator"}

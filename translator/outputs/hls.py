@@ -64,6 +64,9 @@ class HlsOutput:
         self._languages: tuple[str, ...] = ()
         self._renditions: dict[str, _Rendition] = {}
         """Only touched in the thread."""
+        self._begun = False
+        """The room's first talk has begun: from then on every frame is written, silence between
+        talks included (a player keeps playing); before it there is nothing to watch."""
 
     def start(self) -> None:
         """Start from a clean folder, taking the programme's frames from now on."""
@@ -83,6 +86,10 @@ class HlsOutput:
         return OutputStatus("hls", "writing", "", str(self.directory))
 
     def played(self, frame: int, frames: dict[str, bytes]) -> None:
+        if not self._begun:
+            if self.programme.room.state != "running":
+                return  # no encoder runs for a room that never started (one failed: 1.5 % of a core each)
+            self._begun = True
         if not self._batch:
             self._batch_start = frame
         self._batch.append(frames)
