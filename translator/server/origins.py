@@ -21,6 +21,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 
+from translator.printable import printable
 from translator.server import log_limits
 from translator.server.rooms import Rooms
 
@@ -73,7 +74,9 @@ def refusal(headers: Mapping[str, str], rooms: Rooms) -> str:
         )
     if allowed:
         return ""
-    page = origin or "another site"
+    # Whatever the client sent, escaped and short: a close reason holds 123 bytes at most (40
+    # characters of a header, two bytes each at most, and the words around them).
+    page = printable(origin, limit=40) if origin is not None else "another site"
     suppressed = _refused.passes("cross-site")
     if suppressed is not None:
         log.warning(
