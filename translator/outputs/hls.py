@@ -88,7 +88,7 @@ class HlsOutput:
     def played(self, frame: int, frames: dict[str, bytes]) -> None:
         if not self._begun:
             if self.programme.room.state != "running":
-                return  # no encoder runs for a room that never started (one failed: 1.5 % of a core each)
+                return  # no encoder runs for a room that never started (one failed: 1.3 % of a core each)
             self._begun = True
         if not self._batch:
             self._batch_start = frame
