@@ -62,15 +62,15 @@ class BoundedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._deadline: asyncio.TimerHandle | None = None
+        sock = transport.get_extra_info("socket")
+        self._queue = SocketQueue(
+            lambda: transport.get_write_buffer_size() + _kernel_unsent(sock), transport.abort
+        )
         host = (self.client or ("", 0))[0]
         if not self.budget.admit(transport, host):
             log.debug("closing a connection at accept: %d open", self.budget.total)
             transport.close()
             return
-        sock = transport.get_extra_info("socket")
-        self._queue = SocketQueue(
-            lambda: transport.get_write_buffer_size() + _kernel_unsent(sock), transport.abort
-        )
         self._watch_request()
 
     def connection_lost(self, exc: Exception | None) -> None:
