@@ -50,40 +50,35 @@ class Child:
 
     @classmethod
     async def start(
-        cls,
-        args: Sequence[str],
-        pipes: bool = False,
-        env: Mapping[str, str] | None = None,
-        stdout: int | None = subprocess.DEVNULL,
+        cls, args: Sequence[str], pipes: bool = False, env: Mapping[str, str] | None = None
     ) -> Child:
-        """Start ``args``; with ``pipes`` its stdin and stdout are streams (``stdout`` is then ignored).
+        """Start ``args``; with ``pipes`` its stdin and stdout are streams (else both are closed).
 
         The streams are one end of a socket pair, the child's stdin and stdout the other: the loop
         owns a socket outright, whereas uvloop closes a pipe's descriptor and then its file object
         again, which in a threaded process can close some other thread's file.
         """
-        if not pipes:
+        ours, theirs = socket.socketpair() if pipes else (None, None)
+        try:
+            end = theirs.fileno() if theirs is not None else subprocess.DEVNULL
             process = await asyncio.to_thread(
                 subprocess.Popen,
                 list(args),
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
+                stdin=end,
+                stdout=end,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
                 env=env,
             )
+        except BaseException:
+            if ours is not None:
+                ours.close()
+            raise
+        finally:
+            if theirs is not None:
+                theirs.close()
+        if ours is None:
             return cls(process, None, None)
-        ours, theirs = socket.socketpair()
-        with theirs:
-            process = await asyncio.to_thread(
-                subprocess.Popen,
-                list(args),
-                stdin=theirs.fileno(),
-                stdout=theirs.fileno(),
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-            )
         reader, writer = await asyncio.open_connection(sock=ours, limit=READ_LIMIT)
         return cls(process, writer, reader)
 

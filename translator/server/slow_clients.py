@@ -17,6 +17,7 @@ from typing import Any
 
 from translator.hub.delivery import STALL_S
 from translator.server.uvicorn_protocols import SOCKET_QUEUE, SocketQueue
+from translator.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -51,4 +52,4 @@ async def watched(scope: dict[str, Any], what: str) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        watch.cancel()
+        await cancel_and_wait(watch, LOOK_S)
