@@ -91,11 +91,15 @@ async def speak(
             outcome.events.append(event)
 
     collector = asyncio.create_task(collect())
+    loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(within_s):
-            for start in range(0, len(pcm), FRAME):
+            began = loop.time()
+            for index, start in enumerate(range(0, len(pcm), FRAME)):
                 await engine.send_audio(pcm[start : start + FRAME].ljust(FRAME, b"\0"))
-                await asyncio.sleep(0.02 / pace)
+                # To an absolute schedule: on a busy machine late wake-ups must not stretch the talk
+                # (pauses that grow let turns a fast speaker runs together come apart).
+                await asyncio.sleep(max(0.0, began + (index + 1) * 0.02 / pace - loop.time()))
                 if during is not None:
                     await during(start / 2 / SAMPLE_RATE)  # type: ignore[misc]
             while not until(outcome):

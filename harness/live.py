@@ -100,6 +100,31 @@ async def live_server(
         yield LiveServer(rooms, settings.server.port)
 
 
+class HeldSource(AudioSource):
+    """``source`` held back until ``release()``: a talk that starts once its listener is there, however
+    long a busy machine takes to open the listener's page."""
+
+    def __init__(self, source: AudioSource) -> None:
+        self.source = source
+        self.description = source.description
+        self._released = asyncio.Event()
+
+    async def open(self) -> None:
+        await self.source.open()
+
+    async def close(self) -> None:
+        await self.source.close()
+
+    def release(self) -> None:
+        """Start the talk."""
+        self._released.set()
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        await self._released.wait()
+        async for frame in self.source.frames():
+            yield frame
+
+
 @dataclass
 class Received:
     """What one listener got."""

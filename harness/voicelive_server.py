@@ -244,28 +244,38 @@ async def _replay(
     ws: web.WebSocketResponse, conn: Connection, recorded: list[tuple[str, dict[str, Any]]]
 ) -> None:
     """Answer a client as the recorded service did: what it sent after each client event, sent
-    after the same event (audio appends by their count, other events by the next of their type)."""
-    answers: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = [(None, [])]
+    after the same event (audio appends by their count, other events by the next of their type),
+    and never before what it sent earlier (a client's appends run ahead of its other events by
+    different amounts on different runs)."""
+    blocks: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = [(None, [])]
     for direction, event in recorded:
         if direction == "sent":
-            answers.append((event, []))
+            blocks.append((event, []))
         else:
-            answers[-1][1].append(_unscrubbed(event))
-    appends = [a for a in answers[1:] if a[0] is not None and a[0]["type"] == "input_audio_buffer.append"]
-    others = [a for a in answers[1:] if a[0] is not None and a[0]["type"] != "input_audio_buffer.append"]
-    for event in answers[0][1]:
-        await ws.send_str(json.dumps(event))
-    appended = 0
+            blocks[-1][1].append(_unscrubbed(event))
+    arrived = [blocks[0][0] is None] + [False] * (len(blocks) - 1)
+    sent = 0
+
+    async def send_what_is_due() -> None:
+        nonlocal sent
+        while sent < len(blocks) and arrived[sent]:
+            for reply in blocks[sent][1]:
+                await ws.send_str(json.dumps(reply))
+            sent += 1
+
+    await send_what_is_due()
     async for event in _client_events(ws, conn):
-        if event["type"] == "input_audio_buffer.append":
-            answer = appends[appended] if appended < len(appends) else None
-            appended += 1
-        else:
-            answer = next((a for a in others if a[0] is not None and a[0]["type"] == event["type"]), None)
-            if answer is not None:
-                others.remove(answer)
-        for reply in answer[1] if answer is not None else []:
-            await ws.send_str(json.dumps(reply))
+        matched = next(
+            (
+                i
+                for i, (trigger, _) in enumerate(blocks)
+                if not arrived[i] and trigger is not None and trigger["type"] == event["type"]
+            ),
+            None,
+        )
+        if matched is not None:
+            arrived[matched] = True
+        await send_what_is_due()
 
 
 class _Session:

@@ -1,10 +1,27 @@
-"""What only the tests need: log records caught as they are emitted; a wait on a condition."""
+"""What the tests share: log records caught as they are emitted; a wait on a condition; the CLI and
+the service as processes; the talks and settings several test modules use."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soundfile
+
+from harness.live import OPERATOR_TOKEN, LiveServer, Received, free_port, live_server
+from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from translator.audio.wav import WavSource
+from translator.config import Settings, load_settings
+from translator.engines.local import mt
 
 
 class Records(logging.Handler):
@@ -26,3 +43,116 @@ async def until(condition: Callable[[], bool], within_s: float = 30.0) -> None:
     async with asyncio.timeout(within_s):
         while not condition():  # noqa: ASYNC110 - what it watches has no event
             await asyncio.sleep(0.1)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``translator ARGS`` as a process, without the Azure settings of the environment."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "translator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+
+
+@contextlib.asynccontextmanager
+async def translator_process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[int]:
+    """``translator serve ARGS`` as a real process on a free port (yielded) until the block ends."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "translator", "serve", "--port", str(port), *args),
+        env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+        | {"TRANSLATOR_OPERATOR_TOKEN": OPERATOR_TOKEN}
+        | (env or {}),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 20)
+
+
+async def ready(port: int, within_s: float = 60) -> None:
+    """Wait until the server on ``port`` answers ``/readyz`` with 200."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with asyncio.timeout(within_s):
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+
+
+def voicelive_settings(server: FakeVoiceLive, talk: Path) -> Settings:
+    """Spanish and French from the Voice Live test server, ``talk`` as the input."""
+    return load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "secret-key-456"},
+        overrides={"targets": ["es", "fr"], "audio.input": str(talk), "azure.model": "gpt-4.1"},
+    )
+
+
+async def reference_translations(target: str, sources: list[str]) -> list[str]:
+    """What a fresh pipeline makes of each source sentence."""
+    translator = mt.Translator("en", target, {})
+    try:
+        return [await translator.translate(text) for text in sources]
+    finally:
+        await asyncio.gather(*(stage.stop() for stage in translator.stages))
+
+
+async def assert_own_sentences(received: Received, target: str, skip: int = 0) -> None:
+    """Each final caption (after the first ``skip``) is the translation of its own source sentence."""
+    finals = [c for c in received.finals().values() if c["text"]][skip:]
+    expected = await reference_translations(target, [c["source_text"] for c in finals])
+    assert [c["text"] for c in finals] == expected, "each caption translates its own sentence"
+
+
+def three_turns(path: Path) -> Path:
+    """Three 1 s tones (300, 350, 400 Hz) after 2 s of silence, with pauses: the tone talk."""
+    pause = bytes(int(RATE * 0.9) * 2)
+    pcm = bytes(RATE * 2) + b"".join(tone(1.0, freq) + pause for freq in (300, 350, 400))
+    soundfile.write(str(path), np.frombuffer(pcm, dtype="<i2"), RATE, subtype="PCM_16")
+    return path
+
+
+def spans(samples: np.ndarray, rate: int = 24_000) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each stretch of sound (decoded AAC: floats)."""
+    found, at = [], 0.0
+    window = rate // 50
+    loud = [
+        float(np.sqrt(np.mean(samples[i : i + window] ** 2))) > 0.03
+        for i in range(0, len(samples) - window, window)
+    ]
+    start = None
+    for index, on in enumerate([*loud, False]):
+        at = index / 50
+        if on and start is None:
+            start = at
+        elif not on and start is not None:
+            found.append((start, at))
+            start = None
+    return found
+
+
+@contextlib.asynccontextmanager
+async def tone_talk(
+    folder: Path, overrides: dict[str, object] | None = None, *, loop: bool = False
+) -> AsyncIterator[LiveServer]:
+    """The service on that talk, into Spanish and French (``overrides``: settings by dotted name)."""
+    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+        settings = load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "tone-talk-key"},
+            overrides={
+                "targets": ["es", "fr"],
+                "engine": "voicelive",
+                "azure.model": "gpt-4.1",
+                **(overrides or {}),
+            },
+        )
+        source = WavSource(three_turns(folder / "talk.wav"), loop=loop)
+        async with live_server(settings, source, outputs=True) as server:
+            yield server

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,17 +14,7 @@ import pytest
 
 from harness.live import OPERATOR_TOKEN, free_port
 from harness.voicelive_server import FakeVoiceLive
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "translator", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment,
-    )
+from tests.helpers import run
 
 
 @pytest.mark.parametrize(

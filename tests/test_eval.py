@@ -13,7 +13,7 @@ from PIL import Image
 
 from harness.talk import write_talk
 from harness.translate_server import FakeTranslate
-from tests.test_cli import run
+from tests.helpers import run
 from translator.audio.wav import read_wav
 from translator.evaluation.replay import Heard
 

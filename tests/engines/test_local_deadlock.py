@@ -7,11 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 STARTS = 3
 STORM_S = 6
 BOUND_S = 60
 
 
+@pytest.mark.alone
 def test_many_starts_under_load_never_hang() -> None:
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.live import Received, listen, live_server, talk_wav
+from harness.live import listen, live_server, talk_wav
+from tests.helpers import assert_own_sentences
 from translator.audio.source import AudioSource
 from translator.audio.wav import WavSource
 from translator.config import load_settings
@@ -41,21 +42,6 @@ def settings_for(talk: Path):
 
 def all_finals(count: int):
     return lambda r: len(r.finals()) >= count
-
-
-async def reference_translations(target: str, sources: list[str]) -> list[str]:
-    """What a fresh pipeline makes of each source sentence."""
-    translator = mt.Translator("en", target, {})
-    try:
-        return [await translator.translate(text) for text in sources]
-    finally:
-        await asyncio.gather(*(stage.stop() for stage in translator.stages))
-
-
-async def assert_own_sentences(received: Received, target: str, skip: int = 0) -> None:
-    finals = [c for c in received.finals().values() if c["text"]][skip:]
-    expected = await reference_translations(target, [c["source_text"] for c in finals])
-    assert [c["text"] for c in finals] == expected, "each caption translates its own sentence"
 
 
 async def test_a_hung_translation_stage_is_killed_and_the_language_recovers(

@@ -14,7 +14,7 @@ import av
 import httpx
 import numpy as np
 
-from tests.tone_talk import tone_talk
+from tests.helpers import spans, tone_talk
 
 WINDOW_S = 4
 READ_TO_S = 11.0
@@ -88,25 +88,6 @@ async def follow(
                 earlier = seen.cues.get(text, (start, end))
                 seen.cues[text] = (min(earlier[0], start), max(earlier[1], end))
         await asyncio.sleep(0.25)
-
-
-def spans(samples: np.ndarray, rate: int = 24_000) -> list[tuple[float, float]]:
-    """(start, end) in seconds of each stretch of sound (decoded AAC: floats)."""
-    found, at = [], 0.0
-    window = rate // 50
-    loud = [
-        float(np.sqrt(np.mean(samples[i : i + window] ** 2))) > 0.03
-        for i in range(0, len(samples) - window, window)
-    ]
-    start = None
-    for index, on in enumerate([*loud, False]):
-        at = index / 50
-        if on and start is None:
-            start = at
-        elif not on and start is not None:
-            found.append((start, at))
-            start = None
-    return found
 
 
 async def test_every_language_is_a_rendition_with_its_subtitles_under_its_audio(tmp_path: Path) -> None:

@@ -22,12 +22,7 @@ import webvtt
 
 from harness.live import OPERATOR_TOKEN, free_port
 from harness.voicelive_server import FakeVoiceLive, tone_name
-from tests.helpers import until
-from tests.outputs.test_hls import spans
-from tests.server.test_broker import ready
-from tests.server.test_stream import three_turns
-from tests.test_cli import run
-from tests.tone_talk import tone_talk
+from tests.helpers import ready, run, spans, three_turns, tone_talk, until
 from translator.outputs import recording
 from translator.outputs.bundle import Manifest
 from translator.transcripts.store import TranscriptWriter, list_transcripts, read_transcript

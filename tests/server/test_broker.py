@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +17,7 @@ import websockets
 
 from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
 from harness.voicelive_server import FakeVoiceLive
-from tests.server.test_listen import voicelive_settings
+from tests.helpers import ready, translator_process, voicelive_settings
 from translator.audio.wav import WavSource
 from translator.hub import broker as redis_broker
 
@@ -31,35 +28,6 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-@contextlib.asynccontextmanager
-async def translator_process(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[int]:
-    """``translator serve ARGS`` as a real process on a free port (yielded) until the block ends."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "translator", "serve", "--port", str(port), *args),
-        env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
-        | {"TRANSLATOR_OPERATOR_TOKEN": OPERATOR_TOKEN}
-        | (env or {}),
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        yield port
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 20)
-
-
-async def ready(port: int, within_s: float = 60) -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        async with asyncio.timeout(within_s):
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
 
 
 @contextlib.asynccontextmanager
@@ -116,17 +84,12 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
         async with (
             websockets.connect(f"ws://127.0.0.1:{worker}/ws/listen/es"),
             websockets.connect(f"{pipeline.ws}/ws/listen/fr"),
+            httpx.AsyncClient() as client,
         ):
-            await asyncio.sleep(2.5)  # counts are exchanged every second
-            async with httpx.AsyncClient() as client:
-                counted = [
-                    {
-                        t["code"]: t["listeners"]
-                        for t in (await client.get(f"{url}/api/languages")).json()["targets"]
-                    }
-                    for url in (pipeline.url, f"http://127.0.0.1:{worker}")
-                ]
-                public_status = await client.get(f"http://127.0.0.1:{worker}/api/status")
+            counted = await _counts_once_exchanged(
+                client, [pipeline.url, f"http://127.0.0.1:{worker}"], {"es": 1, "fr": 1}
+            )
+            public_status = await client.get(f"http://127.0.0.1:{worker}/api/status")
     assert same_talk(here, there) >= 2
     assert there.hello["protocol"] == 2 and there.hello["state"] == "ready"
     history = {c.id: c.text for c in pipeline.room.hub.channels["es"].history}
@@ -190,23 +153,38 @@ async def test_serve_with_two_worker_processes(
         received = await asyncio.gather(
             *(listen(f"ws://127.0.0.1:{public}/ws/listen/es", finished(2), within_s=60) for _ in range(6))
         )
-        async with websockets.connect(f"ws://127.0.0.1:{public}/ws/listen/es"):
-            await asyncio.sleep(2.5)
-            async with httpx.AsyncClient() as client:
-                total = (await client.get(f"http://127.0.0.1:{public}/api/languages")).json()["targets"][0]
-                status = await client.get(
-                    f"http://127.0.0.1:{operator}/api/status",
-                    headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
-                )
-                refused = await client.get(f"http://127.0.0.1:{operator}/api/status")
-                console = await client.get(f"http://127.0.0.1:{public}/console?token={OPERATOR_TOKEN}")
+        async with websockets.connect(f"ws://127.0.0.1:{public}/ws/listen/es"), httpx.AsyncClient() as client:
+            (total,) = await _counts_once_exchanged(client, [f"http://127.0.0.1:{public}"], {"es": 1})
+            status = await client.get(
+                f"http://127.0.0.1:{operator}/api/status",
+                headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+            )
+            refused = await client.get(f"http://127.0.0.1:{operator}/api/status")
+            console = await client.get(f"http://127.0.0.1:{public}/console?token={OPERATOR_TOKEN}")
         workers = _children(public)
     assert all(len(r.finals()) >= 2 for r in received)
-    assert total["listeners"] == 1
+    assert total == {"es": 1}
     assert status.status_code == 200 and status.json()["languages"][0]["listeners"] == 1
     assert refused.status_code == 401 and console.status_code == 404
     assert len(workers) == 2, "two listener processes"
     assert "worker-secret" not in status.text
+
+
+async def _counts_once_exchanged(
+    client: httpx.AsyncClient, urls: list[str], expected: dict[str, int], within_s: float = 10.0
+) -> list[dict[str, int]]:
+    """Each server's listener counts by language, read until all say ``expected`` (the processes
+    exchange counts every second) or ``within_s`` has passed: the last reading either way."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        counted = [
+            {t["code"]: t["listeners"] for t in (await client.get(f"{url}/api/languages")).json()["targets"]}
+            for url in urls
+        ]
+        if all(c == expected for c in counted) or loop.time() > deadline:
+            return counted
+        await asyncio.sleep(0.2)
 
 
 def _children(port: int) -> list[int]:

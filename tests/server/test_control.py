@@ -15,7 +15,7 @@ import websockets
 
 from harness.live import LiveServer, Received, collect, listen, live_server
 from harness.voicelive_server import FakeVoiceLive, voice_locale
-from tests.server.test_listen import voicelive_settings
+from tests.helpers import voicelive_settings
 from translator.audio.wav import WavSource
 from translator.talk.pipeline import TONE_CAPTION
 from translator.transcripts.store import read_transcript

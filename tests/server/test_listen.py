@@ -14,16 +14,10 @@ import websockets
 from harness.live import listen, live_server
 from harness.translate_server import FakeTranslate
 from harness.voicelive_server import FakeVoiceLive
+from tests.helpers import voicelive_settings
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.messages import FLAG_END, opus_packets
-
-
-def voicelive_settings(server: FakeVoiceLive, talk: Path):
-    return load_settings(
-        env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "secret-key-456"},
-        overrides={"targets": ["es", "fr"], "audio.input": str(talk), "azure.model": "gpt-4.1"},
-    )
 
 
 def two_finals(received) -> bool:

@@ -17,8 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.live import RedisServer, listen, live_server, talk_wav
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
-from tests.helpers import until
-from tests.server.test_broker import ready, translator_process
+from tests.helpers import ready, translator_process, until
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
 from translator.engines.local.engine import LocalEngine

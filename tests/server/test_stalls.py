@@ -17,7 +17,7 @@ import pytest
 from harness.live import LiveServer, Received, listen, live_server
 from harness.voicelive_server import FakeVoiceLive
 from tests import helpers
-from tests.engines.test_local_faults import assert_own_sentences
+from tests.helpers import assert_own_sentences
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.engines.local.asr import Recognizer

@@ -11,10 +11,10 @@ import av
 import httpx
 import numpy as np
 import pytest
-import soundfile
 
 from harness.live import live_server
-from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from harness.voicelive_server import FakeVoiceLive, tone_name
+from tests.helpers import three_turns
 from translator.audio.wav import WavSource
 from translator.config import RoomConfig, Settings, load_settings
 from translator.outputs.playout import Programme
@@ -24,13 +24,6 @@ from translator.talk.room import Room
 REPLIES = (0.6, 1.2, 0.8)
 """Seconds of interpretation the test service answers each turn with, in turn (a 440 Hz tone)."""
 LISTEN_S = 9.0
-
-
-def three_turns(path: Path) -> Path:
-    pause = bytes(int(RATE * 0.9) * 2)
-    pcm = bytes(RATE * 2) + b"".join(tone(1.0, freq) + pause for freq in (300, 350, 400))
-    soundfile.write(str(path), np.frombuffer(pcm, dtype="<i2"), RATE, subtype="PCM_16")
-    return path
 
 
 def read_stream(url: str, demuxer: str, seconds: float) -> tuple[np.ndarray, int, float]:

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from harness.live import LiveServer
-from tests.tone_talk import tone_talk
+from tests.helpers import tone_talk
 
 DELAY_S = 3.0
 ROOM_DELAY_S = 2.0

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from harness.live import LiveServer
-from tests.tone_talk import tone_talk
+from tests.helpers import tone_talk
 
 ORIGINAL_HZ = (300, 350, 400)
 """The speaker's tones (the Original); every interpretation answers at 440 Hz."""
@@ -41,6 +41,19 @@ async def listen(page: Page, seconds: float) -> list[dict[str, Any]]:
         samples.append(await page.evaluate(SAMPLE))
         await asyncio.sleep(0.05)
     return samples
+
+
+# What the page's analyser hears trails the media clock the cues follow by the audio output's
+# latency: 150 ms was seen on a busy machine. A sample is judged against the cues of that span.
+OUTPUT_LATENCY_S = 0.25
+
+
+def spanish_cue_near(samples: list[dict[str, Any]], at: float) -> bool:
+    """Whether a Spanish subtitle showed at media time ``at`` or within the output latency before it."""
+    return any(
+        at - OUTPUT_LATENCY_S <= s["at"] <= at and s["cue"].startswith("translated into es-ES: tone")
+        for s in samples
+    )
 
 
 def loud(sample: dict[str, Any], hz: int) -> bool:
@@ -73,8 +86,8 @@ async def test_the_watch_page_switches_audio_language_and_subtitles(
     # The Spanish subtitle shows while its audio plays (the level of the last 20 ms: the spectrum
     # looks back 170 ms).
     speaking = [s for s in after if s["level"] > LOUD_DB]
-    captioned = [s for s in speaking if s["cue"].startswith("translated into es-ES: tone")]
-    assert len(captioned) >= 0.9 * len(speaking), [(s["cue"], s["level"]) for s in speaking]
+    captioned = [s for s in speaking if spanish_cue_near(after, s["at"])]
+    assert len(captioned) >= 0.95 * len(speaking), [(s["at"], s["cue"], s["level"]) for s in speaking]
     # And another language's subtitles over the same audio.
     await page.select_option("#subtitles", label="Français")
     later = await listen(page, 4)
