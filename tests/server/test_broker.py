@@ -155,10 +155,14 @@ async def test_serve_with_two_worker_processes(
         )
         async with websockets.connect(f"ws://127.0.0.1:{public}/ws/listen/es"), httpx.AsyncClient() as client:
             (total,) = await _counts_once_exchanged(client, [f"http://127.0.0.1:{public}"], {"es": 1})
-            status = await client.get(
-                f"http://127.0.0.1:{operator}/api/status",
-                headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
-            )
+            operator_status = f"http://127.0.0.1:{operator}/api/status"
+            headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+            # The pipeline's process counts the listener processes' listeners a sync later.
+            async with asyncio.timeout(10):
+                while (status := await client.get(operator_status, headers=headers)).json()["languages"][0][  # noqa: ASYNC110 - another process's count, no event
+                    "listeners"
+                ] != 1:
+                    await asyncio.sleep(0.2)
             refused = await client.get(f"http://127.0.0.1:{operator}/api/status")
             console = await client.get(f"http://127.0.0.1:{public}/console?token={OPERATOR_TOKEN}")
         workers = _children(public)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 import soundfile
 from playwright.async_api import Browser
 
@@ -45,6 +46,7 @@ async def lateness(browser: Browser, server: LiveServer, seconds: float) -> tupl
     return samples, await page.evaluate("() => ({...window.__listenerStats})")
 
 
+@pytest.mark.alone  # lags measured on the page's clock
 async def test_an_interpretation_longer_than_the_speech_is_caught_up_and_nothing_is_skipped(
     browser: Browser, tmp_path: Path
 ) -> None:

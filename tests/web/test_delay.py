@@ -55,6 +55,7 @@ async def log(page: Page) -> dict[str, Any]:
     return await page.evaluate("() => window.__delayLog")
 
 
+@pytest.mark.alone  # the delay measured on the page's clock
 async def test_the_delay_holds_audio_and_captions_back_by_as_much(
     browser: Browser, server: LiveServer
 ) -> None:
