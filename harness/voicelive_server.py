@@ -33,6 +33,7 @@ import json
 import math
 import re
 import time
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,34 +248,30 @@ async def _replay(
     after the same event (audio appends by their count, other events by the next of their type),
     and never before what it sent earlier (a client's appends run ahead of its other events by
     different amounts on different runs)."""
-    blocks: list[tuple[dict[str, Any] | None, list[dict[str, Any]]]] = [(None, [])]
+    blocks: list[list[dict[str, Any]]] = [[]]
+    """What the service sent after each client event (the first: before any)."""
+    waiting: dict[str, deque[int]] = defaultdict(deque)
+    """By event type, the blocks whose client event has not yet come, in order."""
     for direction, event in recorded:
         if direction == "sent":
-            blocks.append((event, []))
+            waiting[event["type"]].append(len(blocks))
+            blocks.append([])
         else:
-            blocks[-1][1].append(_unscrubbed(event))
-    arrived = [blocks[0][0] is None] + [False] * (len(blocks) - 1)
+            blocks[-1].append(_unscrubbed(event))
+    arrived = [True] + [False] * (len(blocks) - 1)
     sent = 0
 
     async def send_what_is_due() -> None:
         nonlocal sent
         while sent < len(blocks) and arrived[sent]:
-            for reply in blocks[sent][1]:
+            for reply in blocks[sent]:
                 await ws.send_str(json.dumps(reply))
             sent += 1
 
     await send_what_is_due()
     async for event in _client_events(ws, conn):
-        matched = next(
-            (
-                i
-                for i, (trigger, _) in enumerate(blocks)
-                if not arrived[i] and trigger is not None and trigger["type"] == event["type"]
-            ),
-            None,
-        )
-        if matched is not None:
-            arrived[matched] = True
+        if waiting[event["type"]]:
+            arrived[waiting[event["type"]].popleft()] = True
         await send_what_is_due()
 
 

@@ -10,8 +10,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -22,6 +23,8 @@ from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
 from translator.engines.local import mt
+
+T = TypeVar("T")
 
 
 class Records(logging.Handler):
@@ -45,15 +48,29 @@ async def until(condition: Callable[[], bool], within_s: float = 30.0) -> None:
             await asyncio.sleep(0.1)
 
 
+async def settled(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], within_s: float = 10.0) -> T:
+    """Read (another process's count, say) every 200 ms until ``done`` holds of a reading or
+    ``within_s`` has passed: the last reading either way, for the test to assert on."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not done(reading := await read()) and loop.time() < deadline:  # noqa: ASYNC110 - no event
+        await asyncio.sleep(0.2)
+    return reading
+
+
+def without_azure() -> dict[str, str]:
+    """This process's environment without its Azure settings: a child sees only what a test gives."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+
+
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``translator ARGS`` as a process, without the Azure settings of the environment."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "translator", *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env=environment,
+        env=without_azure() | (env or {}),
     )
 
 
@@ -63,9 +80,7 @@ async def translator_process(*args: str, env: dict[str, str] | None = None) -> A
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "translator", "serve", "--port", str(port), *args),
-        env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
-        | {"TRANSLATOR_OPERATOR_TOKEN": OPERATOR_TOKEN}
-        | (env or {}),
+        env=without_azure() | {"TRANSLATOR_OPERATOR_TOKEN": OPERATOR_TOKEN} | (env or {}),
         stdout=asyncio.subprocess.DEVNULL,
     )
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 
@@ -12,10 +11,11 @@ import pytest
 
 from harness.translate_server import FakeTranslate
 from harness.voicelive_server import FakeVoiceLive
+from tests.helpers import without_azure
 
 
 async def check(server: FakeVoiceLive, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    environment = without_azure()
     environment |= {"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "s3cret-key"}
     environment |= env or {}
     process = await asyncio.create_subprocess_exec(

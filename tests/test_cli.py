@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from harness.live import OPERATOR_TOKEN, free_port
 from harness.voicelive_server import FakeVoiceLive
-from tests.helpers import run
+from tests.helpers import run, without_azure
 
 
 @pytest.mark.parametrize(
@@ -117,7 +116,7 @@ async def test_serve_logs_json_lines_at_the_configured_level_without_secrets(
         process = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "translator", "serve", "--config", str(config), "--input", str(talk)),
             *("--loop", "--port", str(port), "--target", "es"),
-            env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+            env=without_azure()
             | {
                 "AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint,
                 "AZURE_VOICELIVE_API_KEY": "json-log-secret",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from PIL import Image
 
 from harness.talk import write_talk
 from harness.translate_server import FakeTranslate
-from tests.helpers import run
+from tests.helpers import run, without_azure
 from translator.audio.wav import read_wav
 from translator.evaluation.replay import Heard
 
@@ -89,7 +88,7 @@ async def test_eval_compares_engines_on_the_same_talk_side_by_side(tmp_path: Pat
     reference_path.write_bytes(msgspec.json.encode(reference))
     out = tmp_path / "results"
     async with FakeTranslate() as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+        env = without_azure()
         env |= {"AZURE_OPENAI_ENDPOINT": server.endpoint, "AZURE_OPENAI_API_KEY": server.api_key}
         args = ["eval", str(talk), "--reference", str(reference_path), "--target", "es", "--out", str(out)]
         args += ["--config", str(config)]

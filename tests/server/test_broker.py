@@ -17,7 +17,7 @@ import websockets
 
 from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
 from harness.voicelive_server import FakeVoiceLive
-from tests.helpers import ready, translator_process, voicelive_settings
+from tests.helpers import ready, settled, translator_process, voicelive_settings
 from translator.audio.wav import WavSource
 from translator.hub import broker as redis_broker
 
@@ -86,8 +86,9 @@ async def test_listeners_on_two_processes_get_the_whole_talk(
             websockets.connect(f"{pipeline.ws}/ws/listen/fr"),
             httpx.AsyncClient() as client,
         ):
-            counted = await _counts_once_exchanged(
-                client, [pipeline.url, f"http://127.0.0.1:{worker}"], {"es": 1, "fr": 1}
+            counted = await settled(
+                lambda: _counts(client, pipeline.url, f"http://127.0.0.1:{worker}"),
+                lambda counts: all(c == {"es": 1, "fr": 1} for c in counts),
             )
             public_status = await client.get(f"http://127.0.0.1:{worker}/api/status")
     assert same_talk(here, there) >= 2
@@ -154,15 +155,17 @@ async def test_serve_with_two_worker_processes(
             *(listen(f"ws://127.0.0.1:{public}/ws/listen/es", finished(2), within_s=60) for _ in range(6))
         )
         async with websockets.connect(f"ws://127.0.0.1:{public}/ws/listen/es"), httpx.AsyncClient() as client:
-            (total,) = await _counts_once_exchanged(client, [f"http://127.0.0.1:{public}"], {"es": 1})
-            operator_status = f"http://127.0.0.1:{operator}/api/status"
-            headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+            (total,) = await settled(
+                lambda: _counts(client, f"http://127.0.0.1:{public}"), lambda counts: counts == [{"es": 1}]
+            )
             # The pipeline's process counts the listener processes' listeners a sync later.
-            async with asyncio.timeout(10):
-                while (status := await client.get(operator_status, headers=headers)).json()["languages"][0][  # noqa: ASYNC110 - another process's count, no event
-                    "listeners"
-                ] != 1:
-                    await asyncio.sleep(0.2)
+            status = await settled(
+                lambda: client.get(
+                    f"http://127.0.0.1:{operator}/api/status",
+                    headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+                ),
+                lambda answer: answer.json()["languages"][0]["listeners"] == 1,
+            )
             refused = await client.get(f"http://127.0.0.1:{operator}/api/status")
             console = await client.get(f"http://127.0.0.1:{public}/console?token={OPERATOR_TOKEN}")
         workers = _children(public)
@@ -174,21 +177,12 @@ async def test_serve_with_two_worker_processes(
     assert "worker-secret" not in status.text
 
 
-async def _counts_once_exchanged(
-    client: httpx.AsyncClient, urls: list[str], expected: dict[str, int], within_s: float = 10.0
-) -> list[dict[str, int]]:
-    """Each server's listener counts by language, read until all say ``expected`` (the processes
-    exchange counts every second) or ``within_s`` has passed: the last reading either way."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while True:
-        counted = [
-            {t["code"]: t["listeners"] for t in (await client.get(f"{url}/api/languages")).json()["targets"]}
-            for url in urls
-        ]
-        if all(c == expected for c in counted) or loop.time() > deadline:
-            return counted
-        await asyncio.sleep(0.2)
+async def _counts(client: httpx.AsyncClient, *urls: str) -> list[dict[str, int]]:
+    """Each server's listener counts by language (the processes exchange them every second)."""
+    return [
+        {t["code"]: t["listeners"] for t in (await client.get(f"{url}/api/languages")).json()["targets"]}
+        for url in urls
+    ]
 
 
 def _children(port: int) -> list[int]:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
 import struct
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 import websockets
 
 from harness.live import listen, live_server, masked_frame, raw_websocket
-from tests.helpers import Records
+from tests.helpers import Records, without_azure
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.server import limits, uvicorn_protocols
@@ -240,7 +239,7 @@ def test_a_busy_port_is_one_line_before_any_url(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")},
+            env=without_azure(),
         )
     finally:
         busy.close()

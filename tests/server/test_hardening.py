@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from harness.live import free_port, listen, live_server, masked_frame, raw_websocket, talk_wav
-from tests.helpers import Records
+from tests.helpers import Records, without_azure
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.engines.local.mt import Translator
@@ -455,7 +455,7 @@ async def test_wrong_tokens_are_limited_per_address_and_counted_in_one_line(talk
 
 async def test_sighup_stops_the_server_as_sigterm_does(talk: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    env = without_azure()
     env |= {"TRANSLATOR_OPERATOR_TOKEN": "sighup-test-operator-token", "XDG_DATA_HOME": str(tmp_path)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "translator", "serve", "--input", str(talk), "--loop",

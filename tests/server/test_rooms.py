@@ -15,7 +15,7 @@ import soundfile
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.live import RedisServer, listen, live_server, talk_wav
+from harness.live import HeldSource, RedisServer, listen, live_server, talk_wav
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
 from tests.helpers import ready, translator_process, until
 from translator.audio.wav import WavSource
@@ -82,12 +82,18 @@ async def test_two_rooms_fed_by_two_inputs_each_hear_only_their_own_talk_whole(
 ) -> None:
     main, youth = floors
     settings = load_settings(rooms_toml(tmp_path / "rooms.toml", main, youth).as_posix(), env={})
-    sources = {"main": WavSource(main, pace=2), "youth": WavSource(youth, pace=2)}
+    sources = {"main": HeldSource(WavSource(main, pace=2)), "youth": HeldSource(WavSource(youth, pace=2))}
     async with live_server(settings, sources=sources) as server:
-        in_main, in_youth = await asyncio.gather(
+        listeners = asyncio.gather(
             listen(f"{server.ws}/ws/listen/main/es?codec=opus", finals_with_audio(2), within_s=90),
             listen(f"{server.ws}/ws/listen/youth/es?codec=opus", finals_with_audio(2), within_s=90),
         )
+        # Each talk starts once its listener is there (two rooms' models loading keep a busy
+        # machine's loop from connecting them at once).
+        await until(lambda: all(r.hub.listener_count("es") == 1 for r in server.rooms.rooms.values()))
+        for source in sources.values():
+            source.release()
+        in_main, in_youth = await listeners
         async with httpx.AsyncClient(base_url=server.url) as client:
             rooms = (await client.get("/api/rooms")).json()
             youth_languages = (await client.get("/api/rooms/youth/languages")).json()
