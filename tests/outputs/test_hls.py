@@ -13,7 +13,6 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
-import pytest
 
 from tests.helpers import spans, tone_talk
 
@@ -91,9 +90,6 @@ async def follow(
         await asyncio.sleep(0.25)
 
 
-# Alone: on a busy machine a caption can trail its audio past a segment's end, and that segment goes
-# out without the cue (seen: a cue 140 ms late, clipped at the next segment). A known defect.
-@pytest.mark.alone
 async def test_every_language_is_a_rendition_with_its_subtitles_under_its_audio(tmp_path: Path) -> None:
     hls = {"outputs.hls.window_s": WINDOW_S, "outputs.hls.directory": str(tmp_path / "hls")}
     async with tone_talk(tmp_path, hls) as server, httpx.AsyncClient(base_url=server.url) as client:

@@ -47,6 +47,11 @@ MASTER: Final = "master.m3u8"
 AUDIO_PLAYLIST: Final = "audio.m3u8"
 SUBTITLE_PLAYLIST: Final = "subtitles.m3u8"
 AI_LABEL: Final = "AI interpretation"
+SUBTITLE_GRACE_FRAMES: Final = 25
+"""A subtitle segment is written half a second after its span has played: a caption whose text
+arrives just after its audio has begun (a busy machine, an engine that sends the words after the
+first sound) still shows from its first frame, not from the next segment on. Players read
+subtitles well behind the live edge."""
 
 
 class HlsOutput:
@@ -99,8 +104,8 @@ class HlsOutput:
         if len(self._batch) == BATCH:
             self._thread.submit(self._write_audio, self._batch_start, self._batch)
             self._batch = []
-        end = frame + 1
-        if end % self._segment_frames == 0:
+        end = frame + 1 - SUBTITLE_GRACE_FRAMES
+        if end > 0 and end % self._segment_frames == 0:
             first = end - self._segment_frames
             cues = {lang: self.programme.cues(lang, first, end) for lang in frames}
             self._thread.submit(self._write_subtitles, first, end, cues)
