@@ -40,8 +40,11 @@ def test_the_primary_azure_names_beat_the_aliases() -> None:
 
 
 def test_the_api_key_never_shows_in_a_repr() -> None:
-    settings = load_settings(env={"AZURE_VOICELIVE_API_KEY": "hunter2-secret"})
-    assert "hunter2-secret" not in repr(settings)
+    settings = load_settings(
+        env={"AZURE_VOICELIVE_API_KEY": "hunter2-secret"},
+        overrides={"audio.input": "publish", "audio.publish_key": "publishing-secret-3"},
+    )
+    assert "hunter2-secret" not in repr(settings) and "publishing-secret-3" not in repr(settings)
 
 
 @pytest.mark.parametrize(
@@ -58,6 +61,7 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
             "'whisper' is not one of: auto, realtime-translate, voicelive, local",
         ),
         ({"audio.input": "/no/such/talk.wav"}, "audio.input", "no such file"),
+        ({"audio.input": "publish", "audio.publish_key": "short"}, "audio.publish_key", "at least 16"),
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),
         ({"local.beam_size": 0}, "local.beam_size", "at least 1"),

@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         + "; default auto: per language, the first of these that is configured and fits it",
     )
     serve.add_argument(
-        "--input", dest="audio.input", metavar="mic|PATH", help="mic, or a WAV file (default mic)"
+        "--input",
+        dest="audio.input",
+        metavar="mic|publish|PATH",
+        help="mic, publish (audio sent over the network: /ws/publish), or a WAV file (default mic)",
     )
     serve.add_argument("--device", dest="audio.device", metavar="NAME_OR_INDEX", help="input device")
     serve.add_argument(

@@ -41,15 +41,29 @@ MAX_DELAY_S = 60.0
 """An operator token shorter than this is refused: it could be guessed (a generated one has 32)."""
 
 
+INPUT_KINDS = ("mic", "publish")
+"""The inputs that are no file."""
+
+
 class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Where the speaker's audio comes from."""
 
     input: str = "mic"
-    """``mic`` for a sound device, or the path of a WAV file."""
+    """``mic`` for a sound device, ``publish`` for a publisher over the network (the speaker page,
+    ``/r/{room}/speak``), or the path of a WAV file."""
     device: str | None = None
     """Input device name or index (``translator devices`` lists them); None for the system default."""
     loop: bool = False
     """Repeat a WAV file forever (demos)."""
+    publish_key: str | None = None
+    """The key a publisher presents (``publish``); a secret, never printed. None: a new one each
+    start, which the operator reads and rotates in the console (``GET /api/rooms/{room}/publish``)."""
+
+    def __repr__(self) -> str:
+        key = "None" if self.publish_key is None else "'***'"
+        return (
+            f"AudioConfig(input={self.input!r}, device={self.device!r}, loop={self.loop}, publish_key={key})"
+        )
 
 
 class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -508,7 +522,10 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}targets", "a language is listed twice")
     if bad := room.glossary.problem(set(LANGUAGES)):
         raise ConfigError(f"{prefix}{bad[0]}", bad[1])
-    if room.audio.input != "mic" and not Path(room.audio.input).is_file():
+    key = room.audio.publish_key
+    if key is not None and len(key) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"{prefix}audio.publish_key", f"must be at least {MIN_TOKEN_CHARS} characters")
+    if room.audio.input not in INPUT_KINDS and not Path(room.audio.input).is_file():
         raise ConfigError(f"{prefix}audio.input", f"no such file: {room.audio.input}")
     if room.engine not in table.choices():
         raise ConfigError(f"{prefix}engine", f"{room.engine!r} is not one of: {', '.join(table.choices())}")

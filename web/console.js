@@ -121,7 +121,11 @@ function renderStatus(status) {
   const source = status.input;
   $("input-description").textContent = source.description;
   const flags = [source.muted && "muted", source.paused && "paused"].filter(Boolean);
-  $("input-state").textContent = flags.length ? `${source.state} (${flags.join(", ")})` : source.state;
+  const net = source.network;
+  const shown = [source.detail ? `${source.state}: ${source.detail}` : source.state,
+    net && `buffer ${net.buffered_s.toFixed(2)} s, ${net.gaps} gap(s), ${net.dropped_s.toFixed(1)} s lost to bursts`,
+  ].filter(Boolean).join(" · ");
+  $("input-state").textContent = flags.length ? `${shown} (${flags.join(", ")})` : shown;
   $("level").value = Math.max(-60, source.level_dbfs);
   $("level-db").textContent = `${source.level_dbfs.toFixed(0)} dBFS`;
   setInput(source);
@@ -331,7 +335,28 @@ async function selectRoom(id) {
   $("glossary-status").textContent = "";
   await refresh();
   renderTalks();
+  await renderPublishing();
 }
+
+// A room fed by a publisher (audio.input = "publish"): the speaker's link, its QR code and the key,
+// fetched when the room is shown and when its key changes (who publishes is the input's state).
+async function renderPublishing() {
+  const status = await getJson(path("/status"));
+  $("publishing").hidden = !status.urls.speaker;
+  if (!status.urls.speaker) return;
+  const info = await getJson(path("/publish"));
+  $("cannot-record").hidden = info.speaker_page_can_record;
+  $("speaker-link").textContent = info.speaker_page;
+  $("publish-key").textContent = info.key;
+  $("publish-ws").textContent = info.websocket;
+  const qr = await authorized(path("/publish/qr.svg"));
+  if (qr.ok) $("speaker-qr").src = `data:image/svg+xml,${encodeURIComponent(await qr.text())}`;
+}
+
+$("new-key").addEventListener("click", async () => {
+  await send("POST", path("/publish/key"));
+  await renderPublishing();
+});
 
 async function refresh() {
   renderRooms(await getJson("/api/rooms"));
@@ -535,6 +560,7 @@ async function start() {
     renderRooms(rooms);
     renderStatus(status);
     renderTalks();
+    await renderPublishing();
   } catch (error) {
     if (error instanceof SignInNeeded) return;
     throw error;

@@ -7,11 +7,34 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
 
+import msgspec
+
+
+class NetworkBuffer(msgspec.Struct, frozen=True):
+    """A network input's jitter buffer, as the operator sees it (`translator.audio.jitter`)."""
+
+    buffered_s: float
+    """Audio waiting to be played: what the network adds to the input's delay now."""
+    gaps: int
+    """Times the sender's audio ran out while it was publishing (each a stretch of silence)."""
+    dropped_s: float
+    """Audio lost because it came in a burst beyond the buffer's bound."""
+
 
 class AudioSource(ABC):
     """A stream of 20 ms frames of 24 kHz mono PCM16, opened and closed as an async context manager."""
 
     description: str = "audio"
+
+    @property
+    def detail(self) -> str:
+        """What the source says of itself now (who publishes to it, say); empty when nothing."""
+        return ""
+
+    @property
+    def network(self) -> NetworkBuffer | None:
+        """The jitter buffer of an input that comes over the network; None for a local one."""
+        return None
 
     async def __aenter__(self) -> Self:
         await self.open()

@@ -38,6 +38,7 @@ from translator.server import (
     loop_watch,
     metrics,
     pages,
+    publish,
     sse,
     stopping,
     stream,
@@ -71,6 +72,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         api.healthz,
         api.readyz,
         listen,
+        publish.publish,
         sse.captions,
         stream.stream,
         hls.hls,
@@ -79,6 +81,9 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
     operators: list[ControllerRouterHandler] = [
         api.status,
         *control.handlers,
+        publish.publish_info,
+        publish.change_key,
+        publish.speaker_qr,
         transcripts.transcripts,
         transcripts.transcript_export,
         transcripts.talk_bundle,
@@ -396,6 +401,11 @@ def print_urls(rooms: Rooms, token: OperatorToken, operator_port: int | None = N
         print(f"{indent}Audience page:    {urls.audience}")
         print(f"{indent}Join (QR code):   {urls.join}")
         print(f"{indent}Caption overlay:  {urls.overlays[room.targets[0].code]}")
+        if room.published is not None:
+            # Not the key: the console hands out the speaker's link with it.
+            print(
+                f"{indent}Speaker page:     {urls.audience}speak  (its link with the key is in the console)"
+            )
     if several:
         print(f"  Rooms:            {base}  (lists them)")
     if operator_port is not None:

@@ -100,6 +100,19 @@ class _RoomsCollector(Collector):
         )
         level = GaugeMetricFamily("translator_input_level_dbfs", "Input level (RMS, dBFS)", labels=["room"])
         restarts = CounterMetricFamily("translator_input_restarts", "Input restarts", labels=["room"])
+        buffered = GaugeMetricFamily(
+            "translator_input_buffered_seconds",
+            "A network input's jitter buffer: the delay it adds now",
+            labels=["room"],
+        )
+        gaps = CounterMetricFamily(
+            "translator_input_gaps", "Times a network input's audio ran out while publishing", labels=["room"]
+        )
+        burst_dropped = CounterMetricFamily(
+            "translator_input_dropped_seconds",
+            "A network input's audio lost to bursts beyond the jitter buffer's bound",
+            labels=["room"],
+        )
         failing = GaugeMetricFamily(
             "translator_transcript_failing",
             "1 while the transcript's writes fail (retried with back-off)",
@@ -146,6 +159,10 @@ class _RoomsCollector(Collector):
             running.add_metric([room.id], room.state == "running")
             level.add_metric([room.id], report.level_dbfs)
             restarts.add_metric([room.id], report.restarts)
+            if report.network is not None:
+                buffered.add_metric([room.id], report.network.buffered_s)
+                gaps.add_metric([room.id], report.network.gaps)
+                burst_dropped.add_metric([room.id], report.network.dropped_s)
             transcript = room.transcript_status()
             failing.add_metric([room.id], transcript.state == "failing")
             pending.add_metric([room.id], transcript.pending)
@@ -154,7 +171,8 @@ class _RoomsCollector(Collector):
                 malformed.add_metric([room.id], room.broker.malformed)
         yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, stalls, ready)
         yield from (tokens, carried, missed, behind, tempo)
-        yield from (running, level, restarts, failing, pending, dropped, malformed)
+        yield from (running, level, restarts, buffered, gaps, burst_dropped)
+        yield from (failing, pending, dropped, malformed)
         yield CounterMetricFamily(
             "translator_event_loop_stalls",
             f"Times the server's event loop did not run for {loop_watch.BLOCKED_S:.0f} s or more",

@@ -121,7 +121,9 @@ def matches(candidate: str, expected: str) -> bool:
 class WrongGuesses:
     """Wrong tokens counted per client address in one-minute windows, and one log line a minute."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "operator token") -> None:
+        self.what = what
+        """What is guessed, as the log names it."""
         self._windows: dict[str, tuple[float, int]] = {}
         self._logged_at = -WINDOW_S
         self._unlogged = 0
@@ -147,8 +149,9 @@ class WrongGuesses:
         self._addresses.add(address)
         if now - self._logged_at >= WINDOW_S:
             log.warning(
-                "%d wrong operator token(s) in the last minute from %d address(es)",
+                "%d wrong %s(s) in the last minute from %d address(es)",
                 self._unlogged,
+                self.what,
                 len(self._addresses),
             )
             self._logged_at, self._unlogged = now, 0

@@ -44,6 +44,14 @@ def watch(state: State, room: str | None = None) -> File:
     return _page("watch.html")
 
 
+@get(["/speak", "/r/{room:str}/speak"], sync_to_thread=False, include_in_schema=False)
+def speak(state: State, room: str | None = None) -> File:
+    """The speaker page: the speaker's microphone as the room's input (`publish.py`); it holds
+    nothing secret, the publishing key is typed in or comes in the link's fragment."""
+    room_or_404(state.rooms, room)
+    return _page("speak.html")
+
+
 @get("/console", sync_to_thread=False, include_in_schema=False)
 def console() -> File:
     """The operator console: a page that holds nothing secret, asks for the operator token and shows
@@ -80,6 +88,7 @@ handlers: list[ControllerRouterHandler] = [
     overlay,
     join,
     watch,
+    speak,
     create_static_files_router(path="/static", directories=[WEB_DIR]),
 ]
 """The public pages; the console goes with the operator surfaces (its page holds nothing secret,

@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from litestar.datastructures import Headers
 from litestar.exceptions import ClientException, NotFoundException
@@ -23,7 +22,7 @@ from translator.languages import FLOOR
 from translator.outputs.playout import Output, Programme
 from translator.printable import printable
 from translator.server.operator import WrongGuesses, matches, presented
-from translator.server.urls import public_url
+from translator.server.urls import is_loopback, operator_url, public_url
 from translator.talk.remote import RemoteRoom
 from translator.talk.room import Room, RoomBase
 from translator.talk.state import LanguageName, RoomSummary, Urls
@@ -44,6 +43,8 @@ class Rooms:
     started_at: float = field(default_factory=time.time)
     wrong_guesses: WrongGuesses = field(default_factory=WrongGuesses)
     """Wrong operator tokens per client address (`operator.require_operator`)."""
+    wrong_keys: WrongGuesses = field(default_factory=lambda: WrongGuesses("publishing key"))
+    """Wrong publishing keys per client address (`publish.py`)."""
     pcm_listeners: Counter[str] = field(default_factory=Counter)
     """Listeners of uncompressed audio per client address, over every room (`listen.py`)."""
     programmes: dict[str, Programme] = field(default_factory=dict)
@@ -80,17 +81,25 @@ class Rooms:
     def urls(self, room: RoomBase) -> Urls:
         """What the operator hands out for ``room``, and whether phones can reach it."""
         audience = self.audience_url(room)
-        host = urlsplit(audience).hostname or ""
         stream = f"{self.base_url}stream/" if len(self.rooms) == 1 else f"{self.base_url}stream/{room.id}/"
         return Urls(
             audience,
             f"{audience}join",
             {t.code: f"{audience}overlay?lang={t.code}" for t in room.targets},
-            not (host == "localhost" or host.startswith("127.") or host == "::1"),
+            not is_loopback(audience),
             {lang: f"{stream}{lang}.ogg" for lang in [FLOOR, *(t.code for t in room.targets)]},
             f"{audience}hls/master.m3u8" if self.settings.outputs.hls.enabled else "",
             f"{audience}watch" if self.settings.outputs.hls.enabled else "",
+            self.speaker_url(room),
         )
+
+    def speaker_url(self, room: RoomBase) -> str:
+        """The speaker page of a room a publisher feeds, where the talks run (`urls.operator_url`);
+        empty for any other room."""
+        if not isinstance(room, Room) or room.published is None:
+            return ""
+        base = operator_url(self.settings)
+        return f"{base}speak" if len(self.rooms) == 1 else f"{base}r/{room.id}/speak"
 
     def summary(self, room: RoomBase) -> RoomSummary:
         """One room for ``GET /api/rooms``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from urllib.parse import urlsplit
 
 from translator.config import Settings
 
@@ -19,6 +20,27 @@ def public_url(settings: Settings) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{server.port}/"
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` names this machine's loopback: no phone can reach it, though a browser on
+    this machine treats it as a secure page."""
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def operator_url(settings: Settings) -> str:
+    """Where the process that runs the talks is reached (the console, publishers): the public
+    address, or with several listener processes, the same host on the operator port."""
+    server = settings.server
+    public = public_url(settings)
+    if server.workers <= 1:
+        return public
+    parts = urlsplit(public)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{server.operator_port or server.port + 1}/"
 
 
 def _lan_address() -> str:

@@ -124,7 +124,7 @@ def listener_status(lang: str, paused: bool, language: LanguageState | None) -> 
 class InputState:
     """What the service shows about its input."""
 
-    description: str
+    source: AudioSource
     state: str = "starting"
     detail: str = ""
     talk_started_at: int | None = None
@@ -166,9 +166,9 @@ class InputState:
     def report(self) -> InputReport:
         """What the operator sees of it."""
         return InputReport(
-            description=self.description,
+            description=self.source.description,
             state=self.health,
-            detail=self.detail,
+            detail=self.detail or self.source.detail,
             restarts=self.restarts,
             muted=self.muted,
             paused=self.paused,
@@ -177,6 +177,7 @@ class InputState:
             silent=self.silent,
             talk_started_at=self.talk_started_at,
             seconds=self.frames * FRAME_MS / 1000,
+            network=self.source.network,
         )
 
 
@@ -210,7 +211,7 @@ class Pipeline:
         self._changing = asyncio.Lock()
         self._sent_at: deque[float] = deque(maxlen=SENT_TIMES_KEPT)
         """Monotonic time each recent input frame went to the engine, the newest last."""
-        self.input = InputState(self.source.description)
+        self.input = InputState(self.source)
         self.stalls = StallWatch()
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._awaiting_ready: dict[str, asyncio.Event] = {}

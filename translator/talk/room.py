@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import msgspec
 
 from translator.audio import SAMPLE_RATE, AudioSource, open_source
 from translator.audio.levels import SILENCE_DBFS
+from translator.audio.published import PublishedSource
 from translator.config import BrokerConfig, RoomConfig, Settings
 from translator.engines.base import Engine
 from translator.engines.table import create_engine, describe, engine_for, model_for
@@ -187,8 +189,13 @@ class Room(RoomBase):
     def __init__(self, config: RoomConfig, settings: Settings, source: AudioSource | None = None) -> None:
         super().__init__(config, Hub([FLOOR, *config.channels()]))
         self.settings = settings
-        self._source = source
-        """A source the caller opened (tests, ``translator eval``); else the config's input."""
+        self.published = PublishedSource() if source is None and config.audio.input == "publish" else None
+        """The input a publisher brings (``audio.input = "publish"``), kept across the talk's restarts."""
+        self._source = source or self.published
+        """A source the caller opened (tests, ``translator eval``), or the published one; else the
+        config's input, opened at each start."""
+        self.publish_key = config.audio.publish_key or secrets.token_urlsafe(18)
+        """What a publisher presents (compared in constant time, never logged)."""
         self._targets = [get_language(code) for code in config.channels()]
         self._glossary = config.glossary
         self.pipeline: Pipeline | None = None

@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 
+from translator.audio.source import NetworkBuffer
 from translator.fidelity import Fidelity
 from translator.languages import Language
 from translator.talk.catchup import CatchUp
@@ -159,6 +160,8 @@ class InputReport(msgspec.Struct, frozen=True):
     silent: bool
     talk_started_at: int | None
     seconds: float
+    network: NetworkBuffer | None = None
+    """A network input's jitter buffer (None for a local input)."""
 
 
 class Urls(msgspec.Struct, frozen=True):
@@ -177,6 +180,8 @@ class Urls(msgspec.Struct, frozen=True):
     """The room's HLS master playlist (every language); empty when the server makes none."""
     watch: str = ""
     """A page that plays the HLS output, every language's audio and subtitles to choose from."""
+    speaker: str = ""
+    """The speaker page (without its key), for a room whose talk a publisher sends; else empty."""
 
 
 class OutputStatus(msgspec.Struct, frozen=True):

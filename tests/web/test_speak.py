@@ -1,0 +1,122 @@
+"""The speaker page in real Chromium with a fake microphone fed from a WAV file: the page's audio
+becomes the room's input, and a listener hears and reads each of the speaker's sentences."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image
+from playwright.async_api import Browser, async_playwright, expect
+
+from harness.browser import CHROMIUM_ARGS
+from harness.live import OPERATOR_TOKEN, LiveServer, listen, live_server
+from harness.voicelive_server import FakeVoiceLive, tone_name
+from tests.helpers import three_turns, until
+from translator.config import load_settings
+
+TONES = ["tone 300", "tone 350", "tone 400"]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LiveServer]:
+    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+        settings = load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "speak-key"},
+            overrides={
+                "targets": ["es"],
+                "engine": "voicelive",
+                "azure.model": "gpt-4.1",
+                "audio.input": "publish",
+            },
+        )
+        async with live_server(settings) as running:
+            yield running
+
+
+@pytest.fixture
+async def speaker(tmp_path: Path) -> AsyncIterator[Browser]:
+    """Chromium whose microphone plays the tone talk (three tones, looped), allowed without asking."""
+    talk = three_turns(tmp_path / "talk.wav")
+    microphone = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={talk}",
+    ]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, *microphone]
+        )
+        yield browser
+        await browser.close()
+
+
+async def test_the_speaker_page_is_the_rooms_microphone(server: LiveServer, speaker: Browser) -> None:
+    listener = asyncio.create_task(
+        listen(
+            f"{server.ws}/ws/listen/es",
+            lambda r: len(r.finals()) >= 3 and r.ended() >= set(r.finals()),
+            within_s=60,
+        )
+    )
+    await until(lambda: server.room.hub.listener_count("es") == 1)
+    page = await speaker.new_page()
+    await page.goto(f"{server.url}/speak#key={server.room.publish_key}")
+    assert "#" not in page.url, "the key leaves the address bar"
+    await page.get_by_role("button", name="Start speaking").click()
+    await expect(page.locator("#live")).to_have_text("● Live")
+    await until(lambda: server.room.input_report().detail == "live: speaker page")
+    received = await listener
+    await expect(page.locator("#caption")).to_contain_text("translated into es-ES: tone")
+    # The tones are at -15 dBFS: the meter shows the speaker what the room hears.
+    await expect(page.locator("#level-db")).to_have_text("-15 dBFS")
+    await page.get_by_role("button", name="Stop").click()
+    await until(lambda: server.room.input_report().detail == "waiting for the speaker")
+    heard = [c["source_text"] for c in sorted(received.finals().values(), key=lambda c: c["id"])][:3]
+    start = TONES.index(heard[0])
+    assert heard == (TONES[start:] + TONES[:start]), "each tone under its own caption, in order"
+    assert all(share >= 0.99 for share in received.audio_shares().values())
+    assert server.room.published is not None and server.room.published.buffer.dropped_samples == 0
+
+
+async def test_a_page_that_cannot_record_says_why(server: LiveServer, speaker: Browser) -> None:
+    page = await speaker.new_page()
+    # venue.test is the server over plain http from another machine: no microphone there.
+    await page.goto(f"http://venue.test:{server.port}/speak")
+    await expect(page.locator("#insecure")).to_be_visible()
+    await expect(page.get_by_role("button", name="Start speaking")).to_be_disabled()
+
+
+async def test_a_wrong_key_is_refused_on_the_page(server: LiveServer, speaker: Browser) -> None:
+    page = await speaker.new_page()
+    await page.goto(f"{server.url}/speak")
+    await page.get_by_label("Publishing key").fill("a-key-that-is-not-the-rooms")
+    await page.get_by_role("button", name="Start speaking").click()
+    await expect(page.locator("#error")).to_have_text("That publishing key was not accepted.")
+    await expect(page.get_by_role("button", name="Start speaking")).to_be_visible()
+    assert server.room.input_report().detail == "waiting for the speaker"
+
+
+async def test_the_console_hands_out_the_speakers_link_and_changes_its_key(
+    server: LiveServer, speaker: Browser
+) -> None:
+    page = await speaker.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(f"{server.url}/console#token={OPERATOR_TOKEN}")
+    old = server.room.publish_key
+    link = f"{server.url}/speak#key={old}"
+    await expect(page.locator("#speaker-link")).to_have_text(link)
+    await expect(page.locator("#input-state")).to_contain_text("waiting for the speaker")
+    # Loopback: the service's own machine, where a page may use its microphone over http.
+    await expect(page.locator("#cannot-record")).to_be_hidden()
+    await expect(page.locator("#speaker-qr")).to_have_attribute("src", re.compile("^data:image/svg"))
+    image = Image.open(io.BytesIO(await page.locator("#speaker-qr").screenshot()))
+    codes = [code.text for code in zxingcpp.read_barcodes(image)]
+    assert codes == [link], "the phone opens the page, key and all"
+    await page.get_by_role("button", name="New key").click()
+    await until(lambda: server.room.publish_key != old)
+    await expect(page.locator("#publish-key")).to_have_text(server.room.publish_key)

@@ -1,0 +1,155 @@
+"""Audio from a sender whose clock is not ours, played out on the talk's clock.
+
+A network input (a speaker page, an encoder) delivers audio late and in bursts: a live sender
+cannot send sound before it is made, but its network can hold it back and then deliver it all at
+once. The engines want one 20 ms frame every 20 ms of our clock. The buffer between the two keeps a
+margin (the *target*) of audio before each arrival:
+
+- the margin is what the buffer holds at its lowest each second (just before the next arrival);
+- a sender whose clock runs fast or slow (±200 ppm is 1.4 s over two hours) is resampled by the
+  difference between that low point and the target, so the buffer neither grows nor empties;
+- a network whose stalls outlast the margin makes the buffer run dry: that stretch becomes silence
+  (counted), and the target grows by as long as it was dry (up to `MAX_TARGET_S`); after a minute
+  without running dry it falls by what that minute never needed (the fill's lowest point), so
+  the delay follows the network;
+- a burst beyond `MAX_S` loses its oldest audio (counted): the delay stays bounded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+from translator.audio.format import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, from_pcm16, to_pcm16
+
+TARGET_S = 0.12
+"""The margin kept against the network's jitter at first: part of every network input's delay."""
+MAX_TARGET_S = 0.6
+"""The most the margin grows to on a network that stalls again and again."""
+MAX_S = 1.0
+"""The most a burst may bring ahead of the clock; beyond it the oldest audio is dropped."""
+HOLD_S = 8.0
+"""The most kept while nobody takes (the room is stopped, or its loop stalled): a memory bound."""
+GAIN = 0.05
+"""The correction (a fraction of the rate) per second of margin above or below the target: 200 ppm
+of drift settles 4 ms off the target."""
+MAX_CORRECTION = 0.005
+"""A sender more than 0.5 % off is not a clock drifting but a wrong rate: corrected that far only."""
+WINDOW_FRAMES = 50
+"""The fill's low point is taken over a second: long enough to hold one arrival and the wait for
+the next, short enough to follow a drift."""
+SMOOTHING = 0.3
+"""The weight of one second's low point in the margin the correction follows (a few seconds: one
+late arrival is not a drift)."""
+CALM_FRAMES = 60 * 50
+"""How long the buffer must not run dry before the target is lowered (not below `TARGET_S`)."""
+HEADROOM_FRAMES = 2
+"""What the target keeps beyond the longest stall seen."""
+
+
+class JitterBuffer:
+    """Pushed audio of any chunk size in, one frame per ``take()`` out (the caller keeps the clock)."""
+
+    def __init__(self, target_s: float = TARGET_S, max_s: float = MAX_S) -> None:
+        self.base = self.target = int(target_s * SAMPLE_RATE)
+        self.limit = int(max_s * SAMPLE_RATE)
+        self.hold = int(HOLD_S * SAMPLE_RATE)
+        self._samples = np.zeros(0, dtype=np.float32)
+        self.rate = SAMPLE_RATE
+        self._resampler = soxr.ResampleStream(SAMPLE_RATE, SAMPLE_RATE, 1, dtype="float32", vr=True)
+        self._margin = float(self.target)
+        self._low = self._lowest = self.hold
+        self._taken = 0
+        self._calm_since = 0
+        self._dry_since: int | None = None
+        """The take at which the buffer last ran dry, until audio comes back."""
+        self.playing = False
+        """Whether audio is being played out (false until the target is first reached, and again
+        after the buffer ran dry until it is reached again)."""
+        self.correction = 0.0
+        """The rate correction applied now: positive when the sender runs fast."""
+        self.gaps = 0
+        """Times the buffer ran dry while its sender was sending (each a stretch of silence)."""
+        self.sending = True
+        """False once the sender has ended: running dry then is the end, not a gap."""
+        self.dropped_samples = 0
+        """Audio dropped because a burst went beyond the bound."""
+
+    @property
+    def buffered_s(self) -> float:
+        """The audio waiting to be played: what the buffer adds to the input's delay now."""
+        return len(self._samples) / SAMPLE_RATE
+
+    @property
+    def target_s(self) -> float:
+        """The margin the buffer keeps now."""
+        return self.target / SAMPLE_RATE
+
+    def begin(self, rate: int) -> None:
+        """A new sender, whose audio comes at ``rate`` Hz: what the last one sent still plays out."""
+        self.rate = rate
+        self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", vr=True)
+        self._margin = float(self.target)
+        self.correction = 0.0
+        self.sending = True
+
+    def end(self) -> None:
+        """The sender has ended: what it sent plays out."""
+        self.sending = False
+
+    def push(self, pcm: bytes) -> None:
+        """Add mono PCM16 from the sender (at the rate it began with), resampled to ours by the
+        current correction."""
+        samples = from_pcm16(pcm[: len(pcm) // 2 * 2])
+        self._resampler.set_io_ratio(self.rate * (1 + self.correction), SAMPLE_RATE)
+        self._samples = np.concatenate((self._samples, self._resampler.resample_chunk(samples)))
+        self._drop_beyond(self.hold)
+
+    def take(self, owed: int = 0) -> bytes:
+        """The next frame: the sender's audio, or silence while priming or dry. ``owed`` is how many
+        more frames the clock is due now: a taker that stalled catches up without the audio that
+        waited meanwhile counting as a burst."""
+        self._drop_beyond(self.limit + owed * FRAME_SAMPLES)
+        self._taken += 1
+        if self._dry_since is not None and len(self._samples) >= FRAME_SAMPLES:
+            # The stall is over: the next one like it must find its length and a little more held.
+            dry = (self._taken - self._dry_since + HEADROOM_FRAMES) * FRAME_SAMPLES
+            self.target = min(self.target + dry, int(MAX_TARGET_S * SAMPLE_RATE))
+            self._margin = float(self.target)
+            self._dry_since = None
+        if not self.playing and len(self._samples) >= self.target:
+            self.playing = True
+        if not self.playing:
+            return bytes(FRAME_BYTES)
+        if len(self._samples) < FRAME_SAMPLES:
+            # Dry: what is left waits for the rest of its sound, and the target is reached again
+            # before playing on (one gap, not a stutter of them).
+            self.playing = False
+            if self.sending:
+                self.gaps += 1
+                self._dry_since = self._calm_since = self._taken
+                self._lowest = self.hold
+            return bytes(FRAME_BYTES)
+        self._follow(len(self._samples) - FRAME_SAMPLES)
+        frame, self._samples = self._samples[:FRAME_SAMPLES], self._samples[FRAME_SAMPLES:]
+        return to_pcm16(frame)
+
+    def _drop_beyond(self, bound: int) -> None:
+        if len(self._samples) > bound:
+            excess = len(self._samples) - bound
+            self.dropped_samples += excess
+            self._samples = self._samples[excess:]
+
+    def _follow(self, left: int) -> None:
+        self._low = min(self._low, left)
+        self._lowest = min(self._lowest, left)
+        if self._taken % WINDOW_FRAMES:
+            return
+        self._margin += SMOOTHING * (self._low - self._margin)
+        self._low = self.hold
+        error_s = (self._margin - self.target) / SAMPLE_RATE
+        self.correction = max(-MAX_CORRECTION, min(MAX_CORRECTION, GAIN * error_s))
+        if self._taken - self._calm_since >= CALM_FRAMES:
+            spare = self._lowest - HEADROOM_FRAMES * FRAME_SAMPLES
+            self.target = max(self.base, self.target - max(0, spare))
+            self._calm_since, self._lowest = self._taken, self.hold
