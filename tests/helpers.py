@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import soundfile
 
-from harness.live import OPERATOR_TOKEN, LiveServer, Received, free_port, live_server
+from harness.live import OPERATOR_TOKEN, LiveServer, Received, free_port, listen, live_server
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
@@ -132,6 +132,50 @@ def three_turns(path: Path) -> Path:
     pcm = bytes(RATE * 2) + b"".join(tone(1.0, freq) + pause for freq in (300, 350, 400))
     soundfile.write(str(path), np.frombuffer(pcm, dtype="<i2"), RATE, subtype="PCM_16")
     return path
+
+
+TONES = ["tone 300", "tone 350", "tone 400"]
+"""The tone talk's turns as the Voice Live test server hears them (`tone_name`)."""
+
+
+async def tone_listener(server: LiveServer, lang: str = "es") -> asyncio.Task[Received]:
+    """A listener of ``lang``, counted by the room before this returns, that collects until it has
+    three final captions and all their audio (one round of the tone talk)."""
+    listener = asyncio.create_task(
+        listen(
+            f"{server.ws}/ws/listen/{lang}",
+            lambda r: len(r.finals()) >= 3 and r.ended() >= set(r.finals()),
+            within_s=60,
+        )
+    )
+    await until(lambda: server.room.hub.listener_count(lang) == 1)
+    return listener
+
+
+def assert_heard_the_tones(received: Received) -> None:
+    """Each tone of a (looped) tone talk under its own caption, in order, with all its audio."""
+    heard = [c["source_text"] for c in sorted(received.finals().values(), key=lambda c: c["id"])][:3]
+    start = TONES.index(heard[0])
+    assert heard == TONES[start:] + TONES[:start], heard
+    assert all(share >= 0.99 for share in received.audio_shares().values())
+
+
+@contextlib.asynccontextmanager
+async def published_room() -> AsyncIterator[LiveServer]:
+    """A one-room server into Spanish that takes its talk from a publisher, on the Voice Live test
+    server that names tones."""
+    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+        settings = load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "publish-key"},
+            overrides={
+                "targets": ["es"],
+                "engine": "voicelive",
+                "azure.model": "gpt-4.1",
+                "audio.input": "publish",
+            },
+        )
+        async with live_server(settings) as running:
+            yield running
 
 
 def spans(samples: np.ndarray, rate: int = 24_000) -> list[tuple[float, float]]:

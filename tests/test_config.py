@@ -64,6 +64,7 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"audio.input": "publish", "audio.publish_key": "short"}, "audio.publish_key", "at least 16"),
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),
+        ({"server.ice_servers": [{"urls": "http://stun.example"}]}, "server.ice_servers[0].urls", "stun:"),
         ({"local.beam_size": 0}, "local.beam_size", "at least 1"),
         ({"glossary": {"terms": {"xx": {"a": "b"}}}}, "glossary.terms.xx", "available: ar, ca"),
         ({"glossary": {"terms": {"es": {"keynote": " "}}}}, "glossary.terms.es.keynote", "not be empty"),

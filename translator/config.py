@@ -192,6 +192,19 @@ class BrokerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Serve listeners of a talk whose pipeline runs elsewhere (another process or machine)."""
 
 
+class IceServer(msgspec.Struct, forbid_unknown_fields=True):
+    """A STUN or TURN server that WHIP publishers' connections may use across a NAT."""
+
+    urls: str
+    """``stun:host:3478`` or ``turn:host:3478``."""
+    username: str | None = None
+    credential: str | None = None
+    """A TURN server's password: a secret, never printed."""
+
+    def __repr__(self) -> str:
+        return f"IceServer(urls={self.urls!r}, username={self.username!r})"
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The HTTP server listeners connect to."""
 
@@ -224,6 +237,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     process of its own, which serves the operator surfaces on ``operator_port``."""
     operator_port: int | None = None
     """Where the operator surfaces are served when ``workers`` > 1 (None: ``port`` + 1)."""
+    ice_servers: list[IceServer] = []
+    """STUN/TURN servers for WHIP publishers behind a NAT (none: the host's own addresses)."""
 
     def __repr__(self) -> str:
         token = "None" if self.operator_token is None else "'***'"
@@ -625,6 +640,11 @@ def validate(settings: Settings) -> None:
         value = getattr(settings.server, field)
         if value is not None and not Path(value).is_file():
             raise ConfigError(f"server.{field}", f"no such file: {value}")
+    for index, ice in enumerate(settings.server.ice_servers):
+        if not ice.urls.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            raise ConfigError(
+                f"server.ice_servers[{index}].urls", "must start with stun:, stuns:, turn: or turns:"
+            )
     if (settings.server.tls_cert is None) != (settings.server.tls_key is None):
         raise ConfigError("server.tls_key", "tls_cert and tls_key go together")
     if settings.server.tls_cert is not None:

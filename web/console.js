@@ -349,6 +349,7 @@ async function renderPublishing() {
   $("speaker-link").textContent = info.speaker_page;
   $("publish-key").textContent = info.key;
   $("publish-ws").textContent = info.websocket;
+  $("publish-whip").textContent = info.whip;
   const qr = await authorized(path("/publish/qr.svg"));
   if (qr.ok) $("speaker-qr").src = `data:image/svg+xml,${encodeURIComponent(await qr.text())}`;
 }

@@ -3,7 +3,6 @@ becomes the room's input, and a listener hears and reads each of the speaker's s
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
@@ -15,28 +14,14 @@ from PIL import Image
 from playwright.async_api import Browser, async_playwright, expect
 
 from harness.browser import CHROMIUM_ARGS
-from harness.live import OPERATOR_TOKEN, LiveServer, listen, live_server
-from harness.voicelive_server import FakeVoiceLive, tone_name
-from tests.helpers import three_turns, until
-from translator.config import load_settings
-
-TONES = ["tone 300", "tone 350", "tone 400"]
+from harness.live import OPERATOR_TOKEN, LiveServer
+from tests.helpers import assert_heard_the_tones, published_room, three_turns, tone_listener, until
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[LiveServer]:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "speak-key"},
-            overrides={
-                "targets": ["es"],
-                "engine": "voicelive",
-                "azure.model": "gpt-4.1",
-                "audio.input": "publish",
-            },
-        )
-        async with live_server(settings) as running:
-            yield running
+    async with published_room() as running:
+        yield running
 
 
 @pytest.fixture
@@ -57,14 +42,7 @@ async def speaker(tmp_path: Path) -> AsyncIterator[Browser]:
 
 
 async def test_the_speaker_page_is_the_rooms_microphone(server: LiveServer, speaker: Browser) -> None:
-    listener = asyncio.create_task(
-        listen(
-            f"{server.ws}/ws/listen/es",
-            lambda r: len(r.finals()) >= 3 and r.ended() >= set(r.finals()),
-            within_s=60,
-        )
-    )
-    await until(lambda: server.room.hub.listener_count("es") == 1)
+    listener = await tone_listener(server)
     page = await speaker.new_page()
     await page.goto(f"{server.url}/speak#key={server.room.publish_key}")
     assert "#" not in page.url, "the key leaves the address bar"
@@ -77,10 +55,7 @@ async def test_the_speaker_page_is_the_rooms_microphone(server: LiveServer, spea
     await expect(page.locator("#level-db")).to_have_text("-15 dBFS")
     await page.get_by_role("button", name="Stop").click()
     await until(lambda: server.room.input_report().detail == "waiting for the speaker")
-    heard = [c["source_text"] for c in sorted(received.finals().values(), key=lambda c: c["id"])][:3]
-    start = TONES.index(heard[0])
-    assert heard == (TONES[start:] + TONES[:start]), "each tone under its own caption, in order"
-    assert all(share >= 0.99 for share in received.audio_shares().values())
+    assert_heard_the_tones(received)
     assert server.room.published is not None and server.room.published.buffer.dropped_samples == 0
 
 
@@ -110,6 +85,7 @@ async def test_the_console_hands_out_the_speakers_link_and_changes_its_key(
     old = server.room.publish_key
     link = f"{server.url}/speak#key={old}"
     await expect(page.locator("#speaker-link")).to_have_text(link)
+    await expect(page.locator("#publish-whip")).to_have_text(f"{server.url}/whip")
     await expect(page.locator("#input-state")).to_contain_text("waiting for the speaker")
     # Loopback: the service's own machine, where a page may use its microphone over http.
     await expect(page.locator("#cannot-record")).to_be_hidden()
@@ -120,3 +96,34 @@ async def test_the_console_hands_out_the_speakers_link_and_changes_its_key(
     await page.get_by_role("button", name="New key").click()
     await until(lambda: server.room.publish_key != old)
     await expect(page.locator("#publish-key")).to_have_text(server.room.publish_key)
+
+
+WHIP_CLIENT = """async (key) => {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendonly" });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((done) => {
+    if (pc.iceGatheringState === "complete") done();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
+  });
+  const response = await fetch("/whip", {
+    method: "POST", body: pc.localDescription.sdp,
+    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${key}` },
+  });
+  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+  window.whip = { pc, location: response.headers.get("Location") };
+  return response.status;
+}"""
+
+
+async def test_a_browsers_webrtc_publishes_over_whip(server: LiveServer, speaker: Browser) -> None:
+    """Chromium's own WebRTC (not the library the server uses) as the encoder."""
+    listener = await tone_listener(server)
+    context = await speaker.new_context(bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(f"{server.url}/speak")
+    assert await page.evaluate(WHIP_CLIENT, server.room.publish_key) == 201
+    received = await listener
+    await context.close()
+    assert_heard_the_tones(received)

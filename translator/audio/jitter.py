@@ -9,9 +9,10 @@ margin (the *target*) of audio before each arrival:
 - a sender whose clock runs fast or slow (±200 ppm is 1.4 s over two hours) is resampled by the
   difference between that low point and the target, so the buffer neither grows nor empties;
 - a network whose stalls outlast the margin makes the buffer run dry: that stretch becomes silence
-  (counted), and the target grows by as long as it was dry (up to `MAX_TARGET_S`); after a minute
-  without running dry it falls by what that minute never needed (the fill's lowest point), so
-  the delay follows the network;
+  (counted), play resumes as soon as a little audio is back, and the target grows to the stall's
+  length (up to `MAX_TARGET_S`), rebuilt by playing slightly slower; after a minute without
+  running dry it falls by what that minute never needed (the fill's lowest point), so the delay
+  follows the network;
 - a burst beyond `MAX_S` loses its oldest audio (counted): the delay stays bounded.
 """
 
@@ -30,11 +31,17 @@ MAX_S = 1.0
 """The most a burst may bring ahead of the clock; beyond it the oldest audio is dropped."""
 HOLD_S = 8.0
 """The most kept while nobody takes (the room is stopped, or its loop stalled): a memory bound."""
-GAIN = 0.05
+GAIN = 0.1
 """The correction (a fraction of the rate) per second of margin above or below the target: 200 ppm
-of drift settles 4 ms off the target."""
+of drift settles 2 ms off the target."""
 MAX_CORRECTION = 0.005
 """A sender more than 0.5 % off is not a clock drifting but a wrong rate: corrected that far only."""
+REBUILD_BEYOND_S = 0.04
+"""A margin this far from the target (after running dry, after a burst) is rebuilt faster..."""
+MAX_REBUILD = 0.02
+"""...by playing up to 2 % slower or faster (a third of a semitone): 100 ms in five seconds."""
+RESUME_FRAMES = 3
+"""After running dry, play on once this much has come (not at the first frame: no stutter)."""
 WINDOW_FRAMES = 50
 """The fill's low point is taken over a second: long enough to hold one arrival and the wait for
 the next, short enough to follow a drift."""
@@ -63,6 +70,12 @@ class JitterBuffer:
         self._calm_since = 0
         self._dry_since: int | None = None
         """The take at which the buffer last ran dry, until audio comes back."""
+        self._last_push = 0
+        """The take after which audio last came."""
+        self._dry_after = 0
+        """How many takes after the last audio the buffer ran dry (the stall's first part)."""
+        self._started = False
+        """Whether this sender's audio has begun to play (the target was gathered once)."""
         self.playing = False
         """Whether audio is being played out (false until the target is first reached, and again
         after the buffer ran dry until it is reached again)."""
@@ -92,6 +105,7 @@ class JitterBuffer:
         self._margin = float(self.target)
         self.correction = 0.0
         self.sending = True
+        self._started = self.playing
 
     def end(self) -> None:
         """The sender has ended: what it sent plays out."""
@@ -104,6 +118,12 @@ class JitterBuffer:
         self._resampler.set_io_ratio(self.rate * (1 + self.correction), SAMPLE_RATE)
         self._samples = np.concatenate((self._samples, self._resampler.resample_chunk(samples)))
         self._drop_beyond(self.hold)
+        self._last_push = self._taken
+
+    @property
+    def dry(self) -> bool:
+        """Playing, and not a frame left: the next take is a gap unless audio comes first."""
+        return self.playing and len(self._samples) < FRAME_SAMPLES
 
     def take(self, owed: int = 0) -> bytes:
         """The next frame: the sender's audio, or silence while priming or dry. ``owed`` is how many
@@ -112,22 +132,24 @@ class JitterBuffer:
         self._drop_beyond(self.limit + owed * FRAME_SAMPLES)
         self._taken += 1
         if self._dry_since is not None and len(self._samples) >= FRAME_SAMPLES:
-            # The stall is over: the next one like it must find its length and a little more held.
-            dry = (self._taken - self._dry_since + HEADROOM_FRAMES) * FRAME_SAMPLES
-            self.target = min(self.target + dry, int(MAX_TARGET_S * SAMPLE_RATE))
-            self._margin = float(self.target)
+            # The stall is over: the next one like it must find its length, and a little more, held.
+            stall = (self._taken - self._dry_since + self._dry_after + HEADROOM_FRAMES) * FRAME_SAMPLES
+            self.target = min(max(self.target, stall), int(MAX_TARGET_S * SAMPLE_RATE))
             self._dry_since = None
-        if not self.playing and len(self._samples) >= self.target:
-            self.playing = True
+        # At the start the whole target is gathered first; after running dry, a little: each
+        # moment waited is silence in the middle of speech, and the margin is rebuilt by playing
+        # slower instead (`_follow`).
+        needed = RESUME_FRAMES * FRAME_SAMPLES if self._started else self.target
+        if not self.playing and len(self._samples) >= needed:
+            self.playing = self._started = True
         if not self.playing:
             return bytes(FRAME_BYTES)
         if len(self._samples) < FRAME_SAMPLES:
-            # Dry: what is left waits for the rest of its sound, and the target is reached again
-            # before playing on (one gap, not a stutter of them).
             self.playing = False
             if self.sending:
                 self.gaps += 1
                 self._dry_since = self._calm_since = self._taken
+                self._dry_after = self._taken - self._last_push
                 self._lowest = self.hold
             return bytes(FRAME_BYTES)
         self._follow(len(self._samples) - FRAME_SAMPLES)
@@ -148,7 +170,8 @@ class JitterBuffer:
         self._margin += SMOOTHING * (self._low - self._margin)
         self._low = self.hold
         error_s = (self._margin - self.target) / SAMPLE_RATE
-        self.correction = max(-MAX_CORRECTION, min(MAX_CORRECTION, GAIN * error_s))
+        bound = MAX_CORRECTION if abs(error_s) < REBUILD_BEYOND_S else MAX_REBUILD
+        self.correction = max(-bound, min(bound, GAIN * error_s))
         if self._taken - self._calm_since >= CALM_FRAMES:
             spare = self._lowest - HEADROOM_FRAMES * FRAME_SAMPLES
             self.target = max(self.base, self.target - max(0, spare))

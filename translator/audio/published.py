@@ -121,6 +121,14 @@ class PublishedSource(AudioSource):
             delay = start + sent * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            elif delay < -interval and self.buffer.dry:
+                # Behind by more than a frame with nothing to play: this process was held up (a
+                # busy machine), and the sender's audio of that time is still on its way in
+                # through the loop. The clock slips by the hold-up rather than playing silence the
+                # sender never sent.
+                start -= delay
+                await asyncio.sleep(interval / 2)
+                continue
             sent += 1
             owed = max(0, int((loop.time() - start) / interval) + 1 - sent)
             yield self.buffer.take(owed)

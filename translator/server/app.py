@@ -43,6 +43,7 @@ from translator.server import (
     stopping,
     stream,
     transcripts,
+    whip,
     workers,
 )
 from translator.server.edge import Edge
@@ -73,6 +74,8 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         api.readyz,
         listen,
         publish.publish,
+        whip.whip,
+        whip.end_whip,
         sse.captions,
         stream.stream,
         hls.hls,
@@ -90,6 +93,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         metrics.metrics,
         pages.console,
     ]
+    sessions = whip.WhipSessions()
     return Litestar(
         route_handlers=public + (operators if operator else []),
         after_exception=[_log_unexpected],
@@ -99,7 +103,10 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         # The service's own logging set-up (``logs.py``: level, text or JSON) stays: Litestar's would
         # replace the root handler.
         logging_config=None,
-        state=State({"rooms": rooms} | ({"registry": metrics.install(rooms)} if operator else {})),
+        state=State(
+            {"rooms": rooms, "whip": sessions} | ({"registry": metrics.install(rooms)} if operator else {})
+        ),
+        on_shutdown=[sessions.close],
         # No schema pages: they load scripts from public CDNs and show more than listeners need.
         openapi_config=None,
     )

@@ -51,6 +51,9 @@ CLOSE_UNSUPPORTED = 1003
 CLOSE_KEY_CHANGED = 4403
 CLOSE_TRY_AGAIN_LATER = 1013
 KEY_CHANGED = "the publishing key was changed"
+LISTENERS_ONLY = "this process serves listeners only: publish on the operator port"
+"""With several listener processes, publishers go where the talks run."""
+TOO_MANY_GUESSES = "too many wrong keys from your address; try in a minute"
 
 
 class Hello(msgspec.Struct, forbid_unknown_fields=True):
@@ -90,6 +93,8 @@ class PublishInfo(msgspec.Struct):
     """Whether a browser can use a microphone on the speaker page at this address: only on https,
     or on the service's own machine (loopback)."""
     websocket: str
+    whip: str
+    """For OBS (Settings → Stream → WHIP) and WebRTC encoders; the key is the bearer token."""
     live: str | None
     """Who publishes now, if anyone."""
 
@@ -109,8 +114,7 @@ async def publish(socket: WebSocket, state: State, room: str | None = None) -> N
         await socket.close(CLOSE_UNKNOWN_LANGUAGE, close_reason(str(exc)))
         return
     if not isinstance(found, Room):
-        # With several listener processes, publishers go where the talks run.
-        await socket.close(CLOSE_BUSY, "this process serves listeners only: publish on the operator port")
+        await socket.close(CLOSE_BUSY, LISTENERS_ONLY)
         return
     if found.published is None:
         await socket.close(CLOSE_BUSY, close_reason(f"room {found.config.id} takes no published input"))
@@ -118,7 +122,7 @@ async def publish(socket: WebSocket, state: State, room: str | None = None) -> N
     address = address_key(socket.client.host if socket.client else "")
     guesses: WrongGuesses = rooms.wrong_keys
     if guesses.blocked(address):
-        await socket.close(CLOSE_TOO_MANY_GUESSES, "too many wrong keys from your address; try in a minute")
+        await socket.close(CLOSE_TOO_MANY_GUESSES, TOO_MANY_GUESSES)
         return
     hello = await _hello(socket)
     if hello is None:
@@ -254,5 +258,6 @@ def _info(rooms: Rooms, room: Room) -> PublishInfo:
         speaker_page=f"{rooms.speaker_url(room)}#key={quote(room.publish_key, safe='')}",
         speaker_page_can_record=base.startswith("https:") or is_loopback(base),
         websocket=f"{base.replace('http', 'ws', 1)}ws/publish/{room.config.id}",
+        whip=f"{rooms.speaker_url(room).removesuffix('speak')}whip",
         live=live,
     )
