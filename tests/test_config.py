@@ -62,6 +62,7 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ),
         ({"audio.input": "/no/such/talk.wav"}, "audio.input", "no such file"),
         ({"audio.input": "publish", "audio.publish_key": "short"}, "audio.publish_key", "at least 16"),
+        ({"audio.channel": 0}, "audio.channel", "counted from 1"),
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),
         ({"server.ice_servers": [{"urls": "http://stun.example"}]}, "server.ice_servers[0].urls", "stun:"),

@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--device", dest="audio.device", metavar="NAME_OR_INDEX", help="input device")
     serve.add_argument(
+        "--channel",
+        dest="audio.channel",
+        type=int,
+        metavar="N",
+        help="take only channel N (from 1) of a multi-channel device or file (default: mix them)",
+    )
+    serve.add_argument(
         "--loop", dest="audio.loop", action="store_const", const=True, help="repeat the WAV file"
     )
     serve.add_argument("--source", metavar="LANG", help="the speaker's language (default en)")

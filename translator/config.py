@@ -55,6 +55,9 @@ class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Input device name or index (``translator devices`` lists them); None for the system default."""
     loop: bool = False
     """Repeat a WAV file forever (demos)."""
+    channel: int | None = None
+    """Take only this channel of a multi-channel device or file, counted from 1 (the desk's feed on
+    input 2 of a USB interface); None mixes the channels down."""
     publish_key: str | None = None
     """The key a publisher presents (``publish``); a secret, never printed. None: a new one each
     start, which the operator reads and rotates in the console (``GET /api/rooms/{room}/publish``)."""
@@ -62,7 +65,8 @@ class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
     def __repr__(self) -> str:
         key = "None" if self.publish_key is None else "'***'"
         return (
-            f"AudioConfig(input={self.input!r}, device={self.device!r}, loop={self.loop}, publish_key={key})"
+            f"AudioConfig(input={self.input!r}, device={self.device!r}, loop={self.loop}, "
+            f"channel={self.channel}, publish_key={key})"
         )
 
 
@@ -537,6 +541,8 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}targets", "a language is listed twice")
     if bad := room.glossary.problem(set(LANGUAGES)):
         raise ConfigError(f"{prefix}{bad[0]}", bad[1])
+    if room.audio.channel is not None and not 1 <= room.audio.channel <= 64:
+        raise ConfigError(f"{prefix}audio.channel", "must be between 1 and 64 (counted from 1)")
     key = room.audio.publish_key
     if key is not None and len(key) < MIN_TOKEN_CHARS:
         raise ConfigError(f"{prefix}audio.publish_key", f"must be at least {MIN_TOKEN_CHARS} characters")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from translator.audio.mic import MicSource, list_input_devices
 from translator.errors import SourceError
@@ -57,4 +58,38 @@ async def test_the_microphone_captures_what_is_played(pulse_talk_sink: str, talk
 async def test_an_unknown_device_lists_the_ones_there_are() -> None:
     with pytest.raises(SourceError, match="cannot open microphone 'no-such-device' .*input devices:"):
         async with MicSource("no-such-device"):
+            pass
+
+
+def dominant_hz(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(samples))
+    return float(np.fft.rfftfreq(len(samples), 1 / 24_000)[int(np.argmax(spectrum))])
+
+
+async def test_one_channel_of_a_stereo_device_is_taken_alone(pulse_talk_sink: str, tmp_path: Path) -> None:
+    """A desk's feed on one input, a hall microphone on the other: 300 Hz left, 500 Hz right."""
+    seconds = np.arange(48_000 * 3) / 48_000
+    stereo = np.stack([np.sin(2 * np.pi * 300 * seconds), np.sin(2 * np.pi * 500 * seconds)], axis=1) * 0.3
+    both = tmp_path / "two-inputs.wav"
+    soundfile.write(str(both), stereo, 48_000, subtype="PCM_16")
+    heard = {}
+    for channel in (1, 2):
+        async with MicSource("pulse", channel=channel) as mic:
+            player = await asyncio.create_subprocess_exec("paplay", f"--device={pulse_talk_sink}", str(both))
+            frames: list[bytes] = []
+            async with asyncio.timeout(20):
+                async for frame in mic.frames():
+                    frames.append(frame)
+                    if len(frames) * 0.02 > 2.5:
+                        break
+            await player.wait()
+        assert mic.description.endswith(f", channel {channel}")
+        heard[channel] = round(dominant_hz(b"".join(frames[25:])) / 50) * 50
+    assert heard == {1: 300, 2: 500}
+
+
+async def test_a_channel_the_device_does_not_have_is_refused_by_name(pulse_talk_sink: str) -> None:
+    with pytest.raises(SourceError, match="audio.channel is 99, but 'pulse' has"):
+        async with MicSource("pulse", channel=99):
             pass

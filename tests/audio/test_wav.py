@@ -62,3 +62,17 @@ def test_framer_keeps_the_remainder() -> None:
     assert framer.feed(b"gh") == [b"efgh"]
     assert framer.feed(b"i") == []
     assert framer.flush() == [b"i\0\0\0"]
+
+
+def test_one_channel_of_a_multi_channel_file_is_taken_alone(tmp_path: Path) -> None:
+    seconds = np.arange(48_000) / 48_000
+    four = np.stack([np.sin(2 * np.pi * hz * seconds) * 0.3 for hz in (300, 400, 500, 600)], axis=1)
+    path = tmp_path / "desk.wav"
+    soundfile.write(str(path), four, 48_000, subtype="PCM_16")
+    peaks = []
+    for channel in (1, 3):
+        pcm = np.frombuffer(read_wav(path, channel), dtype="<i2").astype(np.float64)
+        peaks.append(round(np.argmax(np.abs(np.fft.rfft(pcm))) * SAMPLE_RATE / len(pcm)))
+    assert peaks == [300, 500]
+    with pytest.raises(SourceError, match="audio.channel is 5, but the file has 4 channel"):
+        read_wav(path, 5)

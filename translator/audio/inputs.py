@@ -11,7 +11,7 @@ def open_source(config: AudioConfig) -> AudioSource:
     if config.input == "mic":
         from translator.audio.mic import MicSource
 
-        return MicSource(config.device)
+        return MicSource(config.device, channel=config.channel)
     from translator.audio.wav import WavSource
 
-    return WavSource(config.input, loop=config.loop)
+    return WavSource(config.input, loop=config.loop, channel=config.channel)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from translator.audio.format import FRAME_SAMPLES, SAMPLE_RATE, Framer, Resampler
 from translator.audio.source import AudioSource
@@ -60,10 +61,14 @@ def _device_arg(device: str | None) -> int | str | None:
 class MicSource(AudioSource):
     """Captures int16 mono from an input device; frames cross into the event loop without blocking it."""
 
-    def __init__(self, device: str | None = None) -> None:
+    def __init__(self, device: str | None = None, channel: int | None = None) -> None:
         self.device = device
+        self.channel = channel
+        """The one channel taken (counted from 1: a desk's feed on one input of a USB interface);
+        None for a mono capture (the device mixes its channels down)."""
         self.description = f"microphone {device or '(default)'}"
         self._stream: Any = None
+        self._channels = 1
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_BLOCKS)
         self._resampler: Resampler | None = None
         self.overflows = 0
@@ -80,9 +85,17 @@ class MicSource(AudioSource):
             raise SourceError(
                 f"cannot open {which} ({exc}); input devices: {available}. {NEXT_STEPS}"
             ) from None
+        available = info["max_input_channels"]
+        if self.channel is not None and self.channel > available:
+            raise SourceError(
+                f"audio.channel is {self.channel}, but {info['name']!r} has {available} input channel(s)"
+            )
+        # Channel 1 alone is not a mono capture, which a device (or PulseAudio) mixes down.
+        channels = 1 if self.channel is None else min(max(self.channel, 2), available)
+        self._channels = channels
         rate = SAMPLE_RATE
         try:
-            sd.check_input_settings(device=device, channels=1, dtype="int16", samplerate=rate)
+            sd.check_input_settings(device=device, channels=channels, dtype="int16", samplerate=rate)
         except (ValueError, sd.PortAudioError):
             rate = int(info["default_samplerate"])
         self._resampler = Resampler(rate, SAMPLE_RATE)
@@ -103,14 +116,15 @@ class MicSource(AudioSource):
                 samplerate=rate,
                 blocksize=FRAME_SAMPLES * rate // SAMPLE_RATE,
                 device=device,
-                channels=1,
+                channels=channels,
                 dtype="int16",
                 callback=callback,
             )
             self._stream.start()
         except sd.PortAudioError as exc:
             raise SourceError(f"cannot open microphone {info['name']!r} ({exc}). {NEXT_STEPS}") from None
-        self.description = f"microphone {info['name']!r} at {rate} Hz"
+        which = "" if self.channel is None else f", channel {self.channel}"
+        self.description = f"microphone {info['name']!r} at {rate} Hz{which}"
 
     async def close(self) -> None:
         """Stop and close the device."""
@@ -124,5 +138,8 @@ class MicSource(AudioSource):
         framer = Framer()
         while True:
             block = await self._queue.get()
+            if self.channel is not None:
+                interleaved = np.frombuffer(block, dtype="<i2").reshape(-1, self._channels)
+                block = interleaved[:, self.channel - 1].tobytes()
             for frame in framer.feed(self._resampler.feed(block)):
                 yield frame

@@ -14,8 +14,9 @@ from translator.audio.source import AudioSource
 from translator.errors import SourceError
 
 
-def read_wav(path: str | Path) -> bytes:
-    """Read a WAV file of any common rate, channel count and sample type as 24 kHz mono PCM16.
+def read_wav(path: str | Path, channel: int | None = None) -> bytes:
+    """Read a WAV file of any common rate, channel count and sample type as 24 kHz mono PCM16: its
+    channels mixed, or only ``channel`` (counted from 1, as on a mixing desk).
 
     Raises SourceError naming the file and the problem.
     """
@@ -31,7 +32,11 @@ def read_wav(path: str | Path) -> bytes:
         raise SourceError(f"{path}: not a readable WAV file ({exc.error_string})") from None
     if samples.shape[0] == 0:
         raise SourceError(f"{path}: the file holds no audio")
-    mono = samples.mean(axis=1)
+    if channel is not None and channel > samples.shape[1]:
+        raise SourceError(
+            f"{path}: audio.channel is {channel}, but the file has {samples.shape[1]} channel(s)"
+        )
+    mono = samples.mean(axis=1) if channel is None else samples[:, channel - 1]
     if rate != SAMPLE_RATE:
         mono = soxr.resample(mono, rate, SAMPLE_RATE)
     return to_pcm16(mono)
@@ -40,16 +45,20 @@ def read_wav(path: str | Path) -> bytes:
 class WavSource(AudioSource):
     """Frames of a WAV file paced at real time; ``loop`` repeats it (with a second of silence between)."""
 
-    def __init__(self, path: str | Path, *, loop: bool = False, pace: float = 1.0) -> None:
+    def __init__(
+        self, path: str | Path, *, loop: bool = False, pace: float = 1.0, channel: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.loop = loop
         self.pace = pace
-        self.description = f"WAV file {self.path.name}"
+        self.channel = channel
+        which = "" if channel is None else f", channel {channel}"
+        self.description = f"WAV file {self.path.name}{which}"
         self._frames: list[bytes] = []
 
     async def open(self) -> None:
         """Read and convert the whole file up front, so that a bad file fails at start-up."""
-        pcm = await asyncio.to_thread(read_wav, self.path)
+        pcm = await asyncio.to_thread(read_wav, self.path, self.channel)
         framer = Framer()
         self._frames = framer.feed(pcm) + framer.flush()
 
