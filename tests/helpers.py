@@ -161,9 +161,9 @@ def assert_heard_the_tones(received: Received) -> None:
 
 
 @contextlib.asynccontextmanager
-async def published_room() -> AsyncIterator[LiveServer]:
+async def published_room(overrides: dict[str, object] | None = None) -> AsyncIterator[LiveServer]:
     """A one-room server into Spanish that takes its talk from a publisher, on the Voice Live test
-    server that names tones."""
+    server that names tones (``overrides``: settings by dotted name)."""
     async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "publish-key"},
@@ -172,6 +172,7 @@ async def published_room() -> AsyncIterator[LiveServer]:
                 "engine": "voicelive",
                 "azure.model": "gpt-4.1",
                 "audio.input": "publish",
+                **(overrides or {}),
             },
         )
         async with live_server(settings) as running:

@@ -58,6 +58,14 @@ class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
     channel: int | None = None
     """Take only this channel of a multi-channel device or file, counted from 1 (the desk's feed on
     input 2 of a USB interface); None mixes the channels down."""
+    backup: AudioConfig | None = None
+    """A second input that carries the talk while this one is down (``[audio.backup]``: ``input``,
+    ``device``, ``channel``)."""
+    failover_s: float = 3.0
+    """The backup takes over when this input has been silent this long while the backup heard
+    sound (or at once when this input fails or ends)."""
+    failback_s: float = 10.0
+    """This input takes back once it has carried sound again this long (at a pause)."""
     publish_key: str | None = None
     """The key a publisher presents (``publish``); a secret, never printed. None: a new one each
     start, which the operator reads and rotates in the console (``GET /api/rooms/{room}/publish``)."""
@@ -66,7 +74,7 @@ class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
         key = "None" if self.publish_key is None else "'***'"
         return (
             f"AudioConfig(input={self.input!r}, device={self.device!r}, loop={self.loop}, "
-            f"channel={self.channel}, publish_key={key})"
+            f"channel={self.channel}, backup={self.backup!r}, publish_key={key})"
         )
 
 
@@ -543,6 +551,24 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}{bad[0]}", bad[1])
     if room.audio.channel is not None and not 1 <= room.audio.channel <= 64:
         raise ConfigError(f"{prefix}audio.channel", "must be between 1 and 64 (counted from 1)")
+    backup = room.audio.backup
+    if backup is not None:
+        if backup.backup is not None:
+            raise ConfigError(f"{prefix}audio.backup.backup", "a backup has no backup of its own")
+        if (
+            backup.input == room.audio.input
+            and backup.device == room.audio.device
+            and backup.channel == room.audio.channel
+        ):
+            raise ConfigError(f"{prefix}audio.backup.input", "the backup is the same input as the primary")
+        if backup.input not in INPUT_KINDS and not Path(backup.input).is_file():
+            raise ConfigError(f"{prefix}audio.backup.input", f"no such file: {backup.input}")
+        if backup.channel is not None and not 1 <= backup.channel <= 64:
+            raise ConfigError(f"{prefix}audio.backup.channel", "must be between 1 and 64 (counted from 1)")
+    if not 0.5 <= room.audio.failover_s <= 60:
+        raise ConfigError(f"{prefix}audio.failover_s", "must be between 0.5 and 60 seconds")
+    if not 1 <= room.audio.failback_s <= 600:
+        raise ConfigError(f"{prefix}audio.failback_s", "must be between 1 and 600 seconds")
     key = room.audio.publish_key
     if key is not None and len(key) < MIN_TOKEN_CHARS:
         raise ConfigError(f"{prefix}audio.publish_key", f"must be at least {MIN_TOKEN_CHARS} characters")

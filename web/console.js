@@ -110,6 +110,7 @@ function health(status) {
   if (input.paused) return ["amber", "Paused: listeners are told the talk resumes shortly"];
   if (input.muted) return ["amber", "Microphone muted"];
   if (input.state === "ended") return ["amber", "The input has ended"];
+  if (input.failover?.active === "backup") return ["amber", `The backup input carries the talk (primary: ${input.failover.primary})`];
   if (input.silent) return ["amber", `No sound from the input for ${Math.round(input.silent_s)} s`];
   const waiting = status.languages.filter((l) => l.state !== "ready");
   if (waiting.length) return ["amber", waiting.map(named).join(" · ")];
@@ -129,6 +130,7 @@ function renderStatus(status) {
   $("level").value = Math.max(-60, source.level_dbfs);
   $("level-db").textContent = `${source.level_dbfs.toFixed(0)} dBFS`;
   setInput(source);
+  renderInputs(source.failover);
   const transcript = status.transcript;
   $("transcript").textContent = transcript.state === "failing"
     ? `failing: ${transcript.detail} (retrying; ${transcript.pending} caption(s) waiting, ${transcript.dropped} lost)`
@@ -337,6 +339,22 @@ async function selectRoom(id) {
   renderTalks();
   await renderPublishing();
 }
+
+// A room with a backup input: both inputs' state, which carries the talk, and the operator's hold.
+function renderInputs(failover) {
+  $("inputs").hidden = !failover;
+  if (!failover) return;
+  $("primary-input").textContent = failover.primary;
+  $("backup-input").textContent = failover.backup;
+  if (document.activeElement !== $("input-mode")) $("input-mode").value = failover.mode;
+  const behind = failover.behind_s ? `, ${failover.behind_s.toFixed(1)} s behind` : "";
+  $("input-active").textContent = `The ${failover.active} carries the talk${behind}`;
+}
+
+$("input-mode").addEventListener("change", async () => {
+  await send("POST", path("/input"), { source: $("input-mode").value });
+  renderStatus(await getJson(path("/status")));
+});
 
 // A room fed by a publisher (audio.input = "publish"): the speaker's link, its QR code and the key,
 // fetched when the room is shown and when its key changes (who publishes is the input's state).

@@ -60,6 +60,7 @@ def loud(sample: dict[str, Any], hz: int) -> bool:
     return sample["levels"][[300, 350, 400, 440].index(hz)] > LOUD_DB
 
 
+@pytest.mark.alone  # each sound judged against its cue on the page's own clock
 async def test_the_watch_page_switches_audio_language_and_subtitles(
     browser: Browser, server: LiveServer
 ) -> None:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from translator.audio.published import PublishedSource
 from translator.audio.source import AudioSource
 from translator.config import AudioConfig
 
 
-def open_source(config: AudioConfig) -> AudioSource:
-    """The source the settings ask for: a WAV file or a sound device."""
+def uses_publisher(config: AudioConfig) -> bool:
+    """Whether the input, or its backup, is a publisher over the network."""
+    return config.input == "publish" or (config.backup is not None and config.backup.input == "publish")
+
+
+def open_source(config: AudioConfig, published: PublishedSource | None = None) -> AudioSource:
+    """The source the settings ask for: a sound device, a WAV file, or ``published`` (the room's
+    publisher, kept across its restarts); with a backup, both behind a failover."""
+    primary = _one(config, published)
+    if config.backup is None:
+        return primary
+    from translator.audio.failover import FailoverSource
+
+    backup = _one(config.backup, published)
+    return FailoverSource(primary, backup, config.failover_s, config.failback_s)
+
+
+def _one(config: AudioConfig, published: PublishedSource | None) -> AudioSource:
+    if config.input == "publish":
+        assert published is not None, "a published input is the room's own"
+        return published
     if config.input == "mic":
         from translator.audio.mic import MicSource
 

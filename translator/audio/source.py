@@ -21,6 +21,22 @@ class NetworkBuffer(msgspec.Struct, frozen=True):
     """Audio lost because it came in a burst beyond the buffer's bound."""
 
 
+class FailoverReport(msgspec.Struct, frozen=True):
+    """A room's two inputs (`translator.audio.failover`), as the operator sees them."""
+
+    active: str
+    """``primary`` or ``backup``: which carries the talk now."""
+    mode: str
+    """``auto``, or the input the operator holds (``primary``, ``backup``)."""
+    switches: int
+    primary: str
+    """Its description and state."""
+    backup: str
+    behind_s: float
+    """How far the backup's audio runs behind (a switch went back to where the primary went
+    quiet); played away in its pauses."""
+
+
 class AudioSource(ABC):
     """A stream of 20 ms frames of 24 kHz mono PCM16, opened and closed as an async context manager."""
 
@@ -34,6 +50,11 @@ class AudioSource(ABC):
     @property
     def network(self) -> NetworkBuffer | None:
         """The jitter buffer of an input that comes over the network; None for a local one."""
+        return None
+
+    @property
+    def failover(self) -> FailoverReport | None:
+        """A source of two inputs: which carries the talk; None for one input."""
         return None
 
     async def __aenter__(self) -> Self:

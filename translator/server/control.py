@@ -5,6 +5,7 @@ control a server's only room."""
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import msgspec
 from litestar import Response, delete, get, post, put
@@ -12,7 +13,13 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_409_CONFLICT
 
-from translator.errors import LastLanguageError, RoomStoppedError, TranslatorError, UnknownLanguageError
+from translator.errors import (
+    LastLanguageError,
+    RoomStoppedError,
+    SourceError,
+    TranslatorError,
+    UnknownLanguageError,
+)
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, get_language
 from translator.printable import printable
@@ -32,6 +39,8 @@ class InputControl(msgspec.Struct, forbid_unknown_fields=True):
     """The speaker's microphone cut (a cough, an aside): silence, listeners are not told."""
     paused: bool | None = None
     """A break in the talk: silence, and every listener is told the talk is paused."""
+    source: Literal["auto", "primary", "backup"] | None = None
+    """With a backup input (``audio.backup``): hold one input, or let the room switch by itself."""
 
 
 class NewLanguage(msgspec.Struct, forbid_unknown_fields=True):
@@ -43,6 +52,8 @@ class InputState(msgspec.Struct, frozen=True):
 
     muted: bool
     paused: bool
+    source: str | None = None
+    """``auto``, ``primary`` or ``backup``; None without a backup input."""
 
 
 def _paths(path: str) -> list[str]:
@@ -55,10 +66,10 @@ async def control_input(state: State, data: InputControl, room: str | None = Non
     """Mute or pause the input; every session stays open."""
     found = local_room(state.rooms, room)
     try:
-        muted, paused = found.set_input(data.muted, data.paused)
-    except RoomStoppedError as exc:
+        muted, paused, source = found.set_input(data.muted, data.paused, data.source)
+    except (RoomStoppedError, SourceError) as exc:
         raise conflict(exc) from None
-    return InputState(muted, paused)
+    return InputState(muted, paused, source)
 
 
 @get(_paths("/glossary"), sync_to_thread=False, guards=[require_operator])

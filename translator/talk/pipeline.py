@@ -178,6 +178,7 @@ class InputState:
             talk_started_at=self.talk_started_at,
             seconds=self.frames * FRAME_MS / 1000,
             network=self.source.network,
+            failover=self.source.failover,
         )
 
 

@@ -20,12 +20,14 @@ from typing import Self
 import msgspec
 
 from translator.audio import SAMPLE_RATE, AudioSource, open_source
+from translator.audio.failover import FailoverSource, Mode
+from translator.audio.inputs import uses_publisher
 from translator.audio.levels import SILENCE_DBFS
 from translator.audio.published import PublishedSource
 from translator.config import BrokerConfig, RoomConfig, Settings
 from translator.engines.base import Engine
 from translator.engines.table import create_engine, describe, engine_for, model_for
-from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError
+from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError, SourceError
 from translator.glossary import Glossary
 from translator.hub import Hub
 from translator.hub.broker import RedisBroker
@@ -189,11 +191,12 @@ class Room(RoomBase):
     def __init__(self, config: RoomConfig, settings: Settings, source: AudioSource | None = None) -> None:
         super().__init__(config, Hub([FLOOR, *config.channels()]))
         self.settings = settings
-        self.published = PublishedSource() if source is None and config.audio.input == "publish" else None
-        """The input a publisher brings (``audio.input = "publish"``), kept across the talk's restarts."""
-        self._source = source or self.published
-        """A source the caller opened (tests, ``translator eval``), or the published one; else the
-        config's input, opened at each start."""
+        self.published = PublishedSource() if source is None and uses_publisher(config.audio) else None
+        """The input a publisher brings (``audio.input = "publish"``, or its backup's), kept across
+        the talk's restarts."""
+        self._source = source
+        """A source the caller opened (tests, ``translator eval``); else the config's input, opened
+        at each start."""
         self.publish_key = config.audio.publish_key or secrets.token_urlsafe(18)
         """What a publisher presents (compared in constant time, never logged)."""
         self._targets = [get_language(code) for code in config.channels()]
@@ -310,7 +313,9 @@ class Room(RoomBase):
         check_targets(engine, "" if not self.settings.rooms else f"rooms[{self._index()}].")
         stack = AsyncExitStack()
         try:
-            source = await stack.enter_async_context(self._source or open_source(config.audio))
+            source = await stack.enter_async_context(
+                self._source or open_source(config.audio, self.published)
+            )
             engine = await stack.enter_async_context(engine)
             pipeline = Pipeline(
                 source, engine, self.hub, on_lag=self._lag_measured, max_tempo=self.config.max_tempo
@@ -358,16 +363,26 @@ class Room(RoomBase):
 
     # The operator's controls.
 
-    def set_input(self, muted: bool | None = None, paused: bool | None = None) -> tuple[bool, bool]:
-        """Mute the input (silence; listeners are not told) or pause the talk (silence, and every
-        listener is told); a value left None stays as it is. Returns (muted, paused)."""
+    def set_input(
+        self, muted: bool | None = None, paused: bool | None = None, source: Mode | None = None
+    ) -> tuple[bool, bool, str | None]:
+        """Mute the input (silence; listeners are not told), pause the talk (silence, and every
+        listener is told), or hold one of two inputs (``source``); a value left None stays as it
+        is. Returns (muted, paused, the inputs' mode or None without a backup)."""
         pipeline = self._running()
+        inputs = pipeline.source if isinstance(pipeline.source, FailoverSource) else None
+        if source is not None:
+            if inputs is None:
+                raise SourceError(f"room {self.id} has one input: set audio.backup for a second")
+            if source != inputs.mode:
+                inputs.hold(source)
+                log.info("room %s: input %s by the operator", self.id, source)
         if muted is not None and muted != pipeline.input.muted:
             pipeline.input.muted = muted
             log.info("room %s: input %s by the operator", self.id, "muted" if muted else "unmuted")
         if paused is not None and paused != pipeline.input.paused:
             pipeline.set_paused(paused)
-        return pipeline.input.muted, pipeline.input.paused
+        return pipeline.input.muted, pipeline.input.paused, inputs.mode if inputs else None
 
     async def set_glossary(self, glossary: Glossary) -> str:
         """Use ``glossary`` from the next utterance on (and after a restart); returns what it would

@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from translator.audio.source import NetworkBuffer
+from translator.audio.source import FailoverReport, NetworkBuffer
 from translator.fidelity import Fidelity
 from translator.languages import Language
 from translator.talk.catchup import CatchUp
@@ -162,6 +162,8 @@ class InputReport(msgspec.Struct, frozen=True):
     seconds: float
     network: NetworkBuffer | None = None
     """A network input's jitter buffer (None for a local input)."""
+    failover: FailoverReport | None = None
+    """The primary and backup inputs (None without ``audio.backup``)."""
 
 
 class Urls(msgspec.Struct, frozen=True):
