@@ -11,56 +11,38 @@ from pathlib import Path
 import httpx
 import websockets
 
-from harness.live import listen, live_server
-from harness.voicelive_server import FakeVoiceLive, tone_name
-from tests.helpers import assert_heard_the_tones, settled, three_turns
+from tests.helpers import assert_heard_the_tones, published_room, settled, three_turns, tone_listener
 from translator.audio.wav import read_wav
-from translator.config import load_settings
 
 
 async def test_the_backup_carries_the_talk_until_the_primary_is_live_and_the_operator_can_hold_either(
     tmp_path: Path,
 ) -> None:
     hall = three_turns(tmp_path / "hall.wav")
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "backup-key"},
-            overrides={
-                "targets": ["es"],
-                "engine": "voicelive",
-                "azure.model": "gpt-4.1",
-                "audio.input": "publish",
-                "audio.failback_s": 2.0,
-                "audio.backup": {"input": str(hall), "loop": True},
-            },
-        )
-        async with (
-            live_server(settings) as server,
-            httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
-        ):
+    overrides = {"audio.failback_s": 2.0, "audio.backup": {"input": str(hall), "loop": True}}
+    async with (
+        published_room(overrides) as server,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
+    ):
 
-            async def inputs() -> dict:
-                return (await client.get("/api/status")).json()["input"]["failover"]
+        async def inputs() -> dict:
+            return (await client.get("/api/status")).json()["input"]["failover"]
 
-            # Nobody publishes: the primary gives nothing, and the hall microphone carries the talk.
-            received = await listen(
-                f"{server.ws}/ws/listen/es",
-                lambda r: len(r.finals()) >= 3 and r.ended() >= set(r.finals()),
-                within_s=60,
-            )
-            first = await inputs()
-            held = (await client.post("/api/input", json={"source": "primary"})).json()
-            while_held = await inputs()
-            auto = (await client.post("/api/input", json={"source": "auto"})).json()
-            back_to_backup = await settled(inputs, lambda f: f["active"] == "backup", within_s=10)
-            publisher = await websockets.connect(f"{server.ws}/ws/publish/main")
-            await publisher.send(json.dumps({"type": "publish", "key": server.room.publish_key}))
-            await publisher.recv()
-            talk = read_wav(three_turns(tmp_path / "speaker.wav")) * 3
-            sending = asyncio.create_task(_send_in_real_time(publisher, talk))
-            taken_back = await settled(inputs, lambda f: f["active"] == "primary", within_s=20)
-            sending.cancel()
-            await publisher.close()
+        # Nobody publishes: the primary gives nothing, and the hall microphone carries the talk.
+        received = await (await tone_listener(server))
+        first = await inputs()
+        held = (await client.post("/api/input", json={"source": "primary"})).json()
+        while_held = await inputs()
+        auto = (await client.post("/api/input", json={"source": "auto"})).json()
+        back_to_backup = await settled(inputs, lambda f: f["active"] == "backup", within_s=10)
+        publisher = await websockets.connect(f"{server.ws}/ws/publish/main")
+        await publisher.send(json.dumps({"type": "publish", "key": server.room.publish_key}))
+        await publisher.recv()
+        talk = read_wav(three_turns(tmp_path / "speaker.wav")) * 3
+        sending = asyncio.create_task(_send_in_real_time(publisher, talk))
+        taken_back = await settled(inputs, lambda f: f["active"] == "primary", within_s=20)
+        sending.cancel()
+        await publisher.close()
     assert_heard_the_tones(received)
     assert first["active"] == "backup" and first["mode"] == "auto"
     assert held["source"] == "primary" and while_held["active"] == "primary"
