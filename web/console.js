@@ -124,6 +124,7 @@ function renderStatus(status) {
   const flags = [source.muted && "muted", source.paused && "paused"].filter(Boolean);
   const net = source.network;
   const shown = [source.detail ? `${source.state}: ${source.detail}` : source.state,
+    source.delay_s >= 0.01 && `delay ${source.delay_s.toFixed(2)} s`,
     net && `buffer ${net.buffered_s.toFixed(2)} s, ${net.gaps} gap(s), ${net.dropped_s.toFixed(1)} s lost to bursts`,
   ].filter(Boolean).join(" · ");
   $("input-state").textContent = flags.length ? `${shown} (${flags.join(", ")})` : shown;

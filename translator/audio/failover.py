@@ -41,6 +41,9 @@ PREROLL_FRAMES = 10
 """A switch back in time starts this much (0.2 s) before the sound the primary missed."""
 HISTORY_MARGIN_FRAMES = 50
 """Kept beyond ``failover_s``: the most a switch goes back, and so the most the output runs behind."""
+FEED_TARGET_S = 0.04
+"""Each input's margin onto the failover's clock: a network input has its own jitter buffer already,
+and a device or a file delivers steadily; more is added after any stall (`JitterBuffer`)."""
 REOPEN_S = 2.0
 """How often an input that failed is tried again."""
 STOP_S = 5.0
@@ -55,7 +58,7 @@ class _Feed:
     def __init__(self, name: Which, source: AudioSource, keep: int) -> None:
         self.name = name
         self.source = source
-        self.buffer = JitterBuffer()
+        self.buffer = JitterBuffer(target_s=FEED_TARGET_S)
         self.state = "starting"
         self.detail = ""
         self.last_loud = -1
@@ -136,6 +139,12 @@ class FailoverSource(AudioSource):
         if self.active == "backup":
             return f"the backup carries the talk ({self.backup.source.description})"
         return self.primary.source.detail
+
+    @property
+    def delay_s(self) -> float:
+        """The active input's own delay, its jitter buffer here, and how far behind it plays."""
+        feed = self._feed(self.active)
+        return feed.source.delay_s + feed.buffer.buffered_s + self.lag * FRAME_MS / 1000
 
     @property
     def network(self) -> NetworkBuffer | None:

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from translator.audio.format import FRAME_SAMPLES, SAMPLE_RATE, Framer, Resampler
+from translator.audio.format import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Framer, Resampler
 from translator.audio.source import AudioSource
 from translator.errors import SourceError
 
@@ -125,6 +125,13 @@ class MicSource(AudioSource):
             raise SourceError(f"cannot open microphone {info['name']!r} ({exc}). {NEXT_STEPS}") from None
         which = "" if self.channel is None else f", channel {self.channel}"
         self.description = f"microphone {info['name']!r} at {rate} Hz{which}"
+
+    @property
+    def delay_s(self) -> float:
+        """PortAudio's input latency and the blocks queued for the loop."""
+        if self._stream is None:
+            return 0.0
+        return float(self._stream.latency) + self._queue.qsize() * FRAME_MS / 1000
 
     async def close(self) -> None:
         """Stop and close the device."""

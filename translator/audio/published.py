@@ -84,6 +84,11 @@ class PublishedSource(AudioSource):
         return "waiting for the speaker"
 
     @property
+    def delay_s(self) -> float:
+        """What waits in the jitter buffer."""
+        return self.buffer.buffered_s
+
+    @property
     def network(self) -> NetworkBuffer:
         """The jitter buffer's fill and what it had to drop or fill in."""
         buffer = self.buffer

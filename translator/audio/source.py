@@ -48,6 +48,12 @@ class AudioSource(ABC):
         return ""
 
     @property
+    def delay_s(self) -> float:
+        """How long its sound is held before it reaches the engines, as far as this process can
+        tell (a device's buffers, a jitter buffer; not a network's transit)."""
+        return 0.0
+
+    @property
     def network(self) -> NetworkBuffer | None:
         """The jitter buffer of an input that comes over the network; None for a local one."""
         return None

@@ -47,7 +47,7 @@ class NewLanguage(msgspec.Struct, forbid_unknown_fields=True):
     code: str
 
 
-class InputState(msgspec.Struct, frozen=True):
+class InputState(msgspec.Struct, frozen=True, omit_defaults=True):
     """The input's controls as they now stand."""
 
     muted: bool

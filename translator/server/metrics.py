@@ -100,6 +100,11 @@ class _RoomsCollector(Collector):
         )
         level = GaugeMetricFamily("translator_input_level_dbfs", "Input level (RMS, dBFS)", labels=["room"])
         restarts = CounterMetricFamily("translator_input_restarts", "Input restarts", labels=["room"])
+        delay = GaugeMetricFamily(
+            "translator_input_delay_seconds",
+            "How long the input holds its sound before the engines get it (not the network's transit)",
+            labels=["room"],
+        )
         buffered = GaugeMetricFamily(
             "translator_input_buffered_seconds",
             "A network input's jitter buffer: the delay it adds now",
@@ -159,6 +164,7 @@ class _RoomsCollector(Collector):
             running.add_metric([room.id], room.state == "running")
             level.add_metric([room.id], report.level_dbfs)
             restarts.add_metric([room.id], report.restarts)
+            delay.add_metric([room.id], report.delay_s)
             if report.network is not None:
                 buffered.add_metric([room.id], report.network.buffered_s)
                 gaps.add_metric([room.id], report.network.gaps)
@@ -171,7 +177,7 @@ class _RoomsCollector(Collector):
                 malformed.add_metric([room.id], room.broker.malformed)
         yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, stalls, ready)
         yield from (tokens, carried, missed, behind, tempo)
-        yield from (running, level, restarts, buffered, gaps, burst_dropped)
+        yield from (running, level, restarts, delay, buffered, gaps, burst_dropped)
         yield from (failing, pending, dropped, malformed)
         yield CounterMetricFamily(
             "translator_event_loop_stalls",

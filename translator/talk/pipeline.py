@@ -177,6 +177,7 @@ class InputState:
             silent=self.silent,
             talk_started_at=self.talk_started_at,
             seconds=self.frames * FRAME_MS / 1000,
+            delay_s=round(self.source.delay_s, 3),
             network=self.source.network,
             failover=self.source.failover,
         )

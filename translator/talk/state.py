@@ -160,6 +160,9 @@ class InputReport(msgspec.Struct, frozen=True):
     silent: bool
     talk_started_at: int | None
     seconds: float
+    delay_s: float = 0.0
+    """How long the input holds its sound before the engines get it (a device's buffers, a jitter
+    buffer, a backup running behind; a network's transit is not seen)."""
     network: NetworkBuffer | None = None
     """A network input's jitter buffer (None for a local input)."""
     failover: FailoverReport | None = None
