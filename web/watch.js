@@ -78,6 +78,13 @@ if (window.Hls && window.Hls.isSupported()) {
   });
   hls.loadSource(playlist);
   hls.attachMedia(video);
+  // Subtitle segments go out half a second after their audio (a caption's words may come late):
+  // a player nearer the live edge than its sync position (a young stream, a jump after a stall)
+  // would reach a sentence before its subtitle. It goes back to the sync position.
+  video.addEventListener("timeupdate", () => {
+    const behind = hls.liveSyncPosition;
+    if (behind != null && video.currentTime > behind + 0.5) video.currentTime = behind;
+  });
   $("audio").addEventListener("change", (e) => { hls.audioTrack = Number(e.target.value); });
   $("subtitles").addEventListener("change", (e) => {
     hls.subtitleTrack = Number(e.target.value);

@@ -14,7 +14,12 @@ import av
 import httpx
 import numpy as np
 
-from tests.helpers import spans, tone_talk
+from tests.helpers import spans, tone_talk, until
+from translator.config import RoomConfig, Settings
+from translator.hub.chunks import AudioChunk
+from translator.messages import Caption
+from translator.outputs.playout import Programme
+from translator.talk.room import Room
 
 WINDOW_S = 4
 READ_TO_S = 11.0
@@ -140,3 +145,25 @@ async def test_every_language_is_a_rendition_with_its_subtitles_under_its_audio(
         # The window is bounded: the playlist and the folder.
         assert followed.most_listed <= math.ceil(WINDOW_S / 1.0), lang
         assert followed.most_files <= WINDOW_S + 3, lang
+
+
+async def test_an_utterance_whose_audio_runs_short_keeps_its_subtitle_across_the_gap() -> None:
+    """The engine's next burst of an utterance comes late: the play-out runs dry in the middle of it,
+    and the subtitle stays one cue, with its text, over both parts (it vanished after the gap)."""
+    room = Room(RoomConfig(targets=["es"]), Settings())
+    programme = Programme(room)
+    programme.start()
+    half = (np.sin(np.arange(12_000) / 5) * 8000).astype("<i2").tobytes()  # 0.5 s
+    try:
+        await until(lambda: len(room.hub.channels["es"].listeners) == 1)  # the programme follows it
+        room.hub.publish("es", Caption(7, "es", True, "hola a todos", "hello everyone", 0, 1000))
+        room.hub.publish_audio(AudioChunk.pcm("es", 7, 0, half))
+        await asyncio.sleep(0.9)  # the first half plays, then 0.4 s of nothing
+        room.hub.publish_audio(AudioChunk.pcm("es", 7, 12_000, half))
+        room.hub.publish_audio(AudioChunk.ending("es", 7, 24_000, "pcm"))
+        await asyncio.sleep(0.8)
+        cues = programme.cues("es", 0, programme.frame)
+    finally:
+        await programme.stop()
+    assert [cue.text for cue in cues] == ["hola a todos"], cues
+    assert (cues[0].end - cues[0].start) * 0.02 >= 1.3, "both halves and the gap between them"

@@ -78,7 +78,7 @@ class JitterBuffer:
         """Whether this sender's audio has begun to play (the target was gathered once)."""
         self.playing = False
         """Whether audio is being played out (false until the target is first reached, and again
-        after the buffer ran dry until it is reached again)."""
+        after the buffer ran dry, until a little has come back)."""
         self.correction = 0.0
         """The rate correction applied now: positive when the sender runs fast."""
         self.gaps = 0

@@ -1,4 +1,4 @@
-"""A room's input that a publisher brings over the network (the speaker page; later WHIP, RTMP, SRT).
+"""A room's input that a publisher brings over the network (the speaker page, WHIP).
 
 The source runs for as long as the room does, on the talk's clock: one frame every 20 ms, the
 publisher's audio through a jitter buffer, silence while nobody publishes. So the engines see one
@@ -9,7 +9,6 @@ time it was away.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 from translator.audio.format import FRAME_MS, SAMPLE_RATE
@@ -36,8 +35,6 @@ class Publication:
         self.who = who
         self.rate = rate
         """The sample rate the publisher sends at."""
-        self.started_at = time.monotonic()
-        self.received_bytes = 0
         self.revoked = asyncio.Event()
         """Set when the publisher must go (its key was changed, the room stopped)."""
         self.revoked_because = ""
@@ -45,7 +42,6 @@ class Publication:
     def push(self, pcm: bytes) -> None:
         """Add mono PCM16 at the publication's rate (any length) to the room's input."""
         if self._source.publication is self:
-            self.received_bytes += len(pcm)
             self._source.buffer.push(pcm)
 
     def revoke(self, because: str) -> None:

@@ -118,7 +118,6 @@ class Track:
         """By caption id; for the Original, placed by the caption's times."""
         self._texts: dict[int, str] = {}
         """Captions whose audio has not begun yet."""
-        self._playing: int | None = None
         self._listener: Listener | None = None
         self._task: asyncio.Task[None] | None = None
         self.channel: Channel | None = None
@@ -141,15 +140,15 @@ class Track:
         """The frame to play at programme frame ``frame`` (silence when nothing waits)."""
         self._room.set()
         if not self._pcm:
-            self._playing = None
             return SILENCE
         pcm, utterance = self._pcm.popleft()
         if self.lang != FLOOR:
             cue = self.cues.get(utterance)
-            if cue is None or utterance != self._playing:
+            if cue is None:
                 cue = self.cues[utterance] = Cue(frame, frame + 1, self._texts.pop(utterance, ""))
+            # An utterance whose audio ran short for a moment (the engine's next burst late) goes
+            # on under the same cue: its subtitle stays up across the gap, with its text.
             cue.end = frame + 1
-        self._playing = utterance
         return pcm
 
     def forget(self, before: int) -> None:
