@@ -45,6 +45,8 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         overrides={"audio.input": "publish", "audio.publish_key": "publishing-secret-3"},
     )
     assert "hunter2-secret" not in repr(settings) and "publishing-secret-3" not in repr(settings)
+    pulled = load_settings(env={}, overrides={"audio.input": "rtmp://media:1935/live/stream-key-4?auth=x"})
+    assert "stream-key-4" in repr(pulled) and "auth=x" not in repr(pulled), "the query is left out"
 
 
 @pytest.mark.parametrize(
@@ -63,6 +65,11 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"audio.input": "/no/such/talk.wav"}, "audio.input", "no such file"),
         ({"audio.input": "publish", "audio.publish_key": "short"}, "audio.publish_key", "at least 16"),
         ({"audio.channel": 0}, "audio.channel", "counted from 1"),
+        (
+            {"audio.input": "srt://desk:9000"},
+            "audio.input",
+            "srt:// streams cannot be read; use one of: http",
+        ),
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),
         ({"server.ice_servers": [{"urls": "http://stun.example"}]}, "server.ice_servers[0].urls", "stun:"),

@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--input",
         dest="audio.input",
-        metavar="mic|publish|PATH",
-        help="mic, publish (audio sent over the network: /ws/publish), or a WAV file (default mic)",
+        metavar="mic|publish|URL|PATH",
+        help="mic; publish (the speaker page, WHIP); a stream to read (https://, rtmp://, rtsp://); "
+        "or a WAV file (default mic)",
     )
     serve.add_argument("--device", dest="audio.device", metavar="NAME_OR_INDEX", help="input device")
     serve.add_argument(

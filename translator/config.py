@@ -20,7 +20,7 @@ from translator.engines import table
 from translator.errors import ConfigError, UnknownLanguageError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, get_language
-from translator.printable import printable
+from translator.printable import printable, shown_url
 
 # Environment variables for Azure, first match wins; the COGNITIVE_SERVICES names are the SDK samples'.
 AZURE_ENV: dict[str, tuple[str, ...]] = {
@@ -43,6 +43,25 @@ MAX_DELAY_S = 60.0
 
 INPUT_KINDS = ("mic", "publish")
 """The inputs that are no file."""
+STREAM_SCHEMES = ("http", "https", "rtmp", "rtmps", "rtsp")
+"""The streams an input may pull (FFmpeg in PyAV's wheel reads these; SRT is not among them)."""
+
+
+def is_stream(value: str) -> bool:
+    """Whether an input names a stream to pull (a URL), not a device or a file."""
+    return "://" in value
+
+
+def input_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an input, or None."""
+    if is_stream(value):
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in STREAM_SCHEMES:
+            return f"{scheme}:// streams cannot be read; use one of: {', '.join(STREAM_SCHEMES)}"
+        return None
+    if value not in INPUT_KINDS and not Path(value).is_file():
+        return f"no such file: {value}"
+    return None
 
 
 class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,7 +69,8 @@ class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     input: str = "mic"
     """``mic`` for a sound device, ``publish`` for a publisher over the network (the speaker page,
-    ``/r/{room}/speak``), or the path of a WAV file."""
+    ``/r/{room}/speak``, WHIP), a stream to read (``https://``, ``rtmp://``, ``rtmps://``,
+    ``rtsp://``), or the path of a WAV file."""
     device: str | None = None
     """Input device name or index (``translator devices`` lists them); None for the system default."""
     loop: bool = False
@@ -73,7 +93,8 @@ class AudioConfig(msgspec.Struct, forbid_unknown_fields=True):
     def __repr__(self) -> str:
         key = "None" if self.publish_key is None else "'***'"
         return (
-            f"AudioConfig(input={self.input!r}, device={self.device!r}, loop={self.loop}, "
+            f"AudioConfig(input={shown_url(self.input) if is_stream(self.input) else self.input!r}, "
+            f"device={self.device!r}, loop={self.loop}, "
             f"channel={self.channel}, backup={self.backup!r}, publish_key={key})"
         )
 
@@ -561,8 +582,8 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
             and backup.channel == room.audio.channel
         ):
             raise ConfigError(f"{prefix}audio.backup.input", "the backup is the same input as the primary")
-        if backup.input not in INPUT_KINDS and not Path(backup.input).is_file():
-            raise ConfigError(f"{prefix}audio.backup.input", f"no such file: {backup.input}")
+        if problem := input_problem(backup.input):
+            raise ConfigError(f"{prefix}audio.backup.input", problem)
         if backup.channel is not None and not 1 <= backup.channel <= 64:
             raise ConfigError(f"{prefix}audio.backup.channel", "must be between 1 and 64 (counted from 1)")
     if not 0.5 <= room.audio.failover_s <= 60:
@@ -572,8 +593,8 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
     key = room.audio.publish_key
     if key is not None and len(key) < MIN_TOKEN_CHARS:
         raise ConfigError(f"{prefix}audio.publish_key", f"must be at least {MIN_TOKEN_CHARS} characters")
-    if room.audio.input not in INPUT_KINDS and not Path(room.audio.input).is_file():
-        raise ConfigError(f"{prefix}audio.input", f"no such file: {room.audio.input}")
+    if problem := input_problem(room.audio.input):
+        raise ConfigError(f"{prefix}audio.input", problem)
     if room.engine not in table.choices():
         raise ConfigError(f"{prefix}engine", f"{room.engine!r} is not one of: {', '.join(table.choices())}")
     for code, name in room.engines.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 MAX_SHOWN_CHARS = 200
 
 
@@ -13,3 +15,13 @@ def printable(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
     if len(escaped) > limit:
         return escaped[:limit] + "…"
     return escaped
+
+
+def shown_url(url: str) -> str:
+    """``url`` as logs and pages may show it: no user, password or query (a stream key often
+    travels in one), escaped."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return printable(urlunsplit((parts.scheme, host, parts.path, "", "")), limit=120)

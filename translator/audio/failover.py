@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 from translator.audio.format import FRAME_MS
-from translator.audio.jitter import JitterBuffer
+from translator.audio.jitter import JitterBuffer, on_the_talks_clock
 from translator.audio.levels import LOUD_DBFS, SILENCE_DBFS, level_dbfs
 from translator.audio.source import AudioSource, FailoverReport, NetworkBuffer
 from translator.errors import TranslatorError
@@ -181,23 +181,18 @@ class FailoverSource(AudioSource):
         if mode != "auto" and mode != self.active:
             self._switch(mode, lag=self.lag, why="by the operator")
 
-    async def frames(self) -> AsyncIterator[bytes]:
-        """One frame every 20 ms on an absolute schedule, until both inputs have ended."""
-        loop = asyncio.get_running_loop()
-        interval = FRAME_MS / 1000
-        start = loop.time()
-        while not self._closed.is_set() and not (
-            self.primary.state == "ended" and self.backup.state == "ended"
-        ):
-            delay = start + self._tick * interval - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            yield self._next()
+    def frames(self) -> AsyncIterator[bytes]:
+        """One frame every 20 ms on the talk's clock, until both inputs have ended."""
+        return on_the_talks_clock(
+            self._next,
+            lambda: self._feed(self.active).buffer.dry,
+            lambda: self._closed.is_set() or (self.primary.state == "ended" and self.backup.state == "ended"),
+        )
 
-    def _next(self) -> bytes:
+    def _next(self, owed: int) -> bytes:
         self._tick += 1
         for feed in (self.primary, self.backup):
-            feed.hear(feed.buffer.take(), self._tick, self.failover_frames)
+            feed.hear(feed.buffer.take(owed), self._tick, self.failover_frames)
         if self.mode == "auto":
             self._decide()
         history = self._feed(self.active).history

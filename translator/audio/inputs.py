@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from translator.audio.published import PublishedSource
 from translator.audio.source import AudioSource
-from translator.config import AudioConfig
+from translator.config import AudioConfig, is_stream
 
 
 def uses_publisher(config: AudioConfig) -> bool:
@@ -28,6 +28,10 @@ def _one(config: AudioConfig, published: PublishedSource | None) -> AudioSource:
     if config.input == "publish":
         assert published is not None, "a published input is the room's own"
         return published
+    if is_stream(config.input):
+        from translator.audio.pulled import PulledSource
+
+        return PulledSource(config.input, channel=config.channel)
     if config.input == "mic":
         from translator.audio.mic import MicSource
 

@@ -18,10 +18,14 @@ margin (the *target*) of audio before each arrival:
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
 import numpy as np
 import soxr
 
-from translator.audio.format import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, from_pcm16, to_pcm16
+from translator.audio.format import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, from_pcm16, to_pcm16
+from translator.audio.source import AudioSource, NetworkBuffer
 
 TARGET_S = 0.12
 """The margin kept against the network's jitter at first: part of every network input's delay."""
@@ -176,3 +180,56 @@ class JitterBuffer:
             spare = self._lowest - HEADROOM_FRAMES * FRAME_SAMPLES
             self.target = max(self.base, self.target - max(0, spare))
             self._calm_since, self._lowest = self._taken, self.hold
+
+
+async def on_the_talks_clock(
+    take: Callable[[int], bytes], starved: Callable[[], bool], over: Callable[[], bool]
+) -> AsyncIterator[bytes]:
+    """``take(owed)``'s frames, one every 20 ms on an absolute schedule, until ``over()``; ``owed``
+    is how many more frames are due at once (after a hold-up), ``starved()`` whether the next take
+    would find nothing to play."""
+    loop = asyncio.get_running_loop()
+    interval = FRAME_MS / 1000
+    start = loop.time()
+    sent = 0
+    while not over():
+        delay = start + sent * interval - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -interval and starved():
+            # Behind by more than a frame with nothing to play: this process was held up (a busy
+            # machine), and the sender's audio of that time is still on its way in through the
+            # loop. The clock slips by the hold-up rather than playing silence the sender never sent.
+            start -= delay
+            await asyncio.sleep(interval / 2)
+            continue
+        sent += 1
+        owed = max(0, int((loop.time() - start) / interval) + 1 - sent)
+        yield take(owed)
+
+
+class BufferedSource(AudioSource):
+    """An input whose audio comes from elsewhere (a publisher, a stream) into a jitter buffer, and
+    leaves it on the talk's clock until the source closes."""
+
+    def __init__(self) -> None:
+        self.buffer = JitterBuffer()
+        self._closed = asyncio.Event()
+
+    @property
+    def delay_s(self) -> float:
+        """What waits in the jitter buffer."""
+        return self.buffer.buffered_s
+
+    @property
+    def network(self) -> NetworkBuffer:
+        """The jitter buffer's fill and what it had to drop or fill in."""
+        buffer = self.buffer
+        return NetworkBuffer(
+            round(buffer.buffered_s, 3), buffer.gaps, round(buffer.dropped_samples / SAMPLE_RATE, 3)
+        )
+
+    def frames(self) -> AsyncIterator[bytes]:
+        """The talk's clock: a frame every 20 ms (silence while nothing comes), until closed."""
+        buffer = self.buffer
+        return on_the_talks_clock(buffer.take, lambda: buffer.dry, self._closed.is_set)

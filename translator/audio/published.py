@@ -9,11 +9,9 @@ time it was away.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-from translator.audio.format import FRAME_MS, SAMPLE_RATE
-from translator.audio.jitter import JitterBuffer
-from translator.audio.source import AudioSource, NetworkBuffer
+from translator.audio.format import SAMPLE_RATE
+from translator.audio.jitter import BufferedSource
 from translator.errors import TranslatorError
 
 ROOM_STOPPED = "the room is stopped"
@@ -59,16 +57,15 @@ class Publication:
             self._source.buffer.end()
 
 
-class PublishedSource(AudioSource):
+class PublishedSource(BufferedSource):
     """Frames from whoever publishes to the room, one at a time; silence between publishers."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.description = "published over the network"
-        self.buffer = JitterBuffer()
         self.publication: Publication | None = None
         self.lost: str | None = None
         """Who dropped without ending, while nobody has taken over: likely to reconnect."""
-        self._closed = asyncio.Event()
 
     @property
     def detail(self) -> str:
@@ -78,19 +75,6 @@ class PublishedSource(AudioSource):
         if self.lost is not None:
             return f"reconnecting: {self.lost} dropped"
         return "waiting for the speaker"
-
-    @property
-    def delay_s(self) -> float:
-        """What waits in the jitter buffer."""
-        return self.buffer.buffered_s
-
-    @property
-    def network(self) -> NetworkBuffer:
-        """The jitter buffer's fill and what it had to drop or fill in."""
-        buffer = self.buffer
-        return NetworkBuffer(
-            round(buffer.buffered_s, 3), buffer.gaps, round(buffer.dropped_samples / SAMPLE_RATE, 3)
-        )
 
     def publish(self, who: str, rate: int = SAMPLE_RATE) -> Publication:
         """Start a publication of mono PCM16 at ``rate``; raises PublisherBusy while another one is
@@ -111,25 +95,3 @@ class PublishedSource(AudioSource):
         self._closed.set()
         if self.publication is not None:
             self.publication.revoke(ROOM_STOPPED)
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        """The talk's clock: a frame every 20 ms on an absolute schedule, until the source closes."""
-        loop = asyncio.get_running_loop()
-        interval = FRAME_MS / 1000
-        start = loop.time()
-        sent = 0
-        while not self._closed.is_set():
-            delay = start + sent * interval - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -interval and self.buffer.dry:
-                # Behind by more than a frame with nothing to play: this process was held up (a
-                # busy machine), and the sender's audio of that time is still on its way in
-                # through the loop. The clock slips by the hold-up rather than playing silence the
-                # sender never sent.
-                start -= delay
-                await asyncio.sleep(interval / 2)
-                continue
-            sent += 1
-            owed = max(0, int((loop.time() - start) / interval) + 1 - sent)
-            yield self.buffer.take(owed)
