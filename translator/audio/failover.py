@@ -3,12 +3,12 @@ stream, the desk behind a speaker page) takes over when the primary fails, ends,
 while the backup still hears the talk.
 
 Both inputs run all the time, each through a jitter buffer onto this source's clock (their own
-clocks differ), and the backup's recent frames are kept. A switch to the backup starts from the
-moment the primary went quiet, so the sentence it was in is not lost (it goes on after the wait,
-half a second for an input that gives nothing at all); the delay that adds is played away in the
-backup's pauses. The primary takes back once it has been live again for
-``failback_s``, at a pause, when no delay is left, so nothing is heard twice. The engines see one
-continuous input. An operator may hold either input (``mode``).
+clocks differ), and each one's recent frames are kept. A switch to the backup starts from just
+before the sound the primary missed, so the sentence it was in is not lost (it goes on after the
+wait, half a second for an input that gives nothing at all); the delay that adds is played away in
+the long pauses that follow. The primary takes back once it has been live again for
+``failback_s``, at a pause, at the same moment of the talk, so nothing is heard twice. The engines
+see one continuous input. An operator may hold either input (``mode``).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class FailoverSource(AudioSource):
         where the primary went quiet)."""
         self._tick = 0
         self._pause = 0
-        """Silent frames in a row in what the backup plays."""
+        """Silent frames in a row in what plays."""
         self._pumps: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
 
