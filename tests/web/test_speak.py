@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import zxingcpp
 from PIL import Image
@@ -135,3 +136,20 @@ async def test_a_browsers_webrtc_publishes_over_whip(server: LiveServer, speaker
     received = await listener
     await context.close()
     assert_heard_the_tones(received)
+
+
+async def test_the_speaker_page_goes_live_again_by_itself_after_the_room_was_stopped_and_started(
+    server: LiveServer, speaker: Browser
+) -> None:
+    page = await speaker.new_page()
+    await page.goto(f"{server.url}/speak#key={server.room.publish_key}")
+    await page.get_by_role("button", name="Start speaking").click()
+    await expect(page.locator("#live")).to_have_text("● Live")
+    async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
+        assert (await client.post("/api/rooms/main/stop")).status_code == 200
+        await expect(page.locator("#live")).to_contain_text("Reconnecting")
+        assert (await client.post("/api/rooms/main/start")).status_code == 200
+    await expect(page.locator("#live")).to_have_text("● Live", timeout=15_000)
+    await until(lambda: server.room.input_report().detail == "live: speaker page", 10)
+    listener = await tone_listener(server)
+    assert_heard_the_tones(await listener)
