@@ -1,7 +1,8 @@
 // The speaker page: the speaker's microphone becomes the room's input (audio.input = "publish").
 // The browser's voice processing is off unless chosen (it damages speech for recognition). Audio
-// goes to /ws/publish/{room} as PCM16 at the sound card's rate, the server resamples and puts it on
-// the talk's clock. A dropped connection reconnects with back-off; what the microphone hears
+// goes to /ws/publish/{room} as Opus (WebCodecs, 64 kb/s) where the browser encodes it at 48 kHz,
+// else as PCM16 at the sound card's rate; the server decodes, resamples and puts it on the talk's
+// clock. A dropped connection reconnects with back-off; what the microphone hears
 // meanwhile is not kept (the room hears silence, not a burst of old speech). The key comes from the
 // form or the URL's fragment (speak#key=…, never sent to the server), kept in this tab only.
 import { Listener } from "./listener.js";
@@ -13,7 +14,44 @@ const KEY = `publish-key:${room || ""}`;
 // (4409: someone else publishes, or the room takes no published input; the server says which.)
 const FINAL = new Map([[4401, "That publishing key was not accepted."], [4403, "The publishing key was changed: ask the operator for the new one."],
   [4409, ""], [4429, "Too many wrong keys from this address: wait a minute."]]);
-const MAX_BACKLOG_BYTES = 64 * 1024; // about 0.7 s at 48 kHz: beyond it the network cannot keep up
+const MAX_BACKLOG_BYTES = 64 * 1024; // about 0.7 s of PCM at 48 kHz: beyond it the network cannot keep up
+const OPUS = { codec: "opus", sampleRate: 48000, numberOfChannels: 1, bitrate: 64000 };
+
+async function opusSupported() {
+  if (!("AudioEncoder" in window)) return false;
+  return (await AudioEncoder.isConfigSupported(OPUS).catch(() => ({ supported: false }))).supported;
+}
+
+// The microphone in an audio context at Opus's 48 kHz where the browser can encode Opus (it
+// resamples the microphone); at the sound card's own rate otherwise, or where a browser cannot
+// take a microphone into a context of another rate.
+async function capturing(stream) {
+  if (await opusSupported()) {
+    const context = new AudioContext({ sampleRate: OPUS.sampleRate });
+    try {
+      return { context, input: context.createMediaStreamSource(stream) };
+    } catch {
+      context.close();
+    }
+  }
+  const context = new AudioContext();
+  return { context, input: context.createMediaStreamSource(stream) };
+}
+
+// Opus when this browser can encode it at the page's rate (WebCodecs), else null: PCM is sent.
+async function opusEncoder(rate, send) {
+  if (rate !== OPUS.sampleRate || !(await opusSupported())) return null;
+  const encoder = new AudioEncoder({
+    output: (chunk) => {
+      const packet = new ArrayBuffer(chunk.byteLength);
+      chunk.copyTo(packet);
+      send(packet);
+    },
+    error: (e) => error(`The audio encoder failed: ${e.message}`),
+  });
+  encoder.configure(OPUS);
+  return encoder;
+}
 const fragment = new URLSearchParams(location.hash.slice(1)).get("key");
 if (fragment) {
   sessionStorage.setItem(KEY, fragment);
@@ -60,13 +98,15 @@ async function start(event) {
     return;
   }
   await microphones();
-  const context = new AudioContext();
+  const { context, input } = await capturing(stream);
   await context.audioWorklet.addModule("/static/capture-worklet.js");
   const node = new AudioWorkletNode(context, "capture");
-  context.createMediaStreamSource(stream).connect(node);
+  input.connect(node);
   // A node that reaches no destination is not pulled by every browser; its output is silence.
   node.connect(context.destination);
-  session = { key, stream, context, node, socket: null, stopped: false, backoff: 500, timer: 0, dropped: 0 };
+  session = { key, stream, context, node, socket: null, stopped: false, backoff: 500, timer: 0, dropped: 0, samples: 0 };
+  const current = session;
+  session.opus = await opusEncoder(context.sampleRate, (packet) => send(current, packet));
   node.port.onmessage = ({ data }) => capture(session, data);
   $("go").hidden = true;
   $("stop").hidden = false;
@@ -76,6 +116,20 @@ async function start(event) {
 function capture(current, { pcm, level }) {
   $("level").value = Math.max(-60, level);
   $("level-db").textContent = `${Math.round(level)} dBFS`;
+  if (!current.publishing) return;
+  if (!current.opus) {
+    send(current, pcm);
+    return;
+  }
+  const samples = new Int16Array(pcm);
+  current.opus.encode(new AudioData({
+    format: "s16", sampleRate: OPUS.sampleRate, numberOfChannels: 1, numberOfFrames: samples.length,
+    timestamp: Math.round(current.samples * 1e6 / OPUS.sampleRate), data: samples,
+  }));
+  current.samples += samples.length;
+}
+
+function send(current, data) {
   const socket = current.socket;
   if (!socket || socket.readyState !== WebSocket.OPEN || !current.publishing) return;
   if (socket.bufferedAmount > MAX_BACKLOG_BYTES) {
@@ -83,7 +137,7 @@ function capture(current, { pcm, level }) {
     show("reconnecting", "Live · the network is too slow: audio is being lost");
     return;
   }
-  socket.send(pcm);
+  socket.send(data);
 }
 
 function connect(current) {
@@ -96,6 +150,7 @@ function connect(current) {
   show("reconnecting", "Connecting…");
   socket.onopen = () => socket.send(JSON.stringify({
     type: "publish", key: current.key, who: "speaker page", sample_rate: current.context.sampleRate,
+    format: current.opus ? "opus" : "pcm16",
   }));
   socket.onmessage = ({ data }) => {
     if (typeof data !== "string") return;
@@ -125,6 +180,7 @@ function stop() {
   session.stopped = true;
   clearTimeout(session.timer);
   session.socket?.close(1000, "the speaker stopped");
+  if (session.opus && session.opus.state !== "closed") session.opus.close();
   session.stream.getTracks().forEach((track) => track.stop());
   session.context.close();
   session = null;

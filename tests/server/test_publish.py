@@ -151,7 +151,7 @@ async def test_wrong_keys_second_publishers_and_bad_audio_are_refused_and_listen
         (4409, "desk is publishing to this room"),
         (1003, "PCM16 comes in whole samples: an odd number of bytes"),
         (1008, "sending faster than real time"),
-        (1003, "audio is sent as binary messages of mono PCM16"),
+        (1003, "audio is sent as binary messages of mono PCM16 or Opus packets"),
         (4401, "wrong publishing key"),
     ]
     assert changed["key"] != key
@@ -179,3 +179,18 @@ async def test_a_stopped_room_lets_its_publisher_go_and_takes_it_back_once_start
     assert (live.close_code, live.close_reason) == (1013, "the room is stopped")
     assert (early.close_code, early.close_reason) == (1013, "the room is stopped")
     assert answer["type"] == "publishing"
+
+
+async def test_opus_is_taken_at_48_khz_and_what_is_not_opus_is_refused(server: LiveServer) -> None:
+    key = server.room.publish_key
+    closed = []
+    for rate, packet in ((24_000, b""), (48_000, b"\xff" * 40)):
+        ws = await websockets.connect(f"{server.ws}/ws/publish/main")
+        await ws.send(json.dumps({"type": "publish", "key": key, "format": "opus", "sample_rate": rate}))
+        with pytest.raises(websockets.ConnectionClosed):
+            answer = json.loads(await ws.recv())
+            assert answer["format"] == "opus"
+            await ws.send(packet)
+            await ws.recv()
+        closed.append((ws.close_code, ws.close_reason.split(" (")[0]))
+    assert closed == [(1003, "Opus is sent at sample_rate 48000"), (1003, "not an Opus packet")]

@@ -51,6 +51,8 @@ async def test_the_speaker_page_is_the_rooms_microphone(server: LiveServer, spea
     await page.get_by_role("button", name="Start speaking").click()
     await expect(page.locator("#live")).to_have_text("● Live")
     await until(lambda: server.room.input_report().detail == "live: speaker page")
+    publication = server.room.published.publication if server.room.published else None
+    assert publication is not None and publication.codec == "opus", "Chromium encodes Opus (WebCodecs)"
     received = await listener
     await expect(page.locator("#caption")).to_contain_text("translated into es-ES: tone")
     # The tones are at -15 dBFS: the meter shows the speaker what the room hears (read often: a

@@ -1,11 +1,12 @@
-"""Opus encoding (libopus inside PyAV's wheel): one encoder per language, shared by all its listeners."""
+"""Opus (libopus inside PyAV's wheel): one encoder per language, shared by all its listeners; a
+decoder per publisher that sends Opus."""
 
 from __future__ import annotations
 
 import av
 import numpy as np
 
-from translator.audio.format import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, Framer
+from translator.audio.format import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, Framer, to_pcm16
 
 OPUS_BITRATE = 24_000
 
@@ -43,3 +44,25 @@ class OpusEncoder:
         frame.pts = self._pts
         self._pts += FRAME_SAMPLES
         return [bytes(packet) for packet in self._codec.encode(frame)]
+
+
+OPUS_RATE = 48_000
+"""What an Opus decoder gives, whatever the sender encoded at."""
+
+
+class OpusDecoder:
+    """One sender's Opus packets in, mono PCM16 at `OPUS_RATE` out (a packet that is not Opus raises
+    ``ValueError``)."""
+
+    def __init__(self) -> None:
+        self._codec = av.CodecContext.create("opus", "r")
+        self._codec.sample_rate = OPUS_RATE
+        self._codec.layout = "mono"
+
+    def decode(self, packet: bytes) -> bytes:
+        """The packet's audio."""
+        try:
+            frames = self._codec.decode(av.Packet(packet))
+        except av.FFmpegError as exc:
+            raise ValueError(f"not an Opus packet ({exc})") from None
+        return b"".join(to_pcm16(frame.to_ndarray().reshape(-1)) for frame in frames)

@@ -28,11 +28,13 @@ class RoomStopped(TranslatorError):
 class Publication:
     """One publisher's session: what it pushes goes to the room until it ends."""
 
-    def __init__(self, source: PublishedSource, who: str, rate: int) -> None:
+    def __init__(self, source: PublishedSource, who: str, rate: int, codec: str) -> None:
         self._source = source
         self.who = who
         self.rate = rate
         """The sample rate the publisher sends at."""
+        self.codec = codec
+        """How its audio travels (``pcm16``, ``opus``): it is decoded before it is pushed."""
         self.revoked = asyncio.Event()
         """Set when the publisher must go (its key was changed, the room stopped)."""
         self.revoked_because = ""
@@ -76,14 +78,14 @@ class PublishedSource(BufferedSource):
             return f"reconnecting: {self.lost} dropped"
         return "waiting for the speaker"
 
-    def publish(self, who: str, rate: int = SAMPLE_RATE) -> Publication:
-        """Start a publication of mono PCM16 at ``rate``; raises PublisherBusy while another one is
-        live, RoomStopped while the room is stopped."""
+    def publish(self, who: str, rate: int = SAMPLE_RATE, codec: str = "pcm16") -> Publication:
+        """Start a publication whose decoded audio is mono PCM16 at ``rate``; raises PublisherBusy
+        while another one is live, RoomStopped while the room is stopped."""
         if self._closed.is_set():
             raise RoomStopped(ROOM_STOPPED)
         if self.publication is not None:
             raise PublisherBusy(f"{self.publication.who} is publishing to this room")
-        self.publication = Publication(self, who, rate)
+        self.publication = Publication(self, who, rate, codec)
         self.lost = None
         self.buffer.begin(rate)
         return self.publication

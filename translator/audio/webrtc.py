@@ -20,14 +20,13 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, AudioResampler
 
+from translator.audio.opus import OPUS_RATE
 from translator.audio.published import Publication
 from translator.config import IceServer
 from translator.errors import TranslatorError
 
 log = logging.getLogger(__name__)
 
-RATE = 48_000
-"""What aiortc's Opus decoder gives, whatever the sender encoded."""
 CONNECT_TIMEOUT_S = 15.0
 """A peer that has not connected by then is given up: an offer alone must not hold the room."""
 
@@ -48,7 +47,7 @@ class WebRtcPublisher:
         self._gone = asyncio.Event()
         self.ended_by_publisher = False
         """Set when the publisher ended the session itself (DELETE)."""
-        self._downmix = AudioResampler(format="s16", layout="mono", rate=RATE)
+        self._downmix = AudioResampler(format="s16", layout="mono", rate=OPUS_RATE)
         self._pc.on("track", self._on_track)
         self._pc.on("connectionstatechange", self._on_state)
 

@@ -14,6 +14,7 @@ import io
 import logging
 import secrets
 import time
+from typing import Literal
 from urllib.parse import quote
 
 import msgspec
@@ -24,6 +25,7 @@ from litestar.exceptions import ClientException, WebSocketDisconnect
 from litestar.status_codes import HTTP_409_CONFLICT
 
 from translator.audio.format import SAMPLE_RATE
+from translator.audio.opus import OPUS_RATE, OpusDecoder
 from translator.audio.published import Publication, PublisherBusy, RoomStopped
 from translator.errors import UnknownRoomError
 from translator.printable import printable
@@ -65,6 +67,8 @@ class Hello(msgspec.Struct, forbid_unknown_fields=True):
     """Shown to the operator ("speaker page", an encoder's name): escaped and cut short."""
     sample_rate: int = SAMPLE_RATE
     """The rate of the PCM to come (a page sends at its sound card's): one of `SAMPLE_RATES`."""
+    format: Literal["pcm16", "opus"] = "pcm16"
+    """``opus``: each binary message is one Opus packet (a page's WebCodecs encoder), 48 kHz."""
 
 
 class Publishing(msgspec.Struct):
@@ -132,18 +136,18 @@ async def publish(socket: WebSocket, state: State, room: str | None = None) -> N
         await socket.close(CLOSE_WRONG_KEY, "wrong publishing key")
         return
     try:
-        publication = found.published.publish(printable(hello.who, limit=60), hello.sample_rate)
+        publication = found.published.publish(printable(hello.who, limit=60), hello.sample_rate, hello.format)
     except PublisherBusy as exc:
         await socket.close(CLOSE_BUSY, close_reason(str(exc)))
         return
     except RoomStopped as exc:
         await socket.close(CLOSE_TRY_AGAIN_LATER, close_reason(str(exc)))
         return
-    log.info("room %s: %s started publishing", found.config.id, publication.who)
+    log.info("room %s: %s started publishing (%s)", found.config.id, publication.who, hello.format)
     try:
-        answer = Publishing(found.config.id, sample_rate=hello.sample_rate)
+        answer = Publishing(found.config.id, format=hello.format, sample_rate=hello.sample_rate)
         await socket.send_text(msgspec.json.encode(answer).decode())
-        code, reason = await _receive(socket, publication)
+        code, reason = await _receive(socket, publication, OpusDecoder() if hello.format == "opus" else None)
     except WebSocketDisconnect:
         code, reason = 0, "gone"
     finally:
@@ -172,6 +176,9 @@ async def _hello(socket: WebSocket) -> Hello | None:
     if hello.type != "publish":
         await socket.close(CLOSE_BAD_REQUEST, 'the first message must be {"type": "publish", "key": …}')
         return None
+    if hello.format == "opus" and hello.sample_rate != OPUS_RATE:
+        await socket.close(CLOSE_UNSUPPORTED, "Opus is sent at sample_rate 48000")
+        return None
     if hello.sample_rate not in SAMPLE_RATES:
         rates = ", ".join(map(str, SAMPLE_RATES))
         await socket.close(CLOSE_UNSUPPORTED, f"sample_rate must be one of {rates}")
@@ -179,8 +186,9 @@ async def _hello(socket: WebSocket) -> Hello | None:
     return hello
 
 
-async def _receive(socket: WebSocket, publication: Publication) -> tuple[int, str]:
-    """Audio until the publisher leaves (0) or breaks the rules (a close code and reason)."""
+async def _receive(socket: WebSocket, publication: Publication, opus: OpusDecoder | None) -> tuple[int, str]:
+    """Audio (PCM16, or Opus packets through ``opus``) until the publisher leaves (0) or breaks the
+    rules (a close code and reason)."""
     started = time.monotonic()
     received_s = 0.0
     while not publication.revoked.is_set():
@@ -198,8 +206,13 @@ async def _receive(socket: WebSocket, publication: Publication) -> tuple[int, st
             return 0, "gone"
         data = message.get("bytes")
         if not isinstance(data, bytes):
-            return CLOSE_UNSUPPORTED, "audio is sent as binary messages of mono PCM16"
-        if len(data) % 2:
+            return CLOSE_UNSUPPORTED, "audio is sent as binary messages of mono PCM16 or Opus packets"
+        if opus is not None:
+            try:
+                data = opus.decode(data)
+            except ValueError as exc:
+                return CLOSE_UNSUPPORTED, str(exc)
+        elif len(data) % 2:
             return CLOSE_UNSUPPORTED, "PCM16 comes in whole samples: an odd number of bytes"
         received_s += len(data) / 2 / publication.rate
         if received_s > time.monotonic() - started + AHEAD_ALLOWANCE_S:

@@ -25,6 +25,7 @@ from litestar.status_codes import (
 )
 
 from translator.audio import webrtc
+from translator.audio.opus import OPUS_RATE
 from translator.audio.published import PublisherBusy, RoomStopped
 from translator.printable import printable
 from translator.server.limits import address_key
@@ -112,7 +113,7 @@ async def whip(
     assert found.published is not None
     who = f"WHIP ({printable(request.headers.get('user-agent', 'an encoder'), limit=40)})"
     try:
-        publication = found.published.publish(who, webrtc.RATE)
+        publication = found.published.publish(who, OPUS_RATE, "opus")
     except PublisherBusy as exc:
         raise HTTPException(str(exc), status_code=HTTP_409_CONFLICT) from None
     except RoomStopped as exc:
