@@ -52,6 +52,7 @@ async function opusEncoder(rate, send) {
   encoder.configure(OPUS);
   return encoder;
 }
+
 const fragment = new URLSearchParams(location.hash.slice(1)).get("key");
 if (fragment) {
   sessionStorage.setItem(KEY, fragment);
