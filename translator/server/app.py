@@ -408,11 +408,9 @@ def print_urls(rooms: Rooms, token: OperatorToken, operator_port: int | None = N
         print(f"{indent}Audience page:    {urls.audience}")
         print(f"{indent}Join (QR code):   {urls.join}")
         print(f"{indent}Caption overlay:  {urls.overlays[room.targets[0].code]}")
-        if room.published is not None:
+        if urls.speaker:
             # Not the key: the console hands out the speaker's link with it.
-            print(
-                f"{indent}Speaker page:     {urls.audience}speak  (its link with the key is in the console)"
-            )
+            print(f"{indent}Speaker page:     {urls.speaker}  (its link with the key is in the console)")
     if several:
         print(f"  Rooms:            {base}  (lists them)")
     if operator_port is not None:
