@@ -90,6 +90,8 @@ async def live_server(
     ``outputs``: the HLS output and the recordings as the settings say; without, both off (their
     encoders cost every test that is not about them)."""
     settings.server.port = port or free_port()
+    if settings.server.rtmp_port is not None:
+        settings.server.rtmp_port = 0
     if not outputs:
         settings.outputs.hls.enabled = settings.outputs.recordings.enabled = False
     settings.server.operator_token = settings.server.operator_token or OPERATOR_TOKEN

@@ -272,6 +272,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Where the operator surfaces are served when ``workers`` > 1 (None: ``port`` + 1)."""
     ice_servers: list[IceServer] = []
     """STUN/TURN servers for WHIP publishers behind a NAT (none: the host's own addresses)."""
+    rtmp_port: int | None = 1935
+    """Where encoders push RTMP to rooms that take publishers (None: no RTMP; 0: a free port)."""
 
     def __repr__(self) -> str:
         token = "None" if self.operator_token is None else "'***'"
@@ -689,6 +691,11 @@ def validate(settings: Settings) -> None:
         )
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
+    rtmp_port = settings.server.rtmp_port
+    if rtmp_port is not None and not 0 <= rtmp_port <= 65535:
+        raise ConfigError(
+            "server.rtmp_port", f"must be between 0 and 65535 (or unset: no RTMP), got {rtmp_port}"
+        )
     for field in ("tls_cert", "tls_key"):
         value = getattr(settings.server, field)
         if value is not None and not Path(value).is_file():

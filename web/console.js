@@ -369,6 +369,8 @@ async function renderPublishing() {
   $("publish-key").textContent = info.key;
   $("publish-ws").textContent = info.websocket;
   $("publish-whip").textContent = info.whip;
+  $("rtmp").hidden = !info.rtmp;
+  $("publish-rtmp").textContent = info.rtmp || "";
   const qr = await authorized(path("/publish/qr.svg"));
   if (qr.ok) $("speaker-qr").src = `data:image/svg+xml,${encodeURIComponent(await qr.text())}`;
 }

@@ -50,12 +50,14 @@ class Publication:
         self.revoked_because = because
         self.revoked.set()
 
-    def end(self, lost: bool = False) -> None:
-        """The publisher is gone (``lost``: without saying goodbye, as a dropped network does):
-        what it sent still plays out, then silence until the next one."""
+    def end(self, lost: bool = False, refused: str | None = None) -> None:
+        """The publisher is gone (``lost``: without saying goodbye, as a dropped network does;
+        ``refused``: sent away for what it sent, and why): what it sent still plays out, then
+        silence until the next one."""
         if self._source.publication is self:
             self._source.publication = None
             self._source.lost = self.who if lost else None
+            self._source.refused = f"{self.who} was refused: {refused}" if refused else None
             self._source.buffer.end()
 
 
@@ -68,6 +70,8 @@ class PublishedSource(BufferedSource):
         self.publication: Publication | None = None
         self.lost: str | None = None
         """Who dropped without ending, while nobody has taken over: likely to reconnect."""
+        self.refused: str | None = None
+        """Who was last sent away and why, while nobody has taken over (an encoder cannot show it)."""
 
     @property
     def detail(self) -> str:
@@ -76,6 +80,8 @@ class PublishedSource(BufferedSource):
             return f"live: {self.publication.who}"
         if self.lost is not None:
             return f"reconnecting: {self.lost} dropped"
+        if self.refused is not None:
+            return f"waiting for the speaker ({self.refused})"
         return "waiting for the speaker"
 
     def publish(self, who: str, rate: int = SAMPLE_RATE, codec: str = "pcm16") -> Publication:
@@ -86,7 +92,7 @@ class PublishedSource(BufferedSource):
         if self.publication is not None:
             raise PublisherBusy(f"{self.publication.who} is publishing to this room")
         self.publication = Publication(self, who, rate, codec)
-        self.lost = None
+        self.lost = self.refused = None
         self.buffer.begin(rate)
         return self.publication
 

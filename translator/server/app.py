@@ -39,6 +39,7 @@ from translator.server import (
     metrics,
     pages,
     publish,
+    rtmp,
     sse,
     stopping,
     stream,
@@ -211,7 +212,9 @@ async def open_rooms(
                     log.error("room %s cannot start", room.id, exc_info=outcome)
                 elif isinstance(outcome, BaseException):
                     raise outcome
-        yield _played(stack, found, settings)
+        rooms = _played(stack, found, settings)
+        await stack.enter_async_context(rtmp.listening(rooms))
+        yield rooms
 
 
 def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings: Settings) -> Rooms:
@@ -411,6 +414,9 @@ def print_urls(rooms: Rooms, token: OperatorToken, operator_port: int | None = N
         if urls.speaker:
             # Not the key: the console hands out the speaker's link with it.
             print(f"{indent}Speaker page:     {urls.speaker}  (its link with the key is in the console)")
+            rtmp_at = publish.rtmp_url(rooms, room)
+            if rtmp_at:
+                print(f"{indent}RTMP (encoders):  {rtmp_at}  (the stream key is in the console)")
     if several:
         print(f"  Rooms:            {base}  (lists them)")
     if operator_port is not None:

@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import msgspec
 import segno
@@ -99,6 +99,9 @@ class PublishInfo(msgspec.Struct):
     websocket: str
     whip: str
     """For OBS (Settings → Stream → WHIP) and WebRTC encoders; the key is the bearer token."""
+    rtmp: str | None
+    """For OBS, hardware encoders and Zoom's custom live streaming (their Server or Stream URL); the
+    key is the stream key. None when the service takes no RTMP (``server.rtmp_port``)."""
     live: str | None
     """Who publishes now, if anyone."""
 
@@ -260,6 +263,17 @@ def _published_room(rooms: Rooms, room: str) -> Room:
     return found
 
 
+def rtmp_url(rooms: Rooms, room: Room) -> str | None:
+    """The RTMP address an encoder pushes ``room``'s talk to (its stream key is the room's key)."""
+    port = rooms.settings.server.rtmp_port
+    if port is None or room.published is None:
+        return None
+    host = urlsplit(operator_url(rooms.settings)).hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    path = "live" if len(rooms.rooms) == 1 else f"live/{room.config.id}"
+    return f"rtmp://{host}:{port}/{path}"
+
+
 def _info(rooms: Rooms, room: Room) -> PublishInfo:
     published = room.published
     live = published.publication.who if published is not None and published.publication else None
@@ -272,5 +286,6 @@ def _info(rooms: Rooms, room: Room) -> PublishInfo:
         speaker_page_can_record=base.startswith("https:") or is_loopback(base),
         websocket=f"{base.replace('http', 'ws', 1)}ws/publish/{room.config.id}",
         whip=f"{rooms.speaker_url(room).removesuffix('speak')}whip",
+        rtmp=rtmp_url(rooms, room),
         live=live,
     )
