@@ -34,6 +34,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_udp_port() -> int:
+    """A UDP port nobody uses now (SRT's)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def speak(text: str, path: Path, voice: str = "en-us", rate: int = 150) -> Path:
     """Write ``text`` spoken by espeak-ng to ``path`` (22.05 kHz mono WAV)."""
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(path), text], check=True)

@@ -160,6 +160,59 @@ def assert_heard_the_tones(received: Received) -> None:
     assert all(share >= 0.99 for share in received.audio_shares().values())
 
 
+def _told_again(received: Received) -> list[int] | None:
+    """The ids of the captions under which the tone talk was told from its start, in order, if it was."""
+    finals = sorted(received.finals().values(), key=lambda c: c["id"])
+    texts = [c["source_text"] for c in finals]
+    for at in range(len(texts) - len(TONES) + 1):
+        if texts[at : at + len(TONES)] == TONES:
+            return [c["id"] for c in finals[at : at + len(TONES)]]
+    return None
+
+
+async def talk_again_listener(server: LiveServer, lang: str = "es") -> asyncio.Task[Received]:
+    """A listener, counted before this returns, that collects until the tone talk has been told from
+    its start with all its audio (whatever a publisher that dropped left in flight may come first)."""
+    listener = asyncio.create_task(
+        listen(
+            f"{server.ws}/ws/listen/{lang}",
+            lambda r: (ids := _told_again(r)) is not None and r.ended() >= set(ids),
+            within_s=60,
+        )
+    )
+    await until(lambda: server.room.hub.listener_count(lang) == 1)
+    return listener
+
+
+def assert_heard_the_talk_again(received: Received) -> None:
+    """The tone talk, told again from its start, each tone under its own caption with all its audio."""
+    ids = _told_again(received)
+    assert ids is not None, [c["source_text"] for c in received.finals().values()]
+    shares = received.audio_shares()
+    assert all(shares[i] >= 0.99 for i in ids), shares
+
+
+async def assert_a_killed_encoder_is_taken_back(
+    server: LiveServer, start: Callable[[], Awaitable[asyncio.subprocess.Process]], dropped: str
+) -> None:
+    """An encoder process (``start``) of the looped tone talk, killed once its first sentence is
+    heard: no goodbye, so the room says it waits for it (its input's detail starts with
+    ``dropped``); the next one is heard telling the talk from its start."""
+    encoder = await start()
+    await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1, within_s=30)
+    encoder.kill()
+    await encoder.wait()
+    await until(lambda: server.room.input_report().detail.startswith(dropped), 15)
+    # What the dropped encoder left in flight may come first; then the talk, from its start.
+    listener = await talk_again_listener(server)
+    again = await start()
+    received = await listener
+    again.send_signal(signal.SIGINT)
+    await asyncio.wait_for(again.communicate(), 30)
+    assert_heard_the_talk_again(received)
+    assert server.room.state == "running"
+
+
 @contextlib.asynccontextmanager
 async def published_room(overrides: dict[str, object] | None = None) -> AsyncIterator[LiveServer]:
     """A one-room server into Spanish that takes its talk from a publisher, on the Voice Live test

@@ -66,9 +66,9 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"audio.input": "publish", "audio.publish_key": "short"}, "audio.publish_key", "at least 16"),
         ({"audio.channel": 0}, "audio.channel", "counted from 1"),
         (
-            {"audio.input": "srt://desk:9000"},
+            {"audio.input": "udp://desk:9000"},
             "audio.input",
-            "srt:// streams cannot be read; use one of: http",
+            "udp:// streams cannot be read; use one of: http, https, rtmp, rtmps, rtsp, srt",
         ),
         ({"engine": "voicelive"}, "azure.endpoint", "AZURE_VOICELIVE_ENDPOINT"),
         ({"server.colour": "red"}, "server.colour", "unknown setting"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import ssl
 import typing
 from collections.abc import Mapping
@@ -43,8 +44,12 @@ MAX_DELAY_S = 60.0
 
 INPUT_KINDS = ("mic", "publish")
 """The inputs that are no file."""
-STREAM_SCHEMES = ("http", "https", "rtmp", "rtmps", "rtsp")
-"""The streams an input may pull (FFmpeg in PyAV's wheel reads these; SRT is not among them)."""
+STREAM_SCHEMES = ("http", "https", "rtmp", "rtmps", "rtsp", "srt")
+"""The streams an input may pull (FFmpeg in PyAV's wheel reads all but SRT, which takes the ffmpeg
+program)."""
+
+
+SRT_NEEDS_FFMPEG = "SRT needs the ffmpeg program, built with libsrt (Debian: apt install ffmpeg)"
 
 
 def is_stream(value: str) -> bool:
@@ -58,6 +63,8 @@ def input_problem(value: str) -> str | None:
         scheme = urlsplit(value).scheme.lower()
         if scheme not in STREAM_SCHEMES:
             return f"{scheme}:// streams cannot be read; use one of: {', '.join(STREAM_SCHEMES)}"
+        if scheme == "srt" and shutil.which("ffmpeg") is None:
+            return SRT_NEEDS_FFMPEG
         return None
     if value not in INPUT_KINDS and not Path(value).is_file():
         return f"no such file: {value}"
@@ -274,6 +281,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """STUN/TURN servers for WHIP publishers behind a NAT (none: the host's own addresses)."""
     rtmp_port: int | None = 1935
     """Where encoders push RTMP to rooms that take publishers (None: no RTMP; 0: a free port)."""
+    srt_port: int | None = None
+    """The UDP port SRT encoders call the first room that takes publishers on (the next room: the
+    next port); None: no SRT."""
 
     def __repr__(self) -> str:
         token = "None" if self.operator_token is None else "'***'"
@@ -692,6 +702,9 @@ def validate(settings: Settings) -> None:
     if not 1 <= settings.server.port <= 65535:
         raise ConfigError("server.port", f"must be between 1 and 65535, got {settings.server.port}")
     rtmp_port = settings.server.rtmp_port
+    srt_port = settings.server.srt_port
+    if srt_port is not None and not 1 <= srt_port <= 65535:
+        raise ConfigError("server.srt_port", f"must be between 1 and 65535, got {srt_port}")
     if rtmp_port is not None and not 0 <= rtmp_port <= 65535:
         raise ConfigError(
             "server.rtmp_port", f"must be between 0 and 65535 (or unset: no RTMP), got {rtmp_port}"

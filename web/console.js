@@ -371,6 +371,8 @@ async function renderPublishing() {
   $("publish-whip").textContent = info.whip;
   $("rtmp").hidden = !info.rtmp;
   $("publish-rtmp").textContent = info.rtmp || "";
+  $("srt").hidden = !info.srt;
+  $("publish-srt").textContent = info.srt || "";
   const qr = await authorized(path("/publish/qr.svg"));
   if (qr.ok) $("speaker-qr").src = `data:image/svg+xml,${encodeURIComponent(await qr.text())}`;
 }

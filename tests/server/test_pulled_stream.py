@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import shutil
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 import soundfile
 from aiohttp import web
 
-from harness.live import free_port
+from harness.live import free_port, free_udp_port
 from tests.helpers import assert_heard_the_tones, published_room, three_turns, tone_listener, until
 from translator.audio.pulled import PulledSource
 
@@ -133,3 +135,27 @@ async def test_one_channel_of_a_stereo_stream_is_taken_alone(tmp_path: Path) -> 
     finally:
         await runner.cleanup()
     assert heard == {1: 300, 2: 500}
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs Debian's ffmpeg (system-packages.txt)")
+async def test_an_srt_stream_an_encoder_listens_with_is_read_through_ffmpeg(tmp_path: Path) -> None:
+    talk = three_turns(tmp_path / "talk.wav")
+    port = free_udp_port()
+    secret = "srt-stream-passphrase"
+    # An encoder that listens (SRT's listener mode) with a passphrase; the room calls it.
+    encoder = await asyncio.create_subprocess_exec(
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
+        "-i", str(talk), "-c:a", "aac", "-f", "mpegts",
+        f"srt://127.0.0.1:{port}?mode=listener&passphrase={secret}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"srt://127.0.0.1:{port}?passphrase={secret}"
+        async with published_room({"audio.input": url}) as server:
+            received = await (await tone_listener(server))
+            report = server.room.input_report()
+    finally:
+        encoder.kill()
+        await encoder.wait()
+    assert_heard_the_tones(received)
+    assert report.description == f"stream srt://127.0.0.1:{port}" and report.detail == "live"

@@ -14,8 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.live import LiveServer, listen
-from tests.helpers import assert_heard_the_tones, published_room, three_turns, tone_listener, until
+from harness.live import LiveServer
+from tests.helpers import (
+    assert_a_killed_encoder_is_taken_back,
+    assert_heard_the_tones,
+    published_room,
+    three_turns,
+    tone_listener,
+    until,
+)
 
 pytestmark = pytest.mark.skipif(
     not __import__("shutil").which("ffmpeg"), reason="needs Debian's ffmpeg (system-packages.txt)"
@@ -107,17 +114,6 @@ async def test_an_encoder_killed_mid_sentence_is_waited_for_and_taken_back(
 ) -> None:
     talk = three_turns(tmp_path / "talk.wav")
     url = address(server, f"live/main/{server.room.publish_key}")
-    encoder = await push(talk, url, loop=True)
-    await until(lambda: server.room.input_report().detail.startswith("live: RTMP"), 20)
-    # Killed once its first sentence is heard, in the next: no goodbye, so the room expects it back.
-    await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1, within_s=30)
-    encoder.kill()
-    await encoder.wait()
-    await until(lambda: server.room.input_report().detail.startswith("reconnecting: RTMP"), 15)
-    listener = await tone_listener(server)
-    again = await push(talk, url, loop=True)
-    received = await listener
-    again.send_signal(signal.SIGINT)
-    await asyncio.wait_for(again.communicate(), 30)
-    assert_heard_the_tones(received)
-    assert server.room.state == "running"
+    await assert_a_killed_encoder_is_taken_back(
+        server, lambda: push(talk, url, loop=True), "reconnecting: RTMP"
+    )

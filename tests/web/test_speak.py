@@ -97,6 +97,9 @@ async def test_the_console_hands_out_the_speakers_link_and_changes_its_key(
     link = f"{server.url}/speak#key={old}"
     await expect(page.locator("#speaker-link")).to_have_text(link)
     await expect(page.locator("#publish-whip")).to_have_text(f"{server.url}/whip")
+    rtmp_port = server.rooms.settings.server.rtmp_port
+    await expect(page.locator("#publish-rtmp")).to_have_text(f"rtmp://127.0.0.1:{rtmp_port}/live")
+    await expect(page.locator("#srt")).to_be_hidden()  # no server.srt_port: no SRT
     await expect(page.locator("#input-state")).to_contain_text("waiting for the speaker")
     # Loopback: the service's own machine, where a page may use its microphone over http.
     await expect(page.locator("#cannot-record")).to_be_hidden()

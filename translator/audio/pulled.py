@@ -1,8 +1,9 @@
-"""A stream the service reads itself (``audio.input`` a URL): an Icecast or HLS stream, RTMP or RTSP
-from a media server, a recording on a web server. FFmpeg (through PyAV) reads and decodes it in a
-thread of its own; its audio goes through a jitter buffer onto the talk's clock, as a publisher's
-does. A stream that drops or cannot be opened is waited for and opened again, with back-off; the
-room hears silence meanwhile and says why.
+"""A stream the service reads itself (``audio.input`` a URL): an Icecast or HLS stream, RTMP, RTSP or
+SRT from a media server or an encoder, a recording on a web server. FFmpeg (through PyAV) reads and
+decodes it in a thread of its own (SRT: the ffmpeg program, `ffmpeg_reader`); its audio goes
+through a jitter buffer onto the talk's clock, as a publisher's does. A stream that drops or cannot
+be opened is waited for and opened again, with back-off; the room hears silence meanwhile and says
+why.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from collections.abc import Callable
 import av
 import numpy as np
 
+from translator.audio.ffmpeg_reader import FfmpegReader
 from translator.audio.format import SAMPLE_RATE, to_pcm16
 from translator.audio.jitter import BufferedSource
+from translator.errors import SourceError
 from translator.printable import printable, shown_url
 
 log = logging.getLogger(__name__)
@@ -68,17 +71,18 @@ class PulledSource(BufferedSource):
             loop.call_soon_threadsafe(self.buffer.push, pcm)
 
         while not self._closed.is_set():
-            reading = asyncio.to_thread(self._read, deliver)
             try:
-                got_audio = await asyncio.shield(reading)
+                if self.url.lower().startswith("srt:"):
+                    got_audio, why = await self._read_with_ffmpeg()
+                else:
+                    got_audio = await asyncio.shield(asyncio.to_thread(self._read, deliver))
+                    why = "the stream ended"
             except asyncio.CancelledError:
                 self._stop.set()
                 raise
-            except (av.FFmpegError, OSError) as exc:
+            except (av.FFmpegError, OSError, SourceError) as exc:
                 got_audio = False
                 why = printable(str(exc), limit=120)
-            else:
-                why = "the stream ended"
             self.buffer.end()
             if self._closed.is_set():
                 return
@@ -87,6 +91,18 @@ class PulledSource(BufferedSource):
             self.state = f"reconnecting in {wait:.0f} s ({why})"
             log.warning("%s: %s; opening it again in %.0f s", self.description, why, wait)
             await asyncio.sleep(wait)
+
+    async def _read_with_ffmpeg(self) -> tuple[bool, str]:
+        """Read an SRT stream through the ffmpeg program until it ends: whether any audio came, and why
+        it ended."""
+        got = False
+        async with FfmpegReader(self.url, self.channel) as reader:
+            async for pcm in reader.chunks():
+                self.buffer.push(pcm)
+                if not got:
+                    got = True
+                    self.state = "live"
+            return got, await reader.why_it_ended()
 
     def _read(self, deliver: Callable[[bytes], None]) -> bool:
         """Read the stream until it ends, fails or the source closes (in a thread); whether any audio

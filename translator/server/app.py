@@ -40,6 +40,7 @@ from translator.server import (
     pages,
     publish,
     rtmp,
+    srt,
     sse,
     stopping,
     stream,
@@ -214,6 +215,7 @@ async def open_rooms(
                     raise outcome
         rooms = _played(stack, found, settings)
         await stack.enter_async_context(rtmp.listening(rooms))
+        await stack.enter_async_context(srt.listening(rooms))
         yield rooms
 
 
@@ -417,6 +419,9 @@ def print_urls(rooms: Rooms, token: OperatorToken, operator_port: int | None = N
             rtmp_at = publish.rtmp_url(rooms, room)
             if rtmp_at:
                 print(f"{indent}RTMP (encoders):  {rtmp_at}  (the stream key is in the console)")
+            if room.id in rooms.srt_ports:
+                port = rooms.srt_ports[room.id]
+                print(f"{indent}SRT (encoders):   port {port} (UDP; the passphrase is in the console)")
     if several:
         print(f"  Rooms:            {base}  (lists them)")
     if operator_port is not None:

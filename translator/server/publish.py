@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import msgspec
 import segno
@@ -34,7 +34,7 @@ from translator.server.limits import address_key
 from translator.server.listen import CLOSE_BAD_REQUEST, CLOSE_POLICY, CLOSE_UNKNOWN_LANGUAGE, close_reason
 from translator.server.operator import WrongGuesses, matches, require_operator
 from translator.server.rooms import Rooms, local_room
-from translator.server.urls import is_loopback, operator_url
+from translator.server.urls import is_loopback, operator_url, publisher_host
 from translator.talk.room import Room
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ class PublishInfo(msgspec.Struct):
     rtmp: str | None
     """For OBS, hardware encoders and Zoom's custom live streaming (their Server or Stream URL); the
     key is the stream key. None when the service takes no RTMP (``server.rtmp_port``)."""
+    srt: str | None
+    """For SRT encoders (OBS, vMix, hardware): the address to call, with the key as its passphrase.
+    None when the service takes no SRT (``server.srt_port``, or no ffmpeg)."""
     live: str | None
     """Who publishes now, if anyone."""
 
@@ -268,10 +271,16 @@ def rtmp_url(rooms: Rooms, room: Room) -> str | None:
     port = rooms.settings.server.rtmp_port
     if port is None or room.published is None:
         return None
-    host = urlsplit(operator_url(rooms.settings)).hostname or "127.0.0.1"
-    host = f"[{host}]" if ":" in host else host
     path = "live" if len(rooms.rooms) == 1 else f"live/{room.config.id}"
-    return f"rtmp://{host}:{port}/{path}"
+    return f"rtmp://{publisher_host(rooms.settings)}:{port}/{path}"
+
+
+def srt_url(rooms: Rooms, room: Room) -> str | None:
+    """The address an SRT encoder calls to publish ``room`` (the passphrase is its key), if any."""
+    port = rooms.srt_ports.get(room.id)
+    if port is None:
+        return None
+    return f"srt://{publisher_host(rooms.settings)}:{port}?passphrase={quote(room.publish_key, safe='')}"
 
 
 def _info(rooms: Rooms, room: Room) -> PublishInfo:
@@ -287,5 +296,6 @@ def _info(rooms: Rooms, room: Room) -> PublishInfo:
         websocket=f"{base.replace('http', 'ws', 1)}ws/publish/{room.config.id}",
         whip=f"{rooms.speaker_url(room).removesuffix('speak')}whip",
         rtmp=rtmp_url(rooms, room),
+        srt=srt_url(rooms, room),
         live=live,
     )

@@ -51,6 +51,8 @@ class Rooms:
     """Each room's channels played out on one clock, for its streams, HLS and recordings."""
     outputs: dict[str, list[Output]] = field(default_factory=dict)
     """Each room's outputs beyond its listeners (HLS, recordings), where its talk runs."""
+    srt_ports: dict[str, int] = field(default_factory=dict)
+    """The UDP port each room that takes publishers listens for SRT on (`srt.py`)."""
     broadcasts: dict[tuple[str, str, str], Broadcast] = field(default_factory=dict)
     """Each (room, language, container)'s continuous HTTP stream while anyone listens (`stream.py`)."""
 

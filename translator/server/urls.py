@@ -43,6 +43,12 @@ def operator_url(settings: Settings) -> str:
     return f"{parts.scheme}://{host}:{server.operator_port or server.port + 1}/"
 
 
+def publisher_host(settings: Settings) -> str:
+    """The host encoders reach the service at (for RTMP and SRT), as a URL writes it."""
+    host = urlsplit(operator_url(settings)).hostname or "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _lan_address() -> str:
     # Connecting a UDP socket sends nothing; it only asks the kernel which interface would be used.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
