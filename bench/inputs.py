@@ -9,6 +9,7 @@ engines, on the same clock (one process). Side by side, in one run:
 - the speaker page's protocol (``/ws/publish``, 40 ms chunks of PCM over loopback), on a clean
   network and on one that holds audio back up to 300 ms at a time (a hotel's Wi-Fi);
 - WHIP (aiortc as the encoder, as OBS would be: Opus over WebRTC on loopback);
+- RTMP and SRT (Debian's ffmpeg as the encoder: AAC, pushed to the RTMP port, calling the SRT one);
 - the same speaker-page input behind a failover (``audio.backup``), nothing failing.
 
 Then the jitter buffer's own cost: CPU per 20 ms frame pushed and taken, beside copying the frame.
@@ -37,7 +38,7 @@ import websockets
 from aiortc import AudioStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from bench.report import publish
-from harness.live import HeldSource, LiveServer, live_server
+from harness.live import HeldSource, LiveServer, free_udp_port, live_server
 from harness.voicelive_server import FakeVoiceLive
 from translator.audio.format import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from translator.audio.jitter import JitterBuffer
@@ -205,6 +206,45 @@ def over_whip(samples: np.ndarray) -> Sender:
     return send
 
 
+LOW_DELAY_TS = ["-pes_payload_size", "0", "-muxdelay", "0", "-muxpreload", "0"]
+"""ffmpeg's MPEG-TS otherwise packs 180 ms of AAC a packet and stamps it 0.7 s ahead: SRT then
+delivers it in 400 ms bursts, and the jitter buffer's margin grows to hold them (~0.5 s more)."""
+
+
+def over_ffmpeg(samples: np.ndarray, kind: str) -> Sender:
+    """Debian's ffmpeg as the encoder (AAC), pushing RTMP (FLV) or calling SRT (MPEG-TS); the
+    clicks are written to its input in real time, 20 ms at a time."""
+
+    async def send(server: LiveServer) -> float:
+        key = server.room.publish_key
+        if kind == "rtmp":
+            url, container = f"rtmp://127.0.0.1:{server.rooms.settings.server.rtmp_port}/live/{key}", "flv"
+        else:
+            url, container = f"srt://127.0.0.1:{server.rooms.srt_ports['main']}?passphrase={key}", "mpegts"
+        encoder = await asyncio.create_subprocess_exec(
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
+            # Raw input needs no probing: without these, ffmpeg holds back seconds before sending.
+            "-probesize", "32", "-analyzeduration", "0",
+            "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
+            "-c:a", "aac", *(LOW_DELAY_TS if container == "mpegts" else []),
+            "-f", container, "-flush_packets", "1", url,
+            stdin=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert encoder.stdin is not None
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for k in range(len(samples) // FRAME_SAMPLES):
+            # A frame goes to the encoder once its last sample has been made.
+            await asyncio.sleep(max(0.0, began + (k + 1) * FRAME_SAMPLES / SAMPLE_RATE - loop.time()))
+            encoder.stdin.write(samples[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES].tobytes())
+            await encoder.stdin.drain()
+        encoder.stdin.close()
+        await encoder.wait()
+        return began
+
+    return send
+
+
 def jitter_cost() -> tuple[float, float]:
     """µs per 20 ms frame: pushed into and taken from the jitter buffer; copied (the baseline)."""
     frame = (np.sin(np.arange(FRAME_SAMPLES) / 5) * 8000).astype("<i2").tobytes()
@@ -255,6 +295,16 @@ async def main(out: Path) -> int:
             await measure({"audio.input": "publish"}, over_websocket(samples, True)),
         ),
         ("WHIP (aiortc encoder, Opus)", await measure({"audio.input": "publish"}, over_whip(samples))),
+        (
+            "RTMP (ffmpeg encoder, AAC in FLV)",
+            await measure({"audio.input": "publish"}, over_ffmpeg(samples, "rtmp")),
+        ),
+        (
+            "SRT (ffmpeg encoder, AAC in MPEG-TS, SRT's 120 ms latency)",
+            await measure(
+                {"audio.input": "publish", "server.srt_port": free_udp_port()}, over_ffmpeg(samples, "srt")
+            ),
+        ),
         (
             "speaker page behind a failover (nothing failing)",
             await measure(

@@ -63,7 +63,11 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
             "'whisper' is not one of: auto, realtime-translate, voicelive, local",
         ),
         ({"audio.input": "/no/such/talk.wav"}, "audio.input", "no such file"),
-        ({"audio.input": "publish", "audio.publish_key": "short"}, "audio.publish_key", "at least 16"),
+        (
+            {"audio.input": "publish", "audio.publish_key": "short"},
+            "audio.publish_key",
+            "must be 16 to 79 characters",
+        ),
         ({"audio.channel": 0}, "audio.channel", "counted from 1"),
         (
             {"audio.input": "udp://desk:9000"},

@@ -49,6 +49,8 @@ STREAM_SCHEMES = ("http", "https", "rtmp", "rtmps", "rtsp", "srt")
 program)."""
 
 
+MAX_PUBLISH_KEY_CHARS = 79
+"""The longest passphrase SRT takes (the publishing key is one)."""
 SRT_NEEDS_FFMPEG = "SRT needs the ffmpeg program, built with libsrt (Debian: apt install ffmpeg)"
 
 
@@ -603,8 +605,11 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
     if not 1 <= room.audio.failback_s <= 600:
         raise ConfigError(f"{prefix}audio.failback_s", "must be between 1 and 600 seconds")
     key = room.audio.publish_key
-    if key is not None and len(key) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"{prefix}audio.publish_key", f"must be at least {MIN_TOKEN_CHARS} characters")
+    if key is not None and not MIN_TOKEN_CHARS <= len(key) <= MAX_PUBLISH_KEY_CHARS:
+        raise ConfigError(
+            f"{prefix}audio.publish_key",
+            f"must be {MIN_TOKEN_CHARS} to {MAX_PUBLISH_KEY_CHARS} characters (an SRT passphrase's most)",
+        )
     if problem := input_problem(room.audio.input):
         raise ConfigError(f"{prefix}audio.input", problem)
     if room.engine not in table.choices():

@@ -24,7 +24,7 @@ from translator.errors import AddressError, UnknownRoomError
 from translator.printable import printable
 from translator.server.limits import address_key
 from translator.server.operator import matches
-from translator.server.publish import AHEAD_ALLOWANCE_S, TOO_MANY_GUESSES
+from translator.server.publish import TOO_MANY_GUESSES
 from translator.server.rooms import Rooms
 from translator.talk.room import Room
 from translator.tasks import cancel_and_wait
@@ -37,6 +37,9 @@ MAX_CONNECTIONS = 16
 MAX_BYTES_PER_S = 4_000_000
 """32 Mb/s: an encoder's whole programme (video too) with room to spare; beyond it, a flood."""
 BURST_BYTES = 8_000_000
+STARTING_BURST_S = 10.0
+"""How far ahead of real time an encoder may get: some send what they buffered while connecting at
+once (the jitter buffer keeps the newest second of it); a file pushed as fast as it reads is a flood."""
 STOP_S = 5.0
 
 
@@ -73,9 +76,16 @@ class RtmpIngest:
         if len(self._sessions) >= MAX_CONNECTIONS:
             writer.transport.abort()
             return
-        task = asyncio.create_task(self._serve(RtmpSession(reader, writer), writer), name="rtmp-publisher")
+        task = asyncio.create_task(self._guarded(RtmpSession(reader, writer), writer), name="rtmp-publisher")
         self._sessions.add(task)
         task.add_done_callback(self._sessions.discard)
+
+    async def _guarded(self, session: RtmpSession, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(session, writer)
+        except Exception:
+            log.exception("an RTMP session failed")
+            writer.transport.abort()
 
     async def _serve(self, session: RtmpSession, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -105,7 +115,11 @@ class RtmpIngest:
             await session.close()
             return
         log.info("room %s: %s started publishing", room.id, who)
-        why, lost, sent_away = await self._receive(session, publication)
+        try:
+            why, lost, sent_away = await self._receive(session, publication)
+        except asyncio.CancelledError:
+            publication.end()  # the service stops
+            raise
         publication.end(lost=lost, refused=why if sent_away else None)
         log.info("room %s: %s stopped publishing (%s)", room.id, who, why)
         if publication.revoked.is_set():
@@ -139,7 +153,7 @@ class RtmpIngest:
                 pcm = decoder.decode(body)
                 elapsed = time.monotonic() - started
                 received_s += len(pcm) / 2 / SAMPLE_RATE
-                if received_s > elapsed + AHEAD_ALLOWANCE_S:
+                if received_s > elapsed + STARTING_BURST_S:
                     raise ProtocolError("sending faster than real time")
                 if session.received > BURST_BYTES + MAX_BYTES_PER_S * elapsed:
                     raise ProtocolError(f"sending more than {MAX_BYTES_PER_S * 8 // 1_000_000} Mb/s")
