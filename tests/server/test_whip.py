@@ -5,6 +5,8 @@ publishers are refused with the status the RFC gives them."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +16,14 @@ from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.contrib.media import MediaPlayer
 
 from harness.live import LiveServer
-from tests.helpers import assert_heard_the_tones, published_room, three_turns, tone_listener, until
+from tests.helpers import (
+    assert_a_killed_encoder_is_taken_back,
+    assert_heard_the_tones,
+    published_room,
+    three_turns,
+    tone_listener,
+    until,
+)
 
 SDP = {"Content-Type": "application/sdp"}
 
@@ -106,3 +115,19 @@ async def test_whip_refusals_say_why_and_the_publisher_keeps_the_room(
     assert second.status_code == 409 and second.json()["detail"].startswith("WHIP (")
     assert trickle.status_code == 405, "no trickle ICE: the answer carries every candidate"
     assert unknown.status_code == 404 and "main" in unknown.json()["detail"]
+
+
+async def test_an_encoder_killed_without_ending_its_session_is_waited_for_and_taken_back(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    talk = str(three_turns(tmp_path / "talk.wav"))
+    key = server.room.publish_key
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "harness.whip_encoder", f"{server.url}/whip", key, talk,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+    # Killed: no DELETE, no DTLS goodbye; its silence tells the room, long before ICE would.
+    await assert_a_killed_encoder_is_taken_back(server, start, "reconnecting: WHIP (")

@@ -28,6 +28,9 @@ from translator.errors import TranslatorError
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 15.0
+QUIET_S = 3.0
+"""An encoder sends sound all the time (silence too): none for this long, and it has dropped (a
+peer that vanished is otherwise noticed only when ICE gives up, about 30 s later)."""
 """A peer that has not connected by then is given up: an offer alone must not hold the room."""
 
 
@@ -108,7 +111,11 @@ class WebRtcPublisher:
     async def _pump(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                try:
+                    async with asyncio.timeout(QUIET_S):
+                        frame = await track.recv()
+                except TimeoutError:
+                    return
                 if not isinstance(frame, AudioFrame):
                     continue
                 for mono in self._downmix.resample(frame):
