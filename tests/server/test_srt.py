@@ -58,8 +58,9 @@ async def test_a_caller_with_the_key_is_the_rooms_talk_and_one_without_cannot_co
     port = server.rooms.srt_ports["main"]
     assert url == f"srt://127.0.0.1:{port}?passphrase={server.room.publish_key}"
     intruder = await call(talk, f"srt://127.0.0.1:{port}?passphrase=not-the-rooms-key")
-    await asyncio.wait_for(intruder.communicate(), 30)
-    assert intruder.returncode != 0
+    _, err = await asyncio.wait_for(intruder.communicate(), 30)
+    # Rejected by the listener at once (a caller nobody answered would time out instead).
+    assert intruder.returncode != 0 and "Input/output error" in err.decode()
     assert server.room.input_report().detail == "waiting for the speaker"
     listener = await tone_listener(server)
     encoder = await call(talk, url)
@@ -80,3 +81,28 @@ async def test_a_caller_killed_mid_sentence_is_waited_for_and_taken_back(
     await assert_a_killed_encoder_is_taken_back(
         server, lambda: call(talk, url, loop=True), "reconnecting: SRT dropped"
     )
+
+
+async def test_a_new_key_ends_the_call_and_only_the_new_key_calls_again(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    talk = three_turns(tmp_path / "talk.wav")
+    old = await srt_address(server)
+    encoder = await call(talk, old, loop=True)
+    await until(lambda: server.room.input_report().detail == "live: SRT", 20)
+    async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
+        new = (await client.post("/api/rooms/main/publish/key")).json()["srt"]
+    # The call with the old key is cut: the encoder fails.
+    await asyncio.wait_for(encoder.communicate(), 30)
+    assert encoder.returncode != 0 and new != old
+    # The new key is taken (the listener listens again with it)...
+    listener = await tone_listener(server)
+    again = await call(talk, new)
+    received = await listener
+    await asyncio.wait_for(again.communicate(), 30)
+    assert_heard_the_tones(received)
+    await until(lambda: server.room.input_report().detail == "waiting for the speaker", 10)
+    # ...and the old one is rejected by the listener itself (not left unanswered).
+    stale = await call(talk, old)
+    _, err = await asyncio.wait_for(stale.communicate(), 30)
+    assert stale.returncode != 0 and "Input/output error" in err.decode()
