@@ -207,8 +207,8 @@ async def assert_a_killed_encoder_is_taken_back(
     listener = await talk_again_listener(server)
     again = await start()
     received = await listener
-    again.send_signal(signal.SIGINT)
-    await asyncio.wait_for(again.communicate(), 30)
+    again.kill()  # how it ends is not judged here
+    await again.wait()
     assert_heard_the_talk_again(received)
     assert server.room.state == "running"
 

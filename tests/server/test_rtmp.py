@@ -17,8 +17,10 @@ import pytest
 from harness.live import LiveServer
 from tests.helpers import (
     assert_a_killed_encoder_is_taken_back,
+    assert_heard_the_talk_again,
     assert_heard_the_tones,
     published_room,
+    talk_again_listener,
     three_turns,
     tone_listener,
     until,
@@ -39,13 +41,16 @@ def address(server: LiveServer, path: str) -> str:
     return f"rtmp://127.0.0.1:{server.rooms.settings.server.rtmp_port}/{path}"
 
 
-async def push(talk: Path, url: str, *, audio: str = "aac", loop: bool = False) -> asyncio.subprocess.Process:
+async def push(
+    talk: Path, url: str, *, audio: str = "aac", loop: bool = False, flood: bool = False
+) -> asyncio.subprocess.Process:
     """ffmpeg pushing ``talk`` in real time to ``url``, with a small video beside it as an
-    encoder's programme has."""
+    encoder's programme has (``flood``: ten times over, as fast as it reads)."""
+    pace = [] if flood else ["-re"]
     return await asyncio.create_subprocess_exec(
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-re", *(["-stream_loop", "-1"] if loop else []), "-i", str(talk),
-        "-re", "-f", "lavfi", "-i", "color=c=blue:size=160x120:rate=10",
+        *pace, "-stream_loop", "-1" if loop else "9" if flood else "0", "-i", str(talk),
+        *pace, "-f", "lavfi", "-i", "color=c=blue:size=160x120:rate=10",
         "-map", "1:v", "-map", "0:a", "-shortest",
         "-c:v", "flv1", "-c:a", audio, *(["-ar", "22050"] if audio != "aac" else []), "-f", "flv", url,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
@@ -88,7 +93,11 @@ async def test_rtmp_refusals_name_the_reason_and_the_live_publisher_keeps_the_ro
     # Sound we do not take is refused once it comes (an encoder no longer listens): the console says why.
     await refusal(await push(talk, address(server, f"live/main/{key}"), audio="pcm_s16le"))
     pcm = server.room.input_report().detail
-    listener = await tone_listener(server)
+    # A file pushed as fast as it reads (no -re): a flood, refused once it is 10 s ahead.
+    await refusal(await push(talk, address(server, f"live/main/{key}"), flood=True))
+    flood = server.room.input_report().detail
+    # What the refused pushes left in flight may come first; then the live encoder's talk.
+    listener = await talk_again_listener(server)
     live = await push(talk, address(server, f"live/main/{key}"), loop=True)
     await until(lambda: server.room.input_report().detail.startswith("live: RTMP"), 20)
     second = await refusal(await push(talk, address(server, f"live/main/{key}")))
@@ -106,7 +115,8 @@ async def test_rtmp_refusals_name_the_reason_and_the_live_publisher_keeps_the_ro
     assert "rtmp://…/live/{room}" in elsewhere
     assert pcm.startswith("waiting for the speaker (RTMP (FMLE/3.0") and "PCM: send AAC or MP3" in pcm, pcm
     assert "is publishing to this room" in second
-    assert_heard_the_tones(received)
+    assert flood.endswith("was refused: sending faster than real time)"), flood
+    assert_heard_the_talk_again(received)
 
 
 async def test_an_encoder_killed_mid_sentence_is_waited_for_and_taken_back(
