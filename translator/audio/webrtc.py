@@ -76,6 +76,11 @@ class WebRtcPublisher:
         self.publication.end()
         await self._pc.close()
 
+    @property
+    def over(self) -> bool:
+        """Whether the session has ended (its peer connection may still be closing)."""
+        return self._gone.is_set()
+
     def end(self) -> None:
         """The publisher ends the session (WHIP's DELETE)."""
         self.ended_by_publisher = True
@@ -105,6 +110,7 @@ class WebRtcPublisher:
         except TimeoutError:
             log.warning("%s never connected; given up", self.publication.who)
         finally:
+            self._gone.set()
             self.publication.end(lost=lost)
             await self._pc.close()
 

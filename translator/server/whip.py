@@ -56,9 +56,9 @@ class WhipSessions:
         return session
 
     def find(self, room: str, session: str) -> webrtc.WebRtcPublisher | None:
-        """The live session ``session`` of ``room``."""
+        """The live session ``session`` of ``room`` (not one that has ended and is still closing)."""
         found = self._sessions.get(session)
-        return found[1] if found is not None and found[0] == room else None
+        return found[1] if found is not None and found[0] == room and not found[1].over else None
 
     async def close(self) -> None:
         """End every session and wait for each, at most `STOP_S`."""
