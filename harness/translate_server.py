@@ -20,6 +20,7 @@ it ends.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -104,6 +105,9 @@ class FakeTranslate(ServiceServer):
         handshake_statuses: Iterable[int] = (),
         session_seconds: int = 1800,
         refuse_languages: Iterable[str] = (),
+        retry_after_s: int | None = None,
+        quota_used_up: bool = False,
+        update_errors: Iterable[tuple[str, str]] = (),
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -122,12 +126,29 @@ class FakeTranslate(ServiceServer):
         self.session_seconds = session_seconds
         self.refuse_languages = set(refuse_languages)
         """Output languages refused with ``error``, as an unsupported one is."""
+        self.retry_after_s = retry_after_s
+        """Sent as ``Retry-After`` with each of those answers."""
+        self.quota_used_up = quota_used_up
+        """A 429 among them says ``insufficient_quota`` (billing), not a rate limit."""
+        self.update_errors = list(update_errors)
+        """(type, code) of an ``error`` answered to the next ``session.update``s, one each (an
+        overloaded service: ``("server_error", "server_is_overloaded")``)."""
+        self.handshakes: list[float] = []
+        """When each handshake came (the loop's clock)."""
         self.connections: list[Connection] = []
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         headers = dict(request.headers)
+        self.handshakes.append(asyncio.get_running_loop().time())
         if self.handshake_statuses:
-            return web.Response(status=self.handshake_statuses.pop(0))
+            status = self.handshake_statuses.pop(0)
+            waits = {"Retry-After": str(self.retry_after_s)} if self.retry_after_s is not None else {}
+            if status == 429 and self.quota_used_up:
+                body = {
+                    "error": {"code": "insufficient_quota", "message": "You exceeded your current quota."}
+                }
+                return web.json_response(body, status=status, headers=waits)
+            return web.Response(status=status, headers=waits)
         accepted = {f"Bearer {self.api_key}"} | ({f"Bearer {self.token}"} if self.token else set())
         if (
             request.headers.get("api-key") != self.api_key
@@ -200,6 +221,12 @@ class _Session:
     async def update(self, event: dict[str, Any]) -> None:
         audio = event.get("session", {}).get("audio", {})
         language = audio.get("output", {}).get("language")
+        if self.server.update_errors:
+            kind, code = self.server.update_errors.pop(0)
+            await self.send(
+                {"type": "error", "error": {"type": kind, "code": code, "message": "Try again later."}}
+            )
+            return
         if language not in LANGUAGES or language in self.server.refuse_languages:
             await self.send(
                 {

@@ -196,6 +196,44 @@ async def test_an_unavailable_service_is_retried_until_it_answers() -> None:
     assert [u.text for u in finished(outcome, "es")] == ["[es] tone 300.", "[es] tone 350."]
 
 
+async def test_the_services_retry_after_is_waited_for() -> None:
+    async with (
+        FakeTranslate(handshake_statuses=[429], retry_after_s=3) as server,
+        table.create_engine(settings_for(server, "es").room_configs()[0]) as engine,
+    ):
+        outcome = await speak(engine, tone_talk(TALK[:1]), all_done(1, "es"), pace=4, within_s=40)
+    # Back-off alone would have tried again within a second.
+    assert server.handshakes[1] - server.handshakes[0] >= 3.0
+    assert [u.text for u in finished(outcome, "es")] == ["[es] tone 300."]
+
+
+async def test_an_overloaded_service_is_asked_again_and_a_used_up_quota_fails_at_once() -> None:
+    async with (
+        FakeTranslate(update_errors=[("server_error", "server_is_overloaded")]) as server,
+        table.create_engine(settings_for(server, "es").room_configs()[0]) as engine,
+    ):
+        busy = await speak(engine, tone_talk(TALK[:1]), all_done(1, "es"), pace=4, within_s=40)
+    async with (
+        FakeTranslate(handshake_statuses=[429, 429], quota_used_up=True) as server,
+        table.create_engine(settings_for(server, "es").room_configs()[0]) as engine,
+    ):
+        broke = await speak(engine, b"", lambda o: "failed" in o.states("es"), within_s=20)
+        asked = len(server.handshakes)
+    assert [e.message for e in busy.of(EngineFailure) if e.recoverable] == [
+        "gpt-realtime-translate could not start the session (server_is_overloaded: Try again later.)"
+    ]
+    assert busy.states("es")[-1] == "ready"
+    assert [u.text for u in finished(busy, "es")] == ["[es] tone 300."]
+    assert [(e.message, e.recoverable) for e in broke.of(EngineFailure)] == [
+        (
+            "gpt-realtime-translate's quota is used up (HTTP 429, insufficient_quota): add credit or raise "
+            "the deployment's quota",
+            False,
+        )
+    ]
+    assert asked == 1, "billing is not retried"
+
+
 async def test_a_dropped_connection_closes_the_open_caption_and_the_sentence_is_translated_again() -> None:
     talk = [(300, 1.0), (400, 4.0), (500, 1.0)]
     async with FakeTranslate() as server:

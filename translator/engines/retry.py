@@ -16,6 +16,8 @@ class Fault(msgspec.Struct, frozen=True):
 
     message: str
     retry: bool
+    retry_after_s: float = 0.0
+    """The service's own ``Retry-After``: the next try waits at least this long."""
 
 
 class Backoff:

@@ -123,7 +123,7 @@ class SupervisedSession(ABC, Generic[C]):
                 if not fault.retry:
                     self._fail(fault)
                     return None
-                delay = backoff.delay()
+                delay = max(backoff.delay(), fault.retry_after_s)
                 self._report(fault, exc, delay)
                 retrying: SessionStateName = "connecting" if self._state == "connecting" else "reconnecting"
                 self._set_state(retrying, fault.message)
@@ -139,8 +139,9 @@ class SupervisedSession(ABC, Generic[C]):
             try:
                 return await open_one()
             except Exception as exc:
-                delay = backoff.delay()
-                self._report(self._describe(exc), exc, delay)
+                fault = self._describe(exc)
+                delay = max(backoff.delay(), fault.retry_after_s)
+                self._report(fault, exc, delay)
                 await asyncio.wait({run}, timeout=delay)
         return None
 

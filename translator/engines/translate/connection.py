@@ -94,7 +94,7 @@ class Link:
             try:
                 created = await connection.recv()
                 if isinstance(created, RealtimeErrorEvent):
-                    raise ServiceError(created.error.code or "", created.error.message)
+                    raise ServiceError(created.error.type, created.error.code or "", created.error.message)
                 expires_at = (
                     created.session.expires_at
                     if isinstance(created, RealtimeTranslationSessionCreatedEvent)
@@ -105,7 +105,7 @@ class Link:
                     event := await connection.recv(), RealtimeTranslationSessionUpdatedEvent
                 ):
                     if isinstance(event, RealtimeErrorEvent):
-                        raise ServiceError(event.error.code or "", event.error.message)
+                        raise ServiceError(event.error.type, event.error.code or "", event.error.message)
             except BaseException:
                 await connection.close()
                 raise

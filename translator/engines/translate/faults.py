@@ -3,6 +3,9 @@ retrying can help."""
 
 from __future__ import annotations
 
+import email.utils
+from datetime import UTC, datetime
+
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from translator.engines.retry import Fault
@@ -20,12 +23,41 @@ PERMANENT_STATUS = {
 }
 
 
-class ServiceError(Exception):
-    """The service answered with an ``error`` event where the session cannot go on."""
+PERMANENT_CODES = {"insufficient_quota", "invalid_api_key", "model_not_found", "DeploymentNotFound"}
+"""Error codes no retry changes: billing, credentials, a deployment that is not there."""
+RETRY_AFTER_MAX_S = 300.0
+"""A service asking for a longer wait is waited for this long at most: the state says why meanwhile."""
 
-    def __init__(self, code: str, message: str) -> None:
+
+class ServiceError(Exception):
+    """The service answered with an ``error`` event before the session was ready."""
+
+    def __init__(self, kind: str, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}" if code else message)
+        self.kind = kind
+        """The error's type: ``invalid_request_error`` (what we asked for is refused), ``server_error``…"""
         self.code = code
+
+    @property
+    def permanent(self) -> bool:
+        """Whether asking again cannot help: most errors can (an overloaded or slowed-down service);
+        a refused request (a language it does not serve), billing and credentials cannot."""
+        return self.code in PERMANENT_CODES or self.kind == "invalid_request_error"
+
+
+def retry_after(headers: object) -> float:
+    """The seconds a ``Retry-After`` header asks for (a number or an HTTP date), 0 without one."""
+    value = getattr(headers, "get", lambda _: None)("Retry-After")
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (email.utils.parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return 0.0
+    return max(0.0, min(seconds, RETRY_AFTER_MAX_S))
 
 
 def describe(exc: BaseException) -> Fault:
@@ -38,11 +70,20 @@ def describe(exc: BaseException) -> Fault:
         status = exc.response.status_code
         if status in PERMANENT_STATUS:
             return Fault(PERMANENT_STATUS[status], retry=False)
+        wait = retry_after(exc.response.headers)
         if status == 429:
-            return Fault(f"{SERVICE} quota exceeded (HTTP 429)", retry=True)
-        return Fault(f"{SERVICE} is unavailable (HTTP {status})", retry=True)
+            if b"insufficient_quota" in (exc.response.body or b""):
+                return Fault(
+                    f"{SERVICE}'s quota is used up (HTTP 429, insufficient_quota): add credit or raise "
+                    "the deployment's quota",
+                    retry=False,
+                )
+            return Fault(f"{SERVICE} quota exceeded (HTTP 429)", retry=True, retry_after_s=wait)
+        return Fault(f"{SERVICE} is unavailable (HTTP {status})", retry=True, retry_after_s=wait)
     if isinstance(exc, ServiceError):
-        return Fault(f"{SERVICE} refused the session ({exc})", retry=False)
+        if exc.permanent:
+            return Fault(f"{SERVICE} refused the session ({exc})", retry=False)
+        return Fault(f"{SERVICE} could not start the session ({exc})", retry=True)
     if isinstance(exc, ConnectionClosed):
         code = exc.rcvd.code if exc.rcvd is not None else 1006
         return Fault(f"connection closed (code {code})", retry=True)
