@@ -108,6 +108,7 @@ class FakeTranslate(ServiceServer):
         retry_after_s: int | None = None,
         quota_used_up: bool = False,
         update_errors: Iterable[tuple[str, str]] = (),
+        transcription_deployments: Iterable[str] = ("gpt-realtime-whisper",),
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -133,6 +134,10 @@ class FakeTranslate(ServiceServer):
         self.update_errors = list(update_errors)
         """(type, code) of an ``error`` answered to the next ``session.update``s, one each (an
         overloaded service: ``("server_error", "server_is_overloaded")``)."""
+        self.transcription_deployments = set(transcription_deployments)
+        """The transcription models deployed: another name is taken by ``session.update``, and then
+        each sentence's transcription fails (``DeploymentNotFound``), as a recorded Azure session
+        shows."""
         self.handshakes: list[float] = []
         """When each handshake came (the loop's clock)."""
         self.connections: list[Connection] = []
@@ -176,6 +181,7 @@ class _Session:
         self.conn = conn
         self.language: str | None = None
         self.transcribe = False
+        self.transcription_missing = False
         self.buffer = np.zeros(0, dtype=np.int16)
         self.frames = 0
         self.labels: list[Sentence | None] = []
@@ -242,6 +248,8 @@ class _Session:
             return
         self.language = language
         self.transcribe = bool(audio.get("input", {}).get("transcription"))
+        model = audio.get("input", {}).get("transcription", {}).get("model")
+        self.transcription_missing = self.transcribe and model not in self.server.transcription_deployments
         session = {"id": "sess", "type": "translation", "model": self.server.deployment, "audio": audio}
         session["expires_at"] = int(time.time()) + self.server.session_seconds
         await self.send({"type": "session.updated", "session": session})
@@ -265,7 +273,18 @@ class _Session:
                 name = tone_name(frame.astype(np.float64))
                 current = Sentence(name, self.server.language_of(name), index, index)
                 self.sentences.append(current)
-                if self.transcribe:
+                if self.transcription_missing:
+                    await self.send(
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "invalid_request_error",
+                                "code": "DeploymentNotFound",
+                                "message": "The API deployment for this resource does not exist.",
+                            },
+                        }
+                    )
+                elif self.transcribe:
                     lead = " " if len(self.sentences) > 1 else ""
                     await self.send(
                         {"type": "session.input_transcript.delta", "delta": lead + name, **self.at(elapsed)}
@@ -276,7 +295,7 @@ class _Session:
             self.labels.append(None)
             if current is not None and index - current.last >= SENTENCE_GAP_FRAMES:
                 current.ended = True
-                if self.transcribe:
+                if self.transcribe and not self.transcription_missing:
                     await self.send(
                         {"type": "session.input_transcript.delta", "delta": ".", **self.at(elapsed)}
                     )

@@ -175,3 +175,17 @@ async def test_check_runs_each_language_on_its_engine(tmp_path) -> None:
     assert "fr: ok  voicelive, handshake" in out and "translated into fr-FR: Good morning everyone." in out
     assert len(appended) == 1 and appended[0] >= 2000, "the utterance and its tail, on one session"
     assert translate.api_key not in out + err
+
+
+async def test_check_names_a_transcription_model_that_is_not_deployed(tmp_path) -> None:
+    config = tmp_path / "translate.toml"
+    config.write_text(
+        'engine = "realtime-translate"\n[translate]\ntranscription_model = "gpt-4o-mini-transcribe"\n'
+    )
+    async with FakeVoiceLive() as server, FakeTranslate() as translate:
+        extra = {"AZURE_OPENAI_ENDPOINT": translate.endpoint, "AZURE_OPENAI_API_KEY": translate.api_key}
+        status, out, err = await check(server, "--config", str(config), "--target", "es", env=extra)
+    assert status == 1, out + err
+    assert (
+        "es: FAILED: no source captions: the transcription deployment 'gpt-4o-mini-transcribe' was not found"
+    ) in out

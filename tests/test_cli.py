@@ -42,6 +42,7 @@ def test_a_bad_wav_names_the_file(tmp_path: Path) -> None:
     fake.write_text("these are my notes, not audio")
     result = run(
         "serve",
+        *("--port", str(free_port())),
         "--engine",
         "voicelive",
         "--input",
@@ -56,6 +57,7 @@ def test_a_bad_wav_names_the_file(tmp_path: Path) -> None:
 def test_a_missing_microphone_is_a_clear_error() -> None:
     result = run(
         "serve",
+        *("--port", str(free_port())),
         "--engine",
         "voicelive",
         "--device",
@@ -70,7 +72,18 @@ def test_a_missing_microphone_is_a_clear_error() -> None:
 
 def test_a_language_the_offline_engine_cannot_serve_is_said_before_the_microphone_is_opened() -> None:
     # The default microphone on a machine without one: the language is what must be fixed first.
-    result = run("serve", "--engine", "local", "--device", "no-such-microphone", "--target", "de")
+    # A free port each: a serve that gets as far as the port must not meet another test's.
+    result = run(
+        "serve",
+        "--port",
+        str(free_port()),
+        "--engine",
+        "local",
+        "--device",
+        "no-such-microphone",
+        "--target",
+        "de",
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "targets[0]: the offline engine cannot translate en→de" in line and "microphone" not in line
@@ -100,7 +113,9 @@ def test_an_invalid_choice_in_the_config_lists_the_valid_ones(tmp_path: Path) ->
 
 
 def test_an_offline_pair_that_does_not_exist_is_refused_at_start_up(talk: Path) -> None:
-    result = run("serve", "--engine", "local", "--input", str(talk), "--target", "de")
+    result = run(
+        "serve", "--port", str(free_port()), "--engine", "local", "--input", str(talk), "--target", "de"
+    )
     assert result.returncode == 2, "a language the engine cannot serve is a bad setting: it is named"
     assert "targets[0]: the offline engine cannot translate en→de; it can do en→ca, en→eo" in result.stderr
     assert "Traceback" not in result.stderr

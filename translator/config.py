@@ -147,7 +147,7 @@ class TranslateConfig(msgspec.Struct, forbid_unknown_fields=True):
     """API key. A secret: never printed, never sent to a browser."""
     deployment: str = "gpt-realtime-translate"
     """The deployment's name (Global Standard)."""
-    transcription_model: str = "gpt-4o-mini-transcribe"
+    transcription_model: str = "gpt-realtime-whisper"
     """Transcribes the speaker for the source captions; empty: no source captions."""
     noise_reduction: Literal["none", "near_field", "far_field"] = "none"
     """``near_field`` for a headset or lapel microphone, ``far_field`` for a room microphone."""

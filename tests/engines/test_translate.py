@@ -196,6 +196,21 @@ async def test_an_unavailable_service_is_retried_until_it_answers() -> None:
     assert [u.text for u in finished(outcome, "es")] == ["[es] tone 300.", "[es] tone 350."]
 
 
+async def test_a_transcription_model_not_deployed_leaves_the_interpretation_and_says_so_once() -> None:
+    async with FakeTranslate() as server:
+        settings = settings_for(server, "es", **{"translate.transcription_model": "gpt-4o-mini-transcribe"})
+        async with table.create_engine(settings.room_configs()[0]) as engine:
+            outcome = await speak(engine, tone_talk(TALK), all_done(len(TALK), "es"), pace=4, within_s=60)
+    done = finished(outcome, "es")
+    assert [u.text for u in done] == [f"[es] tone {freq}." for freq, _ in TALK], "interpreted all the same"
+    assert all(not u.source for u in done)
+    assert [e.message for e in outcome.of(EngineFailure)] == [
+        "no source captions: the transcription deployment 'gpt-4o-mini-transcribe' was not found (the "
+        'interpretation goes on); deploy it, or set translate.transcription_model ("" for none)'
+    ], "once, not once a sentence"
+    assert outcome.states("es")[-1] == "ready"
+
+
 async def test_the_services_retry_after_is_waited_for() -> None:
     async with (
         FakeTranslate(handshake_statuses=[429], retry_after_s=3) as server,

@@ -111,7 +111,7 @@ class Link:
                 raise
         return cls(connection, float(expires_at) if expires_at else None)
 
-    async def run(self, frames: Frames, segmenter: Segmenter, on_error: Callable[[str], None]) -> None:
+    async def run(self, frames: Frames, segmenter: Segmenter, on_error: Callable[[str, str], None]) -> None:
         """Write the talk from ``offset`` and hand the output on until the connection ends: raises
         what ended it, or returns when it closed (a retired link: once the service has flushed)."""
         write = asyncio.create_task(self._write(frames), name="translate-write")
@@ -154,13 +154,13 @@ class Link:
                 return
             await self.wake.wait()
 
-    async def _read(self, segmenter: Segmenter, on_error: Callable[[str], None]) -> None:
+    async def _read(self, segmenter: Segmenter, on_error: Callable[[str, str], None]) -> None:
         async for event in self._connection:
             await self.gate.wait()
             if isinstance(event, RealtimeTranslationSessionClosedEvent):
                 return
             if isinstance(event, RealtimeErrorEvent):
-                on_error(f"{event.error.code or 'error'}: {event.error.message}")
+                on_error(event.error.code or "error", event.error.message)
                 continue
             elapsed = getattr(event, "elapsed_ms", None)
             position = None if elapsed is None else self.offset + elapsed

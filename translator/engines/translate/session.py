@@ -64,6 +64,8 @@ class TranslateSession(SupervisedSession[Link]):
         self.segmenter = Segmenter(self.code, engine.emit, passthrough)
         self._heard_at = time.monotonic()
         """When the last input frame came."""
+        self._said: set[str] = set()
+        """The codes of the service's in-session errors already reported."""
 
     def start(self) -> None:
         """Start the supervisor; it reports its progress as `SessionState` events."""
@@ -175,6 +177,18 @@ class TranslateSession(SupervisedSession[Link]):
             await link.close()
             successor.gate.set()
 
-    def _service_error(self, message: str) -> None:
-        """An error the service reported in the session, which goes on."""
+    def _service_error(self, code: str, message: str) -> None:
+        """An error the service reported in the session, which goes on: said once per kind (a
+        transcription deployment that is missing fails every sentence)."""
+        if code in self._said:
+            return
+        self._said.add(code)
+        if code == "DeploymentNotFound":
+            model = self.engine.config.transcription_model
+            message = (
+                f"no source captions: the transcription deployment {model!r} was not found (the "
+                'interpretation goes on); deploy it, or set translate.transcription_model ("" for none)'
+            )
+        else:
+            message = f"{code}: {message}"
         self._report(Fault(message, retry=True), None, 0.0)
