@@ -103,7 +103,7 @@ class FakeTranslate(ServiceServer):
         elapsed: bool = True,
         language_of: Callable[[str], str] | None = None,
         handshake_statuses: Iterable[int] = (),
-        session_seconds: int = 1800,
+        session_seconds: int = 3600,
         refuse_languages: Iterable[str] = (),
         retry_after_s: int | None = None,
         quota_used_up: bool = False,
@@ -125,6 +125,7 @@ class FakeTranslate(ServiceServer):
         self.handshake_statuses = list(handshake_statuses)
         """Answered to the next handshakes, one each, before connections are accepted."""
         self.session_seconds = session_seconds
+        """A session's ``expires_at``, from its creation: an hour, as the live logs show."""
         self.refuse_languages = set(refuse_languages)
         """Output languages refused with ``error``, as an unsupported one is."""
         self.retry_after_s = retry_after_s
