@@ -109,6 +109,7 @@ class FakeTranslate(ServiceServer):
         quota_used_up: bool = False,
         update_errors: Iterable[tuple[str, str]] = (),
         transcription_deployments: Iterable[str] = ("gpt-realtime-whisper",),
+        api_path: str = "/openai/v1",
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -135,6 +136,8 @@ class FakeTranslate(ServiceServer):
         self.update_errors = list(update_errors)
         """(type, code) of an ``error`` answered to the next ``session.update``s, one each (an
         overloaded service: ``("server_error", "server_is_overloaded")``)."""
+        self.route = f"{api_path}/realtime/translations"
+        """Where the service answers (a region may serve another path): elsewhere, 404."""
         self.transcription_deployments = set(transcription_deployments)
         """The transcription models deployed: another name is taken by ``session.update``, and then
         each sentence's transcription fails (``DeploymentNotFound``), as a recorded Azure session

@@ -147,12 +147,20 @@ class TranslateConfig(msgspec.Struct, forbid_unknown_fields=True):
     """API key. A secret: never printed, never sent to a browser."""
     deployment: str = "gpt-realtime-translate"
     """The deployment's name (Global Standard)."""
+    api_path: str = "/openai/v1"
+    """Where the v1 API is on the endpoint; the SDK adds ``/realtime/translations``. Microsoft
+    documents no path for this model: the one Azure clients use, changeable for a region that
+    answers 404 there."""
     transcription_model: str = "gpt-realtime-whisper"
     """Transcribes the speaker for the source captions; empty: no source captions."""
     noise_reduction: Literal["none", "near_field", "far_field"] = "none"
     """``near_field`` for a headset or lapel microphone, ``far_field`` for a room microphone."""
     max_session_minutes: float = 25.0
     """A session is replaced before this age even when the service announces no ``expires_at``."""
+
+    def api_base(self) -> str:
+        """The v1 API's address on the resource (``endpoint`` and ``api_path``)."""
+        return (self.endpoint or "").rstrip("/") + "/" + self.api_path.strip("/")
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"

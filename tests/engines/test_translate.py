@@ -176,9 +176,25 @@ async def test_a_refused_key_or_deployment_fails_the_language_in_plain_words() -
         "gpt-realtime-translate rejected the key or the token (HTTP 401): check AZURE_OPENAI_API_KEY"
     ]
     assert "wrong-key" not in repr(outcome.events), "the key is never told"
-    assert [e.message for e in typo.of(EngineFailure)][-1].startswith(
-        "wrong endpoint or deployment (HTTP 404)"
+    assert [e.message for e in typo.of(EngineFailure)][-1] == (
+        f"nothing at {server.endpoint}/openai/v1/realtime/translations for deployment 'gpt-translate-typo' "
+        "(HTTP 404): check AZURE_OPENAI_ENDPOINT, translate.deployment, that the resource's region offers "
+        "gpt-realtime-translate, and translate.api_path"
     )
+
+
+async def test_a_region_that_serves_another_path_is_reached_once_it_is_set() -> None:
+    async with FakeTranslate(api_path="/openai/v2") as server:
+        async with table.create_engine(settings_for(server, "es").room_configs()[0]) as engine:
+            missing = await speak(engine, b"", lambda o: "failed" in o.states("es"), within_s=20)
+        moved = settings_for(server, "es", **{"translate.api_path": "/openai/v2"})
+        async with table.create_engine(moved.room_configs()[0]) as engine:
+            outcome = await speak(engine, tone_talk(TALK[:1]), all_done(1, "es"), pace=4, within_s=40)
+    assert [e.message for e in missing.of(EngineFailure)][-1].startswith(
+        f"nothing at {server.endpoint}/openai/v1/realtime/translations for deployment "
+        "'gpt-realtime-translate'"
+    )
+    assert [u.text for u in finished(outcome, "es")] == ["[es] tone 300."]
 
 
 async def test_an_unavailable_service_is_retried_until_it_answers() -> None:

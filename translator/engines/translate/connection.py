@@ -44,10 +44,10 @@ Frames = Callable[[int], tuple[int, list[bytes]]]
 
 
 def client_for(config: TranslateConfig, token: Callable[[], Awaitable[str]] | None) -> AsyncOpenAI:
-    """An SDK client for the resource: the v1 API at ``<endpoint>/openai/v1``, with the key (sent as
+    """An SDK client for the resource: the v1 API at ``<endpoint><api_path>``, with the key (sent as
     ``api-key``, as Azure documents it) or a token credential's bearer token."""
     assert config.endpoint is not None
-    base = config.endpoint.rstrip("/") + "/openai/v1"
+    base = config.api_base()
     if config.api_key:
         return AsyncOpenAI(api_key=config.api_key, base_url=base, default_headers={"api-key": config.api_key})
     assert token is not None

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from translator.config import TranslateConfig
 from translator.engines.retry import Fault
 from translator.errors import PermanentEngineError, TransientEngineError
+from translator.printable import shown_url
 
 SERVICE = "gpt-realtime-translate"
 
@@ -21,6 +23,15 @@ PERMANENT_STATUS = {
     "on the resource",
     404: "wrong endpoint or deployment (HTTP 404): check AZURE_OPENAI_ENDPOINT and translate.deployment",
 }
+
+
+def not_found(config: TranslateConfig) -> str:
+    """What a 404 at the handshake means, naming where it was asked and for what."""
+    where = f"{shown_url(config.api_base())}/realtime/translations"
+    return (
+        f"nothing at {where} for deployment {config.deployment!r} (HTTP 404): check AZURE_OPENAI_ENDPOINT, "
+        f"translate.deployment, that the resource's region offers {SERVICE}, and translate.api_path"
+    )
 
 
 PERMANENT_CODES = {"insufficient_quota", "invalid_api_key", "model_not_found", "DeploymentNotFound"}
@@ -60,14 +71,17 @@ def retry_after(headers: object) -> float:
     return max(0.0, min(seconds, RETRY_AFTER_MAX_S))
 
 
-def describe(exc: BaseException) -> Fault:
-    """Classify a failure of connecting or of a running connection."""
+def describe(exc: BaseException, config: TranslateConfig | None = None) -> Fault:
+    """Classify a failure of connecting or of a running connection (``config``: the settings it
+    connected with, for a message that names them)."""
     if isinstance(exc, PermanentEngineError):
         return Fault(str(exc), retry=False)
     if isinstance(exc, TransientEngineError):
         return Fault(str(exc), retry=True)
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
+        if status == 404 and config is not None and config.endpoint:
+            return Fault(not_found(config), retry=False)
         if status in PERMANENT_STATUS:
             return Fault(PERMANENT_STATUS[status], retry=False)
         wait = retry_after(exc.response.headers)

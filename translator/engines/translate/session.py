@@ -13,6 +13,7 @@ closed, so the language's utterances stay in order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Protocol
@@ -59,7 +60,7 @@ class TranslateSession(SupervisedSession[Link]):
     service = SERVICE
 
     def __init__(self, engine: SessionHost, target: Language, passthrough: bool) -> None:
-        super().__init__(engine.emit, target, target.code, describe)
+        super().__init__(engine.emit, target, target.code, functools.partial(describe, config=engine.config))
         self.engine = engine
         self.segmenter = Segmenter(self.code, engine.emit, passthrough)
         self._heard_at = time.monotonic()
@@ -141,7 +142,9 @@ class TranslateSession(SupervisedSession[Link]):
         self._connections.discard(link)
         await link.close()
         exc = run.exception()
-        fault = describe(exc) if exc is not None else Fault("connection closed", retry=True)
+        fault = (
+            describe(exc, self.engine.config) if exc is not None else Fault("connection closed", retry=True)
+        )
         self._report(fault, exc, 0.0)
         self._set_state("reconnecting", fault.message)
         return None, resume
