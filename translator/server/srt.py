@@ -65,8 +65,8 @@ class SrtListener:
             try:
                 async with FfmpegReader(url) as reader:
                     heard, why = await self._call(reader, key)
-            except SourceError as exc:
-                heard, why = False, str(exc)
+            except (SourceError, OSError) as exc:  # OSError: ffmpeg would not start, or not end
+                heard, why = False, str(exc) or exc.__class__.__name__
             failures = 0 if heard or why == "" else failures + 1
             if failures:
                 wait = RETRY_S[min(failures, len(RETRY_S)) - 1]
