@@ -192,6 +192,22 @@ def assert_heard_the_talk_again(received: Received) -> None:
     assert all(shares[i] >= 0.99 for i in ids), shares
 
 
+async def assert_an_encoder_is_the_talk_until_it_stops(
+    server: LiveServer, start: Callable[[], Awaitable[asyncio.subprocess.Process]], live: str
+) -> None:
+    """An encoder process (``start``) sending the tone talk once: while it sends, the room's input
+    detail starts with ``live``; every tone is heard under its own caption; once it ends cleanly, the
+    room waits for a speaker, not for it to come back."""
+    listener = await tone_listener(server)
+    encoder = await start()
+    await until(lambda: server.room.input_report().detail.startswith(live), 20)
+    received = await listener
+    _, err = await asyncio.wait_for(encoder.communicate(), 30)
+    assert encoder.returncode == 0, err.decode()
+    assert_heard_the_tones(received)
+    await until(lambda: server.room.input_report().detail == "waiting for the speaker", 10)
+
+
 async def assert_a_killed_encoder_is_taken_back(
     server: LiveServer, start: Callable[[], Awaitable[asyncio.subprocess.Process]], dropped: str
 ) -> None:

@@ -17,12 +17,11 @@ import pytest
 from harness.live import LiveServer
 from tests.helpers import (
     assert_a_killed_encoder_is_taken_back,
+    assert_an_encoder_is_the_talk_until_it_stops,
     assert_heard_the_talk_again,
-    assert_heard_the_tones,
     published_room,
     talk_again_listener,
     three_turns,
-    tone_listener,
     until,
 )
 
@@ -70,16 +69,12 @@ async def test_an_encoder_pushing_rtmp_is_the_rooms_talk_until_it_stops(
     async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
         info = (await client.get("/api/rooms/main/publish")).json()
     assert info["rtmp"] == address(server, "live")
-    listener = await tone_listener(server)
-    # As OBS is told: the Server, and the key as the Stream Key.
-    encoder = await push(three_turns(tmp_path / "talk.wav"), f"{info['rtmp']}/{info['key']}")
-    await until(lambda: server.room.input_report().detail.startswith("live: RTMP (FMLE/3.0"), 20)
-    received = await listener
-    _, err = await asyncio.wait_for(encoder.communicate(), 30)
-    assert encoder.returncode == 0, err.decode()
-    assert_heard_the_tones(received)
-    # An encoder that stops says so: the room waits for a speaker, not for it to come back.
-    await until(lambda: server.room.input_report().detail == "waiting for the speaker", 10)
+    talk = three_turns(tmp_path / "talk.wav")
+    # As OBS is told: the Server, and the key as the Stream Key. An encoder that stops says so.
+    url = f"{info['rtmp']}/{info['key']}"
+    await assert_an_encoder_is_the_talk_until_it_stops(
+        server, lambda: push(talk, url), "live: RTMP (FMLE/3.0"
+    )
 
 
 async def test_rtmp_refusals_name_the_reason_and_the_live_publisher_keeps_the_room(

@@ -171,17 +171,17 @@ class _Refused(Exception):
 
 
 @asynccontextmanager
-async def listening(rooms: Rooms) -> AsyncIterator[RtmpIngest | None]:
+async def listening(rooms: Rooms) -> AsyncIterator[None]:
     """The RTMP server, while some room takes publishers and ``server.rtmp_port`` is set."""
     wanted = rooms.settings.server.rtmp_port is not None and any(
         isinstance(room, Room) and room.published is not None for room in rooms.rooms.values()
     )
     if not wanted:
-        yield None
+        yield
         return
     ingest = RtmpIngest(rooms)
     await ingest.start()
     try:
-        yield ingest
+        yield
     finally:
         await ingest.close()

@@ -56,9 +56,8 @@ class ServiceError(Exception):
         return self.code in PERMANENT_CODES or self.kind == "invalid_request_error"
 
 
-def retry_after(headers: object) -> float:
+def retry_after(value: str | None) -> float:
     """The seconds a ``Retry-After`` header asks for (a number or an HTTP date), 0 without one."""
-    value = getattr(headers, "get", lambda _: None)("Retry-After")
     if not value:
         return 0.0
     try:
@@ -84,7 +83,7 @@ def describe(exc: BaseException, config: TranslateConfig | None = None) -> Fault
             return Fault(not_found(config), retry=False)
         if status in PERMANENT_STATUS:
             return Fault(PERMANENT_STATUS[status], retry=False)
-        wait = retry_after(exc.response.headers)
+        wait = retry_after(exc.response.headers.get("Retry-After"))
         if status == 429:
             if b"insufficient_quota" in (exc.response.body or b""):
                 return Fault(
