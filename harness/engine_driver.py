@@ -82,8 +82,10 @@ async def speak(
     pace: float = 4.0,
     within_s: float = 30.0,
     during: Callable[[float], object] | None = None,
+    tail: bool = True,
 ) -> Outcome:
-    """Send the talk ``pace`` times faster than real time, then silence until ``until`` holds."""
+    """Send the talk ``pace`` times faster than real time, then silence until ``until`` holds (or,
+    without ``tail``, nothing: the input has ended or stalled)."""
     outcome = Outcome()
 
     async def collect() -> None:
@@ -103,7 +105,8 @@ async def speak(
                 if during is not None:
                     await during(start / 2 / SAMPLE_RATE)  # type: ignore[misc]
             while not until(outcome):
-                await engine.send_audio(bytes(FRAME))
+                if tail:
+                    await engine.send_audio(bytes(FRAME))
                 await asyncio.sleep(0.02)
     finally:
         collector.cancel()

@@ -9,13 +9,32 @@ and ends with ``session.closed``.
 
 The "model": each 200 ms input frame is speech or not by its energy; speech frames less than
 `SENTENCE_GAP_FRAMES` apart make one sentence, named by the tone that dominates its first frame
-(``tone 650``). Output runs `delay_ms` behind the input on the model's clock (``elapsed_ms``, 200 ms
-steps): a sentence's audio is its tone, frame for frame (the voice follows the speaker), with its
-translated text in two deltas, ``[es] tone`` just before its first audio and `` 650.`` just after its
-last. Between sentences it streams silence (``continuous``), or nothing. A sentence already in the
-output language (``language_of``) is left untranslated: no audio, no text. The input transcript
-(when configured) comes as the speech is heard: the sentence's name on its first frame, "." when
-it ends.
+(``tone 650``). Output runs `delay_ms` behind the input: a sentence's audio is its tone, frame for
+frame (the voice follows the speaker), with its translated text in two deltas, ``[es] tone`` and
+`` 650.``. Between sentences it streams exact-zero frames (``continuous``), or nothing. A sentence
+already in the output language (``language_of``) is left untranslated: no audio, no text. The input
+transcript (when configured) comes as the speech is heard: the sentence's name on its first frame,
+"." when it ends.
+
+What the real service is known to do, and the setting that imitates each (the sources are in
+../shared/docs/voicelive.md, "gpt-realtime-translate": the OpenAI SDK's docstrings, and the live logs
+LingoFlow and Sokuji published):
+
+- ``elapsed_ms`` is "alignment metadata" in 200 ms steps whose zero and meaning are not documented;
+  one client read it as +200 ms per delta, another saw multi-second jumps and reads it as a server
+  wall clock. `clock` gives each reading: ``sent`` (the input heard when the event is sent),
+  ``frame`` (the input frame the output belongs to), ``wall`` (ms since the session was created),
+  ``jumps`` (``sent``, 3 s further ahead after every 8 s of input), ``none`` (not sent);
+- one delta per engine frame carrying 400 ms of audio (`delta_frames` 2: both frames share one
+  ``elapsed_ms``), arriving in bursts above real time (`burst_frames`: output held and sent all at
+  once every so many input frames);
+- exact-zero heartbeat frames before, between and after speech (``continuous``);
+- the translated transcript usually leads its audio (`text` ``leads``: each delta when its speech is
+  heard, a delay before its audio), or follows it (``trails``), and some sessions send none
+  (``none``);
+- after ``session.close`` the output drains for a while before ``session.closed`` (`drain_pace`:
+  seconds per flushed frame);
+- a session given no audio is closed ("keepalive ping timeout": `idle_timeout_s`).
 """
 
 from __future__ import annotations
@@ -27,7 +46,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from aiohttp import WSMsgType, web
@@ -41,6 +60,8 @@ FRAME_SAMPLES = RATE * FRAME_MS // 1000
 SPEECH_RMS = 500
 SENTENCE_GAP_FRAMES = 3
 """Quiet frames (600 ms) that end a sentence."""
+JUMP_EVERY_MS = 8000
+JUMP_MS = 3000
 LANGUAGES = frozenset(("es", "pt", "fr", "ja", "ru", "zh", "de", "ko", "hi", "id", "vi", "it", "en"))
 
 
@@ -100,7 +121,12 @@ class FakeTranslate(ServiceServer):
         deployment: str = "gpt-realtime-translate",
         delay_ms: int = 600,
         continuous: bool = True,
-        elapsed: bool = True,
+        clock: Literal["sent", "frame", "wall", "jumps", "none"] = "sent",
+        delta_frames: int = 1,
+        burst_frames: int = 0,
+        text: Literal["trails", "leads", "none"] = "trails",
+        drain_pace: float = 0.0,
+        idle_timeout_s: float | None = None,
         language_of: Callable[[str], str] | None = None,
         handshake_statuses: Iterable[int] = (),
         session_seconds: int = 3600,
@@ -119,8 +145,18 @@ class FakeTranslate(ServiceServer):
         self.delay_frames = delay_ms // FRAME_MS
         self.continuous = continuous
         """Stream silence between sentences (else send no audio then)."""
-        self.elapsed = elapsed
-        """Send ``elapsed_ms`` with the output (it is optional in the protocol)."""
+        self.clock = clock
+        """What ``elapsed_ms`` counts (see the module's docstring)."""
+        self.delta_frames = delta_frames
+        """Output frames per audio delta."""
+        self.burst_frames = burst_frames
+        """Output is held and sent in one burst every so many input frames (0: as it is made)."""
+        self.text = text
+        """When the translated transcript comes: after its audio starts, ahead of it, or never."""
+        self.drain_pace = drain_pace
+        """Seconds each frame flushed after ``session.close`` takes."""
+        self.idle_timeout_s = idle_timeout_s
+        """A session that is sent no audio for this long is closed."""
         self.language_of = language_of or (lambda name: "en")
         """The language a sentence is spoken in, from its name."""
         self.handshake_statuses = list(handshake_statuses)
@@ -145,6 +181,13 @@ class FakeTranslate(ServiceServer):
         self.handshakes: list[float] = []
         """When each handshake came (the loop's clock)."""
         self.connections: list[Connection] = []
+        self.appended = asyncio.Condition()
+        """Notified at every append."""
+
+    async def audio_beyond(self, ms: int) -> None:
+        """Until the latest connection has been sent more than ``ms`` of audio."""
+        async with self.appended:
+            await self.appended.wait_for(lambda: self.connections[-1].audio_ms > ms)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         headers = dict(request.headers)
@@ -193,13 +236,52 @@ class _Session:
         self.sentences: list[Sentence] = []
         self.output = 0
         """The next input frame to output."""
+        self.created = asyncio.get_running_loop().time()
+        self.appending = asyncio.Event()
+        self.pcm = bytearray()
+        """Output audio not yet sent as a delta."""
+        self.pcm_frame = 0
+        """The input frame of the first output frame in ``pcm``."""
+        self.held: list[dict[str, Any]] = []
+        """Output events held for the next burst."""
 
     async def send(self, event: dict[str, Any]) -> None:
         event.setdefault("event_id", self.server.next_id("event"))
         if not self.ws.closed:
             await self.ws.send_str(json.dumps(event))
 
+    async def put(self, event: dict[str, Any]) -> None:
+        """Translated audio or text: sent now, or held for the next burst."""
+        if self.server.burst_frames:
+            self.held.append(event)
+        else:
+            await self.send(event)
+
+    async def release(self) -> None:
+        held, self.held = self.held, []
+        for event in held:
+            await self.send(event)
+
     async def run(self) -> None:
+        watchdog = asyncio.create_task(self.close_when_idle(), name="translate-server-idle")
+        try:
+            await self.converse()
+        finally:
+            watchdog.cancel()
+
+    async def close_when_idle(self) -> None:
+        timeout = self.server.idle_timeout_s
+        if timeout is None:
+            return
+        try:
+            while True:
+                async with asyncio.timeout(timeout):
+                    await self.appending.wait()
+                self.appending.clear()
+        except TimeoutError:
+            await self.ws.close(code=1011, message=b"keepalive ping timeout")
+
+    async def converse(self) -> None:
         await self.send(
             {
                 "type": "session.created",
@@ -221,7 +303,10 @@ class _Session:
             if kind == "session.update":
                 await self.update(event)
             elif kind == "session.input_audio_buffer.append":
+                self.appending.set()
                 await self.append(event)
+                async with self.server.appended:
+                    self.server.appended.notify_all()
             elif kind == "session.close":
                 await self.flush()
                 await self.send({"type": "session.closed"})
@@ -269,7 +354,6 @@ class _Session:
         """One 200 ms frame in; what the model says a delay later out."""
         index = self.frames
         self.frames += 1
-        elapsed = self.frames * FRAME_MS
         rms = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2)))
         current = self.sentences[-1] if self.sentences and not self.sentences[-1].ended else None
         if rms > SPEECH_RMS:
@@ -290,9 +374,9 @@ class _Session:
                     )
                 elif self.transcribe:
                     lead = " " if len(self.sentences) > 1 else ""
-                    await self.send(
-                        {"type": "session.input_transcript.delta", "delta": lead + name, **self.at(elapsed)}
-                    )
+                    await self.source(lead + name, index)
+                if self.server.text == "leads" and current.lang != self.language:
+                    await self.text(self.opening(), index)
             current.last = index
             self.labels.append(current)
         else:
@@ -300,48 +384,82 @@ class _Session:
             if current is not None and index - current.last >= SENTENCE_GAP_FRAMES:
                 current.ended = True
                 if self.transcribe and not self.transcription_missing:
-                    await self.send(
-                        {"type": "session.input_transcript.delta", "delta": ".", **self.at(elapsed)}
-                    )
+                    await self.source(".", index)
+                if self.server.text == "leads" and current.lang != self.language:
+                    await self.text(f" {frequency(current.name)}.", current.last)
         while self.output <= index - self.server.delay_frames:
-            await self.speak(self.output, elapsed)
+            await self.speak(self.output)
             self.output += 1
+        if self.server.burst_frames and self.frames % self.server.burst_frames == 0:
+            await self.release()
 
-    async def speak(self, index: int, elapsed: int) -> None:
-        """The output of input frame ``index``, at model time ``elapsed``."""
+    def opening(self) -> str:
+        lead = " " if any(s.lang != self.language for s in self.sentences[:-1]) else ""
+        return f"{lead}[{self.language}] tone"
+
+    async def speak(self, index: int) -> None:
+        """The output of input frame ``index``."""
         sentence = self.labels[index]
         translated = sentence is not None and sentence.lang != self.language
-        if translated and sentence is not None and index == sentence.first:
+        trails = self.server.text == "trails"
+        if trails and translated and sentence is not None and index == sentence.first:
             lead = " " if any(s.closed for s in self.sentences) else ""
-            await self.text(f"{lead}[{self.language}] tone", elapsed)
+            await self.text(f"{lead}[{self.language}] tone", index)
         if translated and sentence is not None:
-            await self.audio(tone(FRAME_MS / 1000, frequency(sentence.name)), elapsed)
+            await self.audio(tone(FRAME_MS / 1000, frequency(sentence.name)), index)
         elif self.server.continuous:
-            await self.audio(bytes(FRAME_SAMPLES * 2), elapsed)
+            await self.audio(bytes(FRAME_SAMPLES * 2), index)
         for done in self.sentences:
             if done.ended and not done.closed and done.last < index:
                 done.closed = True
-                if done.lang != self.language:
-                    await self.text(f" {frequency(done.name)}.", elapsed)
+                if trails and done.lang != self.language:
+                    await self.text(f" {frequency(done.name)}.", index)
 
     async def flush(self) -> None:
-        """``session.close``: the rest of the input is heard through to its end, then said."""
+        """``session.close``: the rest of the input is heard through to its end, then said (at
+        `drain_pace`); what is held goes out."""
         for _ in range(self.server.delay_frames + SENTENCE_GAP_FRAMES + 1):
             await self.hear(np.zeros(FRAME_SAMPLES, dtype=np.int16))
+            if self.server.drain_pace:
+                await self.release()
+                await asyncio.sleep(self.server.drain_pace)
+        if self.pcm:
+            await self.audio(b"", self.pcm_frame, last=True)
+        await self.release()
 
-    def at(self, elapsed: int) -> dict[str, int]:
-        return {"elapsed_ms": elapsed} if self.server.elapsed else {}
+    def at(self, index: int) -> dict[str, int]:
+        """``elapsed_ms`` of output that belongs to input frame ``index``, sent now."""
+        heard = self.frames * FRAME_MS
+        clock = self.server.clock
+        if clock == "none":
+            return {}
+        if clock == "frame":
+            return {"elapsed_ms": (index + 1) * FRAME_MS}
+        if clock == "wall":
+            wall = (asyncio.get_running_loop().time() - self.created) * 1000
+            return {"elapsed_ms": int(wall // FRAME_MS) * FRAME_MS}
+        if clock == "jumps":
+            return {"elapsed_ms": heard + JUMP_MS * (heard // JUMP_EVERY_MS)}
+        return {"elapsed_ms": heard}
 
-    async def source(self, delta: str, elapsed: int) -> None:
-        await self.send({"type": "session.input_transcript.delta", "delta": delta, **self.at(elapsed)})
+    async def source(self, delta: str, index: int) -> None:
+        await self.send({"type": "session.input_transcript.delta", "delta": delta, **self.at(index)})
 
-    async def text(self, delta: str, elapsed: int) -> None:
-        await self.send({"type": "session.output_transcript.delta", "delta": delta, **self.at(elapsed)})
+    async def text(self, delta: str, index: int) -> None:
+        if self.server.text != "none":
+            await self.put({"type": "session.output_transcript.delta", "delta": delta, **self.at(index)})
 
-    async def audio(self, pcm: bytes, elapsed: int) -> None:
+    async def audio(self, pcm: bytes, index: int, last: bool = False) -> None:
+        """One output frame; sent as a delta once `delta_frames` of them are together."""
+        if not self.pcm:
+            self.pcm_frame = index
+        self.pcm += pcm
+        if not last and len(self.pcm) < self.server.delta_frames * FRAME_SAMPLES * 2:
+            return
         event = {
             "type": "session.output_audio.delta",
-            "delta": base64.b64encode(pcm).decode(),
-            **self.at(elapsed),
+            "delta": base64.b64encode(bytes(self.pcm)).decode(),
+            **self.at(self.pcm_frame),
         }
-        await self.send({**event, "format": "pcm16", "sample_rate": RATE, "channels": 1})
+        self.pcm.clear()
+        await self.put({**event, "format": "pcm16", "sample_rate": RATE, "channels": 1})

@@ -64,16 +64,16 @@ def test_a_pause_shorter_than_the_rule_stays_inside_the_utterance_and_its_audio_
     assert stream.audio() == (24_000 * (1000 + PAUSE_MS - 100) // 1000) * 2
 
 
-def test_text_without_positions_that_comes_after_the_audio_joins_its_unfinished_sentence() -> None:
+def test_text_placed_by_its_arrival_that_comes_after_the_audio_joins_its_unfinished_sentence() -> None:
     stream = Stream()
     stream.hear(1000, LOUD)
-    stream.segmenter.audio(tone(1.0, 440), None)
-    stream.segmenter.text("Buenos", None)
+    stream.segmenter.audio(tone(1.0, 440), stream.position)
+    stream.segmenter.text("Buenos", stream.position)
     stream.hear(600, QUIET)
-    stream.segmenter.audio(bytes(24_000 * 2), None)
-    stream.segmenter.text(" días.", None)  # after the audio ended: the sentence it finishes
-    stream.segmenter.text("Gracias", None)  # a new sentence: waits for its own audio
+    stream.segmenter.audio(bytes(24_000 * 2), stream.position)
+    stream.segmenter.text(" días.", stream.position)  # after the audio ended: the sentence it finishes
+    stream.segmenter.text("Gracias", stream.position)  # a new sentence: waits for its own audio
     stream.hear(1000, QUIET)
-    stream.segmenter.audio(tone(0.5, 440), None)
+    stream.segmenter.audio(tone(0.5, 440), stream.position)
     stream.segmenter.settle()
     assert stream.finals() == ["Buenos días.", "Gracias"]

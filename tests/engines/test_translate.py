@@ -19,14 +19,14 @@ from harness.voicelive_server import FakeVoiceLive, tone_name
 from translator.config import Settings, load_settings
 from translator.engines import table
 from translator.engines.credentials import SharedCredential
-from translator.engines.events import EngineFailure, Passthrough, TranslationAudio, TurnDone
+from translator.engines.events import EngineFailure, Passthrough, SessionState, TranslationAudio, TurnDone
 from translator.engines.translate import segmenter
 from translator.engines.translate.connection import Link, client_for
 from translator.errors import ConfigError
 
 # A fast speaker: 0.4 s sentences beside long ones, a 15 s one, a second's pause between.
 TALK = [(300, 3.0), (350, 0.4), (400, 2.0), (450, 0.4), (500, 15.0), (550, 1.0)]
-GAP_S = 1.0
+GAP_S = 0.7
 LEAD_S = 0.5
 
 
@@ -70,16 +70,23 @@ def audio_of(outcome: Outcome, lang: str) -> dict[str, bytes]:
     return {key: bytes(pcm) for key, pcm in audio.items()}
 
 
-@pytest.mark.parametrize(
-    ("continuous", "elapsed"),
-    [(True, True), (False, False)],
-    ids=["silence-and-elapsed-streamed", "neither"],
-)
-async def test_each_sentence_is_one_utterance_with_its_caption_and_its_whole_audio(
-    continuous: bool, elapsed: bool
-) -> None:
+# Each reading of what the service is known to do (harness/translate_server.py says which public
+# log or docstring each rests on); the last is all of the live logs at once.
+SERVICES: dict[str, dict[str, object]] = {
+    "input-clock-at-sending": {},
+    "input-clock-of-the-frame": {"clock": "frame"},
+    "no-clock-no-heartbeats": {"clock": "none", "continuous": False},
+    "wall-clock": {"clock": "wall"},
+    "jumping-clock": {"clock": "jumps"},
+    "text-ahead-400ms-deltas-in-bursts": {"text": "leads", "delta_frames": 2, "burst_frames": 5},
+    "live-logs": {"clock": "wall", "text": "leads", "delta_frames": 2, "burst_frames": 4, "delay_ms": 1000},
+}
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+async def test_each_sentence_is_one_utterance_with_its_caption_and_its_whole_audio(service: str) -> None:
     async with (
-        FakeTranslate(continuous=continuous, elapsed=elapsed) as server,
+        FakeTranslate(**SERVICES[service]) as server,  # type: ignore[arg-type]
         table.create_engine(settings_for(server, "es", "fr").room_configs()[0]) as engine,
     ):
         outcome = await speak(engine, tone_talk(TALK), all_done(len(TALK), "es", "fr"), pace=4, within_s=60)
@@ -265,9 +272,49 @@ async def test_an_overloaded_service_is_asked_again_and_a_used_up_quota_fails_at
     assert asked == 1, "billing is not retried"
 
 
-async def test_a_dropped_connection_closes_the_open_caption_and_the_sentence_is_translated_again() -> None:
+async def test_a_stalled_or_ended_input_keeps_the_session_open_and_its_last_sentence_is_heard() -> None:
+    # The talk stops in the middle of nowhere: no silence follows its last sentence, no frame at
+    # all. The service closes a session that is sent nothing; it needs silence to hear the end.
+    talk = [(300, 1.0), (400, 1.0)]
+    pcm = tone_talk(talk)[: -int(RATE * GAP_S) * 2]
+    async with (
+        FakeTranslate(idle_timeout_s=2.0, **SERVICES["live-logs"]) as server,  # type: ignore[arg-type]
+        table.create_engine(settings_for(server, "es").room_configs()[0]) as engine,
+    ):
+        outcome = await speak(engine, pcm, all_done(2, "es"), pace=4, within_s=30, tail=False)
+        # Kept open past the service's idle limit.
+        await asyncio.wait_for(server.audio_beyond(len(pcm) // 48 + 3000), timeout=10)
+        assert len(server.connections) == 1 and not server.connections[0].of_type("session.close")
+    assert [u.text for u in finished(outcome, "es")] == ["[es] tone 300.", "[es] tone 400."]
+    assert [u.source for u in finished(outcome, "es")] == ["tone 300.", "tone 400."]
+    assert "reconnecting" not in outcome.states("es")
+
+
+async def test_a_session_without_a_translated_transcript_is_heard_whole_and_says_so() -> None:
+    async with (
+        FakeTranslate(
+            text="none", **{k: v for k, v in SERVICES["live-logs"].items() if k != "text"}
+        ) as server,  # type: ignore[arg-type]
+        table.create_engine(settings_for(server, "es").room_configs()[0]) as engine,
+    ):
+        outcome = await speak(engine, tone_talk(TALK[:4]), all_done(4, "es"), pace=4, within_s=60)
+    done = finished(outcome, "es")
+    assert [u.source for u in done] == [f"tone {freq}." for freq, _ in TALK[:4]], "the speaker's captions"
+    assert [u.text for u in done] == [""] * 4
+    audio = audio_of(outcome, "es")
+    for (freq, seconds), key in zip(TALK[:4], [e.utterance for e in outcome.of(TurnDone)], strict=True):
+        pcm = np.frombuffer(audio[key], dtype="<i2").astype(np.float64)
+        assert tone_name(pcm) == f"tone {freq}" and seconds <= len(pcm) / RATE <= seconds + 0.55
+    told = [e.detail for e in outcome.of(SessionState) if e.target == "es" and "no translated" in e.detail]
+    assert len(told) == 1, "listeners are told once why there are no captions"
+
+
+@pytest.mark.parametrize("service", ["input-clock-at-sending", "live-logs"])
+async def test_a_dropped_connection_closes_the_open_caption_and_the_sentence_is_translated_again(
+    service: str,
+) -> None:
     talk = [(300, 1.0), (400, 4.0), (500, 1.0)]
-    async with FakeTranslate() as server:
+    async with FakeTranslate(**SERVICES[service]) as server:  # type: ignore[arg-type]
         dropped = asyncio.Event()
 
         async def drop_during_the_second(at_s: float) -> None:
@@ -302,9 +349,11 @@ async def test_a_dropped_connection_closes_the_open_caption_and_the_sentence_is_
     assert len(whole[second]) / 2 / RATE >= 4.0
 
 
-async def test_a_session_is_replaced_before_it_expires_with_nothing_lost_or_doubled() -> None:
+@pytest.mark.parametrize("service", ["input-clock-at-sending", "live-logs-slow-drain"])
+async def test_a_session_is_replaced_before_it_expires_with_nothing_lost_or_doubled(service: str) -> None:
     talk = [(300 + 50 * i, 1.0) for i in range(8)]
-    async with FakeTranslate(session_seconds=8) as server:
+    kind = {"drain_pace": 0.4, **SERVICES["live-logs"]} if service.endswith("drain") else SERVICES[service]
+    async with FakeTranslate(session_seconds=8, **kind) as server:  # type: ignore[arg-type]
         async with table.create_engine(settings_for(server, "es").room_configs()[0]) as engine:
             outcome = await speak(engine, tone_talk(talk), all_done(len(talk), "es"), pace=1, within_s=60)
         assert len(server.connections) >= 2, "a successor was opened"

@@ -3,8 +3,9 @@
 Opening it is bounded and confirmed: the service's ``session.created`` (with ``expires_at``), our
 ``session.update`` (the output language, the source transcription, noise reduction) and its
 ``session.updated``. Running it writes the talk's audio from its start position in 200 ms appends
-(the service's own frame) and hands what comes back to the language's `Segmenter`, on the talk's
-timeline: the service's ``elapsed_ms`` counts from the connection's first frame.
+(the service's own frame), and silence whenever the talk has none to send (a stalled or ended
+input: "keep appending silence while the session is active", or the service closes it). What comes
+back goes to the language's `Segmenter`, placed on the talk's timeline by an `ElapsedClock`.
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ from openai.types.realtime import (
 )
 
 from translator.audio import FRAME_MS
+from translator.audio.levels import level_dbfs
 from translator.config import TranslateConfig
+from translator.engines.translate.clock import ElapsedClock
 from translator.engines.translate.faults import ServiceError
-from translator.engines.translate.segmenter import Segmenter
+from translator.engines.translate.segmenter import QUIET_DBFS, Segmenter
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 15.0
 APPEND_FRAMES = 10
 """Frames per append: 200 ms, the service's frame (it waits for a whole one anyway)."""
+KEEPALIVE_MS = 1000
+"""With nothing to send for this long, this much silence is appended (real time, as if heard)."""
 
 Frames = Callable[[int], tuple[int, list[bytes]]]
 """The frames kept from a talk position on, and the position of the first of them."""
@@ -76,7 +81,14 @@ class Link:
         """When the service ends the session (epoch seconds), if it said."""
         self.opened_at = time.monotonic()
         self.offset = 0
-        """The talk position of the first frame it was sent: its ``elapsed_ms`` counts from here."""
+        """The talk position of the first frame it was sent."""
+        self.appended = 0
+        """The talk position up to which it was sent the talk."""
+        self.sent_ms = 0
+        """How much audio it was sent, keep-alive silence included."""
+        self.clock = ElapsedClock(0)
+        self.output_at = time.monotonic()
+        """When its last translated speech came (not the silence between)."""
         self.until: int | None = None
         """Retired: audio up to this talk position, then ``session.close`` (it flushes, then closes)."""
         self.wake = asyncio.Event()
@@ -114,6 +126,8 @@ class Link:
     async def run(self, frames: Frames, segmenter: Segmenter, on_error: Callable[[str, str], None]) -> None:
         """Write the talk from ``offset`` and hand the output on until the connection ends: raises
         what ended it, or returns when it closed (a retired link: once the service has flushed)."""
+        self.appended = self.offset
+        self.clock = ElapsedClock(self.offset)
         write = asyncio.create_task(self._write(frames), name="translate-write")
         read = asyncio.create_task(self._read(segmenter, on_error), name="translate-read")
         try:
@@ -134,6 +148,7 @@ class Link:
 
     async def _write(self, frames: Frames) -> None:
         position = self.offset
+        idle = False
         while True:
             self.wake.clear()
             first, kept = frames(position)
@@ -141,18 +156,28 @@ class Link:
             if self.until is not None:
                 kept = kept[: max(0, (self.until - position) // FRAME_MS)]
             whole = len(kept) - len(kept) % APPEND_FRAMES
-            if self.until is not None and position + len(kept) * FRAME_MS >= self.until:
-                whole = len(kept)
+            if idle or (self.until is not None and position + len(kept) * FRAME_MS >= self.until):
+                whole = len(kept)  # nothing more is coming soon: the part of a frame goes too
             for start in range(0, whole, APPEND_FRAMES):
-                chunk = b"".join(kept[start : start + APPEND_FRAMES])
-                await self._connection.session.input_audio_buffer.append(
-                    audio=base64.b64encode(chunk).decode()
-                )
+                await self._append(b"".join(kept[start : start + APPEND_FRAMES]))
             position += whole * FRAME_MS
+            self.appended = position
             if self.until is not None and position >= self.until:
                 await self._connection.session.close()
                 return
-            await self.wake.wait()
+            if idle and not kept:
+                self.clock.inserted(self.sent_ms, KEEPALIVE_MS)
+                await self._append(bytes(KEEPALIVE_MS * 48))
+            try:
+                async with asyncio.timeout(KEEPALIVE_MS / 1000):
+                    await self.wake.wait()
+                idle = False
+            except TimeoutError:
+                idle = True
+
+    async def _append(self, pcm: bytes) -> None:
+        await self._connection.session.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+        self.sent_ms += len(pcm) // 48
 
     async def _read(self, segmenter: Segmenter, on_error: Callable[[str, str], None]) -> None:
         async for event in self._connection:
@@ -163,10 +188,16 @@ class Link:
                 on_error(event.error.code or "error", event.error.message)
                 continue
             elapsed = getattr(event, "elapsed_ms", None)
-            position = None if elapsed is None else self.offset + elapsed
             if isinstance(event, RealtimeTranslationOutputAudioDeltaEvent):
-                segmenter.audio(base64.b64decode(event.delta), position)
+                pcm = base64.b64decode(event.delta)
+                if level_dbfs(pcm) > QUIET_DBFS:
+                    self.output_at = time.monotonic()
+                position, aligned = self.clock.position("audio", elapsed, self.appended)
+                if aligned and not segmenter.plausible(pcm, position):
+                    self.clock.distrust("loud output before the speech it could be of")
+                    position, aligned = self.appended, False
+                segmenter.audio(pcm, position, aligned)
             elif isinstance(event, RealtimeTranslationOutputTranscriptDeltaEvent):
-                segmenter.text(event.delta, position)
+                segmenter.text(event.delta, *self.clock.position("text", elapsed, self.appended))
             elif isinstance(event, RealtimeTranslationInputTranscriptDeltaEvent):
-                segmenter.source(event.delta, position)
+                segmenter.source(event.delta, self.clock.position("source", elapsed, self.appended)[0])

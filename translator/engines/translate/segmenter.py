@@ -6,27 +6,31 @@ utterance, so this module cuts the stream, in one language, by these rules:
 
 - **Pauses in the translated audio.** An utterance opens at the first loud block of output (with a
   little of the quiet before it, so that no onset is clipped) and ends when the output has been quiet
-  for `PAUSE_MS`: quiet samples when the service streams silence, or no audio at all for
-  `ABSENT_MS` of input when it sends none. Quiet inside an utterance is kept; quiet between
-  utterances is dropped (a listener's queue does not grow with silence).
+  for `PAUSE_MS`: quiet samples (the service's exact-zero heartbeats), or, from a service that has
+  sent no quiet audio at all, no audio for `ABSENT_MS` of input. Quiet inside an utterance is kept;
+  quiet between utterances is dropped (a listener's queue does not grow with silence).
 - **Punctuation.** When the translated text so far ends a sentence, a shorter pause
   (`SENTENCE_PAUSE_MS`) ends the utterance: one caption per sentence for a speaker who hardly stops.
 - **A bound on length.** Past `LONG_MS` any pause of `LONG_PAUSE_MS` ends it, and at `MAX_MS` it is
   cut where it is: a caption never grows without end.
 
-Text is told apart by the service's ``elapsed_ms`` (the input frame an output belongs to, on the
-connection's clock) when it sends one: translated text that arrives after its utterance's audio is
-kept for that utterance for `TEXT_GRACE_MS` of input (`SENTENCE_GRACE_MS` once it ends a
-sentence); text that arrives before any audio waits for
-the next utterance. The source transcript is assigned the same way, to the utterance whose speech it
-was heard in.
+Text is given out in order, by its sentences. The translated transcript has no utterance boundary
+and usually leads its audio, so text that comes once the open utterance's text ends a sentence
+starts the *next* sentence: it waits for the next utterance, and the open one then ends at any
+pause of `LONG_PAUSE_MS` (or, if its audio never pauses, `NEXT_SENTENCE_MS` after). Text that comes
+after an utterance's audio ended joins it while its sentence is unfinished, for `TEXT_GRACE_MS` of
+input (`SENTENCE_GRACE_MS` once it ends a sentence), or when the service's ``elapsed_ms`` places it
+there (`clock`: only where that reading agrees with what is certain); a finished sentence takes
+no more. The source transcript goes to
+the utterance whose speech it was heard in.
 
 The *speech* an utterance translates (its start and end on the talk's timeline, for the caption
 times and the lag) comes from the input itself: the stretches where the floor is loud. An utterance
 spans the speech from the end of the one before to the last stretch that had ended before its last
-output. A stretch that no output ever followed in `PASSTHROUGH_WAIT_MS` (the model "tries not to
-translate speech already in the output language") is reported as passed through, when the target
-is one of the floor's languages.
+output (and, when the output is placed only by its arrival, had begun before its first). A stretch
+that no output ever followed in `PASSTHROUGH_WAIT_MS` (the model "tries not to translate speech
+already in the output language") is reported as passed through, when the target is one of the
+floor's languages.
 
 Synchronous and free of I/O: everything it decides goes to ``emit``, at once. Positions are ms on
 the talk's timeline.
@@ -62,7 +66,10 @@ LONG_MS = 10_000
 LONG_PAUSE_MS = 100
 MAX_MS = 20_000
 ABSENT_MS = 800
-"""No output audio at all for this long (of input) is a pause: the service sends none in silence."""
+"""No output audio at all for this long (of input) is a pause, from a service that sends none in
+silence (one that streams silence may be late, never silent)."""
+NEXT_SENTENCE_MS = 3000
+"""How much more audio the open utterance is given once the next sentence's text has come."""
 ONSET_MS = 100
 """Quiet output kept before an utterance's first loud block."""
 TEXT_GRACE_MS = 800
@@ -85,6 +92,14 @@ KEEP_STRETCHES = 64
 def ends_sentence(text: str) -> bool:
     """The text ends with a sentence's final punctuation."""
     return text.rstrip().endswith(SENTENCE_END)
+
+
+def first_sentence(text: str) -> tuple[str, str]:
+    """``text`` split after its first sentence (all of it when no sentence ends in it)."""
+    for at, char in enumerate(text):
+        if char in SENTENCE_END and (at + 1 == len(text) or text[at + 1].isspace()):
+            return text[: at + 1], text[at + 1 :]
+    return text, ""
 
 
 @dataclass
@@ -113,6 +128,8 @@ class _Piece:
     """Quiet output inside the utterance, sent only if its speech goes on."""
     last_pos: int = 0
     """The output position of its last loud block."""
+    aligned: bool = False
+    """``last_pos`` is where the output belongs, not only the input sent when it came."""
     heard_at: int = 0
     """The input position when its last output arrived."""
     end_ms: int | None = None
@@ -138,7 +155,13 @@ class Segmenter:
         """Ended, its audio out; waiting for text that comes after the audio."""
         self._onset: deque[bytes] = deque(maxlen=ONSET_MS // BLOCK_MS)
         self._early = ""
-        """Translated text that came before any audio of its utterance."""
+        """Translated text of the next utterance: it came before any audio of its own."""
+        self._early_at = 0
+        """The open utterance's audio length when the next one's text began to come."""
+        self._streams_silence = False
+        """The service has sent quiet audio between utterances: it streams silence (heartbeats)."""
+        self.audio_only = 0
+        """Utterances in a row that ended with audio and no translated text."""
         self._source: list[tuple[int, str]] = []
         """Source transcript not yet given to an utterance: (position, delta)."""
         self._last_end = 0
@@ -168,9 +191,21 @@ class Segmenter:
             self._stretches[-1].end = self._last_loud + FRAME_MS
         self._tick()
 
-    def audio(self, pcm: bytes, position_ms: int | None) -> None:
-        """Translated audio: 24 kHz PCM16, its last sample at ``position_ms`` (None: not known)."""
-        position = self._now if position_ms is None else position_ms
+    def plausible(self, pcm: bytes, position_ms: int) -> bool:
+        """Whether output at ``position_ms`` can be what the service made of the speech so far: loud
+        output that would open an utterance needs speech on the floor at least `MIN_DELAY_MS`
+        before it."""
+        if self._open is not None or level_dbfs(pcm) <= QUIET_DBFS:
+            return True
+        return any(
+            s.start <= position_ms - MIN_DELAY_MS and (s.end is None or s.end > self._last_end)
+            for s in self._stretches
+        )
+
+    def audio(self, pcm: bytes, position_ms: int, aligned: bool = False) -> None:
+        """Translated audio, 24 kHz PCM16, that belongs at or before ``position_ms`` (at it, when
+        ``aligned``)."""
+        position = position_ms
         out = bytearray()
         for start in range(0, len(pcm) - len(pcm) % 2, BLOCK_BYTES):
             block = pcm[start : start + BLOCK_BYTES]
@@ -184,11 +219,13 @@ class Segmenter:
                 piece.held.clear()
                 piece.audio_ms += piece.quiet_ms + BLOCK_MS
                 piece.quiet_ms = 0
-                piece.last_pos = position
-                if piece.audio_ms >= MAX_MS:
+                piece.last_pos, piece.aligned = position, aligned
+                next_due = self._early and piece.audio_ms - self._early_at >= NEXT_SENTENCE_MS
+                if piece.audio_ms >= MAX_MS or next_due:
                     self._flush(piece, out)
                     self._cut(piece)
             elif piece is None:
+                self._streams_silence = True
                 self._onset.append(block)
             else:
                 piece.held += block
@@ -200,25 +237,31 @@ class Segmenter:
             self._open.heard_at = self._now
             self._flush(self._open, out)
 
-    def text(self, delta: str, position_ms: int | None) -> None:
-        """A delta of the translated transcript."""
-        ending = self._ending
-        if ending is not None and (
-            (position_ms is not None and position_ms <= ending.last_pos + TEXT_SLACK_MS)
-            or (position_ms is None and self._open is None and not ends_sentence(ending.text))
+    def text(self, delta: str, position_ms: int, aligned: bool = False) -> None:
+        """A delta of the translated transcript, which came at or before ``position_ms`` (at it,
+        when ``aligned``)."""
+        ending, piece = self._ending, self._open
+        if (
+            ending is not None
+            and not ends_sentence(ending.text)
+            and (position_ms <= ending.last_pos + TEXT_SLACK_MS if aligned else piece is None)
         ):
-            piece: _Piece | None = ending
-        else:
-            piece = self._open
+            piece = ending  # the rest of its sentence, after its audio
+        elif piece is not None and (
+            self._early or (ends_sentence(piece.text) and not (aligned and position_ms <= piece.last_pos))
+        ):
+            piece = None  # the next sentence's, ahead of its audio
         if piece is None:
+            if not self._early and self._open is not None:
+                self._early_at = self._open.audio_ms
             self._early += delta
             return
         piece.text += delta
         self._emit(TranslationText(self.target, piece.id, piece.text.strip(), final=False))
 
-    def source(self, delta: str, position_ms: int | None) -> None:
-        """A delta of the source transcript (without a position: heard when it arrives)."""
-        self._source.append((self._now if position_ms is None else position_ms, delta))
+    def source(self, delta: str, position_ms: int) -> None:
+        """A delta of the source transcript, heard at ``position_ms``."""
+        self._source.append((position_ms, delta))
         if (piece := self._open) is not None:
             # What was heard up to the output so far: the model cannot have spoken of later speech.
             text = "".join(d for p, d in self._source if p <= piece.last_pos).strip()
@@ -245,7 +288,7 @@ class Segmenter:
         return self.last_done
 
     def _pause_ms(self, piece: _Piece) -> int:
-        if piece.audio_ms >= LONG_MS:
+        if piece.audio_ms >= LONG_MS or self._early:
             return LONG_PAUSE_MS
         if ends_sentence(piece.text):
             return SENTENCE_PAUSE_MS
@@ -253,7 +296,7 @@ class Segmenter:
 
     def _tick(self) -> None:
         piece = self._open
-        if piece is not None and self._now - piece.heard_at >= ABSENT_MS:
+        if piece is not None and not self._streams_silence and self._now - piece.heard_at >= ABSENT_MS:
             self._cut(piece)
         ending = self._ending
         if ending is not None and ending.closed_at is not None:
@@ -278,9 +321,11 @@ class Segmenter:
             heard = [s for s in pending if s.start <= position - MIN_DELAY_MS]
             pending = heard[-1:] or pending
         start = max(pending[0].start, last) if pending else last
-        piece = self._open = _Piece(f"{self.target}-{next(self._ids)}", start, position, self._early)
+        # Text ahead of its audio may run a sentence or more ahead: this utterance takes its first.
+        text, self._early = first_sentence(self._early)
+        self._early_at = 0
+        piece = self._open = _Piece(f"{self.target}-{next(self._ids)}", start, position, text)
         piece.heard_at = self._now
-        self._early = ""
         self._emit(SpeechStarted(self.target, piece.id, start))
         if piece.text:
             self._emit(TranslationText(self.target, piece.id, piece.text.strip(), final=False))
@@ -288,8 +333,13 @@ class Segmenter:
 
     def _cut(self, piece: _Piece) -> None:
         """The utterance's audio has ended: its speech is known; its text may still come."""
+        # Output placed only by when it came may come late (in bursts): of the speech it can be,
+        # what began after its first output is left to the utterances after it.
+        began_by = piece.last_pos if piece.aligned else piece.opened_at
         ended = [
-            s.end for s in self._stretches if s.end is not None and piece.start_ms < s.end <= piece.last_pos
+            s.end
+            for s in self._stretches
+            if s.end is not None and piece.start_ms < s.end <= piece.last_pos and s.start < began_by
         ]
         end = max(ended) if ended else min(max(piece.last_pos, piece.start_ms + FRAME_MS), self._now)
         piece.end_ms = max(end, piece.start_ms + FRAME_MS)
@@ -309,6 +359,7 @@ class Segmenter:
         self._emit(SourceText(self.target, piece.id, source, final=True))
         self._emit(TranslationText(self.target, piece.id, piece.text.strip(), final=True))
         self._emit(TurnDone(self.target, piece.id, status))
+        self.audio_only = self.audio_only + 1 if piece.audio_ms and not piece.text.strip() else 0
         if status == "completed":
             self.last_done = piece.end_ms
 
@@ -322,13 +373,31 @@ class Segmenter:
     def _take_source(self, start_ms: int, until_ms: int) -> str:
         """The source transcript heard from ``start_ms`` to ``until_ms``. What was heard before is
         kept for speech still to pass through, or dropped."""
-        taken = [d for p, d in self._source if start_ms <= p <= until_ms]
+        source = self._source
+
+        def text(indices: list[int]) -> str:
+            return "".join(source[i][1] for i in indices)
+
+        taken = [i for i, (p, _) in enumerate(source) if start_ms <= p < until_ms]
+        owed: list[int] = []
+        earlier = [i for i, (p, _) in enumerate(source) if p < start_ms]
+        if self.passthrough and earlier and not ends_sentence(text(earlier)):
+            # Earlier speech still to pass through: the end of its sentence, heard late, is its own.
+            while taken and not ends_sentence(text(earlier + owed)):
+                owed.append(taken.pop(0))
+        # A transcription ends its sentence late, often once the next speech has begun: what
+        # finishes the sentence goes with it.
+        later = (i for i, (p, _) in enumerate(source) if p >= until_ms)
+        while taken and not ends_sentence(text(taken)):
+            if (index := next(later, None)) is None:
+                break
+            taken.append(index)
         self._source = [
             (p, d)
-            for p, d in self._source
-            if p is not None and (p > until_ms or (self.passthrough and p < start_ms))
+            for i, (p, d) in enumerate(source)
+            if i not in taken and (p >= until_ms or (self.passthrough and (p < start_ms or i in owed)))
         ]
-        return "".join(taken).strip()
+        return text(taken).strip()
 
     def _pass_through(self) -> None:
         """Speech that ended long enough ago with no output since it began: left untranslated."""

@@ -37,10 +37,13 @@ ROLLOVER_LEAD_S = 120.0
 """A session is replaced this long before it expires (a quarter of what is left, if less)."""
 SWITCH_WAIT_S = 10.0
 """How long a replacement waits for a pause on the floor before it takes over anyway."""
-RETIRE_GRACE_S = 10.0
-"""How long a retired connection gets to flush its last translation."""
+RETIRE_GRACE_S = 30.0
+"""How long a retired connection gets to flush its last translation (the service's output goes on
+draining long after ``session.close``: most of one live run's came after it)."""
 INPUT_STOPPED_S = 1.0
 """No input for this long: the talk's recording ended; what waits on more input is finished."""
+AUDIO_ONLY_AFTER = 2
+"""Utterances in a row with audio and no translated text before listeners are told why."""
 
 
 class SessionHost(Protocol):
@@ -71,7 +74,7 @@ class TranslateSession(SupervisedSession[Link]):
     def start(self) -> None:
         """Start the supervisor; it reports its progress as `SessionState` events."""
         self._spawn(self._supervise(self.engine.audio_ms), f"translate-{self.code}")
-        self._spawn(self._settle_when_input_stops(), f"translate-{self.code}-settle")
+        self._spawn(self._watch(), f"translate-{self.code}-watch")
 
     def queue_audio(self, frame: bytes, position_ms: int, level_dbfs: float) -> None:
         """Keep the frame (at its talk position) for the connection that writes it."""
@@ -81,13 +84,20 @@ class TranslateSession(SupervisedSession[Link]):
         for link in self._connections:
             link.wake.set()
 
-    async def _settle_when_input_stops(self) -> None:
+    async def _watch(self) -> None:
         """The segmenter's clock is the input: when a recording ends, time stops for it, so the last
-        utterance is finished here instead."""
+        utterance is finished here instead. And what the session tells listeners is kept true."""
+        notice = self._notice
         while True:
             await asyncio.sleep(INPUT_STOPPED_S / 2)
-            if time.monotonic() - self._heard_at >= INPUT_STOPPED_S and not self.segmenter.idle:
+            now = time.monotonic()
+            # The input stopped, and the service's output too (it drains on the silence appended).
+            heard = max([self._heard_at, *(link.output_at for link in self._connections)])
+            if now - heard >= INPUT_STOPPED_S and not self.segmenter.idle:
                 self.segmenter.settle()
+            if self._notice != notice and self._state == "ready":
+                notice = self._notice
+                self._set_state("ready", notice)
 
     def glossary_changed(self) -> None:
         """Say again what the glossary means here (it cannot be applied)."""
@@ -96,13 +106,18 @@ class TranslateSession(SupervisedSession[Link]):
 
     @property
     def _notice(self) -> str:
-        entries = self.engine.glossary.for_language(self.code)
-        if not entries:
-            return ""
-        return (
-            f"{SERVICE} takes no glossary: {len(entries)} name(s) and term(s) for {self.target.name} "
-            "are not enforced (choose Voice Live for this language to apply them)"
-        )
+        notices = []
+        if self.segmenter.audio_only >= AUDIO_ONLY_AFTER:
+            notices.append(
+                f"{SERVICE} sends no translated transcript on this session: {self.target.name} is "
+                "heard but not captioned (the speaker's own captions go on)"
+            )
+        if entries := self.engine.glossary.for_language(self.code):
+            notices.append(
+                f"{SERVICE} takes no glossary: {len(entries)} name(s) and term(s) for "
+                f"{self.target.name} are not enforced (choose Voice Live for this language to apply them)"
+            )
+        return "; ".join(notices)
 
     async def _open(self) -> Link:
         link = await Link.open(self.engine.client, self.code, self.engine.config)
