@@ -29,7 +29,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from bench.report import publish
 from harness.browser import CHROMIUM_ARGS
 from harness.live import live_server
-from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.outputs.recording import recording_path
@@ -79,7 +79,7 @@ def latencies(onsets: list[float], talk_started: float, offset_s: float) -> list
 
 
 async def measure_latency(folder: Path) -> list[str]:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+    async with FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,)) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "bench-key"},
             overrides={"targets": ["es"], "engine": "voicelive", "azure.model": "gpt-4.1"},

@@ -4,7 +4,10 @@ own sentence, with all of their audio?
 
     python -m bench.voicelive_turns --out bench/results/voicelive.md
 
-Each run on a cascaded model (gpt-4.1) and on a native one (gpt-realtime).
+Each run on a cascaded model (gpt-4.1) and on a native one (gpt-realtime). Then a speaker who
+never pauses long enough for the VAD to end a turn (12 sentences in 36 s, 0.6 s between them), in
+real time on gpt-realtime, with the engine's turn bound off and on: how long the turns ran, and how
+long after each sentence was said its caption came.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-from dataclasses import dataclass
+import statistics
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_name
+from harness.voicelive_server import CHAT_ANSWER, RATE, FakeVoiceLive, tone, tone_names
 from translator.config import Settings, load_settings
 from translator.engines import table
 from translator.engines.base import Engine
@@ -54,7 +59,7 @@ class Run:
 async def run(name: str, strict: bool, session_minutes: float, model: str) -> Run:
     turns = [(300 + 50 * i, d) for i, d in zip(range(TURNS), itertools.cycle(DURATIONS), strict=False)]
     pcm = bytes(RATE) + b"".join(tone(d, f) + bytes(int(RATE * GAP_S) * 2) for f, d in turns)
-    server = FakeVoiceLive(strict=strict, transcribe=tone_name, response_s=1.2, reply_s=REPLY_S)
+    server = FakeVoiceLive(strict=strict, transcribe=tone_names, response_s=1.2, reply_s=REPLY_S)
     await server.start()
     settings = load_settings(
         env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "bench"},
@@ -122,6 +127,95 @@ async def run(name: str, strict: bool, session_minutes: float, model: str) -> Ru
     return result
 
 
+RUNNING = [(300 + 50 * i, 2.4) for i in range(12)]
+RUNNING_GAP_S = 0.6
+
+
+@dataclass
+class Bounded:
+    name: str
+    turns: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)
+    """Each sentence: seconds from its end to its caption's final text."""
+    sentences_per_caption: list[int] = field(default_factory=list)
+
+
+async def running_speaker(max_turn_s: float) -> Bounded:
+    """The fast speaker, in real time; each sentence's caption timed from the sentence's end."""
+    server = FakeVoiceLive(transcribe=tone_names, response_s=0.5)
+    await server.start()
+    settings = load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "bench"},
+        overrides={"targets": ["es"], "engine": "voicelive", "azure.max_turn_seconds": max_turn_s},
+    )
+    ended: dict[str, float] = {}
+    captioned: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    result = Bounded(f"{max_turn_s:g} s" if max_turn_s else "off (the service's VAD alone)")
+    try:
+        async with create_engine(settings) as engine:
+
+            async def collect() -> None:
+                async for e in engine.events():
+                    if isinstance(e, SourceText):
+                        sources[e.utterance] = e.text
+                    elif isinstance(e, TranslationText) and e.final:
+                        captioned[e.utterance] = time.monotonic()
+
+            collector = asyncio.create_task(collect())
+            pcm = bytes(RATE)
+            schedule = []
+            for freq, seconds in RUNNING:
+                pcm += tone(seconds, freq)
+                schedule.append((len(pcm), f"tone {freq}"))
+                pcm += bytes(int(RATE * RUNNING_GAP_S) * 2)
+            began = time.monotonic()
+            for index, start in enumerate(range(0, len(pcm), FRAME)):
+                await engine.send_audio(pcm[start : start + FRAME].ljust(FRAME, b"\0"))
+                for end, name in schedule:
+                    if start < end <= start + FRAME:
+                        ended[name] = time.monotonic()
+                await asyncio.sleep(max(0.0, began + (index + 1) * 0.02 - time.monotonic()))
+            async with asyncio.timeout(60):
+                while sum(len(sources.get(u, "").split()) // 2 for u in captioned) < len(RUNNING):
+                    await engine.send_audio(bytes(FRAME))
+                    await asyncio.sleep(0.02)
+            collector.cancel()
+    finally:
+        await server.stop()
+    result.turns = server.turn_seconds
+    for utterance, at in captioned.items():
+        words = sources.get(utterance, "").split()
+        names = [" ".join(words[i : i + 2]) for i in range(0, len(words), 2)]
+        result.sentences_per_caption.append(len(names))
+        result.lags += [at - ended[name] for name in names if name in ended]
+    return result
+
+
+def bounded_report(runs: list[Bounded]) -> str:
+    lines = [
+        "",
+        "# Voice Live turns: a speaker who never pauses 800 ms (gpt-realtime, no end-of-utterance model)",
+        "",
+        f"{len(RUNNING)} sentences of {RUNNING[0][1]:g} s with {RUNNING_GAP_S:g} s between them, in real "
+        "time; each response takes 0.5 s. Turn length: the audio committed, the pause that ended it "
+        "included. Lag: from the end of a sentence to its caption's final text.",
+        "",
+        "| turn bound (`azure.max_turn_seconds`) | turns | turn length s (mean / max) "
+        "| sentences a caption | lag s per sentence (median / p90 / max) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in runs:
+        lags = sorted(r.lags)
+        p90 = lags[min(len(lags) - 1, int(len(lags) * 0.9))]
+        lines.append(
+            f"| {r.name} | {len(r.turns)} | {statistics.mean(r.turns):.1f} / {max(r.turns):.1f} "
+            f"| {min(r.sentences_per_caption)}–{max(r.sentences_per_caption)} "
+            f"| {statistics.median(lags):.1f} / {p90:.1f} / {max(lags):.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def report(runs: list[Run]) -> str:
     lines = [
         "# Voice Live turns: a fast speaker, sessions replaced every 12 s (strict: no expires_at)",
@@ -156,7 +250,10 @@ def main() -> None:
             for strict in (True, False)
         ]
 
-    text = report(asyncio.run(both()))
+    async def bounds() -> list[Bounded]:
+        return [await running_speaker(bound) for bound in (0.0, 6.0)]
+
+    text = report(asyncio.run(both())) + bounded_report(asyncio.run(bounds()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -48,12 +48,19 @@ RATE = 24_000
 BLOCK_MS = 20
 SPEECH_RMS = 500
 SILENCE_TO_END_MS = 500
+"""The VAD's ``silence_duration_ms`` when the session sets none (the documented default)."""
 MIN_SPEECH_MS = 200
+PAUSE_BLOCKS = 10
+"""Quiet blocks (200 ms) between two sentences of a turn (`tone_names`)."""
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
 Recorded = list[tuple[str, dict[str, Any]]]
 """One recorded connection: its events in order, each ("sent" or "received", the event)."""
 CASCADED = frozenset(
-    ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-chat")
+    (
+        *("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"),
+        *("gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5-chat", "gpt-5.1", "gpt-5.2", "gpt-5.4"),
+        *("gpt-5.6-terra", "gpt-5.6-luna"),
+    )
 )
 """Azure STT → LLM → Azure TTS (the Voice Live docs); the rest are native audio models."""
 NO_PHRASE_LIST = ("gpt-realtime", "gpt-4o-mini-realtime", "phi4-mm-realtime")
@@ -86,6 +93,23 @@ def tone_name(audio: np.ndarray) -> str:
     spectrum = np.abs(np.fft.rfft(audio))
     freq = float(np.fft.rfftfreq(len(audio), 1 / RATE)[int(np.argmax(spectrum))])
     return f"tone {round(freq / 50) * 50}"
+
+
+def tone_names(audio: np.ndarray) -> str:
+    """ "Transcribe" a turn of several tones, each after a pause: ``tone 300 tone 350``."""
+    block = RATE * BLOCK_MS // 1000
+    loud = [
+        math.sqrt(float(np.mean(audio[i : i + block] ** 2))) > SPEECH_RMS
+        for i in range(0, len(audio) - block + 1, block)
+    ]
+    names, start, quiet = [], None, 0
+    for index, is_loud in enumerate([*loud, *[False] * (PAUSE_BLOCKS + 1)]):
+        if is_loud:
+            start, quiet = index if start is None else start, 0
+        elif start is not None and (quiet := quiet + 1) > PAUSE_BLOCKS:
+            names.append(tone_name(audio[start * block : (index - quiet + 1) * block]))
+            start = None
+    return " ".join(names)
 
 
 @dataclass
@@ -182,6 +206,10 @@ class FakeVoiceLive(ServiceServer):
         self.refusals: list[dict[str, Any]] = []
         """Every ``error`` event sent."""
         self.turns = 0
+        self.turn_seconds: list[float] = []
+        """Each committed turn's length (its audio, the pause that ended it included)."""
+        self.client_commits = 0
+        """Turns the client ended itself (``input_audio_buffer.commit``)."""
         self.sessions: list[_Session] = []
         self.early_deletes: list[str] = []
         """User items deleted before their transcription was sent."""
@@ -367,6 +395,27 @@ class _Session:
                     )
                 else:
                     await self.commit(self.detector.item, ms, audio)
+        elif kind == "input_audio_buffer.commit":
+            # Allowed under server VAD ("the client does not need to send this event"); an empty
+            # buffer is an error. The client's commit ends the turn the VAD is hearing.
+            taken = self.detector.take()
+            if taken is None:
+                await self.send(
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "code": "input_audio_buffer_commit_empty",
+                            "message": "Error committing input audio buffer: buffer too small.",
+                            "event_id": event.get("event_id"),
+                        },
+                    }
+                )
+                return
+            self.server.client_commits += 1
+            item_id = self.detector.item if self.detector.item else self.server.next_id("item")
+            self.detector.item = ""
+            await self.commit(item_id, self.detector.ms, taken, by_client=True)
         elif kind == "input_audio_buffer.clear":
             self.detector.reset()
             await self.send({"type": "input_audio_buffer.cleared"})
@@ -382,6 +431,8 @@ class _Session:
             self.poisoned = self.config["instructions"] != DEFAULT_INSTRUCTIONS
             return
         self.config = {**self.config, **requested}
+        silence = (self.config.get("turn_detection") or {}).get("silence_duration_ms")
+        self.detector.silence_ms = silence or SILENCE_TO_END_MS
         await self.send({"type": "session.updated", "session": self.config})
 
     def _refusal(self, requested: dict[str, Any]) -> str:
@@ -404,6 +455,12 @@ class _Session:
             NO_PHRASE_LIST
         ):
             return f"phrase_list is not supported with model '{self.model}'."
+        if (requested.get("input_audio_transcription") or {}).get("prompt") and transcription in (
+            None,
+            "azure-speech",
+            "mai-transcribe",
+        ):
+            return f"prompt is not supported with transcription model '{transcription}'."
         temperature = requested.get("temperature")
         if temperature is not None and not 0.6 <= temperature <= 1.2:
             return "temperature must be between 0.6 and 1.2"
@@ -412,14 +469,16 @@ class _Session:
             return "max_response_output_tokens must be between 1 and 4096"
         return ""
 
-    async def commit(self, item_id: str, end_ms: int, audio: np.ndarray) -> None:
-        await self.send(
-            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
-        )
+    async def commit(self, item_id: str, end_ms: int, audio: np.ndarray, by_client: bool = False) -> None:
+        if not by_client:
+            await self.send(
+                {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
+            )
         self.server.turns += 1
+        self.server.turn_seconds.append(len(audio) / RATE)
         self.hung = self.hung or self.server.turns == self.server.hang_after_turns
         # The turn's audio ends with the silence that ended it.
-        self.speech_s[item_id] = len(audio) / RATE - SILENCE_TO_END_MS / 1000
+        self.speech_s[item_id] = len(audio) / RATE - (0 if by_client else self.detector.silence_ms / 1000)
         text = self.server.transcribe(audio)
         await self.send(
             {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None}
@@ -621,7 +680,14 @@ class _Detector:
     def __init__(self) -> None:
         self.item = ""
         self.ms = 0
+        self.silence_ms = SILENCE_TO_END_MS
         self.reset()
+
+    def take(self) -> np.ndarray | None:
+        """The audio of the turn being heard, committed by the client (None: nothing heard)."""
+        audio = self.audio if self.speaking else []
+        self.reset()
+        return np.concatenate(audio) if audio else None
 
     def reset(self) -> None:
         """Forget the audio not yet committed (``input_audio_buffer.clear``)."""
@@ -648,7 +714,7 @@ class _Detector:
             else:
                 self.audio.append(samples)
                 self.silent_ms = 0 if loud else self.silent_ms + BLOCK_MS
-                if self.silent_ms >= SILENCE_TO_END_MS:
+                if self.silent_ms >= self.silence_ms:
                     self.speaking, self.voiced_ms = False, 0
                     changes.append(("stop", self.ms - self.silent_ms + BLOCK_MS, np.concatenate(self.audio)))
                     self.audio = []

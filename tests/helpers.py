@@ -19,7 +19,7 @@ import numpy as np
 import soundfile
 
 from harness.live import OPERATOR_TOKEN, LiveServer, Received, free_port, listen, live_server
-from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
 from translator.engines.local import mt
@@ -233,7 +233,7 @@ async def assert_a_killed_encoder_is_taken_back(
 async def published_room(overrides: dict[str, object] | None = None) -> AsyncIterator[LiveServer]:
     """A one-room server into Spanish that takes its talk from a publisher, on the Voice Live test
     server that names tones (``overrides``: settings by dotted name)."""
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+    async with FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,)) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "publish-key"},
             overrides={
@@ -272,7 +272,7 @@ async def tone_talk(
     folder: Path, overrides: dict[str, object] | None = None, *, loop: bool = False
 ) -> AsyncIterator[LiveServer]:
     """The service on that talk, into Spanish and French (``overrides``: settings by dotted name)."""
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+    async with FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,)) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "tone-talk-key"},
             overrides={

@@ -131,6 +131,9 @@ class AzureConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The resource's token quota a minute (Azure's default), for `translator check`'s estimate."""
     max_session_minutes: float = 25.0
     """A session is replaced before this age even when the service announces no ``expires_at``."""
+    max_turn_seconds: float = 6.0
+    """The longest turn of speech before its translation starts: a long turn is ended at the
+    speaker's next short pause once it is half this long (0: only the service's VAD ends turns)."""
 
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
@@ -526,6 +529,10 @@ def _validate_azure(azure: AzureConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}azure.max_response_tokens", "Voice Live accepts 1 to 4096")
     if not 0 < azure.max_session_minutes <= 120:
         raise ConfigError(f"{prefix}azure.max_session_minutes", "must be more than 0 and at most 120")
+    if azure.max_turn_seconds and not 2 <= azure.max_turn_seconds <= 30:
+        raise ConfigError(
+            f"{prefix}azure.max_turn_seconds", "must be 0 (the service decides) or 2 to 30 seconds"
+        )
 
 
 def _validate_translate(translate: TranslateConfig, prefix: str) -> None:

@@ -27,6 +27,9 @@ from translator.errors import ConfigError
 # A fast speaker: 0.4 s sentences beside long ones, a 15 s one, a second's pause between.
 TALK = [(300, 3.0), (350, 0.4), (400, 2.0), (450, 0.4), (500, 15.0), (550, 1.0)]
 GAP_S = 0.7
+SAFE_GAP_S = 1.0
+"""Between sentences, for a connection opened mid-talk: its 200 ms frames fall anywhere, and the
+test model ends a sentence on three whole quiet ones (a 0.7 s pause may hold only two)."""
 LEAD_S = 0.5
 
 
@@ -319,14 +322,14 @@ async def test_a_dropped_connection_closes_the_open_caption_and_the_sentence_is_
 
         async def drop_during_the_second(at_s: float) -> None:
             # Two seconds into the 4 s sentence, its translation under way.
-            if not dropped.is_set() and at_s >= LEAD_S + 1.0 + GAP_S + 2.0:
+            if not dropped.is_set() and at_s >= LEAD_S + 1.0 + SAFE_GAP_S + 2.0:
                 dropped.set()
                 await server.drop_all()
 
         async with table.create_engine(settings_for(server, "es").room_configs()[0]) as engine:
             outcome = await speak(
                 engine,
-                tone_talk(talk),
+                tone_talk(talk, SAFE_GAP_S),
                 lambda o: any(u.text == "[es] tone 500." and u.status for u in o.utterances("es").values()),
                 pace=4,
                 within_s=60,
@@ -343,7 +346,7 @@ async def test_a_dropped_connection_closes_the_open_caption_and_the_sentence_is_
     ], "the cut caption is closed; the sentence comes again whole, and the rest follows"
     assert outcome.states("es")[-2:] == ["reconnecting", "ready"]
     # The new session was sent the talk from the end of the last whole sentence (1.5 s), replayed.
-    assert replayed_from.audio_ms >= len(tone_talk(talk)) // 48 - 1500 - 200
+    assert replayed_from.audio_ms >= len(tone_talk(talk, SAFE_GAP_S)) // 48 - 1500 - 200
     whole = audio_of(outcome, "es")
     second = [k for k, u in outcome.utterances("es").items() if u.text == "[es] tone 400."][0]
     assert len(whole[second]) / 2 / RATE >= 4.0
@@ -355,7 +358,9 @@ async def test_a_session_is_replaced_before_it_expires_with_nothing_lost_or_doub
     kind = {"drain_pace": 0.4, **SERVICES["live-logs"]} if service.endswith("drain") else SERVICES[service]
     async with FakeTranslate(session_seconds=8, **kind) as server:  # type: ignore[arg-type]
         async with table.create_engine(settings_for(server, "es").room_configs()[0]) as engine:
-            outcome = await speak(engine, tone_talk(talk), all_done(len(talk), "es"), pace=1, within_s=60)
+            outcome = await speak(
+                engine, tone_talk(talk, SAFE_GAP_S), all_done(len(talk), "es"), pace=1, within_s=60
+            )
         assert len(server.connections) >= 2, "a successor was opened"
         assert server.connections[0].of_type("session.close"), "the old session was closed, flushing"
     assert [u.text for u in finished(outcome, "es")] == [f"[es] tone {f}." for f, _ in talk]

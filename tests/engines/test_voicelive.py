@@ -24,7 +24,7 @@ from harness.voicelive_server import (
     RATE,
     FakeVoiceLive,
     tone,
-    tone_name,
+    tone_names,
     voice_locale,
 )
 from translator.audio.wav import read_wav
@@ -134,31 +134,39 @@ async def test_session_configuration_on_the_wire(voicelive: FakeVoiceLive) -> No
 
 
 @pytest.mark.parametrize(
-    ("model", "transcription", "eou", "phrases", "silence_ms", "voice"),
+    ("model", "transcription", "eou", "bias", "silence_ms", "voice"),
     [
-        ("gpt-realtime", "gpt-4o-transcribe", False, False, 800, "azure-standard"),
-        ("gpt-realtime-mini", "gpt-4o-transcribe", False, False, 800, "azure-standard"),
-        ("gpt-4.1", "azure-speech", True, True, 500, "azure-standard"),
-        ("gpt-5-mini", "azure-speech", True, True, 500, "azure-standard"),
-        ("phi4-mm-realtime", "azure-speech", False, False, 800, "azure-standard"),
-        ("azure-realtime", "azure-speech", False, False, 800, "azure-realtime-native"),
+        ("gpt-realtime", "gpt-4o-transcribe", False, "prompt", 800, "azure-standard"),
+        ("gpt-realtime-mini", "gpt-4o-transcribe", False, "prompt", 800, "azure-standard"),
+        ("gpt-realtime-datazone", "gpt-4o-transcribe", False, "prompt", 800, "azure-standard"),
+        ("gpt-realtime-2.1", "azure-speech", False, "", 800, "azure-standard"),
+        ("gpt-realtime-1.5-datazone", "azure-speech", False, "", 800, "azure-standard"),
+        ("gpt-4.1", "azure-speech", True, "phrase_list", 500, "azure-standard"),
+        ("gpt-4.1-nano", "azure-speech", True, "phrase_list", 500, "azure-standard"),
+        ("gpt-5-mini", "azure-speech", True, "phrase_list", 500, "azure-standard"),
+        ("gpt-5.4", "azure-speech", True, "phrase_list", 500, "azure-standard"),
+        ("phi4-mm-realtime", "azure-speech", False, "", 800, "azure-standard"),
+        ("azure-realtime", "azure-speech", False, "", 800, "azure-realtime-native"),
         # Not in the table (gpt-4o-realtime-preview has left Voice Live's): what every model accepts.
-        ("gpt-4o-realtime-preview", "azure-speech", False, False, 800, "azure-standard"),
+        ("gpt-4o-realtime-preview", "azure-speech", False, "", 800, "azure-standard"),
     ],
 )
 async def test_the_capability_table_drives_what_each_model_gets(
-    model: str, transcription: str, eou: bool, phrases: bool, silence_ms: int, voice: str
+    model: str, transcription: str, eou: bool, bias: str, silence_ms: int, voice: str
 ) -> None:
     glossary = {"keep": ["Contoso"]}
     async with (
-        FakeVoiceLive(transcribe=tone_name) as server,
+        FakeVoiceLive(transcribe=tone_names) as server,
         create_engine(settings_for(server, "es", glossary=glossary, **{"azure.model": model})) as engine,
     ):
         outcome = await speak(engine, tone_talk([(400, 0.8)]), all_turns_finished(1))
     session = server.connections[0].session_updates[0]
     assert session["input_audio_transcription"]["model"] == transcription
     assert ("end_of_utterance_detection" in session["turn_detection"]) is eou
-    assert ("phrase_list" in session["input_audio_transcription"]) is phrases
+    biased = {key for key in ("phrase_list", "prompt") if key in session["input_audio_transcription"]}
+    assert biased == ({bias} if bias else set()), "the glossary biases the source captions where it can"
+    if bias == "prompt":
+        assert session["input_audio_transcription"]["prompt"] == "Names and terms: Contoso."
     assert session["turn_detection"]["silence_duration_ms"] == silence_ms
     assert session["turn_detection"]["prefix_padding_ms"] == 420
     assert session["voice"]["type"] == voice
@@ -171,7 +179,7 @@ async def test_the_capability_table_drives_what_each_model_gets(
 
 
 async def test_a_model_that_does_not_serve_a_language_says_which_it_serves() -> None:
-    async with FakeVoiceLive(transcribe=tone_name) as server:
+    async with FakeVoiceLive(transcribe=tone_names) as server:
         settings = settings_for(server, "es", "hi", **{"azure.model": "phi4-mm-realtime"})
         with pytest.raises(PermanentEngineError) as refused:
             async with create_engine(settings):
@@ -207,7 +215,7 @@ async def test_a_fast_speaker_gets_every_turn_translated_once_under_its_own_sent
     # Responses take 1.2 s: turns pile up while one is being translated. On gpt-4.1 (cascaded) each
     # turn joins the conversation 200 ms after its commit, as recorded; on gpt-realtime at once.
     async with (
-        FakeVoiceLive(strict=strict, transcribe=tone_name, response_s=1.2) as server,
+        FakeVoiceLive(strict=strict, transcribe=tone_names, response_s=1.2) as server,
         create_engine(settings_for(server, "es", **{"azure.model": model})) as engine,
     ):
         outcome = await speak(engine, tone_talk(FAST_TALK), all_turns_finished(len(FAST_TALK)), pace=2)
@@ -222,9 +230,48 @@ async def test_a_fast_speaker_gets_every_turn_translated_once_under_its_own_sent
     assert server.sessions[0].conversation == [] and not server.early_deletes
 
 
+# Twelve sentences in 36 s with 0.6 s between them: never the 800 ms of silence that ends a turn on
+# a model without an end-of-utterance model.
+RUNNING_TALK = [(300 + 50 * i, 2.4) for i in range(12)]
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gpt-4.1"])
+async def test_a_speaker_who_never_pauses_long_is_heard_within_the_bound_in_whole_sentences(
+    model: str,
+) -> None:
+    async with (
+        FakeVoiceLive(transcribe=tone_names, response_s=0.3) as server,
+        create_engine(settings_for(server, "es", **{"azure.model": model})) as engine,
+    ):
+        outcome = await speak(
+            engine, tone_talk(RUNNING_TALK), all_turns_finished(len(RUNNING_TALK)), pace=3, within_s=60
+        )
+    assert_every_turn_once_under_its_own_sentence(outcome, RUNNING_TALK)
+    spans = [u.end_ms - u.start_ms for u in outcome.utterances().values() if u.start_ms and u.end_ms]
+    assert max(spans) <= 6000, f"no caption waits on more than 6 s of speech: {spans}"
+    if model == "gpt-realtime":
+        assert server.client_commits, "the engine ended the long turns, at pauses"
+        # Whole sentences: each turn ended in a pause between them, two sentences a turn.
+        assert all(len(_names(u.source)) == 2 for u in outcome.utterances().values() if u.status)
+
+
+async def test_a_speaker_who_does_not_pause_at_all_is_cut_at_the_bound_and_nothing_is_lost() -> None:
+    async with (
+        FakeVoiceLive(transcribe=tone_names, response_s=0.3) as server,
+        create_engine(settings_for(server, "es", **{"azure.model": "gpt-realtime"})) as engine,
+    ):
+        outcome = await speak(engine, tone_talk([(300, 15.0)]), all_turns_finished(3), pace=3)
+    heard = [u for u in outcome.utterances().values() if u.status]
+    assert [u.source for u in heard] == ["tone 300"] * 3 and all(u.status == "completed" for u in heard)
+    spans = [(u.start_ms, u.end_ms) for u in heard]
+    assert all(end - start <= 6000 for start, end in spans), spans  # type: ignore[operator]
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans)), f"one after another, no gap: {spans}"
+    assert sum(server.turn_seconds) >= 15.0, "every second of the speech was committed"
+
+
 async def test_a_glossary_change_applies_from_the_next_turn_on_the_same_session() -> None:
     async with (
-        FakeVoiceLive(transcribe=tone_name) as server,
+        FakeVoiceLive(transcribe=tone_names) as server,
         create_engine(settings_for(server, "es", "fr")) as engine,
     ):
         before = await speak(engine, tone_talk([(650, 1.0)]), all_turns_finished(1))
@@ -249,7 +296,7 @@ async def test_a_refused_update_replaces_the_connection_and_keeps_the_last_accep
     # The service refuses every later message of a session after one refusal: the engine must not
     # keep a connection that accepts audio and translates nothing.
     async with (
-        FakeVoiceLive(transcribe=tone_name, refuse_instructions="tone 750 → forbidden") as server,
+        FakeVoiceLive(transcribe=tone_names, refuse_instructions="tone 750 → forbidden") as server,
         create_engine(settings_for(server, "es", glossary={"keep": ["tone 650"]})) as engine,
     ):
         before = await speak(engine, tone_talk([(650, 1.0)]), all_turns_finished(1))
@@ -321,7 +368,7 @@ async def test_a_black_holed_handshake_is_given_up_within_the_bound(monkeypatch:
 async def test_a_translation_over_the_quota_is_asked_again_after_a_back_off_and_usage_is_told() -> None:
     talk = [(300, 0.6), (400, 0.6)]
     async with (
-        FakeVoiceLive(transcribe=tone_name, rate_limited={1, 2}) as server,
+        FakeVoiceLive(transcribe=tone_names, rate_limited={1, 2}) as server,
         create_engine(settings_for(server, "es")) as engine,
     ):
         outcome = await speak(engine, tone_talk(talk, gap_s=1.0), all_turns_finished(2), within_s=60)
@@ -342,7 +389,7 @@ async def test_late_and_failed_transcriptions() -> None:
     # A native audio model hears the audio itself: a turn whose caption failed is still translated.
     talk = [(300, 0.6), (400, 0.6), (500, 0.6)]
     async with (
-        FakeVoiceLive(transcribe=tone_name, transcription_delay_s=1.5, failed_transcriptions={2}) as server,
+        FakeVoiceLive(transcribe=tone_names, transcription_delay_s=1.5, failed_transcriptions={2}) as server,
         create_engine(settings_for(server, "es", **{"azure.model": "gpt-realtime"})) as engine,
     ):
         outcome = await speak(
@@ -361,7 +408,7 @@ async def test_a_cascaded_model_never_asks_for_a_turn_it_could_not_recognise() -
     # gpt-4.1 translates text: a turn its speech recognition failed on has nothing to translate.
     talk = [(300, 0.6), (400, 0.6), (500, 0.6)]
     async with (
-        FakeVoiceLive(transcribe=tone_name, failed_transcriptions={2}) as server,
+        FakeVoiceLive(transcribe=tone_names, failed_transcriptions={2}) as server,
         create_engine(settings_for(server, "es")) as engine,
     ):
         outcome = await speak(
@@ -383,7 +430,7 @@ async def test_a_cascaded_model_never_asks_for_a_turn_it_could_not_recognise() -
 
 async def test_a_failed_response_is_asked_again_once_and_then_reported() -> None:
     async with (
-        FakeVoiceLive(transcribe=tone_name, outcomes=("failed", "completed", "failed", "failed")) as server,
+        FakeVoiceLive(transcribe=tone_names, outcomes=("failed", "completed", "failed", "failed")) as server,
         create_engine(settings_for(server, "es")) as engine,
     ):
         outcome = await speak(engine, tone_talk([(300, 0.6), (400, 0.6)], gap_s=2.0), all_turns_finished(2))
@@ -398,7 +445,7 @@ async def test_a_failed_response_is_asked_again_once_and_then_reported() -> None
 
 async def test_an_incomplete_response_keeps_what_came() -> None:
     async with (
-        FakeVoiceLive(transcribe=tone_name, outcomes=("incomplete",)) as server,
+        FakeVoiceLive(transcribe=tone_names, outcomes=("incomplete",)) as server,
         create_engine(settings_for(server, "es")) as engine,
     ):
         outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
@@ -410,7 +457,7 @@ async def test_an_incomplete_response_keeps_what_came() -> None:
 
 async def test_a_refused_configuration_fails_that_language_only() -> None:
     async with (
-        FakeVoiceLive(transcribe=tone_name, refuse_locales={"fr-FR"}) as server,
+        FakeVoiceLive(transcribe=tone_names, refuse_locales={"fr-FR"}) as server,
         create_engine(settings_for(server, "es", "fr")) as engine,
     ):
         outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
@@ -441,7 +488,7 @@ async def test_a_handshake_that_retrying_cannot_fix_fails_plainly(status: int, w
 
 async def test_quota_and_unavailable_are_retried_with_backoff() -> None:
     async with (
-        FakeVoiceLive(transcribe=tone_name, handshake_statuses=[429, 503]) as server,
+        FakeVoiceLive(transcribe=tone_names, handshake_statuses=[429, 503]) as server,
         create_engine(settings_for(server, "es")) as engine,
     ):
         outcome = await speak(engine, tone_talk([(300, 0.6)]), all_turns_finished(1))
@@ -510,7 +557,7 @@ async def test_a_sign_in_that_fails_twice_then_works_brings_up_every_language_wi
     az.write_text(AZ_CLI.format(python=sys.executable, calls=str(calls)))
     az.chmod(0o755)
     no_azure_identity(monkeypatch, str(az.parent))
-    async with FakeVoiceLive(transcribe=tone_name) as server:
+    async with FakeVoiceLive(transcribe=tone_names) as server:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": server.endpoint},
             overrides={"targets": ["es", "fr"], "engine": "voicelive", "azure.model": "gpt-4.1"},
@@ -532,7 +579,7 @@ async def test_a_sign_in_that_fails_twice_then_works_brings_up_every_language_wi
 
 async def test_a_drop_closes_the_open_translation_and_loses_no_turn() -> None:
     talk = [(300, 0.6), (400, 0.6), (500, 0.6), (600, 0.6)]
-    server = FakeVoiceLive(transcribe=tone_name, response_s=1.5, transcription_delay_s=0.0)
+    server = FakeVoiceLive(transcribe=tone_names, response_s=1.5, transcription_delay_s=0.0)
     await server.start()
     dropped = False
 
@@ -565,7 +612,7 @@ async def test_a_drop_closes_the_open_translation_and_loses_no_turn() -> None:
 
 async def test_a_session_is_replaced_before_it_ages_out_with_no_turn_or_audio_lost() -> None:
     talk = [(300 + 50 * i, 0.8) for i in range(10)]
-    async with FakeVoiceLive(transcribe=tone_name) as server:
+    async with FakeVoiceLive(transcribe=tone_names) as server:
         settings = settings_for(server, "es", **{"azure.max_session_minutes": 0.05})
         async with create_engine(settings) as engine:
             outcome = await speak(engine, tone_talk(talk, gap_s=0.8), all_turns_finished(len(talk)), pace=1)
@@ -627,7 +674,7 @@ async def test_on_a_bilingual_floor_each_language_translates_only_what_was_not_s
     On a cascaded model (the item exists once recognised) and a native one (the item exists at the
     commit, its language later)."""
     server = FakeVoiceLive(
-        transcribe=tone_name, language_of=lambda text: "es-ES" if text in SPANISH_TONES else "en-US"
+        transcribe=tone_names, language_of=lambda text: "es-ES" if text in SPANISH_TONES else "en-US"
     )
     async with server:
         settings = settings_for(server, "es", "fr", spoken=["en", "es"], **{"azure.model": model})
@@ -635,7 +682,9 @@ async def test_on_a_bilingual_floor_each_language_translates_only_what_was_not_s
             assert [t.code for t in engine.targets] == ["es", "fr", "en"]
             outcome = await speak(
                 engine,
-                tone_talk(BILINGUAL_TURNS),
+                # Speakers take turns with a second between them: a turn that ran on across the
+                # change would be in two languages, neither passed through nor translated whole.
+                tone_talk(BILINGUAL_TURNS, gap_s=1.0),
                 lambda o: all(all_turns_finished(5, lang)(o) for lang in ("es", "fr", "en")),
                 within_s=60,
             )

@@ -21,7 +21,7 @@ import pytest
 import webvtt
 
 from harness.live import OPERATOR_TOKEN, free_port
-from harness.voicelive_server import FakeVoiceLive, tone_name
+from harness.voicelive_server import FakeVoiceLive, tone_names
 from tests.helpers import ready, run, spans, three_turns, tone_talk, until
 from translator.outputs import recording
 from translator.outputs.bundle import Manifest
@@ -144,7 +144,7 @@ def check_bundle(data: bytes, talk_id: str) -> None:
 
 
 async def test_a_recording_cut_by_sigkill_plays_to_its_last_second(tmp_path: Path) -> None:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=(1.0,)) as voicelive:
+    async with FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,)) as voicelive:
         talk = three_turns(tmp_path / "talk.wav")
         folder = tmp_path / "talks"
         config = tmp_path / "config.toml"

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile
 
 from harness.live import Received, listen, live_server
-from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.messages import FLAG_END, opus_packets
@@ -57,7 +57,7 @@ async def test_a_panel_in_two_languages_each_channel_hears_its_own_language_in_t
     tmp_path: Path,
 ) -> None:
     server = FakeVoiceLive(
-        transcribe=tone_name, language_of=lambda text: "es-ES" if text in SPANISH else "en-US"
+        transcribe=tone_names, language_of=lambda text: "es-ES" if text in SPANISH else "en-US"
     )
     async with server:
         settings = load_settings(

@@ -16,7 +16,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.live import HeldSource, RedisServer, listen, live_server, talk_wav
-from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_name
+from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from tests.helpers import ready, translator_process, until
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
@@ -149,7 +149,7 @@ async def test_a_room_stopped_or_failing_leaves_the_other_untouched(
     config = rooms_toml(tmp_path / "rooms.toml", main, youth, broken)
     sources = {"main": WavSource(main, loop=True, pace=2), "youth": WavSource(youth, loop=True, pace=2)}
     async with (
-        FakeVoiceLive(transcribe=tone_name) as voicelive,
+        FakeVoiceLive(transcribe=tone_names) as voicelive,
         live_server(voicelive_rooms(config, voicelive), sources=sources, outputs=True) as server,
         httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
     ):
@@ -228,7 +228,7 @@ async def test_two_rooms_over_two_processes_through_redis(tones: tuple[Path, Pat
     sources = {"main": WavSource(main, loop=True, pace=2), "youth": WavSource(youth, loop=True, pace=2)}
     try:
         async with (
-            FakeVoiceLive(transcribe=tone_name) as voicelive,
+            FakeVoiceLive(transcribe=tone_names) as voicelive,
             live_server(with_broker(voicelive_rooms(config, voicelive), redis.url), sources=sources),
             translator_process(
                 "--listener-only",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harness.live import live_server
-from harness.voicelive_server import FakeVoiceLive, tone_name
+from harness.voicelive_server import FakeVoiceLive, tone_names
 from tests.helpers import three_turns
 from translator.audio.wav import WavSource
 from translator.config import RoomConfig, Settings, load_settings
@@ -63,7 +63,7 @@ def bursts(samples: np.ndarray, rate: int) -> list[float]:
 async def test_the_stream_plays_every_utterance_whole_in_order_in_real_time(
     tmp_path: Path, kind: str, demuxer: str
 ) -> None:
-    async with FakeVoiceLive(transcribe=tone_name, reply_s=REPLIES) as voicelive:
+    async with FakeVoiceLive(transcribe=tone_names, reply_s=REPLIES) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "stream-key-1"},
             # One language: the test service hands its replies out in turn, whoever asks.

@@ -159,9 +159,11 @@ class Link:
             if idle or (self.until is not None and position + len(kept) * FRAME_MS >= self.until):
                 whole = len(kept)  # nothing more is coming soon: the part of a frame goes too
             for start in range(0, whole, APPEND_FRAMES):
-                await self._append(b"".join(kept[start : start + APPEND_FRAMES]))
+                chunk = kept[start : start + APPEND_FRAMES]
+                # Counted as sent before it goes: the service may answer it before the send returns.
+                self.appended = position + (start + len(chunk)) * FRAME_MS
+                await self._append(b"".join(chunk))
             position += whole * FRAME_MS
-            self.appended = position
             if self.until is not None and position >= self.until:
                 await self._connection.session.close()
                 return

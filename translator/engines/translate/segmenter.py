@@ -247,10 +247,10 @@ class Segmenter:
             and (position_ms <= ending.last_pos + TEXT_SLACK_MS if aligned else piece is None)
         ):
             piece = ending  # the rest of its sentence, after its audio
-        elif piece is not None and (
-            self._early or (ends_sentence(piece.text) and not (aligned and position_ms <= piece.last_pos))
-        ):
-            piece = None  # the next sentence's, ahead of its audio
+        elif piece is not None and (self._early or ends_sentence(piece.text)):
+            # The next sentence's, ahead of its audio (the service's clock is too coarse, and shared
+            # by what comes together, to say otherwise).
+            piece = None
         if piece is None:
             if not self._early and self._open is not None:
                 self._early_at = self._open.audio_ms

@@ -19,13 +19,15 @@ from azure.ai.voicelive.models import (
 
 from translator.config import AzureConfig
 from translator.engines.instructions import interpreter_instructions
-from translator.engines.voicelive.models import capabilities
+from translator.engines.voicelive.models import PROMPTED_TRANSCRIPTION, capabilities
 from translator.glossary import Glossary
 from translator.languages import Language
 
 # azure-speech takes fewer than 500 phrases, and up to ten candidate locales.
 MAX_PHRASES = 499
 MAX_LOCALES = 10
+# An OpenAI transcription model reads only the end of a long prompt (Whisper: its last 224 tokens).
+MAX_PROMPT_CHARS = 800
 # The documented default of the semantic VADs since 2026-04-10: less clips the onset of speech.
 PREFIX_PADDING_MS = 420
 # With the end-of-utterance model, silence only proposes an end and the model decides: 500 ms is
@@ -40,7 +42,7 @@ def transcription(
     spoken: list[Language], config: AzureConfig, glossary: Glossary
 ) -> AudioInputTranscriptionOptions:
     """Transcription of the floor's languages that the model accepts, biased towards the glossary's
-    terms where the model takes a phrase list.
+    terms where the model takes a bias: azure-speech's phrase list, or an OpenAI model's prompt.
 
     azure-speech takes up to ten candidate locales, comma-separated, and says which one each turn
     was in (voice-live-language-support: "use this ONLY if the input voice includes multiple
@@ -51,12 +53,25 @@ def transcription(
         options = AudioInputTranscriptionOptions(model=model.transcription)
         if len(spoken) == 1:
             options.language = spoken[0].code
+        if model.transcription in PROMPTED_TRANSCRIPTION and (prompt := transcription_prompt(glossary)):
+            options["prompt"] = prompt  # in the API reference, not yet a field of the SDK's model
         return options
     locales = ",".join(language.locale for language in spoken[:MAX_LOCALES])
     options = AudioInputTranscriptionOptions(model="azure-speech", language=locales)
     if model.phrase_list and (phrases := glossary.phrases()):
         options.phrase_list = phrases[:MAX_PHRASES]
     return options
+
+
+def transcription_prompt(glossary: Glossary) -> str:
+    """The glossary's names and terms as a transcription prompt: the words the speaker may say."""
+    prompt = ""
+    for phrase in glossary.phrases():
+        longer = f"{prompt}, {phrase}" if prompt else f"Names and terms: {phrase}"
+        if len(longer) > MAX_PROMPT_CHARS:
+            break
+        prompt = longer
+    return f"{prompt}." if prompt else ""
 
 
 def voice(target: Language, config: AzureConfig) -> AzureStandardVoice | AzureRealtimeNativeVoice:

@@ -21,6 +21,7 @@ from azure.ai.voicelive.aio import connect
 from azure.ai.voicelive.models import RequestSession, ResponseCreateParams, ServerEventType
 
 from translator.audio import FRAME_MS
+from translator.audio.levels import LOUD_DBFS, level_dbfs
 from translator.config import AzureConfig
 from translator.engines.events import (
     AnyEngineEvent,
@@ -35,6 +36,7 @@ from translator.engines.events import (
     TurnDone,
 )
 from translator.engines.retry import Backoff
+from translator.engines.voicelive.long_turns import TurnLimiter
 from translator.engines.voicelive.turns import (
     MAX_RATE_LIMITED_ATTEMPTS,
     ONE_LANGUAGE,
@@ -53,6 +55,7 @@ give a black-holed handshake five minutes, and a token fetch no bound at all."""
 CONFIGURE_EVENT = "configure"
 UPDATE_EVENT = "update"
 DELETE_EVENT = "delete"
+COMMIT_EVENT = "commit"
 RATE_LIMITED = "rate_limit_exceeded"
 RATE_LIMITS_UPDATED = "rate_limits.updated"
 """No typed class in the SDK: it arrives as the base event, read as a mapping."""
@@ -76,6 +79,7 @@ class Connection:
         emit: Callable[[AnyEngineEvent], None],
         glossary: Glossary,
         floor: FloorLanguages = ONE_LANGUAGE,
+        max_turn_ms: int = 0,
     ) -> None:
         self.code = code
         self.conn = conn
@@ -107,6 +111,9 @@ class Connection:
         self.refused = asyncio.Event()
         """An update was refused: the connection is to be replaced (see `LanguageSession`)."""
         self.refusal = ""
+        self.limiter = TurnLimiter(max_turn_ms)
+        self._open_item: str | None = None
+        """The turn the service's VAD is hearing, by its item id."""
 
     @classmethod
     async def open(
@@ -136,7 +143,8 @@ class Connection:
                         **version_options(config),
                     )
                 )
-                connection = cls(code, conn, stack, emit, glossary, floor)
+                max_turn_ms = round(config.max_turn_seconds * 1000)
+                connection = cls(code, conn, stack, emit, glossary, floor, max_turn_ms)
                 await conn.session.update(session=session, event_id=CONFIGURE_EVENT)
                 while not await connection._confirmed(await conn.recv()):
                     pass
@@ -205,8 +213,21 @@ class Connection:
                 log.warning("Voice Live %s: %d ms of audio were not kept", self.code, first - self.cursor_ms)
             self.cursor_ms = first + len(frames) * FRAME_MS
             for i in range(0, len(frames), FRAMES_PER_APPEND):
-                chunk = b"".join(frames[i : i + FRAMES_PER_APPEND])
-                await self.conn.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
+                chunk = frames[i : i + FRAMES_PER_APPEND]
+                await self.conn.input_audio_buffer.append(audio=base64.b64encode(b"".join(chunk)).decode())
+                due = False
+                for j, frame in enumerate(chunk):
+                    due |= self.limiter.heard(first + (i + j) * FRAME_MS, level_dbfs(frame) > LOUD_DBFS)
+                if due:
+                    await self._end_turn()
+
+    async def _end_turn(self) -> None:
+        """End the long turn the service is hearing at the speaker's pause (see `long_turns`)."""
+        if self._open_item is None:
+            return
+        self.book.turn(self._open_item).end_ms = self.limiter.pause_at
+        self._open_item = None
+        await self.conn.input_audio_buffer.commit(event_id=f"{COMMIT_EVENT}-{self.limiter.pause_at}")
 
     def _talk_ms(self, service_ms: int) -> int:
         return (self.offset_ms or 0) + service_ms
@@ -214,10 +235,15 @@ class Connection:
     async def _dispatch(self, event: Any) -> None:  # noqa: C901 - one flat dispatch on type
         kind, book = event.type, self.book
         if kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
-            book.turn(event.item_id).start_ms = self._talk_ms(event.audio_start_ms)
+            start = book.turn(event.item_id).start_ms = self._talk_ms(event.audio_start_ms)
+            self._open_item = event.item_id
+            self.limiter.started(start)
         elif kind == ServerEventType.INPUT_AUDIO_BUFFER_SPEECH_STOPPED:
             turn = book.turn(event.item_id)
             turn.end_ms = self._talk_ms(event.audio_end_ms)
+            if self._open_item == event.item_id:
+                self._open_item = None
+                self.limiter.ended()
         elif kind == ServerEventType.INPUT_AUDIO_BUFFER_COMMITTED:
             await self._committed(event.item_id)
         elif kind == ServerEventType.CONVERSATION_ITEM_CREATED:
@@ -415,6 +441,10 @@ class Connection:
             self.book.refused()
             return
         event_id = error.event_id or ""
+        if event_id.startswith(COMMIT_EVENT):
+            # The VAD ended the turn as the engine did (the buffer was empty): nothing was lost.
+            log.info("Voice Live %s: %s", self.code, error.message)
+            return
         if event_id.startswith(DELETE_EVENT):
             # A delete that raced the service (the item already gone): nothing a listener should see.
             log.info("Voice Live %s: %s", self.code, error.message)
