@@ -102,12 +102,16 @@ def tone_names(audio: np.ndarray) -> str:
         math.sqrt(float(np.mean(audio[i : i + block] ** 2))) > SPEECH_RMS
         for i in range(0, len(audio) - block + 1, block)
     ]
-    names, start, quiet = [], None, 0
+    names: list[str] = []
+    start: int | None = None
+    quiet = 0
     for index, is_loud in enumerate([*loud, *[False] * (PAUSE_BLOCKS + 1)]):
         if is_loud:
             start, quiet = index if start is None else start, 0
         elif start is not None and (quiet := quiet + 1) > PAUSE_BLOCKS:
-            names.append(tone_name(audio[start * block : (index - quiet + 1) * block]))
+            name = tone_name(audio[start * block : (index - quiet + 1) * block])
+            if not names or names[-1] != name:  # one sentence, broken by a gap, is still one
+                names.append(name)
             start = None
     return " ".join(names)
 
