@@ -24,7 +24,7 @@ LingoFlow and Sokuji published):
   one client read it as +200 ms per delta, another saw multi-second jumps and reads it as a server
   wall clock. `clock` gives each reading: ``sent`` (the input heard when the event is sent),
   ``frame`` (the input frame the output belongs to), ``wall`` (ms since the session was created),
-  ``jumps`` (``sent``, 3 s further ahead after every 8 s of input), ``none`` (not sent);
+  ``jumps`` (``sent``, 3 s further ahead after every `jump_every_ms` of input), ``none`` (not sent);
 - one delta per engine frame carrying 400 ms of audio (`delta_frames` 2: both frames share one
   ``elapsed_ms``), arriving in bursts above real time (`burst_frames`: output held and sent all at
   once every so many input frames);
@@ -46,11 +46,13 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from harness.replay import client_events, recorded_connections, replay_connection
 from harness.service_server import ServiceServer
 from harness.voicelive_server import tone_name
 
@@ -60,7 +62,6 @@ FRAME_SAMPLES = RATE * FRAME_MS // 1000
 SPEECH_RMS = 500
 SENTENCE_GAP_FRAMES = 3
 """Quiet frames (600 ms) that end a sentence."""
-JUMP_EVERY_MS = 8000
 JUMP_MS = 3000
 LANGUAGES = frozenset(("es", "pt", "fr", "ja", "ru", "zh", "de", "ko", "hi", "id", "vi", "it", "en"))
 
@@ -127,6 +128,7 @@ class FakeTranslate(ServiceServer):
         text: Literal["trails", "leads", "none"] = "trails",
         drain_pace: float = 0.0,
         idle_timeout_s: float | None = None,
+        jump_every_ms: int = 8000,
         language_of: Callable[[str], str] | None = None,
         handshake_statuses: Iterable[int] = (),
         session_seconds: int = 3600,
@@ -136,6 +138,7 @@ class FakeTranslate(ServiceServer):
         update_errors: Iterable[tuple[str, str]] = (),
         transcription_deployments: Iterable[str] = ("gpt-realtime-whisper",),
         api_path: str = "/openai/v1",
+        replay: Path | None = None,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -156,6 +159,8 @@ class FakeTranslate(ServiceServer):
         self.drain_pace = drain_pace
         """Seconds each frame flushed after ``session.close`` takes."""
         self.idle_timeout_s = idle_timeout_s
+        self.jump_every_ms = jump_every_ms
+        """``jumps``: how much input between two jumps."""
         """A session that is sent no audio for this long is closed."""
         self.language_of = language_of or (lambda name: "en")
         """The language a sentence is spoken in, from its name."""
@@ -178,6 +183,8 @@ class FakeTranslate(ServiceServer):
         """The transcription models deployed: another name is taken by ``session.update``, and then
         each sentence's transcription fails (``DeploymentNotFound``), as a recorded Azure session
         shows."""
+        self.replays = recorded_connections(replay) if replay is not None else []
+        """Recorded connections (``translator check --probe``) answered in turn, instead of a session."""
         self.handshakes: list[float] = []
         """When each handshake came (the loop's clock)."""
         self.connections: list[Connection] = []
@@ -215,7 +222,10 @@ class FakeTranslate(ServiceServer):
         await ws.prepare(request)
         self.sockets.append(ws)
         try:
-            await _Session(self, ws, conn).run()
+            if self.replays:
+                await replay_connection(ws, client_events(ws, conn.events.append), self.replays.pop(0))
+            else:
+                await _Session(self, ws, conn).run()
         finally:
             self.sockets.remove(ws)
         return ws
@@ -439,7 +449,7 @@ class _Session:
             wall = (asyncio.get_running_loop().time() - self.created) * 1000
             return {"elapsed_ms": int(wall // FRAME_MS) * FRAME_MS}
         if clock == "jumps":
-            return {"elapsed_ms": heard + JUMP_MS * (heard // JUMP_EVERY_MS)}
+            return {"elapsed_ms": heard + JUMP_MS * (heard // self.server.jump_every_ms)}
         return {"elapsed_ms": heard}
 
     async def source(self, delta: str, index: int) -> None:

@@ -33,15 +33,15 @@ import json
 import math
 import re
 import time
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from harness.replay import Recorded, client_events, recorded_connections, replay_connection
 from harness.service_server import ServiceServer
 
 RATE = 24_000
@@ -53,8 +53,6 @@ MIN_SPEECH_MS = 200
 PAUSE_BLOCKS = 10
 """Quiet blocks (200 ms) between two sentences of a turn (`tone_names`)."""
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
-Recorded = list[tuple[str, dict[str, Any]]]
-"""One recorded connection: its events in order, each ("sent" or "received", the event)."""
 CASCADED = frozenset(
     (
         *("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"),
@@ -191,7 +189,7 @@ class FakeVoiceLive(ServiceServer):
         self._outcomes = itertools.cycle(outcomes)
         self.refuse_locales = set(refuse_locales)
         """Session updates for these voice locales are refused, whatever they ask."""
-        self.replays: list[Recorded] = _recorded_connections(replay) if replay is not None else []
+        self.replays: list[Recorded] = recorded_connections(replay) if replay is not None else []
         """Recorded connections (``translator check --probe``) answered in turn, instead of a session."""
         self.rate_limited = set(rate_limited)
         """Responses (counted from 1 across the server) refused for the token quota."""
@@ -228,14 +226,14 @@ class FakeVoiceLive(ServiceServer):
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         if self.replays:
-            await _replay(ws, conn, self.replays.pop(0))
+            await replay_connection(ws, client_events(ws, _kept_in(conn)), self.replays.pop(0))
             return ws
         self.sockets.append(ws)
         session = _Session(self, ws, request.query.get("model", ""))
         self.sessions.append(session)
         await session.send({"type": "session.created", "session": session.config})
         try:
-            async for event in _client_events(ws, conn):
+            async for event in client_events(ws, _kept_in(conn)):
                 await session.receive(event)
         finally:
             await session.close()
@@ -243,68 +241,14 @@ class FakeVoiceLive(ServiceServer):
         return ws
 
 
-async def _client_events(ws: web.WebSocketResponse, conn: Connection) -> AsyncIterator[dict[str, Any]]:
-    """The client's events as they arrive, each kept in ``conn``, until it leaves."""
-    async for msg in ws:
-        if msg.type != WSMsgType.TEXT:
-            return
-        event = json.loads(msg.data)
+def _kept_in(conn: Connection) -> Callable[[dict[str, Any]], None]:
+    """Keeps each client event in ``conn``, with when it came."""
+
+    def keep(event: dict[str, Any]) -> None:
         conn.events.append(event)
         conn.received_at.append(time.monotonic())
-        yield event
 
-
-def _recorded_connections(path: Path) -> list[Recorded]:
-    """A ``--probe`` recording's connections, each its events in order as (direction, event)."""
-    connections: dict[int, Recorded] = {}
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        connections.setdefault(record["connection"], []).append((record["dir"], record["event"]))
-    return [connections[n] for n in sorted(connections)]
-
-
-def _unscrubbed(event: dict[str, Any]) -> dict[str, Any]:
-    """Audio recorded as its size (``<N bytes>``) becomes that much silence again."""
-    return {
-        key: base64.b64encode(bytes(int(value[1:].split()[0]))).decode()
-        if isinstance(value, str) and re.fullmatch(r"<\d+ bytes>", value)
-        else value
-        for key, value in event.items()
-    }
-
-
-async def _replay(
-    ws: web.WebSocketResponse, conn: Connection, recorded: list[tuple[str, dict[str, Any]]]
-) -> None:
-    """Answer a client as the recorded service did: what it sent after each client event, sent
-    after the same event (audio appends by their count, other events by the next of their type),
-    and never before what it sent earlier (a client's appends run ahead of its other events by
-    different amounts on different runs)."""
-    blocks: list[list[dict[str, Any]]] = [[]]
-    """What the service sent after each client event (the first: before any)."""
-    waiting: dict[str, deque[int]] = defaultdict(deque)
-    """By event type, the blocks whose client event has not yet come, in order."""
-    for direction, event in recorded:
-        if direction == "sent":
-            waiting[event["type"]].append(len(blocks))
-            blocks.append([])
-        else:
-            blocks[-1].append(_unscrubbed(event))
-    arrived = [True] + [False] * (len(blocks) - 1)
-    sent = 0
-
-    async def send_what_is_due() -> None:
-        nonlocal sent
-        while sent < len(blocks) and arrived[sent]:
-            for reply in blocks[sent]:
-                await ws.send_str(json.dumps(reply))
-            sent += 1
-
-    await send_what_is_due()
-    async for event in _client_events(ws, conn):
-        if waiting[event["type"]]:
-            arrived[waiting[event["type"]].popleft()] = True
-        await send_what_is_due()
+    return keep
 
 
 class _Session:
@@ -419,7 +363,7 @@ class _Session:
             self.server.client_commits += 1
             item_id = self.detector.item if self.detector.item else self.server.next_id("item")
             self.detector.item = ""
-            await self.commit(item_id, self.detector.ms, taken, by_client=True)
+            await self.commit(item_id, self.detector.ms, *taken, by_client=True)
         elif kind == "input_audio_buffer.clear":
             self.detector.reset()
             await self.send({"type": "input_audio_buffer.cleared"})
@@ -473,7 +417,14 @@ class _Session:
             return "max_response_output_tokens must be between 1 and 4096"
         return ""
 
-    async def commit(self, item_id: str, end_ms: int, audio: np.ndarray, by_client: bool = False) -> None:
+    async def commit(
+        self,
+        item_id: str,
+        end_ms: int,
+        audio: np.ndarray,
+        silent_ms: int | None = None,
+        by_client: bool = False,
+    ) -> None:
         if not by_client:
             await self.send(
                 {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
@@ -482,7 +433,8 @@ class _Session:
         self.server.turn_seconds.append(len(audio) / RATE)
         self.hung = self.hung or self.server.turns == self.server.hang_after_turns
         # The turn's audio ends with the silence that ended it.
-        self.speech_s[item_id] = len(audio) / RATE - (0 if by_client else self.detector.silence_ms / 1000)
+        silence = self.detector.silence_ms if silent_ms is None else silent_ms
+        self.speech_s[item_id] = len(audio) / RATE - silence / 1000
         text = self.server.transcribe(audio)
         await self.send(
             {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None}
@@ -687,11 +639,12 @@ class _Detector:
         self.silence_ms = SILENCE_TO_END_MS
         self.reset()
 
-    def take(self) -> np.ndarray | None:
-        """The audio of the turn being heard, committed by the client (None: nothing heard)."""
-        audio = self.audio if self.speaking else []
+    def take(self) -> tuple[np.ndarray, int] | None:
+        """The audio of the turn being heard, committed by the client, and the silence it ends with
+        (None: nothing heard)."""
+        audio, silent_ms = (self.audio, self.silent_ms) if self.speaking else ([], 0)
         self.reset()
-        return np.concatenate(audio) if audio else None
+        return (np.concatenate(audio), silent_ms) if audio else None
 
     def reset(self) -> None:
         """Forget the audio not yet committed (``input_audio_buffer.clear``)."""

@@ -15,9 +15,13 @@ from tests.helpers import without_azure
 
 
 async def check(server: FakeVoiceLive, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    environment = without_azure()
-    environment |= {"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "s3cret-key"}
-    environment |= env or {}
+    voicelive = {"AZURE_VOICELIVE_ENDPOINT": server.endpoint, "AZURE_VOICELIVE_API_KEY": "s3cret-key"}
+    return await run_check(*args, env=voicelive | (env or {}))
+
+
+async def run_check(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """``translator check`` in a process of its own, with only the Azure settings in ``env``."""
+    environment = without_azure() | env
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -145,7 +149,7 @@ async def test_the_probe_settles_what_the_docs_leave_open_and_its_recording_repl
     lines = [json.loads(line) for line in recording.read_text().splitlines()]
     assert {line["connection"] for line in lines} == {0, 1, 2, 3}
     appends = [line["event"] for line in lines if line["event"]["type"] == "input_audio_buffer.append"]
-    assert appends and all(re.fullmatch(r"<\d+ bytes>", e["audio"]) for e in appends)
+    assert appends and all(re.fullmatch(r"<\d+ bytes( of sound)?>", e["audio"]) for e in appends)
     assert "s3cret-key" not in recording.read_text()
     # The test service answers a replayed recording as the recorded service did.
     async with FakeVoiceLive(replay=recording) as replaying:
@@ -154,6 +158,70 @@ async def test_the_probe_settles_what_the_docs_leave_open_and_its_recording_repl
         )
     assert status == 0, again + err
     assert answers(again) == found
+
+
+async def test_the_translate_probe_settles_what_the_live_logs_leave_open_and_its_recording_replays(
+    tmp_path,
+) -> None:
+    # A service as the live logs describe it at its least convenient: a clock that jumps, 400 ms
+    # deltas, heartbeats, no translated transcript, a drain after session.close, an idle limit;
+    # and a resource where the transcription model is not deployed.
+    recording = tmp_path / "probe-translate.jsonl"
+    service = {
+        "clock": "jumps",
+        "jump_every_ms": 2000,
+        "delta_frames": 2,
+        "text": "none",
+        "drain_pace": 0.05,
+        "idle_timeout_s": 2.0,
+        "transcription_deployments": (),
+        "api_key": "s3cret-key",
+    }
+    async with FakeTranslate(**service) as server:  # type: ignore[arg-type]
+        env = {"AZURE_OPENAI_ENDPOINT": server.endpoint, "AZURE_OPENAI_API_KEY": "s3cret-key"}
+        status, out, err = await run_check("--probe", "--target", "es", "--out", str(recording), env=env)
+    assert status == 0, out + err
+    found = answers(out)
+    assert found["handshake"] == (
+        f"served at {server.endpoint.rstrip('/')}/openai/v1/realtime/translations; "
+        "a session expires 60 min after it opens"
+    )
+    assert found["transcription model"].startswith("'gpt-realtime-whisper' is not deployed on this resource")
+    assert re.fullmatch(
+        r"\d+ audio deltas of 400 ms \(median\), \d+ of them all-zero heartbeats; "
+        r"NO translated transcript",
+        found["output"],
+    ), found["output"]
+    assert "jumped ahead" in found["elapsed_ms"] and "AHEAD of the audio sent" in found["elapsed_ms"]
+    assert re.fullmatch(
+        r"[1-9]\d* of \d+ audio deltas came after session.close; then session.closed",
+        found["drain after session.close"],
+    ), found["drain after session.close"]
+    assert (
+        found["idle session"] == "closed by the service after 2 s without audio (1011 keepalive ping timeout)"
+    )
+    assert found["a language it does not speak"] == (
+        "invalid_request_error / invalid_value: Unsupported output language: xx; the session still answers"
+    )
+    # Each event with its wall time, the audio appended by then, elapsed_ms, type and size.
+    lines = [json.loads(line) for line in recording.read_text().splitlines()]
+    deltas = [line for line in lines if line["event"]["type"] == "session.output_audio.delta"]
+    assert deltas and all({"at", "appended_ms", "elapsed_ms", "bytes"} <= line.keys() for line in deltas)
+    assert "s3cret-key" not in recording.read_text()
+    # The test service answers the recording as the recorded service did.
+    async with FakeTranslate(replay=recording, api_key="s3cret-key") as replaying:
+        env = {"AZURE_OPENAI_ENDPOINT": replaying.endpoint, "AZURE_OPENAI_API_KEY": "s3cret-key"}
+        again = tmp_path / "again.jsonl"
+        status, replayed, err = await run_check("--probe", "--target", "es", "--out", str(again), env=env)
+    assert status == 0, replayed + err
+
+    # How far elapsed_ms runs from this client's own count of the audio it sent may move by an
+    # append between runs, and the service's address is another; what the service said may not.
+    def facts(said: dict[str, str]) -> dict[str, str]:
+        said = {k: re.sub(r"http://127\.0\.0\.1:\d+", "…", v) for k, v in said.items()}
+        return {k: re.sub(r"\d+\.\d s", "… s", v) if k == "elapsed_ms" else v for k, v in said.items()}
+
+    assert facts(answers(replayed)) == facts(found)
 
 
 async def test_check_runs_each_language_on_its_engine(tmp_path) -> None:

@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser(
         "check",
-        help="send a short utterance in the source language through Voice Live for each target, timed",
+        help="send a short utterance in the source language through each target's Azure engine, timed",
     )
     check.add_argument("--config", help="TOML settings file")
     check.add_argument("--source", help="the speaker's language (default en)")
@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--probe",
         action="store_true",
-        help="run the experiments that settle what the docs leave open, on this resource; save the exchange",
+        help="run the experiments that settle what the docs leave open, on each Azure engine configured; "
+        "save the exchange",
     )
     check.add_argument("--out", type=Path, help="--probe: where the exchange goes (default probe-TIME.jsonl)")
     exporting = commands.add_parser(
@@ -241,20 +242,28 @@ def _check(args: argparse.Namespace) -> int:
     from translator.check import check, utterance
     from translator.languages import get_language
     from translator.probe import probe
+    from translator.probe_translate import probe_translate
 
-    # Each language on its Azure engine; a probe records Voice Live's exchange.
-    overrides = {
-        "engine": "voicelive" if args.probe else None,
-        "source": args.source,
-        "targets": args.targets,
-    }
-    settings = _load(args, overrides)
+    # Each language on its Azure engine; a probe records each configured Azure engine's exchange.
+    settings = _load(args, {"source": args.source, "targets": args.targets})
     if args.probe:
         out = args.out or Path(time.strftime("probe-%Y%m%d-%H%M%S.jsonl"))
+        both = bool(settings.azure.endpoint and settings.translate.endpoint)
+        translate_out = out.with_name(f"{out.stem}-translate{out.suffix}") if both else out
+        if not (settings.azure.endpoint or settings.translate.endpoint):
+            print(
+                "nothing to probe: set AZURE_VOICELIVE_ENDPOINT (Voice Live) or AZURE_OPENAI_ENDPOINT "
+                "(gpt-realtime-translate)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
 
         async def run_probe() -> None:
             pcm, _ = await utterance(get_language(settings.source))
-            await probe(settings, pcm, out)
+            if settings.azure.endpoint:
+                await probe(settings, pcm, out)
+            if settings.translate.endpoint:
+                await probe_translate(settings, pcm, translate_out)
 
         asyncio.run(run_probe())
         return 0

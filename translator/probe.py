@@ -36,14 +36,24 @@ from translator.languages import Language, get_language
 EXPERIMENT_TIMEOUT_S = 30.0
 # Fields whose value is audio: recorded as their size only.
 AUDIO_FIELDS = ("audio", "delta")
-AUDIO_EVENTS = ("input_audio_buffer.append", "response.audio.delta")
+AUDIO_EVENTS = (
+    "input_audio_buffer.append",
+    "response.audio.delta",
+    "session.input_audio_buffer.append",
+    "session.output_audio.delta",
+)
 
 
 def scrubbed(event: dict[str, Any]) -> dict[str, Any]:
-    """``event`` without its audio (replaced by its size): what a bug report may carry."""
+    """``event`` without its audio (replaced by its size, and whether it was all silence): what a
+    bug report may carry."""
     if event.get("type") not in AUDIO_EVENTS:
         return event
-    return {k: (f"<{len(base64.b64decode(v))} bytes>" if k in AUDIO_FIELDS else v) for k, v in event.items()}
+    return {k: (_size(base64.b64decode(v)) if k in AUDIO_FIELDS else v) for k, v in event.items()}
+
+
+def _size(pcm: bytes) -> str:
+    return f"<{len(pcm)} bytes of sound>" if any(pcm) else f"<{len(pcm)} bytes>"
 
 
 @dataclass
@@ -54,8 +64,9 @@ class Recording:
     connection: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    def write(self, direction: str, event: dict[str, Any]) -> None:
-        line = {"connection": self.connection, "at": round(time.monotonic() - self.started, 3)}
+    def write(self, direction: str, event: dict[str, Any], **facts: object) -> None:
+        """One event, with its connection, the seconds since the probe began and ``facts``."""
+        line = {"connection": self.connection, "at": round(time.monotonic() - self.started, 3), **facts}
         self.file.write(json.dumps(line | {"dir": direction, "event": scrubbed(event)}) + "\n")
         self.file.flush()
 
