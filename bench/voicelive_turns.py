@@ -47,6 +47,8 @@ class Run:
     spoken: int = 0
     translated_once: int = 0
     duplicated: int = 0
+    cut_at_bound: int = 0
+    """Sentences as long as the turn bound, said without a pause: heard across two captions."""
     missing: int = 0
     captions: int = 0
     wrong_sentence: int = 0
@@ -91,11 +93,13 @@ async def run(name: str, strict: bool, session_minutes: float, model: str) -> Ru
                         u["status"] = e.status
 
             def finished() -> int:
-                return sum(
-                    len(u["source"].split()) // 2
+                words = [
+                    word
                     for u in utterances.values()
                     if u["status"] and u.get("source_final")
-                )
+                    for word in u["source"].split()
+                ]
+                return len(set(zip(words[::2], words[1::2], strict=False)))
 
             collector = asyncio.create_task(collect())
             for start in range(0, len(pcm), FRAME):
@@ -122,7 +126,9 @@ async def run(name: str, strict: bool, session_minutes: float, model: str) -> Ru
         result.audio_lost_ms += max(0, int(REPLY_S * RATE) * 2 - u["audio"]) / 2 / RATE * 1000
     spoken = [f"tone {f}" for f, _ in turns]
     result.translated_once = sum(heard.count(name) == 1 for name in spoken)
-    result.duplicated = sum(heard.count(name) > 1 for name in spoken)
+    long = {f"tone {f}" for f, d in turns if d >= settings.azure.max_turn_seconds}
+    result.duplicated = sum(heard.count(name) > 1 for name in spoken if name not in long)
+    result.cut_at_bound = sum(heard.count(name) > 1 for name in spoken if name in long)
     result.missing = sum(name not in heard for name in spoken)
     return result
 
@@ -224,12 +230,14 @@ def report(runs: list[Run]) -> str:
         f"{GAP_S} s pauses, sent {PACE:g}× real time; each response takes 1.2 s. "
         "Real SDK, test service on 127.0.0.1.",
         "",
-        "| service | turns translated once / spoken | duplicated | missing | captions "
-        "| captions under the wrong sentence | audio lost (ms) | connections | chat answers | refusals |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| service | turns translated once / spoken | duplicated | cut at the 6 s turn bound | missing "
+        "| captions | captions under the wrong sentence | audio lost (ms) | connections | chat answers "
+        "| refusals |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.name} | {r.translated_once} / {r.spoken} | {r.duplicated} | {r.missing} | {r.captions} | "
+        f"| {r.name} | {r.translated_once} / {r.spoken} | {r.duplicated} | {r.cut_at_bound} | {r.missing} "
+        f"| {r.captions} | "
         f"{r.wrong_sentence} | {r.audio_lost_ms:.0f} | {r.connections} | {r.chat_answers} | {r.refusals} |"
         for r in runs
     ]
