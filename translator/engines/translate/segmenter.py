@@ -21,8 +21,7 @@ pause of `LONG_PAUSE_MS` (or, if its audio never pauses, `NEXT_SENTENCE_MS` afte
 after an utterance's audio ended joins it while its sentence is unfinished, for `TEXT_GRACE_MS` of
 input (`SENTENCE_GRACE_MS` once it ends a sentence), or when the service's ``elapsed_ms`` places it
 there (`clock`: only where that reading agrees with what is certain); a finished sentence takes
-no more. The source transcript goes to
-the utterance whose speech it was heard in.
+no more. The source transcript goes to the utterance whose speech it was heard in.
 
 The *speech* an utterance translates (its start and end on the talk's timeline, for the caption
 times and the lag) comes from the input itself: the stretches where the floor is loud. An utterance
@@ -205,21 +204,20 @@ class Segmenter:
     def audio(self, pcm: bytes, position_ms: int, aligned: bool = False) -> None:
         """Translated audio, 24 kHz PCM16, that belongs at or before ``position_ms`` (at it, when
         ``aligned``)."""
-        position = position_ms
         out = bytearray()
         for start in range(0, len(pcm) - len(pcm) % 2, BLOCK_BYTES):
             block = pcm[start : start + BLOCK_BYTES]
             piece = self._open
             if level_dbfs(block) > QUIET_DBFS:
                 if piece is None:
-                    piece = self._start(position)
+                    piece = self._start(position_ms)
                     out += b"".join(self._onset)
                     self._onset.clear()
                 out += piece.held + block
                 piece.held.clear()
                 piece.audio_ms += piece.quiet_ms + BLOCK_MS
                 piece.quiet_ms = 0
-                piece.last_pos, piece.aligned = position, aligned
+                piece.last_pos, piece.aligned = position_ms, aligned
                 next_due = self._early and piece.audio_ms - self._early_at >= NEXT_SENTENCE_MS
                 if piece.audio_ms >= MAX_MS or next_due:
                     self._flush(piece, out)
