@@ -145,9 +145,12 @@ async def test_the_probe_settles_what_the_docs_leave_open_and_its_recording_repl
     assert found["after a refused update"].startswith("the session refuses every later message")
     assert found["response.create right after committed"].startswith(early)
     assert "billed" in found["response.create right after committed"]
+    assert found["input_audio_buffer.commit while the speaker talks"] == (
+        "taken: it committed the turn the VAD was hearing; the rest of the speech became a turn of its own"
+    )
     # What a user attaches to a bug report: every event, no audio, no key.
     lines = [json.loads(line) for line in recording.read_text().splitlines()]
-    assert {line["connection"] for line in lines} == {0, 1, 2, 3}
+    assert {line["connection"] for line in lines} == {0, 1, 2, 3, 4}
     appends = [line["event"] for line in lines if line["event"]["type"] == "input_audio_buffer.append"]
     assert appends and all(re.fullmatch(r"<\d+ bytes( of sound)?>", e["audio"]) for e in appends)
     assert "s3cret-key" not in recording.read_text()

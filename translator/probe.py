@@ -9,7 +9,9 @@ Each experiment has a connection of its own, through the real SDK, and its own b
 - after a refused ``session.update``, does the session still answer?
 - on the engine's own configuration, a ``response.create`` sent right after ``committed``: is it
   held until the turn's item exists, or does it start without the turn (and answer the speaker)?
-- the tokens one translation is billed with the configured glossary.
+- the tokens one translation is billed with the configured glossary;
+- ``input_audio_buffer.commit`` sent while the VAD hears speech (the engine ends long turns so):
+  is it taken, and does the rest of the speech become a turn of its own?
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ async def probe(settings: Settings, pcm: bytes, out: Path, progress: Callable[[s
             ("phrase_list", _phrase_list),
             ("after a refused update", _after_refusal),
             ("response.create right after committed", _early_create),
+            ("input_audio_buffer.commit while the speaker talks", _commit_mid_speech),
         )
         for name, experiment in experiments:
             try:
@@ -187,14 +190,21 @@ async def _after_refusal(conn: _Probe, *_: object) -> str:
     return "the session still answers"
 
 
-async def _early_create(
-    conn: _Probe, settings: Settings, source: Language, target: Language, pcm: bytes
-) -> str:
+async def _configure(conn: _Probe, settings: Settings, source: Language, target: Language) -> str:
+    """The engine's own session configuration; the refusal's words, or "" once it is confirmed."""
     await conn.until("session.created")
     session = session_config([source], target, settings.azure, settings.glossary)
     await conn.send({"type": "session.update", "session": session.as_dict(), "event_id": "configure"})
     if (configured := await conn.until("session.updated"))["type"] == "error":
-        return f"could not run: the configuration was refused ({configured['error'].get('message')})"
+        return str(configured["error"].get("message"))
+    return ""
+
+
+async def _early_create(
+    conn: _Probe, settings: Settings, source: Language, target: Language, pcm: bytes
+) -> str:
+    if refused := await _configure(conn, settings, source, target):
+        return f"could not run: the configuration was refused ({refused})"
     sender = asyncio.create_task(_speak(conn, pcm), name="probe-speak")
     try:
         committed = await conn.until("input_audio_buffer.committed")
@@ -222,6 +232,36 @@ async def _early_create(
     if order.index("item") < order.index("response"):
         return f"held until the turn's item existed{tokens}"
     return f"started before the turn's item existed: it did not see the turn{tokens}"
+
+
+async def _commit_mid_speech(
+    conn: _Probe, settings: Settings, source: Language, target: Language, pcm: bytes
+) -> str:
+    if refused := await _configure(conn, settings, source, target):
+        return f"could not run: the configuration was refused ({refused})"
+    sender = asyncio.create_task(_speak(conn, pcm), name="probe-speak")
+    try:
+        started = await conn.until("input_audio_buffer.speech_started")
+        if started["type"] == "error":
+            return f"could not run: {started['error'].get('message')}"
+        await asyncio.sleep(min(1.0, len(pcm) / FRAME_BYTES * FRAME_MS / 1000 / 3))
+        await conn.send({"type": "input_audio_buffer.commit", "event_id": "probe-commit"})
+        answer = await conn.until("input_audio_buffer.committed")
+        if answer["type"] == "error":
+            return f"refused: {answer['error'].get('message')}"
+        same = answer.get("item_id") == started.get("item_id")
+        rest = await conn.until("input_audio_buffer.speech_started", "input_audio_buffer.committed")
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    item = "the turn the VAD was hearing" if same else "a new item"
+    if rest["type"] == "input_audio_buffer.speech_started":
+        after = "the rest of the speech became a turn of its own"
+    elif rest["type"] == "error":
+        after = f"then: {rest['error'].get('message')}"
+    else:
+        after = "the VAD committed the rest without a new speech_started"
+    return f"taken: it committed {item}; {after}"
 
 
 async def _speak(conn: _Probe, pcm: bytes) -> None:
