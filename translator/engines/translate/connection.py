@@ -165,6 +165,8 @@ class Link:
                 await self._append(b"".join(chunk))
             position += whole * FRAME_MS
             if self.until is not None and position >= self.until:
+                # Flushing, the service hears past the audio sent: its clock says nothing more here.
+                self.clock.trusted = False
                 await self._connection.session.close()
                 return
             if idle and not kept:
