@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -205,8 +206,7 @@ async def _early_create(
 ) -> str:
     if refused := await _configure(conn, settings, source, target):
         return f"could not run: the configuration was refused ({refused})"
-    sender = asyncio.create_task(_speak(conn, pcm), name="probe-speak")
-    try:
+    async with _speaking(conn, pcm):
         committed = await conn.until("input_audio_buffer.committed")
         if committed["type"] == "error":
             return f"could not run: {committed['error'].get('message')}"
@@ -225,9 +225,6 @@ async def _early_create(
             elif event["type"] == "response.done":
                 order.append("done")
                 usage = (event.get("response") or {}).get("usage") or {}
-    finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
     tokens = f"; the response was billed {usage['total_tokens']} tokens" if usage.get("total_tokens") else ""
     if order.index("item") < order.index("response"):
         return f"held until the turn's item existed{tokens}"
@@ -239,8 +236,7 @@ async def _commit_mid_speech(
 ) -> str:
     if refused := await _configure(conn, settings, source, target):
         return f"could not run: the configuration was refused ({refused})"
-    sender = asyncio.create_task(_speak(conn, pcm), name="probe-speak")
-    try:
+    async with _speaking(conn, pcm):
         started = await conn.until("input_audio_buffer.speech_started")
         if started["type"] == "error":
             return f"could not run: {started['error'].get('message')}"
@@ -251,9 +247,6 @@ async def _commit_mid_speech(
             return f"refused: {answer['error'].get('message')}"
         same = answer.get("item_id") == started.get("item_id")
         rest = await conn.until("input_audio_buffer.speech_started", "input_audio_buffer.committed")
-    finally:
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
     item = "the turn the VAD was hearing" if same else "a new item"
     if rest["type"] == "input_audio_buffer.speech_started":
         after = "the rest of the speech became a turn of its own"
@@ -262,6 +255,17 @@ async def _commit_mid_speech(
     else:
         after = "the VAD committed the rest without a new speech_started"
     return f"taken: it committed {item}; {after}"
+
+
+@contextlib.asynccontextmanager
+async def _speaking(conn: _Probe, pcm: bytes) -> AsyncIterator[None]:
+    """The utterance, then silence, sent in the background while the experiment reads."""
+    sender = asyncio.create_task(_speak(conn, pcm), name="probe-speak")
+    try:
+        yield
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
 
 
 async def _speak(conn: _Probe, pcm: bytes) -> None:
