@@ -52,6 +52,7 @@ CONNECT_BATCH = 250
 GRACE_S = 3.0
 STALLED = 100
 STALLED_AMONG = 2000
+LISTEN_PATH = "/ws/listen/es?codec=opus"
 WORKERS = 2
 HEADER = struct.Struct("<BBHII")
 FLAG_END = 1
@@ -81,6 +82,8 @@ class Tally:
         """Utterance → when any listener first got its end, and its length in samples."""
         self.finals: dict[int, float] = {}
         """Final caption id → when any listener first got it."""
+        self.lags: dict[int, tuple[float, float]] = {}
+        """Final caption id → how long after its speech ended the first and the last listener got it."""
 
     def owed(self) -> tuple[set[int], set[int]]:
         """The utterances (start and end) and the final captions first sent during the window:
@@ -98,6 +101,7 @@ class ListenerProtocol(asyncio.Protocol):
     """One WebSocket listener: handshake, then frames parsed from the byte stream, never answered."""
 
     def __init__(self, tally: Tally, path: str, stalled: bool) -> None:
+        """A listener of ``path``; ``tally`` is what all listeners of that path received."""
         self.tally, self.path, self.stalled = tally, path, stalled
         self.buffer = bytearray()
         self.upgraded = asyncio.get_running_loop().create_future()
@@ -105,6 +109,7 @@ class ListenerProtocol(asyncio.Protocol):
         self.finals: set[int] = set()
         self.received: dict[int, int] = {}
         self.protocol = 1
+        self.talk_started_at: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -175,11 +180,16 @@ class ListenerProtocol(asyncio.Protocol):
         else:
             key = payload
             if payload.startswith(b'{"type":"hello"'):
-                self.protocol = json.loads(payload)["protocol"]
+                hello = json.loads(payload)
+                self.protocol, self.talk_started_at = hello["protocol"], hello.get("talk_started_at")
             elif payload.startswith(b'{"type":"caption"') and b'"final":true' in payload:
-                caption = json.loads(payload)["id"]
-                self.finals.add(caption)
-                tally.finals.setdefault(caption, now)
+                caption = json.loads(payload)
+                self.finals.add(caption["id"])
+                tally.finals.setdefault(caption["id"], now)
+                if self.talk_started_at is not None and caption.get("end_ms") is not None:
+                    lag = time.time() - (self.talk_started_at + caption["end_ms"]) / 1000
+                    first, last = tally.lags.get(caption["id"], (lag, lag))
+                    tally.lags[caption["id"]] = (min(first, lag), max(last, lag))
         first = tally.first.setdefault(key, now)
         if tally.measuring:
             tally.delays.append(now - first)
@@ -200,17 +210,22 @@ def _samples(version: int, payload: bytes) -> int:
     return count * PACKET_SAMPLES
 
 
-async def load(port: int, listeners: int, stalled: int, seconds: float) -> dict[str, object]:
-    """Connect the listeners, measure for ``seconds`` once told to (a line on stdin), report."""
+async def load(
+    port: int, listeners: int, stalled: int, seconds: float, paths: list[str]
+) -> dict[str, object]:
+    """Connect the listeners (spread over ``paths`` in turn), measure for ``seconds`` once told to (a
+    line on stdin), report."""
     loop = asyncio.get_running_loop()
-    tally = Tally()
+    # Each path (a language) has its own utterances and captions: the same ids, other audio.
+    tallies = {path: Tally() for path in paths}
     connections: list[ListenerProtocol] = []
     started = time.monotonic()
 
     async def connect(index: int) -> None:
+        path = paths[index % len(paths)]
         with contextlib.suppress(OSError, TimeoutError):
             _, protocol = await loop.create_connection(
-                lambda: ListenerProtocol(tally, "/ws/listen/es?codec=opus", index < stalled),
+                lambda: ListenerProtocol(tallies[path], path, index < stalled),
                 "127.0.0.1",
                 port,
             )
@@ -230,17 +245,31 @@ async def load(port: int, listeners: int, stalled: int, seconds: float) -> dict[
     healthy = [c for c in connections if not c.stalled]
     print(json.dumps({"connected": len(healthy), "stalled": len(connections) - len(healthy)}), flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # the orchestrator reads the server's counters
-    tally.measuring = True
-    tally.window = (time.monotonic(), time.monotonic() + seconds)
+    window = (time.monotonic(), time.monotonic() + seconds)
+    for tally in tallies.values():
+        tally.measuring, tally.window = True, window
     await asyncio.sleep(seconds)
-    tally.measuring = False
+    for tally in tallies.values():
+        tally.measuring = False
     await asyncio.sleep(GRACE_S)  # what was sent in the window may still be on its way
-    delays = np.frombuffer(tally.delays, dtype=np.float64) * 1000 if len(tally.delays) else np.zeros(1)
-    utterances, captions = tally.owed()
-    owed = sum(tally.lengths[u][1] for u in utterances)
-    audio_lost = [
-        sum(max(0, tally.lengths[u][1] - c.received.get(u, 0)) for u in utterances) / max(1, owed)
-        for c in healthy
+    delays = np.concatenate([np.frombuffer(t.delays, dtype=np.float64) for t in tallies.values()]) * 1000
+    if not len(delays):
+        delays = np.zeros(1)
+    owed_by = {path: tally.owed() for path, tally in tallies.items()}
+    audio_lost, captions_lost = [], []
+    for c in healthy:
+        utterances, captions = owed_by[c.path]
+        lengths = c.tally.lengths
+        owed = sum(lengths[u][1] for u in utterances)
+        audio_lost.append(
+            sum(max(0, lengths[u][1] - c.received.get(u, 0)) for u in utterances) / max(1, owed)
+        )
+        captions_lost.append(len(captions - c.finals))
+    lags = [
+        tally.lags[caption]
+        for path, tally in tallies.items()
+        for caption in owed_by[path][1]
+        if caption in tally.lags
     ]
     result = {
         "connected": len(healthy),
@@ -248,13 +277,14 @@ async def load(port: int, listeners: int, stalled: int, seconds: float) -> dict[
         "protocol": healthy[0].protocol if healthy else 0,
         "delay_p50_ms": float(np.percentile(delays, 50)),
         "delay_p99_ms": float(np.percentile(delays, 99)),
-        "messages": tally.messages,
-        "messages_per_listener_s": tally.messages / max(1, len(healthy)) / seconds,
+        "messages": sum(t.messages for t in tallies.values()),
+        "messages_per_listener_s": sum(t.messages for t in tallies.values()) / max(1, len(healthy)) / seconds,
         "audio_lost_mean": float(np.mean(audio_lost)) if audio_lost else 0.0,
         "audio_lost_max": max(audio_lost, default=0.0),
-        "utterances_owed": len(utterances),
-        "captions_owed": len(captions),
-        "captions_lost_max": max((len(captions - c.finals) for c in healthy), default=0),
+        "utterances_owed": sum(len(u) for u, _ in owed_by.values()),
+        "captions_owed": sum(len(c) for _, c in owed_by.values()),
+        "captions_lost_max": max(captions_lost, default=0),
+        "caption_lags_s": lags,
         "closed_by_server": sum(c.closed for c in healthy),
     }
     for connection in connections:
@@ -262,12 +292,13 @@ async def load(port: int, listeners: int, stalled: int, seconds: float) -> dict[
     return result
 
 
-def client_main(port: int, listeners: int, stalled: int, seconds: float) -> None:
+def client_main(port: int, listeners: int, stalled: int, seconds: float, paths: list[str]) -> None:
+    """The load generator's process: its result as one JSON line on stdout."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     import uvloop
 
-    print(json.dumps(uvloop.run(load(port, listeners, stalled, seconds))), flush=True)
+    print(json.dumps(uvloop.run(load(port, listeners, stalled, seconds, paths))), flush=True)
 
 
 # ----------------------------------------------------------------------------- the orchestrator
@@ -526,9 +557,10 @@ def main() -> None:
     parser.add_argument(
         "--client", nargs=3, type=int, metavar=("PORT", "LISTENERS", "STALLED"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--paths", nargs="+", default=[LISTEN_PATH], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        client_main(*args.client, args.seconds)
+        client_main(*args.client, args.seconds, args.paths)
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

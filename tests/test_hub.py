@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import struct
 import time
@@ -17,7 +16,7 @@ from translator.hub import (
     Hub,
     Listener,
 )
-from translator.messages import AUDIO_HEADER, Caption, encode_text, websocket_frame
+from translator.messages import AUDIO_HEADER, Caption, Status, encode_text, websocket_frame
 from translator.server.listen import WEBSOCKET
 
 
@@ -146,39 +145,35 @@ def test_history_keeps_the_latest_version_of_recent_finals() -> None:
     assert history[-1].text == "corrected"
 
 
-async def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time_in_order() -> None:
+def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time_in_order() -> None:
     hub = Hub(["es"])
-    listener = hub.subscribe("es", WEBSOCKET)
+    listener = hub.subscribe("es", WEBSOCKET, first=Status("es", "ready"))
     written: list[bytes] = []
     full = False
-    listener.writer = lambda wire: not full and (written.append(wire) or True)
-    sender_wire = []
+    listener.attach(lambda wire: not full and (written.append(wire) or True))
 
-    async def sender() -> None:
-        while (message := await listener.next()) is not None:
-            sender_wire.append(message.wire)
-            written.append(message.wire)
+    def drain() -> None:
+        """What the connection does when its transport can take more."""
+        while not full and (out := listener.take()) is not None:
+            written.append(out.wire)
 
-    task = asyncio.create_task(sender())
-    await asyncio.sleep(0)  # the sender now waits: nothing in flight
+    drain()  # the hello, queued before the connection was attached
     frames = [frame(1, i) for i in range(6)]
     hub.publish_audio(frames[0])
     hub.publish_audio(frames[1])
-    assert written == [wire(f) for f in frames[:2]] and not sender_wire, "no task switch"
-    full = True  # the socket's buffer is full: the hub queues, the sender writes when it can
+    assert written[1:] == [wire(f) for f in frames[:2]], "written at publish time"
+    full = True  # the socket's buffer is full: the hub queues
     hub.publish_audio(frames[2])
     full = False
     hub.publish_audio(frames[3])  # queued behind frame 2, never ahead of it
-    await asyncio.sleep(0)
+    assert len(written) == 3
+    drain()
     hub.publish_audio(frames[4])
     hub.publish("es", caption(1))
     hub.publish_audio(frames[5])
-    listener.evict(1000, "done")
-    await task
-    assert written[:6] == [wire(f) for f in frames[:4]] + written[4:6]
-    assert sender_wire[:2] == [wire(f) for f in frames[2:4]]
-    assert written[4:] == [
-        wire(frames[4]),
+    assert written == [
+        websocket_frame(encode_text(Status("es", "ready"))),
+        *(wire(f) for f in frames[:5]),
         websocket_frame(caption_text(1)),
         wire(frames[5]),
     ]
@@ -209,8 +204,7 @@ def test_the_websocket_framer_writes_protocol_2_byte_for_byte() -> None:
     opus_listener = hub.subscribe("es", WEBSOCKET, codec="opus")
     wires: dict[str, list[bytes]] = {"pcm": [], "opus": []}
     for codec, listener in (("pcm", pcm_listener), ("opus", opus_listener)):
-        listener._idle = True  # its sending task waits: the hub writes at publish time
-        listener.writer = lambda data, codec=codec: wires[codec].append(data) or True
+        listener.attach(lambda data, codec=codec: wires[codec].append(data) or True)
     packets = [b"\x01" * 60, b"\x02" * 70, b"\x03" * 300]
     long_pcm = bytes(range(256)) * 300  # 76,800 bytes: a frame with a 64-bit length
     hub.publish_audio(AudioChunk.pcm("es", 7, 0, b"\x10\x00" * 40))

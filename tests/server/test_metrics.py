@@ -46,3 +46,13 @@ async def test_metrics_count_what_listeners_got(talk: Path) -> None:
     assert samples[("translator_engine_failures_total", "es")] == 0
     assert ("translator_input_level_dbfs", None) in samples
     assert samples[("process_resident_memory_bytes", None)] > 50_000_000
+    # Two sentences recognised by the model's own threads and spoken by espeak-ng processes; the event
+    # loop carried it all.
+    cpu = {
+        s.labels["part"]: s.value
+        for f in text_string_to_metric_families(scraped.text)
+        for s in f.samples
+        if s.name == "translator_cpu_seconds_total"
+    }
+    assert set(cpu) == {"event_loop", "engine", "models", "outputs", "child_processes", "other"}
+    assert all(cpu[part] > 0 for part in ("event_loop", "models", "child_processes")), cpu

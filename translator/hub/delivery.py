@@ -11,10 +11,11 @@ and is evicted from the publisher's side (a stalled listener sits inside its sen
 notice).
 
 What a listener is sent was built by its transport's `Framer`, once for all the listeners of that
-transport. A listener whose connection can take it at once (`Listener.writer`) and that has nothing
+transport. A listener whose connection can take it at once (`Listener.attach`) and that has nothing
 queued gets it written at publish time, with no task switch: the common case costs one write per
-listener. Only a listener whose socket is full, or that has a backlog, goes through its queue and
-its sending task.
+listener. Only a listener whose socket is full, or that has a backlog, goes through its queue, which
+its connection drains (`take`) when it can take more. A transport that writes no bytes itself (a
+response body) drains the queue from a task of its own (`next`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Outgoing(NamedTuple):
     payload: str | bytes
     """What the application hands its server to send (an ASGI send)."""
     wire: bytes
-    """The bytes on the connection, for a transport that writes them itself (`Listener.writer`)."""
+    """The bytes on the connection, for a transport that writes them itself (`Listener.attach`)."""
 
 
 class Framer(Protocol):
@@ -85,10 +86,10 @@ class Listener:
         self.codec = codec
         self.audience = audience
         """A member of the audience (not the operator's console or a caption overlay): counted."""
-        self.writer: Writer | None = None
+        self._writer: Writer | None = None
         """Set by a connection that writes wire bytes itself: then a message skips an empty queue."""
         self._idle = False
-        """The sending task waits for a message: nothing of this listener's is in flight."""
+        """Nothing of this listener's is in flight: its sending task waits, or it has none."""
         self._text: deque[Outgoing] = deque()
         self._audio: deque[_Queued] = deque()
         self._queued_s = 0.0
@@ -111,8 +112,8 @@ class Listener:
             self._idle
             and not self._text
             and not self._audio
-            and self.writer is not None
-            and self.writer(out.wire)
+            and self._writer is not None
+            and self._writer(out.wire)
         ):
             self._progress = now
             self.written_at_once += 1
@@ -183,21 +184,33 @@ class Listener:
             if self._on_evict is not None:
                 self._on_evict()
 
+    def attach(self, writer: Writer) -> None:
+        """Write messages with ``writer`` as they are published; the connection drains the queue
+        with `take` whenever ``writer`` returned False and it can take more."""
+        self._writer = writer
+        self._idle = True
+
+    def take(self) -> Outgoing | None:
+        """The next queued message (captions first), or None when nothing is queued."""
+        if self._text:
+            self._progress = time.monotonic()
+            return self._text.popleft()
+        if self._audio:
+            self._progress = time.monotonic()
+            queued = self._audio.popleft()
+            self._queued_s -= queued.chunk.seconds
+            self._queued_bytes -= queued.chunk.nbytes
+            self._sending = queued.chunk.utterance
+            return queued.out
+        return None
+
     async def next(self) -> Outgoing | None:
-        """The next message to send (captions first); None once the listener has been evicted."""
+        """The next message to send, waiting for one; None once the listener has been evicted."""
         while True:
             if self.closed is not None:
                 return None
-            if self._text:
-                self._progress = time.monotonic()
-                return self._text.popleft()
-            if self._audio:
-                self._progress = time.monotonic()
-                queued = self._audio.popleft()
-                self._queued_s -= queued.chunk.seconds
-                self._queued_bytes -= queued.chunk.nbytes
-                self._sending = queued.chunk.utterance
-                return queued.out
+            if (out := self.take()) is not None:
+                return out
             self._wake.clear()
             self._idle = True
             try:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
 
+from translator.cpu_use import Part, claim
 from translator.tasks import in_daemon_thread
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,9 @@ class OutputThread:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=name, initializer=claim, initargs=(Part.OUTPUTS,)
+        )
         self._pending = 0
         self.error: str | None = None
         """Why the output stopped; None while it works."""

@@ -116,6 +116,8 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
 
 _unexpected = log_limits.Windows()
 MAX_BODY_BYTES = 1024 * 1024
+PING_INTERVAL_S = 20.0
+"""WebSocket keep-alive pings: a connection that has not answered one by the next is closed."""
 
 
 def _nested_too_deep(exc: Exception) -> bool:
@@ -155,7 +157,7 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
     budget = ConnectionBudget(
         connection_limit(server), server.max_connections_per_address, server.trusted_proxies
     )
-    http, ws = bounded_protocols(budget)
+    http, ws = bounded_protocols(budget, PING_INTERVAL_S)
     config = uvicorn.Config(
         Edge(AdmissionLimit(app, budget, rooms.carries_operator_token)),
         host=server.host,
@@ -166,6 +168,7 @@ def uvicorn_config(app: Litestar, settings: Settings, **extra: object) -> uvicor
         limit_concurrency=budget.limit,
         forwarded_allow_ips=server.trusted_proxies,
         ws_per_message_deflate=False,
+        ws_ping_interval=PING_INTERVAL_S,
         ws_max_size=WS_MAX_MESSAGE_BYTES,
         ssl_certfile=server.tls_cert,
         ssl_keyfile=server.tls_key,

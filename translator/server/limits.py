@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from translator.config import ServerConfig
+from translator.hub import Listener
 from translator.server import assets, plain
+from translator.server.hand_over import HAND_OVER
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +192,32 @@ class AdmissionLimit:
             await _refuse(scope, send, 429, "too many connections from your address; try again later")
             return
         self.open[address] += 1
+        handed_over = False
+        extensions = scope.get("extensions") or {}
+        if (hand_over := extensions.get(HAND_OVER)) is not None:
+            # A listener handed over outlives its app: it holds its place until its connection ends.
+
+            def counted_hand_over(listener: Listener, on_gone: Callable[[], None]) -> None:
+                nonlocal handed_over
+                handed_over = True
+
+                def gone() -> None:
+                    on_gone()
+                    self._leave(address)
+
+                hand_over(listener, gone)
+
+            extensions[HAND_OVER] = counted_hand_over
         try:
             await self.app(scope, receive, send)
         finally:
-            self.open[address] -= 1
-            if not self.open[address]:
-                del self.open[address]
+            if not handed_over:
+                self._leave(address)
+
+    def _leave(self, address: str) -> None:
+        self.open[address] -= 1
+        if not self.open[address]:
+            del self.open[address]
 
 
 CONSOLE_FILES = frozenset({"/console", *assets.loaded_by("console.html")})

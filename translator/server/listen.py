@@ -1,19 +1,16 @@
 """``WS /ws/listen/{room}/{lang}`` (``/ws/listen/{lang}`` on a one-room server): one listener's
-connection, fed by its room's hub, and the WebSocket framer."""
+connection checked, subscribed to its room's hub and handed over (``listener_connection.py``), and
+the WebSocket framer."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
 from typing import cast
 
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
 
 from translator.errors import UnknownRoomError
-from translator.hub import AudioChunk, Hub, Listener, Outgoing
+from translator.hub import AudioChunk, Hub, Outgoing
 from translator.messages import (
     FLAG_END,
     Codec,
@@ -23,21 +20,15 @@ from translator.messages import (
     websocket_frame,
 )
 from translator.server import origins
+from translator.server.hand_over import HAND_OVER, HandOver
 from translator.server.limits import CLOSE_TRY_AGAIN_LATER, address_key
+from translator.server.listener_connection import close_reason
 from translator.server.rooms import Rooms
-from translator.server.uvicorn_protocols import PREBUILT_FRAMES, PrebuiltFrames
-
-log = logging.getLogger(__name__)
 
 CLOSE_UNKNOWN_LANGUAGE = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_POLICY = 1008
 CLOSE_GOING_AWAY = 1001
-# Listeners have nothing to say; a few keep-alive messages a second are tolerated, a flood is not.
-MAX_CLIENT_MESSAGES_PER_S = 20
-CLOSE_TIMEOUT_S = 2.0
-# RFC 6455: a close frame's reason is at most 123 bytes of UTF-8.
-MAX_REASON_BYTES = 123
 CODECS: tuple[Codec, ...] = ("pcm", "opus")
 ROLES = ("audience", "console", "overlay")
 """Who listens: only the audience is counted (the operator's console and caption overlays are not)."""
@@ -88,18 +79,21 @@ async def listen(socket: WebSocket, lang: str, state: State, room: str | None = 
         return
     chosen = cast(Codec, codec)  # one of CODECS: `_refusal` said so
     hello = found.hello(lang, audio, chosen)
-    # Subscribing and queueing the hello happen with no await between: nothing published is missed.
+    # Subscribing, queueing the hello and handing the connection over happen with no await between:
+    # nothing published is missed.
     listener = hub.subscribe(
         lang, WEBSOCKET, audio=audio, codec=chosen, first=hello, audience=role == "audience"
     )
     rooms.pcm_listeners[address] += pcm
-    try:
-        await _serve(socket, listener)
-    finally:
+
+    def gone() -> None:
         hub.unsubscribe(listener)
         rooms.pcm_listeners[address] -= pcm
         if rooms.pcm_listeners[address] <= 0:
             del rooms.pcm_listeners[address]
+
+    extensions: dict[str, object] = socket.scope.get("extensions") or {}  # type: ignore[assignment]
+    cast(HandOver, extensions[HAND_OVER])(listener, gone)
 
 
 def _refusal(
@@ -121,63 +115,3 @@ def _refusal(
             "too many uncompressed (PCM) listeners from your address; ask for codec=opus",
         )
     return None
-
-
-def close_reason(reason: str) -> str:
-    """``reason`` cut to fit a close frame, whole characters only."""
-    data = reason.encode()
-    if len(data) <= MAX_REASON_BYTES:
-        return reason
-    return data[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
-
-
-async def _serve(socket: WebSocket, listener: Listener) -> None:
-    extensions: dict[str, object] = socket.scope.get("extensions") or {}  # type: ignore[assignment]
-    prebuilt = cast(PrebuiltFrames | None, extensions.get(PREBUILT_FRAMES))
-    if prebuilt is not None:
-        listener.writer = prebuilt.try_write
-    sender = asyncio.create_task(_send_all(socket, listener, prebuilt), name=f"listener-{listener.lang}-send")
-    receiver = asyncio.create_task(_receive_all(socket), name=f"listener-{listener.lang}-receive")
-    listener.on_evict(lambda: _cancel(sender))
-    try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
-    closing = listener.closed
-    if closing is None and receiver in done and not receiver.cancelled() and receiver.exception() is None:
-        closing = receiver.result()
-    if closing is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(socket.close(*closing), CLOSE_TIMEOUT_S)
-
-
-def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-
-
-async def _send_all(socket: WebSocket, listener: Listener, prebuilt: PrebuiltFrames | None) -> None:
-    """What the hub could not write at once: a backlog, or a connection without prebuilt frames."""
-    while (message := await listener.next()) is not None:
-        if prebuilt is not None:
-            await prebuilt.write(message.wire)
-        elif isinstance(message.payload, str):
-            await socket.send_text(message.payload)
-        else:
-            await socket.send_bytes(message.payload)
-
-
-async def _receive_all(socket: WebSocket) -> tuple[int, str] | None:
-    """Drain what the client sends; return a close (code, reason) if it misbehaves, None when it leaves."""
-    window_start, count = time.monotonic(), 0
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return None
-        now = time.monotonic()
-        if now - window_start >= 1.0:
-            window_start, count = now, 0
-        count += 1
-        if count > MAX_CLIENT_MESSAGES_PER_S:
-            return CLOSE_POLICY, "too many messages: listeners only receive"

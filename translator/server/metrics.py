@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from translator.cpu_use import CpuMeter
 from translator.server import loop_watch
 from translator.server.operator import require_operator
 from translator.server.rooms import Rooms
@@ -186,10 +187,27 @@ class _RoomsCollector(Collector):
         )
 
 
+class _CpuCollector(Collector):
+    def __init__(self) -> None:
+        self.meter = CpuMeter()
+
+    def collect(self) -> Iterator[Metric]:
+        used = CounterMetricFamily(
+            "translator_cpu_seconds",
+            "CPU time by part of the service: event_loop, engine, models, outputs, child_processes, other",
+            labels=["part"],
+        )
+        for part, seconds in self.meter.read().seconds.items():
+            used.add_metric([part.value], seconds)
+        yield used
+
+
 def install(rooms: Rooms) -> CollectorRegistry:
     """A registry of its own for this server (several can run in one process: tests, eval)."""
     registry = CollectorRegistry()
     registry.register(_RoomsCollector(rooms))
+    # Made on the event loop's thread, which it counts as the event loop.
+    registry.register(_CpuCollector())
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     lag = Histogram(

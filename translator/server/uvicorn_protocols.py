@@ -6,10 +6,10 @@ every WebSocket ping with a pong whatever the client reads and however often it 
 subclasses put a deadline on every request, close instead of draining, hold pings and pongs to a
 budget, and count every connection at accept against the server's `ConnectionBudget`.
 
-The WebSocket protocol also offers the app an ASGI extension, ``PREBUILT_FRAMES``: write a frame
-built once for thousands of listeners straight to the connection, instead of an ASGI send that
-frames the same bytes again for each of them. The HTTP protocol offers ``SOCKET_QUEUE``: how much a
-client has left unread, for the endless responses to drop one that stopped reading.
+The WebSocket protocol also offers the app an ASGI extension, ``HAND_OVER``: a listener, once
+accepted and subscribed, is handed to a `ListenerConnection` that the hub writes to directly, and
+its ASGI app returns (``listener_connection.py``). The HTTP protocol offers ``SOCKET_QUEUE``: how
+much a client has left unread, for the endless responses to drop one that stopped reading.
 """
 
 from __future__ import annotations
@@ -20,17 +20,25 @@ import logging
 import socket
 import sys
 import termios
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 from websockets.http11 import Request
 
+from translator.hub import Listener
+from translator.server.hand_over import HAND_OVER
 from translator.server.limits import ConnectionBudget
+from translator.server.listener_connection import (
+    CLOSE_POLICY,
+    MAX_OUTGOING_BYTES,
+    ControlBudget,
+    KeepAlive,
+    ListenerConnection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +47,6 @@ REQUEST_TIMEOUT_S = 10.0
 opening or the previous response; between requests, uvicorn's keep-alive timeout applies."""
 MAX_HEADER_BYTES = 32 * 1024
 """Request headers beyond this are refused: by h11 while they arrive, by `edge.py` once whole."""
-MAX_OUTGOING_BYTES = 256 * 1024
-"""Bytes a WebSocket may leave unread in the server's buffer. Replies to the app's own sends wait
-for the client (uvicorn pauses at 64 KiB); only pongs and closes can pile up past it."""
-CONTROL_FRAMES_BURST = 8
-CONTROL_FRAMES_PER_S = 0.2
-"""Pings and pongs a listener may send: a burst of 8, then one every 5 s (a client's keep-alive
-pings every 20 s or so). Past it, 1008: each one costs the server a write and a wake-up."""
-CLOSE_POLICY = 1008
 
 
 class BoundedH11Protocol(H11Protocol):
@@ -148,31 +148,16 @@ def _kernel_unsent(sock: socket.socket | None) -> int:
         return 0
 
 
-PREBUILT_FRAMES = "translator.prebuilt_frames"
-"""The scope extension holding a connection's `PrebuiltFrames`."""
-
-
-@dataclass(frozen=True)
-class PrebuiltFrames:
-    """Writes complete, unmasked WebSocket frames to one connection (data frames only, never
-    fragmented, so they may sit between the frames the server itself writes)."""
-
-    try_write: Callable[[bytes], bool]
-    """Write now; False when the connection's buffer is full or it is closing (then `write`)."""
-    write: Callable[[bytes], Awaitable[None]]
-    """Write once the connection can take it; raises ClientDisconnected when it is gone."""
-
-
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     """A WebSocket whose unread outgoing bytes are bounded, pongs included, whose pings and pongs
-    are held to a budget, and that takes prebuilt frames."""
+    are held to a budget, and that a listener's handler hands over once it is accepted."""
 
     budget: ConnectionBudget
+    keepalive: KeepAlive
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._control_tokens = float(CONTROL_FRAMES_BURST)
-        self._control_at = self.loop.time()
+        self._control = ControlBudget(self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.budget.release(self.transport)
@@ -182,22 +167,37 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         if getattr(self, "scope", None) is not None:
             extensions: dict[str, object] = self.scope.setdefault("extensions", {})  # type: ignore[assignment]
-            extensions[PREBUILT_FRAMES] = PrebuiltFrames(self._try_write, self._write)
+            extensions[HAND_OVER] = self._hand_over
 
-    def _open(self) -> bool:
-        return self.handshake_complete and not self.close_sent and not self.transport.is_closing()
+    def _hand_over(self, listener: Listener, on_gone: Callable[[], None]) -> None:
+        """The connection becomes ``listener``'s `ListenerConnection`; ``on_gone`` is called when it
+        ends. A connection already closing ends here (``on_gone`` at once)."""
+        if not self.handshake_complete or self.close_sent or self.transport.is_closing():
+            on_gone()
+            return
+        self.stop_keepalive()
+        # uvicorn's shutdown no longer reaches it: the hub closes its listeners first (`_Server`).
+        self.connections.discard(self)
+        connection = ListenerConnection(
+            self.transport,
+            self.conn,
+            listener,
+            paused=not self.writable.is_set(),
+            keepalive=self.keepalive,
+            on_gone=lambda: self._gone(on_gone),
+        )
+        self.transport.set_protocol(connection)
+        if self.read_paused:
+            self.transport.resume_reading()
+        # uvicorn closes the transport when the app returns unless a closing handshake is under way
+        # (its close timer is set): the connection lives on past the app, so one is said to be.
+        self.close_timer = self.loop.call_later(0, _nothing)
+        self.close_timer.cancel()
+        connection.start()
 
-    def _try_write(self, frame: bytes) -> bool:
-        if not (self.writable.is_set() and self._open()):
-            return False
-        self.transport.write(frame)
-        return True
-
-    async def _write(self, frame: bytes) -> None:
-        await self.writable.wait()
-        if not self._open():
-            raise ClientDisconnected()
-        self.transport.write(frame)
+    def _gone(self, on_gone: Callable[[], None]) -> None:
+        self.budget.release(self.transport)
+        on_gone()
 
     def handle_ping(self) -> None:
         if self.transport.is_closing() or not self._within_control_budget():
@@ -214,13 +214,7 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _within_control_budget(self) -> bool:
         """Take one ping or pong from the budget; past it, close with 1008 and tell the app."""
-        now = self.loop.time()
-        self._control_tokens = min(
-            CONTROL_FRAMES_BURST, self._control_tokens + (now - self._control_at) * CONTROL_FRAMES_PER_S
-        )
-        self._control_at = now
-        if self._control_tokens >= 1:
-            self._control_tokens -= 1
+        if self._control.take():
             return True
         log.debug("closing a WebSocket that sends too many pings")
         if not self.close_sent:
@@ -232,8 +226,19 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         return False
 
 
-def bounded_protocols(budget: ConnectionBudget) -> tuple[type[H11Protocol], type[WebSocketsSansIOProtocol]]:
-    """The HTTP and WebSocket protocol classes of one server, counting into its ``budget``."""
+def bounded_protocols(
+    budget: ConnectionBudget, ping_interval_s: float | None
+) -> tuple[type[H11Protocol], type[WebSocketsSansIOProtocol]]:
+    """The HTTP and WebSocket protocol classes of one server, counting into its ``budget``; its
+    handed-over listeners pinged every ``ping_interval_s``."""
     http = type("BoundedH11Protocol", (BoundedH11Protocol,), {"budget": budget})
-    websocket = type("BoundedWebSocketProtocol", (BoundedWebSocketProtocol,), {"budget": budget})
+    websocket = type(
+        "BoundedWebSocketProtocol",
+        (BoundedWebSocketProtocol,),
+        {"budget": budget, "keepalive": KeepAlive(ping_interval_s)},
+    )
     return http, websocket
+
+
+def _nothing() -> None:
+    pass

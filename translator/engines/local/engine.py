@@ -28,6 +28,7 @@ import numpy as np
 
 from translator.audio import SAMPLE_RATE, Resampler
 from translator.config import LocalConfig
+from translator.cpu_use import Part, claim
 from translator.engines.base import Engine
 from translator.engines.events import (
     EngineFailure,
@@ -165,6 +166,13 @@ RECOGNIZERS: ModelPool[RecognizerKey, Recognizer] = ModelPool(load_recognizer)
 VADS: ModelPool[tuple[()], SileroVad] = ModelPool(lambda _: SileroVad())
 
 
+def _recognition_thread() -> ThreadPoolExecutor:
+    """Speech recognition's one thread (its CPU counted as the engine's)."""
+    return ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="asr", initializer=claim, initargs=(Part.ENGINE,)
+    )
+
+
 class LocalEngine(Engine):
     """VAD → ASR → MT → TTS on this machine; English source (bundled tiny.en) unless a model is given.
 
@@ -185,7 +193,7 @@ class LocalEngine(Engine):
     ) -> None:
         super().__init__(source, targets, glossary, spoken)
         self.config = config
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        self._executor = _recognition_thread()
         self._pipes: dict[str, ApertiumPipe] = {}
         self._translators: dict[tuple[str, str], Translator] = {}
         """By (spoken language, target): the pairs Apertium has."""
@@ -491,7 +499,7 @@ class LocalEngine(Engine):
             "offline speech recognition stuck for over %.0f s: replacing it (its thread is left behind)",
             RECOGNITION_STUCK_S,
         )
-        stuck, self._executor = self._executor, ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        stuck, self._executor = self._executor, _recognition_thread()
         stuck.shutdown(wait=False, cancel_futures=True)
         self._hearing_since = None
         for future in list(self._waiting):

@@ -1,0 +1,57 @@
+"""CPU time by part, read from the operating system's own counts while real threads and processes work."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from translator.cpu_use import CpuMeter, Part, claim
+
+WORK_S = 0.3
+
+
+def busy(seconds: float) -> float:
+    """Spin for ``seconds`` of this thread's CPU; the CPU time it took."""
+    began = time.thread_time()
+    while time.thread_time() - began < seconds:
+        pass
+    return time.thread_time() - began
+
+
+def test_a_claimed_thread_counts_under_its_part_also_after_it_ended() -> None:
+    meter = CpuMeter()
+    before = meter.read().seconds
+    with ThreadPoolExecutor(1, initializer=claim, initargs=(Part.OUTPUTS,)) as outputs:
+        spent = outputs.submit(busy, WORK_S).result()
+        during = meter.read().seconds
+    after = meter.read().seconds  # the thread has ended: its time stays counted
+    assert during[Part.OUTPUTS] - before[Part.OUTPUTS] >= spent * 0.9
+    assert after[Part.OUTPUTS] >= during[Part.OUTPUTS]
+    assert after[Part.ENGINE] == before[Part.ENGINE]
+
+
+def test_the_meters_thread_is_the_event_loop_and_the_rest_is_other() -> None:
+    meter = CpuMeter()
+    before = meter.read().seconds
+    spent = busy(WORK_S)
+    result: list[float] = []
+    worker = threading.Thread(target=lambda: result.append(busy(WORK_S)))
+    worker.start()
+    worker.join()
+    after = meter.read().seconds
+    assert after[Part.EVENT_LOOP] - before[Part.EVENT_LOOP] >= spent * 0.9
+    assert after[Part.OTHER] - before[Part.OTHER] >= result[0] * 0.9, (before, after)
+
+
+def test_child_processes_count_while_running_and_once_waited_for() -> None:
+    meter = CpuMeter()
+    before = meter.read().seconds[Part.CHILDREN]
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\nprint('done')"
+    with subprocess.Popen(["python3", "-c", spin], stdout=subprocess.PIPE) as child:
+        assert child.stdout is not None and child.stdout.readline() == b"done\n"
+        running = meter.read().seconds[Part.CHILDREN]
+    waited = meter.read().seconds[Part.CHILDREN]
+    assert running - before >= WORK_S * 0.9
+    assert waited >= running - 0.01
