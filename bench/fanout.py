@@ -128,6 +128,9 @@ class ListenerProtocol(asyncio.Protocol):
             ok = self.buffer.startswith(b"HTTP/1.1 101")
             del self.buffer[: end + 4]
             self.upgraded.set_result(ok)
+            if not ok:  # refused (a full server answers 503): what follows is no WebSocket
+                self.transport.abort()
+                return
             if self.stalled:
                 self.transport.pause_reading()  # never reads again: the server must cope
                 return

@@ -40,6 +40,7 @@ utterances is closed."""
 TEXT_BACKLOG: Final = 200
 """Text messages a listener may fall behind before it is closed as stalled."""
 HISTORY: Final = 10
+SKIPPING_KEPT: Final = 8
 """Final captions kept per language for late joiners."""
 CLOSE_TOO_SLOW: Final = 4008
 CLOSE_LANGUAGE_REMOVED: Final = 4404
@@ -78,7 +79,29 @@ class _Queued(NamedTuple):
 
 
 class Listener:
-    """One connection's queue. The connection's handler drains it with `next()`."""
+    """One connection's queue, drained by its connection (`take`) or by a task (`next`)."""
+
+    # Thousands per process: no instance dictionaries.
+    __slots__ = (
+        "_audio",
+        "_idle",
+        "_on_evict",
+        "_progress",
+        "_queued_bytes",
+        "_queued_s",
+        "_sending",
+        "_skipping",
+        "_text",
+        "_wake",
+        "_writer",
+        "audience",
+        "closed",
+        "codec",
+        "framer",
+        "lang",
+        "skipped_utterances",
+        "written_at_once",
+    )
 
     def __init__(self, lang: str, framer: Framer, codec: Codec = "pcm", audience: bool = True) -> None:
         self.lang = lang
@@ -90,16 +113,19 @@ class Listener:
         """Set by a connection that writes wire bytes itself: then a message skips an empty queue."""
         self._idle = False
         """Nothing of this listener's is in flight: its sending task waits, or it has none."""
-        self._text: deque[Outgoing] = deque()
-        self._audio: deque[_Queued] = deque()
+        # Made when first needed: most listeners never queue anything.
+        self._text: deque[Outgoing] | None = None
+        self._audio: deque[_Queued] | None = None
         self._queued_s = 0.0
         self._queued_bytes = 0
         self._sending: int | None = None
         """The utterance whose audio has started to go out: it is never cut."""
         self._progress = time.monotonic()
         """When the sender last took a message, or the queue was last empty."""
-        self._skipping: deque[int] = deque(maxlen=8)
-        self._wake = asyncio.Event()
+        self._skipping: list[int] = []
+        """The utterances last shed (a few): their remaining chunks are not queued."""
+        self._wake: asyncio.Event | None = None
+        """What `next` waits on (made when first needed: a connection that takes never waits)."""
         self.skipped_utterances = 0
         self.written_at_once = 0
         """Messages written at publish time, with no queue and no task switch."""
@@ -128,11 +154,13 @@ class Listener:
         """Send a text message already framed for this listener's transport."""
         if self._write_now(out, time.monotonic()):
             return
+        if self._text is None:
+            self._text = deque()
         if len(self._text) >= TEXT_BACKLOG:
             self.evict(CLOSE_TOO_SLOW, "listener too slow: fell behind on captions")
             return
         self._text.append(out)
-        self._wake.set()
+        self._notify()
 
     def push_audio(self, chunk: AudioChunk, out: Outgoing, now: float) -> None:
         """Send ``chunk`` (published at monotonic time ``now``), shedding whole utterances if behind."""
@@ -146,10 +174,12 @@ class Listener:
         elif now - self._progress > STALL_S:
             self.evict(CLOSE_TOO_SLOW, "listener too slow: stopped reading")
             return
+        if self._audio is None:
+            self._audio = deque()
         self._audio.append(_Queued(chunk, out, now + self._queued_s + LATE_MARGIN_S))
         self._queued_s += chunk.seconds
         self._queued_bytes += chunk.nbytes
-        self._wake.set()
+        self._notify()
         self._shed(now)
 
     def _shed(self, now: float) -> None:
@@ -169,8 +199,13 @@ class Listener:
                     self._queued_bytes -= gone.chunk.nbytes
             self._audio = kept
             self._skipping.append(victim)
+            del self._skipping[:-SKIPPING_KEPT]
             self.skipped_utterances += 1
             self.push_message(Skipped(victim))
+
+    def _notify(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
     def on_evict(self, callback: Callable[[], None]) -> None:
         """Called when the hub evicts this listener (the handler cancels its stuck send)."""
@@ -180,7 +215,7 @@ class Listener:
         """Close this listener with ``code``: its handler's `next()` returns None from now on."""
         if self.closed is None:
             self.closed = (code, reason)
-            self._wake.set()
+            self._notify()
             if self._on_evict is not None:
                 self._on_evict()
 
@@ -211,6 +246,8 @@ class Listener:
                 return None
             if (out := self.take()) is not None:
                 return out
+            if self._wake is None:
+                self._wake = asyncio.Event()
             self._wake.clear()
             self._idle = True
             try:

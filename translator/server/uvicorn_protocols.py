@@ -178,13 +178,20 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.stop_keepalive()
         # uvicorn's shutdown no longer reaches it: the hub closes its listeners first (`_Server`).
         self.connections.discard(self)
+        budget, transport = self.budget, self.transport
+
+        def gone() -> None:
+            # Refers to nothing of this protocol's: once handed over, it is freed with its scope.
+            budget.release(transport)
+            on_gone()
+
         connection = ListenerConnection(
-            self.transport,
+            transport,
             self.conn,
             listener,
             paused=not self.writable.is_set(),
             keepalive=self.keepalive,
-            on_gone=lambda: self._gone(on_gone),
+            on_gone=gone,
         )
         self.transport.set_protocol(connection)
         if self.read_paused:
@@ -194,10 +201,6 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_timer = self.loop.call_later(0, _nothing)
         self.close_timer.cancel()
         connection.start()
-
-    def _gone(self, on_gone: Callable[[], None]) -> None:
-        self.budget.release(self.transport)
-        on_gone()
 
     def handle_ping(self) -> None:
         if self.transport.is_closing() or not self._within_control_budget():
