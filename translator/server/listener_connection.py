@@ -5,9 +5,9 @@ listens (~36 KB), and every message that waits costs a task switch. Once the han
 subscribed a listener, its connection is handed to this protocol (`BoundedWebSocketProtocol`'s
 ``HAND_OVER`` extension): the hub writes each prebuilt frame straight to the transport at publish
 time, a backlog is written when the transport can take more (`resume_writing`), and what the client
-sends is read by the same websockets state machine that read its handshake, held to a listener's
-limits: a few messages a second, pings and pongs to a budget. One timer pings every listener of the
-server in turn, as uvicorn pings each connection, and closes those that did not answer the last one.
+sends is read by a websockets state machine of its own, held to a listener's limits: a few
+messages a second, pings and pongs to a budget. One timer pings every listener of the server in
+turn, as uvicorn pings each connection, and closes those that did not answer the last one.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import logging
 from collections.abc import Callable
 
 from websockets.frames import Frame, Opcode
-from websockets.protocol import SEND_EOF
-from websockets.server import ServerProtocol
+from websockets.protocol import SEND_EOF, Protocol
 
 from translator.hub import Listener
 
@@ -123,16 +122,16 @@ class ListenerConnection(asyncio.Protocol):
     def __init__(
         self,
         transport: asyncio.Transport,
-        conn: ServerProtocol,
+        conn: Protocol,
         listener: Listener,
         *,
         paused: bool,
         keepalive: KeepAlive,
         on_gone: Callable[[], None],
     ) -> None:
-        """Take over ``transport`` (its protocol swapped by the caller) and ``conn``, the websockets
-        state that read the handshake; ``paused``: the transport's buffer is full; ``on_gone`` is
-        called once the connection has ended, whoever ended it."""
+        """Take over ``transport`` (its protocol swapped by the caller), reading its frames with
+        ``conn`` (a websockets state machine, open); ``paused``: the transport's buffer is full;
+        ``on_gone`` is called once the connection has ended, whoever ended it."""
         self._transport = transport
         self._conn = conn
         self._listener = listener

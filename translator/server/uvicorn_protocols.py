@@ -28,6 +28,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 from websockets.http11 import Request
+from websockets.protocol import Protocol, Side
 
 from translator.hub import Listener
 from translator.server.hand_over import HAND_OVER
@@ -185,9 +186,13 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             budget.release(transport)
             on_gone()
 
+        # A state machine of its own for the frames to come: the handshake's keeps its request (~4 KB
+        # a listener). The client sends nothing between its handshake and this, all in one run of
+        # the app's task, unless it broke the protocol (then its next frame closes it with 1002).
+        frames = Protocol(Side.SERVER, max_size=self.config.ws_max_size, logger=self.conn.logger)
         connection = ListenerConnection(
             transport,
-            self.conn,
+            frames,
             listener,
             paused=not self.writable.is_set(),
             keepalive=self.keepalive,
