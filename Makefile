@@ -71,6 +71,7 @@ bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.voicelive_turns --out bench/results/voicelive.md
 	$(PY) -m bench.long_talk --out bench/results/long-talk.md
 	$(PY) -m bench.fanout --out bench/results/fanout.md
+	$(PY) -m bench.event --out bench/results/event.md
 	$(PY) -m bench.outputs --out bench/results/outputs.md
 	$(PY) -m bench.inputs --out bench/results/inputs.md
 	$(PY) -m bench.busy_box --talk $(DEMO_TALK) --minutes 10 --out bench/results/busy-box.md

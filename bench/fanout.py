@@ -7,8 +7,8 @@ connected, delivery delay p50/p99 (the spread after the first listener got the s
 and captions lost per listener, messages per listener per second, server CPU per delivered message
 (the CPU of translating with nobody listening subtracted) and server memory per listener.
 
-The baseline is the code of ``BASELINE_REV`` (one Opus packet per message, an ASGI send per
-listener) or of ``--baseline REV``, run from the same checkout's history with the same Python
+The baseline is the code of ``BASELINE_REV`` (every listener an ASGI connection with tasks of its
+own) or of ``--baseline REV``, run from the same checkout's history with the same Python
 environment.
 
     python -m bench.fanout --out bench/results/fanout.md [--listeners 1000 2000 5000 10000]
@@ -42,8 +42,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.soak import rss_mb
 from harness.live import RedisServer, free_port
 
-BASELINE_REV = "ca04575"
-"""The last commit before protocol 2 and prebuilt frames."""
+BASELINE_REV = "8649cf9"
+"""The last commit before listeners were handed over to a protocol of their own."""
 TOKEN = "fanout-operator-token"
 MEASURE_S = 20.0
 WARM_S = 3.0
@@ -508,7 +508,7 @@ def report(runs: list[Run], seconds: float, baseline: str) -> str:
         "translating costs with nobody listening, per message delivered. Baseline: the code of",
         f"`{baseline}`"
         + (
-            " (protocol 1: one 20 ms Opus packet per message, an ASGI send per listener)."
+            " (every listener an ASGI connection with two tasks of its own)."
             if baseline == BASELINE_REV
             else "."
         ),
