@@ -45,13 +45,12 @@ run: install system-deps vendor $(DEMO_TALK)
 	$(VENV)/bin/translator serve --input $(DEMO_TALK) --loop --host $(HOST) --port $(PORT) \
 		$(foreach t,$(TARGETS),--target $(t))
 
-# Most tests wait on real-time audio, not the CPU: four at a time, each worker taking the next test as
-# it frees up (a few take 40 s). Those marked `alone` judge playback a busy machine would disturb, or
-# load the machine themselves: after the others, one at a time.
+# Most tests wait on real-time audio, not the CPU: four at a time. Those marked `alone` judge playback
+# a busy machine would disturb, or load the machine themselves: after the others, one at a time.
 TEST_WORKERS ?= 4
 
 test: install system-deps vendor
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal -m "not alone" --durations=20
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not alone" --durations=20
 	$(VENV)/bin/pytest -m alone
 
 lint: install
