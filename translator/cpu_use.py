@@ -62,10 +62,9 @@ class CpuMeter:
         self._last: dict[int, tuple[Part, float]] = {}
         self._models: dict[int, float] = {}
         """The models' threads: what each had used when it became known as theirs."""
-        self._unknown: dict[int, float] = {}
+        # The threads running now are the models loaded at start, counted whole.
+        self._unknown: dict[int, float] = {thread.id: 0.0 for thread in self._process.threads()}
         """Threads Python does not know, seen by one reading only: what each had used then."""
-        # The threads running now are the models loaded at start, whole.
-        self._unknown = {thread.id: 0.0 for thread in self._process.threads()}
 
     def read(self) -> CpuUse:
         """CPU seconds by part now."""

@@ -22,12 +22,11 @@ from translator.messages import (
 from translator.server import origins
 from translator.server.hand_over import HAND_OVER, HandOver
 from translator.server.limits import CLOSE_TRY_AGAIN_LATER, address_key
-from translator.server.listener_connection import close_reason
+from translator.server.listener_connection import CLOSE_POLICY, close_reason
 from translator.server.rooms import Rooms
 
 CLOSE_UNKNOWN_LANGUAGE = 4404
 CLOSE_BAD_REQUEST = 4400
-CLOSE_POLICY = 1008
 CLOSE_GOING_AWAY = 1001
 CODECS: tuple[Codec, ...] = ("pcm", "opus")
 ROLES = ("audience", "console", "overlay")
