@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ import soundfile
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.live import HeldSource, RedisServer, listen, live_server, talk_wav
+from harness.live import HeldSource, Received, RedisServer, listen, live_server, talk_wav
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from tests.helpers import ready, translator_process, until
 from translator.audio.wav import WavSource
@@ -244,8 +245,11 @@ async def test_two_rooms_over_two_processes_through_redis(tones: tuple[Path, Pat
             )
     finally:
         redis.stop()
-    assert {c["source_text"] for c in in_main.finals().values()} == {"tone 300"}
-    assert {c["source_text"] for c in in_youth.finals().values()} == {"tone 500"}
+    # Each room hears its own tone only. A turn that ends while the answer to the one before is
+    # still running is answered with it, as the strict service does (one caption, "tone 500 tone
+    # 500"): how often depends on the machine's load, so the tones are counted, not the captions.
+    assert heard_tones(in_main) == {"tone 300"}
+    assert heard_tones(in_youth) == {"tone 500"}
     assert all(c["lang"] == "fr" for c in in_youth.captions)
     for received in (in_main, in_youth):
         # A listener that joins a talk under way hears the sentence in progress from where it is:
@@ -254,6 +258,11 @@ async def test_two_rooms_over_two_processes_through_redis(tones: tuple[Path, Pat
         shares = received.audio_shares()
         assert started & set(shares), "an utterance heard from its start"
         assert all(shares[u] == 1.0 for u in started & set(shares))
+
+
+def heard_tones(received: Received) -> set[str]:
+    """The tones named in a listener's final captions' source texts."""
+    return {name for c in received.finals().values() for name in re.findall(r"tone \d+", c["source_text"])}
 
 
 def with_broker(settings: Settings, url: str) -> Settings:
