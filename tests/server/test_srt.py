@@ -16,10 +16,10 @@ from harness.live import LiveServer, free_udp_port
 from tests.helpers import (
     assert_a_killed_encoder_is_taken_back,
     assert_an_encoder_is_the_talk_until_it_stops,
-    assert_heard_the_tones,
+    assert_heard_the_talk_again,
     published_room,
+    talk_again_listener,
     three_turns,
-    tone_listener,
     until,
 )
 
@@ -89,12 +89,13 @@ async def test_a_new_key_ends_the_call_and_only_the_new_key_calls_again(
     # The call with the old key is cut: the encoder fails.
     await asyncio.wait_for(encoder.communicate(), 30)
     assert encoder.returncode != 0 and new != old
-    # The new key is taken (the listener listens again with it)...
-    listener = await tone_listener(server)
+    # The new key is taken (the listener hears the talk again with it, after whatever the cut call
+    # left in flight)...
+    listener = await talk_again_listener(server)
     again = await call(talk, new)
     received = await listener
     await asyncio.wait_for(again.communicate(), 30)
-    assert_heard_the_tones(received)
+    assert_heard_the_talk_again(received)
     await until(lambda: server.room.input_report().detail == "waiting for the speaker", 10)
     # ...and the old one is rejected by the listener itself (not left unanswered).
     stale = await call(talk, old)
