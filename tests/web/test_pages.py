@@ -29,6 +29,7 @@ from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
 from translator.errors import SourceError
 from translator.hub.delivery import Channel
+from translator.languages import LANGUAGES
 from translator.outputs.playout import PLAY_OUT
 from translator.talk import pipeline
 
@@ -611,6 +612,26 @@ async def test_on_a_phone_the_newest_caption_stays_in_view_and_the_page_speaks_t
     announced = await page.locator("#announce").inner_text()
     assert announced.startswith("translated into es-ES")
     await shoot(page, "audience-listening")
+
+
+async def test_every_page_string_is_in_every_language_the_service_offers(
+    browser: Browser, server: LiveServer
+) -> None:
+    """A listener who chose Polski reads Polish around the captions: no string falls back to English
+    ("AI interpretation" included, the label the AI Act asks for)."""
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{server.port}/")
+    missing = await page.evaluate(
+        """async (codes) => {
+            const { STRINGS } = await import("/static/strings.js");
+            const keys = Object.keys(STRINGS.en);
+            return Object.fromEntries(codes.map((code) => [
+                code, keys.filter((key) => !(STRINGS[code] && STRINGS[code][key])),
+            ]).filter(([, keys]) => keys.length));
+        }""",
+        list(LANGUAGES),
+    )
+    assert missing == {}
 
 
 async def test_two_rooms_on_the_landing_page_and_in_the_console(
