@@ -1,6 +1,6 @@
-"""What the test servers of remote services share: an aiohttp app on a free port of 127.0.0.1 with
-the service's one WebSocket route, its open sockets (to drop them all, as a network failure would),
-and ids for the events it sends."""
+"""What the test servers of remote services share: an aiohttp app on a free port of 127.0.0.1 and,
+for a WebSocket service, its one route, its open sockets (to drop them all, as a network failure
+would), and ids for the events it sends."""
 
 from __future__ import annotations
 
@@ -11,25 +11,21 @@ from typing import Self
 from aiohttp import web
 
 
-class ServiceServer(ABC):
-    """Start with `start()` (or ``async with``); `endpoint` is what an engine is configured with."""
-
-    route = "/"
-    """The path the service's WebSocket is at."""
+class LocalServer(ABC):
+    """An aiohttp app on a free port of 127.0.0.1; start with `start()` (or ``async with``)."""
 
     def __init__(self) -> None:
-        self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.endpoint = ""
-        self.sockets: list[web.WebSocketResponse] = []
+        """``http://127.0.0.1:PORT``, once started."""
 
     @abstractmethod
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        """Answer one connection."""
+    def _routes(self, app: web.Application) -> None:
+        """Add the service's routes to ``app``."""
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get(self.route, self._handle)
+        self._routes(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -47,6 +43,25 @@ class ServiceServer(ABC):
 
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
+
+
+class ServiceServer(LocalServer):
+    """A remote service's test server; `endpoint` is what an engine is configured with."""
+
+    route = "/"
+    """The path the service's WebSocket is at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+        self.sockets: list[web.WebSocketResponse] = []
+
+    @abstractmethod
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one connection."""
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_get(self.route, self._handle)
 
     async def drop_all(self) -> None:
         """Close every open connection, as a network failure or a service restart would."""

@@ -20,7 +20,7 @@ import msgspec
 from translator.engines import table
 from translator.errors import ConfigError, UnknownLanguageError
 from translator.glossary import Glossary
-from translator.languages import LANGUAGES, get_language
+from translator.languages import FLOOR, LANGUAGES, get_language
 from translator.printable import printable, shown_url
 
 # Environment variables for Azure, first match wins; the COGNITIVE_SERVICES names are the SDK samples'.
@@ -205,8 +205,19 @@ class RecordingsConfig(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
 
 
-class OutputsConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """What each talk becomes beyond its live listeners."""
+class RoomOutputsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Where a room's captions go beyond its own pages: per language, a service's address. Each
+    address is a secret (it carries the meeting's or the stream's signature): never printed."""
+
+    zoom: dict[str, str] = {}
+    """Language → the Zoom meeting's caption URL (the host's "Copy the API token")."""
+    youtube: dict[str, str] = {}
+    """Language → the YouTube live stream's ``closedCaptionsIngestionUrl`` (one language a stream)."""
+
+
+class OutputsConfig(RoomOutputsConfig, forbid_unknown_fields=True):
+    """What each talk becomes beyond its live listeners (`outputs/table.py`): HLS and recordings for
+    every room; the caption services here are the one room's (a room of ``[[rooms]]`` has its own)."""
 
     hls: HlsConfig = msgspec.field(default_factory=HlsConfig)
     recordings: RecordingsConfig = msgspec.field(default_factory=RecordingsConfig)
@@ -341,6 +352,7 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Seconds the audience page holds audio and captions back, for an audience that watches a
     stream running behind the room (each listener may change it). Overlays and HLS need none:
     they travel with the stream's video."""
+    outputs: RoomOutputsConfig = msgspec.field(default_factory=RoomOutputsConfig)
 
     def resolved_engine(self) -> str:
         """The engine this room runs (``auto`` resolved; several joined with "+")."""
@@ -423,6 +435,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 dict(self.engines),
                 self.max_tempo,
                 self.delay_s,
+                RoomOutputsConfig(self.outputs.zoom, self.outputs.youtube),
             )
         ]
 
@@ -657,9 +670,33 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
     _validate_azure(room.azure, prefix)
     _validate_translate(room.translate, prefix)
     _validate_local(room.local, prefix)
+    _validate_caption_services(room, prefix)
+
+
+def _validate_caption_services(room: RoomConfig, prefix: str) -> None:
+    offered = [FLOOR, *room.channels()]
+    for service, addresses in (("zoom", room.outputs.zoom), ("youtube", room.outputs.youtube)):
+        for code, url in addresses.items():
+            field = f"{prefix}outputs.{service}.{printable(code)}"
+            if code not in offered:
+                raise ConfigError(field, f"not a language offered here ({', '.join(offered)})")
+            # The address is never echoed: it is a secret.
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            # Plain http only to this machine (a local relay, the tests' receivers).
+            local = parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127."))
+            if not host or not (parts.scheme == "https" or local):
+                raise ConfigError(field, "must be the https:// address the service gave (not shown: secret)")
 
 
 def _validate_rooms(settings: Settings) -> None:
+    if settings.rooms:
+        for service in ("zoom", "youtube"):
+            if getattr(settings.outputs, service):
+                raise ConfigError(
+                    f"outputs.{service}",
+                    f"with [[rooms]], each room has its own: rooms[N].outputs.{service}.<language>",
+                )
     if not settings.rooms:
         if settings.spoken:
             settings.source = settings.spoken[0]

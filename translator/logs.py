@@ -25,3 +25,6 @@ def configure(config: LogConfig, verbose: bool = False) -> None:
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("azure").setLevel(max(level, logging.INFO))
+    # httpx logs every request's address at INFO: a caption service's carries its signature.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -200,8 +200,10 @@ function renderStatus(status) {
 }
 
 // "Recording: writing (12.4 MB)", "HLS: stopped: No space left on device".
+const OUTPUT_NAMES = { hls: "HLS", recording: "Recording", zoom: "Zoom captions", youtube: "YouTube captions" };
+
 function outputWords(output) {
-  const name = output.name === "hls" ? "HLS" : "Recording";
+  const name = OUTPUT_NAMES[output.name] || output.name;
   const size = output.written ? ` (${(output.written / 1e6).toFixed(1)} MB)` : "";
   return `${name}: ${output.state}${size}${output.detail ? `: ${output.detail}` : ""}`;
 }

@@ -40,32 +40,50 @@ const book = new CaptionBook(options.lines);
 const box = document.getElementById("captions");
 const updatedAt = new Map();
 
-function render() {
-  const now = Date.now();
-  box.replaceChildren(...book.list().filter((c) => c.text).map((c) => {
-    const line = document.createElement("div");
+const lines = new Map(); // caption id → its line, kept while shown: updated in place, never rebuilt
+
+function lineFor(c) {
+  let line = lines.get(c.id);
+  if (!line) {
+    line = document.createElement("div");
     line.className = "line";
     line.dataset.id = c.id;
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = c.text;
-    if (options.showLang && c.source_lang) {
-      // The language the speaker spoke: on a floor of several, viewers see who switched.
-      const tag = document.createElement("span");
-      tag.className = "lang";
-      tag.textContent = c.source_lang.toUpperCase();
-      text.prepend(tag, " ");
-    }
-    line.append(text);
-    if (options.showOriginal && c.source_text) {
-      const original = document.createElement("span");
-      original.className = "original text";
-      original.textContent = c.source_text;
-      line.append(original);
-    }
-    if (options.fade > 0 && now - (updatedAt.get(c.id) ?? now) > options.fade * 1000) line.classList.add("hidden");
+    lines.set(c.id, line);
+  }
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = c.text;
+  if (options.showLang && c.source_lang) {
+    // The language the speaker spoke: on a floor of several, viewers see who switched.
+    const tag = document.createElement("span");
+    tag.className = "lang";
+    tag.textContent = c.source_lang.toUpperCase();
+    text.prepend(tag, " ");
+  }
+  const parts = [text];
+  if (options.showOriginal && c.source_text) {
+    const original = document.createElement("span");
+    original.className = "original text";
+    original.textContent = c.source_text;
+    parts.push(original);
+  }
+  const html = parts.map((part) => part.outerHTML).join("");
+  if (line.innerHTML !== html) line.replaceChildren(...parts);
+  return line;
+}
+
+function render() {
+  const now = Date.now();
+  const shown = book.list().filter((c) => c.text);
+  const wanted = shown.map((c) => {
+    const line = lineFor(c);
+    const faded = options.fade > 0 && now - (updatedAt.get(c.id) ?? now) > options.fade * 1000;
+    line.classList.toggle("hidden", faded);
     return line;
-  }));
+  });
+  for (const [id, line] of lines) if (!wanted.includes(line)) lines.delete(id);
+  const current = [...box.children];
+  if (current.length !== wanted.length || current.some((line, i) => line !== wanted[i])) box.replaceChildren(...wanted);
 }
 
 function update(caption) {

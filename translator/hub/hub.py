@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Protocol
 
 from translator.hub.chunks import AudioChunk
@@ -34,6 +35,7 @@ class Hub:
         self.broker: Broker | None = None
         """Set when several processes share the room: what is published goes through it, and comes
         back to every process's `deliver_text` / `deliver_audio`."""
+        self._finals: dict[str, list[Callable[[Caption], None]]] = {}
 
     def subscribe(
         self,
@@ -68,6 +70,14 @@ class Hub:
         for listener in channel.listeners if channel else ():
             listener.evict(CLOSE_LANGUAGE_REMOVED, reason)
 
+    def follow_finals(self, lang: str, follower: Callable[[Caption], None]) -> Callable[[], None]:
+        """Call ``follower`` with each final caption of ``lang`` delivered from now on (a caption
+        service's feed: typed, never framed), whether or not ``lang`` is offered at the time; it
+        must not block. Returns what stops it."""
+        followers = self._finals.setdefault(lang, [])
+        followers.append(follower)
+        return lambda: followers.remove(follower)
+
     def unsubscribe(self, listener: Listener) -> None:
         """Let ``listener`` go (its connection has ended)."""
         channel = self.channels.get(listener.lang)
@@ -95,6 +105,9 @@ class Hub:
     def deliver_text(self, lang: str, text: str, message: ListenerMessage) -> None:
         """Hand a published message to this process's listeners of ``lang``."""
         self.channels[lang].deliver_text(message, text)
+        if isinstance(message, Caption) and message.final:
+            for follower in self._finals.get(lang, ()):
+                follower(message)
 
     def deliver_audio(self, chunk: AudioChunk) -> None:
         """Hand a published chunk to this process's listeners of its language."""

@@ -11,7 +11,6 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,9 +25,8 @@ from translator.audio import AudioSource
 from translator.config import Settings
 from translator.engines import table
 from translator.errors import AddressError, TranslatorError
-from translator.outputs.hls import HlsOutput
 from translator.outputs.playout import Output, Programme
-from translator.outputs.recording import Recorder
+from translator.outputs.table import Place, outputs_for
 from translator.printable import printable
 from translator.server import (
     api,
@@ -57,7 +55,6 @@ from translator.server.urls import public_url
 from translator.server.uvicorn_protocols import MAX_HEADER_BYTES, bounded_protocols
 from translator.talk.remote import RemoteRoom
 from translator.talk.room import Room
-from translator.transcripts.store import transcripts_directory
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +221,7 @@ async def open_rooms(
 
 def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings: Settings) -> Rooms:
     """The rooms, each with its programme playing until ``stack`` closes (before the rooms do);
-    where the talk runs here, its HLS output and its recordings too."""
+    where the talk runs here, its outputs too (`outputs/table.py`)."""
     hls = settings.outputs.hls
     if hls.enabled and hls.directory is None and not settings.broker.listener_only:
         # Written back: listener processes started later serve the same folder.
@@ -239,11 +236,7 @@ def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings
         outputs[room.id] = []
         if not isinstance(room, Room):
             continue
-        if hls.enabled and hls.directory is not None:
-            outputs[room.id].append(HlsOutput(programme, hls, Path(hls.directory) / room.id))
-        if settings.outputs.recordings.enabled:
-            directory = transcripts_directory(settings.transcripts)
-            outputs[room.id].append(Recorder(programme, room, directory, settings.server.event_name))
+        outputs[room.id] = outputs_for(Place(room, programme, settings))
         for output in outputs[room.id]:
             output.start()
             stack.push_async_callback(output.stop)

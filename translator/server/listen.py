@@ -29,8 +29,9 @@ CLOSE_UNKNOWN_LANGUAGE = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_GOING_AWAY = 1001
 CODECS: tuple[Codec, ...] = ("pcm", "opus")
-ROLES = ("audience", "console", "overlay")
-"""Who listens: only the audience is counted (the operator's console and caption overlays are not)."""
+ROLES = ("audience", "console", "overlay", "screen")
+"""Who listens: only the audience is counted (the operator's console, caption overlays and room
+screens are not)."""
 
 
 class WebSocketFramer:

@@ -180,6 +180,18 @@ class _RoomsCollector(Collector):
         yield from (tokens, carried, missed, behind, tempo)
         yield from (running, level, restarts, delay, buffered, gaps, burst_dropped)
         yield from (failing, pending, dropped, malformed)
+        working = GaugeMetricFamily(
+            "translator_output_working",
+            "1 while an output writes or sends, 0 while it retries or has stopped (the console says why)",
+            labels=["room", "output", "lang"],
+        )
+        for room_id, outputs in self.rooms.outputs.items():
+            for output in outputs:
+                status = output.status()
+                working.add_metric(
+                    [room_id, status.name, status.lang], status.state in ("writing", "sending")
+                )
+        yield working
         yield CounterMetricFamily(
             "translator_event_loop_stalls",
             f"Times the server's event loop did not run for {loop_watch.BLOCKED_S:.0f} s or more",

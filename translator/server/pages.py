@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 from string import Template
 
 import segno
@@ -42,6 +43,25 @@ def watch(state: State, room: str | None = None) -> File:
     """The room as HLS in a player: every language an audio track, every language's subtitles."""
     room_or_404(state.rooms, room)
     return _page("watch.html")
+
+
+@get(["/screen", "/r/{room:str}/screen"], sync_to_thread=False, include_in_schema=False)
+def screen(state: State, room: str | None = None) -> File:
+    """The room screen: two or three languages' captions at once, large, for a projector or a TV in
+    the hall (``?langs=es,fr``, ``layout=rows``, ``lines=4``, ``qr=1``)."""
+    room_or_404(state.rooms, room)
+    return _page("screen.html")
+
+
+@get(["/qr.svg", "/r/{room:str}/qr.svg"], sync_to_thread=False, include_in_schema=False)
+def qr_code(state: State, room: str | None = None) -> Response[bytes]:
+    """The QR code of the room's audience page, for a screen's corner."""
+    rooms: Rooms = state.rooms
+    url = rooms.audience_url(room_or_404(rooms, room))
+    svg = io.BytesIO()
+    # Without a fixed size (a viewBox only): the page scales it.
+    segno.make(url, error="m").save(svg, kind="svg", border=4, light="#fff", omitsize=True)
+    return Response(svg.getvalue(), media_type="image/svg+xml")
 
 
 @get(["/speak", "/r/{room:str}/speak"], sync_to_thread=False, include_in_schema=False)
@@ -87,6 +107,8 @@ handlers: list[ControllerRouterHandler] = [
     audience,
     overlay,
     join,
+    screen,
+    qr_code,
     watch,
     speak,
     create_static_files_router(path="/static", directories=[WEB_DIR]),

@@ -190,16 +190,19 @@ class Urls(msgspec.Struct, frozen=True):
 
 
 class OutputStatus(msgspec.Struct, frozen=True):
-    """One of a room's outputs beyond its live listeners (HLS, recording), as the operator sees it."""
+    """One of a room's outputs beyond its live listeners (`outputs/table.py`), as the operator sees it."""
 
-    name: Literal["hls", "recording"]
-    state: Literal["off", "writing", "stopped"]
-    """Off: nothing to write (no talk running); stopped: a write failed (``detail`` says why)."""
+    name: Literal["hls", "recording", "zoom", "youtube"]
+    state: Literal["off", "writing", "stopped", "sending", "retrying"]
+    """Off: nothing to write (no talk running); stopped: a write failed (``detail`` says why);
+    sending (captions to a service); retrying: the service refused the last one (``detail``)."""
     detail: str = ""
     path: str = ""
     """The folder written to."""
     written: int = 0
     """Bytes written so far."""
+    lang: str = ""
+    """The language it carries, for an output of one."""
 
 
 class StatusBody(msgspec.Struct, frozen=True):
