@@ -213,6 +213,9 @@ class RoomOutputsConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Language → the Zoom meeting's caption URL (the host's "Copy the API token")."""
     youtube: dict[str, str] = {}
     """Language → the YouTube live stream's ``closedCaptionsIngestionUrl`` (one language a stream)."""
+    push: dict[str, str] = {}
+    """Language → an ``rtmp://``, ``rtmps://`` or ``srt://`` address its channel is pushed to as a
+    stream of its own (the key in it)."""
 
 
 class OutputsConfig(RoomOutputsConfig, forbid_unknown_fields=True):
@@ -435,7 +438,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 dict(self.engines),
                 self.max_tempo,
                 self.delay_s,
-                RoomOutputsConfig(self.outputs.zoom, self.outputs.youtube),
+                RoomOutputsConfig(self.outputs.zoom, self.outputs.youtube, self.outputs.push),
             )
         ]
 
@@ -687,11 +690,20 @@ def _validate_caption_services(room: RoomConfig, prefix: str) -> None:
             local = parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127."))
             if not host or not (parts.scheme == "https" or local):
                 raise ConfigError(field, "must be the https:// address the service gave (not shown: secret)")
+    for code, url in room.outputs.push.items():
+        field = f"{prefix}outputs.push.{printable(code)}"
+        if code not in offered:
+            raise ConfigError(field, f"not a language offered here ({', '.join(offered)})")
+        scheme = urlsplit(url).scheme
+        if scheme not in ("rtmp", "rtmps", "srt") or not urlsplit(url).hostname:
+            raise ConfigError(field, "must be an rtmp://, rtmps:// or srt:// address (not shown: secret)")
+        if shutil.which("ffmpeg") is None:
+            raise ConfigError(field, "a pushed stream needs the ffmpeg program (Debian: apt install ffmpeg)")
 
 
 def _validate_rooms(settings: Settings) -> None:
     if settings.rooms:
-        for service in ("zoom", "youtube"):
+        for service in ("zoom", "youtube", "push"):
             if getattr(settings.outputs, service):
                 raise ConfigError(
                     f"outputs.{service}",

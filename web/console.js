@@ -200,7 +200,7 @@ function renderStatus(status) {
 }
 
 // "Recording: writing (12.4 MB)", "HLS: stopped: No space left on device".
-const OUTPUT_NAMES = { hls: "HLS", recording: "Recording", zoom: "Zoom captions", youtube: "YouTube captions" };
+const OUTPUT_NAMES = { hls: "HLS", recording: "Recording", zoom: "Zoom captions", youtube: "YouTube captions", push: "Stream" };
 
 function outputWords(output) {
   const name = OUTPUT_NAMES[output.name] || output.name;

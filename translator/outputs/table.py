@@ -3,7 +3,8 @@
 Each row names the output, the settings it reads and the feed it takes:
 
 - **the programme** (`playout.Programme`): every channel played out on one real-time clock, the
-  same length and lined up, for what is heard or watched later or elsewhere (HLS, recordings);
+  same length and lined up, for what is heard or watched later or elsewhere (HLS, recordings, a
+  language pushed as a stream);
 - **the live feed** (`Hub.follow_finals`): each final caption as soon as the talk publishes it,
   for services that show captions beside their own picture and sound (Zoom, YouTube).
 
@@ -24,6 +25,7 @@ from translator.config import Settings
 from translator.outputs.caption_post import CaptionPoster
 from translator.outputs.hls import HlsOutput
 from translator.outputs.playout import Output, Programme
+from translator.outputs.push import LanguagePush
 from translator.outputs.recording import Recorder
 from translator.outputs.youtube import YoutubeCaptions
 from translator.outputs.zoom import ZoomCaptions
@@ -80,11 +82,17 @@ def _youtube(place: Place) -> list[Output]:
     return [CaptionPoster(room, lang, YoutubeCaptions(), url) for lang, url in addresses.items()]
 
 
+def _push(place: Place) -> list[Output]:
+    pushes = place.room.config.outputs.push.items()
+    return [LanguagePush(place.programme, place.room, lang, url) for lang, url in pushes]
+
+
 OUTPUTS: tuple[OutputKind, ...] = (
     OutputKind("hls", "programme", "outputs.hls", _hls),
     OutputKind("recording", "programme", "outputs.recordings", _recordings),
     OutputKind("zoom", "live", "outputs.zoom.<lang>", _zoom),
     OutputKind("youtube", "live", "outputs.youtube.<lang>", _youtube),
+    OutputKind("push", "programme", "outputs.push.<lang>", _push),
 )
 
 

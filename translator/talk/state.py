@@ -192,7 +192,7 @@ class Urls(msgspec.Struct, frozen=True):
 class OutputStatus(msgspec.Struct, frozen=True):
     """One of a room's outputs beyond its live listeners (`outputs/table.py`), as the operator sees it."""
 
-    name: Literal["hls", "recording", "zoom", "youtube"]
+    name: Literal["hls", "recording", "zoom", "youtube", "push"]
     state: Literal["off", "writing", "stopped", "sending", "retrying"]
     """Off: nothing to write (no talk running); stopped: a write failed (``detail`` says why);
     sending (captions to a service); retrying: the service refused the last one (``detail``)."""

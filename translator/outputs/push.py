@@ -1,0 +1,221 @@
+"""A language pushed as a stream of its own: the channel's programme sent over RTMP (``rtmp://``,
+``rtmps://``: YouTube, Twitch, a venue's overflow room) or SRT (``srt://``) by the ffmpeg program,
+with a still card for a picture (the platforms take no stream without video), for "the Spanish
+channel" of an event.
+
+The programme plays the channel in real time, silence between utterances included, so the stream
+runs at the pace a viewer hears it. ffmpeg encodes AAC (128 kb/s, 48 kHz) and H.264 (a still frame,
+10 frames a second, a key frame every 2 s), and is fed on its standard input by the event loop
+(nothing blocks: a pipe ffmpeg does not drain is written behind, at most `BEHIND_S`). When it stops
+(the platform refused the key, the network went), it is started again after 1, 2, 4 … 30 s; what
+played meanwhile is not sent (the stream is live). The address carries the stream's key: it is shown
+as its scheme, host and application only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Final
+from urllib.parse import parse_qsl, urlsplit
+
+from translator.audio import FRAME_BYTES, SAMPLE_RATE
+from translator.languages import FLOOR, get_language
+from translator.outputs.playout import Programme
+from translator.printable import printable
+from translator.talk.room import Room
+from translator.talk.state import OutputStatus
+from translator.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+BEHIND_S: Final = 2.0
+"""Sound waiting for ffmpeg to take it; past this, the oldest is dropped (a stalled pipe)."""
+FIRST_RETRY_S: Final = 1.0
+MAX_RETRY_S: Final = 30.0
+STOP_S: Final = 3.0
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+"""The card's type (Debian's fonts-dejavu-core); without it the card is plain black."""
+
+
+def shown_push(url: str) -> str:
+    """What may be shown of a push address: its scheme, host and (RTMP) application; the stream key
+    (the path's last part, or an SRT ``streamid``/``passphrase``) never."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    application = parts.path.strip("/").split("/")[0] if parts.scheme.startswith("rtmp") else ""
+    return printable(f"{parts.scheme}://{host}/{application + '/' if application else ''}…", limit=120)
+
+
+def without_key(text: str, url: str) -> str:
+    """``text`` (what ffmpeg said) with the address shown as `shown_push` shows it and every part
+    of its key starred."""
+    text = text.replace(url, shown_push(url))
+    parts = urlsplit(url)
+    secrets = parts.path.strip("/").split("/")[1:] + [value for _, value in parse_qsl(parts.query)]
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _container(url: str) -> str:
+    return "mpegts" if url.startswith("srt://") else "flv"
+
+
+class LanguagePush:
+    """One channel of a room's programme pushed to one address, for as long as the server runs."""
+
+    def __init__(self, programme: Programme, room: Room, lang: str, url: str) -> None:
+        self.programme = programme
+        self.room = room
+        self.lang = lang
+        self._url = url
+        self._pending: collections.deque[bytes] = collections.deque(maxlen=int(BEHIND_S * 1000 / 20))
+        self._ready = asyncio.Event()
+        self._feeding = False
+        self._task: asyncio.Task[None] | None = None
+        self._state = "sending"
+        self._detail = ""
+        self.sent_s = 0.0
+        """Seconds of sound handed to the ffmpeg running now (one that fails to connect takes some
+        into its pipe before it gives up: counted anew at each start)."""
+        self._card = Path()
+        self._picture = "color=c=black:s=1280x720:r=10"
+        """ffmpeg's video input: a still card, the language's name on it where a font is installed."""
+
+    def start(self) -> None:
+        """Begin pushing (and keep at it until `stop`)."""
+        language = get_language(self.lang if self.lang != FLOOR else self.room.config.source)
+        label = "" if self.lang == FLOOR else "\nAI interpretation"
+        # drawtext reads its text from a file: nothing of it needs escaping for the filter graph.
+        handle, name = tempfile.mkstemp(prefix="translator-card-", suffix=".txt")
+        with open(handle, "w", encoding="utf-8") as card:
+            card.write(f"{language.native}{label}")
+        self._card = Path(name)
+        if FONT.exists():
+            self._picture += (
+                f",drawtext=fontfile={FONT}:textfile={self._card}:fontcolor=white:fontsize=72"
+                ":line_spacing=24:x=(w-text_w)/2:y=(h-text_h)/2"
+            )
+        self.programme.add_sink(self)
+        self._task = asyncio.create_task(self._keep_pushing(), name=f"push-{self.room.id}-{self.lang}")
+
+    async def stop(self) -> None:
+        """Stop pushing: ffmpeg is told to finish, then stopped within a bound."""
+        self.programme.remove_sink(self)
+        if self._task is not None:
+            await cancel_and_wait(self._task, STOP_S * 2)
+        self._card.unlink(missing_ok=True)
+
+    def status(self) -> OutputStatus:
+        """Sending (and how much), or retrying and why."""
+        where = f"{self.lang} → {shown_push(self._url)}"
+        detail = f"{where}: {self._detail}" if self._detail else f"{where} ({self.sent_s:.0f} s sent)"
+        if self._state == "sending":
+            return OutputStatus("push", "sending", detail, lang=self.lang)
+        return OutputStatus("push", "retrying", detail, lang=self.lang)
+
+    def played(self, frame: int, frames: dict[str, bytes]) -> None:
+        """A programme tick: the channel's 20 ms, for ffmpeg while one runs."""
+        if self._feeding:
+            self._pending.append(frames.get(self.lang, bytes(FRAME_BYTES)))
+            self._ready.set()
+
+    async def _keep_pushing(self) -> None:
+        pause = FIRST_RETRY_S
+        while True:
+            began = asyncio.get_running_loop().time()
+            why = await self._push_once()
+            if asyncio.get_running_loop().time() - began > MAX_RETRY_S:
+                pause = FIRST_RETRY_S  # it ran a good while: the next failure starts the back-off again
+            self._state, self._detail = "retrying", f"{why}; again in {pause:g} s"
+            where = shown_push(self._url)
+            log.warning("push of %s in room %s to %s: %s", self.lang, self.room.id, where, self._detail)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_RETRY_S)
+
+    async def _push_once(self) -> str:
+        """Run one ffmpeg until it stops; why it stopped (without the key)."""
+        command = shutil.which("ffmpeg")
+        if command is None:
+            return "the ffmpeg program is not installed (Debian: apt install ffmpeg)"
+        card = self._picture
+        process = await asyncio.create_subprocess_exec(
+            command, "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
+            "-f", "lavfi", "-i", card,
+            "-map", "1:v", "-map", "0:a",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+            "-g", "20", "-b:v", "150k",
+            "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
+            # The card never ends: the stream ends with the sound (else closing the input would
+            # leave ffmpeg encoding pictures until it is killed, the last seconds unsent).
+            "-shortest",
+            "-f", _container(self._url), self._url,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        said: collections.deque[str] = collections.deque(maxlen=3)
+        reading = asyncio.create_task(_read_lines(process, said), name=f"push-{self.lang}-messages")
+        self._pending.clear()
+        self.sent_s = 0.0
+        self._feeding = True
+        self._state, self._detail = "sending", ""
+        try:
+            await self._feed(process)
+        finally:
+            self._feeding = False
+            await _end(process)
+            await cancel_and_wait(reading, STOP_S)
+        last = said[-1] if said else f"ffmpeg stopped ({process.returncode})"
+        return printable(without_key(last, self._url), limit=160)
+
+    async def _feed(self, process: asyncio.subprocess.Process) -> None:
+        """Hand the channel's sound to ffmpeg as it plays, until ffmpeg ends."""
+        assert process.stdin is not None
+        ended = asyncio.ensure_future(process.wait())
+        try:
+            while not ended.done():
+                ready = asyncio.ensure_future(self._ready.wait())
+                await asyncio.wait({ready, ended}, return_when=asyncio.FIRST_COMPLETED)
+                ready.cancel()
+                self._ready.clear()
+                chunk = b"".join(self._pending)
+                self._pending.clear()
+                if not chunk or ended.done():
+                    continue
+                process.stdin.write(chunk)
+                try:
+                    await process.stdin.drain()
+                except ConnectionError:
+                    return  # ffmpeg has gone: its exit says why
+                self.sent_s += len(chunk) / (2 * SAMPLE_RATE)
+        finally:
+            ended.cancel()
+
+
+async def _read_lines(process: asyncio.subprocess.Process, said: collections.deque[str]) -> None:
+    """Keep what ffmpeg says (read all along: a full pipe would stall it)."""
+    assert process.stderr is not None
+    while line := await process.stderr.readline():
+        if line.strip():
+            said.append(line.decode("utf-8", "replace").strip())
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Close ffmpeg's input (it finishes the stream), then stop it within a bound."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        await asyncio.wait_for(process.wait(), STOP_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
