@@ -11,6 +11,7 @@ child of the service starts here, and its pipes join the event loop afterwards.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import signal
@@ -43,22 +44,32 @@ class Child:
         process: subprocess.Popen[bytes],
         stdin: asyncio.StreamWriter | None,
         stdout: asyncio.StreamReader | None,
+        messages: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None,
     ) -> None:
         self._process = process
         self.stdin = stdin
         self.stdout = stdout
+        self.stderr = messages[0] if messages is not None else None
+        # Held (a writer dropped would close its socket) and closed with the child.
+        self._messages = messages[1] if messages is not None else None
 
     @classmethod
     async def start(
-        cls, args: Sequence[str], pipes: bool = False, env: Mapping[str, str] | None = None
+        cls,
+        args: Sequence[str],
+        pipes: bool = False,
+        env: Mapping[str, str] | None = None,
+        messages: bool = False,
     ) -> Child:
-        """Start ``args``; with ``pipes`` its stdin and stdout are streams (else both are closed).
+        """Start ``args``; with ``pipes`` its stdin and stdout are streams (else both are closed),
+        with ``messages`` its stderr too (else it is closed).
 
         The streams are one end of a socket pair, the child's stdin and stdout the other: the loop
         owns a socket outright, whereas uvloop closes a pipe's descriptor and then its file object
         again, which in a threaded process can close some other thread's file.
         """
         ours, theirs = socket.socketpair() if pipes else (None, None)
+        heard, said = socket.socketpair() if messages else (None, None)
         try:
             end = theirs.fileno() if theirs is not None else subprocess.DEVNULL
             process = await asyncio.to_thread(
@@ -66,21 +77,24 @@ class Child:
                 list(args),
                 stdin=end,
                 stdout=end,
-                stderr=subprocess.DEVNULL,
+                stderr=said.fileno() if said is not None else subprocess.DEVNULL,
                 start_new_session=True,
                 env=env,
             )
         except BaseException:
-            if ours is not None:
-                ours.close()
+            for sock in (ours, heard):
+                if sock is not None:
+                    sock.close()
             raise
         finally:
-            if theirs is not None:
-                theirs.close()
+            for sock in (theirs, said):
+                if sock is not None:
+                    sock.close()
+        stderr = await asyncio.open_connection(sock=heard) if heard is not None else None
         if ours is None:
-            return cls(process, None, None)
+            return cls(process, None, None, stderr)
         reader, writer = await asyncio.open_connection(sock=ours, limit=READ_LIMIT)
-        return cls(process, writer, reader)
+        return cls(process, writer, reader, stderr)
 
     @property
     def pid(self) -> int:
@@ -120,9 +134,39 @@ class Child:
             os.close(fd)
         return self._process.wait()
 
+    async def end(self, timeout_s: float, *, input_first: bool = False) -> None:
+        """End it within ``timeout_s``: with ``input_first`` its input is closed and it finishes by
+        itself (an encoder flushing what it holds), else SIGTERM; killed past the bound. Reaped,
+        our ends of its streams closed."""
+        if self.returncode is None:
+            if input_first and self.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self.stdin.write_eof()
+            else:
+                self.signal(signal.SIGTERM)
+            try:
+                await self.wait(timeout_s)
+            except TimeoutError:
+                self.signal(signal.SIGKILL)
+                await self.wait()
+        self.close_pipes()
+
+    async def said(self, lines: collections.deque[str]) -> None:
+        """Keep the last of what it says on stderr in ``lines`` until it closes stderr (read all
+        along: a full pipe would stall it)."""
+        assert self.stderr is not None, "start it with messages=True"
+        while line := await self.stderr.readline():
+            if line.strip():
+                lines.append(line.decode("utf-8", "replace").strip())
+
     async def kill(self) -> None:
         """Kill its process group and reap it; its pipes are closed."""
         self.signal(signal.SIGKILL)
         await self.wait()
-        if self.stdin is not None:
-            self.stdin.close()
+        self.close_pipes()
+
+    def close_pipes(self) -> None:
+        """Close our ends of its streams (an exited child's)."""
+        for writer in (self.stdin, self._messages):
+            if writer is not None:
+                writer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -17,23 +18,30 @@ from translator.errors import SourceError
 
 
 @pytest.fixture(scope="module")
-def pulse_talk_sink() -> Iterator[str]:
-    """A running PulseAudio with a null sink ``talk`` whose monitor is the default source."""
+def pulse_talk_sink(worker_id: str) -> Iterator[str]:
+    """A running PulseAudio with a null sink of this test process's own, whose monitor is what the
+    ``pulse`` device records here (``PULSE_SOURCE``): processes running tests side by side share
+    the daemon, never a sink or the default source."""
     assert shutil.which("pulseaudio"), "install the Debian packages pulseaudio and pulseaudio-utils"
-    started = subprocess.run(["pulseaudio", "--check"]).returncode != 0
-    if started:
-        subprocess.run(["pulseaudio", "-D", "--exit-idle-time=-1"], check=True, capture_output=True)
+    if subprocess.run(["pulseaudio", "--check"]).returncode != 0:
+        # It leaves by itself once nobody has used it for a minute: no test process stops it under
+        # another's feet.
+        subprocess.run(["pulseaudio", "-D", "--exit-idle-time=60"], check=True, capture_output=True)
+    sink = f"talk-{worker_id}"
     module = subprocess.run(
-        ["pactl", "load-module", "module-null-sink", "sink_name=talk"],
+        ["pactl", "load-module", "module-null-sink", f"sink_name={sink}"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
-    subprocess.run(["pactl", "set-default-source", "talk.monitor"], check=True)
-    yield "talk"
+    before = os.environ.get("PULSE_SOURCE")
+    os.environ["PULSE_SOURCE"] = f"{sink}.monitor"
+    yield sink
+    if before is None:
+        del os.environ["PULSE_SOURCE"]
+    else:
+        os.environ["PULSE_SOURCE"] = before
     subprocess.run(["pactl", "unload-module", module])
-    if started:
-        subprocess.run(["pulseaudio", "--kill"])
 
 
 async def test_the_microphone_captures_what_is_played(pulse_talk_sink: str, talk: Path) -> None:

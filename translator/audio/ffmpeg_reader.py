@@ -1,6 +1,7 @@
 """Streams only the ``ffmpeg`` program reads: SRT (PyAV's FFmpeg is built without libsrt; Debian's
 has it), pulled as a caller or taken as a listener. The process decodes to mono PCM16 at the
-talk's rate on its standard output; it is a subprocess, so nothing of it runs on the event loop.
+talk's rate on its standard output; it is a subprocess (started as every child is, `processes.py`),
+so nothing of it runs on the event loop.
 
 The URL carries the stream's passphrase: what the process says is shown without it.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlsplit
@@ -18,6 +18,7 @@ from translator.audio.format import SAMPLE_RATE
 from translator.config import SRT_NEEDS_FFMPEG
 from translator.errors import SourceError
 from translator.printable import printable, shown_url
+from translator.processes import Child
 from translator.tasks import cancel_and_wait
 
 CHUNK_BYTES = 4800
@@ -37,7 +38,7 @@ class FfmpegReader:
     def __init__(self, url: str, channel: int | None = None) -> None:
         self.url = url
         self.channel = channel
-        self._process: asyncio.subprocess.Process | None = None
+        self._child: Child | None = None
         self._said: collections.deque[str] = collections.deque(maxlen=4)
         self._listening: asyncio.Task[None] | None = None
         self._odd = b""
@@ -47,43 +48,31 @@ class FfmpegReader:
         if command is None:
             raise SourceError(SRT_NEEDS_FFMPEG)
         mix = ["-af", f"pan=mono|c0=c{self.channel - 1}"] if self.channel else ["-ac", "1"]
-        self._process = await asyncio.create_subprocess_exec(
-            command, "-hide_banner", "-nostdin", "-loglevel", "error",
-            # A live stream: probe half a second, not five (the sound would come in one late burst).
-            "-fflags", "nobuffer", "-probesize", "32768", "-analyzeduration", "500000",
-            "-i", self.url, "-vn", "-map", "0:a:0", *mix, "-ar", str(SAMPLE_RATE),
-            "-f", "s16le", "-flush_packets", "1", "pipe:1",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        self._child = await Child.start(
+            [
+                command, "-hide_banner", "-nostdin", "-loglevel", "error",
+                # A live stream: probe half a second, not five (the sound would come in one late burst).
+                "-fflags", "nobuffer", "-probesize", "32768", "-analyzeduration", "500000",
+                "-i", self.url, "-vn", "-map", "0:a:0", *mix, "-ar", str(SAMPLE_RATE),
+                "-f", "s16le", "-flush_packets", "1", "pipe:1",
+            ],
+            pipes=True,
+            messages=True,
         )  # fmt: skip
-        self._listening = asyncio.create_task(self._collect(), name="ffmpeg-messages")
+        self._listening = asyncio.create_task(self._child.said(self._said), name="ffmpeg-messages")
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        process = self._process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), STOP_S)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        if self._child is not None:
+            await self._child.end(STOP_S)
         if self._listening is not None:
             await cancel_and_wait(self._listening, STOP_S)
-
-    async def _collect(self) -> None:
-        """Keep the last lines the process says (read all along: a full pipe would stall it)."""
-        assert self._process is not None and self._process.stderr is not None
-        while line := await self._process.stderr.readline():
-            if line.strip():
-                self._said.append(line.decode("utf-8", "replace").strip())
 
     async def read(self) -> bytes:
         """The next decoded sound as it comes (whole samples), empty once the stream has ended; a
         read cancelled (timed out) loses nothing."""
-        assert self._process is not None and self._process.stdout is not None
-        while chunk := await self._process.stdout.read(CHUNK_BYTES):
+        assert self._child is not None and self._child.stdout is not None
+        while chunk := await self._child.stdout.read(CHUNK_BYTES):
             chunk = self._odd + chunk
             cut = len(chunk) - len(chunk) % 2
             self._odd = chunk[cut:]
@@ -98,11 +87,11 @@ class FfmpegReader:
 
     async def why_it_ended(self) -> str:
         """Why the stream ended: the process's last words, without the URL's secrets."""
-        assert self._process is not None and self._listening is not None
-        await asyncio.wait_for(self._process.wait(), STOP_S)
+        assert self._child is not None and self._listening is not None
+        code = await self._child.wait(STOP_S)
         await asyncio.wait({self._listening}, timeout=STOP_S)
         if not self._said:
-            return "the stream ended" if self._process.returncode == 0 else "ffmpeg stopped"
+            return "the stream ended" if code == 0 else "ffmpeg stopped"
         return printable(_without_secrets(self._said[-1], self.url), limit=160)
 
 

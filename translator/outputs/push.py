@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ from translator.audio import FRAME_BYTES, SAMPLE_RATE
 from translator.languages import FLOOR, get_language
 from translator.outputs.playout import Programme
 from translator.printable import printable
+from translator.processes import Child
 from translator.talk.room import Room
 from translator.talk.state import OutputStatus
 from translator.tasks import cancel_and_wait
@@ -147,40 +147,42 @@ class LanguagePush:
         command = shutil.which("ffmpeg")
         if command is None:
             return "the ffmpeg program is not installed (Debian: apt install ffmpeg)"
-        card = self._picture
-        process = await asyncio.create_subprocess_exec(
-            command, "-hide_banner", "-nostdin", "-loglevel", "error",
-            "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
-            "-f", "lavfi", "-i", card,
-            "-map", "1:v", "-map", "0:a",
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
-            "-g", "20", "-b:v", "150k",
-            "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
-            # The card never ends: the stream ends with the sound (else closing the input would
-            # leave ffmpeg encoding pictures until it is killed, the last seconds unsent).
-            "-shortest",
-            "-f", _container(self._url), self._url,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        child = await Child.start(
+            [
+                command, "-hide_banner", "-nostdin", "-loglevel", "error",
+                "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
+                "-f", "lavfi", "-i", self._picture,
+                "-map", "1:v", "-map", "0:a",
+                "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+                "-g", "20", "-b:v", "150k",
+                "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
+                # The card never ends: the stream ends with the sound (else closing the input would
+                # leave ffmpeg encoding pictures until it is killed, the last seconds unsent).
+                "-shortest",
+                "-f", _container(self._url), self._url,
+            ],
+            pipes=True,
+            messages=True,
         )  # fmt: skip
         said: collections.deque[str] = collections.deque(maxlen=3)
-        reading = asyncio.create_task(_read_lines(process, said), name=f"push-{self.lang}-messages")
+        reading = asyncio.create_task(child.said(said), name=f"push-{self.lang}-messages")
         self._pending.clear()
         self.sent_s = 0.0
         self._feeding = True
         self._state, self._detail = "sending", ""
         try:
-            await self._feed(process)
+            await self._feed(child)
         finally:
             self._feeding = False
-            await _end(process)
+            await child.end(STOP_S, input_first=True)
             await cancel_and_wait(reading, STOP_S)
-        last = said[-1] if said else f"ffmpeg stopped ({process.returncode})"
+        last = said[-1] if said else f"ffmpeg stopped ({child.returncode})"
         return printable(without_key(last, self._url), limit=160)
 
-    async def _feed(self, process: asyncio.subprocess.Process) -> None:
+    async def _feed(self, child: Child) -> None:
         """Hand the channel's sound to ffmpeg as it plays, until ffmpeg ends."""
-        assert process.stdin is not None
-        ended = asyncio.ensure_future(process.wait())
+        assert child.stdin is not None
+        ended = asyncio.ensure_future(child.wait())
         try:
             while not ended.done():
                 ready = asyncio.ensure_future(self._ready.wait())
@@ -191,31 +193,11 @@ class LanguagePush:
                 self._pending.clear()
                 if not chunk or ended.done():
                     continue
-                process.stdin.write(chunk)
+                child.stdin.write(chunk)
                 try:
-                    await process.stdin.drain()
+                    await child.stdin.drain()
                 except ConnectionError:
                     return  # ffmpeg has gone: its exit says why
                 self.sent_s += len(chunk) / (2 * SAMPLE_RATE)
         finally:
             ended.cancel()
-
-
-async def _read_lines(process: asyncio.subprocess.Process, said: collections.deque[str]) -> None:
-    """Keep what ffmpeg says (read all along: a full pipe would stall it)."""
-    assert process.stderr is not None
-    while line := await process.stderr.readline():
-        if line.strip():
-            said.append(line.decode("utf-8", "replace").strip())
-
-
-async def _end(process: asyncio.subprocess.Process) -> None:
-    """Close ffmpeg's input (it finishes the stream), then stop it within a bound."""
-    if process.stdin is not None:
-        process.stdin.close()
-    try:
-        await asyncio.wait_for(process.wait(), STOP_S)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
