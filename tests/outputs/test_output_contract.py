@@ -1,0 +1,171 @@
+"""One contract for every output of the table (`translator/outputs/table.py`), each with a real
+receiver (its folder, the caption services' endpoints, ffmpeg as an RTMP server):
+
+- it starts with the room and follows the talk; its language removed and offered again during the
+  talk, it follows it again; the server stops within its bound, the output with it;
+- an output that cannot deliver (a folder that cannot be made, a service that refuses, an address
+  nobody answers) says so, and nobody else notices: every listener hears the talk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.caption_services import CaptionReceivers
+from harness.live import LiveServer, Received, free_port, listen, live_server
+from harness.voicelive_server import FakeVoiceLive, tone_names
+from tests.helpers import three_turns, until
+from translator.audio.wav import WavSource
+from translator.config import load_settings
+from translator.outputs.table import OUTPUTS
+
+STOP_BOUND_S = 15.0
+"""The server's stop, every output's included (`stopping.py` gives the service 10 s after a signal)."""
+
+
+@dataclass
+class Receiver:
+    """Where one output delivers in a test, and how much it has delivered."""
+
+    settings: dict[str, object]
+    delivered: Callable[[], float]
+
+
+def folder_bytes(folder: Path, pattern: str) -> Callable[[], float]:
+    return lambda: sum(f.stat().st_size for f in folder.rglob(pattern) if f.is_file())
+
+
+@contextlib.asynccontextmanager
+async def receiver(kind: str, tmp_path: Path, working: bool) -> AsyncIterator[Receiver]:
+    """The output ``kind`` into Spanish, delivering to a receiver that takes it (``working``) or to
+    a destination that cannot."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    off = {"outputs.hls.enabled": False, "outputs.recordings.enabled": False, "transcripts.enabled": False}
+    if kind == "hls":
+        folder = tmp_path / "hls" if working else blocked / "hls"
+        yield Receiver({**off, "outputs.hls.enabled": True, "outputs.hls.directory": str(folder)},
+                       folder_bytes(folder, "*"))  # fmt: skip
+    elif kind == "recording":
+        folder = tmp_path / "talks" if working else blocked / "talks"
+        settings = {**off, "outputs.recordings.enabled": True, "transcripts.enabled": True}
+        yield Receiver({**settings, "transcripts.directory": str(folder)}, folder_bytes(folder, "*.es.ogg"))
+    elif kind in ("zoom", "youtube"):
+        async with CaptionReceivers() as receivers:
+            if not working:
+                receivers.refuse_for(3600)
+            url = receivers.zoom_url if kind == "zoom" else receivers.youtube_url
+            taken = receivers.zoom if kind == "zoom" else receivers.youtube
+            yield Receiver({**off, f"outputs.{kind}": {"es": url}}, lambda: len(taken))
+    elif kind == "push":
+        if not shutil.which("ffmpeg"):
+            pytest.skip("the push needs Debian's ffmpeg")
+        port = free_port()
+        address = f"rtmp://127.0.0.1:{port}/live/contract-key"
+        received = tmp_path / "pushed.flv"
+        platform = None
+        if working:
+            platform = await asyncio.create_subprocess_exec(
+                *("ffmpeg", "-hide_banner", "-loglevel", "error", "-listen", "1", "-i", address),
+                *("-c", "copy", "-f", "flv", str(received)),
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        try:
+            yield Receiver({**off, "outputs.push": {"es": address}}, folder_bytes(tmp_path, "pushed.flv"))
+        finally:
+            if platform is not None and platform.returncode is None:
+                platform.kill()
+                await platform.wait()
+    else:
+        raise AssertionError(f"the output {kind!r} of the table has no case in the contract suite")
+
+
+def every_tone_final(received: Received) -> bool:
+    tones = {t for c in received.finals().values() for t in re.findall(r"tone \d+", c["source_text"])}
+    return len(tones) == 3 and received.ended() >= set(received.finals())
+
+
+def settings_with(voicelive: FakeVoiceLive, talk: Path, outputs: dict[str, object]):
+    return load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "contract-key"},
+        overrides={"targets": ["es", "fr"], "azure.model": "gpt-4.1", **outputs},
+    )
+
+
+def the_output(server: LiveServer, kind: str):
+    (output,) = [o for o in server.rooms.outputs["main"] if o.status().name == kind]
+    return output
+
+
+KINDS = [kind.name for kind in OUTPUTS]
+
+
+@dataclass
+class Served:
+    destination: Receiver
+    server: LiveServer
+    stop: Callable[[], Awaitable[None]]
+    """Stops the server (and its outputs); leaving the context does it otherwise."""
+
+
+@contextlib.asynccontextmanager
+async def served(kind: str, tmp_path: Path, *, working: bool, loop: bool) -> AsyncIterator[Served]:
+    """A room into Spanish and French with the output ``kind`` on, the tone talk (``loop``: for ever)."""
+    talk = three_turns(tmp_path / "talk.wav")
+    async with (
+        receiver(kind, tmp_path, working) as destination,
+        FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,)) as voicelive,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        settings = settings_with(voicelive, talk, destination.settings)
+        server = await stack.enter_async_context(
+            live_server(settings, WavSource(talk, loop=loop), outputs=True)
+        )
+        yield Served(destination, server, stack.aclose)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_output_follows_the_talk_and_its_language_and_stops_within_its_bound(
+    kind: str, tmp_path: Path
+) -> None:
+    async with served(kind, tmp_path, working=True, loop=True) as room:
+        server, delivered = room.server, room.destination.delivered
+        async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
+            output = the_output(server, kind)
+            await until(lambda: delivered() > 0, 40)
+            assert output.status().state in ("writing", "sending"), output.status()
+            # Spanish removed and offered again during the talk: the output follows it again.
+            assert (await client.delete("/api/languages/es")).status_code == 200
+            before = delivered()
+            assert (await client.post("/api/languages", json={"code": "es"})).status_code == 201
+            await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1, within_s=40)
+            await until(lambda: delivered() > before, 40)
+            assert output.status().state in ("writing", "sending"), output.status()
+        async with asyncio.timeout(STOP_BOUND_S):
+            await room.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_output_that_cannot_deliver_says_so_and_nobody_else_notices(
+    kind: str, tmp_path: Path
+) -> None:
+    async with served(kind, tmp_path, working=False, loop=False) as room:
+        server = room.server
+        in_spanish, in_french = await asyncio.gather(
+            listen(f"{server.ws}/ws/listen/es", every_tone_final, within_s=60),
+            listen(f"{server.ws}/ws/listen/fr", every_tone_final, within_s=60),
+        )
+        output = the_output(server, kind)
+        await until(lambda: output.status().state in ("stopped", "retrying"), 30)
+    assert output.status().detail, "it says why"
+    for received in (in_spanish, in_french):
+        assert all(share >= 0.99 for share in received.audio_shares().values())
