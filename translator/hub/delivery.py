@@ -54,6 +54,9 @@ class Outgoing(NamedTuple):
     """What the application hands its server to send (an ASGI send)."""
     wire: bytes
     """The bytes on the connection, for a transport that writes them itself (`Listener.attach`)."""
+    typed: Caption | AudioChunk | None = None
+    """What was published, as it was, for a listener in this process that sends no bytes (the
+    programme): nothing of it is packed to be unpacked again."""
 
 
 class Framer(Protocol):

@@ -26,19 +26,14 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
-import msgspec
-
 from translator.audio import FRAME_BYTES, FRAME_MS
 from translator.hub import CLOSE_TOO_SLOW, Hub, Listener, Outgoing
 from translator.hub.chunks import AudioChunk
 from translator.hub.delivery import Channel
 from translator.languages import FLOOR
 from translator.messages import (
-    AUDIO_HEADER,
-    FLAG_END,
     Caption,
     ListenerMessage,
-    audio_frame,
 )
 from translator.talk.state import OutputStatus
 from translator.tasks import cancel_and_wait
@@ -55,21 +50,15 @@ KEEP_CUES_S: Final = 120.0
 SILENCE: Final = bytes(FRAME_BYTES)
 STOP_TIMEOUT_S: Final = 2.0
 
-_caption = msgspec.json.Decoder(Caption)
-
 
 class PlayOutFramer:
-    """What a programme's channel takes from the hub: the WebSocket's binary audio layout (utterance,
-    position, end flag) and the captions' JSON, built once for every programme of the process."""
+    """What a programme's channel takes from the hub: the captions and the PCM chunks themselves."""
 
     def text(self, message: ListenerMessage, json: str) -> Outgoing:
-        return Outgoing(json if isinstance(message, Caption) else "", b"")
+        return Outgoing("", b"", message if isinstance(message, Caption) else None)
 
     def audio(self, chunk: AudioChunk) -> Outgoing:
-        flags = FLAG_END if chunk.end else 0
-        return Outgoing(
-            audio_frame("pcm", chunk.utterance, chunk.position, b"".join(chunk.packets), flags), b""
-        )
+        return Outgoing("", b"", chunk)
 
 
 PLAY_OUT = PlayOutFramer()
@@ -197,19 +186,20 @@ class Track:
         pending = b""
         ahead = int(AHEAD_S * 1000 / FRAME_MS)
         while (message := await listener.next()) is not None:
-            payload = message.payload
-            if isinstance(payload, str):
-                if payload:
-                    self._caption(_caption.decode(payload))
+            item = message.typed
+            if isinstance(item, Caption):
+                self._caption(item)
                 continue
-            _, _, flags, utterance, _ = AUDIO_HEADER.unpack_from(payload)
-            if flags & FLAG_END:
+            if not isinstance(item, AudioChunk):
+                continue
+            utterance = item.utterance
+            if item.end:
                 # The utterance's last partial frame, padded with silence: utterances never run together.
                 if pending:
                     self._pcm.append((pending.ljust(FRAME_BYTES, b"\0"), utterance))
                     pending = b""
                 continue
-            pending += payload[AUDIO_HEADER.size :]
+            pending += b"".join(item.packets)
             while len(pending) >= FRAME_BYTES:
                 self._pcm.append((pending[:FRAME_BYTES], utterance))
                 pending = pending[FRAME_BYTES:]
