@@ -162,7 +162,8 @@ function connect() {
 function onStatus(status) {
   if (status.state === "error") setConnection("error", status.detail);
   else if (status.state === "failed") setConnection("error", t(pageLang(), "unavailable"));
-  else if (["paused", "stopped", "stopping"].includes(status.state)) setConnection("paused");
+  else if (status.state === "paused") setConnection("paused");
+  else if (["stopped", "stopping"].includes(status.state)) setConnection("ended");
   else if (status.state === "starting") setConnection("connecting");
   else if (status.state === "ready") setConnection("live");
 }
@@ -173,10 +174,12 @@ function setConnection(state, detail) {
   badge.className = `badge state-${state}`;
   const here = pageLang();
   const words = { connecting: t(here, "connecting"), live: t(here, "live"), reconnecting: t(here, "reconnecting"),
-                  paused: t(here, "paused") };
-  badge.textContent = words[state] || (state === "gone" ? detail || "Language not available" : detail || state);
+                  paused: t(here, "paused"), ended: t(here, "ended"), gone: t(here, "removed") };
+  badge.textContent = words[state] || detail || state;
   if (state === "gone") {
-    // The operator stopped offering this language: show what is on offer now.
+    // The operator stopped offering this language: what is on offer now, in place of a listening
+    // panel that has nothing left to play (a language picked there goes on playing).
+    $("listen").hidden = true;
     $("choose").hidden = false;
     loadLanguages(false);
   }

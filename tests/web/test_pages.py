@@ -445,9 +445,13 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
         re.compile(r"^[1-9]\d*$")
     )
 
-    # A removed language: its audience is told and sees what is still offered.
+    # A removed language: its audience is told in its language, and sees what is still offered in
+    # place of a listening panel with nothing left to play.
     await console.get_by_role("button", name="Remove Français").click()
-    await expect(audience.locator("#connection")).to_have_text("Français is no longer offered")
+    await expect(audience.locator("#connection")).to_have_text(
+        "Cette langue n'est plus proposée : choisissez-en une autre"
+    )
+    await expect(audience.locator("#listen")).to_be_hidden()
     await expect(audience.get_by_role("button", name="Italiano (Italian)")).to_be_visible(timeout=25_000)
     await expect(audience.get_by_role("button", name="Français (French)")).to_have_count(0)
     await expect(console.locator('#languages tr[data-lang="fr"]')).to_have_count(0)
@@ -461,6 +465,10 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     await console.get_by_role("button", name="Resume the talk").click()
     await expect(audience.locator("#connection")).to_have_text("● En directo")
     await shoot(console, "console-controls")
+    # A stopped room does not look paused: the talk has ended.
+    async with httpx.AsyncClient(base_url=base, headers=server.operator) as client:
+        assert (await client.post("/api/rooms/main/stop")).status_code == 200
+    await expect(audience.locator("#connection")).to_have_text("La charla ha terminado")
     await console.close()
     await audience.close()
 
