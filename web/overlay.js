@@ -86,6 +86,12 @@ function render() {
   if (current.length !== wanted.length || current.some((line, i) => line !== wanted[i])) box.replaceChildren(...wanted);
 }
 
+function notice(text) {
+  const box = document.getElementById("notice");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
 function update(caption) {
   book.set(caption);
   updatedAt.set(caption.id, Date.now());
@@ -104,6 +110,9 @@ async function start() {
   }
   new Listener({
     lang, audio: false, role: "overlay",
+    // A language not offered would leave a transparent overlay: the streamer would see nothing
+    // and could not tell why. Say it, on the overlay.
+    onConnection: (state, detail) => notice(state === "gone" ? `Caption overlay: ${detail}` : ""),
     // Recent captions in the hello are history: shown only if still within the fade time.
     onHello: (hello) => { for (const c of hello.captions) { book.set(c); if (!updatedAt.has(c.id)) updatedAt.set(c.id, 0); } render(); },
     onCaption: update,

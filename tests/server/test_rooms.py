@@ -101,6 +101,7 @@ async def test_two_rooms_fed_by_two_inputs_each_hear_only_their_own_talk_whole(
             roomless = await client.get("/api/languages")
             unknown = await client.get("/api/rooms/attic/languages")
             page, missing_page = await client.get("/r/youth/"), await client.get("/r/attic/")
+            roomless_overlay, roomless_join = await client.get("/overlay"), await client.get("/join")
             join = await client.get("/r/youth/join")
             metrics = (await client.get("/metrics", headers=server.operator)).text
             transcripts = {
@@ -129,6 +130,16 @@ async def test_two_rooms_fed_by_two_inputs_each_hear_only_their_own_talk_whole(
         unknown.status_code == 404 and "unknown room 'attic'; rooms: main, youth" in unknown.json()["detail"]
     )
     assert page.status_code == 200 and missing_page.status_code == 404
+    # A phone with an old QR code gets a page, not JSON: it says so and links the rooms there are.
+    assert missing_page.headers["content-type"].startswith("text/html")
+    assert "There is no room “attic” here" in missing_page.text
+    assert (
+        '<a href="/r/main/">Main hall</a>' in missing_page.text
+        and '<a href="/r/youth/">' in missing_page.text
+    )
+    for roomless_page in (roomless_overlay, roomless_join):
+        assert roomless_page.status_code == 404 and "several rooms: choose one" in roomless_page.text
+        assert '<a href="/r/youth/">Youth room</a>' in roomless_page.text
     assert join.status_code == 200 and "Youth room" in join.text and "/r/youth/" in join.text
     assert closed.value.rcvd.code == 4404 and "several rooms: main, youth" in closed.value.rcvd.reason
     queued = {

@@ -204,6 +204,16 @@ async def test_the_overlay_is_transparent_and_honours_its_parameters(
     await shoot(page, "overlay")
 
 
+async def test_an_overlay_for_a_language_not_offered_says_so_on_the_stream(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 720})
+    await page.goto(f"http://127.0.0.1:{server.port}/overlay?lang=it")
+    notice = page.locator("#notice")
+    await expect(notice).to_be_visible(timeout=15_000)
+    await expect(notice).to_have_text("Caption overlay: unknown language 'it'; available: original, es, fr")
+
+
 async def test_the_overlay_fades_idle_captions(browser: Browser, server: LiveServer) -> None:
     page = await browser.new_page()
     await page.goto(f"http://127.0.0.1:{server.port}/overlay?lang=es&fade=0.5")
@@ -640,6 +650,24 @@ async def test_every_page_string_is_in_every_language_the_service_offers(
         list(LANGUAGES),
     )
     assert missing == {}
+
+
+async def test_every_page_has_its_icon_and_asks_for_nothing_missing(
+    browser: Browser, server: LiveServer
+) -> None:
+    """Every page names an icon the server has (a browser asks for /favicon.ico otherwise, and each
+    page fills its console with a 404), and asks for no file the server lacks."""
+    page = await browser.new_page()
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    icons = set()
+    for path in ("/", "/overlay?lang=es", "/join", "/screen", "/speak", "/console"):
+        await page.goto(f"http://127.0.0.1:{server.port}{path}", wait_until="networkidle")
+        icons.add(await page.evaluate("() => document.querySelector('link[rel=icon]')?.href ?? null"))
+    async with httpx.AsyncClient() as client:
+        served = [await client.get(icon) for icon in icons if icon]
+    assert missing == [] and None not in icons
+    assert all(r.status_code == 200 and r.headers["content-type"] == "image/svg+xml" for r in served)
 
 
 async def test_two_rooms_on_the_landing_page_and_in_the_console(
