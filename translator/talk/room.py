@@ -46,6 +46,7 @@ from translator.talk.state import (
 from translator.tasks import cancel_and_wait
 from translator.transcripts.store import (
     TRANSCRIPT_OFF,
+    LanguageRecord,
     TranscriptHeader,
     TranscriptStatus,
     TranscriptWriter,
@@ -399,8 +400,12 @@ class Room(RoomBase):
         """Offer ``language`` from the next utterance on (PermanentEngineError: nothing changed)."""
         if [language] == self.spoken:
             raise PermanentEngineError(f"{language.name} is the speaker's language (the Original channel)")
-        await self._running().add_language(language)
+        pipeline = self._running()
+        await pipeline.add_language(language)
         self._targets.append(language)
+        if pipeline.transcript is not None:
+            engine = model_for(self.config, language.code)
+            pipeline.transcript.append(LanguageRecord(language.code, engine, int(time.time() * 1000)))
 
     async def remove_language(self, code: str) -> None:
         """Stop offering ``code``; its listeners are closed (UnknownLanguageError, LastLanguageError)."""

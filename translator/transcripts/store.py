@@ -72,6 +72,16 @@ class CaptionRecord(msgspec.Struct, tag="caption", tag_field="kind"):
     """The utterance this one goes on from (the speaker resumed the sentence after a pause)."""
 
 
+class LanguageRecord(msgspec.Struct, tag="language", tag_field="kind"):
+    """A language offered from this moment of the talk on (added after the header was written)."""
+
+    lang: str
+    engine: str
+    """The engine and models that interpret it."""
+    at: int
+    """Unix ms when it was added."""
+
+
 class Transcript(msgspec.Struct):
     """A talk read back: its header and its captions, the last version of each (utterance, lang)."""
 
@@ -87,7 +97,7 @@ class TranscriptError(TranslatorError):
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(TranscriptHeader | CaptionRecord)
+_decoder = msgspec.json.Decoder(TranscriptHeader | CaptionRecord | LanguageRecord)
 
 
 def transcripts_directory(config: TranscriptsConfig) -> Path:
@@ -145,8 +155,9 @@ class TranscriptWriter:
         state: Literal["failing", "writing"] = "failing" if self.failure else "writing"
         return TranscriptStatus(state, self.failure, len(self._queue), self.dropped)
 
-    def append(self, record: CaptionRecord) -> None:
-        """Queue one caption and write what waits (at once, or once the back-off has passed)."""
+    def append(self, record: CaptionRecord | LanguageRecord) -> None:
+        """Queue one caption (or a language added) and write what waits (at once, or once the
+        back-off has passed)."""
         if len(self._queue) >= MAX_PENDING:
             self._queue.popleft()
             self.dropped += 1
@@ -233,6 +244,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
         raise TranscriptError(f"no talk {talk_id!r}; talks: {known}")
     header: TranscriptHeader | None = None
     latest: dict[tuple[int, str], CaptionRecord] = {}
+    added: list[LanguageRecord] = []
     # Line by line: one call over a whole long talk's file would hold the interpreter's lock, and
     # so the event loop, for as long as it ran.
     with path.open("rb") as lines:
@@ -243,10 +255,17 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
                 continue  # a line cut short by a crash: everything before it stands
             if isinstance(record, TranscriptHeader):
                 header = record
+            elif isinstance(record, LanguageRecord):
+                added.append(record)
             else:
                 latest[(record.utterance, record.lang)] = record
     if header is None:
         raise TranscriptError(f"{path}: not a transcript (no talk header)")
+    for language in added:
+        # A language added during the talk is one of its languages, with its own engine.
+        if language.lang not in header.targets:
+            header.targets.append(language.lang)
+        header.engines.setdefault(language.lang, language.engine)
     return Transcript(header, sorted(latest.values(), key=lambda c: (c.utterance, c.lang)))
 
 
