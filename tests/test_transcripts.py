@@ -80,8 +80,9 @@ def test_the_command_line_lists_and_exports_talks(talk: Path, tmp_path: Path) ->
         '"source":"en","targets":["es"],"input":"WAV file talk.wav"}\n'
         '{"kind":"caption","utterance":1,"lang":"es","source_text":"Hello.","text":"Hola.",'
         '"start_ms":1200,"end_ms":2100,"at":1795680902500}\n'
+        '{"kind":"language","lang":"de","engine":"local: tiny.en","at":1795680903000}\n'
         '{"kind":"caption","utterance":2,"lang":"es","source_text":"Bye.","text":"Adiós.","start_ms":4000,'
-    )  # the last line cut short, as a crash would leave it
+    )  # a language added during the talk; the last line cut short, as a crash would leave it
     config = tmp_path / "t.toml"
     config.write_text(f'[transcripts]\ndirectory = "{talks}"\n')
 
@@ -91,6 +92,7 @@ def test_the_command_line_lists_and_exports_talks(talk: Path, tmp_path: Path) ->
 
     listing = run()
     assert listing.returncode == 0 and "20261126-101500" in listing.stdout and "Keynote" in listing.stdout
+    assert "(es, de)" in listing.stdout, "the language added during the talk is listed"
     exported = run(
         "--talk", "20261126-101500", "--lang", "es", "--format", "vtt", "--out", str(tmp_path / "es.vtt")
     )
@@ -99,6 +101,30 @@ def test_the_command_line_lists_and_exports_talks(talk: Path, tmp_path: Path) ->
     assert (cue.start, cue.end, cue.text) == ("00:00:01.200", "00:00:02.700", "Hola.")
     missing = run("--talk", "20990101-000000", "--lang", "es")
     assert missing.returncode == 1 and "talks: 20261126-101500" in missing.stderr
+
+
+def test_a_listing_read_by_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """``translator export | head -1``: the reader closes the pipe long before two thousand talks are
+    listed; no traceback follows."""
+    talks = tmp_path / "talks"
+    talks.mkdir()
+    for n in range(2000):
+        talk_id = f"20261126-{100000 + n}"
+        (talks / f"{talk_id}.jsonl").write_text(
+            f'{{"kind":"talk","id":"{talk_id}","started_at":1795680900000,"event_name":"Keynote",'
+            '"source":"en","targets":["es"],"input":"WAV file talk.wav"}\n'
+        )
+    config = tmp_path / "t.toml"
+    config.write_text(f'[transcripts]\ndirectory = "{talks}"\n')
+    command = [sys.executable, "-m", "translator", "export", "--config", str(config)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as export:
+        assert export.stdout is not None and export.stderr is not None
+        first = export.stdout.readline()
+        export.stdout.close()
+        said = export.stderr.read().decode()
+        export.wait(60)
+    assert b"Keynote" in first
+    assert said == "", said
 
 
 def test_a_caption_that_looks_like_markup_or_a_cue_stays_its_own_text_in_webvtt() -> None:

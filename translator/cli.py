@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.metadata
+import os
 import sys
 import time
 from pathlib import Path
@@ -214,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     except TranslatorError as exc:
         print(f"translator: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader left (`translator export | head -1`): nothing to report. Python would also
+        # fail to flush stdout at exit and print that, so what is left goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
 
 
 def _load(args: argparse.Namespace, overrides: dict[str, object]) -> Settings:
@@ -282,7 +288,9 @@ def _export(args: argparse.Namespace) -> int:
             print(f"no talks in {directory}")
         for talk in talks:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(talk.started_at / 1000))
-            print(f"{talk.id}  {started}  {talk.room}  {talk.event_name}  ({', '.join(talk.targets)})")
+            # Read whole: the languages added during the talk are on lines of their own.
+            languages = read_transcript(directory, talk.id).header.targets
+            print(f"{talk.id}  {started}  {talk.room}  {talk.event_name}  ({', '.join(languages)})")
         return 0
     if args.bundle:
         return _bundle(directory, args.talk, args.out or Path(f"{args.talk}.zip"))
