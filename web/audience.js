@@ -171,6 +171,7 @@ function onStatus(status) {
 function setConnection(state, detail) {
   window.__listenerStats.connection = state;
   const badge = $("connection");
+  badge.hidden = false; // shown once there is a connection to speak of (not over the picker)
   badge.className = `badge state-${state}`;
   const here = pageLang();
   const words = { connecting: t(here, "connecting"), live: t(here, "live"), reconnecting: t(here, "reconnecting"),
@@ -379,6 +380,8 @@ async function chooseRoom() {
   if (rooms.length < 2) return false;
   const here = navigator.language.slice(0, 2);
   $("choose-title").textContent = t(here, "room");
+  // The event's name heads the list, as it heads each room's page.
+  $("event").textContent = (await (await fetch(api("/languages", rooms[0].id))).json()).event_name;
   $("connection").hidden = true;
   $("languages").replaceChildren(...rooms.map((r) => {
     const link = document.createElement("a");

@@ -602,6 +602,9 @@ async def test_on_a_phone_the_newest_caption_stays_in_view_and_the_page_speaks_t
 ) -> None:
     page = await browser.new_page(viewport=PHONE)
     await page.goto(f"http://127.0.0.1:{server.port}/")
+    # Nothing is connecting before a language is chosen: the picker stands alone.
+    await expect(page.get_by_role("button", name="Español (Spanish)")).to_be_visible()
+    await expect(page.locator("#connection")).to_be_hidden()
     await page.get_by_role("button", name="Español (Spanish)").click()
     # The listening screen names its language in its own words, and the captions have the focus.
     await expect(page.locator("#listening-to")).to_have_text("Español")
@@ -694,6 +697,8 @@ async def test_two_rooms_on_the_landing_page_and_in_the_console(
         page = await browser.new_page()
         await page.goto(f"{base}/")
         await expect(page.locator("a.room")).to_have_text(["Main hall", "Youth room"])
+        await expect(page.locator("#event")).to_have_text("Spring Synod")
+        await expect(page.locator("#connection")).to_be_hidden()
         await page.locator("a.room", has_text="Youth room").click()
         await expect(page).to_have_url(f"{base}/r/youth/")
         await expect(page.locator("#event")).to_have_text("Spring Synod · Youth room")
