@@ -65,6 +65,13 @@ function tracksReady() {
 
 function state(words) { $("state").textContent = words; }
 
+// The chosen subtitles' cue now showing (hls.js keeps the chosen track "hidden", the others off).
+function showCue() {
+  const chosen = hls && hls.subtitleTrack >= 0 ? [...video.textTracks].find((t) => t.mode === "hidden") : null;
+  const cues = chosen && chosen.activeCues ? [...chosen.activeCues] : [];
+  $("caption").textContent = cues.map((cue) => cue.text).join("\n");
+}
+
 if (window.Hls && window.Hls.isSupported()) {
   hls = new window.Hls({ liveSyncDurationCount: 3, renderTextTracksNatively: true, debug: params.has("debug") });
   hls.on(window.Hls.Events.MANIFEST_PARSED, () => state("Ready"));
@@ -88,8 +95,13 @@ if (window.Hls && window.Hls.isSupported()) {
   $("audio").addEventListener("change", (e) => { hls.audioTrack = Number(e.target.value); });
   $("subtitles").addEventListener("change", (e) => {
     hls.subtitleTrack = Number(e.target.value);
-    hls.subtitleDisplay = hls.subtitleTrack >= 0;
+    showCue();
   });
+  // The chosen subtitle track stays "hidden" (its cues change, the browser draws none): the page
+  // draws them itself, large (`showCue`).
+  hls.subtitleDisplay = false;
+  video.textTracks.addEventListener("addtrack", ({ track }) => track.addEventListener("cuechange", showCue));
+  video.textTracks.addEventListener("change", showCue);
 } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
   // Safari plays HLS itself, and offers the audio and subtitle tracks in its own controls.
   video.src = playlist;
@@ -113,6 +125,9 @@ $("play").addEventListener("click", async () => {
     analyser.connect(context.destination);
     await context.resume();
   }
-  await video.play().catch(() => {});
-  state(video.paused ? "Paused" : "● Live");
+  if (video.paused) await video.play().catch(() => {});
+  else video.pause();
 });
+// The button says what it will do; the badge what the player does.
+video.addEventListener("play", () => { $("play").textContent = "Pause"; state("● Live"); });
+video.addEventListener("pause", () => { $("play").textContent = "Play"; state("Paused"); });

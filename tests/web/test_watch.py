@@ -18,11 +18,10 @@ ORIGINAL_HZ = (300, 350, 400)
 """The speaker's tones (the Original); every interpretation answers at 440 Hz."""
 LOUD_DB = -40
 
-# What the page plays now: each frequency's level and the subtitle showing.
+# What the page plays now: each frequency's level and the subtitle it shows.
 SAMPLE = """() => {
   const video = document.getElementById("player");
-  const showing = [...video.textTracks].find((t) => t.mode === "showing");
-  const cue = showing && showing.activeCues && showing.activeCues.length ? showing.activeCues[0].text : "";
+  const cue = document.getElementById("caption").textContent;
   return { at: video.currentTime, levels: window.__watch.spectrum([300, 350, 400, 440]), cue,
            level: window.__watch.level(),
            audio: window.__watch.hls.audioTrack, tracks: window.__watch.hls.audioTracks.map((t) => t.lang) };
@@ -73,6 +72,7 @@ async def test_the_watch_page_switches_audio_language_and_subtitles(
         ["Off", "Original · English", "Español", "Français"]
     )
     await page.locator("#play").click()
+    await expect(page.locator("#play")).to_have_text("Pause")
     # The Original first: the speaker's tones, never the interpretation's.
     before = await listen(page, 4)
     assert any(loud(s, hz) for s in before for hz in ORIGINAL_HZ), before
@@ -89,6 +89,9 @@ async def test_the_watch_page_switches_audio_language_and_subtitles(
     speaking = [s for s in after if s["level"] > LOUD_DB]
     captioned = [s for s in speaking if spanish_cue_near(after, s["at"])]
     assert len(captioned) >= 0.95 * len(speaking), [(s["at"], s["cue"], s["level"]) for s in speaking]
+    # Readable: the page's own subtitle text, not the 8 px a strip of a player draws.
+    size = await page.locator("#caption").evaluate("(p) => parseFloat(getComputedStyle(p).fontSize)")
+    assert size >= 22, size
     # And another language's subtitles over the same audio.
     await page.select_option("#subtitles", label="Français")
     later = await listen(page, 4)
