@@ -235,6 +235,20 @@ async def test_the_join_page_qr_code_opens_the_audience_page(browser: Browser, s
     codes = zxingcpp.read_barcodes(image)
     assert [c.text for c in codes] == [url]
     await shoot(page, "join")
+    # A projected page cannot be scrolled: at each common size, the warning included, the code,
+    # the address and the languages are all on the screen.
+    for size in ({"width": 1280, "height": 720}, DESKTOP, {"width": 1920, "height": 1080}):
+        await page.set_viewport_size(size)
+        for part in (".warning", "h1", ".qr svg", ".url", ".languages", ".ai"):
+            box = await page.locator(part).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["y"] >= 0, (size, part, box)
+            assert box["x"] + box["width"] <= size["width"] and box["y"] + box["height"] <= size["height"], (
+                size,
+                part,
+                box,
+            )
+        qr = await page.locator(".qr svg").bounding_box()
+        assert qr is not None and qr["width"] >= 0.45 * min(size["width"], size["height"]), (size, qr)
 
 
 async def test_the_jitter_buffer_holds_bursts_plays_short_endings_and_skips_whole_utterances(
