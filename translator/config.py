@@ -20,7 +20,7 @@ import msgspec
 from translator.engines import table
 from translator.errors import ConfigError, UnknownLanguageError
 from translator.glossary import Glossary
-from translator.languages import FLOOR, LANGUAGES, get_language
+from translator.languages import FLOOR, get_language
 from translator.printable import printable, shown_url
 
 # Environment variables for Azure, first match wins; the COGNITIVE_SERVICES names are the SDK samples'.
@@ -613,7 +613,7 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
             )
     if len(set(room.targets)) != len(room.targets):
         raise ConfigError(f"{prefix}targets", "a language is listed twice")
-    if bad := room.glossary.problem(set(LANGUAGES)):
+    if bad := room.glossary.problem(room.channels()):
         raise ConfigError(f"{prefix}{bad[0]}", bad[1])
     if room.audio.channel is not None and not 1 <= room.audio.channel <= 64:
         raise ConfigError(f"{prefix}audio.channel", "must be between 1 and 64 (counted from 1)")

@@ -38,10 +38,11 @@ class Glossary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             seen.update(dict.fromkeys(terms))
         return list(seen)
 
-    def problem(self, known: set[str]) -> tuple[str, str] | None:
+    def problem(self, offered: list[str]) -> tuple[str, str] | None:
         """The first bad entry as (field, problem), None when the glossary is usable.
 
-        ``known`` holds the language codes the service knows.
+        ``offered``: the room's languages; a term for another would never be used (a language
+        added later gets its terms with it).
         """
         if len(self.phrases()) > MAX_ENTRIES:
             return "glossary", f"at most {MAX_ENTRIES} terms and names in all"
@@ -49,9 +50,8 @@ class Glossary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if problem := _text_problem(name):
                 return f"glossary.keep[{index}]", problem
         for code, terms in self.terms.items():
-            if code not in known:
-                available = ", ".join(sorted(known))
-                problem = f"unknown language '{printable(code)}'; available: {available}"
+            if code not in offered:
+                problem = f"'{printable(code)}' is not a language offered here ({', '.join(offered)})"
                 return f"glossary.terms.{printable(code)}", problem
             for term, translation in terms.items():
                 if problem := _text_problem(term) or _text_problem(translation):

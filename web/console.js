@@ -521,7 +521,19 @@ $("add-term").addEventListener("click", () => {
   $("glossary").tBodies[0].lastElementChild.querySelector("input").focus();
 });
 
+// A term with neither a translation nor "keep" would be dropped on the way: say so instead.
+function untranslated(rows) {
+  const index = rows.findIndex((row) => row.term.trim() && !row.keep
+    && !Object.values(row.translations).some((text) => text.trim()));
+  return index < 0 ? "" : `term ${index + 1} (“${rows[index].term.trim()}”) has no translation: give one, or tick Keep`;
+}
+
 $("apply-glossary").addEventListener("click", async () => {
+  const missing = untranslated(glossaryRows);
+  if (missing) {
+    $("glossary-status").textContent = `Not applied: ${missing}.`;
+    return;
+  }
   try {
     const applied = await send("PUT", path("/glossary"), glossaryFrom(glossaryRows));
     const count = applied.keep.length + Object.values(applied.terms).reduce((n, t) => n + Object.keys(t).length, 0);

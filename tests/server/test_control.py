@@ -157,12 +157,17 @@ async def test_a_bad_glossary_names_its_field_and_changes_nothing(client: httpx.
     good = {"keep": ["Contoso"], "terms": {"es": {"keynote": "ponencia"}}}
     assert (await client.put("/api/glossary", json=good)).status_code == 200
     unknown = await client.put("/api/glossary", json={"terms": {"xx": {"a": "b"}}})
+    not_offered = await client.put("/api/glossary", json={"terms": {"it": {"keynote": "intervento"}}})
     empty = await client.put("/api/glossary", json={"terms": {"es": {"keynote": ""}}})
     wrong_type = await client.put("/api/glossary", json={"keep": "Contoso"})
     kept = (await client.get("/api/glossary")).json()
     assert (
-        unknown.status_code == 400 and "glossary.terms.xx: unknown language 'xx'" in unknown.json()["detail"]
+        unknown.status_code == 400
+        and "glossary.terms.xx: 'xx' is not a language offered here (" in (unknown.json()["detail"])
     )
+    # A language the service knows but the room does not offer: its terms would never be used.
+    assert not_offered.status_code == 400
+    assert "glossary.terms.it: 'it' is not a language offered here (es, fr)" in not_offered.json()["detail"]
     assert (
         empty.status_code == 400 and "glossary.terms.es.keynote: must not be empty" in empty.json()["detail"]
     )

@@ -444,6 +444,14 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     await expect(console.locator("#glossary-status")).to_have_text(
         "Applied (1 entries): from the next sentence on."
     )
+    # A term with no translation, not kept as is, would be dropped on the way: it is refused.
+    await console.get_by_role("button", name="Add term").click()
+    await console.get_by_label("Term 2", exact=True).fill("Keynote")
+    await console.get_by_role("button", name="Apply glossary").click()
+    await expect(console.locator("#glossary-status")).to_have_text(
+        "Not applied: term 2 (“Keynote”) has no translation: give one, or tick Keep."
+    )
+    await console.get_by_role("button", name="Remove term 2").click()
     spanish = next(c for c in voicelive.connections if voice_locale(c.session_updates[0]) == "es-ES")
     update = spanish.session_updates[-1]
     assert "- Good morning → Buenos días" in update["instructions"].splitlines()

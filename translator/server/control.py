@@ -21,7 +21,7 @@ from translator.errors import (
     UnknownLanguageError,
 )
 from translator.glossary import Glossary
-from translator.languages import LANGUAGES, get_language
+from translator.languages import get_language
 from translator.printable import printable
 from translator.server.operator import require_operator
 from translator.server.rooms import Rooms, conflict, local_room
@@ -82,9 +82,9 @@ def glossary(state: State, room: str | None = None) -> Glossary:
 async def set_glossary(state: State, data: Glossary, room: str | None = None) -> Response[Glossary]:
     """Replace the glossary; it applies from the next utterance on, in every language. What it
     would cost, when that is worth a warning, comes in the ``X-Glossary-Warning`` header."""
-    if bad := data.problem(set(LANGUAGES)):
-        raise ValidationException(f"{bad[0]}: {bad[1]}")
     found = local_room(state.rooms, room)
+    if bad := data.problem([target.code for target in found.targets]):
+        raise ValidationException(f"{bad[0]}: {bad[1]}")
     warning = await found.set_glossary(data)
     log.info(
         "room %s: glossary changed by the operator: %d names kept, %d terms",
