@@ -107,7 +107,9 @@ async def test_each_language_is_recorded_on_the_talks_timeline_and_labelled(tmp_
             assert said_start < start <= said_end + LATENCY_BOUND_S, (lang, heard, spoken)
 
 
-async def test_a_language_added_during_the_talk_is_recorded_with_the_same_ai_label(tmp_path: Path) -> None:
+async def test_a_language_added_and_a_glossary_applied_during_the_talk_are_in_its_files(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "talks"
     overrides = {"transcripts.directory": str(folder)}
     async with tone_talk(tmp_path, overrides, loop=True) as server:
@@ -116,6 +118,8 @@ async def test_a_language_added_during_the_talk_is_recorded_with_the_same_ai_lab
             # Added once the transcript's header is written (its first caption is in).
             await until(lambda: bool(list_transcripts(folder)), 40)
             assert (await client.post("/api/languages", json={"code": "de"})).status_code == 201
+            glossary = {"keep": ["Contoso"], "terms": {"es": {"keynote": "ponencia"}}}
+            assert (await client.put("/api/glossary", json=glossary)).status_code == 200
             programme = server.rooms.programmes["main"]
             # Two German utterances played: the first one's caption is in the transcript by then.
             await until(lambda: "de" in programme.tracks and len(programme.tracks["de"].cues) >= 2, 40)
@@ -135,6 +139,8 @@ async def test_a_language_added_during_the_talk_is_recorded_with_the_same_ai_lab
     (german,) = [language for language in manifest.languages if language.code == "de"]
     assert german.engine.startswith("voicelive: gpt-4.1"), german
     assert any(f.lang == "de" and f.kind == "audio" and f.ai_generated for f in manifest.files)
+    # And the glossary the later sentences were translated with (it said the glossary was empty).
+    assert manifest.glossary is not None and msgspec.to_builtins(manifest.glossary) == glossary
 
 
 def recording_open(server) -> bool:

@@ -46,6 +46,7 @@ from translator.talk.state import (
 from translator.tasks import cancel_and_wait
 from translator.transcripts.store import (
     TRANSCRIPT_OFF,
+    GlossaryRecord,
     LanguageRecord,
     TranscriptHeader,
     TranscriptStatus,
@@ -394,6 +395,8 @@ class Room(RoomBase):
         else:
             warning = ""
         self._glossary = glossary
+        if self.pipeline is not None and self.pipeline.transcript is not None:
+            self.pipeline.transcript.append(GlossaryRecord(glossary, int(time.time() * 1000)))
         return warning
 
     async def add_language(self, language: Language) -> None:

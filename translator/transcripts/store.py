@@ -82,6 +82,14 @@ class LanguageRecord(msgspec.Struct, tag="language", tag_field="kind"):
     """Unix ms when it was added."""
 
 
+class GlossaryRecord(msgspec.Struct, tag="glossary", tag_field="kind"):
+    """The glossary the operator applied during the talk, from this moment on."""
+
+    glossary: Glossary
+    at: int
+    """Unix ms when it was applied."""
+
+
 class Transcript(msgspec.Struct):
     """A talk read back: its header and its captions, the last version of each (utterance, lang)."""
 
@@ -97,7 +105,7 @@ class TranscriptError(TranslatorError):
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(TranscriptHeader | CaptionRecord | LanguageRecord)
+_decoder = msgspec.json.Decoder(TranscriptHeader | CaptionRecord | LanguageRecord | GlossaryRecord)
 
 
 def transcripts_directory(config: TranscriptsConfig) -> Path:
@@ -155,9 +163,9 @@ class TranscriptWriter:
         state: Literal["failing", "writing"] = "failing" if self.failure else "writing"
         return TranscriptStatus(state, self.failure, len(self._queue), self.dropped)
 
-    def append(self, record: CaptionRecord | LanguageRecord) -> None:
-        """Queue one caption (or a language added) and write what waits (at once, or once the
-        back-off has passed)."""
+    def append(self, record: CaptionRecord | LanguageRecord | GlossaryRecord) -> None:
+        """Queue one caption (or a language added, a glossary applied) and write what waits (at
+        once, or once the back-off has passed)."""
         if len(self._queue) >= MAX_PENDING:
             self._queue.popleft()
             self.dropped += 1
@@ -245,6 +253,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
     header: TranscriptHeader | None = None
     latest: dict[tuple[int, str], CaptionRecord] = {}
     added: list[LanguageRecord] = []
+    glossary: Glossary | None = None
     # Line by line: one call over a whole long talk's file would hold the interpreter's lock, and
     # so the event loop, for as long as it ran.
     with path.open("rb") as lines:
@@ -257,10 +266,15 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
                 header = record
             elif isinstance(record, LanguageRecord):
                 added.append(record)
+            elif isinstance(record, GlossaryRecord):
+                glossary = record.glossary
             else:
                 latest[(record.utterance, record.lang)] = record
     if header is None:
         raise TranscriptError(f"{path}: not a transcript (no talk header)")
+    if glossary is not None:
+        # The glossary last applied: what the talk's later captions were translated with.
+        header.glossary = glossary
     for language in added:
         # A language added during the talk is one of its languages, with its own engine.
         if language.lang not in header.targets:
