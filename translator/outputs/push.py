@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
-from translator.audio import FRAME_BYTES, SAMPLE_RATE
+from translator.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 from translator.languages import FLOOR, get_language
 from translator.outputs.playout import Programme
 from translator.printable import printable
@@ -39,6 +39,7 @@ BEHIND_S: Final = 2.0
 FIRST_RETRY_S: Final = 1.0
 MAX_RETRY_S: Final = 30.0
 STOP_S: Final = 3.0
+SILENCE: Final = bytes(FRAME_BYTES)
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 """The card's type (Debian's fonts-dejavu-core); without it the card is plain black."""
 
@@ -78,7 +79,7 @@ class LanguagePush:
         self.room = room
         self.lang = lang
         self._url = url
-        self._pending: collections.deque[bytes] = collections.deque(maxlen=int(BEHIND_S * 1000 / 20))
+        self._pending: collections.deque[bytes] = collections.deque(maxlen=int(BEHIND_S * 1000 / FRAME_MS))
         self._ready = asyncio.Event()
         self._feeding = False
         self._task: asyncio.Task[None] | None = None
@@ -126,7 +127,7 @@ class LanguagePush:
     def played(self, frame: int, frames: dict[str, bytes]) -> None:
         """A programme tick: the channel's 20 ms, for ffmpeg while one runs."""
         if self._feeding:
-            self._pending.append(frames.get(self.lang, bytes(FRAME_BYTES)))
+            self._pending.append(frames.get(self.lang, SILENCE))
             self._ready.set()
 
     async def _keep_pushing(self) -> None:
