@@ -76,7 +76,8 @@ async def receiver(kind: str, tmp_path: Path, working: bool) -> AsyncIterator[Re
         if working:
             platform = await asyncio.create_subprocess_exec(
                 *("ffmpeg", "-hide_banner", "-loglevel", "error", "-listen", "1", "-i", address),
-                *("-c", "copy", "-f", "flv", str(received)),
+                # Each packet written as it comes: the muxer would otherwise hold seconds of it.
+                *("-c", "copy", "-flush_packets", "1", "-f", "flv", str(received)),
                 stdin=asyncio.subprocess.DEVNULL,
             )
         try:

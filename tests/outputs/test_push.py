@@ -67,7 +67,8 @@ async def test_a_language_is_pushed_as_a_stream_once_its_server_answers(
                     await asyncio.sleep(0.1)
             platform = await asyncio.create_subprocess_exec(
                 *("ffmpeg", "-hide_banner", "-loglevel", "error", "-listen", "1", "-i", address),
-                *("-c", "copy", "-f", "flv", str(received)),
+                # Each packet written as it comes: the muxer would otherwise hold seconds of it.
+                *("-c", "copy", "-flush_packets", "1", "-f", "flv", str(received)),
                 stdin=asyncio.subprocess.DEVNULL,
             )
             try:
