@@ -52,6 +52,8 @@ class Child:
         self.stderr = messages[0] if messages is not None else None
         # Held (a writer dropped would close its socket) and closed with the child.
         self._messages = messages[1] if messages is not None else None
+        self._reaping: asyncio.Future[int] | None = None
+        """The wait for a killed child, held until it is done (its caller may have gone)."""
 
     @classmethod
     async def start(
@@ -147,8 +149,8 @@ class Child:
             try:
                 await self.wait(timeout_s)
             except TimeoutError:
-                self.signal(signal.SIGKILL)
-                await self.wait()
+                await self.kill()
+                return
         self.close_pipes()
 
     async def said(self, lines: collections.deque[str]) -> None:
@@ -160,10 +162,15 @@ class Child:
                 lines.append(line.decode("utf-8", "replace").strip())
 
     async def kill(self) -> None:
-        """Kill its process group and reap it; its pipes are closed."""
+        """Kill its process group and reap it; its pipes are closed. Reaped even when the caller is
+        cancelled meanwhile (a stage killed as its language stops): a child left unreaped stays a
+        zombie, and its Popen complains when it is collected."""
         self.signal(signal.SIGKILL)
-        await self.wait()
-        self.close_pipes()
+        self._reaping = asyncio.ensure_future(self.wait())
+        try:
+            await asyncio.shield(self._reaping)
+        finally:
+            self.close_pipes()
 
     def close_pipes(self) -> None:
         """Close our ends of its streams (an exited child's)."""
