@@ -86,7 +86,16 @@ SERVICES: dict[str, dict[str, object]] = {
 }
 
 
-@pytest.mark.parametrize("service", list(SERVICES))
+@pytest.mark.parametrize(
+    "service",
+    [
+        # Without a clock, the engine places the service's events by when they arrive: a busy
+        # machine's late arrivals put a sentence's audio under the next one (seen with five tests
+        # at a time on two cores), which is what the mode is, not a defect of the engine.
+        pytest.param(name, marks=pytest.mark.alone) if SERVICES[name].get("clock") == "none" else name
+        for name in SERVICES
+    ],
+)
 async def test_each_sentence_is_one_utterance_with_its_caption_and_its_whole_audio(service: str) -> None:
     async with (
         FakeTranslate(**SERVICES[service]) as server,  # type: ignore[arg-type]
