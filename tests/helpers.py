@@ -285,3 +285,14 @@ async def tone_talk(
         source = WavSource(three_turns(folder / "talk.wav"), loop=loop)
         async with live_server(settings, source, outputs=True) as server:
             yield server
+
+
+async def rtmp_receiver(address: str, received: Path) -> asyncio.subprocess.Process:
+    """Debian's ffmpeg as an RTMP server at ``address`` (as a platform's ingest), writing the one
+    stream pushed to it into ``received`` (FLV) until the sender ends it."""
+    return await asyncio.create_subprocess_exec(
+        *("ffmpeg", "-hide_banner", "-loglevel", "error", "-listen", "1", "-i", address),
+        # Each packet written as it comes: the muxer would otherwise hold seconds of it.
+        *("-c", "copy", "-flush_packets", "1", "-f", "flv", str(received)),
+        stdin=asyncio.subprocess.DEVNULL,
+    )

@@ -23,7 +23,7 @@ import pytest
 from harness.caption_services import CaptionReceivers
 from harness.live import LiveServer, Received, free_port, listen, live_server
 from harness.voicelive_server import FakeVoiceLive, tone_names
-from tests.helpers import three_turns, until
+from tests.helpers import rtmp_receiver, three_turns, until
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.outputs.table import OUTPUTS
@@ -74,12 +74,7 @@ async def receiver(kind: str, tmp_path: Path, working: bool) -> AsyncIterator[Re
         received = tmp_path / "pushed.flv"
         platform = None
         if working:
-            platform = await asyncio.create_subprocess_exec(
-                *("ffmpeg", "-hide_banner", "-loglevel", "error", "-listen", "1", "-i", address),
-                # Each packet written as it comes: the muxer would otherwise hold seconds of it.
-                *("-c", "copy", "-flush_packets", "1", "-f", "flv", str(received)),
-                stdin=asyncio.subprocess.DEVNULL,
-            )
+            platform = await rtmp_receiver(address, received)
         try:
             yield Receiver({**off, "outputs.push": {"es": address}}, folder_bytes(tmp_path, "pushed.flv"))
         finally:

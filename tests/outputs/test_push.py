@@ -15,7 +15,7 @@ import pytest
 
 from harness.live import free_port, live_server
 from harness.voicelive_server import FakeVoiceLive, tone_names
-from tests.helpers import spans, three_turns, until
+from tests.helpers import rtmp_receiver, spans, three_turns, until
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 
@@ -65,12 +65,7 @@ async def test_a_language_is_pushed_as_a_stream_once_its_server_answers(
             async with asyncio.timeout(20):
                 while (refused := await push())["state"] != "retrying":  # noqa: ASYNC110 - a status, no event
                     await asyncio.sleep(0.1)
-            platform = await asyncio.create_subprocess_exec(
-                *("ffmpeg", "-hide_banner", "-loglevel", "error", "-listen", "1", "-i", address),
-                # Each packet written as it comes: the muxer would otherwise hold seconds of it.
-                *("-c", "copy", "-flush_packets", "1", "-f", "flv", str(received)),
-                stdin=asyncio.subprocess.DEVNULL,
-            )
+            platform = await rtmp_receiver(address, received)
             try:
                 pushed = server.rooms.outputs["main"][0]
                 # Eight seconds of the talk, then the server stops and the push ends its stream.
