@@ -268,6 +268,9 @@ class _Session:
         self.conversation: list[dict[str, Any]] = []
         self.active: dict[str, asyncio.Task[None]] = {}
         self.speech_s: dict[str, float] = {}
+        self.unbilled_s = 0.0
+        """Audio committed since the last response was billed."""
+        self.billed = False
         """Each user item's speech, in seconds."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.detector = _Detector()
@@ -431,6 +434,7 @@ class _Session:
             )
         self.server.turns += 1
         self.server.turn_seconds.append(len(audio) / RATE)
+        self.unbilled_s += len(audio) / RATE
         self.hung = self.hung or self.server.turns == self.server.hang_after_turns
         # The turn's audio ends with the silence that ended it.
         silence = self.detector.silence_ms if silent_ms is None else silent_ms
@@ -604,11 +608,25 @@ class _Session:
         await self.send({"type": "response.audio_transcript.done", **item, "transcript": " ".join(words)})
         self.active.pop(response_id, None)
         ended = {"type": "incomplete", "reason": "max_output_tokens"} if outcome == "incomplete" else None
-        await self.done(response_id, outcome, output, ended)
+        await self.done(response_id, outcome, output, ended, (len(words), len(audio) / 2 / RATE))
 
     async def done(
-        self, response_id: str, status: str, output: list[dict[str, Any]], details: dict[str, Any] | None
+        self,
+        response_id: str,
+        status: str,
+        output: list[dict[str, Any]],
+        details: dict[str, Any] | None,
+        made: tuple[int, float] = (0, 0.0),
     ) -> None:
+        """End a response, billed by kind at the rates Microsoft publishes (audio in ~10 tokens a
+        second, out ~20; the instructions about 4 characters a token); ``made`` is the answer's words
+        and seconds of audio."""
+        instructions = len(self.config["instructions"]) // 4
+        audio_in, (words, spoken_s) = round(self.unbilled_s * 10), made
+        audio_out, text_out = round(spoken_s * 20), round(words * 1.3)
+        # The service caches a prompt of 1,024 tokens or more once it has been sent.
+        cached = instructions if self.billed and instructions >= 1024 else 0
+        self.unbilled_s, self.billed = 0.0, True
         await self.send(
             {
                 "type": "response.done",
@@ -621,9 +639,16 @@ class _Session:
                     # Billed: the instructions on every response (about 4 characters a token), the
                     # turns' audio and the answer.
                     "usage": {
-                        "total_tokens": len(self.config["instructions"]) // 4 + 100,
-                        "input_tokens": len(self.config["instructions"]) // 4 + 60,
-                        "output_tokens": 40,
+                        "total_tokens": instructions + audio_in + text_out + audio_out,
+                        "input_tokens": instructions + audio_in,
+                        "output_tokens": text_out + audio_out,
+                        "input_token_details": {
+                            "cached_tokens": cached,
+                            "text_tokens": instructions,
+                            "audio_tokens": audio_in,
+                            "cached_tokens_details": {"text_tokens": cached, "audio_tokens": 0},
+                        },
+                        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
                     },
                 },
             }

@@ -12,6 +12,8 @@ import pytest
 from harness.translate_server import FakeTranslate
 from harness.voicelive_server import FakeVoiceLive
 from tests.helpers import without_azure
+from translator.engines import pricing
+from translator.engines.events import TokensUsed
 
 
 async def check(server: FakeVoiceLive, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -233,7 +235,7 @@ async def test_check_runs_each_language_on_its_engine(tmp_path) -> None:
     async with FakeVoiceLive(transcript="Good morning everyone.") as server, FakeTranslate() as translate:
         extra = {"AZURE_OPENAI_ENDPOINT": translate.endpoint, "AZURE_OPENAI_API_KEY": translate.api_key}
         status, out, err = await check(
-            server, "--config", str(config), "--target", "es", "--target", "fr", env=extra
+            server, "--config", str(config), "--target", "es", "--target", "fr", "--hours", "2", env=extra
         )
         appended = [c.audio_ms for c in translate.connections]
     assert status == 0, out + err
@@ -246,6 +248,31 @@ async def test_check_runs_each_language_on_its_engine(tmp_path) -> None:
     assert "fr: ok  voicelive, handshake" in out and "translated into fr-FR: Good morning everyone." in out
     assert len(appended) == 1 and appended[0] >= 2000, "the utterance and its tail, on one session"
     assert translate.api_key not in out + err
+    # The cost of two hours: gpt-realtime-translate by the minute with its source captions ($0.034 +
+    # $0.017 a minute), Voice Live from what its translation was billed, 12 translations a minute.
+    lines = out.splitlines()
+    head = next(line for line in lines if line.startswith("cost at list prices:"))
+    assert "  es: ~$3.06 an hour on gpt-realtime-translate (realtime-translate)" in lines
+    fr_tokens = int(re.findall(r"fr: ok .*, (\d+) tokens", out)[0])
+    fr_hour = float(next(line for line in lines if line.startswith("  fr: ~$")).split("$")[1].split()[0])
+    # Every token priced between the cheapest rate (cached input, $0.40/M) and the dearest ($64/M).
+    assert fr_tokens * 0.40e-6 * 720 <= fr_hour <= fr_tokens * 64e-6 * 720
+    total = float(head.split("$")[1].split()[0])
+    assert abs(total - 2 * (3.06 + fr_hour)) < 0.02 and "for 2 language(s) over 2 h" in head
+    assert any("Voice Live Pro: gpt-realtime-2.1's list price" in line for line in lines)
+
+
+def test_a_language_hour_is_priced_by_kind_of_token() -> None:
+    billed = TokensUsed("es", 3500, text_in=500, cached_text_in=500, audio_in=1000, audio_out=2000)
+    hour = pricing.voicelive_hour("gpt-realtime", billed)
+    assert hour is not None and hour[0] == pytest.approx((500 * 0.40 + 1000 * 32 + 2000 * 64) / 1e6 * 720)
+    mini = pricing.voicelive_hour("gpt-realtime-mini", billed)
+    assert mini is not None and mini[0] == pytest.approx((500 * 0.06 + 1000 * 10 + 2000 * 20) / 1e6 * 720)
+    assert pricing.voicelive_hour("gpt-5-nano", billed) is None, "Lite: no list price to quote"
+    # A service that sends only the total: priced as audio input.
+    assert pricing.voicelive_hour("gpt-realtime", TokensUsed("es", 1000))[0] == pytest.approx(  # type: ignore[index]
+        1000 * 32 / 1e6 * 720
+    )
 
 
 async def test_check_names_a_transcription_model_that_is_not_deployed(tmp_path) -> None:

@@ -1,6 +1,6 @@
 """``translator check``: one short utterance in the speaker's language through each target
 language's Azure engine (Voice Live, or gpt-realtime-translate), timed, with what a minute of the
-talk would cost in tokens where the engine bills by token.
+talk would take of the token quota and what the talk would cost at list prices (`pricing`).
 
 The first command a user with Azure runs: it proves the endpoint, the credential, the model and
 each language's session configuration, and says in plain words what is wrong when something is.
@@ -25,7 +25,7 @@ from translator import processes
 from translator.audio import FRAME_BYTES, FRAME_MS
 from translator.audio.wav import read_wav
 from translator.config import RoomConfig, Settings
-from translator.engines import table
+from translator.engines import pricing, table
 from translator.engines.base import Engine
 from translator.engines.events import (
     AnyEngineEvent,
@@ -81,7 +81,7 @@ class LanguageCheck(msgspec.Struct):
     source_text: str = ""
     source_final: bool = False
     text: str = ""
-    tokens: int | None = None
+    billed: TokensUsed | None = None
     """What the translation was billed (instructions, glossary included, audio and answer)."""
     error: str = ""
 
@@ -92,10 +92,10 @@ class LanguageCheck(msgspec.Struct):
 
 
 async def check(
-    settings: Settings, timeout_s: float, progress: Callable[[str], None] = print
+    settings: Settings, timeout_s: float, hours: float = 1.0, progress: Callable[[str], None] = print
 ) -> list[LanguageCheck]:
     """Check every target language at once, each on its engine; each result arrives through
-    ``progress`` as it ends."""
+    ``progress`` as it ends, then the quota estimate and what ``hours`` of the talk would cost."""
     room = settings.room_configs()[0]
     engines = {code: table.engine_for(room, code) for code in settings.targets}
     if not all(spec.name in AZURE_ENGINES for spec in engines.values()):
@@ -116,6 +116,8 @@ async def check(
     )
     if line := estimate(list(results), settings.azure.tokens_per_minute):
         progress(line)
+    if lines := cost(list(results), room, hours):
+        progress("\n".join(lines))
     return list(results)
 
 
@@ -142,7 +144,7 @@ async def utterance(source: Language) -> tuple[bytes, str]:
 
 def estimate(results: list[LanguageCheck], quota: int) -> str:
     """A minute of the talk in tokens, from what each language's check was billed, against the quota."""
-    billed = [r.tokens for r in results if r.tokens]
+    billed = [r.billed.tokens for r in results if r.billed]
     if not billed:
         return ""
     per_minute = sum(billed) * TRANSLATIONS_PER_MINUTE
@@ -153,6 +155,46 @@ def estimate(results: list[LanguageCheck], quota: int) -> str:
     if per_minute > quota:
         return f"{line}: OVER the quota (fewer languages, a shorter glossary, or a higher limit)"
     return line
+
+
+def cost(results: list[LanguageCheck], room: RoomConfig, hours: float) -> list[str]:
+    """What ``hours`` of the talk would cost at list prices: the total, a line per language, and
+    the rates used (Voice Live from what the check's translation was billed, scaled to
+    `TRANSLATIONS_PER_MINUTE`; gpt-realtime-translate by the minute)."""
+    lines: list[str] = []
+    sources: dict[str, None] = {}
+    total, counted = 0.0, 0
+    for result in results:
+        model = _model(room, result.engine)
+        if result.engine == "realtime-translate":
+            priced = pricing.translate_hour(bool(room.translate.transcription_model))
+        elif result.billed is None:
+            continue
+        elif (voicelive := pricing.voicelive_hour(room.azure.model, result.billed)) is None:
+            lines.append(f"  {result.lang}: {model}: Voice Live Lite, which no list price here covers")
+            continue
+        else:
+            priced = voicelive
+        hour, source = priced
+        total, counted = total + hour * hours, counted + 1
+        sources[source] = None
+        lines.append(f"  {result.lang}: ~${hour:.2f} an hour on {model}")
+    if not counted:
+        return lines
+    head = f"cost at list prices: ~${total:.2f} for {counted} language(s) over {hours:g} h"
+    rates = [f"  rates: {source}" for source in sources]
+    return [
+        head,
+        *lines,
+        *rates,
+        "  (Azure's own prices and your agreement's: README, \"Azure in ten minutes\")",
+    ]
+
+
+def _sum(one: TokensUsed, other: TokensUsed) -> TokensUsed:
+    """Two responses' bills as one."""
+    fields = ("tokens", "text_in", "audio_in", "cached_text_in", "cached_audio_in", "text_out", "audio_out")
+    return TokensUsed(one.target, **{name: getattr(one, name) + getattr(other, name) for name in fields})
 
 
 def _model(room: RoomConfig, engine: str) -> str:
@@ -220,10 +262,10 @@ async def _await_translation(
         elif isinstance(event, SourceText) and event.final:
             result.source_text, result.source_final = event.text, True
         elif isinstance(event, TokensUsed):
-            result.tokens = (result.tokens or 0) + event.tokens
+            result.billed = event if result.billed is None else _sum(result.billed, event)
         elif isinstance(event, EngineFailure):
             result.error = event.message
-        if result.text and result.source_final and (result.tokens is not None or not tokens):
+        if result.text and result.source_final and (result.billed is not None or not tokens):
             return
 
 
@@ -232,7 +274,7 @@ def _line(result: LanguageCheck) -> str:
         return f"{result.lang}: FAILED: {result.error or 'no translation came back'}"
     audio = "no audio" if result.first_audio_s is None else f"first audio {result.first_audio_s:.2f} s"
     heard = result.source_text or "(warning: not transcribed: listeners would get no source captions)"
-    tokens = "" if result.tokens is None else f", {result.tokens} tokens"
+    tokens = "" if result.billed is None else f", {result.billed.tokens} tokens"
     return (
         f"{result.lang}: ok  {result.engine}, handshake {result.handshake_s:.2f} s, {audio}, "
         f"final caption {result.caption_s:.2f} s after the speech ended{tokens}\n"

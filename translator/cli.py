@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--target", dest="targets", action="append", metavar="LANG")
     check.add_argument("--timeout", type=float, default=30.0, help="seconds per language (default 30)")
     check.add_argument(
+        "--hours", type=_hours, default=1.0, help="how long the talk runs, for the cost estimate (default 1)"
+    )
+    check.add_argument(
         "--probe",
         action="store_true",
         help="run the experiments that settle what the docs leave open, on each Azure engine configured; "
@@ -174,6 +177,16 @@ def _port(value: str) -> int:
         return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+
+
+def _hours(value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = 0.0
+    if not 0 < hours <= 24 * 7:
+        raise argparse.ArgumentTypeError(f"not a number of hours between 0 and 168: {value!r}")
+    return hours
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,7 +286,7 @@ def _check(args: argparse.Namespace) -> int:
 
         asyncio.run(run_probe())
         return 0
-    results = asyncio.run(check(settings, args.timeout))
+    results = asyncio.run(check(settings, args.timeout, args.hours))
     return 0 if all(r.ok for r in results) else EXIT_FAILURE
 
 

@@ -75,9 +75,18 @@ class TurnDone(EngineEvent, frozen=True, tag="turn_done"):
 
 
 class TokensUsed(EngineEvent, frozen=True, tag="tokens_used"):
-    """What one translation was billed, in tokens (its input, the instructions included, and output)."""
+    """What one translation was billed, in tokens (its input, the instructions included, and output),
+    and by kind where the service says (``usage.input_token_details``, ``output_token_details``)."""
 
     tokens: int
+    text_in: int = 0
+    """Text input (the instructions), the cached part included."""
+    audio_in: int = 0
+    """Audio input (the turn), the cached part included."""
+    cached_text_in: int = 0
+    cached_audio_in: int = 0
+    text_out: int = 0
+    audio_out: int = 0
 
 
 SessionStateName = Literal["connecting", "ready", "reconnecting", "failed", "closed"]

@@ -376,7 +376,7 @@ class Connection:
         if group is None:
             return
         if (usage := getattr(response, "usage", None)) is not None and usage.get("total_tokens"):
-            self._emit(TokensUsed(self.code, int(usage["total_tokens"])))
+            self._emit(_billed(self.code, usage))
         status = str(getattr(response.status, "value", response.status))
         details = response.status_details or {}
         error = details.get("error") or {}
@@ -504,3 +504,20 @@ async def _close_abandoned(exc: BaseException) -> None:
                     await value.close()
             trace = trace.tb_next
         error = error.__cause__ or error.__context__
+
+
+def _billed(code: str, usage: Any) -> TokensUsed:
+    """A response's ``usage``, by kind where it says (a service may send only the totals)."""
+    given = usage.get("input_token_details") or {}
+    cached = given.get("cached_tokens_details") or {}
+    made = usage.get("output_token_details") or {}
+    return TokensUsed(
+        code,
+        int(usage["total_tokens"]),
+        text_in=int(given.get("text_tokens") or 0),
+        audio_in=int(given.get("audio_tokens") or 0),
+        cached_text_in=int(cached.get("text_tokens") or 0),
+        cached_audio_in=int(cached.get("audio_tokens") or 0),
+        text_out=int(made.get("text_tokens") or 0),
+        audio_out=int(made.get("audio_tokens") or 0),
+    )
