@@ -67,6 +67,14 @@ function cell(row, text, className) {
   if (className) td.className = className;
 }
 
+// On a phone a table's rows are cards (console.css): each cell says which column it is.
+function labelCells(table) {
+  const titles = [...table.tHead.rows[0].cells].map((th) => th.textContent);
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((td, index) => { td.dataset.label = titles[index] ?? ""; });
+  }
+}
+
 // The operator listens to one language at a time from the console, as the audience hears it (its
 // connection is the console's: not counted as a listener).
 const [monitorCodec] = await preferredCodec();
@@ -163,15 +171,17 @@ function renderStatus(status) {
     tone.textContent = "Test tone";
     tone.setAttribute("aria-label", `Send a test tone to ${lang.native}`);
     tone.addEventListener("click", () => send("POST", path(`/languages/${encodeURIComponent(lang.code)}/tone`)));
-    row.insertCell().append(hear, " ", tone);
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "Remove";
     remove.setAttribute("aria-label", `Remove ${lang.native}`);
     remove.disabled = status.languages.length === 1;
     remove.addEventListener("click", () => removeLanguage(lang));
-    row.insertCell().append(remove);
+    const actions = row.insertCell();
+    actions.className = "actions";
+    actions.append(hear, tone, remove);
   }
+  labelCells($("languages"));
   const addable = $("addable");
   const chosen = addable.value;
   addable.replaceChildren(...status.addable.map((l) => new Option(`${l.native} (${l.name})`, l.code)));
@@ -311,6 +321,7 @@ function renderRooms(rooms) {
     toggle.addEventListener("click", () => startOrStop(room, running ? "stop" : "start"));
     row.insertCell().append(toggle);
   }
+  labelCells($("rooms"));
 }
 
 function showRoomError(message) {
@@ -513,6 +524,7 @@ function renderGlossary() {
     remove.addEventListener("click", () => { glossaryRows.splice(index, 1); renderGlossary(); });
     tr.insertCell().append(remove);
   });
+  labelCells($("glossary"));
 }
 
 $("add-term").addEventListener("click", () => {

@@ -417,6 +417,45 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
     await page.close()
 
 
+OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const outside = [...document.querySelectorAll("#console button, #console select, #console input")]
+    .filter((e) => e.getClientRects().length)
+    .filter((e) => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > width + 0.5; })
+    .map((e) => `${e.getAttribute("aria-label") || e.textContent || e.id} at ${Math.round(e.getBoundingClientRect().right)}`);
+  return {scroll: document.documentElement.scrollWidth - width, outside};
+}"""
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1280x800", "phone"])
+async def test_the_console_fits_a_laptop_and_a_phone(browser: Browser, server: LiveServer, size: dict) -> None:
+    page = await browser.new_page(viewport=size)  # type: ignore[arg-type]
+    base = f"http://127.0.0.1:{server.port}"
+    # Before sign-in the form alone: none of the console's empty tables under it.
+    await page.goto(f"{base}/console")
+    await expect(page.locator("#sign-in")).to_be_visible()
+    await expect(page.locator("#console")).to_be_hidden()
+    assert await page.evaluate("document.getElementById('console').getBoundingClientRect().height") == 0
+    await page.fill("#token", server.rooms.operator_token)
+    await page.click("#sign-in button")
+    await expect(page.locator('#languages tr[data-lang="fr"] td').nth(2)).to_have_text("ready")
+    # Listening changes the button to "Stop listening": still every control in view, nothing to
+    # scroll sideways (the operator's Remove button included).
+    await page.get_by_role("button", name="Listen to Français").click()
+    await expect(page.get_by_role("button", name="Listen to Français")).to_have_text("Stop listening")
+    for lang in ("es", "fr"):
+        await expect(page.get_by_role("button", name=f"Remove {LANGUAGES[lang].native}")).to_be_visible()
+    fit = await page.evaluate(OVERFLOW)
+    assert fit == {"scroll": 0, "outside": []}, fit
+    # On a phone each language is a card: its name, state and figures read without a table.
+    if size == PHONE:
+        row = page.locator('#languages tr[data-lang="fr"]')
+        assert (await row.bounding_box() or {}).get("width", 999) <= size["width"]
+        await expect(row.locator("td").nth(2)).to_have_attribute("data-label", "State")
+    await page.get_by_role("button", name="Listen to Français").click()
+    await page.close()
+
+
 async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pauses(
     browser: Browser, server: LiveServer, voicelive: FakeVoiceLive
 ) -> None:
