@@ -422,13 +422,15 @@ OVERFLOW = """() => {
   const outside = [...document.querySelectorAll("#console button, #console select, #console input")]
     .filter((e) => e.getClientRects().length)
     .filter((e) => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > width + 0.5; })
-    .map((e) => `${e.getAttribute("aria-label") || e.textContent || e.id} at ${Math.round(e.getBoundingClientRect().right)}`);
+    .map((e) => `${e.getAttribute("aria-label") || e.textContent || e.id} at ${e.getBoundingClientRect().right}`);
   return {scroll: document.documentElement.scrollWidth - width, outside};
 }"""
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1280x800", "phone"])
-async def test_the_console_fits_a_laptop_and_a_phone(browser: Browser, server: LiveServer, size: dict) -> None:
+async def test_the_console_fits_a_laptop_and_a_phone(
+    browser: Browser, server: LiveServer, size: dict
+) -> None:
     page = await browser.new_page(viewport=size)  # type: ignore[arg-type]
     base = f"http://127.0.0.1:{server.port}"
     # Before sign-in the form alone: none of the console's empty tables under it.
