@@ -422,7 +422,7 @@ OVERFLOW = """() => {
   const outside = [...document.querySelectorAll("#console button, #console select, #console input")]
     .filter((e) => e.getClientRects().length)
     .filter((e) => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > width + 0.5; })
-    .map((e) => `${e.getAttribute("aria-label") || e.textContent || e.id} at ${e.getBoundingClientRect().right}`);
+    .map((e) => `${e.getAttribute("aria-label") || e.textContent} at ${e.getBoundingClientRect().right}`);
   return {scroll: document.documentElement.scrollWidth - width, outside};
 }"""
 
