@@ -42,6 +42,7 @@ async def test_a_talk_is_kept_and_exported_with_its_captions_times(talk: Path, t
         assert len([c for c in read_transcript(tmp_path, talk_id).captions if c.lang == "es"]) == 2
         async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
             listed = (await client.get("/api/transcripts")).json()
+            said = await client.get(listed[0]["exports"]["original"]["srt"])
             srt, vtt, txt = [
                 await client.get(f"/api/transcripts/{talk_id}/es", params={"format": fmt})
                 for fmt in ("srt", "vtt", "txt")
@@ -51,7 +52,10 @@ async def test_a_talk_is_kept_and_exported_with_its_captions_times(talk: Path, t
             # Without the operator token.
             refused = await client.get(f"/api/transcripts/{talk_id}/es", headers={"Authorization": ""})
     finals = list(received.finals().values())
-    assert listed[0]["id"] == talk_id and set(listed[0]["exports"]) == {"es", "fr"}
+    # What was said first, then the languages; marked as the talk still running.
+    assert listed[0]["id"] == talk_id and list(listed[0]["exports"]) == ["original", "es", "fr"]
+    assert listed[0]["running"] is True
+    assert [s.text for s in pysrt.from_string(said.text)][:2] == [f["source_text"] for f in finals][:2]
     assert srt.headers["content-disposition"] == f'attachment; filename="{talk_id}-es.srt"'
     subtitles = pysrt.from_string(srt.text)
     assert [s.text for s in subtitles] == [f["text"] for f in finals]

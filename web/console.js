@@ -277,11 +277,17 @@ async function renderTalks() {
   $("talks").replaceChildren(...talks.map((talk) => {
     const item = document.createElement("li");
     item.append(`${talk.id} · ${talk.event_name} · `);
+    if (talk.running) {
+      const now = document.createElement("strong");
+      now.className = "running";
+      now.textContent = "running now (exports so far)";
+      item.append(now, " · ");
+    }
     for (const [lang, formats] of Object.entries(talk.exports)) {
       for (const [format, url] of Object.entries(formats)) {
         const link = document.createElement("a");
         link.href = url;
-        link.textContent = `${lang}.${format}`;
+        link.textContent = `${lang === "original" ? "Original" : lang}.${format}`;
         link.addEventListener("click", (event) => { event.preventDefault(); download(url, `${talk.id}.${lang}.${format}`); });
         item.append(link, " ");
       }

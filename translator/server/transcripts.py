@@ -19,10 +19,11 @@ from litestar.exceptions import InternalServerException, NotFoundException, Serv
 from litestar.response import File
 
 from translator import processes
+from translator.languages import FLOOR
 from translator.outputs.bundle import bundle
 from translator.printable import printable
 from translator.server.operator import require_operator
-from translator.server.rooms import Rooms, room_or_404
+from translator.server.rooms import Room, Rooms, room_or_404
 from translator.transcripts.export import EXIT_UNKNOWN, FORMATS, MEDIA_TYPES
 from translator.transcripts.store import (
     TranscriptError,
@@ -47,6 +48,8 @@ class TranscriptSummary(msgspec.Struct, frozen=True):
     """Per language code, per format (srt, vtt, txt), the export's URL."""
     bundle: str
     """The take-home bundle's URL: everything of the talk in one ZIP."""
+    running: bool = False
+    """The talk is still being given (its exports so far)."""
 
 
 @get(
@@ -58,10 +61,17 @@ def transcripts(state: State, room: str | None = None) -> list[TranscriptSummary
     if room is not None:
         room_or_404(rooms, room)
     directory = transcripts_directory(rooms.settings.transcripts)
+    running = {
+        writer.talk
+        for each in rooms.rooms.values()
+        if isinstance(each, Room) and each.pipeline is not None and (writer := each.pipeline.transcript)
+    }
     result = []
     for header in list_transcripts(directory, room):
-        # The languages offered at the start, and those added during the talk that have captions.
-        languages = sorted(set(header.targets) | set(read_transcript(directory, header.id).languages()))
+        # What was said, the languages offered at the start, and those added during the talk that
+        # have captions.
+        added = set(read_transcript(directory, header.id).languages()) - set(header.targets)
+        languages = [FLOOR, *header.targets, *sorted(added)]
         exports: dict[str, dict[str, str]] = {
             lang: {fmt: f"/api/transcripts/{header.id}/{lang}?format={fmt}" for fmt in FORMATS}
             for lang in languages
@@ -74,6 +84,7 @@ def transcripts(state: State, room: str | None = None) -> list[TranscriptSummary
                 header.event_name,
                 exports,
                 f"/api/bundles/{header.id}",
+                header.id in running,
             )
         )
     return result

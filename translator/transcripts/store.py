@@ -154,6 +154,11 @@ class TranscriptWriter:
         self.dropped = 0
         """Captions lost because the queue was full while writes failed."""
 
+    @property
+    def talk(self) -> str | None:
+        """The id of the talk being written, once its first line is."""
+        return None if self._path is None else self._path.stem
+
     @staticmethod
     def talk_id(started_at_ms: int) -> str:
         return time.strftime("%Y%m%d-%H%M%S", time.localtime(started_at_ms / 1000))
