@@ -398,8 +398,9 @@ async def test_the_operator_console_shows_each_language_and_mutes_the_input(
     await expect(page.locator("#urls")).to_contain_text(f"{base}/overlay?lang=fr")
     await expect(page.locator("#talks a", has_text="es.srt")).to_be_visible(timeout=15_000)
     # The talk being given is marked, and what was said is there to take too.
-    await expect(page.locator("#talks li").first.locator(".running")).to_have_text("running now (exports so far)")
-    await expect(page.locator("#talks li").first.locator("a", has_text="Original.srt")).to_be_visible()
+    newest = page.locator("#talks li").first
+    await expect(newest.locator(".running")).to_have_text("running now (exports so far)")
+    await expect(newest.locator("a", has_text="Original.srt")).to_be_visible()
     link = page.locator("#talks a", has_text="es.srt")
     assert token not in (await link.get_attribute("href") or ""), "an export link never carries the token"
     async with page.expect_download() as downloading:
