@@ -98,6 +98,7 @@ function applyStrings() {
   $("original-label").textContent = t(here, "original");
   $("ducking-label").textContent = t(here, "ducking");
   $("screen-off-label").textContent = t(here, "screenOff");
+  $("radio-state").textContent = t(here, "buffering");
   $("delay-label").textContent = t(here, "delay");
   $("ai-label").textContent = t(here, "ai");
   $("ai-label").hidden = lang === FLOOR;
@@ -235,6 +236,10 @@ $("play").addEventListener("click", async () => {
 // Chosen by the listener: a page cannot start it by itself once hidden (playback needs a tap).
 const radio = $("radio");
 const onRadio = () => $("screen-off").checked;
+// The element buffers seconds of the stream before it sounds: say so rather than seem broken.
+const buffering = (shown) => { $("radio-state").hidden = !shown; };
+radio.addEventListener("playing", () => buffering(false));
+radio.addEventListener("waiting", () => buffering(Boolean(radio.getAttribute("src"))));
 
 function streamUrl() {
   const kind = radio.canPlayType('audio/ogg; codecs="opus"') ? "ogg" : "mp3";
@@ -255,6 +260,7 @@ async function startListening() {
     return;
   }
   radio.src = streamUrl(); // from live, every time
+  buffering(true);
   radio.volume = Number($("volume").value);
   await radio.play().catch(() => {});
   if ("mediaSession" in navigator) {
@@ -269,6 +275,7 @@ async function startListening() {
 }
 
 async function stopListening() {
+  buffering(false);
   if (radio.getAttribute("src")) { radio.pause(); radio.removeAttribute("src"); radio.load(); }
   await player.stop();
 }

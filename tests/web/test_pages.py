@@ -960,7 +960,12 @@ async def test_with_the_screen_off_the_stream_keeps_playing_while_the_page_is_fr
     await page.goto(f"http://venue.test:{server.port}/?lang=es")
     await page.get_by_role("checkbox", name="Seguir con la pantalla apagada").check()
     await page.locator("#play").click()
+    # Until the stream sounds, the listener is told it is starting, in the page's language.
+    starting = page.locator("#radio-state")
+    await expect(starting).to_have_text("Iniciando… la emisión tarda unos segundos")
+    assert await page.evaluate("document.getElementById('radio').currentTime") == 0
     await page.wait_for_function("() => window.__listenerStats.radio.time > 1", timeout=30_000)
+    await expect(starting).to_be_hidden()
     session = await page.context.new_cdp_session(page)
     title = await page.evaluate("navigator.mediaSession.metadata.title")
     assert title == "Español", "the lock screen names the language"
