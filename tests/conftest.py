@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -7,6 +9,10 @@ import pytest
 
 from harness.live import talk_wav
 from harness.voicelive_server import FakeVoiceLive
+
+# What the service keeps on a machine (the operator token, YouTube's caption counters), kept apart
+# for each test process and its children: never the home folder of the machine the tests run on.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="translator-state-")
 
 
 @pytest.fixture(scope="session")

@@ -210,7 +210,8 @@ function renderStatus(status) {
 }
 
 // "Recording: writing (12.4 MB)", "HLS: stopped: No space left on device".
-const OUTPUT_NAMES = { hls: "HLS", recording: "Recording", zoom: "Zoom captions", youtube: "YouTube captions", push: "Stream" };
+const OUTPUT_NAMES = { hls: "HLS", recording: "Recording", zoom: "Zoom captions", youtube: "YouTube captions",
+                       push: "Pushed stream", stream: "HTTP streams", sse: "Caption events (SSE)" };
 
 function outputWords(output) {
   const name = OUTPUT_NAMES[output.name] || output.name;

@@ -93,14 +93,43 @@ async def test_zoom_and_youtube_take_every_final_caption_in_order_once_after_ref
         assert round(at.timestamp() * 1000) == started + caption["start_ms"]
     # The operator saw the refusal and then the delivery; nobody saw an address's secret part.
     assert all("answered 4" in o["detail"] or "answered 5" in o["detail"] for o in retrying(refusing))
-    assert {(o["name"], o["lang"], o["state"]) for o in sent} == {
+    posted = [o for o in sent if o["name"] in ("zoom", "youtube")]
+    assert {(o["name"], o["lang"], o["state"]) for o in posted} == {
         ("zoom", "es", "sending"),
         ("youtube", "fr", "sending"),
     }
-    assert all(f"{len(es) if o['name'] == 'zoom' else len(fr)} sent, 0 waiting" in o["detail"] for o in sent)
+    for output in posted:
+        count = len(es) if output["name"] == "zoom" else len(fr)
+        assert f"{count} sent, 0 waiting" in output["detail"]
     assert 'translator_output_working{lang="es",output="zoom",room="main"} 1.0' in metrics
     shown = f"{refusing} {sent} {metrics} {caplog.text}"
     assert "retrying" in caplog.text and not any(secret in shown for secret in SECRETS)
+
+
+async def test_a_restarted_service_goes_on_numbering_youtube_captions(tmp_path: Path) -> None:
+    """YouTube wants each caption numbered one more than the last it took, and cannot be asked
+    which that was: a service restarted during the stream goes on from where it stopped."""
+    talk = three_turns(tmp_path / "talk.wav")
+    async with CaptionReceivers() as receivers, FakeVoiceLive(transcribe=tone_names) as voicelive:
+        settings = load_settings(
+            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "captions-key"},
+            overrides={
+                "targets": ["fr"],
+                "azure.model": "gpt-4.1",
+                "outputs.hls.enabled": False,
+                "outputs.recordings.enabled": False,
+                "outputs.youtube": {"fr": receivers.youtube_url},
+            },
+        )
+        taken = []
+        for _ in range(2):  # the service, then the service started again
+            async with live_server(settings, WavSource(talk)) as server:
+                heard = await listen(f"{server.ws}/ws/listen/fr", every_tone_final, within_s=60)
+                finals = len(heard.finals())
+                await until(lambda: len(receivers.youtube) == len(taken) + finals, 40)  # noqa: B023
+            taken = list(receivers.youtube)
+    assert [t.seq for t in taken] == list(range(1, len(taken) + 1)) and len(taken) >= 4
+    assert receivers.wrong == []
 
 
 def test_a_caption_address_is_checked_and_never_echoed(tmp_path: Path) -> None:

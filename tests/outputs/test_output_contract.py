@@ -1,23 +1,30 @@
 """One contract for every output of the table (`translator/outputs/table.py`), each with a real
-receiver (its folder, the caption services' endpoints, ffmpeg as an RTMP server):
+receiver (its folder, the caption services' endpoints, ffmpeg as an RTMP server, a player decoding
+the HTTP stream, an EventSource's reading of the caption events):
 
 - it starts with the room and follows the talk; its language removed and offered again during the
   talk, it follows it again; the server stops within its bound, the output with it;
 - an output that cannot deliver (a folder that cannot be made, a service that refuses, an address
-  nobody answers) says so, and nobody else notices: every listener hears the talk.
+  nobody answers, a client that stops reading) says so, and nobody else notices: every listener
+  hears the talk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import shutil
+import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import httpx
+import numpy as np
 import pytest
 
 from harness.caption_services import CaptionReceivers
@@ -27,9 +34,15 @@ from tests.helpers import rtmp_receiver, three_turns, until
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.outputs.table import OUTPUTS
+from translator.server import slow_clients
+from translator.talk.state import OutputStatus
+from translator.tasks import cancel_and_wait
 
 STOP_BOUND_S = 15.0
 """The server's stop, every output's included (`stopping.py` gives the service 10 s after a signal)."""
+
+
+WORKING = ("writing", "sending", "serving")
 
 
 @dataclass
@@ -38,6 +51,62 @@ class Receiver:
 
     settings: dict[str, object]
     delivered: Callable[[], float]
+    reader: Callable[[LiveServer], Awaitable[None]] | None = None
+    """For an output that serves: its client, run while the server does."""
+    failed: Callable[[OutputStatus], bool] = lambda status: status.state in ("stopped", "retrying")
+    """What the output says when it cannot deliver."""
+
+
+def stream_sound(url: str, heard: list[float], stop: threading.Event) -> None:
+    """In a thread, as a player would: the Ogg/Opus stream decoded by FFmpeg (PyAV), the seconds of
+    sound in it added to ``heard``; opened again whenever it ends (the language removed and offered
+    again) until ``stop``."""
+    while not stop.is_set():
+        try:
+            with av.open(url, format="ogg", timeout=5) as container:
+                for frame in container.decode(audio=0):
+                    samples = frame.to_ndarray()
+                    if float(np.sqrt(np.mean(samples.astype(np.float32) ** 2))) > 0.01:
+                        heard[0] += frame.samples / frame.sample_rate
+                    if stop.is_set():
+                        return
+        except (av.error.FFmpegError, OSError):
+            pass
+        stop.wait(0.3)
+
+
+async def read_stream(url: str, heard: list[float]) -> None:
+    stop = threading.Event()
+    try:
+        await asyncio.to_thread(stream_sound, url, heard, stop)
+    finally:
+        stop.set()  # the thread ends at its next frame, or when FFmpeg's read times out
+
+
+async def read_events(url: str, finals: list[float]) -> None:
+    """An ``EventSource``'s reading: the final captions counted, connected again when it ends."""
+    async with httpx.AsyncClient(timeout=None) as client:
+        while True:
+            async with client.stream("GET", url) as events:
+                async for line in events.aiter_lines():
+                    if line.startswith("data: ") and json.loads(line[6:]).get("final"):
+                        finals[0] += 1
+            await asyncio.sleep(0.3)
+
+
+async def stalled_client(port: int, path: str) -> None:
+    """A client that asks for ``path`` and never reads: its window fills, the server's send queue
+    grows."""
+    loop = asyncio.get_running_loop()
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+    stalled.setblocking(False)
+    try:
+        await loop.sock_connect(stalled, ("127.0.0.1", port))
+        await loop.sock_sendall(stalled, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await asyncio.Event().wait()
+    finally:
+        stalled.close()
 
 
 def folder_bytes(folder: Path, pattern: str) -> Callable[[], float]:
@@ -81,6 +150,27 @@ async def receiver(kind: str, tmp_path: Path, working: bool) -> AsyncIterator[Re
             if platform is not None and platform.returncode is None:
                 platform.kill()
                 await platform.wait()
+    elif kind in ("stream", "sse"):
+        path = "/stream/es.ogg" if kind == "stream" else "/sse/captions/es"
+        got = [0.0]
+        if working:
+
+            async def reader(server: LiveServer) -> None:
+                follow = read_stream if kind == "stream" else read_events
+                await follow(f"{server.url}{path}", got)
+
+            yield Receiver(off, lambda: got[0], reader)
+        else:
+            # Behind by anything for a second: closed (the rule's bounds, small enough for a test).
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(slow_clients, "BEHIND_BYTES", 0)
+                patch.setattr(slow_clients, "STALL_S", 1.0)
+                yield Receiver(
+                    off,
+                    lambda: got[0],
+                    lambda server: stalled_client(server.port, path),
+                    lambda status: "dropped" in status.detail or "let go" in status.detail,
+                )
     else:
         raise AssertionError(f"the output {kind!r} of the table has no case in the contract suite")
 
@@ -126,6 +216,9 @@ async def served(kind: str, tmp_path: Path, *, working: bool, loop: bool) -> Asy
         server = await stack.enter_async_context(
             live_server(settings, WavSource(talk, loop=loop), outputs=True)
         )
+        if destination.reader is not None:
+            reading = asyncio.create_task(destination.reader(server))
+            stack.push_async_callback(cancel_and_wait, reading)
         yield Served(destination, server, stack.aclose)
 
 
@@ -138,14 +231,14 @@ async def test_an_output_follows_the_talk_and_its_language_and_stops_within_its_
         async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
             output = the_output(server, kind)
             await until(lambda: delivered() > 0, 40)
-            assert output.status().state in ("writing", "sending"), output.status()
+            assert output.status().state in WORKING, output.status()
             # Spanish removed and offered again during the talk: the output follows it again.
             assert (await client.delete("/api/languages/es")).status_code == 200
             before = delivered()
             assert (await client.post("/api/languages", json={"code": "es"})).status_code == 201
             await listen(f"{server.ws}/ws/listen/es", lambda r: len(r.finals()) >= 1, within_s=40)
             await until(lambda: delivered() > before, 40)
-            assert output.status().state in ("writing", "sending"), output.status()
+            assert output.status().state in WORKING, output.status()
         async with asyncio.timeout(STOP_BOUND_S):
             await room.stop()
 
@@ -161,7 +254,7 @@ async def test_an_output_that_cannot_deliver_says_so_and_nobody_else_notices(
             listen(f"{server.ws}/ws/listen/fr", every_tone_final, within_s=60),
         )
         output = the_output(server, kind)
-        await until(lambda: output.status().state in ("stopped", "retrying"), 30)
+        await until(lambda: room.destination.failed(output.status()), 30)
     assert output.status().detail, "it says why"
     for received in (in_spanish, in_french):
         assert all(share >= 0.99 for share in received.audio_shares().values())

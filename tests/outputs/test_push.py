@@ -18,6 +18,7 @@ from harness.voicelive_server import FakeVoiceLive, tone_names
 from tests.helpers import rtmp_receiver, spans, three_turns, until
 from translator.audio.wav import WavSource
 from translator.config import load_settings
+from translator.outputs.push import LanguagePush
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs Debian's ffmpeg")
 
@@ -67,7 +68,7 @@ async def test_a_language_is_pushed_as_a_stream_once_its_server_answers(
                     await asyncio.sleep(0.1)
             platform = await rtmp_receiver(address, received)
             try:
-                pushed = server.rooms.outputs["main"][0]
+                pushed = server.rooms.output("main", LanguagePush)
                 # Eight seconds of the talk, then the server stops and the push ends its stream.
                 await until(lambda: pushed.status().state == "sending" and pushed.sent_s >= 8, 40)
                 sending = await push()

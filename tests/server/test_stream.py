@@ -17,8 +17,9 @@ from harness.voicelive_server import FakeVoiceLive, tone_names
 from tests.helpers import three_turns
 from translator.audio.wav import WavSource
 from translator.config import RoomConfig, Settings, load_settings
+from translator.outputs import http_stream
+from translator.outputs.http_stream import HttpStreams
 from translator.outputs.playout import Programme
-from translator.server import stream
 from translator.talk.room import Room
 
 REPLIES = (0.6, 1.2, 0.8)
@@ -83,7 +84,7 @@ async def test_the_stream_plays_every_utterance_whole_in_order_in_real_time(
                 samples, rate, took = await reading
                 unknown = await client.get("/stream/xx.ogg")
             # The last client gone, nothing plays for nobody.
-            assert not server.rooms.broadcasts
+            assert not server.rooms.output("main", HttpStreams).broadcasts
     assert counted == 1
     assert unknown.status_code == 404 and "es.ogg" in unknown.json()["detail"]
     # Continuous and paced: 9 s of audio took about 9 s to arrive (Ogg pages of 100 ms; a player
@@ -101,15 +102,15 @@ async def test_a_client_that_takes_the_stream_slower_than_it_plays_is_dropped_an
 ) -> None:
     """The rule on its own, on a real hub and broadcast: what a client leaves unsent is bounded (a
     connection that stops reading stops taking pages once its buffers are full)."""
-    monkeypatch.setattr(stream, "MAX_CLIENT_BACKLOG", 2_000)
+    monkeypatch.setattr(http_stream, "MAX_CLIENT_BACKLOG", 2_000)
     room = Room(RoomConfig(targets=["es"]), Settings())
     hub = room.hub
     programme = Programme(room)
     programme.start()
-    broadcast = stream.Broadcast(programme, "es", "ogg")
-    broadcast.start()
+    streams = HttpStreams(programme)
+    streams.start()
     try:
-        reader, stuck = broadcast.join(), broadcast.join()
+        (broadcast, reader), (_, stuck) = streams.join("es", "ogg"), streams.join("es", "ogg")
         assert hub.channels["es"].audience == 2, "HTTP listeners are the audience"
         got = 0
         async with asyncio.timeout(10):
@@ -119,12 +120,18 @@ async def test_a_client_that_takes_the_stream_slower_than_it_plays_is_dropped_an
                 broadcast.sent(reader, data)
                 got += len(data)
         assert reader in broadcast.clients and hub.channels["es"].audience == 1
-        # The stuck one's stream ends; the reader's goes on.
+        # The stuck one's stream ends; the reader's goes on; the operator is told.
         pending = [stuck.get_nowait() for _ in range(stuck.qsize())]
         assert pending[-1] is None
         async with asyncio.timeout(2):
             assert await reader.get()
+        status = streams.status()
+        assert (status.state, status.detail) == (
+            "serving",
+            "es.ogg 1; 1 dropped for taking it slower than it plays",
+        )
     finally:
-        broadcast.stop()
+        await streams.stop()
         await programme.stop()
     assert got > 2_000
+    assert streams.status().state == "off" and not broadcast.clients

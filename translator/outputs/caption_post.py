@@ -49,6 +49,10 @@ class CaptionService(Protocol):
         server goes on numbering after it."""
         ...
 
+    async def taken(self, url: str, seq: int) -> None:
+        """The service took the ``seq``-th caption (for a service that cannot be asked `last_seq`)."""
+        ...
+
 
 class CaptionPoster:
     """One language's final captions, POSTed to one service at one address while the server runs."""
@@ -115,6 +119,7 @@ class CaptionPoster:
                 await self._deliver(client, self._seq, self._waiting[0])
                 self._waiting.popleft()
                 self.sent += 1
+                await self.service.taken(self._url, self._seq)
 
     async def _deliver(self, client: httpx.AsyncClient, seq: int, caption: Caption) -> None:
         """POST ``caption`` as the ``seq``-th until the service takes it, waiting longer each time."""

@@ -5,17 +5,28 @@ Each POST carries ``seq`` (one more for each new caption, the same for a retry) 
 body of a UTC time and the caption's text, ``<br>`` for a line break (YouTube's "Closed Captions
 over HTTP for YouTube Live Streams"). The time is when its speech began: YouTube shows the caption
 over the video of that moment, however late the caption comes.
+
+YouTube cannot be asked for the last ``seq`` it took, and wants one more than it: the last one
+taken from each address is kept on this machine (`state_files`), so that a restarted service goes
+on counting where it stopped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import httpx
 
 from translator.messages import Caption
+from translator.state_files import state_directory
+
+log = logging.getLogger(__name__)
 
 PLAIN_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -45,5 +56,36 @@ class YoutubeCaptions:
         )
 
     async def last_seq(self, client: httpx.AsyncClient, url: str) -> int:
-        """YouTube does not say: every start numbers from 1 (a new stream's URL begins there)."""
+        """The last ``seq`` this machine saw YouTube take from ``url`` (0: none yet)."""
+        return await asyncio.to_thread(_read_seq, seq_file(url))
+
+    async def taken(self, url: str, seq: int) -> None:
+        """YouTube took the ``seq``-th caption: kept for a restart."""
+        await asyncio.to_thread(_write_seq, seq_file(url), seq)
+
+
+def seq_file(url: str) -> Path:
+    """Where the last ``seq`` taken from ``url`` is kept, named by a hash of the address (a secret)."""
+    return state_directory() / "youtube-seq" / hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def _read_seq(path: Path) -> int:
+    try:
+        return int(path.read_text())
+    except FileNotFoundError:
         return 0
+    except (OSError, ValueError) as exc:
+        log.warning("YouTube captions: cannot read the last caption number (%s): numbering from 1", exc)
+        return 0
+
+
+def _write_seq(path: Path, seq: int) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = path.with_suffix(".new")
+        written.write_text(str(seq))
+        written.replace(path)  # whole or not at all
+    except OSError as exc:
+        log.warning(
+            "YouTube captions: cannot keep the last caption number (%s): a restart numbers from 1", exc
+        )

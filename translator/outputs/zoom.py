@@ -44,3 +44,6 @@ class ZoomCaptions:
         response.raise_for_status()
         text = response.text.strip()
         return int(text) if text.isdigit() else 0
+
+    async def taken(self, url: str, seq: int) -> None:
+        """Nothing to keep: the meeting is asked (`last_seq`)."""

@@ -233,9 +233,6 @@ def _played(stack: AsyncExitStack, rooms: dict[str, Room | RemoteRoom], settings
         programmes[room.id] = programme = Programme(room)
         programme.start()
         stack.push_async_callback(programme.stop)
-        outputs[room.id] = []
-        if not isinstance(room, Room):
-            continue
         outputs[room.id] = outputs_for(Place(room, programme, settings))
         for output in outputs[room.id]:
             output.start()

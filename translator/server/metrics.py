@@ -182,14 +182,15 @@ class _RoomsCollector(Collector):
         yield from (failing, pending, dropped, malformed)
         working = GaugeMetricFamily(
             "translator_output_working",
-            "1 while an output writes or sends, 0 while it retries or has stopped (the console says why)",
+            "1 while an output works (writes, sends, serves, or waits for a talk or a client), 0 while it "
+            "retries or has stopped (the console says why)",
             labels=["room", "output", "lang"],
         )
         for room_id, outputs in self.rooms.outputs.items():
             for output in outputs:
                 status = output.status()
                 working.add_metric(
-                    [room_id, status.name, status.lang], status.state in ("writing", "sending")
+                    [room_id, status.name, status.lang], status.state not in ("retrying", "stopped")
                 )
         yield working
         yield CounterMetricFamily(

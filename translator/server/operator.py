@@ -25,6 +25,7 @@ from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from translator.config import MIN_TOKEN_CHARS, Settings
 from translator.errors import ConfigError
 from translator.server.limits import address_key
+from translator.state_files import state_directory
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ class OperatorToken(msgspec.Struct, frozen=True):
 
 def token_file() -> Path:
     """Where a generated token is kept: ``$XDG_STATE_HOME/live-translator/operator-token``."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "live-translator" / "operator-token"
+    return state_directory() / "operator-token"
 
 
 def resolve_token(settings: Settings) -> OperatorToken:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from litestar.datastructures import Headers
 from litestar.exceptions import ClientException, NotFoundException
@@ -27,8 +27,7 @@ from translator.talk.remote import RemoteRoom
 from translator.talk.room import Room, RoomBase
 from translator.talk.state import LanguageName, RoomSummary, Urls
 
-if TYPE_CHECKING:
-    from translator.server.stream import Broadcast
+OutputT = TypeVar("OutputT")
 
 
 @dataclass
@@ -53,8 +52,11 @@ class Rooms:
     """Each room's outputs beyond its listeners (HLS, recordings), where its talk runs."""
     srt_ports: dict[str, int] = field(default_factory=dict)
     """The UDP port each room that takes publishers listens for SRT on (`srt.py`)."""
-    broadcasts: dict[tuple[str, str, str], Broadcast] = field(default_factory=dict)
-    """Each (room, language, container)'s continuous HTTP stream while anyone listens (`stream.py`)."""
+
+    def output(self, room_id: str, kind: type[OutputT]) -> OutputT:
+        """The room's output of class ``kind``: one the table builds wherever the room is served
+        (`outputs/table.py`: the HTTP streams, the caption events)."""
+        return next(output for output in self.outputs[room_id] if isinstance(output, kind))
 
     def find(self, room_id: str | None) -> Room | RemoteRoom:
         """The room ``room_id`` names, or a one-room server's room for None; UnknownRoomError."""

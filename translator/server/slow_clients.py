@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from translator.hub.delivery import STALL_S
@@ -26,7 +27,14 @@ BEHIND_BYTES = 16 * 1024
 LOOK_S = 1.0
 
 
-async def _drop_when_stalled(queue: SocketQueue, what: str) -> None:
+@dataclass
+class Dropped:
+    """Whether `watched` closed its client for not reading (an output counts it)."""
+
+    dropped: bool = False
+
+
+async def _drop_when_stalled(queue: SocketQueue, what: str, told: Dropped) -> None:
     behind_since: float | None = None
     while True:
         await asyncio.sleep(LOOK_S)
@@ -37,18 +45,21 @@ async def _drop_when_stalled(queue: SocketQueue, what: str) -> None:
         behind_since = behind_since or now
         if now - behind_since >= STALL_S:
             log.info("%s: closed a client that stopped reading", what)
+            told.dropped = True
             queue.abort()
             return
 
 
 @contextlib.asynccontextmanager
-async def watched(scope: dict[str, Any], what: str) -> AsyncIterator[None]:
-    """Close the connection of ``scope`` if its client stops reading while the block runs."""
+async def watched(scope: dict[str, Any], what: str, told: Dropped | None = None) -> AsyncIterator[None]:
+    """Close the connection of ``scope`` if its client stops reading while the block runs (and
+    say so in ``told``)."""
     queue: SocketQueue | None = (scope.get("extensions") or {}).get(SOCKET_QUEUE)
     if queue is None:
         yield
         return
-    watch = asyncio.create_task(_drop_when_stalled(queue, what), name=f"slow-client {what}")
+    watching = _drop_when_stalled(queue, what, told or Dropped())
+    watch = asyncio.create_task(watching, name=f"slow-client {what}")
     try:
         yield
     finally:

@@ -192,10 +192,11 @@ class Urls(msgspec.Struct, frozen=True):
 class OutputStatus(msgspec.Struct, frozen=True):
     """One of a room's outputs beyond its live listeners (`outputs/table.py`), as the operator sees it."""
 
-    name: Literal["hls", "recording", "zoom", "youtube", "push"]
-    state: Literal["off", "writing", "stopped", "sending", "retrying"]
-    """Off: nothing to write (no talk running); stopped: a write failed (``detail`` says why);
-    sending (captions to a service); retrying: the service refused the last one (``detail``)."""
+    name: Literal["hls", "recording", "zoom", "youtube", "push", "stream", "sse"]
+    state: Literal["off", "writing", "stopped", "sending", "retrying", "serving"]
+    """Off: nothing to write (no talk running, nobody reading); stopped: a write failed (``detail``
+    says why); sending (captions to a service); retrying: the service refused the last one
+    (``detail``); serving: clients are reading it (``detail``: how many, and any dropped)."""
     detail: str = ""
     path: str = ""
     """The folder written to."""
