@@ -18,7 +18,7 @@ from harness.live import Received, listen, live_server
 from harness.voicelive_server import FakeVoiceLive, tone_names
 from tests.helpers import three_turns, until
 from translator.audio.wav import WavSource
-from translator.config import load_settings
+from translator.config import Settings, load_settings
 from translator.errors import ConfigError
 
 SECRETS = ("nYtXJqRKCWsecret", "abcd-efgh-secret")
@@ -35,21 +35,29 @@ def every_tone_final(received: Received) -> bool:
     return len(tones) == 3 and received.ended() >= set(received.finals())
 
 
+def captioned(voicelive: FakeVoiceLive, targets: list[str], services: dict[str, object]) -> Settings:
+    """A room on the strict service into ``targets``, its captions to ``services``, no other output."""
+    return load_settings(
+        env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "captions-key"},
+        overrides={
+            "targets": targets,
+            "azure.model": "gpt-4.1",
+            "outputs.hls.enabled": False,
+            "outputs.recordings.enabled": False,
+            **services,
+        },
+    )
+
+
 async def test_zoom_and_youtube_take_every_final_caption_in_order_once_after_refusing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     talk = three_turns(tmp_path / "talk.wav")
     async with CaptionReceivers() as receivers, FakeVoiceLive(transcribe=tone_names) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "captions-key"},
-            overrides={
-                "targets": ["es", "fr"],
-                "azure.model": "gpt-4.1",
-                "outputs.hls.enabled": False,
-                "outputs.recordings.enabled": False,
-                "outputs.zoom": {"es": receivers.zoom_url},
-                "outputs.youtube": {"fr": receivers.youtube_url},
-            },
+        settings = captioned(
+            voicelive,
+            ["es", "fr"],
+            {"outputs.zoom": {"es": receivers.zoom_url}, "outputs.youtube": {"fr": receivers.youtube_url}},
         )
         # The meeting starts, and YouTube answers, 10 s after the talk does (its first caption
         # is final about 4 s in).
@@ -111,16 +119,7 @@ async def test_a_restarted_service_goes_on_numbering_youtube_captions(tmp_path: 
     which that was: a service restarted during the stream goes on from where it stopped."""
     talk = three_turns(tmp_path / "talk.wav")
     async with CaptionReceivers() as receivers, FakeVoiceLive(transcribe=tone_names) as voicelive:
-        settings = load_settings(
-            env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "captions-key"},
-            overrides={
-                "targets": ["fr"],
-                "azure.model": "gpt-4.1",
-                "outputs.hls.enabled": False,
-                "outputs.recordings.enabled": False,
-                "outputs.youtube": {"fr": receivers.youtube_url},
-            },
-        )
+        settings = captioned(voicelive, ["fr"], {"outputs.youtube": {"fr": receivers.youtube_url}})
         taken = []
         for _ in range(2):  # the service, then the service started again
             async with live_server(settings, WavSource(talk)) as server:
