@@ -62,9 +62,11 @@ class Child:
         pipes: bool = False,
         env: Mapping[str, str] | None = None,
         messages: bool = False,
+        handed: socket.socket | None = None,
     ) -> Child:
         """Start ``args``; with ``pipes`` its stdin and stdout are streams (else both are closed),
-        with ``messages`` its stderr too (else it is closed).
+        with ``messages`` its stderr too (else it is closed); ``handed`` (one end of a socket pair,
+        closed here) stays open in the child under its own number (``pipe:N`` to ffmpeg).
 
         The streams are one end of a socket pair, the child's stdin and stdout the other: the loop
         owns a socket outright, whereas uvloop closes a pipe's descriptor and then its file object
@@ -82,6 +84,7 @@ class Child:
                 stderr=said.fileno() if said is not None else subprocess.DEVNULL,
                 start_new_session=True,
                 env=env,
+                pass_fds=(handed.fileno(),) if handed is not None else (),
             )
         except BaseException:
             for sock in (ours, heard):
@@ -89,7 +92,7 @@ class Child:
                     sock.close()
             raise
         finally:
-            for sock in (theirs, said):
+            for sock in (theirs, said, handed):
                 if sock is not None:
                     sock.close()
         stderr = await asyncio.open_connection(sock=heard) if heard is not None else None

@@ -12,6 +12,7 @@ import asyncio
 
 from translator.audio.format import SAMPLE_RATE
 from translator.audio.jitter import BufferedSource
+from translator.audio.video import VideoFeed
 from translator.errors import TranslatorError
 
 ROOM_STOPPED = "the room is stopped"
@@ -44,6 +45,11 @@ class Publication:
         if self._source.publication is self:
             self._source.buffer.push(pcm)
 
+    def picture(self, timestamp_ms: int, body: bytes) -> None:
+        """One FLV video tag of the publisher's picture, for what passes it on (`video.VideoFeed`)."""
+        if self._source.publication is self:
+            self._source.video.publish(timestamp_ms, body)
+
     def revoke(self, because: str) -> None:
         """End the publication and tell its connection to close, saying why."""
         self.end()
@@ -59,6 +65,7 @@ class Publication:
             self._source.lost = self.who if lost else None
             self._source.refused = f"{self.who} was refused: {refused}" if refused else None
             self._source.buffer.end()
+            self._source.video.end()
 
 
 class PublishedSource(BufferedSource):
@@ -72,6 +79,8 @@ class PublishedSource(BufferedSource):
         """Who dropped without ending, while nobody has taken over: likely to reconnect."""
         self.refused: str | None = None
         """Who was last sent away and why, while nobody has taken over (an encoder cannot show it)."""
+        self.video = VideoFeed()
+        """The publisher's picture, where it sends one."""
 
     @property
     def detail(self) -> str:

@@ -2,10 +2,10 @@
 streaming push with.
 
 A session does the handshake, reads the chunk stream, answers the commands that lead to
-``publish`` and then hands over each audio message (an FLV audio tag's body, for
-`flv_audio.FlvAudioDecoder`). Video is read past without being kept: an encoder's whole programme
-may come, and only its sound is wanted. Whoever uses the session decides whether the publish is
-taken (`accept`, `refuse`).
+``publish`` and then hands over each audio and video message with its timestamp (an FLV tag's
+body: the sound for `flv_audio.FlvAudioDecoder`, the picture for a language pushed as a stream,
+`video.VideoFeed`). Whoever uses the session decides whether the publish is taken (`accept`,
+`refuse`).
 
 Nothing a publisher sends is trusted: chunk and message sizes, the number of chunk streams and how
 deeply commands nest are bounded, and every wait has a timeout. The handshake is RTMP's plain one
@@ -28,7 +28,9 @@ HANDSHAKE_BYTES = 1536
 MAX_CHUNK_SIZE = 65536
 """The largest chunk a publisher may announce (encoders use 4096)."""
 MAX_MESSAGE_BYTES = 64 * 1024
-"""A kept message (a command, metadata, an audio frame) is at most this; video is not kept."""
+"""A message (a command, metadata, an audio frame) is at most this, a video frame excepted."""
+MAX_VIDEO_BYTES = 4 * 1024 * 1024
+"""A video frame is at most this (a 4K key frame at a high bit rate is about 1 MB)."""
 MAX_CHUNK_STREAMS = 32
 """Encoders use about five."""
 OUR_CHUNK_SIZE = 4096
@@ -39,7 +41,7 @@ STEP_S = 10.0
 
 _SET_CHUNK_SIZE, _ABORT, _ACK, _USER_CONTROL, _WINDOW, _PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
 _AUDIO, _VIDEO, _DATA_AMF3, _COMMAND_AMF3, _DATA, _COMMAND = 8, 9, 15, 17, 18, 20
-_KEPT = {_SET_CHUNK_SIZE, _ABORT, _ACK, _USER_CONTROL, _WINDOW, _PEER_BANDWIDTH, _AUDIO}
+_KEPT = {_SET_CHUNK_SIZE, _ABORT, _ACK, _USER_CONTROL, _WINDOW, _PEER_BANDWIDTH, _AUDIO, _VIDEO}
 _KEPT |= {_DATA_AMF3, _COMMAND_AMF3, _DATA, _COMMAND}
 _PING_REQUEST, _PING_RESPONSE = 6, 7
 _CONTROL_CHUNKS, _COMMAND_CHUNKS = 2, 3
@@ -62,6 +64,15 @@ class PublishRequest(msgspec.Struct, frozen=True):
     encoder: str
 
 
+class Media(msgspec.Struct, frozen=True):
+    """One audio or video message of the publish: its FLV tag body and timestamp (ms, the encoder's
+    clock, wrapping after 49 days)."""
+
+    video: bool
+    timestamp_ms: int
+    body: bytes
+
+
 class _ChunkStream:
     """What a chunk stream's headers left behind (later chunks leave out what did not change)."""
 
@@ -69,6 +80,9 @@ class _ChunkStream:
         self.length = 0
         self.type = 0
         self.stream_id = 0
+        self.timestamp = 0
+        """The message's timestamp: absolute in a full header, else the last plus ``delta``."""
+        self.delta = 0
         self.extended = False
         self.remaining = 0
         self.keep = False
@@ -89,6 +103,8 @@ class RtmpSession:
         self.received = 0
         """Bytes read from the publisher so far."""
         self._publish_stream = 1
+        self._timestamp = 0
+        """The last whole message's timestamp."""
         self.ended = False
         """Whether the publisher said it stopped (rather than dropping)."""
 
@@ -138,14 +154,14 @@ class RtmpSession:
             await self._status("error", "NetStream.Publish.BadName", why)
         await self.close()
 
-    async def audio(self) -> AsyncIterator[bytes]:
-        """Each audio message's body, until the publisher stops (`ended` is then set), drops or goes
-        quiet (PublisherGone), or breaks the protocol (ProtocolError)."""
+    async def media(self) -> AsyncIterator[Media]:
+        """Each audio and video message, until the publisher stops (`ended` is then set), drops or
+        goes quiet (PublisherGone), or breaks the protocol (ProtocolError)."""
         while True:
             async with asyncio.timeout(STEP_S):
                 kind, _, payload = await self._message()
-            if kind == _AUDIO:
-                yield bytes(payload)
+            if kind in (_AUDIO, _VIDEO):
+                yield Media(kind == _VIDEO, self._timestamp, bytes(payload))
             elif kind in (_COMMAND, _COMMAND_AMF3) and _command(kind, payload)[0] in _ENDS:
                 self.ended = True
                 return
@@ -200,12 +216,27 @@ class RtmpSession:
                 if form == 0:
                     stream.stream_id = int.from_bytes(header[7:11], "little")
                 stream.extended = header[:3] == b"\xff\xff\xff"
-            if stream.extended:
-                await self._read(4)  # the timestamp: the talk's clock is ours, not the encoder's
+                value = int.from_bytes(header[:3], "big")
+                if stream.extended:
+                    value = int.from_bytes(await self._read(4), "big")
+                if form == 0:
+                    # A header-less chunk after a full header adds its timestamp again (as FFmpeg
+                    # and librtmp read RTMP's specification).
+                    stream.timestamp, stream.delta = value, value
+                else:
+                    stream.delta = value
+                    stream.timestamp += value
+            elif stream.extended:
+                await self._read(4)  # a continuation repeats the extended timestamp
+                if not stream.remaining:
+                    stream.timestamp += stream.delta
+            elif not stream.remaining:
+                stream.timestamp += stream.delta  # a new message with the same delta as the last
             if not stream.remaining:
                 stream.remaining = stream.length
                 stream.keep = stream.type in _KEPT
-                if stream.keep and stream.length > MAX_MESSAGE_BYTES:
+                bound = MAX_VIDEO_BYTES if stream.type == _VIDEO else MAX_MESSAGE_BYTES
+                if stream.keep and stream.length > bound:
                     raise ProtocolError(f"a message of {stream.length} bytes (type {stream.type})")
                 stream.payload = bytearray()
             piece = await self._read(min(self._chunk_in, stream.remaining))
@@ -217,6 +248,7 @@ class RtmpSession:
             if stream.type in (_SET_CHUNK_SIZE, _ABORT, _ACK, _USER_CONTROL, _WINDOW, _PEER_BANDWIDTH):
                 self._control(stream.type, bytes(stream.payload))
                 continue
+            self._timestamp = stream.timestamp & 0xFFFFFFFF
             return stream.type, stream.stream_id, stream.payload
 
     def _control(self, kind: int, payload: bytes) -> None:

@@ -1,15 +1,18 @@
 """A language pushed as a stream of its own: the channel's programme sent over RTMP (``rtmp://``,
 ``rtmps://``: YouTube, Twitch, a venue's overflow room) or SRT (``srt://``) by the ffmpeg program,
-with a still card for a picture (the platforms take no stream without video), for "the Spanish
-channel" of an event.
+with a picture (the platforms take no stream without video), for "the Spanish channel" of an event.
+
+The picture is the speaker's where an encoder publishes the room's talk with video over RTMP
+(`video.VideoFeed`: passed on as it came, from a key frame, not encoded again), else a still card
+with the language's name (H.264, 10 frames a second, a key frame every 2 s). When the speaker's
+picture comes or goes, ffmpeg is started again with the other.
 
 The programme plays the channel in real time, silence between utterances included, so the stream
-runs at the pace a viewer hears it. ffmpeg encodes AAC (128 kb/s, 48 kHz) and H.264 (a still frame,
-10 frames a second, a key frame every 2 s), and is fed on its standard input by the event loop
-(nothing blocks: a pipe ffmpeg does not drain is written behind, at most `BEHIND_S`). When it stops
-(the platform refused the key, the network went), it is started again after 1, 2, 4 … 30 s; what
-played meanwhile is not sent (the stream is live). The address carries the stream's key: it is shown
-as its scheme, host and application only.
+runs at the pace a viewer hears it. ffmpeg encodes AAC (128 kb/s, 48 kHz), and is fed by the event
+loop (nothing blocks: a pipe ffmpeg does not drain is written behind, at most `BEHIND_S`). When it
+stops (the platform refused the key, the network went), it is started again after 1, 2, 4 … 30 s;
+what played meanwhile is not sent (the stream is live). The address carries the stream's key: it is
+shown as its scheme, host and application only.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import asyncio
 import collections
 import logging
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from translator.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from translator.audio.video import VideoFeed, VideoFollower
 from translator.languages import FLOOR, get_language
 from translator.outputs.playout import Programme
 from translator.printable import printable
@@ -42,6 +47,16 @@ STOP_S: Final = 3.0
 SILENCE: Final = bytes(FRAME_BYTES)
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 """The card's type (Debian's fonts-dejavu-core); without it the card is plain black."""
+FLV_VIDEO_ONLY: Final = b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00"
+"""An FLV file's header (video, no audio) and the first tag's zero "previous size"."""
+
+
+def flv_video_tag(timestamp_ms: int, body: bytes) -> bytes:
+    """One FLV video tag and the size that follows it."""
+    stamp = timestamp_ms & 0xFFFFFFFF
+    header = b"\x09" + len(body).to_bytes(3, "big") + (stamp & 0xFFFFFF).to_bytes(3, "big")
+    header += bytes([stamp >> 24]) + bytes(3)
+    return header + body + (11 + len(body)).to_bytes(4, "big")
 
 
 def shown_push(url: str) -> str:
@@ -88,6 +103,8 @@ class LanguagePush:
         self.sent_s = 0.0
         """Seconds of sound handed to the ffmpeg running now (one that fails to connect takes some
         into its pipe before it gives up: counted anew at each start)."""
+        self._speaker = False
+        """The stream shows the speaker's published picture (else the card)."""
         self._card = Path()
         self._picture = "color=c=black:s=1280x720:r=10"
         """ffmpeg's video input: a still card, the language's name on it where a font is installed."""
@@ -117,9 +134,11 @@ class LanguagePush:
         self._card.unlink(missing_ok=True)
 
     def status(self) -> OutputStatus:
-        """Sending (and how much), or retrying and why."""
+        """Sending (how much, with which picture), or retrying and why."""
         where = f"{self.lang} → {shown_push(self._url)}"
-        detail = f"{where}: {self._detail}" if self._detail else f"{where} ({self.sent_s:.0f} s sent)"
+        picture = "the speaker's picture" if self._speaker else "a still card"
+        sent = f"{self.sent_s:.0f} s sent, {picture}"
+        detail = f"{where}: {self._detail}" if self._detail else f"{where} ({sent})"
         if self._state == "sending":
             return OutputStatus("push", "sending", detail, lang=self.lang)
         return OutputStatus("push", "retrying", detail, lang=self.lang)
@@ -135,6 +154,8 @@ class LanguagePush:
         while True:
             began = asyncio.get_running_loop().time()
             why = await self._push_once()
+            if why is None:
+                continue  # the speaker's picture came or went: at once, with the other picture
             if asyncio.get_running_loop().time() - began > MAX_RETRY_S:
                 pause = FIRST_RETRY_S  # it ran a good while: the next failure starts the back-off again
             self._state, self._detail = "retrying", f"{why}; again in {pause:g} s"
@@ -143,52 +164,88 @@ class LanguagePush:
             await asyncio.sleep(pause)
             pause = min(pause * 2, MAX_RETRY_S)
 
-    async def _push_once(self) -> str:
-        """Run one ffmpeg until it stops; why it stopped (without the key)."""
+    async def _push_once(self) -> str | None:
+        """Run one ffmpeg until it stops; why it stopped (without the key), or None when it was
+        stopped for the speaker's picture coming or going."""
         command = shutil.which("ffmpeg")
         if command is None:
             return "the ffmpeg program is not installed (Debian: apt install ffmpeg)"
-        child = await Child.start(
-            [
-                command, "-hide_banner", "-nostdin", "-loglevel", "error",
-                "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
-                "-f", "lavfi", "-i", self._picture,
-                "-map", "1:v", "-map", "0:a",
-                "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
-                "-g", "20", "-b:v", "150k",
-                "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
-                # The card never ends: the stream ends with the sound (else closing the input would
-                # leave ffmpeg encoding pictures until it is killed, the last seconds unsent).
-                "-shortest",
-                "-f", _container(self._url), self._url,
-            ],
-            pipes=True,
-            messages=True,
-        )  # fmt: skip
+        feed = self.room.published.video if self.room.published is not None else None
+        feed_live = feed is not None and feed.live
+        self._speaker = feed_live
+        if feed is not None:
+            feed.changed.clear()
+        ours, theirs = socket.socketpair() if feed_live else (None, None)
+        if theirs is not None:
+            picture = ["-f", "flv", "-analyzeduration", "1000000", "-i", f"pipe:{theirs.fileno()}"]
+            encoded = ["-c:v", "copy"]
+        else:
+            picture = ["-f", "lavfi", "-i", self._picture]
+            encoded = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
+                       "-pix_fmt", "yuv420p", "-g", "20", "-b:v", "150k"]  # fmt: skip
+        try:
+            child = await self._start(command, picture, encoded, theirs)
+        except BaseException:
+            if ours is not None:
+                ours.close()
+            raise
         said: collections.deque[str] = collections.deque(maxlen=3)
-        reading = asyncio.create_task(child.said(said), name=f"push-{self.lang}-messages")
+        tasks = [asyncio.create_task(child.said(said), name=f"push-{self.lang}-messages")]
+        if ours is not None and feed is not None:
+            _, video_in = await asyncio.open_connection(sock=ours)
+            follower = feed.follow()
+            tasks.append(
+                asyncio.create_task(_feed_picture(video_in, follower), name=f"push-{self.lang}-video")
+            )
         self._pending.clear()
         self.sent_s = 0.0
         self._feeding = True
         self._state, self._detail = "sending", ""
         try:
-            await self._feed(child)
+            switched = await self._feed(child, feed)
         finally:
             self._feeding = False
             await child.end(STOP_S, input_first=True)
-            await cancel_and_wait(reading, STOP_S)
+            for task in tasks:
+                await cancel_and_wait(task, STOP_S)
+        if switched:
+            return None
         last = said[-1] if said else f"ffmpeg stopped ({child.returncode})"
         return printable(without_key(last, self._url), limit=160)
 
-    async def _feed(self, child: Child) -> None:
-        """Hand the channel's sound to ffmpeg as it plays, until ffmpeg ends."""
+    async def _start(
+        self, command: str, picture: list[str], encoded: list[str], handed: socket.socket | None
+    ) -> Child:
+        return await Child.start(
+            [
+                command, "-hide_banner", "-nostdin", "-loglevel", "error",
+                "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
+                *picture,
+                "-map", "1:v", "-map", "0:a", *encoded,
+                "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
+                # The picture may not end: the stream ends with the sound (else closing the input
+                # would leave ffmpeg encoding pictures until it is killed, the last seconds unsent).
+                "-shortest",
+                "-f", _container(self._url), self._url,
+            ],
+            pipes=True,
+            messages=True,
+            handed=handed,
+        )  # fmt: skip
+
+    async def _feed(self, child: Child, feed: VideoFeed | None) -> bool:
+        """Hand the channel's sound to ffmpeg as it plays, until ffmpeg ends (False) or the
+        speaker's picture comes or goes (True)."""
         assert child.stdin is not None
         ended = asyncio.ensure_future(child.wait())
+        changed = asyncio.ensure_future(feed.changed.wait() if feed is not None else asyncio.Event().wait())
         try:
             while not ended.done():
                 ready = asyncio.ensure_future(self._ready.wait())
-                await asyncio.wait({ready, ended}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({ready, ended, changed}, return_when=asyncio.FIRST_COMPLETED)
                 ready.cancel()
+                if changed.done():
+                    return True
                 self._ready.clear()
                 chunk = b"".join(self._pending)
                 self._pending.clear()
@@ -198,7 +255,29 @@ class LanguagePush:
                 try:
                     await child.stdin.drain()
                 except ConnectionError:
-                    return  # ffmpeg has gone: its exit says why
+                    return False  # ffmpeg has gone: its exit says why
                 self.sent_s += len(chunk) / (2 * SAMPLE_RATE)
+            return False
         finally:
             ended.cancel()
+            changed.cancel()
+
+
+async def _feed_picture(out: asyncio.StreamWriter, follower: VideoFollower) -> None:
+    """The speaker's picture to ffmpeg as an FLV stream, from a key frame, its times moved so that
+    its first frame falls where the sound is when it arrives."""
+    began = asyncio.get_running_loop().time()
+    try:
+        out.write(FLV_VIDEO_ONLY)
+        first: tuple[int, int] | None = None
+        while True:
+            timestamp_ms, body = await follower.next()
+            if first is None:
+                first = (timestamp_ms, round((asyncio.get_running_loop().time() - began) * 1000))
+            out.write(flv_video_tag(timestamp_ms - first[0] + first[1], body))
+            await out.drain()
+    except ConnectionError:
+        return  # ffmpeg has gone: its exit says why
+    finally:
+        follower.close()
+        out.close()

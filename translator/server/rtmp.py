@@ -1,6 +1,7 @@
 """RTMP ingest on ``server.rtmp_port``: an encoder pushes to ``rtmp://host:1935/live/{room}`` with the
 room's publishing key as its stream key (``rtmp://host:1935/live`` on a one-room server); OBS,
-hardware encoders and Zoom's custom live streaming all speak it. Only the sound is taken.
+hardware encoders and Zoom's custom live streaming all speak it. The sound is the room's talk; the
+picture is kept only for a language pushed as a stream (`video.VideoFeed`).
 
 Listened on only where the talks run, and only while some room takes publishers. A wrong key, an
 unknown room, a busy room or a stream we cannot decode is refused with the reason (an encoder shows
@@ -147,10 +148,13 @@ class RtmpIngest:
         started = time.monotonic()
         received_s = 0.0
         try:
-            async for body in session.audio():
+            async for media in session.media():
                 if publication.revoked.is_set():
                     return publication.revoked_because, False, False
-                pcm = decoder.decode(body)
+                if media.video:
+                    publication.picture(media.timestamp_ms, media.body)
+                    continue
+                pcm = decoder.decode(media.body)
                 elapsed = time.monotonic() - started
                 received_s += len(pcm) / 2 / SAMPLE_RATE
                 if received_s > elapsed + STARTING_BURST_S:
