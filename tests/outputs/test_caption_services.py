@@ -6,7 +6,6 @@ appear in no log and no status."""
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,9 +13,9 @@ import httpx
 import pytest
 
 from harness.caption_services import CaptionReceivers
-from harness.live import Received, listen, live_server
+from harness.live import listen, live_server
 from harness.voicelive_server import FakeVoiceLive, tone_names
-from tests.helpers import three_turns, until
+from tests.helpers import every_tone_final, three_turns, until
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
 from translator.errors import ConfigError
@@ -26,13 +25,6 @@ SECRETS = ("nYtXJqRKCWsecret", "abcd-efgh-secret")
 
 def retrying(outputs: list[dict]) -> list[dict]:
     return [o for o in outputs if o["state"] == "retrying"]
-
-
-def every_tone_final(received: Received) -> bool:
-    """The three tones under final captions (two may share one, as the strict service answers
-    a turn that ends while the one before is answered), and all their audio."""
-    tones = {t for c in received.finals().values() for t in re.findall(r"tone \d+", c["source_text"])}
-    return len(tones) == 3 and received.ended() >= set(received.finals())
 
 
 def captioned(voicelive: FakeVoiceLive, targets: list[str], services: dict[str, object]) -> Settings:

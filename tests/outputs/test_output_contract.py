@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import shutil
 import socket
 import threading
@@ -28,9 +27,9 @@ import numpy as np
 import pytest
 
 from harness.caption_services import CaptionReceivers
-from harness.live import LiveServer, Received, free_port, listen, live_server
+from harness.live import LiveServer, free_port, listen, live_server
 from harness.voicelive_server import FakeVoiceLive, tone_names
-from tests.helpers import rtmp_receiver, three_turns, until
+from tests.helpers import every_tone_final, rtmp_receiver, three_turns, until
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.outputs.table import OUTPUTS
@@ -173,11 +172,6 @@ async def receiver(kind: str, tmp_path: Path, working: bool) -> AsyncIterator[Re
                 )
     else:
         raise AssertionError(f"the output {kind!r} of the table has no case in the contract suite")
-
-
-def every_tone_final(received: Received) -> bool:
-    tones = {t for c in received.finals().values() for t in re.findall(r"tone \d+", c["source_text"])}
-    return len(tones) == 3 and received.ended() >= set(received.finals())
 
 
 def settings_with(voicelive: FakeVoiceLive, talk: Path, outputs: dict[str, object]):
