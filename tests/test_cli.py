@@ -11,9 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.live import OPERATOR_TOKEN, free_port
+from harness.live import OPERATOR_TOKEN, free_port, live_server
 from harness.voicelive_server import FakeVoiceLive
 from tests.helpers import run, without_azure
+from translator.audio.wav import WavSource
+from translator.config import load_settings
 
 
 @pytest.mark.parametrize(
@@ -161,3 +163,50 @@ async def test_serve_logs_json_lines_at_the_configured_level_without_secrets(
         for line in lines
     ), text
     assert "json-log-secret" not in text and OPERATOR_TOKEN not in text
+
+
+async def test_a_vendors_glossary_file_is_checked_applied_and_written_out_from_the_command_line(
+    tmp_path: Path, talk: Path
+) -> None:
+    config = tmp_path / "room.toml"
+    config.write_text('targets = ["es", "fr"]\nengine = "local"\n')
+    good = tmp_path / "terms.tsv"
+    good.write_text("term\tkeep\tes\tfr\nContoso\tyes\t\t\nkeynote\t\tponencia\tconférence plénière\n")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("term,es\nkeynote,ponencia\nphones,\n")
+
+    async def glossary(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "translator", "glossary", *args, "--config", str(config)),
+            env=without_azure() | {"TRANSLATOR_OPERATOR_TOKEN": OPERATOR_TOKEN},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+    checked = await glossary("check", str(good))
+    refused = await glossary("check", str(broken))
+    settings = load_settings(str(config), env={}, overrides={"audio.input": str(talk)})
+    async with live_server(settings, WavSource(talk, loop=True)) as server:
+        applied = await glossary("import", str(good), "--url", server.url)
+        not_sent = await glossary("import", str(broken), "--url", server.url)
+        in_use = server.room.glossary
+        written = await glossary("export", "--url", server.url, "--out", str(tmp_path / "out.csv"))
+    unreachable = await glossary("import", str(good), "--url", server.url)
+    assert checked == (0, f"{good}: 1 names kept, 2 translations to use, 0 to avoid, 0 matched with their "
+                          "capitals, 0 priority terms\n", "")  # fmt: skip
+    assert refused[0] == 2 and f"{broken}: line 3: 'phones' has no translation" in refused[2]
+    assert applied[0] == 0 and applied[1].startswith("applied to room main: 1 names kept, 2 translations")
+    assert in_use.keep == ["Contoso"] and in_use.terms["fr"] == {"keynote": "conférence plénière"}
+    assert not_sent[0] == 2, "a file that does not read is not sent"
+    assert written[0] == 0
+    out = (tmp_path / "out.csv").read_text().splitlines()
+    assert (
+        out[0] == "term,keep,avoid,case,priority,es,fr" and "keynote,,,,,ponencia,conférence plénière" in out
+    )
+    assert unreachable[0] == 1 and "cannot reach the service" in unreachable[2]
+    assert not any(
+        OPERATOR_TOKEN in text for result in (applied, written, unreachable) for text in result[1:]
+    )

@@ -1,4 +1,4 @@
-"""The ``translator`` command: ``serve``, ``eval``, ``check``, ``export`` and ``devices``."""
+"""The ``translator`` command: ``serve``, ``eval``, ``check``, ``export``, ``glossary`` and ``devices``."""
 
 from __future__ import annotations
 
@@ -161,6 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
         "transcript, and a manifest, in one ZIP (default TALK.zip)",
     )
     exporting.add_argument("--out", type=Path, help="write here instead of standard output")
+    glossary = commands.add_parser(
+        "glossary",
+        help="a term list as CSV or TSV (a column per language): check it, apply it to the running "
+        "service, or write out the one in use",
+    )
+    actions = glossary.add_subparsers(dest="action", required=True, metavar="ACTION")
+    checking = actions.add_parser("check", help="read FILE against the room's languages (no service needed)")
+    importing = actions.add_parser("import", help="apply FILE to the room in the running service")
+    dumping = actions.add_parser(
+        "export", help="write out the glossary the room uses (CSV unless --format tsv)"
+    )
+    for action in (checking, importing, dumping):
+        action.add_argument("--config", help="TOML settings file")
+        action.add_argument("--room", metavar="ID", help="the room (on a server of several)")
+    for action in (checking, importing):
+        action.add_argument("file", type=Path, metavar="FILE", help="a .csv or .tsv file (UTF-8)")
+    for action in (importing, dumping):
+        action.add_argument("--url", help="the service (default: this machine, on the configured port)")
+    dumping.add_argument("--format", choices=["csv", "tsv"], default="csv")
+    dumping.add_argument("--out", type=Path, help="write here instead of standard output")
     commands.add_parser("devices", help="list the sound devices that can record")
     return parser
 
@@ -201,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "glossary":
+            return _glossary(args)
         import uvloop
 
         from translator.server import serve, stopping
@@ -288,6 +310,27 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     results = asyncio.run(check(settings, args.timeout, args.hours))
     return 0 if all(r.ok for r in results) else EXIT_FAILURE
+
+
+def _glossary(args: argparse.Namespace) -> int:
+    from translator import glossary_command
+
+    settings = load_settings(args.config)
+    rooms = settings.room_configs()
+    room = next((r for r in rooms if r.id == args.room), None) if args.room else rooms[0]
+    if room is None:
+        raise ConfigError("--room", f"no room {args.room!r}; rooms: {', '.join(r.id for r in rooms)}")
+    if args.action == "check":
+        print(f"{args.file}: {glossary_command.summary(glossary_command.read_file(args.file, room))}")
+    elif args.action == "import":
+        print(glossary_command.apply_file(settings, room, args.file, args.url))
+    else:
+        table = glossary_command.fetch_table(settings, room, args.format, args.url)
+        if args.out is None:
+            sys.stdout.write(table)
+        else:
+            args.out.write_text(table, encoding="utf-8")
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

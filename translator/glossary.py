@@ -26,17 +26,30 @@ class Glossary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Names and words that stay as they are in every language (people, products, places)."""
     terms: dict[str, dict[str, str]] = {}
     """Per target language code, each source term and the translation it must get."""
+    avoid: dict[str, dict[str, str]] = {}
+    """Per target language code, each source term and a translation it must never get (a
+    terminologist's "forbidden" or "deprecated" term)."""
+    exact_case: list[str] = []
+    """Source terms that match only with the capitals they are written with ("Apple", not "apple")."""
+    priority: list[str] = []
+    """Source terms recognition is told of first, where the engine takes a bounded list of words to
+    expect (Voice Live's phrase list and transcription prompt)."""
 
     def for_language(self, code: str) -> dict[str, str]:
         """Every source term with what it must become in ``code``: the names kept, then its terms."""
         return {name: name for name in self.keep} | self.terms.get(code, {})
 
     def phrases(self) -> list[str]:
-        """The source words recognition should expect: the names kept and every language's terms."""
+        """The source words recognition should expect, the priority terms first: the names kept and
+        every language's terms."""
+        return list(dict.fromkeys(self.priority) | self._entries())
+
+    def _entries(self) -> dict[str, None]:
+        """Every source term and name, in the order given."""
         seen = dict.fromkeys(self.keep)
-        for terms in self.terms.values():
+        for terms in (*self.terms.values(), *self.avoid.values()):
             seen.update(dict.fromkeys(terms))
-        return list(seen)
+        return seen
 
     def problem(self, offered: list[str]) -> tuple[str, str] | None:
         """The first bad entry as (field, problem), None when the glossary is usable.
@@ -47,19 +60,29 @@ class Glossary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if len(self.phrases()) > MAX_ENTRIES:
             return "glossary", f"at most {MAX_ENTRIES} terms and names in all"
         for index, name in enumerate(self.keep):
-            if problem := _text_problem(name):
+            if problem := text_problem(name):
                 return f"glossary.keep[{index}]", problem
-        for code, terms in self.terms.items():
-            if code not in offered:
-                problem = f"'{printable(code)}' is not a language offered here ({', '.join(offered)})"
-                return f"glossary.terms.{printable(code)}", problem
-            for term, translation in terms.items():
-                if problem := _text_problem(term) or _text_problem(translation):
-                    return f"glossary.terms.{printable(code)}.{printable(term)}", problem
+        for kind, languages in (("terms", self.terms), ("avoid", self.avoid)):
+            for code, terms in languages.items():
+                if code not in offered:
+                    problem = f"'{printable(code)}' is not a language offered here ({', '.join(offered)})"
+                    return f"glossary.{kind}.{printable(code)}", problem
+                for term, translation in terms.items():
+                    if problem := text_problem(term) or text_problem(translation):
+                        return f"glossary.{kind}.{printable(code)}.{printable(term)}", problem
+        entries = self._entries()
+        for kind, listed in (("exact_case", self.exact_case), ("priority", self.priority)):
+            for index, term in enumerate(listed):
+                if term not in entries:
+                    return (
+                        f"glossary.{kind}[{index}]",
+                        f"'{printable(term)}' is not a term or name of the glossary",
+                    )
         return None
 
 
-def _text_problem(text: str) -> str:
+def text_problem(text: str) -> str:
+    """What is wrong with ``text`` as a glossary term or translation (empty when nothing is)."""
     if len(text) > MAX_TERM_CHARS:
         return f"at most {MAX_TERM_CHARS} characters"
     if any(ch in text for ch in "\n\r\t"):

@@ -457,7 +457,13 @@ $("add-language").addEventListener("submit", async (event) => {
 });
 
 // The glossary as rows: a term kept as it is, or a term with its translation per language.
+// What the console does not edit (from an imported file: translations to avoid, terms matched
+// with their capitals, priority terms), kept and sent back with what it does.
+let glossaryExtras = { avoid: {}, exact_case: [], priority: [] };
+
 function rowsFrom(glossary) {
+  glossaryExtras = { avoid: glossary.avoid, exact_case: glossary.exact_case, priority: glossary.priority };
+  renderGlossaryExtras();
   const rows = glossary.keep.map((term) => ({ term, keep: true, translations: {} }));
   const byTerm = new Map();
   for (const [lang, terms] of Object.entries(glossary.terms)) {
@@ -470,7 +476,7 @@ function rowsFrom(glossary) {
 }
 
 function glossaryFrom(rows) {
-  const glossary = { keep: [], terms: {} };
+  const glossary = { keep: [], terms: {}, avoid: glossaryExtras.avoid };
   for (const row of rows) {
     const term = row.term.trim();
     if (!term) continue;
@@ -480,8 +486,41 @@ function glossaryFrom(rows) {
       (glossary.terms[lang] ||= {})[term] = text.trim();
     }
   }
+  // A term removed here loses its capitals rule and its priority with it.
+  const present = new Set([...glossary.keep, ...[...Object.values(glossary.terms), ...Object.values(glossary.avoid)]
+    .flatMap((terms) => Object.keys(terms))]);
+  glossary.exact_case = glossaryExtras.exact_case.filter((t) => present.has(t));
+  glossary.priority = glossaryExtras.priority.filter((t) => present.has(t));
   return glossary;
 }
+
+function renderGlossaryExtras() {
+  const avoided = Object.values(glossaryExtras.avoid).reduce((n, t) => n + Object.keys(t).length, 0);
+  const parts = [avoided && `${avoided} translation(s) to avoid`,
+    glossaryExtras.exact_case.length && `${glossaryExtras.exact_case.length} term(s) matched with their capitals`,
+    glossaryExtras.priority.length && `${glossaryExtras.priority.length} priority term(s)`].filter(Boolean);
+  $("glossary-extras").textContent = parts.length ? `From the imported file, kept: ${parts.join(", ")}.` : "";
+}
+
+// A vendor's spreadsheet (CSV or TSV, a column per language): applied whole, or refused with the
+// line and column of its first problem.
+$("glossary-file").addEventListener("change", async (event) => {
+  const [file] = event.target.files;
+  if (!file) return;
+  const kind = /\.tsv$/i.test(file.name) ? "text/tab-separated-values" : "text/csv";
+  const response = await authorized(path("/glossary"), { method: "PUT", headers: { "Content-Type": kind }, body: file });
+  const answer = await response.json();
+  event.target.value = "";
+  if (!response.ok) {
+    $("glossary-status").textContent = `Not applied: ${answer.detail || response.status}`;
+    return;
+  }
+  glossaryRows = rowsFrom(answer);
+  renderGlossary();
+  const warning = response.headers.get("X-Glossary-Warning");
+  $("glossary-status").textContent = `Applied ${file.name}: from the next sentence on.` + (warning ? ` Warning: ${warning}.` : "");
+});
+$("export-glossary").addEventListener("click", () => download(path("/glossary?format=csv"), `glossary-${current}.csv`));
 
 function glossaryLanguages() {
   const extra = glossaryRows.flatMap((row) => Object.keys(row.translations)).filter((l) => !languages.includes(l));

@@ -112,6 +112,19 @@ async def test_glossary_terms_come_out_as_required_and_names_stay(target: str, r
     assert "[" in wanted and "]" in wanted and "5$" in wanted and "zxq" not in wanted, wanted
 
 
+async def test_a_term_marked_for_its_capitals_is_required_only_where_it_has_them() -> None:
+    """The company "Apple" is kept; "apple" the fruit is translated as any word."""
+    translator = Translator("en", "es", {})
+    text = "Apple sells an apple."
+    try:
+        wanted = await translator.translate(text, {"Apple": "Apple"}, exact_case=["Apple"])
+        anywhere = await translator.translate(text, {"Apple": "Apple"})
+    finally:
+        await asyncio.gather(*(stage.stop() for stage in translator.stages))
+    assert wanted.count("Apple") == 1 and "manzana" in wanted, wanted
+    assert anywhere.count("Apple") == 2 and "manzana" not in anywhere, anywhere
+
+
 async def test_a_resident_pipe_answers_in_order_and_survives_a_crash() -> None:
     pipe = ApertiumPipe("eng-spa", "apertium-eng-spa")
     await pipe.start()

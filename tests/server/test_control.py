@@ -15,7 +15,7 @@ import websockets
 
 from harness.live import LiveServer, Received, collect, listen, live_server
 from harness.voicelive_server import FakeVoiceLive, voice_locale
-from tests.helpers import voicelive_settings
+from tests.helpers import until, voicelive_settings
 from translator.audio.wav import WavSource
 from translator.talk.pipeline import TONE_CAPTION
 from translator.transcripts.store import read_transcript
@@ -172,7 +172,43 @@ async def test_a_bad_glossary_names_its_field_and_changes_nothing(client: httpx.
         empty.status_code == 400 and "glossary.terms.es.keynote: must not be empty" in empty.json()["detail"]
     )
     assert wrong_type.status_code == 400
-    assert kept == good
+    assert kept == {**good, "avoid": {}, "exact_case": [], "priority": []}
+
+
+VENDOR_CSV = (
+    "term,keep,avoid,case,priority,es,fr\r\n"
+    "Contoso,yes,,,1,,\r\n"
+    "keynote,,,,,ponencia,conférence plénière\r\n"
+    "keynote,,yes,,,discurso,\r\n"
+)
+
+
+async def test_a_glossary_file_is_applied_whole_or_refused_where_it_breaks(
+    client: httpx.AsyncClient, voicelive: FakeVoiceLive
+) -> None:
+    applied = await client.put("/api/glossary", content=VENDOR_CSV, headers={"Content-Type": "text/csv"})
+    assert applied.status_code == 200, applied.text
+    # The sessions are told: the required term, and the one to avoid.
+
+    def told() -> list[str]:
+        updates = [u for c in voicelive.connections for u in c.session_updates]
+        return [u["instructions"] for u in updates if "never “discurso”" in u.get("instructions", "")]
+
+    await until(lambda: bool(told()))
+    assert "- keynote → ponencia" in told()[0] and "- Contoso" in told()[0]
+    written = await client.get("/api/glossary", params={"format": "tsv"})
+    broken = VENDOR_CSV.replace("keynote,,yes,,,discurso", "keynote,,perhaps,,,discurso").replace(",", "\t")
+    refused = await client.put(
+        "/api/glossary", content=broken, headers={"Content-Type": "text/tab-separated-values"}
+    )
+    kept = (await client.get("/api/glossary")).json()
+    assert written.headers["content-type"].startswith("text/tab-separated-values")
+    assert written.text.splitlines()[0] == "term\tkeep\tavoid\tcase\tpriority\tes\tfr"
+    # A file that breaks on its fourth line: refused there, and nothing of it applied.
+    assert refused.status_code == 400
+    assert "line 4, column 3: 'perhaps' is not yes or no" in refused.json()["detail"]
+    assert kept == applied.json() and kept["avoid"] == {"es": {"keynote": "discurso"}}
+    assert kept["priority"] == ["Contoso"]
 
 
 async def test_a_glossary_that_would_go_over_the_token_quota_is_applied_with_a_warning(

@@ -463,7 +463,7 @@ async def test_the_console_fits_a_laptop_and_a_phone(
 
 
 async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pauses(
-    browser: Browser, server: LiveServer, voicelive: FakeVoiceLive
+    browser: Browser, server: LiveServer, voicelive: FakeVoiceLive, tmp_path: Path
 ) -> None:
     base = f"http://127.0.0.1:{server.port}"
     console = await browser.new_page(viewport=DESKTOP)
@@ -503,6 +503,24 @@ async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pau
     assert update["input_audio_transcription"]["phrase_list"] == ["Good morning"]
     latest_es = console.locator('#captions [data-lang="es"] li .translation').first
     await expect(latest_es).to_have_text("translated into es-ES: Buenos días everyone", timeout=20_000)
+
+    # The vendor's list, imported as a file: its rows join the table; what the table cannot show (a
+    # translation to avoid, a priority) is said, and kept when the table is applied again.
+    vendor = tmp_path / "vendor.csv"
+    vendor.write_text(
+        "term,avoid,priority,es\nGood morning,,,Buenos días\nGood morning,yes,,Buen día\nContoso,,1,Contoso\n"
+    )
+    await console.locator("#glossary-file").set_input_files(vendor)
+    await expect(console.locator("#glossary-status")).to_have_text(
+        "Applied vendor.csv: from the next sentence on."
+    )
+    await expect(console.get_by_label("Term 2", exact=True)).to_have_value("Contoso")
+    extras = "From the imported file, kept: 1 translation(s) to avoid, 1 priority term(s)."
+    await expect(console.locator("#glossary-extras")).to_have_text(extras)
+    await console.get_by_role("button", name="Apply glossary").click()
+    await expect(console.locator("#glossary-status")).to_contain_text("Applied (2 entries)")
+    in_use = server.room.glossary
+    assert in_use.avoid == {"es": {"Good morning": "Buen día"}} and in_use.priority == ["Contoso"]
 
     # A language added during the talk gets a session, listeners and captions.
     await console.locator("#addable").select_option("it")

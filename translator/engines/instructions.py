@@ -30,7 +30,15 @@ def interpreter_instructions(spoken: list[Language], target: Language, glossary:
     if glossary.keep:
         lines += ["", "Never translate these names and words; say them exactly as written:"]
         lines += [f"- {name}" for name in glossary.keep]
+    exact = set(glossary.exact_case)
+
+    def said(term: str) -> str:
+        return f"{term} (only as written, capitals included)" if term in exact else term
+
     if terms := glossary.terms.get(target.code):
         lines += ["", f"Glossary (always use these exact {target.name} translations):"]
-        lines += [f"- {term} → {translation}" for term, translation in terms.items()]
+        lines += [f"- {said(term)} → {translation}" for term, translation in terms.items()]
+    if avoided := glossary.avoid.get(target.code):
+        lines += ["", f"Never use these {target.name} translations:"]
+        lines += [f"- {said(term)}: never “{translation}”" for term, translation in avoided.items()]
     return "\n".join(lines)

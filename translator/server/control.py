@@ -5,10 +5,10 @@ control a server's only room."""
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
-from litestar import Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_409_CONFLICT
@@ -21,6 +21,7 @@ from translator.errors import (
     UnknownLanguageError,
 )
 from translator.glossary import Glossary
+from translator.glossary_file import MEDIA_TYPES, Format, GlossaryFileError, read_table, write_table
 from translator.languages import get_language
 from translator.printable import printable
 from translator.server.operator import require_operator
@@ -73,17 +74,45 @@ async def control_input(state: State, data: InputControl, room: str | None = Non
 
 
 @get(_paths("/glossary"), sync_to_thread=False, guards=[require_operator])
-def glossary(state: State, room: str | None = None) -> Glossary:
-    """The glossary in use."""
-    return local_room(state.rooms, room).glossary
+def glossary(state: State, room: str | None = None, format: str = "json") -> Response[Any]:  # noqa: A002
+    """The glossary in use: JSON, or (``format=csv``, ``tsv``) a spreadsheet with a column per
+    language offered (`glossary_file`)."""
+    found = local_room(state.rooms, room)
+    if format == "json":
+        return Response(found.glossary)
+    if format not in MEDIA_TYPES:
+        raise ValidationException(f"format: json, csv or tsv (not {printable(format)!r})")
+    kind: Format = format
+    table = write_table(found.glossary, [target.code for target in found.targets], kind)
+    return Response(
+        table,
+        media_type=f"{MEDIA_TYPES[kind]}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="glossary-{found.id}.{kind}"'},
+    )
 
 
 @put(_paths("/glossary"), guards=[require_operator])
-async def set_glossary(state: State, data: Glossary, room: str | None = None) -> Response[Glossary]:
-    """Replace the glossary; it applies from the next utterance on, in every language. What it
-    would cost, when that is worth a warning, comes in the ``X-Glossary-Warning`` header."""
+async def set_glossary(
+    state: State, request: Request[Any, Any, Any], room: str | None = None
+) -> Response[Glossary]:
+    """Replace the glossary, from JSON or a spreadsheet (``Content-Type: text/csv`` or
+    ``text/tab-separated-values``: refused whole, with the line and column, at its first
+    problem); it applies from the next utterance on, in every language. What it would cost, when
+    that is worth a warning, comes in the ``X-Glossary-Warning`` header."""
     found = local_room(state.rooms, room)
-    if bad := data.problem([target.code for target in found.targets]):
+    offered = [target.code for target in found.targets]
+    body = await request.body()
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    try:
+        if media in (MEDIA_TYPES["csv"], MEDIA_TYPES["tsv"]):
+            data = read_table(body.decode(), offered, "csv" if media == MEDIA_TYPES["csv"] else "tsv")
+        else:
+            data = msgspec.json.decode(body, type=Glossary)
+    except UnicodeDecodeError:
+        raise ValidationException("the file is not UTF-8 text (save it as CSV UTF-8)") from None
+    except (GlossaryFileError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValidationException(f"the glossary was not applied: {exc}") from None
+    if bad := data.problem(offered):
         raise ValidationException(f"{bad[0]}: {bad[1]}")
     warning = await found.set_glossary(data)
     log.info(

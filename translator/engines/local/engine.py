@@ -609,7 +609,9 @@ class LocalEngine(Engine):
     async def _interpret(self, code: str, utterance: str, heard: Heard) -> None:
         # The glossary's terms are the default language's words.
         terms = self.glossary.for_language(code) if heard.language == self.source.code else None
-        translation = await self._translators[heard.language, code].translate(heard.text, terms)
+        translation = await self._translators[heard.language, code].translate(
+            heard.text, terms, self.glossary.exact_case
+        )
         if not translation:
             raise TransientEngineError("the translation came back empty")
         self.emit(TranslationText(code, utterance, translation, final=True))

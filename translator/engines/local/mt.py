@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from translator.engines.local.system import require_program
@@ -156,18 +156,23 @@ class Translator:
             pipes.setdefault(mode, ApertiumPipe(mode, package)) for mode, package in route(source, target)
         ]
 
-    async def translate(self, text: str, terms: Mapping[str, str] | None = None) -> str:
-        """``text`` translated, each of ``terms`` (source term → required translation) as required."""
-        line, placeholders = protect(" ".join(text.split()), terms or {})
+    async def translate(
+        self, text: str, terms: Mapping[str, str] | None = None, exact_case: Collection[str] = ()
+    ) -> str:
+        """``text`` translated, each of ``terms`` (source term → required translation) as required
+        (those in ``exact_case`` only where written with their capitals)."""
+        line, placeholders = protect(" ".join(text.split()), terms or {}, exact_case)
         stream = _SPECIAL.sub(r"\\\1", line)
         for stage in self.stages:
             stream = await stage.translate(stream)
         return restore(re.sub(r"\\(.)", r"\1", stream), placeholders)
 
 
-def protect(text: str, terms: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """``text`` with each glossary term (whole words, any case) replaced by a placeholder word, and
-    what each placeholder must become.
+def protect(
+    text: str, terms: Mapping[str, str], exact_case: Collection[str] = ()
+) -> tuple[str, dict[str, str]]:
+    """``text`` with each glossary term (whole words, any case but for those in ``exact_case``)
+    replaced by a placeholder word, and what each placeholder must become.
 
     Apertium passes a word it does not know through unchanged and where a noun would stand, so the
     sentence around a term is still translated as a sentence.
@@ -177,7 +182,9 @@ def protect(text: str, terms: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     # Longest first, one group each: the group that matched says which term it was. Case-folding the
     # match instead fails where IGNORECASE and casefold() disagree (İstanbul matches "istanbul").
     ordered = sorted(terms, key=len, reverse=True)
-    alternatives = "|".join(f"({re.escape(term)})" for term in ordered)
+    alternatives = "|".join(
+        f"((?-i:{re.escape(term)}))" if term in exact_case else f"({re.escape(term)})" for term in ordered
+    )
     placeholders: dict[str, str] = {}
 
     def placeholder(match: re.Match[str]) -> str:

@@ -1,0 +1,83 @@
+"""Glossaries from the people who keep them: CSV and TSV files as spreadsheets and vendors write
+them, read into the glossary whole or refused at the first problem with its line and column."""
+
+from __future__ import annotations
+
+import pytest
+
+from translator.glossary import Glossary
+from translator.glossary_file import GlossaryFileError, read_table, write_table
+
+OFFERED = ["es", "fr"]
+
+VENDOR = (
+    "Term,Keep,Avoid,Case,Priority,ES,FR\r\n"
+    "Contoso,yes,,,2,,\r\n"
+    "keynote,,,,,ponencia,conférence plénière\r\n"
+    "keynote,,yes,,,discurso,keynote\r\n"
+    "Apple,,,x,1,Apple,Apple\r\n"
+    ",,,,,,\r\n"
+    '"board, the",,,,,"junta, la",\r\n'
+)
+
+PLAIN = VENDOR.rsplit("\r\n", 2)[0] + "\r\n"
+"""The file without its quoted cell: as TSV or with semicolons, no cell holds the separator."""
+
+
+def test_a_vendors_csv_reads_into_the_glossary() -> None:
+    glossary = read_table(VENDOR, OFFERED)
+    assert glossary == Glossary(
+        keep=["Contoso"],
+        terms={"es": {"keynote": "ponencia", "Apple": "Apple", "board, the": "junta, la"},
+               "fr": {"keynote": "conférence plénière", "Apple": "Apple"}},
+        avoid={"es": {"keynote": "discurso"}, "fr": {"keynote": "keynote"}},
+        exact_case=["Apple"],
+        priority=["Contoso", "Apple"],
+    )  # fmt: skip
+    assert glossary.problem(OFFERED) is None
+    # What recognition hears of first: the priority terms, highest first.
+    assert glossary.phrases()[:2] == ["Contoso", "Apple"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        PLAIN.replace(",", "\t"),
+        "\ufeff" + PLAIN.replace(",", ";"),  # Excel's UTF-8 export where the comma is a decimal sign
+    ],
+    ids=["tsv", "excel-semicolons"],
+)
+def test_tsv_and_excels_exports_read_the_same(text: str) -> None:
+    assert read_table(text, OFFERED).keep == ["Contoso"]
+    assert read_table(text, OFFERED).terms["es"]["keynote"] == "ponencia"
+
+
+def test_what_is_written_reads_back_the_same() -> None:
+    glossary = read_table(VENDOR, OFFERED)
+    for kind in ("csv", "tsv"):
+        written = write_table(glossary, OFFERED, kind)  # type: ignore[arg-type]
+        assert read_table(written, OFFERED, kind) == glossary  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("", "line 1", "the first line names the columns"),
+        ("es,fr\nhola,salut\n", "line 1", "no 'term' column"),
+        ("term,es,de\nkeynote,ponencia,Grundsatzrede\n", "line 1, column 3", "'de' is neither term"),
+        ("term,es,es\nkeynote,a,b\n", "line 1, column 3", "a second 'es' column"),
+        ("term,keep,es\nContoso,perhaps,\n", "line 2, column 2", "'perhaps' is not yes or no"),
+        ("term,es\nkeynote,ponencia\nkeynote,discurso\n", "line 3, column 1", "also on line 2"),
+        ("term,keep,es\nContoso,yes,Contoso\n", "line 2", "is kept as it is: it takes no translation"),
+        ("term,es\nkeynote,\n", "line 2", "no translation, and not marked keep"),
+        ("term,es\nkeynote,pon\u202eencia\n", "line 2, column 2", "bidirectional"),
+        ("term,es\nkeynote,ponencia,extra\n", "line 2, column 3", "a cell beyond the named columns"),
+        ("term,priority,es\nkeynote,high,ponencia\n", "line 2, column 2", "neither yes, no nor a number"),
+    ],
+)
+def test_a_file_that_does_not_read_whole_is_refused_where_it_breaks(
+    text: str, where: str, words: str
+) -> None:
+    with pytest.raises(GlossaryFileError) as refused:
+        read_table(text, OFFERED)
+    assert str(refused.value).startswith(f"{where}: ") and words in str(refused.value), str(refused.value)
