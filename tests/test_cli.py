@@ -14,6 +14,7 @@ import pytest
 from harness.live import OPERATOR_TOKEN, free_port, live_server
 from harness.voicelive_server import FakeVoiceLive
 from tests.helpers import run, without_azure
+from tests.test_glossary_file import TBX_2019
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 
@@ -187,6 +188,9 @@ async def test_a_vendors_glossary_file_is_checked_applied_and_written_out_from_t
         return process.returncode, out.decode(), err.decode()
 
     checked = await glossary("check", str(good))
+    termbase = tmp_path / "termbase.tbx"
+    termbase.write_text(TBX_2019)
+    from_termbase = await glossary("check", str(termbase))
     refused = await glossary("check", str(broken))
     settings = load_settings(str(config), env={}, overrides={"audio.input": str(talk)})
     async with live_server(settings, WavSource(talk, loop=True)) as server:
@@ -198,6 +202,7 @@ async def test_a_vendors_glossary_file_is_checked_applied_and_written_out_from_t
     assert checked == (0, f"{good}: 1 names kept, 2 translations to use, 0 to avoid, 0 matched with their "
                           "capitals, 0 priority terms\n", "")  # fmt: skip
     assert refused[0] == 2 and f"{broken}: line 3: 'phones' has no translation" in refused[2]
+    assert from_termbase[0] == 0 and "0 names kept, 2 translations to use, 1 to avoid" in from_termbase[1]
     assert applied[0] == 0 and applied[1].startswith("applied to room main: 1 names kept, 2 translations")
     assert in_use.keep == ["Contoso"] and in_use.terms["fr"] == {"keynote": "conférence plénière"}
     assert not_sent[0] == 2, "a file that does not read is not sent"

@@ -1,5 +1,6 @@
 """Glossaries from the people who keep them: CSV and TSV files as spreadsheets and vendors write
-them, read into the glossary whole or refused at the first problem with its line and column."""
+them, and termbases' TBX, read into the glossary whole or refused at the first problem, saying
+where."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from translator.glossary import Glossary
 from translator.glossary_file import GlossaryFileError, read_table, write_table
+from translator.glossary_tbx import read_tbx
 
 OFFERED = ["es", "fr"]
 
@@ -81,3 +83,78 @@ def test_a_file_that_does_not_read_whole_is_refused_where_it_breaks(
     with pytest.raises(GlossaryFileError) as refused:
         read_table(text, OFFERED)
     assert str(refused.value).startswith(f"{where}: ") and words in str(refused.value), str(refused.value)
+
+
+TBX_2008 = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd">
+<martif type="TBX-Basic" xml:lang="en">
+  <martifHeader><fileDesc><sourceDesc><p>the vendor's termbase</p></sourceDesc></fileDesc></martifHeader>
+  <text><body>
+    <termEntry id="c1">
+      <langSet xml:lang="en"><tig><term>keynote</term></tig></langSet>
+      <langSet xml:lang="es-ES">
+        <tig><term>ponencia</term>
+          <termNote type="administrativeStatus">preferredTerm-admn-sts</termNote></tig>
+        <tig><term>discurso</term>
+          <termNote type="administrativeStatus">deprecatedTerm-admn-sts</termNote></tig>
+      </langSet>
+      <langSet xml:lang="fr"><tig><term>conférence plénière</term></tig></langSet>
+      <langSet xml:lang="de"><tig><term>Grundsatzrede</term></tig></langSet>
+    </termEntry>
+    <termEntry id="c2">
+      <langSet xml:lang="de"><tig><term>Tagung</term></tig></langSet>
+    </termEntry>
+  </body></text>
+</martif>
+"""
+
+TBX_2019 = """<?xml version="1.0" encoding="UTF-8"?>
+<tbx type="TBX-Basic" style="dca" xml:lang="en" xmlns="urn:iso:std:iso:30042:ed-2">
+  <tbxHeader><fileDesc><sourceDesc><p>the vendor's termbase</p></sourceDesc></fileDesc></tbxHeader>
+  <text><body>
+    <conceptEntry id="c1">
+      <langSec xml:lang="en"><termSec><term>keynote</term></termSec></langSec>
+      <langSec xml:lang="es">
+        <termSec><term>ponencia</term></termSec>
+        <termSec><term>discurso</term>
+          <termNote type="administrativeStatus">supersededTerm-admn-sts</termNote></termSec>
+      </langSec>
+      <langSec xml:lang="fr"><termSec><term>conférence plénière</term></termSec></langSec>
+    </conceptEntry>
+  </body></text>
+</tbx>
+"""
+
+
+@pytest.mark.parametrize("tbx", [TBX_2008, TBX_2019], ids=["tbx-2008", "tbx-2019"])
+def test_a_termbases_tbx_reads_into_the_glossary(tbx: str) -> None:
+    """The speaker's term of each concept, its preferred translation in each language offered, and
+    its deprecated one to avoid; languages not offered, and concepts the speaker has no term for,
+    are left out."""
+    assert read_tbx(tbx.encode(), OFFERED, "en") == Glossary(
+        terms={"es": {"keynote": "ponencia"}, "fr": {"keynote": "conférence plénière"}},
+        avoid={"es": {"keynote": "discurso"}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("tbx", "words"),
+    [
+        ("<martif><text><body><termEntry>", "line 1, column 32: not TBX"),
+        ("<glossary/>", "line 1: not TBX: the document is <glossary>"),
+        (
+            '<!DOCTYPE martif [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            "<martif><text><body/></text></martif>",
+            "refused: EntitiesForbidden",
+        ),
+        (
+            TBX_2008.replace("<term>ponencia</term>", "<term>pon\u202eencia</term>"),
+            "concept 'c1': the es term must not hold control",
+        ),
+    ],
+    ids=["cut-short", "not-tbx", "entities", "bidirectional"],
+)
+def test_a_tbx_that_does_not_read_is_refused_saying_where(tbx: str, words: str) -> None:
+    with pytest.raises(GlossaryFileError) as refused:
+        read_tbx(tbx.encode(), OFFERED, "en")
+    assert words in str(refused.value), str(refused.value)

@@ -1,5 +1,6 @@
-"""``translator glossary``: a vendor's term list (CSV or TSV, `glossary_file`) checked against a room's
-languages, applied to the running service, or the glossary in use written out.
+"""``translator glossary``: a vendor's term list (CSV or TSV, `glossary_file`; TBX, `glossary_tbx`)
+checked against a room's languages, applied to the running service, or the glossary in use written
+out.
 
 ``check`` needs no service: it reads the file against the configuration. ``import`` and ``export``
 talk to the service on this machine (or ``--url``) with the operator token: the configured one
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -18,26 +20,32 @@ from translator.config import RoomConfig, Settings
 from translator.errors import ConfigError, TranslatorError
 from translator.glossary import Glossary
 from translator.glossary_file import MEDIA_TYPES, Format, GlossaryFileError, read_table
+from translator.glossary_tbx import read_tbx
 from translator.server.operator import token_file
 
 TIMEOUT_S = 30.0
 
 
-def file_kind(path: Path) -> Format:
-    """TSV for a ``.tsv`` or ``.tab`` file, else CSV."""
-    return "tsv" if path.suffix.lower() in (".tsv", ".tab") else "csv"
+def file_kind(path: Path) -> Format | Literal["tbx"]:
+    """TBX for a ``.tbx`` file, TSV for a ``.tsv`` or ``.tab`` one, else CSV."""
+    suffix = path.suffix.lower()
+    return "tbx" if suffix == ".tbx" else "tsv" if suffix in (".tsv", ".tab") else "csv"
 
 
 def read_file(path: Path, room: RoomConfig) -> Glossary:
-    """The glossary in ``path`` for ``room``'s languages; ConfigError naming the file, line and column."""
+    """The glossary in ``path`` for ``room``'s languages; ConfigError naming the file and where in it."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "not UTF-8 text (save it as CSV UTF-8)") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), exc.strerror or str(exc)) from None
+    kind = file_kind(path)
     try:
-        glossary = read_table(text, room.channels(), file_kind(path))
+        if kind == "tbx":
+            glossary = read_tbx(data, room.channels(), room.source)
+        else:
+            glossary = read_table(data.decode(), room.channels(), kind)
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "not UTF-8 text (save it as CSV UTF-8)") from None
     except GlossaryFileError as exc:
         raise ConfigError(str(path), str(exc)) from None
     if bad := glossary.problem(room.channels()):
@@ -60,11 +68,10 @@ def apply_file(settings: Settings, room: RoomConfig, path: Path, url: str | None
     read whole); what the service answered, in words."""
     read_file(path, room)
     kind = file_kind(path)
+    media = "application/x-tbx" if kind == "tbx" else f"{MEDIA_TYPES[kind]}; charset=utf-8"
     with _client(settings, url) as client:
         answer = client.put(
-            f"api/rooms/{room.id}/glossary",
-            content=path.read_bytes(),
-            headers={"Content-Type": f"{MEDIA_TYPES[kind]}; charset=utf-8"},
+            f"api/rooms/{room.id}/glossary", content=path.read_bytes(), headers={"Content-Type": media}
         )
         _raise_for(answer)
         applied = Glossary(**answer.json())

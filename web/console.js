@@ -507,7 +507,8 @@ function renderGlossaryExtras() {
 $("glossary-file").addEventListener("change", async (event) => {
   const [file] = event.target.files;
   if (!file) return;
-  const kind = /\.tsv$/i.test(file.name) ? "text/tab-separated-values" : "text/csv";
+  const kind = /\.tbx$/i.test(file.name) ? "application/x-tbx"
+    : /\.tsv$/i.test(file.name) ? "text/tab-separated-values" : "text/csv";
   const response = await authorized(path("/glossary"), { method: "PUT", headers: { "Content-Type": kind }, body: file });
   const answer = await response.json();
   event.target.value = "";

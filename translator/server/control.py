@@ -22,6 +22,7 @@ from translator.errors import (
 )
 from translator.glossary import Glossary
 from translator.glossary_file import MEDIA_TYPES, Format, GlossaryFileError, read_table, write_table
+from translator.glossary_tbx import TBX_MEDIA_TYPES, read_tbx
 from translator.languages import get_language
 from translator.printable import printable
 from translator.server.operator import require_operator
@@ -95,10 +96,11 @@ def glossary(state: State, room: str | None = None, format: str = "json") -> Res
 async def set_glossary(
     state: State, request: Request[Any, Any, Any], room: str | None = None
 ) -> Response[Glossary]:
-    """Replace the glossary, from JSON or a spreadsheet (``Content-Type: text/csv`` or
-    ``text/tab-separated-values``: refused whole, with the line and column, at its first
-    problem); it applies from the next utterance on, in every language. What it would cost, when
-    that is worth a warning, comes in the ``X-Glossary-Warning`` header."""
+    """Replace the glossary, from JSON, a spreadsheet (``Content-Type: text/csv`` or
+    ``text/tab-separated-values``) or a termbase's TBX (``application/x-tbx``): a file is refused
+    whole, with where, at its first problem. It applies from the next utterance on, in every
+    language. What it would cost, when that is worth a warning, comes in the
+    ``X-Glossary-Warning`` header."""
     found = local_room(state.rooms, room)
     offered = [target.code for target in found.targets]
     body = await request.body()
@@ -106,6 +108,8 @@ async def set_glossary(
     try:
         if media in (MEDIA_TYPES["csv"], MEDIA_TYPES["tsv"]):
             data = read_table(body.decode(), offered, "csv" if media == MEDIA_TYPES["csv"] else "tsv")
+        elif media in TBX_MEDIA_TYPES:
+            data = read_tbx(body, offered, found.source.code)
         else:
             data = msgspec.json.decode(body, type=Glossary)
     except UnicodeDecodeError:
