@@ -43,6 +43,7 @@ from translator.engines.local.vad import (
 )
 from translator.errors import PermanentEngineError
 from translator.evaluation.metrics import word_error_rate
+from translator.glossary import Glossary
 from translator.languages import get_language
 
 
@@ -291,6 +292,22 @@ async def run_offline(engine: LocalEngine, talk: Path, turns: int) -> list:
             await engine.send_audio(bytes(960))
         await asyncio.wait_for(collector, 60)
     return events
+
+
+async def test_the_glossarys_priority_names_are_heard_as_written(tmp_path: Path) -> None:
+    """tiny.en hears an unusual name as words it knows ("your reveal and over from Queen Tessa");
+    told the priority terms, it hears the names, and the Spanish keeps them."""
+    talk = talk_wav(["Please welcome Nuria Vilanova from Quintessa."], tmp_path / "names.wav")
+    names = ["Nuria Vilanova", "Quintessa"]
+    heard, translated = [], []
+    for glossary in (Glossary(keep=names), Glossary(keep=names, priority=names)):
+        engine = LocalEngine(get_language("en"), [get_language("es")], LocalConfig(), glossary=glossary)
+        events = await run_offline(engine, talk, 1)
+        heard.append(" ".join(e.text for e in events if isinstance(e, SourceText) and e.final))
+        translated.append(" ".join(e.text for e in events if isinstance(e, TranslationText) and e.final))
+    assert "Vilanova" not in heard[0] and "Quintessa" not in heard[0], heard
+    assert "Nuria Vilanova" in heard[1] and "Quintessa" in heard[1], heard
+    assert "Nuria Vilanova" in translated[1] and "Quintessa" in translated[1], translated
 
 
 async def test_a_multilingual_model_tells_the_floor_s_languages_apart(tmp_path: Path) -> None:

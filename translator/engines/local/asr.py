@@ -115,11 +115,13 @@ class Recognizer:
         beam_size: int | None = None,
         languages: tuple[str, ...] = (),
         context: str = "",
+        hotwords: str = "",
     ) -> Heard:
         """One utterance (float32 samples at 16 kHz): which of ``languages`` it was spoken in (a
         multilingual model's language identification, on the same encoding as the text), and its
         text in that language. An English-only model hears English. ``context``: what was said just
-        before, when this goes on with the same sentence (whisper's previous text)."""
+        before, when this goes on with the same sentence (whisper's previous text); ``hotwords``:
+        words of the default language to expect (the glossary's priority terms)."""
         from faster_whisper.audio import pad_or_trim
 
         whisper = self._whisper
@@ -129,7 +131,8 @@ class Recognizer:
         language = self._identify(encoded, languages)
         tokenizer = self._tokenizer_for(language)
         previous = tokenizer.encode(" " + context.strip()) if context.strip() else []
-        prompt = whisper.get_prompt(tokenizer, previous, without_timestamps=True)
+        expected = hotwords if language == self.language and hotwords else None
+        prompt = whisper.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=expected)
         result = whisper.model.generate(
             encoded,
             [prompt],

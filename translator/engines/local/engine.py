@@ -458,11 +458,13 @@ class LocalEngine(Engine):
         """Recognise ``audio`` in the recognition thread, after what is queued there."""
         recognizer = self._recognizer
         assert recognizer is not None, "start() first"
+        # The glossary's priority terms, as words to expect (whisper's "hotwords" prompt).
+        expected = ", ".join(self.glossary.priority)
 
         def hear() -> Heard:
             self._hearing_since = began = time.monotonic()
             try:
-                return recognizer.hear(audio, beam_size, languages, context)
+                return recognizer.hear(audio, beam_size, languages, context, expected)
             finally:
                 # A stuck thread that comes back after its replacement must not clear the new one's.
                 if self._hearing_since == began:
