@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import re
+import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,7 +20,9 @@ CLOSED = "connection.closed"
 """Not an event of any protocol: the probe's record of the service closing the connection (with
 ``code`` and ``reason``)."""
 
-Recorded = list[tuple[str, dict[str, Any], float]]
+Recorded = list[tuple[str, dict[str, Any], float, float | None]]
+"""Each event's direction, the event, its seconds since the probe began and its wall clock (absent
+from recordings made before it was kept)."""
 """One recorded connection: its events in order, each ("sent" or "received", the event, seconds
 since the probe began)."""
 
@@ -42,9 +45,19 @@ def recorded_connections(path: Path) -> list[Recorded]:
     connections: dict[int, Recorded] = {}
     for line in path.read_text().splitlines():
         record = json.loads(line)
-        entry = (record["dir"], record["event"], float(record["at"]))
+        wall = record.get("wall")
+        entry = (record["dir"], record["event"], float(record["at"]), None if wall is None else float(wall))
         connections.setdefault(record["connection"], []).append(entry)
     return [connections[n] for n in sorted(connections)]
+
+
+def _moved(event: dict[str, Any], wall: float | None) -> dict[str, Any]:
+    """``event`` with the service's own clock (a session's ``expires_at``) moved by the time since
+    it was recorded: the service would give a session opened now the same hour from now."""
+    session = event.get("session")
+    if wall is None or not isinstance(session, dict) or not session.get("expires_at"):
+        return event
+    return event | {"session": session | {"expires_at": session["expires_at"] + round(time.time() - wall)}}
 
 
 def _unscrubbed(event: dict[str, Any]) -> dict[str, Any]:
@@ -77,12 +90,12 @@ async def replay_connection(
     waiting: dict[str, deque[int]] = defaultdict(deque)
     """By event type, the blocks whose client event has not yet come, in order."""
     previous = recorded[0][2] if recorded else 0.0
-    for direction, event, at in recorded:
+    for direction, event, at, wall in recorded:
         if direction == "sent":
             waiting[event["type"]].append(len(blocks))
             blocks.append([])
         else:
-            blocks[-1].append((_unscrubbed(event), at - previous))
+            blocks[-1].append((_moved(_unscrubbed(event), wall), at - previous))
         previous = at
     arrived = [True] + [False] * (len(blocks) - 1)
     sent = 0

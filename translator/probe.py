@@ -68,8 +68,14 @@ class Recording:
     started: float = field(default_factory=time.monotonic)
 
     def write(self, direction: str, event: dict[str, Any], **facts: object) -> None:
-        """One event, with its connection, the seconds since the probe began and ``facts``."""
-        line = {"connection": self.connection, "at": round(time.monotonic() - self.started, 3), **facts}
+        """One event, with its connection, the seconds since the probe began, the wall clock (which
+        the service's own times, ``expires_at``, are read against) and ``facts``."""
+        line = {
+            "connection": self.connection,
+            "at": round(time.monotonic() - self.started, 3),
+            "wall": round(time.time(), 3),
+            **facts,
+        }
         self.file.write(json.dumps(line | {"dir": direction, "event": scrubbed(event)}) + "\n")
         self.file.flush()
 
