@@ -15,17 +15,19 @@ INTER = b"\x27\x01" + b"i" * 10  # AVC inter frame
 
 async def test_a_follower_starts_at_a_key_frame_with_the_configuration() -> None:
     feed = VideoFeed()
+    watching = feed.watch()
     feed.publish(0, CONFIG)
     follower = feed.follow()
     feed.publish(100, INTER)  # before any key frame it could not be shown: not passed on
-    assert not feed.live
+    assert not feed.live and not watching.is_set()
     feed.publish(200, KEY)
     feed.publish(300, INTER)
-    assert feed.live and feed.changed.is_set()
+    assert feed.live and watching.is_set()
+    watching.clear()
     got = [await asyncio.wait_for(follower.next(), 1) for _ in range(3)]
     assert got == [(200, CONFIG), (200, KEY), (300, INTER)]
     feed.end()
-    assert not feed.live
+    assert not feed.live and watching.is_set()
     follower.close()
     assert not feed.followers
 

@@ -78,8 +78,7 @@ class VideoFeed:
         self._configuration: bytes | None = None
         self.live = False
         """A publisher is sending a picture now."""
-        self.changed = asyncio.Event()
-        """Set when the picture comes or goes (a follower restarts what it makes of it)."""
+        self._watchers: set[asyncio.Event] = set()
 
     def publish(self, timestamp_ms: int, body: bytes) -> None:
         """One video tag from the publisher."""
@@ -87,7 +86,7 @@ class VideoFeed:
             self._configuration = body
         if not self.live and is_key_frame(body) and not is_configuration(body):
             self.live = True
-            self.changed.set()
+            self._changed()
         for follower in list(self.followers):
             follower.offer(timestamp_ms, body, self._configuration)
 
@@ -96,7 +95,18 @@ class VideoFeed:
         self._configuration = None
         if self.live:
             self.live = False
-            self.changed.set()
+            self._changed()
+
+    def watch(self) -> asyncio.Event:
+        """An event of one's own, set whenever the picture comes or goes (each watcher clears its
+        own: a language's push restarts with the other picture)."""
+        event = asyncio.Event()
+        self._watchers.add(event)
+        return event
+
+    def _changed(self) -> None:
+        for event in self._watchers:
+            event.set()
 
     def follow(self) -> VideoFollower:
         """A new follower, from the next key frame."""

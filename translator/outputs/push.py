@@ -28,7 +28,7 @@ from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from translator.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
-from translator.audio.video import VideoFeed, VideoFollower
+from translator.audio.video import VideoFollower
 from translator.languages import FLOOR, get_language
 from translator.outputs.playout import Programme
 from translator.printable import printable
@@ -105,6 +105,8 @@ class LanguagePush:
         into its pipe before it gives up: counted anew at each start)."""
         self._speaker = False
         """The stream shows the speaker's published picture (else the card)."""
+        self._picture_changed: asyncio.Event | None = None
+        """Set when the speaker's picture comes or goes (`VideoFeed.watch`)."""
         self._card = Path()
         self._picture = "color=c=black:s=1280x720:r=10"
         """ffmpeg's video input: a still card, the language's name on it where a font is installed."""
@@ -173,8 +175,10 @@ class LanguagePush:
         feed = self.room.published.video if self.room.published is not None else None
         feed_live = feed is not None and feed.live
         self._speaker = feed_live
-        if feed is not None:
-            feed.changed.clear()
+        if feed is not None and self._picture_changed is None:
+            self._picture_changed = feed.watch()
+        if self._picture_changed is not None:
+            self._picture_changed.clear()
         ours, theirs = socket.socketpair() if feed_live else (None, None)
         if theirs is not None:
             picture = ["-f", "flv", "-analyzeduration", "1000000", "-i", f"pipe:{theirs.fileno()}"]
@@ -202,7 +206,7 @@ class LanguagePush:
         self._feeding = True
         self._state, self._detail = "sending", ""
         try:
-            switched = await self._feed(child, feed)
+            switched = await self._feed(child, self._picture_changed)
         finally:
             self._feeding = False
             await child.end(STOP_S, input_first=True)
@@ -233,12 +237,12 @@ class LanguagePush:
             handed=handed,
         )  # fmt: skip
 
-    async def _feed(self, child: Child, feed: VideoFeed | None) -> bool:
+    async def _feed(self, child: Child, picture_changed: asyncio.Event | None) -> bool:
         """Hand the channel's sound to ffmpeg as it plays, until ffmpeg ends (False) or the
         speaker's picture comes or goes (True)."""
         assert child.stdin is not None
         ended = asyncio.ensure_future(child.wait())
-        changed = asyncio.ensure_future(feed.changed.wait() if feed is not None else asyncio.Event().wait())
+        changed = asyncio.ensure_future((picture_changed or asyncio.Event()).wait())
         try:
             while not ended.done():
                 ready = asyncio.ensure_future(self._ready.wait())
