@@ -356,6 +356,9 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     stream running behind the room (each listener may change it). Overlays and HLS need none:
     they travel with the stream's video."""
     outputs: RoomOutputsConfig = msgspec.field(default_factory=RoomOutputsConfig)
+    editors: dict[str, str] = {}
+    """Per language, the key of a volunteer who may correct its captions (secrets, as the operator
+    token: at least 16 characters)."""
 
     def resolved_engine(self) -> str:
         """The engine this room runs (``auto`` resolved; several joined with "+")."""
@@ -414,6 +417,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
     outputs: OutputsConfig = msgspec.field(default_factory=OutputsConfig)
+    editors: dict[str, str] = {}
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
@@ -439,6 +443,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 self.max_tempo,
                 self.delay_s,
                 RoomOutputsConfig(self.outputs.zoom, self.outputs.youtube, self.outputs.push),
+                dict(self.editors),
             )
         ]
 
@@ -615,6 +620,12 @@ def _validate_room(room: RoomConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}targets", "a language is listed twice")
     if bad := room.glossary.problem(room.channels()):
         raise ConfigError(f"{prefix}{bad[0]}", bad[1])
+    for code, editor_key in room.editors.items():
+        field = f"{prefix}editors.{printable(code)}"
+        if code not in room.targets:
+            raise ConfigError(field, f"not a language offered here ({', '.join(room.targets)})")
+        if len(editor_key) < MIN_TOKEN_CHARS:
+            raise ConfigError(field, f"an editor's key has at least {MIN_TOKEN_CHARS} characters")
     if room.audio.channel is not None and not 1 <= room.audio.channel <= 64:
         raise ConfigError(f"{prefix}audio.channel", "must be between 1 and 64 (counted from 1)")
     backup = room.audio.backup

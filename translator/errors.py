@@ -47,6 +47,10 @@ class TransientEngineError(EngineError):
     """An engine failure worth a reconnect."""
 
 
+class UnknownCaptionError(TranslatorError):
+    """A caption that is not among those still held for correction (the message lists them)."""
+
+
 class UnknownLanguageError(TranslatorError):
     """A language code that is not known or not served."""
 

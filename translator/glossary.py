@@ -81,10 +81,11 @@ class Glossary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return None
 
 
-def text_problem(text: str) -> str:
-    """What is wrong with ``text`` as a glossary term or translation (empty when nothing is)."""
-    if len(text) > MAX_TERM_CHARS:
-        return f"at most {MAX_TERM_CHARS} characters"
+def text_problem(text: str, limit: int = MAX_TERM_CHARS) -> str:
+    """What is wrong with ``text`` as a glossary term or translation, or (``limit``) a caption a
+    person wrote (empty when nothing is)."""
+    if len(text) > limit:
+        return f"at most {limit} characters"
     if any(ch in text for ch in "\n\r\t"):
         return "must be on one line"
     for ch in text:

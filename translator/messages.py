@@ -67,6 +67,8 @@ class Caption(msgspec.Struct, tag="caption", tag_field="type", frozen=True, omit
     misses: list[str] = []
     """What the translation lost of the numbers, names and glossary terms said (``2,400 → missing``),
     once both texts are final; left out when nothing was lost."""
+    corrected: bool = False
+    """A person (the operator, or an editor of the language) corrected the text after it was final."""
 
 
 class Status(msgspec.Struct, tag="status", tag_field="type", frozen=True):

@@ -203,7 +203,9 @@ function render() {
       box.append(p);
     }
     // A sentence the speaker went on with after a pause reads as the same paragraph going on.
-    p.className = `${c.final ? "final" : "partial"}${c.continues ? " continues" : ""}`;
+    p.className = `${c.final ? "final" : "partial"}${c.continues ? " continues" : ""}${c.corrected ? " corrected" : ""}`;
+    // A caption a person corrected after it was final says so, in the page's language.
+    if (c.corrected) p.dataset.corrected = t(pageLang(), "corrected");
     // The Original channel and a sentence passed through read in the language spoken.
     const written = c.passthrough && c.source_lang ? c.source_lang : pageLang();
     if (p.lang !== written) p.lang = written;

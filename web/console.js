@@ -249,11 +249,21 @@ function renderCaptions() {
       text.textContent = caption.text;
       item.append(source, text);
       if (caption.continues) item.classList.add("continues");
+      if (caption.corrected) text.classList.add("corrected");
       for (const miss of caption.misses || []) {
         const flag = document.createElement("span");
         flag.className = "miss";
         flag.textContent = miss;
         item.append(flag);
+      }
+      if (lang !== "original") {
+        // A misheard name or a wrong number, put right for every listener.
+        const fix = document.createElement("button");
+        fix.type = "button";
+        fix.textContent = "Correct";
+        fix.setAttribute("aria-label", `Correct ${lang} caption ${caption.id}`);
+        fix.addEventListener("click", () => startCorrection(lang, caption));
+        item.append(fix);
       }
       return item;
     }));
@@ -261,6 +271,35 @@ function renderCaptions() {
     return column;
   }));
 }
+
+// The correction form stands apart from the captions' lists, which are drawn again as they come.
+let correcting = null; // { lang, id }
+
+function startCorrection(lang, caption) {
+  correcting = { lang, id: caption.id };
+  $("correction-which").textContent = `${caption.id} (${lang})`;
+  $("correction-text").value = caption.text;
+  $("correction-status").textContent = "";
+  $("correction").hidden = false;
+  $("correction-text").focus();
+}
+
+$("correction-cancel").addEventListener("click", () => { correcting = null; $("correction").hidden = true; });
+$("correction").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!correcting) return;
+  const { lang, id } = correcting;
+  try {
+    const sent = await send("POST", path(`/languages/${encodeURIComponent(lang)}/captions/${id}`),
+                            { text: $("correction-text").value });
+    onCaption(sent);
+    correcting = null;
+    $("correction").hidden = true;
+    $("correction-status").textContent = "";
+  } catch (error) {
+    $("correction-status").textContent = `Not sent: ${error.message}`;
+  }
+});
 
 // An export fetched with the token in a header, then saved: a link carrying it would leak it.
 async function download(url, name) {

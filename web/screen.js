@@ -38,6 +38,8 @@ function column(target) {
       shown.set(c.id, p);
       p.dataset.id = c.id;
       p.classList.toggle("partial", !c.final);
+      p.classList.toggle("corrected", Boolean(c.corrected));
+      if (c.corrected) p.dataset.corrected = t(lang, "corrected");
       if (p.textContent !== c.text) p.textContent = c.text;
       return p;
     });

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pysrt
 import pytest
 import websockets
 
@@ -250,3 +251,71 @@ async def test_a_test_tone_reaches_that_languages_listeners_only_and_stays_out_o
     assert transcript is not None
     kept = read_transcript(transcript.directory, next(transcript.directory.glob("*.jsonl")).stem)
     assert kept.captions and all(c.text != TONE_CAPTION for c in kept.captions)
+
+
+EDITOR_KEY = "es-volunteer-key-0001"
+
+
+async def test_a_corrected_caption_reaches_every_listener_and_the_transcript(
+    voicelive: FakeVoiceLive, talk: Path, tmp_path: Path
+) -> None:
+    """The Spanish volunteer puts right a caption the engine got wrong: a WebSocket listener and an
+    SSE reader get it in its place, marked corrected; so does a listener who joins later; the
+    transcript, its SRT and the operator's list of corrections keep it, with who and what it was."""
+    settings = voicelive_settings(voicelive, talk)
+    settings.editors = {"es": EDITOR_KEY}
+    settings.transcripts.directory = str(tmp_path)
+    async with (
+        live_server(settings, WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+        websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as ws,
+        client.stream("GET", "/sse/captions/es") as sse,
+    ):
+        spanish = Received(json.loads(await ws.recv()))
+        first = await collect(ws, spanish, lambda r: len(r.finals()) >= 1, within_s=30)
+        wrong = min(first.finals().values(), key=lambda c: c["id"])
+        volunteer = {"Authorization": f"Bearer {EDITOR_KEY}"}
+        corrected = await client.post(
+            f"/api/languages/es/captions/{wrong['id']}", json={"text": "Buenos días a todas y todos"},
+            headers=volunteer,
+        )  # fmt: skip
+        assert corrected.status_code == 200, corrected.text
+        again = await collect(
+            ws, spanish, lambda r: any(c.get("corrected") for c in r.finals().values()), within_s=10
+        )
+        events = []
+        async for line in sse.aiter_lines():
+            if line.startswith("data: ") and '"corrected":true' in line:
+                events.append(json.loads(line[6:]))
+                break
+        async with websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as late:
+            late_hello = json.loads(await late.recv())
+        not_french = await client.post(
+            f"/api/languages/fr/captions/{wrong['id']}", json={"text": "Bonjour"}, headers=volunteer
+        )
+        nobody = await client.post(f"/api/languages/es/captions/{wrong['id']}", json={"text": "x"})
+        operator = {"Authorization": f"Bearer {server.rooms.operator_token}"}
+        gone = await client.post("/api/languages/es/captions/999999", json={"text": "x"}, headers=operator)
+        empty = await client.post(
+            f"/api/languages/es/captions/{wrong['id']}", json={"text": " "}, headers=operator
+        )
+        listed = (await client.get("/api/corrections", headers=operator)).json()
+        talks = (await client.get("/api/transcripts", headers=operator)).json()
+        srt = (await client.get(talks[0]["exports"]["es"]["srt"], headers=operator)).text
+    fixed = again.finals()[wrong["id"]]
+    assert (fixed["text"], fixed["corrected"], fixed["source_text"]) == (
+        "Buenos días a todas y todos",
+        True,
+        wrong["source_text"],
+    )
+    assert events and events[0]["id"] == wrong["id"] and events[0]["text"] == "Buenos días a todas y todos"
+    held = {c["id"]: c for c in late_hello["captions"]}
+    assert held[wrong["id"]]["corrected"] is True, "a listener who joins later gets the corrected one"
+    assert not_french.status_code == 401 and nobody.status_code == 401
+    assert gone.status_code == 404 and "is not among the last final ones" in gone.json()["detail"]
+    assert empty.status_code == 400 and "text: must not be empty" in empty.json()["detail"]
+    assert [(c["lang"], c["utterance"], c["before"], c["text"], c["who"]) for c in listed] == [
+        ("es", wrong["id"], wrong["text"], "Buenos días a todas y todos", "editor (es)")
+    ]
+    assert pysrt.from_string(srt)[0].text == "Buenos días a todas y todos", srt
+    assert EDITOR_KEY not in json.dumps(listed)

@@ -462,6 +462,33 @@ async def test_the_console_fits_a_laptop_and_a_phone(
     await page.close()
 
 
+async def test_a_caption_corrected_in_the_console_is_replaced_on_the_phones_marked_corrected(
+    browser: Browser, server: LiveServer
+) -> None:
+    phone = await browser.new_page(viewport=PHONE)
+    await phone.goto(f"http://127.0.0.1:{server.port}/?lang=es")
+    first = phone.locator("#captions p.final").first
+    await expect(first).to_have_text("translated into es-ES: Good morning everyone", timeout=30_000)
+    caption_id = await first.get_attribute("data-id")
+    console = await browser.new_page(viewport=DESKTOP)
+    await console.goto(f"http://127.0.0.1:{server.port}/console#token={server.rooms.operator_token}")
+    await console.get_by_role("button", name=f"Correct es caption {caption_id}").click()
+    await expect(console.get_by_label(f"Correct caption {caption_id} (es)")).to_have_value(
+        "translated into es-ES: Good morning everyone"
+    )
+    await console.get_by_label(f"Correct caption {caption_id} (es)").fill("Buenos días a todas y todos")
+    await console.get_by_role("button", name="Send the correction").click()
+    await expect(console.locator("#correction")).to_be_hidden()
+    # The phone's paragraph is replaced where it stands, and says it was corrected, in Spanish.
+    fixed = phone.locator(f'#captions p[data-id="{caption_id}"]')
+    await expect(fixed).to_have_text("Buenos días a todas y todos")
+    await expect(fixed).to_have_attribute("data-corrected", "corregido")
+    mark = await fixed.evaluate("p => getComputedStyle(p, '::after').content")
+    assert "corregido" in mark, mark
+    await console.close()
+    await phone.close()
+
+
 async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pauses(
     browser: Browser, server: LiveServer, voicelive: FakeVoiceLive, tmp_path: Path
 ) -> None:

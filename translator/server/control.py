@@ -18,20 +18,25 @@ from translator.errors import (
     RoomStoppedError,
     SourceError,
     TranslatorError,
+    UnknownCaptionError,
     UnknownLanguageError,
 )
-from translator.glossary import Glossary
+from translator.glossary import Glossary, text_problem
 from translator.glossary_file import MEDIA_TYPES, Format, GlossaryFileError, read_table, write_table
 from translator.glossary_tbx import TBX_MEDIA_TYPES, read_tbx
 from translator.languages import get_language
+from translator.messages import Caption
 from translator.printable import printable
-from translator.server.operator import require_operator
+from translator.server.operator import matches, presented, require_editor, require_operator
 from translator.server.rooms import Rooms, conflict, local_room
 from translator.talk.state import LanguageReport, RoomSummary
+from translator.transcripts.store import CorrectionRecord
 
 log = logging.getLogger(__name__)
 
 GLOSSARY_WARNING = "X-Glossary-Warning"
+MAX_CAPTION_CHARS = 1000
+"""The longest caption a person may write (a 15 s sentence is about 300 characters)."""
 
 
 class InputControl(msgspec.Struct, forbid_unknown_fields=True):
@@ -131,6 +136,45 @@ async def set_glossary(
     return Response(data)
 
 
+class CaptionCorrection(msgspec.Struct, forbid_unknown_fields=True):
+    """A person's text for a final caption."""
+
+    text: str
+
+
+@post(_paths("/languages/{lang:str}/captions/{caption:int}"), status_code=200, guards=[require_editor])
+async def correct_caption(
+    state: State,
+    request: Request[Any, Any, Any],
+    data: CaptionCorrection,
+    lang: str,
+    caption: int,
+    room: str | None = None,
+) -> Caption:
+    """Correct one of the language's recent final captions (the operator, or that language's
+    editor): every listener, overlay, screen and reader gets it, marked corrected, and the
+    transcript and its exports keep it. Returns the caption as sent."""
+    rooms: Rooms = state.rooms
+    found = local_room(rooms, room)
+    text = data.text.strip()
+    if problem := text_problem(text, MAX_CAPTION_CHARS):
+        raise ValidationException(f"text: {problem}")
+    operator = matches(presented(request.headers), rooms.operator_token)
+    who = "operator" if operator else f"editor ({lang})"
+    try:
+        corrected = found.correct(lang, caption, text, who)
+    except (UnknownLanguageError, UnknownCaptionError) as exc:
+        raise NotFoundException(str(exc)) from None
+    log.info("room %s: caption %d of %s corrected by the %s", found.id, caption, printable(lang), who)
+    return corrected
+
+
+@get(_paths("/corrections"), sync_to_thread=False, guards=[require_operator])
+def corrections(state: State, room: str | None = None) -> list[CorrectionRecord]:
+    """Every caption corrected since the service started: who, when, before and after."""
+    return local_room(state.rooms, room).corrections
+
+
 @post(_paths("/languages"), status_code=201, guards=[require_operator])
 async def add_language(state: State, data: NewLanguage, room: str | None = None) -> list[LanguageReport]:
     """Offer another language from the next utterance on; returns every language offered."""
@@ -201,6 +245,8 @@ handlers = [
     control_input,
     glossary,
     set_glossary,
+    correct_caption,
+    corrections,
     add_language,
     remove_language,
     test_tone,

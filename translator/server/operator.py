@@ -23,7 +23,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 
 from translator.config import MIN_TOKEN_CHARS, Settings
-from translator.errors import ConfigError
+from translator.errors import ConfigError, TranslatorError
 from translator.server.limits import address_key
 from translator.state_files import state_directory
 
@@ -156,6 +156,21 @@ class WrongGuesses:
             )
             self._logged_at, self._unlogged = now, 0
             self._addresses.clear()
+
+
+def require_editor(connection: ASGIConnection[Any, Any, Any, Any], _: object) -> None:
+    """Litestar guard for a language's captions: the operator token, or the key of that language's
+    editor (``editors.<lang>``); 401 otherwise, 429 after too many wrong."""
+    rooms = connection.app.state.rooms
+    lang = str(connection.path_params.get("lang", ""))
+    room_id = connection.path_params.get("room")
+    with contextlib.suppress(TranslatorError):
+        room = rooms.find(room_id)
+        key = room.config.editors.get(lang, "")
+        address = address_key(connection.client.host if connection.client else "")
+        if key and not rooms.wrong_guesses.blocked(address) and matches(presented(connection.headers), key):
+            return
+    require_operator(connection, _)
 
 
 def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: object) -> None:

@@ -19,6 +19,7 @@ from typing import Self
 
 import msgspec
 
+from translator import fidelity
 from translator.audio import SAMPLE_RATE, AudioSource, open_source
 from translator.audio.failover import FailoverSource, Mode
 from translator.audio.inputs import uses_publisher
@@ -27,12 +28,19 @@ from translator.audio.published import PublishedSource
 from translator.config import BrokerConfig, RoomConfig, Settings
 from translator.engines.base import Engine
 from translator.engines.table import create_engine, describe, engine_for, model_for
-from translator.errors import ConfigError, PermanentEngineError, RoomStoppedError, SourceError
+from translator.errors import (
+    ConfigError,
+    PermanentEngineError,
+    RoomStoppedError,
+    SourceError,
+    UnknownCaptionError,
+    UnknownLanguageError,
+)
 from translator.glossary import Glossary
 from translator.hub import Hub
 from translator.hub.broker import RedisBroker
 from translator.languages import FLOOR, Language, get_language
-from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Codec, Hello, Status
+from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Caption, Codec, Hello, Status
 from translator.talk.pipeline import Pipeline, listener_status
 from translator.talk.state import (
     InputReport,
@@ -46,6 +54,7 @@ from translator.talk.state import (
 from translator.tasks import cancel_and_wait
 from translator.transcripts.store import (
     TRANSCRIPT_OFF,
+    CorrectionRecord,
     GlossaryRecord,
     LanguageRecord,
     TranscriptHeader,
@@ -203,6 +212,8 @@ class Room(RoomBase):
         """What a publisher presents (compared in constant time, never logged)."""
         self._targets = [get_language(code) for code in config.channels()]
         self._glossary = config.glossary
+        self.corrections: list[CorrectionRecord] = []
+        """Every caption corrected since the service started (who, when, before, after)."""
         self.pipeline: Pipeline | None = None
         """The running talk; the last one once stopped (its state stays readable)."""
         self._run: AsyncExitStack | None = None
@@ -409,6 +420,33 @@ class Room(RoomBase):
         if pipeline.transcript is not None:
             engine = model_for(self.config, language.code)
             pipeline.transcript.append(LanguageRecord(language.code, engine, int(time.time() * 1000)))
+
+    def correct(self, lang: str, caption_id: int, text: str, who: str) -> Caption:
+        """Replace the text of one of ``lang``'s recent final captions with a person's correction:
+        every listener gets it (marked corrected), and the transcript keeps it with who made it and
+        what it replaced. UnknownLanguageError, UnknownCaptionError (listing what may be corrected)."""
+        channel = self.hub.channels.get(lang)
+        if channel is None or lang == FLOOR:
+            raise UnknownLanguageError(lang, [code for code in self.hub.channels if code != FLOOR])
+        held = [caption for caption in channel.history if caption.final]
+        old = next((caption for caption in held if caption.id == caption_id), None)
+        if old is None:
+            ids = ", ".join(str(caption.id) for caption in held) or "none yet"
+            raise UnknownCaptionError(
+                f"caption {caption_id} of {lang} is not among the last final ones ({ids})"
+            )
+        checked = fidelity.check(
+            old.source_text, text, old.source_lang or self.source.code, lang, self._glossary
+        )
+        new = msgspec.structs.replace(
+            old, text=text, corrected=True, misses=[miss.words() for miss in checked.misses]
+        )
+        self.hub.publish(lang, new)
+        record = CorrectionRecord(lang, caption_id, text, old.text, who, int(time.time() * 1000))
+        self.corrections.append(record)
+        if self.pipeline is not None and self.pipeline.transcript is not None:
+            self.pipeline.transcript.append(record)
+        return new
 
     async def remove_language(self, code: str) -> None:
         """Stop offering ``code``; its listeners are closed (UnknownLanguageError, LastLanguageError)."""

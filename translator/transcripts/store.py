@@ -90,11 +90,27 @@ class GlossaryRecord(msgspec.Struct, tag="glossary", tag_field="kind"):
     """Unix ms when it was applied."""
 
 
+class CorrectionRecord(msgspec.Struct, tag="correction", tag_field="kind"):
+    """A final caption corrected by a person: it stands over every version of that caption."""
+
+    lang: str
+    utterance: int
+    text: str
+    before: str
+    who: str
+    """``operator``, or ``editor (es)``."""
+    at: int
+    """Unix ms when it was corrected."""
+
+
 class Transcript(msgspec.Struct):
-    """A talk read back: its header and its captions, the last version of each (utterance, lang)."""
+    """A talk read back: its header and its captions, the last version of each (utterance, lang),
+    corrections applied."""
 
     header: TranscriptHeader
     captions: list[CaptionRecord]
+    corrections: list[CorrectionRecord] = []
+    """Every correction, in order (who, when, before, after)."""
 
     def languages(self) -> list[str]:
         return sorted({c.lang for c in self.captions})
@@ -105,7 +121,9 @@ class TranscriptError(TranslatorError):
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(TranscriptHeader | CaptionRecord | LanguageRecord | GlossaryRecord)
+_decoder = msgspec.json.Decoder(
+    TranscriptHeader | CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord
+)
 
 
 def transcripts_directory(config: TranscriptsConfig) -> Path:
@@ -168,7 +186,7 @@ class TranscriptWriter:
         state: Literal["failing", "writing"] = "failing" if self.failure else "writing"
         return TranscriptStatus(state, self.failure, len(self._queue), self.dropped)
 
-    def append(self, record: CaptionRecord | LanguageRecord | GlossaryRecord) -> None:
+    def append(self, record: CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord) -> None:
         """Queue one caption (or a language added, a glossary applied) and write what waits (at
         once, or once the back-off has passed)."""
         if len(self._queue) >= MAX_PENDING:
@@ -258,6 +276,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
     header: TranscriptHeader | None = None
     latest: dict[tuple[int, str], CaptionRecord] = {}
     added: list[LanguageRecord] = []
+    corrections: list[CorrectionRecord] = []
     glossary: Glossary | None = None
     # Line by line: one call over a whole long talk's file would hold the interpreter's lock, and
     # so the event loop, for as long as it ran.
@@ -273,6 +292,8 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
                 added.append(record)
             elif isinstance(record, GlossaryRecord):
                 glossary = record.glossary
+            elif isinstance(record, CorrectionRecord):
+                corrections.append(record)
             else:
                 latest[(record.utterance, record.lang)] = record
     if header is None:
@@ -285,7 +306,14 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
         if language.lang not in header.targets:
             header.targets.append(language.lang)
         header.engines.setdefault(language.lang, language.engine)
-    return Transcript(header, sorted(latest.values(), key=lambda c: (c.utterance, c.lang)))
+    for correction in corrections:
+        # A person's correction stands over the engine's every version of that caption.
+        if (found := latest.get((correction.utterance, correction.lang))) is not None:
+            latest[(correction.utterance, correction.lang)] = msgspec.structs.replace(
+                found, text=correction.text, misses=[]
+            )
+    captions = sorted(latest.values(), key=lambda c: (c.utterance, c.lang))
+    return Transcript(header, captions, corrections)
 
 
 def list_transcripts(directory: Path, room: str | None = None) -> list[TranscriptHeader]:
