@@ -84,6 +84,9 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"glossary": {"keep": ["ok", "two\nlines"]}}, "glossary.keep[1]", "on one line"),
         ({"glossary": {"keep": "Contoso"}}, "glossary.keep", "Expected `array`"),
         ({"glossary": {"words": []}}, "glossary.words", "unknown setting"),
+        ({"glossary": {"priority": ["nobody"]}}, "glossary.priority[0]", "not a term or name"),
+        ({"editors": {"de": "a-key-long-enough-1"}}, "editors.de", "not a language offered here (es, fr)"),
+        ({"editors": {"es": "short"}}, "editors.es", "at least 16 characters"),
     ],
 )
 def test_bad_values_name_their_field(overrides: dict, field: str, words: str) -> None:
