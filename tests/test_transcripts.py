@@ -3,18 +3,27 @@ and from the command line, and read back by real subtitle parsers with the capti
 
 from __future__ import annotations
 
+import csv
 import html
+import io
+import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import httpx
 import pysrt
+import pytest
+import websockets
 import webvtt
 
-from harness.live import listen, live_server
+from harness.live import HeldSource, Received, collect, listen, live_server
+from harness.voicelive_server import FakeVoiceLive
+from tests.helpers import until, voicelive_settings
 from translator.audio.wav import WavSource
 from translator.config import load_settings
+from translator.talk import room as room_module
 from translator.transcripts.export import export
 from translator.transcripts.store import (
     CaptionRecord,
@@ -143,3 +152,53 @@ def test_a_caption_that_looks_like_markup_or_a_cue_stays_its_own_text_in_webvtt(
         "a --> b",
         "first line\nNOTE forged cue",
     ]
+
+
+async def test_the_report_counts_a_crowd_of_known_size_and_prices_what_was_billed(
+    voicelive: FakeVoiceLive, talk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two phones on Spanish and one on French for the whole talk: the report's listener-minutes
+    are the crowd times the talk's length, and each language's tokens are priced at its tier."""
+    monkeypatch.setattr(room_module, "AUDIENCE_SAMPLE_S", 0.5)
+    settings = voicelive_settings(voicelive, talk)
+    settings.transcripts.directory = str(tmp_path)
+    source = HeldSource(WavSource(talk, loop=True, pace=2))
+    async with live_server(settings, source) as server:
+        async with (
+            websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as a,
+            websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as b,
+            websockets.connect(f"{server.ws}/ws/listen/fr?audio=0") as c,
+        ):
+            await until(lambda: server.room.listeners("es") == 2 and server.room.listeners("fr") == 1)
+            source.release()
+            for ws in (a, b, c):
+                await collect(ws, Received(json.loads(await ws.recv())), lambda r: len(r.finals()) >= 2)
+            (talk_id,) = [t.id for t in list_transcripts(tmp_path)]
+            await until(lambda: len(read_transcript(tmp_path, talk_id).audience) >= 6, 20)
+        async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
+            made = (await client.get("/api/report")).json()
+            table = (await client.get("/api/report", params={"talk": talk_id, "format": "csv"})).text
+            archive = (await client.get(f"/api/bundles/{talk_id}")).content
+    samples = read_transcript(tmp_path, talk_id).audience
+    crowd = [s for s in samples if s.listeners.get("es") == 2 and s.listeners.get("fr") == 1]
+    assert len(crowd) >= 4
+    channels = {c["lang"]: c for c in made["channels"]}
+    assert channels["es"]["peak"] == 2 and channels["fr"]["peak"] == 1
+    # Each sample stands for the half second before it: the crowd's minutes, within a sample.
+    with_crowd_s = (crowd[-1].at - crowd[0].at) / 1000
+    assert 2 * with_crowd_s / 60 <= channels["es"]["listener_minutes"] <= 2 * (with_crowd_s + 2) / 60 + 0.1
+    languages = {lang["lang"]: lang for lang in made["languages"]}
+    for lang in ("es", "fr"):
+        usage = languages[lang]
+        assert usage["captions"] >= 2 and usage["tokens"] > 100 and usage["lag_p50_s"] is not None
+        assert usage["cost_usd"] >= 0 and usage["rates"].startswith("Voice Live Pro: gpt-realtime-2.1's")
+    costs = [usage["cost_usd"] for usage in languages.values()]
+    assert made["talk"] == talk_id and made["cost_usd"] == round(sum(costs), 2)
+    rows = list(csv.reader(io.StringIO(table)))
+    assert rows[0][:2] == ["talk", talk_id] and ["channel", "peak", "average", "listener_minutes"] in rows
+    # The bundle has it too (made later: the crowd had gone by then).
+    with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
+        kept = json.loads(bundle.read("report.json"))
+        listed = [f["path"] for f in json.loads(bundle.read("manifest.json"))["files"]]
+    assert kept["talk"] == talk_id and {c["lang"] for c in kept["channels"]} == set(channels)
+    assert {"report.json", "report.csv"} <= set(listed)

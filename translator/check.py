@@ -191,12 +191,6 @@ def cost(results: list[LanguageCheck], room: RoomConfig, hours: float) -> list[s
     ]
 
 
-def _sum(one: TokensUsed, other: TokensUsed) -> TokensUsed:
-    """Two responses' bills as one."""
-    fields = ("tokens", "text_in", "audio_in", "cached_text_in", "cached_audio_in", "text_out", "audio_out")
-    return TokensUsed(one.target, **{name: getattr(one, name) + getattr(other, name) for name in fields})
-
-
 def _model(room: RoomConfig, engine: str) -> str:
     """The model an Azure engine runs, in words."""
     return room.azure.model if engine == "voicelive" else f"{room.translate.deployment} ({engine})"
@@ -262,7 +256,7 @@ async def _await_translation(
         elif isinstance(event, SourceText) and event.final:
             result.source_text, result.source_final = event.text, True
         elif isinstance(event, TokensUsed):
-            result.billed = event if result.billed is None else _sum(result.billed, event)
+            result.billed = event if result.billed is None else result.billed.plus(event)
         elif isinstance(event, EngineFailure):
             result.error = event.message
         if result.text and result.source_final and (result.billed is not None or not tokens):

@@ -88,6 +88,19 @@ class TokensUsed(EngineEvent, frozen=True, tag="tokens_used"):
     text_out: int = 0
     audio_out: int = 0
 
+    def plus(self, other: TokensUsed) -> TokensUsed:
+        """Two bills as one (each kind summed)."""
+        kinds = (
+            "tokens",
+            "text_in",
+            "audio_in",
+            "cached_text_in",
+            "cached_audio_in",
+            "text_out",
+            "audio_out",
+        )
+        return TokensUsed(self.target, **{kind: getattr(self, kind) + getattr(other, kind) for kind in kinds})
+
 
 SessionStateName = Literal["connecting", "ready", "reconnecting", "failed", "closed"]
 

@@ -7,6 +7,7 @@
     subtitles/{lang}.srt, .vtt     each language's captions on the talk's timeline (``original``:
                                    what was said), to lay over the talk's video
     transcripts/{lang}.txt         the same as text
+    report.json, report.csv        who listened to each channel, and per language what it cost
 
 Every audio file starts at the talk's start, so each lines up with the room's recording as a track.
 """
@@ -24,6 +25,7 @@ from translator.glossary import Glossary
 from translator.languages import FLOOR, get_language
 from translator.outputs.recording import AI_GENERATED, CAPTURED, recording_path
 from translator.transcripts.export import Format, export
+from translator.transcripts.report import report_csv, talk_report
 from translator.transcripts.store import Transcript, TranscriptError, read_transcript
 
 AI_NOTICE: Final = (
@@ -33,7 +35,7 @@ AI_NOTICE: Final = (
 )
 
 
-Kind = Literal["audio", "subtitles", "transcript"]
+Kind = Literal["audio", "subtitles", "transcript", "report"]
 TEXTS: Final[tuple[tuple[Format, str, Kind], ...]] = (
     ("srt", "subtitles", "subtitles"),
     ("vtt", "subtitles", "subtitles"),
@@ -114,6 +116,11 @@ def bundle(directory: Path, talk_id: str, out: IO[bytes]) -> Manifest:
             header.glossary,
             files,
         )
+        # Who listened and what it cost: for the finance office.
+        report = talk_report(transcript)
+        archive.writestr("report.json", msgspec.json.format(msgspec.json.encode(report)))
+        archive.writestr("report.csv", report_csv(report))
+        manifest.files.extend(BundleFile(f"report.{fmt}", "report", "", False) for fmt in ("json", "csv"))
         archive.writestr("manifest.json", msgspec.json.format(msgspec.json.encode(manifest)))
     return manifest
 

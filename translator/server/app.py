@@ -87,6 +87,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         publish.change_key,
         publish.speaker_qr,
         transcripts.transcripts,
+        transcripts.report,
         transcripts.transcript_export,
         transcripts.talk_bundle,
         metrics.metrics,

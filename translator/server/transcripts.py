@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from litestar import Response, get
@@ -25,6 +26,7 @@ from translator.printable import printable
 from translator.server.operator import require_operator
 from translator.server.rooms import Room, Rooms, room_or_404
 from translator.transcripts.export import EXIT_UNKNOWN, FORMATS, MEDIA_TYPES
+from translator.transcripts.report import TalkReport, report_csv, talk_report
 from translator.transcripts.store import (
     TranscriptError,
     list_transcripts,
@@ -88,6 +90,43 @@ def transcripts(state: State, room: str | None = None) -> list[TranscriptSummary
             )
         )
     return result
+
+
+@get(["/api/report", "/api/rooms/{room:str}/report"], guards=[require_operator])
+async def report(
+    state: State,
+    room: str | None = None,
+    talk: str | None = None,
+    format: str = "json",  # noqa: A002
+) -> Response[Any]:
+    """The report of a talk of the room (``talk``: its id; the newest by default) as JSON, or
+    (``format=csv``) a spreadsheet: who listened to each channel, and per language what it cost."""
+    rooms: Rooms = state.rooms
+    found = room_or_404(rooms, room)
+    if format not in ("json", "csv"):
+        raise NotFoundException(f"format: json or csv (not {printable(format)!r})")
+    directory = transcripts_directory(rooms.settings.transcripts)
+    try:
+        made = await asyncio.to_thread(_report, directory, found.id, talk)
+    except TranscriptError as exc:
+        raise NotFoundException(str(exc)) from None
+    if format == "json":
+        return Response(made)
+    return Response(
+        report_csv(made),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{made.talk}-report.csv"'},
+    )
+
+
+def _report(directory: Path, room: str, talk: str | None) -> TalkReport:
+    """The report of ``talk``, or of the room's newest talk (TranscriptError: none)."""
+    if talk is None:
+        talks = list_transcripts(directory, room)
+        if not talks:
+            raise TranscriptError(f"room {room} has no talk yet")
+        talk = talks[0].id
+    return talk_report(read_transcript(directory, talk))
 
 
 @get("/api/transcripts/{talk_id:str}/{lang:str}", guards=[require_operator])

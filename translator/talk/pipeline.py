@@ -426,6 +426,7 @@ class Pipeline:
         if isinstance(event, TokensUsed):
             language.tokens = language.tokens or TokensPerMinute()
             language.tokens.add(event.tokens)
+            language.billed = event if language.billed is None else language.billed.plus(event)
             return
         utterance = self._utterance(lang, event.utterance)
         if utterance.id not in self._tones:

@@ -54,6 +54,7 @@ from translator.talk.state import (
 from translator.tasks import cancel_and_wait
 from translator.transcripts.store import (
     TRANSCRIPT_OFF,
+    AudienceRecord,
     CorrectionRecord,
     GlossaryRecord,
     LanguageRecord,
@@ -64,6 +65,9 @@ from translator.transcripts.store import (
 )
 
 log = logging.getLogger(__name__)
+
+AUDIENCE_SAMPLE_S = 10.0
+"""How often the talk's audience and usage are written down for its report."""
 
 STOPPED_BY_OPERATOR = "stopped by the operator"
 
@@ -339,11 +343,25 @@ class Room(RoomBase):
                 stack.callback(pipeline.transcript.close)
             task = asyncio.create_task(pipeline.run(), name=f"room-{self.id}")
             stack.push_async_callback(cancel_and_wait, task)
+            if pipeline.transcript is not None:
+                sampling = asyncio.create_task(self._sample(pipeline), name=f"room-{self.id}-audience")
+                stack.push_async_callback(cancel_and_wait, sampling)
         except BaseException:
             await stack.aclose()
             raise
         self.pipeline = pipeline
         return stack
+
+    async def _sample(self, pipeline: Pipeline) -> None:
+        """Every `AUDIENCE_SAMPLE_S` of the talk, who listens to each channel and what each language
+        was billed, into the transcript: the talk's report (`transcripts/report.py`)."""
+        while True:
+            await asyncio.sleep(AUDIENCE_SAMPLE_S)
+            if pipeline.transcript is None or pipeline.input.talk_started_at is None:
+                continue  # nothing to report before the talk's first sound
+            listeners = {code: self.listeners(code) for code in self.hub.channels}
+            billed = {code: lang.billed for code, lang in pipeline.languages.items() if lang.billed}
+            pipeline.transcript.append(AudienceRecord(int(time.time() * 1000), listeners, billed))
 
     def _lag_measured(self, lang: str, seconds: float) -> None:
         if self.on_lag is not None:

@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 
 from translator.audio.source import FailoverReport, NetworkBuffer
+from translator.engines.events import TokensUsed
 from translator.fidelity import Fidelity
 from translator.languages import Language
 from translator.talk.catchup import CatchUp
@@ -60,6 +61,8 @@ class LanguageState:
     """Rolling lags to the first translated audio and to the final caption."""
     tokens: TokensPerMinute | None = None
     """Tokens its translations were billed over the last minute (engines that bill by token)."""
+    billed: TokensUsed | None = None
+    """What its translations were billed since the talk began, by kind (engines that bill by token)."""
     failures: int = 0
     reconnects: int = 0
     fidelity: FidelityCounts = field(default_factory=FidelityCounts)

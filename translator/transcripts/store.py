@@ -21,6 +21,7 @@ from typing import IO, Literal
 import msgspec
 
 from translator.config import TranscriptsConfig
+from translator.engines.events import TokensUsed
 from translator.errors import TranslatorError
 from translator.glossary import Glossary
 
@@ -103,6 +104,17 @@ class CorrectionRecord(msgspec.Struct, tag="correction", tag_field="kind"):
     """Unix ms when it was corrected."""
 
 
+class AudienceRecord(msgspec.Struct, tag="audience", tag_field="kind"):
+    """Who listened and what the engine was billed, sampled every few seconds of the talk."""
+
+    at: int
+    """Unix ms of the sample."""
+    listeners: dict[str, int]
+    """Per channel (the Original included), its audience at that moment."""
+    billed: dict[str, TokensUsed] = {}
+    """Per language on an engine that bills by token, what it was billed since the talk began."""
+
+
 class Transcript(msgspec.Struct):
     """A talk read back: its header and its captions, the last version of each (utterance, lang),
     corrections applied."""
@@ -111,6 +123,8 @@ class Transcript(msgspec.Struct):
     captions: list[CaptionRecord]
     corrections: list[CorrectionRecord] = []
     """Every correction, in order (who, when, before, after)."""
+    audience: list[AudienceRecord] = []
+    """The talk's samples of who listened and what it was billed, in order."""
 
     def languages(self) -> list[str]:
         return sorted({c.lang for c in self.captions})
@@ -122,7 +136,7 @@ class TranscriptError(TranslatorError):
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(
-    TranscriptHeader | CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord
+    TranscriptHeader | CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord | AudienceRecord
 )
 
 
@@ -186,7 +200,9 @@ class TranscriptWriter:
         state: Literal["failing", "writing"] = "failing" if self.failure else "writing"
         return TranscriptStatus(state, self.failure, len(self._queue), self.dropped)
 
-    def append(self, record: CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord) -> None:
+    def append(
+        self, record: CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord | AudienceRecord
+    ) -> None:
         """Queue one caption (or a language added, a glossary applied) and write what waits (at
         once, or once the back-off has passed)."""
         if len(self._queue) >= MAX_PENDING:
@@ -277,6 +293,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
     latest: dict[tuple[int, str], CaptionRecord] = {}
     added: list[LanguageRecord] = []
     corrections: list[CorrectionRecord] = []
+    audience: list[AudienceRecord] = []
     glossary: Glossary | None = None
     # Line by line: one call over a whole long talk's file would hold the interpreter's lock, and
     # so the event loop, for as long as it ran.
@@ -294,6 +311,8 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
                 glossary = record.glossary
             elif isinstance(record, CorrectionRecord):
                 corrections.append(record)
+            elif isinstance(record, AudienceRecord):
+                audience.append(record)
             else:
                 latest[(record.utterance, record.lang)] = record
     if header is None:
@@ -313,7 +332,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
                 found, text=correction.text, misses=[]
             )
     captions = sorted(latest.values(), key=lambda c: (c.utterance, c.lang))
-    return Transcript(header, captions, corrections)
+    return Transcript(header, captions, corrections, audience)
 
 
 def list_transcripts(directory: Path, room: str | None = None) -> list[TranscriptHeader]:
