@@ -336,9 +336,64 @@ async function renderTalks() {
     whole.href = talk.bundle;
     whole.textContent = "everything (.zip)";
     whole.addEventListener("click", (event) => { event.preventDefault(); download(talk.bundle, `${talk.id}.zip`); });
-    item.append(whole);
+    const report = document.createElement("button");
+    report.type = "button";
+    report.textContent = "Report";
+    report.setAttribute("aria-label", `Report of talk ${talk.id}`);
+    report.addEventListener("click", () => showReport(talk.id));
+    item.append(whole, " ", report);
     return item;
   }));
+}
+
+// The report of a talk: listeners per channel over time (a line each), and what each language cost.
+const CHART = { width: 640, height: 180, pad: 28 };
+const LINE_COLOURS = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#ff7b72", "#e3b341"];
+
+async function showReport(talkId) {
+  const report = await getJson(path(`/report?talk=${encodeURIComponent(talkId)}`));
+  $("report-title").textContent = `Report of talk ${report.talk} (${(report.duration_s / 60).toFixed(1)} min, ` +
+    `~$${report.cost_usd.toFixed(2)} at list prices, ${report.corrections} correction(s))`;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${CHART.width} ${CHART.height}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "Listeners per channel over the talk");
+  const times = report.timeline.map((point) => point.at_s);
+  const last = Math.max(1, ...times);
+  const peak = Math.max(1, ...report.channels.map((channel) => channel.peak));
+  const x = (at) => CHART.pad + (at / last) * (CHART.width - 2 * CHART.pad);
+  const y = (count) => CHART.height - CHART.pad - (count / peak) * (CHART.height - 2 * CHART.pad);
+  report.channels.forEach((channel, index) => {
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", report.timeline.map((p) => `${x(p.at_s)},${y(p.listeners[channel.lang] || 0)}`).join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", LINE_COLOURS[index % LINE_COLOURS.length]);
+    line.setAttribute("stroke-width", "2");
+    line.dataset.lang = channel.lang;
+    const name = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    name.textContent = `${channel.lang}: peak ${channel.peak}, ${channel.listener_minutes} listener-minutes`;
+    line.append(name);
+    svg.append(line);
+  });
+  const rows = report.channels.map((c) => {
+    const tr = document.createElement("tr");
+    for (const value of [c.lang, c.peak, c.average, c.listener_minutes]) tr.insertCell().textContent = String(value);
+    return tr;
+  });
+  const usage = report.languages.map((l) => {
+    const tr = document.createElement("tr");
+    const cost = l.cost_usd == null ? "–" : `$${l.cost_usd.toFixed(2)}`;
+    const billed = l.tokens != null ? `${l.tokens} tokens` : l.audio_minutes != null ? `${l.audio_minutes} min` : "–";
+    for (const value of [l.lang, l.engine, l.captions, l.missed, l.corrected, seconds(l.lag_p50_s), billed, cost]) {
+      tr.insertCell().textContent = String(value);
+    }
+    return tr;
+  });
+  $("report-chart").replaceChildren(svg);
+  $("report-channels").tBodies[0].replaceChildren(...rows);
+  $("report-languages").tBodies[0].replaceChildren(...usage);
+  $("report-csv").onclick = () => download(path(`/report?talk=${encodeURIComponent(talkId)}&format=csv`), `${talkId}-report.csv`);
+  $("report").hidden = false;
 }
 
 // Every room at a glance; the one in detail is chosen here.

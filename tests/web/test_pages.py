@@ -32,6 +32,8 @@ from translator.hub.delivery import Channel
 from translator.languages import LANGUAGES
 from translator.outputs.playout import PLAY_OUT
 from translator.talk import pipeline
+from translator.talk import room as room_module
+from translator.transcripts.store import read_transcript
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 360, "height": 740}
@@ -487,6 +489,39 @@ async def test_a_caption_corrected_in_the_console_is_replaced_on_the_phones_mark
     assert "corregido" in mark, mark
     await console.close()
     await phone.close()
+
+
+async def test_the_console_shows_a_talks_report_with_its_listeners_over_time(
+    browser: Browser, voicelive: FakeVoiceLive, talk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(room_module, "AUDIENCE_SAMPLE_S", 0.5)
+    settings = settings_for(voicelive, talk)
+    settings.transcripts.directory = str(tmp_path)
+    async with live_server(settings, WavSource(talk, loop=True, pace=2)) as server:
+        phone = await browser.new_page(viewport=PHONE)
+        await phone.goto(f"http://127.0.0.1:{server.port}/?lang=es")
+        await expect(phone.locator("#captions p.final").first).to_be_visible(timeout=30_000)
+        writer = server.room.pipeline.transcript if server.room.pipeline is not None else None
+        assert writer is not None
+
+        def sampled() -> bool:
+            return writer.talk is not None and len(read_transcript(tmp_path, writer.talk).audience) >= 4
+
+        await until(sampled, 20)
+        console = await browser.new_page(viewport=DESKTOP)
+        await console.goto(f"http://127.0.0.1:{server.port}/console#token={server.rooms.operator_token}")
+        await console.get_by_role("button", name=f"Report of talk {writer.talk}").click()
+        await expect(console.locator("#report")).to_be_visible()
+        await expect(console.locator("#report-title")).to_contain_text(f"Report of talk {writer.talk}")
+        # A line per channel over the talk; Spanish had the phone.
+        chart = console.locator("#report-chart polyline")
+        drawn = await chart.evaluate_all("lines => lines.map((line) => line.dataset.lang)")
+        assert sorted(drawn) == ["es", "fr", "original"]
+        spanish = console.locator("#report-channels tbody tr", has_text="es")
+        await expect(spanish.locator("td").nth(1)).to_have_text("1")
+        await expect(console.locator("#report-languages tbody tr")).to_have_count(2)
+        await console.close()
+        await phone.close()
 
 
 async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pauses(

@@ -26,6 +26,13 @@ class ChannelAudience(msgspec.Struct, frozen=True):
     listener_minutes: float
 
 
+class AudiencePoint(msgspec.Struct, frozen=True):
+    """One sample of who listened: seconds into the talk, and each channel's audience."""
+
+    at_s: float
+    listeners: dict[str, int]
+
+
 class LanguageUsage(msgspec.Struct, frozen=True):
     """One language's interpretation over the talk."""
 
@@ -61,6 +68,8 @@ class TalkReport(msgspec.Struct, frozen=True):
     cost_usd: float
     """Every language's cost that a list price covers."""
     corrections: int
+    timeline: list[AudiencePoint] = []
+    """Every sample, for a chart of listeners over the talk."""
 
 
 def talk_report(transcript: Transcript) -> TalkReport:
@@ -83,6 +92,7 @@ def talk_report(transcript: Transcript) -> TalkReport:
     return TalkReport(
         header.id, header.room, header.event_name, header.started_at, round(duration_s, 1),
         channels, languages, round(total, 2), len(transcript.corrections),
+        [AudiencePoint(round((s.at - header.started_at) / 1000, 1), s.listeners) for s in samples],
     )  # fmt: skip
 
 
