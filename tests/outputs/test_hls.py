@@ -167,3 +167,36 @@ async def test_an_utterance_whose_audio_runs_short_keeps_its_subtitle_across_the
         await programme.stop()
     assert [cue.text for cue in cues] == ["hola a todos"], cues
     assert (cues[0].end - cues[0].start) * 0.02 >= 1.3, "both halves and the gap between them"
+
+
+async def test_a_corrected_caption_is_put_right_in_the_subtitle_segments_still_in_the_window(
+    tmp_path: Path,
+) -> None:
+    """A player that fetches a segment after the correction (rewinding, or joining) reads it."""
+    hls = {"outputs.hls.window_s": 20, "outputs.hls.directory": str(tmp_path / "hls")}
+    folder = tmp_path / "hls" / "main" / "es"
+    async with tone_talk(tmp_path, hls) as server, httpx.AsyncClient(base_url=server.url) as client:
+
+        def shown() -> set[str]:
+            """The captions the segments show so far."""
+            return {
+                line for p in folder.glob("s*.vtt") for line in p.read_text().splitlines() if "es-ES" in line
+            }
+
+        await until(lambda: len(shown()) >= 2, 30)  # two captions' segments, in the window
+        first = min(c.id for c in server.room.hub.channels["es"].history if c.final)
+        server.room.correct("es", first, "Un tono corregido", "operator")
+        wanted = next(c for c in server.room.hub.channels["es"].history if c.id == first)
+
+        def fixed() -> list[str]:
+            return [p.name for p in folder.glob("s*.vtt") if "Un tono corregido" in p.read_text()]
+
+        await until(lambda: bool(fixed()), 10)
+        # Every segment of the window that showed it, as a player fetches it now.
+        listed = re.findall(r"^s\d+\.vtt$", (await client.get("/hls/es/subtitles.m3u8")).text, re.M)
+        texts = {name: (await client.get(f"/hls/es/{name}")).text for name in listed}
+    assert wanted.corrected and wanted.text == "Un tono corregido"
+    corrected = [name for name, text in texts.items() if "Un tono corregido" in text]
+    assert corrected, texts
+    # The next caption's segments keep their own text: only that caption was put right.
+    assert any("translated into es-ES" in text for text in texts.values())

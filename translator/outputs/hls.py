@@ -18,11 +18,13 @@ frames, five at a time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import shutil
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +35,7 @@ from av.audio.stream import AudioStream
 from translator.audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from translator.config import HlsConfig
 from translator.languages import FLOOR
+from translator.messages import Caption
 from translator.outputs.playout import Cue, Programme
 from translator.outputs.thread import OutputThread
 from translator.talk.state import OutputStatus
@@ -69,6 +72,8 @@ class HlsOutput:
         self._languages: tuple[str, ...] = ()
         self._renditions: dict[str, _Rendition] = {}
         """Only touched in the thread."""
+        self._following: dict[str, Callable[[], None]] = {}
+        """Per language, what stops following its final captions (for corrections)."""
         self._begun = False
         """The room's first talk has begun: from then on every frame is written, silence between
         talks included (a player keeps playing); before it there is nothing to watch."""
@@ -81,6 +86,9 @@ class HlsOutput:
     async def stop(self) -> None:
         """Finish the playlists (``EXT-X-ENDLIST``) and stop the thread."""
         self.programme.remove_sink(self)
+        for unfollow in self._following.values():
+            unfollow()
+        self._following.clear()
         self._thread.submit(self._close)
         await self._thread.stop()
 
@@ -101,6 +109,7 @@ class HlsOutput:
         if tuple(frames) != self._languages:
             self._languages = tuple(frames)
             self._thread.submit(self._write_master, self._master())
+            self._follow_corrections()
         if len(self._batch) == BATCH:
             self._thread.submit(self._write_audio, self._batch_start, self._batch)
             self._batch = []
@@ -109,6 +118,18 @@ class HlsOutput:
             first = end - self._segment_frames
             cues = {lang: self.programme.cues(lang, first, end) for lang in frames}
             self._thread.submit(self._write_subtitles, first, end, cues)
+
+    def _follow_corrections(self) -> None:
+        """A caption a person corrects is put right in the subtitle segments still in the window."""
+        hub = self.programme.room.hub
+        for lang in self._following.keys() - set(self._languages):
+            self._following.pop(lang)()
+        for lang in set(self._languages) - self._following.keys() - {FLOOR}:
+            self._following[lang] = hub.follow_finals(lang, functools.partial(self._corrected, lang))
+
+    def _corrected(self, lang: str, caption: Caption) -> None:
+        if caption.corrected:
+            self._thread.submit(self._correct, lang, caption.id, caption.text)
 
     def _master(self) -> str:
         """The master playlist: the Original as the default audio, every language as another."""
@@ -157,6 +178,10 @@ class HlsOutput:
             rendition.feed(b"".join(frames[lang] for frames in batch if lang in frames))
         for lang in self._renditions.keys() - batch[-1].keys():
             self._renditions.pop(lang).close()
+
+    def _correct(self, lang: str, caption: int, text: str) -> None:
+        if (rendition := self._renditions.get(lang)) is not None:
+            rendition.subtitles.correct(caption, text)
 
     def _write_subtitles(self, first: int, end: int, cues: dict[str, list[Cue]]) -> None:
         for lang, found in cues.items():
@@ -216,23 +241,37 @@ class _Subtitles:
     def __init__(self, directory: Path, segment_s: float, window: int) -> None:
         self._directory = directory
         self._segment_s = segment_s
-        self._segments: deque[int] = deque()
+        self._segments: deque[tuple[int, list[Cue]]] = deque()
+        """Each segment in the window: its first frame and its cues (kept for corrections)."""
         self._window = window
         self._sequence = 0
 
     def add(self, first: int, end: int, cues: list[Cue]) -> None:
         """The segment of frames ``[first, end)`` with its cues; the playlist then names it."""
+        self._write_segment(first, cues)
+        self._segments.append((first, cues))
+        while len(self._segments) > self._window:
+            gone, _ = self._segments.popleft()
+            self._sequence += 1
+            (self._directory / self._name(gone)).unlink(missing_ok=True)
+        self._write_playlist()
+
+    def correct(self, caption: int, text: str) -> None:
+        """A caption's new text in every segment of the window that shows it (written again: a
+        player that fetches it from now on, rewinding or joining, reads the correction)."""
+        for first, cues in self._segments:
+            if any(cue.caption == caption for cue in cues):
+                for cue in cues:
+                    if cue.caption == caption:
+                        cue.text = text
+                self._write_segment(first, cues)
+
+    def _write_segment(self, first: int, cues: list[Cue]) -> None:
         lines = ["WEBVTT", "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000", ""]
         for cue in cues:
             start_ms, end_ms = cue.start * FRAME_MS, cue.end * FRAME_MS
             lines += [f"{vtt_time(start_ms)} --> {vtt_time(end_ms)}", vtt_text(cue.text), ""]
         _replace(self._directory / self._name(first), "\n".join(lines))
-        self._segments.append(first)
-        while len(self._segments) > self._window:
-            gone = self._segments.popleft()
-            self._sequence += 1
-            (self._directory / self._name(gone)).unlink(missing_ok=True)
-        self._write_playlist()
 
     def _name(self, first: int) -> str:
         return f"s{first // round(self._segment_s * 1000 / FRAME_MS)}.vtt"
@@ -244,7 +283,7 @@ class _Subtitles:
             f"#EXT-X-TARGETDURATION:{math.ceil(self._segment_s)}",
             f"#EXT-X-MEDIA-SEQUENCE:{self._sequence}",
         ]
-        for first in self._segments:
+        for first, _ in self._segments:
             lines += [f"#EXTINF:{self._segment_s:.3f},", self._name(first)]
         _replace(self._directory / SUBTITLE_PLAYLIST, "\n".join(lines) + "\n")
 

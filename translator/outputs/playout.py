@@ -72,6 +72,8 @@ class Cue:
     end: int
     """The frame after its last (grows while it plays)."""
     text: str = ""
+    caption: int = 0
+    """The id of its caption (a correction finds it by this)."""
 
 
 class Sink(Protocol):
@@ -134,7 +136,7 @@ class Track:
         if self.lang != FLOOR:
             cue = self.cues.get(utterance)
             if cue is None:
-                cue = self.cues[utterance] = Cue(frame, frame + 1, self._texts.pop(utterance, ""))
+                cue = self.cues[utterance] = Cue(frame, frame + 1, self._texts.pop(utterance, ""), utterance)
             # An utterance whose audio ran short for a moment (the engine's next burst late) goes
             # on under the same cue: its subtitle stays up across the gap, with its text.
             cue.end = frame + 1
@@ -159,7 +161,7 @@ class Track:
             # as live captions are (the subtitle segments of its speech have gone out already).
             if (cue := self.cues.get(caption.id)) is None:
                 start = max(start, self.programme.frame)
-                self.cues[caption.id] = Cue(start, start + length, caption.text)
+                self.cues[caption.id] = Cue(start, start + length, caption.text, caption.id)
             else:
                 cue.text = caption.text
             return
@@ -264,7 +266,7 @@ class Programme:
         if track is None:
             return []
         return [
-            Cue(max(cue.start, first), min(cue.end, stop), cue.text)
+            Cue(max(cue.start, first), min(cue.end, stop), cue.text, cue.caption)
             for cue in sorted(track.cues.values(), key=lambda cue: cue.start)
             if cue.text and cue.start < stop and cue.end > first
         ]
