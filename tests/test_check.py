@@ -12,6 +12,7 @@ import pytest
 from harness.translate_server import FakeTranslate
 from harness.voicelive_server import FakeVoiceLive
 from tests.helpers import without_azure
+from translator.config import PricesConfig, TokenPrices
 from translator.engines import pricing
 from translator.engines.events import TokensUsed
 
@@ -269,6 +270,16 @@ def test_a_language_hour_is_priced_by_kind_of_token() -> None:
     mini = pricing.voicelive_hour("gpt-realtime-mini", billed)
     assert mini is not None and mini[0] == pytest.approx((500 * 0.06 + 1000 * 10 + 2000 * 20) / 1e6 * 720)
     assert pricing.voicelive_hour("gpt-5-nano", billed) is None, "Lite: no list price to quote"
+    # An agreement's prices, from the settings: named as such.
+    own = PricesConfig(voicelive_pro=TokenPrices(1.0, 1.0, 1.0, 1.0, 1.0, 1.0), translate_per_minute=0.01)
+    assert pricing.voicelive_hour("gpt-realtime", billed, own) == (
+        pytest.approx(3500 / 1e6 * 720),
+        "Voice Live Pro: your prices (prices.voicelive_pro)",
+    )
+    assert pricing.translate_hour(False, own) == (
+        pytest.approx(0.6),
+        "your prices (prices.translate_per_minute)",
+    )
     # A service that sends only the total: priced as audio input.
     assert pricing.voicelive_hour("gpt-realtime", TokensUsed("es", 1000))[0] == pytest.approx(  # type: ignore[index]
         1000 * 32 / 1e6 * 720

@@ -87,6 +87,8 @@ def test_the_api_key_never_shows_in_a_repr() -> None:
         ({"glossary": {"priority": ["nobody"]}}, "glossary.priority[0]", "not a term or name"),
         ({"editors": {"de": "a-key-long-enough-1"}}, "editors.de", "not a language offered here (es, fr)"),
         ({"editors": {"es": "short"}}, "editors.es", "at least 16 characters"),
+        ({"prices": {"translate_per_minute": -1}}, "prices.translate_per_minute", "not negative"),
+        ({"prices": {"voicelive_pro": {"text_in": 1}}}, "prices.voicelive_pro", "missing required field"),
     ],
 )
 def test_bad_values_name_their_field(overrides: dict, field: str, words: str) -> None:

@@ -24,7 +24,7 @@ import msgspec
 from translator import processes
 from translator.audio import FRAME_BYTES, FRAME_MS
 from translator.audio.wav import read_wav
-from translator.config import RoomConfig, Settings
+from translator.config import PricesConfig, RoomConfig, Settings
 from translator.engines import pricing, table
 from translator.engines.base import Engine
 from translator.engines.events import (
@@ -116,7 +116,7 @@ async def check(
     )
     if line := estimate(list(results), settings.azure.tokens_per_minute):
         progress(line)
-    if lines := cost(list(results), room, hours):
+    if lines := cost(list(results), room, hours, settings.prices):
         progress("\n".join(lines))
     return list(results)
 
@@ -157,7 +157,7 @@ def estimate(results: list[LanguageCheck], quota: int) -> str:
     return line
 
 
-def cost(results: list[LanguageCheck], room: RoomConfig, hours: float) -> list[str]:
+def cost(results: list[LanguageCheck], room: RoomConfig, hours: float, prices: PricesConfig) -> list[str]:
     """What ``hours`` of the talk would cost at list prices: the total, a line per language, and
     the rates used (Voice Live from what the check's translation was billed, scaled to
     `TRANSLATIONS_PER_MINUTE`; gpt-realtime-translate by the minute)."""
@@ -167,10 +167,10 @@ def cost(results: list[LanguageCheck], room: RoomConfig, hours: float) -> list[s
     for result in results:
         model = _model(room, result.engine)
         if result.engine == "realtime-translate":
-            priced = pricing.translate_hour(bool(room.translate.transcription_model))
+            priced = pricing.translate_hour(bool(room.translate.transcription_model), prices)
         elif result.billed is None:
             continue
-        elif (voicelive := pricing.voicelive_hour(room.azure.model, result.billed)) is None:
+        elif (voicelive := pricing.voicelive_hour(room.azure.model, result.billed, prices)) is None:
             lines.append(f"  {result.lang}: {model}: Voice Live Lite, which no list price here covers")
             continue
         else:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from translator import logs
-from translator.config import Settings, load_settings
+from translator.config import PricesConfig, Settings, load_settings
 from translator.engines import table
 from translator.errors import AddressError, ConfigError, TranslatorError
 
@@ -337,7 +337,8 @@ def _export(args: argparse.Namespace) -> int:
     from translator.transcripts.export import export
     from translator.transcripts.store import list_transcripts, read_transcript, transcripts_directory
 
-    directory = transcripts_directory(load_settings(args.config).transcripts)
+    settings = load_settings(args.config)
+    directory = transcripts_directory(settings.transcripts)
     if args.talk is None:
         talks = list_transcripts(directory)
         if not talks:
@@ -349,7 +350,7 @@ def _export(args: argparse.Namespace) -> int:
             print(f"{talk.id}  {started}  {talk.room}  {talk.event_name}  ({', '.join(languages)})")
         return 0
     if args.bundle:
-        return _bundle(directory, args.talk, args.out or Path(f"{args.talk}.zip"))
+        return _bundle(directory, args.talk, args.out or Path(f"{args.talk}.zip"), settings.prices)
     if args.lang is None:
         raise ConfigError("--lang", "which language? e.g. --lang es")
     text = export(read_transcript(directory, args.talk), args.lang, args.format)
@@ -360,13 +361,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bundle(directory: Path, talk: str, out: Path) -> int:
+def _bundle(directory: Path, talk: str, out: Path, prices: PricesConfig) -> int:
     from translator.outputs.bundle import bundle
 
     # Written aside and renamed: an interrupted export leaves no half a ZIP under the name.
     partial = out.with_name(out.name + ".part")
     with partial.open("wb") as file:
-        manifest = bundle(directory, talk, file)
+        manifest = bundle(directory, talk, file, prices)
     partial.replace(out)
     audio = sum(f.kind == "audio" for f in manifest.files)
     print(

@@ -185,6 +185,27 @@ class TranscriptsConfig(msgspec.Struct, forbid_unknown_fields=True):
     """None: ``$XDG_DATA_HOME/live-translator/talks`` (``~/.local/share/...``)."""
 
 
+class TokenPrices(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """US dollars per million tokens, by kind."""
+
+    text_in: float
+    cached_text_in: float
+    audio_in: float
+    cached_audio_in: float
+    text_out: float
+    audio_out: float
+
+
+class PricesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Your prices (an agreement's, or Azure's page's today) for ``translator check`` and the talks'
+    reports; each left unset is the list price the README dates (`engines/pricing.py`)."""
+
+    voicelive_pro: TokenPrices | None = None
+    voicelive_standard: TokenPrices | None = None
+    translate_per_minute: float | None = None
+    transcribe_per_minute: float | None = None
+
+
 class HlsConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Each room as HLS: an audio rendition and a WebVTT subtitle rendition per language."""
 
@@ -416,6 +437,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     rooms: list[RoomConfig] = []
     """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
+    prices: PricesConfig = msgspec.field(default_factory=PricesConfig)
     outputs: OutputsConfig = msgspec.field(default_factory=OutputsConfig)
     editors: dict[str, str] = {}
     log: LogConfig = msgspec.field(default_factory=LogConfig)
@@ -764,6 +786,17 @@ def _validate_token(token: str | None) -> None:
         )
 
 
+def _validate_prices(prices: PricesConfig) -> None:
+    for name in ("translate_per_minute", "transcribe_per_minute"):
+        if (value := getattr(prices, name)) is not None and value < 0:
+            raise ConfigError(f"prices.{name}", "a price is not negative")
+    for name in ("voicelive_pro", "voicelive_standard"):
+        if (table := getattr(prices, name)) is not None:
+            for kind in TokenPrices.__struct_fields__:
+                if getattr(table, kind) < 0:
+                    raise ConfigError(f"prices.{name}.{kind}", "a price is not negative")
+
+
 def validate(settings: Settings) -> None:
     """Check what types alone cannot; raise ConfigError naming the first bad field."""
     _validate_rooms(settings)
@@ -772,6 +805,7 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"server.{field}", "must be at least 1")
     _validate_token(settings.server.operator_token)
     _validate_broker(settings)
+    _validate_prices(settings.prices)
     hls = settings.outputs.hls
     if not 0.5 <= hls.segment_s <= 6:
         raise ConfigError("outputs.hls.segment_s", f"must be between 0.5 and 6 seconds, got {hls.segment_s}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import msgspec
 
+from translator.config import PricesConfig, TokenPrices
 from translator.engines.events import TokensUsed
 from translator.engines.voicelive.engine import TRANSLATIONS_PER_MINUTE
 
@@ -94,6 +95,34 @@ LITE_MODELS = frozenset(("gpt-4.1-nano", "gpt-5-nano", "phi4-mm-realtime", "phi4
 """Voice Live's tiers (the overview's pricing table); every other model it serves is Pro."""
 
 
+class Rates(msgspec.Struct, frozen=True):
+    """The rates in use: the settings' (``[prices]``) where given, else the list prices above."""
+
+    pro: TokenRates
+    standard: TokenRates
+    translate: MinuteRate
+    transcribe: MinuteRate
+
+
+def rates(prices: PricesConfig) -> Rates:
+    """The rates ``prices`` give, each unset one the list price."""
+
+    def tokens(given: TokenPrices | None, default: TokenRates, name: str) -> TokenRates:
+        if given is None:
+            return default
+        return TokenRates(**msgspec.structs.asdict(given), source=f"your prices (prices.{name})")
+
+    def minutes(given: float | None, default: MinuteRate, name: str) -> MinuteRate:
+        return default if given is None else MinuteRate(given, f"your prices (prices.{name})")
+
+    return Rates(
+        tokens(prices.voicelive_pro, PRO, "voicelive_pro"),
+        tokens(prices.voicelive_standard, STANDARD, "voicelive_standard"),
+        minutes(prices.translate_per_minute, TRANSLATE, "translate_per_minute"),
+        minutes(prices.transcribe_per_minute, TRANSCRIBE, "transcribe_per_minute"),
+    )
+
+
 def tier(model: str) -> str:
     """The Voice Live pricing tier of ``model``."""
     if model in STANDARD_MODELS:
@@ -101,19 +130,37 @@ def tier(model: str) -> str:
     return "Lite" if model in LITE_MODELS else "Pro"
 
 
-def voicelive_hour(model: str, per_translation: TokensUsed) -> tuple[float, str] | None:
+def voicelive_cost(model: str, billed: TokensUsed, prices: PricesConfig) -> tuple[float, str] | None:
+    """What ``billed`` costs on Voice Live's ``model``, and the rates used; None for the Lite tier,
+    which no list price covers."""
+    chosen = rates(prices)
+    table = {"Pro": chosen.pro, "Standard": chosen.standard}.get(tier(model))
+    if table is None:
+        return None
+    return table.dollars(billed), f"Voice Live {tier(model)}: {table.source}"
+
+
+def voicelive_hour(
+    model: str, per_translation: TokensUsed, prices: PricesConfig | None = None
+) -> tuple[float, str] | None:
     """A language-hour on Voice Live from what one translation was billed, and the rates used;
     None for the Lite tier, which no list price covers."""
-    rates = {"Pro": PRO, "Standard": STANDARD}.get(tier(model))
-    if rates is None:
+    priced = voicelive_cost(model, per_translation, prices or PricesConfig())
+    if priced is None:
         return None
-    return rates.dollars(
-        per_translation
-    ) * TRANSLATIONS_PER_MINUTE * 60, f"Voice Live {tier(model)}: {rates.source}"
+    return priced[0] * TRANSLATIONS_PER_MINUTE * 60, priced[1]
 
 
-def translate_hour(transcribing: bool) -> tuple[float, str]:
-    """A language-hour on gpt-realtime-translate: the session streams the whole hour (silence
-    included, as the service asks), with its source captions when ``transcribing``."""
-    rates = [TRANSLATE, TRANSCRIBE] if transcribing else [TRANSLATE]
-    return 60 * sum(rate.per_minute for rate in rates), "; ".join(rate.source for rate in rates)
+def translate_cost(minutes: float, transcribing: bool, prices: PricesConfig) -> tuple[float, str]:
+    """``minutes`` of gpt-realtime-translate (the session streams all the time, silence included,
+    as the service asks), with its source captions when ``transcribing``, and the rates used."""
+    chosen = rates(prices)
+    per_minute = [chosen.translate, chosen.transcribe] if transcribing else [chosen.translate]
+    return minutes * sum(rate.per_minute for rate in per_minute), "; ".join(
+        rate.source for rate in per_minute
+    )
+
+
+def translate_hour(transcribing: bool, prices: PricesConfig | None = None) -> tuple[float, str]:
+    """A language-hour on gpt-realtime-translate."""
+    return translate_cost(60, transcribing, prices or PricesConfig())

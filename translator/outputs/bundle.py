@@ -21,6 +21,7 @@ from typing import IO, Final, Literal
 
 import msgspec
 
+from translator.config import PricesConfig
 from translator.glossary import Glossary
 from translator.languages import FLOOR, get_language
 from translator.outputs.recording import AI_GENERATED, CAPTURED, recording_path
@@ -81,9 +82,10 @@ class Manifest(msgspec.Struct, frozen=True):
     notice: str = AI_NOTICE
 
 
-def bundle(directory: Path, talk_id: str, out: IO[bytes]) -> Manifest:
+def bundle(directory: Path, talk_id: str, out: IO[bytes], prices: PricesConfig | None = None) -> Manifest:
     """Write talk ``talk_id``'s bundle (from the transcripts and recordings in ``directory``) to
-    ``out``; TranscriptError for a talk that is not there (the message lists those that are)."""
+    ``out``, its report at ``prices``; TranscriptError for a talk that is not there (the message
+    lists those that are)."""
     transcript = read_transcript(directory, talk_id)
     header = transcript.header
     languages = [lang for lang in dict.fromkeys([*header.targets, *transcript.languages()]) if lang != FLOOR]
@@ -117,7 +119,7 @@ def bundle(directory: Path, talk_id: str, out: IO[bytes]) -> Manifest:
             files,
         )
         # Who listened and what it cost: for the finance office.
-        report = talk_report(transcript)
+        report = talk_report(transcript, prices or PricesConfig())
         archive.writestr("report.json", msgspec.json.format(msgspec.json.encode(report)))
         archive.writestr("report.csv", report_csv(report))
         manifest.files.extend(BundleFile(f"report.{fmt}", "report", "", False) for fmt in ("json", "csv"))

@@ -20,6 +20,7 @@ from litestar.exceptions import InternalServerException, NotFoundException, Serv
 from litestar.response import File
 
 from translator import processes
+from translator.config import PricesConfig
 from translator.languages import FLOOR
 from translator.outputs.bundle import bundle
 from translator.printable import printable
@@ -107,7 +108,7 @@ async def report(
         raise NotFoundException(f"format: json or csv (not {printable(format)!r})")
     directory = transcripts_directory(rooms.settings.transcripts)
     try:
-        made = await asyncio.to_thread(_report, directory, found.id, talk)
+        made = await asyncio.to_thread(_report, directory, found.id, talk, rooms.settings.prices)
     except TranscriptError as exc:
         raise NotFoundException(str(exc)) from None
     if format == "json":
@@ -119,14 +120,14 @@ async def report(
     )
 
 
-def _report(directory: Path, room: str, talk: str | None) -> TalkReport:
+def _report(directory: Path, room: str, talk: str | None, prices: PricesConfig) -> TalkReport:
     """The report of ``talk``, or of the room's newest talk (TranscriptError: none)."""
     if talk is None:
         talks = list_transcripts(directory, room)
         if not talks:
             raise TranscriptError(f"room {room} has no talk yet")
         talk = talks[0].id
-    return talk_report(read_transcript(directory, talk))
+    return talk_report(read_transcript(directory, talk), prices)
 
 
 @get("/api/transcripts/{talk_id:str}/{lang:str}", guards=[require_operator])
@@ -162,7 +163,7 @@ async def talk_bundle(state: State, talk_id: str) -> File:
     rooms: Rooms = state.rooms
     directory = transcripts_directory(rooms.settings.transcripts)
     try:
-        path = await asyncio.to_thread(_build_bundle, directory, talk_id)
+        path = await asyncio.to_thread(_build_bundle, directory, talk_id, rooms.settings.prices)
     except TranscriptError as exc:
         raise NotFoundException(str(exc)) from None
     return File(
@@ -173,13 +174,13 @@ async def talk_bundle(state: State, talk_id: str) -> File:
     )
 
 
-def _build_bundle(directory: Path, talk_id: str) -> Path:
+def _build_bundle(directory: Path, talk_id: str, prices: PricesConfig) -> Path:
     """The bundle in a temporary file (an hour's audio is tens of megabytes: not held in memory)."""
     handle, name = tempfile.mkstemp(prefix=f"bundle-{talk_id}-", suffix=".zip")
     path = Path(name)
     try:
         with os.fdopen(handle, "wb") as file:
-            bundle(directory, talk_id, file)
+            bundle(directory, talk_id, file, prices)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -12,6 +12,7 @@ import statistics
 
 import msgspec
 
+from translator.config import PricesConfig
 from translator.engines import pricing
 from translator.engines.events import TokensUsed
 from translator.transcripts.store import Transcript
@@ -72,8 +73,8 @@ class TalkReport(msgspec.Struct, frozen=True):
     """Every sample, for a chart of listeners over the talk."""
 
 
-def talk_report(transcript: Transcript) -> TalkReport:
-    """The report of ``transcript``'s talk."""
+def talk_report(transcript: Transcript, prices: PricesConfig) -> TalkReport:
+    """The report of ``transcript``'s talk, its costs at ``prices``."""
     header = transcript.header
     samples = transcript.audience
     ends = [sample.at for sample in samples] + [caption.at for caption in transcript.captions]
@@ -87,7 +88,7 @@ def talk_report(transcript: Transcript) -> TalkReport:
         minutes = round(sum(count * span for count, span in zip(counts, spans, strict=True)), 2)
         channels.append(ChannelAudience(lang, max(counts), round(statistics.fmean(counts), 1), minutes))
     billed = samples[-1].billed if samples else {}
-    languages = [_language(transcript, lang, billed.get(lang), duration_s) for lang in header.targets]
+    languages = [_language(transcript, lang, billed.get(lang), duration_s, prices) for lang in header.targets]
     total = sum(language.cost_usd or 0.0 for language in languages)
     return TalkReport(
         header.id, header.room, header.event_name, header.started_at, round(duration_s, 1),
@@ -97,7 +98,7 @@ def talk_report(transcript: Transcript) -> TalkReport:
 
 
 def _language(
-    transcript: Transcript, lang: str, billed: TokensUsed | None, duration_s: float
+    transcript: Transcript, lang: str, billed: TokensUsed | None, duration_s: float, prices: PricesConfig
 ) -> LanguageUsage:
     header = transcript.header
     captions = [caption for caption in transcript.captions if caption.lang == lang]
@@ -112,16 +113,11 @@ def _language(
     rates = ""
     if name == "voicelive" and billed is not None:
         tokens = billed.tokens
-        tier = pricing.tier(models.split(" ")[0])
-        table = {"Pro": pricing.PRO, "Standard": pricing.STANDARD}.get(tier)
-        if table is not None:
-            cost, rates = table.dollars(billed), f"Voice Live {tier}: {table.source}"
+        if (priced := pricing.voicelive_cost(models.split(" ")[0], billed, prices)) is not None:
+            cost, rates = priced
     elif name == "realtime-translate":
         minutes = duration_s / 60
-        transcribing = "(transcription: )" not in models
-        per_minute = [pricing.TRANSLATE, *([pricing.TRANSCRIBE] if transcribing else [])]
-        cost = minutes * sum(rate.per_minute for rate in per_minute)
-        rates = "; ".join(rate.source for rate in per_minute)
+        cost, rates = pricing.translate_cost(minutes, "(transcription: )" not in models, prices)
     elif name == "local":
         cost, rates = 0.0, "the offline engine: nothing billed"
     return LanguageUsage(
