@@ -20,30 +20,26 @@ from translator.engines.voicelive.engine import TRANSLATIONS_PER_MINUTE
 
 
 class TokenRates(msgspec.Struct, frozen=True):
-    """US dollars per million tokens, by kind."""
+    """US dollars per million tokens, by kind, and where they come from."""
 
-    text_in: float
-    cached_text_in: float
-    audio_in: float
-    cached_audio_in: float
-    text_out: float
-    audio_out: float
+    prices: TokenPrices
     source: str
     """Where and when the rates were read."""
 
     def dollars(self, billed: TokensUsed) -> float:
         """What ``billed`` costs; a total with no breakdown is priced as audio input (the dearest
         input, and most of an interpreter's)."""
+        rate = self.prices
         kinds = billed.text_in + billed.audio_in + billed.text_out + billed.audio_out
         if not kinds:
-            return billed.tokens * self.audio_in / 1e6
+            return billed.tokens * rate.audio_in / 1e6
         return (
-            (billed.text_in - billed.cached_text_in) * self.text_in
-            + billed.cached_text_in * self.cached_text_in
-            + (billed.audio_in - billed.cached_audio_in) * self.audio_in
-            + billed.cached_audio_in * self.cached_audio_in
-            + billed.text_out * self.text_out
-            + billed.audio_out * self.audio_out
+            (billed.text_in - billed.cached_text_in) * rate.text_in
+            + billed.cached_text_in * rate.cached_text_in
+            + (billed.audio_in - billed.cached_audio_in) * rate.audio_in
+            + billed.cached_audio_in * rate.cached_audio_in
+            + billed.text_out * rate.text_out
+            + billed.audio_out * rate.audio_out
         ) / 1e6
 
 
@@ -55,23 +51,16 @@ class MinuteRate(msgspec.Struct, frozen=True):
 
 
 PRO = TokenRates(
-    text_in=4.0,
-    cached_text_in=0.40,
-    audio_in=32.0,
-    cached_audio_in=0.40,
-    text_out=24.0,
-    audio_out=64.0,
-    source="gpt-realtime-2.1's list price, developers.openai.com/api/docs/models/gpt-realtime-2.1, "
-    "2026-07-28",
+    TokenPrices(
+        text_in=4.0, cached_text_in=0.40, audio_in=32.0, cached_audio_in=0.40, text_out=24.0, audio_out=64.0
+    ),
+    "gpt-realtime-2.1's list price, developers.openai.com/api/docs/models/gpt-realtime-2.1, 2026-07-28",
 )
 STANDARD = TokenRates(
-    text_in=0.60,
-    cached_text_in=0.06,
-    audio_in=10.0,
-    cached_audio_in=0.30,
-    text_out=2.40,
-    audio_out=20.0,
-    source="gpt-realtime-2.1-mini's list price, developers.openai.com/api/docs/models/gpt-realtime-2.1-mini, "
+    TokenPrices(
+        text_in=0.60, cached_text_in=0.06, audio_in=10.0, cached_audio_in=0.30, text_out=2.40, audio_out=20.0
+    ),
+    "gpt-realtime-2.1-mini's list price, developers.openai.com/api/docs/models/gpt-realtime-2.1-mini, "
     "2026-07-28",
 )
 TRANSLATE = MinuteRate(
@@ -110,7 +99,7 @@ def rates(prices: PricesConfig) -> Rates:
     def tokens(given: TokenPrices | None, default: TokenRates, name: str) -> TokenRates:
         if given is None:
             return default
-        return TokenRates(**msgspec.structs.asdict(given), source=f"your prices (prices.{name})")
+        return TokenRates(given, f"your prices (prices.{name})")
 
     def minutes(given: float | None, default: MinuteRate, name: str) -> MinuteRate:
         return default if given is None else MinuteRate(given, f"your prices (prices.{name})")
