@@ -161,8 +161,11 @@ async def tone_listener(server: LiveServer, lang: str = "es") -> asyncio.Task[Re
 
 
 def assert_heard_the_tones(received: Received) -> None:
-    """Each tone of a (looped) tone talk under a final caption, in order, with all its audio."""
-    heard = tones_heard(received)[:3]
+    """Each tone of a (looped) tone talk under a final caption, in order, with all its audio. A tone
+    the network delivered with a gap in it is two turns, each under a caption of its own (Chromium's
+    WebRTC on CI's busy machine: "tone 300, tone 300, tone 350"): still that tone, in its place."""
+    named = tones_heard(received)
+    heard = [tone for index, tone in enumerate(named) if index == 0 or tone != named[index - 1]][:3]
     start = TONES.index(heard[0])
     assert heard == TONES[start:] + TONES[:start], heard
     assert all(share >= 0.99 for share in received.audio_shares().values())
