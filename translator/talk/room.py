@@ -460,7 +460,7 @@ class Room(RoomBase):
             old, text=text, corrected=True, misses=[miss.words() for miss in checked.misses]
         )
         self.hub.publish(lang, new)
-        record = CorrectionRecord(lang, caption_id, text, old.text, who, int(time.time() * 1000))
+        record = CorrectionRecord(lang, caption_id, text, old.text, who, int(time.time() * 1000), new.misses)
         self.corrections.append(record)
         if self.pipeline is not None and self.pipeline.transcript is not None:
             self.pipeline.transcript.append(record)

@@ -102,6 +102,8 @@ class CorrectionRecord(msgspec.Struct, tag="correction", tag_field="kind"):
     """``operator``, or ``editor (es)``."""
     at: int
     """Unix ms when it was corrected."""
+    misses: list[str] = []
+    """What the corrected text still loses of the numbers, names and terms said (checked again)."""
 
 
 class AudienceRecord(msgspec.Struct, tag="audience", tag_field="kind"):
@@ -329,7 +331,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
         # A person's correction stands over the engine's every version of that caption.
         if (found := latest.get((correction.utterance, correction.lang))) is not None:
             latest[(correction.utterance, correction.lang)] = msgspec.structs.replace(
-                found, text=correction.text, misses=[]
+                found, text=correction.text, misses=correction.misses
             )
     captions = sorted(latest.values(), key=lambda c: (c.utterance, c.lang))
     return Transcript(header, captions, corrections, audience)
