@@ -124,6 +124,9 @@ async def test_a_removed_language_closes_its_listeners_and_nobody_else_notices(
 async def test_pause_tells_listeners_and_sends_silence_until_resumed(
     voicelive: FakeVoiceLive, server: LiveServer, client: httpx.AsyncClient
 ) -> None:
+    # The sessions up first (on a busy machine the server answers before they are): a pause is
+    # told over a ready session, and undone back to it.
+    await until(lambda: server.room.pipeline is not None and server.room.pipeline.ready)
     async with websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as spanish:
         assert json.loads(await spanish.recv())["state"] == "ready"
         paused = await client.post("/api/input", json={"paused": True})
