@@ -1,4 +1,5 @@
-"""The ``translator`` command: ``serve``, ``eval``, ``check``, ``export``, ``glossary`` and ``devices``."""
+"""The ``translator`` command: ``serve``, ``eval``, ``check``, ``rehearse``, ``export``, ``glossary`` and
+``devices``."""
 
 from __future__ import annotations
 
@@ -145,6 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
         "save the exchange",
     )
     check.add_argument("--out", type=Path, help="--probe: where the exchange goes (default probe-TIME.jsonl)")
+    rehearsing = commands.add_parser(
+        "rehearse",
+        help="play a recording through the room as configured, in real time, and list what to fix "
+        "before the talk (exit 1 when a line fails)",
+    )
+    rehearsing.add_argument("talk", type=Path, metavar="TALK.wav", help="a recording of a speaker")
+    rehearsing.add_argument("--config", help="TOML settings file")
+    rehearsing.add_argument("--room", metavar="ID", help="the room (default: the first)")
+    rehearsing.add_argument(
+        "--hours",
+        type=_hours,
+        default=2.0,
+        help="how long the talk runs, for the disk and the quota (default 2)",
+    )
+    rehearsing.add_argument("-v", "--verbose", action="store_true", help="log at info level")
     exporting = commands.add_parser(
         "export",
         help="a talk's captions as SRT, WebVTT or text, or everything in one ZIP (--bundle); "
@@ -219,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "rehearse":
+            return _rehearse(args)
         if args.command == "export":
             return _export(args)
         if args.command == "glossary":
@@ -310,6 +328,13 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     results = asyncio.run(check(settings, args.timeout, args.hours))
     return 0 if all(r.ok for r in results) else EXIT_FAILURE
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from translator.rehearse_command import rehearse
+
+    checklist = rehearse(_load(args, {}), args.talk, args.room, args.hours)
+    return EXIT_FAILURE if checklist.failed else 0
 
 
 def _glossary(args: argparse.Namespace) -> int:

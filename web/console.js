@@ -323,6 +323,7 @@ async function renderTalks() {
       now.textContent = "running now (exports so far)";
       item.append(now, " · ");
     }
+    if (talk.rehearsal) item.append("rehearsal · ");
     for (const [lang, formats] of Object.entries(talk.exports)) {
       for (const [format, url] of Object.entries(formats)) {
         const link = document.createElement("a");
@@ -617,6 +618,62 @@ $("glossary-file").addEventListener("change", async (event) => {
 });
 $("export-glossary").addEventListener("click", () => download(path("/glossary?format=csv"), `glossary-${current}.csv`));
 
+// A rehearsal: the recording is uploaded, played through the room, then its checklist is shown.
+const VERDICTS = { pass: "✓ pass", warn: "⚠ look at", fail: "✗ fix" };
+
+function renderRehearsal(rehearsal) {
+  const words = {
+    none: "",
+    playing: `Playing ${rehearsal.recording}: ${rehearsal.played_s.toFixed(0)} of ${rehearsal.duration_s.toFixed(0)} s…`,
+    finishing: `${rehearsal.recording} has played; waiting for the last captions…`,
+    failed: `The rehearsal failed: ${rehearsal.detail}`,
+  };
+  const checklist = rehearsal.checklist;
+  if (rehearsal.state !== "done" || !checklist) {
+    $("rehearsal-status").textContent = words[rehearsal.state];
+    return rehearsal.state === "playing" || rehearsal.state === "finishing";
+  }
+  const fails = checklist.lines.filter((line) => line.verdict === "fail").length;
+  const warns = checklist.lines.filter((line) => line.verdict === "warn").length;
+  $("rehearsal-status").textContent = `Rehearsal of ${checklist.recording} (${checklist.played_s.toFixed(0)} s, ` +
+    `for a talk of ${checklist.hours} h): ` + (fails || warns ? `${fails} to fix, ${warns} to look at.` : "ready, nothing to fix.");
+  const rows = checklist.lines.map((line) => {
+    const row = document.createElement("tr");
+    row.className = line.verdict;
+    cell(row, line.check);
+    cell(row, VERDICTS[line.verdict]);
+    cell(row, line.found);
+    cell(row, line.fix);
+    return row;
+  });
+  $("checklist").tBodies[0].replaceChildren(...rows);
+  labelCells($("checklist"));
+  $("checklist").hidden = false;
+  return false;
+}
+
+async function followRehearsal() {
+  if (renderRehearsal(await getJson(path("/rehearsal")))) setTimeout(followRehearsal, 1000);
+}
+
+$("rehearse").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const [file] = $("rehearsal-file").files;
+  if (!file) return;
+  const query = `?hours=${encodeURIComponent($("rehearsal-hours").value)}&name=${encodeURIComponent(file.name)}`;
+  const response = await authorized(path(`/rehearsal${query}`), {
+    method: "POST", headers: { "Content-Type": "audio/wav" }, body: file,
+  });
+  const answer = await response.json();
+  if (!response.ok) {
+    $("rehearsal-status").textContent = `Not started: ${answer.detail || response.status}`;
+    return;
+  }
+  $("checklist").hidden = true;
+  renderRehearsal(answer);
+  setTimeout(followRehearsal, 1000);
+});
+
 function glossaryLanguages() {
   const extra = glossaryRows.flatMap((row) => Object.keys(row.translations)).filter((l) => !languages.includes(l));
   return [...languages, ...new Set(extra)];
@@ -751,6 +808,7 @@ async function start() {
     renderRooms(rooms);
     renderStatus(status);
     renderTalks();
+    followRehearsal();
     await renderPublishing();
   } catch (error) {
     if (error instanceof SignInNeeded) return;

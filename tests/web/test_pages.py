@@ -524,6 +524,42 @@ async def test_the_console_shows_a_talks_report_with_its_listeners_over_time(
         await phone.close()
 
 
+async def test_the_console_rehearses_a_recording_and_shows_the_checklist(
+    browser: Browser, voicelive: FakeVoiceLive, talk: Path, tmp_path: Path
+) -> None:
+    settings = settings_for(voicelive, talk)
+    settings.transcripts.directory = str(tmp_path)
+    own = HeldSource(WavSource(talk_wav(["Welcome."], tmp_path / "own.wav")))
+    async with live_server(settings, own) as server:
+        console = await browser.new_page(viewport=DESKTOP)
+        await console.goto(f"http://127.0.0.1:{server.port}/console#token={server.rooms.operator_token}")
+        await console.locator("#rehearsal-file").set_input_files(talk)
+        await console.get_by_label("Talk length (hours)").fill("3")
+        await console.get_by_role("button", name="Rehearse").click()
+        await expect(console.locator("#rehearsal-status")).to_contain_text("Playing talk.wav")
+        await expect(console.locator("#checklist")).to_be_visible(timeout=60_000)
+        await expect(console.locator("#rehearsal-status")).to_have_text(
+            re.compile(r"Rehearsal of talk\.wav \(\d+ s, for a talk of 3 h\): 1 to fix, 0 to look at\.")
+        )
+        # Voice Live billed the rehearsal by the token: the quota is judged from it.
+        quota = console.locator("#checklist tr", has_text="quota")
+        await expect(quota.locator("td").nth(1)).to_have_text("✓ pass")
+        await expect(quota.locator("td").nth(2)).to_contain_text(
+            "tokens a minute for 2 Voice Live language(s)"
+        )
+        address = console.locator("#checklist tr.fail")
+        await expect(address.locator("td").first).to_have_text("phones reach the service")
+        await expect(address.locator("td").nth(3)).to_contain_text("--host 0.0.0.0")
+        for lang in ("es", "fr"):
+            row = console.locator("#checklist tr", has_text=f"language {lang}")
+            await expect(row.locator("td").nth(2)).to_contain_text("voicelive: up, 2 caption(s)")
+        # The rehearsal is among the talks, marked; the room has its own input back.
+        await expect(console.locator("#talks li", has_text="rehearsal")).to_have_count(1, timeout=15_000)
+        await until(lambda: server.room.state == "running")
+        assert server.room.input_report().description == own.description
+        await console.close()
+
+
 async def test_the_console_applies_a_glossary_adds_and_removes_languages_and_pauses(
     browser: Browser, server: LiveServer, voicelive: FakeVoiceLive, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@
                                    what was said), to lay over the talk's video
     transcripts/{lang}.txt         the same as text
     report.json, report.csv        who listened to each channel, and per language what it cost
+    rehearsal.json                 a rehearsal's checklist (`translator rehearse`), when the talk was one
 
 Every audio file starts at the talk's start, so each lines up with the room's recording as a track.
 """
@@ -123,6 +124,10 @@ def bundle(directory: Path, talk_id: str, out: IO[bytes], prices: PricesConfig |
         archive.writestr("report.json", msgspec.json.format(msgspec.json.encode(report)))
         archive.writestr("report.csv", report_csv(report))
         manifest.files.extend(BundleFile(f"report.{fmt}", "report", "", False) for fmt in ("json", "csv"))
+        rehearsal = directory / f"{talk_id}.rehearsal.json"
+        if rehearsal.is_file():
+            archive.write(rehearsal, "rehearsal.json")
+            manifest.files.append(BundleFile("rehearsal.json", "report", "", False))
         archive.writestr("manifest.json", msgspec.json.format(msgspec.json.encode(manifest)))
     return manifest
 

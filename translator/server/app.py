@@ -37,6 +37,7 @@ from translator.server import (
     metrics,
     pages,
     publish,
+    rehearsal_api,
     rtmp,
     srt,
     sse,
@@ -90,10 +91,12 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         transcripts.report,
         transcripts.transcript_export,
         transcripts.talk_bundle,
+        *rehearsal_api.handlers,
         metrics.metrics,
         pages.console,
     ]
     sessions = whip.WhipSessions()
+    rehearsals = rehearsal_api.Rehearsals()
     return Litestar(
         route_handlers=public + (operators if operator else []),
         after_exception=[_log_unexpected],
@@ -104,9 +107,10 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         # replace the root handler.
         logging_config=None,
         state=State(
-            {"rooms": rooms, "whip": sessions} | ({"registry": metrics.install(rooms)} if operator else {})
+            {"rooms": rooms, "whip": sessions, "rehearsals": rehearsals}
+            | ({"registry": metrics.install(rooms)} if operator else {})
         ),
-        on_shutdown=[sessions.close],
+        on_shutdown=[sessions.close, rehearsals.close],
         # No schema pages: they load scripts from public CDNs and show more than listeners need.
         openapi_config=None,
     )

@@ -53,6 +53,8 @@ class TranscriptSummary(msgspec.Struct, frozen=True):
     """The take-home bundle's URL: everything of the talk in one ZIP."""
     running: bool = False
     """The talk is still being given (its exports so far)."""
+    rehearsal: bool = False
+    """The talk was a rehearsal (its checklist is in the bundle)."""
 
 
 @get(
@@ -88,6 +90,7 @@ def transcripts(state: State, room: str | None = None) -> list[TranscriptSummary
                 exports,
                 f"/api/bundles/{header.id}",
                 header.id in running,
+                (directory / f"{header.id}.rehearsal.json").is_file(),
             )
         )
     return result

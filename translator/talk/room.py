@@ -283,17 +283,18 @@ class Room(RoomBase):
             return None
         return self.pipeline.languages.get(code)
 
-    async def start(self) -> None:
+    async def start(self, source: AudioSource | None = None) -> None:
         """Open the input and the engine and run the talk (a new transcript); TranslatorError (or
-        another error: the room is then ``failed``, with why) when it cannot. Starting a running
-        room does nothing."""
+        another error: the room is then ``failed``, with why) when it cannot. ``source``: this run
+        plays it instead of the room's input (a rehearsal's recording). Starting a running room
+        does nothing."""
         async with self._changing:
             if self.state == "running":
                 return
             self.state, self.detail = "starting", ""
             self._announce()
             try:
-                self._run = await self._open()
+                self._run = await self._open(source)
             except Exception as exc:
                 # Whatever stops it, the room is failed with why, and the caller decides for the rest.
                 self.state, self.detail = "failed", str(exc) or type(exc).__name__
@@ -321,7 +322,7 @@ class Room(RoomBase):
         for code in [FLOOR, *(language.code for language in self.targets)]:
             self.hub.publish(code, self.status(code))
 
-    async def _open(self) -> AsyncExitStack:
+    async def _open(self, played: AudioSource | None) -> AsyncExitStack:
         # The languages offered now (the operator may have changed them), spoken ones included.
         config = msgspec.structs.replace(
             self.config, targets=[t.code for t in self._targets], glossary=self._glossary
@@ -331,7 +332,7 @@ class Room(RoomBase):
         stack = AsyncExitStack()
         try:
             source = await stack.enter_async_context(
-                self._source or open_source(config.audio, self.published)
+                played or self._source or open_source(config.audio, self.published)
             )
             engine = await stack.enter_async_context(engine)
             pipeline = Pipeline(
