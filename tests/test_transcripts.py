@@ -3,15 +3,18 @@ and from the command line, and read back by real subtitle parsers with the capti
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
 import json
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
+import av
 import httpx
 import pysrt
 import pytest
@@ -154,27 +157,49 @@ def test_a_caption_that_looks_like_markup_or_a_cue_stays_its_own_text_in_webvtt(
     ]
 
 
+def _play_hls(url: str, stop: threading.Event) -> None:
+    """An HLS player (FFmpeg, through PyAV) reading the stream live until ``stop``."""
+    with av.open(url, timeout=10) as container:
+        for _ in container.demux(audio=0):
+            if stop.is_set():
+                return
+
+
 async def test_the_report_counts_a_crowd_of_known_size_and_prices_what_was_billed(
     voicelive: FakeVoiceLive, talk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two phones on Spanish and one on French for the whole talk: the report's listener-minutes
-    are the crowd times the talk's length, and each language's tokens are priced at its tier."""
+    """Two phones on Spanish and one on French for the whole talk, and an HLS player (FFmpeg) on
+    Spanish: the report's listener-minutes are the crowd times the talk's length, the player is
+    counted apart as the metrics count it, and each language's tokens are priced at its tier."""
     monkeypatch.setattr(room_module, "AUDIENCE_SAMPLE_S", 0.5)
     settings = voicelive_settings(voicelive, talk)
     settings.transcripts.directory = str(tmp_path)
     source = HeldSource(WavSource(talk, loop=True, pace=2))
-    async with live_server(settings, source) as server:
+    playing = threading.Event()
+    async with live_server(settings, source, outputs=True) as server:
         async with (
             websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as a,
             websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as b,
             websockets.connect(f"{server.ws}/ws/listen/fr?audio=0") as c,
+            httpx.AsyncClient(base_url=server.url, headers=server.operator) as client,
         ):
             await until(lambda: server.room.listeners("es") == 2 and server.room.listeners("fr") == 1)
             source.release()
-            for ws in (a, b, c):
-                await collect(ws, Received(json.loads(await ws.recv())), lambda r: len(r.finals()) >= 2)
-            (talk_id,) = [t.id for t in list_transcripts(tmp_path)]
-            await until(lambda: len(read_transcript(tmp_path, talk_id).audience) >= 6, 20)
+            playlist = Path(str(settings.outputs.hls.directory)) / "main" / "es" / "audio.m3u8"
+            await until(playlist.exists)
+            player = asyncio.create_task(
+                asyncio.to_thread(_play_hls, f"{server.url}/hls/es/audio.m3u8", playing)
+            )
+            try:
+                for ws in (a, b, c):
+                    await collect(ws, Received(json.loads(await ws.recv())), lambda r: len(r.finals()) >= 2)
+                (talk_id,) = [t.id for t in list_transcripts(tmp_path)]
+                await until(lambda: len(read_transcript(tmp_path, talk_id).audience) >= 6, 20)
+                await until(lambda: any(s.hls for s in read_transcript(tmp_path, talk_id).audience), 20)
+                metrics = (await client.get("/metrics")).text
+            finally:
+                playing.set()
+                await player
         async with httpx.AsyncClient(base_url=server.url, headers=server.operator) as client:
             made = (await client.get("/api/report")).json()
             table = (await client.get("/api/report", params={"talk": talk_id, "format": "csv"})).text
@@ -195,7 +220,20 @@ async def test_the_report_counts_a_crowd_of_known_size_and_prices_what_was_bille
     costs = [usage["cost_usd"] for usage in languages.values()]
     assert made["talk"] == talk_id and made["cost_usd"] == round(sum(costs), 2)
     rows = list(csv.reader(io.StringIO(table)))
-    assert rows[0][:2] == ["talk", talk_id] and ["channel", "peak", "average", "listener_minutes"] in rows
+    header = [
+        "lang",
+        "peak",
+        "average",
+        "listener_minutes",
+        "hls_peak",
+        "hls_average",
+        "hls_listener_minutes",
+    ]
+    assert rows[0][:2] == ["talk", talk_id] and header in rows
+    # The player counted as one reader of Spanish, apart from the phones, as in the metrics.
+    assert channels["es"]["hls_peak"] == 1 and channels["fr"]["hls_peak"] == 0
+    assert channels["es"]["hls_listener_minutes"] > 0
+    assert 'translator_hls_readers{lang="es",room="main"} 1.0' in metrics
     # The bundle has it too (made later: the crowd had gone by then).
     with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
         kept = json.loads(bundle.read("report.json"))

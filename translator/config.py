@@ -35,6 +35,8 @@ TRANSLATE_ENV: dict[str, tuple[str, ...]] = {
     "api_key": ("AZURE_OPENAI_API_KEY",),
     "deployment": ("AZURE_OPENAI_TRANSLATE_DEPLOYMENT",),
 }
+# The chat deployment that summarises talks, on the same resource unless ``summaries.endpoint`` says.
+SUMMARIES_ENV: dict[str, tuple[str, ...]] = {"deployment": ("AZURE_OPENAI_SUMMARY_DEPLOYMENT",)}
 SERVER_ENV: dict[str, str] = {"operator_token": "TRANSLATOR_OPERATOR_TOKEN"}
 MIN_TOKEN_CHARS = 16
 MAX_DELAY_S = 60.0
@@ -168,6 +170,26 @@ class TranslateConfig(msgspec.Struct, forbid_unknown_fields=True):
     def __repr__(self) -> str:
         key = "None" if self.api_key is None else "'***'"
         return f"TranslateConfig(endpoint={self.endpoint!r}, api_key={key}, deployment={self.deployment!r})"
+
+
+class SummariesConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """A short summary of a talk in each of its languages, made after it by an Azure OpenAI chat
+    deployment (optional: off without ``deployment``). The resource is gpt-realtime-translate's
+    unless ``endpoint`` names another; without an API key, DefaultAzureCredential signs in."""
+
+    deployment: str | None = None
+    """The chat model's deployment (``gpt-4.1-mini``); None: no summaries."""
+    endpoint: str | None = None
+    """The resource's endpoint; None: ``translate.endpoint`` (``AZURE_OPENAI_ENDPOINT``)."""
+    api_key: str | None = None
+    """None: ``translate.api_key`` with its endpoint, else a token credential. A secret."""
+    api_path: str = "/openai/v1"
+    max_words: int = 200
+    """About how long each summary is."""
+
+    def __repr__(self) -> str:
+        key = "None" if self.api_key is None else "'***'"
+        return f"SummariesConfig(deployment={self.deployment!r}, endpoint={self.endpoint!r}, api_key={key})"
 
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -438,6 +460,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     """Several rooms on one server; none: one room from the settings above."""
     transcripts: TranscriptsConfig = msgspec.field(default_factory=TranscriptsConfig)
     prices: PricesConfig = msgspec.field(default_factory=PricesConfig)
+    summaries: SummariesConfig = msgspec.field(default_factory=SummariesConfig)
     outputs: OutputsConfig = msgspec.field(default_factory=OutputsConfig)
     editors: dict[str, str] = {}
     log: LogConfig = msgspec.field(default_factory=LogConfig)
@@ -488,7 +511,8 @@ def load_settings(
     if config_file is not None:
         data = _read_toml(config_file)
     env = os.environ if env is None else env
-    for section, variables in (("azure", AZURE_ENV), ("translate", TRANSLATE_ENV)):
+    sections = (("azure", AZURE_ENV), ("translate", TRANSLATE_ENV), ("summaries", SUMMARIES_ENV))
+    for section, variables in sections:
         for key, names in variables.items():
             value = next((env[n] for n in names if env.get(n)), None)
             if value is not None:
@@ -797,6 +821,15 @@ def _validate_prices(prices: PricesConfig) -> None:
                     raise ConfigError(f"prices.{name}.{kind}", "a price is not negative")
 
 
+def _validate_summaries(summaries: SummariesConfig) -> None:
+    if not 30 <= summaries.max_words <= 1000:
+        raise ConfigError("summaries.max_words", f"must be between 30 and 1000, got {summaries.max_words}")
+    if summaries.endpoint is not None and not summaries.endpoint.startswith(("https://", "http://")):
+        raise ConfigError("summaries.endpoint", "must be the resource's URL (https://…)")
+    if summaries.deployment is not None and not summaries.deployment.strip():
+        raise ConfigError("summaries.deployment", "must name the chat deployment, or be left out")
+
+
 def validate(settings: Settings) -> None:
     """Check what types alone cannot; raise ConfigError naming the first bad field."""
     _validate_rooms(settings)
@@ -806,6 +839,7 @@ def validate(settings: Settings) -> None:
     _validate_token(settings.server.operator_token)
     _validate_broker(settings)
     _validate_prices(settings.prices)
+    _validate_summaries(settings.summaries)
     hls = settings.outputs.hls
     if not 0.5 <= hls.segment_s <= 6:
         raise ConfigError("outputs.hls.segment_s", f"must be between 0.5 and 6 seconds, got {hls.segment_s}")

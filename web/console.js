@@ -342,9 +342,39 @@ async function renderTalks() {
     report.textContent = "Report";
     report.setAttribute("aria-label", `Report of talk ${talk.id}`);
     report.addEventListener("click", () => showReport(talk.id));
-    item.append(whole, " ", report);
+    const summarize = document.createElement("button");
+    summarize.type = "button";
+    summarize.textContent = talk.summaries ? "Summaries" : "Summarise";
+    summarize.setAttribute("aria-label", `Summaries of talk ${talk.id}`);
+    summarize.addEventListener("click", () => showSummaries(talk));
+    item.append(whole, " ", report, " ", summarize);
     return item;
   }));
+}
+
+// A talk's summaries, one per language, made on demand by the chat deployment (marked AI-generated).
+async function showSummaries(talk) {
+  const url = `/api/summaries/${encodeURIComponent(talk.id)}`;
+  $("summaries").hidden = false;
+  $("summaries-title").textContent = `Summaries of talk ${talk.id}`;
+  $("summaries-notice").textContent = talk.summaries ? "" : "Summarising…";
+  $("summaries-list").replaceChildren();
+  const response = await authorized(url, talk.summaries ? {} : { method: "POST" });
+  const answer = await response.json();
+  if (!response.ok) {
+    $("summaries-notice").textContent = `No summaries: ${answer.detail || response.status}`;
+    return;
+  }
+  $("summaries-notice").textContent = `${answer.notice} (${answer.model})`;
+  $("summaries-list").replaceChildren(...answer.languages.map((summary) => {
+    const term = document.createElement("dt");
+    term.textContent = summary.lang === "original" ? "Original" : summary.lang;
+    const text = document.createElement("dd");
+    text.textContent = summary.text;
+    text.lang = summary.lang === "original" ? "" : summary.lang;
+    return [term, text];
+  }).flat());
+  renderTalks();
 }
 
 // The report of a talk: listeners per channel over time (a line each), and what each language cost.
@@ -378,7 +408,9 @@ async function showReport(talkId) {
   });
   const rows = report.channels.map((c) => {
     const tr = document.createElement("tr");
-    for (const value of [c.lang, c.peak, c.average, c.listener_minutes]) tr.insertCell().textContent = String(value);
+    for (const value of [c.lang, c.peak, c.average, c.listener_minutes, c.hls_peak, c.hls_listener_minutes]) {
+      tr.insertCell().textContent = String(value);
+    }
     return tr;
   });
   const usage = report.languages.map((l) => {

@@ -91,6 +91,8 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         transcripts.report,
         transcripts.transcript_export,
         transcripts.talk_bundle,
+        transcripts.make_summaries,
+        transcripts.summaries,
         *rehearsal_api.handlers,
         metrics.metrics,
         pages.console,

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 
@@ -28,9 +29,12 @@ MEDIA_TYPES = {
 
 
 @get(["/hls/{path:path}", "/r/{room:str}/hls/{path:path}"])
-async def hls(state: State, path: str, room: str | None = None) -> Response[bytes]:
+async def hls(
+    state: State, request: Request[Any, Any, Any], path: str, room: str | None = None
+) -> Response[bytes]:
     """A playlist or segment of the room's HLS output (read whole, off the event loop: a playlist is
-    replaced every segment and a segment deleted as the window moves, so what is sent is one read)."""
+    replaced every segment and a segment deleted as the window moves, so what is sent is one read).
+    Each client's fetches of a channel's audio playlist count it as that channel's reader."""
     rooms: Rooms = state.rooms
     found = room_or_404(rooms, room)
     directory = rooms.settings.outputs.hls.directory
@@ -43,6 +47,11 @@ async def hls(state: State, path: str, room: str | None = None) -> Response[byte
     )
     if not NAMES.match(name) or ("/" not in name and name != MASTER):
         raise missing
+    lang, _, rest = name.partition("/")
+    if rest == "audio.m3u8":
+        # A player fetches its media playlist every segment: what counts it (`RecentReaders`).
+        client = request.client.host if request.client else ""
+        found.hls_readers.saw(lang, f"{client} {request.headers.get('user-agent', '')}")
     try:
         content = await asyncio.to_thread(file.read_bytes)
     except (FileNotFoundError, IsADirectoryError):

@@ -41,6 +41,11 @@ class _RoomsCollector(Collector):
             "Connected listeners (in every process sharing the room)",
             labels=per_language,
         )
+        readers = GaugeMetricFamily(
+            "translator_hls_readers",
+            "HLS players reading the channel from this process (seen in the last 10 s)",
+            labels=per_language,
+        )
         queued = CounterMetricFamily(
             "translator_messages_queued", "Messages queued to listeners", labels=per_language
         )
@@ -140,6 +145,7 @@ class _RoomsCollector(Collector):
             for lang, channel in room.hub.channels.items():
                 labels = [room.id, lang]
                 listeners.add_metric(labels, room.listeners(lang))
+                readers.add_metric(labels, room.hls_readers.count(lang))
                 queued.add_metric(labels, channel.queued)
                 at_once.add_metric(labels, channel.written_at_once)
                 skipped.add_metric(labels, channel.skipped)
@@ -176,7 +182,18 @@ class _RoomsCollector(Collector):
             dropped.add_metric([room.id], transcript.dropped)
             if room.broker is not None:
                 malformed.add_metric([room.id], room.broker.malformed)
-        yield from (listeners, queued, at_once, skipped, evictions, failures, reconnects, stalls, ready)
+        yield from (
+            listeners,
+            readers,
+            queued,
+            at_once,
+            skipped,
+            evictions,
+            failures,
+            reconnects,
+            stalls,
+            ready,
+        )
         yield from (tokens, carried, missed, behind, tempo)
         yield from (running, level, restarts, delay, buffered, gaps, burst_dropped)
         yield from (failing, pending, dropped, malformed)

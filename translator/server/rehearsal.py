@@ -146,7 +146,7 @@ class Rehearsal:
         self._duration_s = len(pcm) / 2 / SAMPLE_RATE
         levels = await asyncio.to_thread(checks.input_levels, pcm)
         was_running = room.state == "running"
-        finals: dict[str, list[Caption]] = {code: [] for code in room.config.targets}
+        finals: dict[str, list[Caption]] = {target.code: [] for target in room.targets}
         came = asyncio.Event()
 
         def noting(kept: list[Caption]) -> Callable[[Caption], None]:
@@ -257,7 +257,7 @@ class Rehearsal:
     def _disk_lines(self) -> list[checks.CheckLine]:
         lines = []
         played_h = max(self._duration_s, 1.0) / 3600
-        channels = 1 + len(self.room.config.targets)
+        channels = 1 + len(self.room.targets)
         for status in self._statuses():
             if status.name == "recording":
                 # As the rehearsal wrote them (silence takes less than speech), else the bitrate's.

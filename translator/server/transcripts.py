@@ -1,5 +1,5 @@
-"""Operator endpoints for the talks: the list, each language as SRT, WebVTT or text, and the
-take-home bundle (``outputs/bundle.py``)."""
+"""Operator endpoints for the talks: the list, each language as SRT, WebVTT or text, the report,
+the summaries (``transcripts/summary.py``) and the take-home bundle (``outputs/bundle.py``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Response, get
+from litestar import Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
-from litestar.exceptions import InternalServerException, NotFoundException, ServiceUnavailableException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    InternalServerException,
+    NotFoundException,
+    ServiceUnavailableException,
+)
 from litestar.response import File
+from litestar.status_codes import HTTP_409_CONFLICT, HTTP_502_BAD_GATEWAY
 
 from translator import processes
 from translator.config import PricesConfig
@@ -26,9 +33,11 @@ from translator.outputs.bundle import bundle
 from translator.printable import printable
 from translator.server.operator import require_operator
 from translator.server.rooms import Room, Rooms, room_or_404
+from translator.transcripts import summary
 from translator.transcripts.export import EXIT_UNKNOWN, FORMATS, MEDIA_TYPES
 from translator.transcripts.report import TalkReport, report_csv, talk_report
 from translator.transcripts.store import (
+    TALK_ID,
     TranscriptError,
     list_transcripts,
     read_transcript,
@@ -55,6 +64,8 @@ class TranscriptSummary(msgspec.Struct, frozen=True):
     """The talk is still being given (its exports so far)."""
     rehearsal: bool = False
     """The talk was a rehearsal (its checklist is in the bundle)."""
+    summaries: str = ""
+    """Its summaries' URL, once they are made (``POST`` to it makes them)."""
 
 
 @get(
@@ -91,6 +102,7 @@ def transcripts(state: State, room: str | None = None) -> list[TranscriptSummary
                 f"/api/bundles/{header.id}",
                 header.id in running,
                 (directory / f"{header.id}.rehearsal.json").is_file(),
+                f"/api/summaries/{header.id}" if summary.path_of(directory, header.id).is_file() else "",
             )
         )
     return result
@@ -158,6 +170,40 @@ async def transcript_export(state: State, talk_id: str, lang: str, format: str =
         media_type=f"{MEDIA_TYPES[format]}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{talk_id}-{lang}.{format}"'},
     )
+
+
+@post("/api/summaries/{talk_id:str}", status_code=200, guards=[require_operator])
+async def make_summaries(state: State, talk_id: str) -> summary.Summaries:
+    """Summarise the talk in each of its languages with the chat deployment (``[summaries]``), and
+    keep them; 409 saying what is missing when summaries are not configured, 502 when the
+    deployment fails."""
+    rooms: Rooms = state.rooms
+    if problem := summary.needs(rooms.settings):
+        raise ClientException(problem, status_code=HTTP_409_CONFLICT)
+    directory = transcripts_directory(rooms.settings.transcripts)
+    try:
+        transcript = await asyncio.to_thread(read_transcript, directory, talk_id)
+    except TranscriptError as exc:
+        raise NotFoundException(str(exc)) from None
+    try:
+        made = await summary.summarize(rooms.settings, transcript)
+    except summary.SummaryError as exc:
+        log.warning("talk %s: no summaries: %s", printable(talk_id), exc)
+        raise HTTPException(str(exc), status_code=HTTP_502_BAD_GATEWAY) from None
+    path = summary.path_of(directory, talk_id)
+    await asyncio.to_thread(path.write_bytes, msgspec.json.format(msgspec.json.encode(made)))
+    return made
+
+
+@get("/api/summaries/{talk_id:str}", sync_to_thread=True, guards=[require_operator])
+def summaries(state: State, talk_id: str) -> summary.Summaries:
+    """The talk's summaries, once made (404 before: ``POST`` makes them)."""
+    rooms: Rooms = state.rooms
+    directory = transcripts_directory(rooms.settings.transcripts)
+    found = summary.read_summaries(directory, talk_id) if TALK_ID.match(talk_id) else None
+    if found is None:
+        raise NotFoundException(f"talk {talk_id} has no summaries yet: POST here to make them")
+    return found
 
 
 @get("/api/bundles/{talk_id:str}", guards=[require_operator])

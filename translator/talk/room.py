@@ -42,6 +42,7 @@ from translator.hub.broker import RedisBroker
 from translator.languages import FLOOR, Language, get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Caption, Codec, Hello, Status
 from translator.talk.pipeline import Pipeline, listener_status
+from translator.talk.readers import RecentReaders
 from translator.talk.state import (
     InputReport,
     LanguageName,
@@ -87,6 +88,8 @@ class RoomBase(ABC):
         self.detail = ""
         self.broker: RedisBroker | None = None
         """The room's link to Redis when processes share it."""
+        self.hls_readers = RecentReaders()
+        """The HLS players reading each channel from this process (`server/hls.py` sees them)."""
 
     @property
     @abstractmethod
@@ -362,7 +365,8 @@ class Room(RoomBase):
                 continue  # nothing to report before the talk's first sound
             listeners = {code: self.listeners(code) for code in self.hub.channels}
             billed = {code: lang.billed for code, lang in pipeline.languages.items() if lang.billed}
-            pipeline.transcript.append(AudienceRecord(int(time.time() * 1000), listeners, billed))
+            hls = {code: count for code in self.hub.channels if (count := self.hls_readers.count(code))}
+            pipeline.transcript.append(AudienceRecord(int(time.time() * 1000), listeners, billed, hls))
 
     def _lag_measured(self, lang: str, seconds: float) -> None:
         if self.on_lag is not None:

@@ -25,6 +25,10 @@ class ChannelAudience(msgspec.Struct, frozen=True):
     peak: int
     average: float
     listener_minutes: float
+    hls_peak: int = 0
+    """HLS players, counted apart: they hold no connection (seen by their playlist fetches)."""
+    hls_average: float = 0.0
+    hls_listener_minutes: float = 0.0
 
 
 class AudiencePoint(msgspec.Struct, frozen=True):
@@ -83,10 +87,10 @@ def talk_report(transcript: Transcript, prices: PricesConfig) -> TalkReport:
     times = [header.started_at] + [sample.at for sample in samples]
     spans = [(later - earlier) / 60_000 for earlier, later in zip(times, times[1:], strict=False)]
     channels = []
-    for lang in dict.fromkeys(code for sample in samples for code in sample.listeners):
-        counts = [sample.listeners.get(lang, 0) for sample in samples]
-        minutes = round(sum(count * span for count, span in zip(counts, spans, strict=True)), 2)
-        channels.append(ChannelAudience(lang, max(counts), round(statistics.fmean(counts), 1), minutes))
+    for lang in dict.fromkeys(code for sample in samples for code in [*sample.listeners, *sample.hls]):
+        counted = [_audience([s.listeners.get(lang, 0) for s in samples], spans)]
+        counted.append(_audience([s.hls.get(lang, 0) for s in samples], spans))
+        channels.append(ChannelAudience(lang, *counted[0], *counted[1]))
     billed = samples[-1].billed if samples else {}
     languages = [_language(transcript, lang, billed.get(lang), duration_s, prices) for lang in header.targets]
     total = sum(language.cost_usd or 0.0 for language in languages)
@@ -95,6 +99,12 @@ def talk_report(transcript: Transcript, prices: PricesConfig) -> TalkReport:
         channels, languages, round(total, 2), len(transcript.corrections),
         [AudiencePoint(round((s.at - header.started_at) / 1000, 1), s.listeners) for s in samples],
     )  # fmt: skip
+
+
+def _audience(counts: list[int], spans: list[float]) -> tuple[int, float, float]:
+    """Peak, average and listener-minutes of one channel's samples."""
+    minutes = round(sum(count * span for count, span in zip(counts, spans, strict=True)), 2)
+    return max(counts), round(statistics.fmean(counts), 1), minutes
 
 
 def _language(
@@ -148,9 +158,9 @@ def report_csv(report: TalkReport) -> str:
         ["duration_s", report.duration_s, "cost_usd", report.cost_usd, "corrections", report.corrections]
     )
     writer.writerow([])
-    writer.writerow(["channel", "peak", "average", "listener_minutes"])
+    writer.writerow(list(ChannelAudience.__struct_fields__))
     for channel in report.channels:
-        writer.writerow([channel.lang, channel.peak, channel.average, channel.listener_minutes])
+        writer.writerow(msgspec.structs.astuple(channel))
     writer.writerow([])
     fields = [name for name in LanguageUsage.__struct_fields__]
     writer.writerow(fields)

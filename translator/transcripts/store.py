@@ -115,6 +115,8 @@ class AudienceRecord(msgspec.Struct, tag="audience", tag_field="kind"):
     """Per channel (the Original included), its audience at that moment."""
     billed: dict[str, TokensUsed] = {}
     """Per language on an engine that bills by token, what it was billed since the talk began."""
+    hls: dict[str, int] = {}
+    """Per channel, the HLS players reading it (none: left out)."""
 
 
 class Transcript(msgspec.Struct):
