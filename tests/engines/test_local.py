@@ -13,7 +13,6 @@ import soundfile
 import soxr
 
 from harness.live import speak, talk_wav
-from harness.multilingual_whisper import multilingual_model
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import (
@@ -316,7 +315,7 @@ async def test_a_multilingual_model_tells_the_floor_s_languages_apart(tmp_path: 
     (Apertium spa-eng), the Spanish channel the reverse."""
     talk = talk_wav([text for _, text in BILINGUAL], tmp_path / "panel.wav", voices=[v for v, _ in BILINGUAL])
     en, es = get_language("en"), get_language("es")
-    config = LocalConfig(asr_model=str(multilingual_model()))
+    config = LocalConfig(asr_model="base")
     events = await run_offline(LocalEngine(en, [es, en], config, spoken=[en, es]), talk, 3)
     sources = {(e.target, e.utterance): e for e in events if isinstance(e, SourceText) and e.final}
     passed = {(e.target, e.utterance) for e in events if isinstance(e, Passthrough)}

