@@ -56,13 +56,11 @@ run: install system-deps vendor $(DEMO_TALK)
 # 4 → 423 s, 5 → 353–405 s; 7 → 374–415 s, the peaks then CPU-bound; the WHIP test that lost a
 # caption at 6 counted captions where the strict service may answer two turns in one). Those marked
 # `alone` judge playback a busy machine would disturb, or load the machine themselves: after the
-# others, one at a time. The slowest start first (tests/slow-tests.txt), and each worker is handed
-# one test at a time: xdist's default hands each worker a run of consecutive tests, so the slowest
-# would all go to the first.
+# others, one at a time. (The slowest first, handed out one at a time, made no difference: 428 s.)
 TEST_WORKERS ?= 5
 
 test: install system-deps vendor
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --maxschedchunk 1 -m "not alone" --durations=20
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not alone" --durations=20
 	$(VENV)/bin/pytest -m alone --durations=10
 
 lint: install
@@ -73,6 +71,7 @@ lint: install
 bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.latency --out bench/results/latency.md
 	$(PY) -m bench.early_captions --out bench/results/early-captions.md
+	$(PY) -m bench.voices --out bench/results/voices.md
 	$(PY) -m harness.talk --demo build/bench-talk.wav --reference build/bench-talk.json
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
 		--target es --target fr --target it --out bench/results

@@ -3,7 +3,7 @@
 python -m harness.talk --demo build/demo-talk.wav [--reference build/demo-talk.json]
 
 The reference (for ``translator eval``) holds each sentence's true start and end (espeak-ng's own
-leading and trailing silence trimmed), its text, and human translations into es, fr and it.
+leading and trailing silence trimmed), its text, and human translations into es, fr, ca and it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,16 @@ TRANSLATIONS = {
         "Cette année, nous avons des intervenants de douze pays.",
         "Les questions pourront être posées à la fin de chaque session.",
         "La pause café est à onze heures et demie.",
+    ],
+    "ca": [
+        "Bon dia a tothom, i benvinguts a la conferència.",
+        "Si us plau, apagueu els telèfons mòbils.",
+        "La primera xerrada comença a les deu a la sala principal.",
+        "El dinar se servirà al jardí.",
+        "Gràcies per venir, i gaudiu del dia.",
+        "Aquest any tenim ponents de dotze països.",
+        "Es poden fer preguntes al final de cada sessió.",
+        "La pausa del cafè és a dos quarts de dotze.",
     ],
     "it": [
         "Buongiorno a tutti e benvenuti alla conferenza.",

@@ -23,7 +23,9 @@ from harness.live import OPERATOR_TOKEN, LiveServer, Received, free_port, listen
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
+from translator.engines.events import Passthrough, TurnDone
 from translator.engines.local import mt
+from translator.engines.local.engine import LocalEngine
 
 T = TypeVar("T")
 
@@ -307,3 +309,27 @@ async def rtmp_receiver(address: str, received: Path) -> asyncio.subprocess.Proc
         *("-c", "copy", "-flush_packets", "1", "-f", "flv", str(received)),
         stdin=asyncio.subprocess.DEVNULL,
     )
+
+
+async def run_offline(engine: LocalEngine, talk: Path, turns: int) -> list:
+    """The talk through the engine at twice real time; its events until ``turns`` utterances of
+    every language are finished (translated, passed through, or failed)."""
+    events: list = []
+    finished = (TurnDone, Passthrough)
+
+    async with engine:
+
+        async def collect() -> None:
+            async for event in engine.events():
+                events.append(event)
+                if sum(isinstance(e, finished) for e in events) == turns * len(engine.targets):
+                    return
+
+        collector = asyncio.create_task(collect())
+        async with WavSource(talk, pace=2) as source:
+            async for frame in source.frames():
+                await engine.send_audio(frame)
+        for _ in range(40):
+            await engine.send_audio(bytes(960))
+        await asyncio.wait_for(collector, 60)
+    return events

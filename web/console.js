@@ -152,6 +152,7 @@ function renderStatus(status) {
     row.dataset.lang = lang.code;
     cell(row, `${lang.native} (${lang.code})`);
     cell(row, lang.engine ?? "–");
+    if (lang.models) row.cells[row.cells.length - 1].title = lang.models;
     cell(row, lang.detail ? `${lang.state}: ${lang.detail}` : lang.state, `state-${lang.state}`);
     cell(row, seconds(lang.lag_s));
     cell(row, quantiles(lang.lags?.audio));

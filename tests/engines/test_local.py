@@ -13,6 +13,7 @@ import soundfile
 import soxr
 
 from harness.live import speak, talk_wav
+from tests.helpers import run_offline
 from translator.audio.wav import WavSource
 from translator.config import LocalConfig
 from translator.engines.events import (
@@ -28,7 +29,7 @@ from translator.engines.events import (
 from translator.engines.local.asr import Recognizer, words_after
 from translator.engines.local.engine import LocalEngine
 from translator.engines.local.mt import ApertiumPipe, Translator, offline_pairs
-from translator.engines.local.tts import Synthesizer
+from translator.engines.local.tts import EspeakVoice
 from translator.engines.local.vad import (
     ASR_RATE,
     CHUNK,
@@ -40,6 +41,7 @@ from translator.engines.local.vad import (
     SileroVad,
     Started,
 )
+from translator.engines.local.voices import Voice
 from translator.errors import PermanentEngineError
 from translator.evaluation.metrics import word_error_rate
 from translator.glossary import Glossary
@@ -155,7 +157,7 @@ async def test_a_missing_program_names_its_debian_package(monkeypatch: pytest.Mo
 
 
 async def test_speech_synthesis_gives_24k_speech() -> None:
-    pcm = await Synthesizer("es").synthesize("Buenos días a todos")
+    pcm = await EspeakVoice(Voice("espeak-ng", "es", "espeak-ng")).synthesize("Buenos días a todos")
     samples = np.frombuffer(pcm, dtype="<i2")
     assert 0.5 < len(samples) / 24_000 < 4
     assert np.abs(samples).max() > 5000
@@ -267,30 +269,6 @@ BILINGUAL = [
     ("es", "Buenos días a todos, bienvenidos a la reunión."),
     ("en-us", "Please turn off your phones."),
 ]
-
-
-async def run_offline(engine: LocalEngine, talk: Path, turns: int) -> list:
-    """The talk through the engine at twice real time; its events until ``turns`` utterances of
-    every language are finished (translated, passed through, or failed)."""
-    events: list = []
-    finished = (TurnDone, Passthrough)
-
-    async with engine:
-
-        async def collect() -> None:
-            async for event in engine.events():
-                events.append(event)
-                if sum(isinstance(e, finished) for e in events) == turns * len(engine.targets):
-                    return
-
-        collector = asyncio.create_task(collect())
-        async with WavSource(talk, pace=2) as source:
-            async for frame in source.frames():
-                await engine.send_audio(frame)
-        for _ in range(40):
-            await engine.send_audio(bytes(960))
-        await asyncio.wait_for(collector, 60)
-    return events
 
 
 async def test_the_glossarys_priority_names_are_heard_as_written(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from translator.audio.source import AudioSource
 from translator.audio.wav import WavSource
 from translator.config import load_settings
 from translator.engines.local import mt
-from translator.engines.local.tts import Synthesizer
+from translator.engines.local.tts import EspeakVoice
 
 SENTENCES = [
     "Good morning everyone.",
@@ -74,16 +74,16 @@ async def test_a_hung_translation_stage_is_killed_and_the_language_recovers(
 async def test_an_unexpected_error_in_synthesis_restarts_that_language_only(
     long_talk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = Synthesizer.synthesize
+    original = EspeakVoice.synthesize
     failures = {"fr": 1}
 
-    async def synthesize_with_one_bug(self: Synthesizer, text: str) -> bytes:
-        if self.voice.startswith("fr") and failures["fr"]:
+    async def synthesize_with_one_bug(self: EspeakVoice, text: str) -> bytes:
+        if self.voice.name.startswith("fr") and failures["fr"]:
             failures["fr"] -= 1
             raise RuntimeError("injected")
         return await original(self, text)
 
-    monkeypatch.setattr(Synthesizer, "synthesize", synthesize_with_one_bug)
+    monkeypatch.setattr(EspeakVoice, "synthesize", synthesize_with_one_bug)
     async with live_server(settings_for(long_talk), WavSource(long_talk, pace=1.5)) as server:
         spanish, french = await asyncio.gather(
             listen(f"{server.ws}/ws/listen/es", lambda r: len(r.ended()) >= 5, within_s=90),

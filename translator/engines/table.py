@@ -39,8 +39,9 @@ class EngineSpec:
     missing: Callable[[Any], tuple[str, str] | None]
     """What its settings lack before it can run, as (field within the section, problem); None
     when it can run. ``auto`` picks the first engine of the table that lacks nothing."""
-    model: Callable[[Any], str]
-    """The models it runs, in words, from its settings (a bundle's manifest)."""
+    model: Callable[[Any, str], str]
+    """The models it runs into a language, in words, from its settings and the language's code (a
+    bundle's manifest, the status)."""
     languages: frozenset[str] | None = None
     """The only languages it can interpret into (None: the engine checks when it starts)."""
     takes_glossary: bool = True
@@ -78,7 +79,7 @@ ENGINES: dict[str, EngineSpec] = {
                     "the realtime-translate engine needs AZURE_OPENAI_ENDPOINT (or translate.endpoint)",
                 )
             ),
-            lambda translate: f"{translate.deployment} (transcription: {translate.transcription_model})",
+            lambda translate, _: f"{translate.deployment} (transcription: {translate.transcription_model})",
             OUTPUT_LANGUAGES,
             takes_glossary=False,
         ),
@@ -93,7 +94,7 @@ ENGINES: dict[str, EngineSpec] = {
                 if azure.endpoint
                 else ("endpoint", "the voicelive engine needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)")
             ),
-            lambda azure: f"{azure.model} (voice: {azure.voice})",
+            lambda azure, _: f"{azure.model} (voice: {azure.voice})",
         ),
         EngineSpec(
             "local",
@@ -102,10 +103,18 @@ ENGINES: dict[str, EngineSpec] = {
             "local",
             "loading the offline models",
             lambda local: None,
-            lambda local: f"faster-whisper {local.asr_model or 'tiny.en'}, Apertium, espeak-ng",
+            lambda local, code: f"faster-whisper {local.asr_model or 'tiny.en'}, Apertium, {_voice(code)}",
         ),
     )
 }
+
+
+def _voice(code: str) -> str:
+    """The offline engine's voice for ``code``, in words (`local/voices.py`)."""
+    from translator.engines.local.voices import voice_for
+
+    voice = voice_for(code)
+    return voice.description if voice is not None else "no voice"
 
 
 def choices() -> list[str]:
@@ -125,7 +134,7 @@ def engine_for(room: RoomConfig, code: str) -> EngineSpec:
 def model_for(room: RoomConfig, code: str) -> str:
     """The engine and models that interpret ``room`` into ``code``, in words."""
     spec = engine_for(room, code)
-    return f"{spec.name}: {spec.model(getattr(room, spec.section))}"
+    return f"{spec.name}: {spec.model(getattr(room, spec.section), code)}"
 
 
 def field_for(room: RoomConfig, code: str) -> str:

@@ -74,6 +74,8 @@ class LanguageScore:
     terms: tuple[int, int] = (0, 0)
     revised: int = 0
     """How often a caption already shown was changed other than by adding to it (flicker)."""
+    readback: float | None = None
+    """Word error rate of the translated speech read back against its captions (`readback.py`)."""
 
 
 def _assign(reference: Reference, heard: Heard) -> list[list[dict]]:

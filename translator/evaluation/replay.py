@@ -50,6 +50,8 @@ class Heard:
     """Utterance id → the text of its caption as last shown."""
     revised: int = 0
     """Captions changed after they were shown, other than by adding to them (flicker)."""
+    audio: dict[int, bytearray] = field(default_factory=dict)
+    """Utterance id → its translated audio as received (PCM listeners only), for reading it back."""
 
     def take(self, message: str | bytes) -> dict[str, Any] | None:
         """Record one message; return a final caption when one arrives."""
@@ -62,6 +64,8 @@ class Heard:
                 self.lengths[utterance] = position
             elif payload:
                 self.first_audio.setdefault(utterance, now)
+                if codec == 0:
+                    self.audio.setdefault(utterance, bytearray()).extend(payload)
                 self.received[utterance] = self.received.get(utterance, 0) + (
                     len(opus_packets(payload)) * PACKET_SAMPLES if codec == 1 else len(payload) // 2
                 )

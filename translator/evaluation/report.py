@@ -31,8 +31,8 @@ def markdown(title: str, scores: list[LanguageScore], notes: list[str]) -> str:
         "",
         "| lang | captioned | caption lag median / p95 / max | first audio median / p95 / max | "
         "trend (ms/min) | audio delivered min / median | skipped | source WER | chrF | BLEU | "
-        "numbers / names / terms kept | revised |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "numbers / names / terms kept | revised | speech read back WER |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         c, a = s.caption_lag, s.audio_lag
@@ -41,7 +41,7 @@ def markdown(title: str, scores: list[LanguageScore], notes: list[str]) -> str:
             f"{_ms(a.median)} / {_ms(a.p95)} / {_ms(a.max)} | {_ms(s.trend_ms_per_min)} | "
             f"{_num(min(s.delivered.values, default=math.nan), 100, ' %')} / "
             f"{_num(s.delivered.median, 100, ' %')} | {s.skipped} | {_num(s.wer, 100, ' %')} | "
-            f"{_num(s.chrf)} | {_num(s.bleu)} | {_kept(s)} | {s.revised} |"
+            f"{_num(s.chrf)} | {_num(s.bleu)} | {_kept(s)} | {s.revised} | {_num(s.readback, 100, ' %')} |"
         )
     return "\n".join(lines) + "\n"
 

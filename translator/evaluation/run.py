@@ -12,6 +12,7 @@ from translator.audio import SAMPLE_RATE
 from translator.audio.wav import read_wav
 from translator.config import Settings
 from translator.evaluation.metrics import LanguageScore, score
+from translator.evaluation.readback import intelligibility
 from translator.evaluation.reference import Reference, load_reference, reference_from_vad
 from translator.evaluation.replay import Heard, replay
 from translator.evaluation.report import Billed, comparison, markdown, plot
@@ -53,12 +54,17 @@ def evaluate(
         score(reference, heard[lang], talk_started_at, room.source, room.glossary)
         for lang in settings.targets
     ]
+    for scored in scores:
+        scored.readback = intelligibility(heard[scored.lang])
     notes = [
         f"Talk `{Path(talk).name}` ({duration:.1f} s, {len(reference.utterances)} utterances; timings "
         f"from {'the reference ' + Path(reference_path).name if reference_path else 'the talk’s own VAD'}), "
         f"{settings.resolved_engine()} engine, codec {codec}, replayed in real time through the server "
         "to one WebSocket listener per language.",
         "Lags in ms after the true end of speech, as the listener received them.",
+        "Speech read back: each sentence's translated audio as received, recognised by the "
+        "multilingual Whisper base with the language forced, against its caption (word error rate: "
+        "how intelligible the voice is; – without `make base-ear`, or with Opus listeners).",
     ]
     table = markdown("Translation lag and quality", scores, notes)
     out.mkdir(parents=True, exist_ok=True)

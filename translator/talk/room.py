@@ -189,6 +189,7 @@ class RoomBase(ABC):
                     lags=known.lags.summary(),
                     tokens_per_minute=known.tokens.rate() if known.tokens is not None else None,
                     engine=self.engine_of(language.code),
+                    models=model_for(self.config, language.code).partition(": ")[2],
                     fidelity=known.fidelity,
                     behind_s=round(known.catch_up.behind_s(), 1),
                     tempo=known.catch_up.tempo,

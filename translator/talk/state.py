@@ -114,6 +114,8 @@ class LanguageReport(msgspec.Struct, frozen=True, omit_defaults=True):
     tokens_per_minute: int | None | msgspec.UnsetType = msgspec.UNSET
     engine: str | msgspec.UnsetType = msgspec.UNSET
     """The engine that interprets into it (a room may run several)."""
+    models: str | msgspec.UnsetType = msgspec.UNSET
+    """Its engine's models and voice, in words (``faster-whisper tiny.en, Apertium, festival …``)."""
     fidelity: FidelityCounts | msgspec.UnsetType = msgspec.UNSET
     """Numbers, names and terms its captions carried, and missed."""
     behind_s: float | msgspec.UnsetType = msgspec.UNSET

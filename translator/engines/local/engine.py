@@ -3,7 +3,7 @@
 Audio path (all on this machine):
   24 kHz frames → 16 kHz → Silero VAD (32 ms steps, on the event loop: ~0.1 ms a step)
   → utterance → faster-whisper (one worker thread; the CPU-heavy step)
-  → per target language, its own task: Apertium (resident pipe) → espeak-ng → audio chunks.
+  → per target language, its own task: Apertium (resident pipe) → its voice (`voices.py`) → audio chunks.
 Recognition starts speculatively once a pause begins, before the end-of-speech silence has fully
 elapsed; if speech resumes first the result is discarded. After ``early_caption_ms`` of silence the
 utterance is closed on that recognition, still in the pause: its caption and translation go out as
@@ -45,7 +45,7 @@ from translator.engines.local.asr import Heard, Recognizer, words_after
 from translator.engines.local.mt import ROUTES, ApertiumPipe, Translator, route
 from translator.engines.local.pool import ModelPool
 from translator.engines.local.system import require_program
-from translator.engines.local.tts import Synthesizer, chunks, has_voice
+from translator.engines.local.tts import Synthesizer, chunks, has_voice, synthesizer
 from translator.engines.local.vad import (
     ASR_RATE,
     CHUNK,
@@ -59,7 +59,7 @@ from translator.engines.local.vad import (
     Started,
     ms,
 )
-from translator.engines.local.voices import ESPEAK_VOICES
+from translator.engines.local.voices import ESPEAK_VOICES, voice_for
 from translator.errors import PermanentEngineError, TransientEngineError, TranslatorError
 from translator.glossary import Glossary
 from translator.languages import LANGUAGES, Language
@@ -275,8 +275,8 @@ class LocalEngine(Engine):
         # From the floor's default language; into the default itself, from the next one spoken.
         route(next(s for s in self.spoken if s != target).code, target.code)
         espeak = require_program("espeak-ng", "espeak-ng")
-        voice = ESPEAK_VOICES.get(target.code)
-        if voice is None or not has_voice(espeak, voice):
+        voice = voice_for(target.code)
+        if voice is None or (voice.kind == "espeak-ng" and not has_voice(espeak, voice.name)):
             raise PermanentEngineError(f"espeak-ng has no voice for {target.name}")
 
     def _prepare(self, target: Language) -> None:
@@ -287,15 +287,20 @@ class LocalEngine(Engine):
                 self._translators[source.code, target.code] = Translator(
                     source.code, target.code, self._pipes
                 )
-        self._voices[target.code] = Synthesizer(ESPEAK_VOICES[target.code])
+        voice = voice_for(target.code)
+        assert voice is not None, "checked above"
+        self._voices[target.code] = synthesizer(voice)
 
     def _stages(self, code: str) -> list[ApertiumPipe]:
         """The Apertium pipelines that translate into ``code``."""
         return [stage for (_, target), t in self._translators.items() if target == code for stage in t.stages]
 
     async def _launch(self, target: Language) -> None:
-        """Warm the language's Apertium pipelines (no utterance pays for loading) and start its worker."""
-        await asyncio.gather(*(stage.warm() for stage in self._stages(target.code)))
+        """Warm the language's Apertium pipelines and voice (no utterance pays for loading) and start
+        its worker."""
+        await asyncio.gather(
+            *(stage.warm() for stage in self._stages(target.code)), self._voices[target.code].start()
+        )
         queue: asyncio.Queue[tuple[str, Heard]] = asyncio.Queue(MAX_WAITING_UTTERANCES)
         self._queues[target.code] = queue
         self._workers[target.code] = self._spawn(self._language_worker(target, queue), f"local-{target.code}")
@@ -319,7 +324,8 @@ class LocalEngine(Engine):
         if worker is not None:
             await cancel_and_wait(worker, STOP_TIMEOUT_S)
         self._queues.pop(code, None)
-        self._voices.pop(code, None)
+        if (voice := self._voices.pop(code, None)) is not None:
+            await voice.stop()
         for pair in [pair for pair in self._translators if pair[1] == code]:
             del self._translators[pair]
         in_use = {stage.mode for translator in self._translators.values() for stage in translator.stages}
@@ -331,12 +337,16 @@ class LocalEngine(Engine):
         """Nothing to hand over: each utterance's translation reads ``self.glossary`` when it starts."""
 
     async def stop(self) -> None:
-        """Stop the language workers and the Apertium pipes; the ASR thread finishes its utterance."""
+        """Stop the language workers, the Apertium pipes and the voices; the ASR thread finishes its
+        utterance."""
         for task in self._tasks:
             task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), STOP_TIMEOUT_S)
-        await asyncio.gather(*(pipe.stop() for pipe in self._pipes.values()))
+        await asyncio.gather(
+            *(pipe.stop() for pipe in self._pipes.values()),
+            *(voice.stop() for voice in self._voices.values()),
+        )
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._give_back_models()
         for target in self.targets:
@@ -605,7 +615,9 @@ class LocalEngine(Engine):
             self.emit(TranslationText(code, utterance, "", final=True))
             self.emit(TurnDone(code, utterance, "failed"))
             self.emit(SessionState(code, "reconnecting", f"restarting after: {problem}"))
-            await asyncio.gather(*(stage.restart() for stage in self._stages(code)))
+            await asyncio.gather(
+                *(stage.restart() for stage in self._stages(code)), self._voices[code].restart()
+            )
             self.emit(SessionState(code, "ready", self._notice))
 
     async def _interpret(self, code: str, utterance: str, heard: Heard) -> None:
