@@ -73,10 +73,13 @@ export class Listener {
 }
 
 // Captions by id: a partial updates its line in place, a final fixes it; the newest `limit` are kept.
+// A caption with nothing to show yet (a sentence just begun) takes no place: in a one-line overlay
+// it would push the last caption out and leave the stream blank until its first words.
 export class CaptionBook {
-  constructor(limit) { this.limit = limit; this.byId = new Map(); }
+  constructor(limit, shows = (c) => c.text || c.source_text) { this.limit = limit; this.shows = shows; this.byId = new Map(); }
 
   set(caption) {
+    if (!this.byId.has(caption.id) && !this.shows(caption)) return;
     this.byId.set(caption.id, caption);
     while (this.byId.size > this.limit) this.byId.delete(this.byId.keys().next().value);
   }

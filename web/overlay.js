@@ -36,7 +36,7 @@ if (options.outline > 0) {
     `${o}px ${o}px 0 #000, -${o}px ${o}px 0 #000, ${o}px -${o}px 0 #000, -${o}px -${o}px 0 #000`);
 }
 
-const book = new CaptionBook(options.lines);
+const book = new CaptionBook(options.lines, (c) => c.text);
 const box = document.getElementById("captions");
 const updatedAt = new Map();
 

@@ -30,7 +30,7 @@ function column(target) {
   section.append(title, box);
   main.append(section);
   // The newest lines, a partial one last while it is spoken; each line updated in place.
-  const book = new CaptionBook(lines);
+  const book = new CaptionBook(lines, (c) => c.text);
   const shown = new Map();
   const render = () => {
     const wanted = book.list().filter((c) => c.text).map((c) => {

@@ -46,6 +46,21 @@ def _word(token: str) -> str:
     return "".join(ch for ch in token.lower() if ch.isalnum())
 
 
+REPEAT_WORDS = 4
+"""A run of this many words or more said twice in a row is whisper repeating itself, not the speaker."""
+
+
+def repeats(text: str) -> bool:
+    """Whether ``text`` says a run of `REPEAT_WORDS` words or more twice in a row (case and
+    punctuation aside)."""
+    words = [w for w in (_word(token) for token in text.split()) if w]
+    for size in range(REPEAT_WORDS, len(words) // 2 + 1):
+        for start in range(len(words) - 2 * size + 1):
+            if words[start : start + size] == words[start + size : start + 2 * size]:
+                return True
+    return False
+
+
 def words_after(sentence: str, said: str) -> str:
     """What ``sentence`` goes on with after the words of ``said`` (the part of it already told),
     matched word by word regardless of case and punctuation, and however either was misheard."""
@@ -116,11 +131,29 @@ class Recognizer:
         text in that language. An English-only model hears English. ``context``: what was said just
         before, when this goes on with the same sentence (whisper's previous text); ``hotwords``:
         words of the default language to expect (the glossary's priority terms)."""
+        features = self._whisper.feature_extractor(audio)
+        full = MAX_WINDOW_S * FRAMES_PER_S
+        frames = full if self.full_window else window_frames(len(audio))
+        heard = self._decode(features, frames, beam_size, languages, context, hotwords)
+        if frames < full and repeats(heard.text):
+            # A window fitted to the utterance sometimes makes whisper say the sentence twice
+            # ("Our next speaker … countries. Our next speaker … countries."); its padded 30 s
+            # window does not. Heard again on that, only then.
+            heard = self._decode(features, full, beam_size, languages, context, hotwords)
+        return heard
+
+    def _decode(
+        self,
+        features: np.ndarray,
+        frames: int,
+        beam_size: int | None,
+        languages: tuple[str, ...],
+        context: str,
+        hotwords: str,
+    ) -> Heard:
         from faster_whisper.audio import pad_or_trim
 
         whisper = self._whisper
-        features = whisper.feature_extractor(audio)
-        frames = MAX_WINDOW_S * FRAMES_PER_S if self.full_window else window_frames(len(audio))
         encoded = whisper.encode(pad_or_trim(features, frames))
         language = self._identify(encoded, languages)
         tokenizer = self._tokenizer_for(language)

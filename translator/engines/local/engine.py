@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -146,6 +147,32 @@ class _Utterance:
 
     opened: bool = False
     """Reported (`SpeechStarted`): at once, or a continuation only once speech resumes."""
+    went_on: asyncio.Future[bool] | None = None
+    """For a part closed early: whether the speaker went on (True) or paused for real (False)."""
+    before: asyncio.Future[bool] | None = None
+    """For a continuation: the part before's `went_on`, which it settles."""
+    carries: bool = False
+    """It translates its sentence whole: the part before was too short to translate alone."""
+    translated: str = ""
+    """Of its sentence, what the parts before have translated already (a carrying part translates
+    the rest)."""
+    next: _Utterance | None = None
+    """For a part closed early: the continuation that may carry its translation."""
+
+
+SENTENCE_END = re.compile(r"[.!?…。？！]\W*$")
+SENTENCE_WORDS = 4
+"""A part this short is a fragment, whatever whisper's punctuation says ("Grab." "Some." "Pizza.")."""
+
+
+def is_sentence(text: str) -> bool:
+    """Whether ``text`` reads as a whole sentence: ends as one, and has `SENTENCE_WORDS` words or more."""
+    return bool(SENTENCE_END.search(text)) and len(text.split()) >= SENTENCE_WORDS
+
+
+def _settle(future: asyncio.Future[bool] | None, went_on: bool) -> None:
+    if future is not None and not future.done():
+        future.set_result(went_on)
 
 
 class RecognizerKey(NamedTuple):
@@ -385,9 +412,11 @@ class LocalEngine(Engine):
             self._utterance.speculative = None
             if not self._utterance.opened:
                 self._open(self._utterance)
+                _settle(self._utterance.before, True)
         elif isinstance(event, Ended) and self._utterance is not None:
             utterance, self._utterance = self._utterance, None
             if not utterance.opened:
+                _settle(utterance.before, False)
                 return  # closed early, and the speaker did not go on
             speculative = utterance.speculative
             recognition = (
@@ -397,7 +426,7 @@ class LocalEngine(Engine):
             )
             for target in self.targets:
                 self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
-            self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")
+            self._spawn(self._finish(utterance, recognition), f"local-final-{utterance.id}")
 
     def _open(self, utterance: _Utterance) -> None:
         self._count += 1
@@ -414,14 +443,16 @@ class LocalEngine(Engine):
             recognition = self._recognize(utterance, event.end, self._heard_tail)
         for target in self.targets:
             self.emit(SpeechStopped(target.code, utterance.id, ms(event.end)))
-        self._spawn(self._finish(utterance.id, recognition), f"local-final-{utterance.id}")
+        utterance.went_on = asyncio.get_running_loop().create_future()
         self._segmenter.split(event.end)
-        self._utterance = _Utterance(
+        self._utterance = utterance.next = _Utterance(
             event.end,
             continues=utterance.id,
             context=recognition.future,
             sentence_start=utterance.sentence_start,
+            before=utterance.went_on,
         )
+        self._spawn(self._finish(utterance, recognition), f"local-final-{utterance.id}")
 
     @property
     def _heard_tail(self) -> int:
@@ -542,7 +573,8 @@ class LocalEngine(Engine):
 
         recognition.future.add_done_callback(done)
 
-    async def _finish(self, utterance: str, recognition: _Recognition) -> None:
+    async def _finish(self, part: _Utterance, recognition: _Recognition) -> None:
+        utterance = part.id
         try:
             heard = await recognition.future
         except Exception as exc:
@@ -551,8 +583,25 @@ class LocalEngine(Engine):
                 self.emit(EngineFailure(target.code, f"speech recognition failed: {exc}", recoverable=True))
             return
         for target in self.targets:
+            self.emit(SourceText(target.code, utterance, heard.text, True, heard.language))
+        if part.went_on is not None and heard.text and not is_sentence(heard.text) and await part.went_on:
+            # A fragment cut at a short pause, and the speaker went on: its caption showed what was
+            # said, and the next part translates the sentence whole (Apertium and the voice take
+            # sentences, not fragments). Closed now: its listeners are owed nothing more.
+            assert part.next is not None
+            part.next.carries, part.next.translated = True, part.translated
+            for target in self.targets:
+                self.emit(TranslationText(target.code, utterance, "", final=True))
+                self.emit(TurnDone(target.code, utterance, "completed"))
+            return
+        sentence = heard.sentence or heard.text
+        if part.next is not None:
+            part.next.translated = sentence
+        if part.carries:
+            rest = words_after(sentence, part.translated) if part.translated else sentence
+            heard = Heard(rest, heard.language, heard.sentence)
+        for target in self.targets:
             code = target.code
-            self.emit(SourceText(code, utterance, heard.text, True, heard.language))
             if not heard.text:
                 self.emit(TurnDone(code, utterance, "cancelled"))
             elif heard.language == code:
