@@ -57,7 +57,7 @@ run: install system-deps vendor $(DEMO_TALK)
 # caption at 6 counted captions where the strict service may answer two turns in one). Those marked
 # `alone` judge playback a busy machine would disturb, or load the machine themselves: after the
 # others, one at a time. (The slowest first, handed out one at a time, made no difference: 428 s.)
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 6
 
 test: install system-deps vendor
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not alone" --durations=20
