@@ -10,6 +10,7 @@ its recordings and report, as ``{talk}.rehearsal.json``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import socket
 import time
@@ -34,6 +35,8 @@ from translator.talk.lags import LagFigures
 from translator.talk.room import Room
 from translator.talk.state import FidelityCounts, OutputStatus
 from translator.transcripts.store import transcripts_directory
+
+log = logging.getLogger(__name__)
 
 QUIET_S = 4.0
 """After the recording ends, the rehearsal waits until no caption has come for this long…"""
@@ -177,7 +180,11 @@ class Rehearsal:
                 stop()
             await room.stop("the rehearsal has ended")
             if restart and was_running:
-                await room.start()
+                try:
+                    await room.start()
+                except Exception as exc:
+                    # The room shows it failed, and why; the rehearsal's checklist stands.
+                    log.error("room %s: its input did not start again after the rehearsal: %s", room.id, exc)
         self.checklist = checks.Checklist(
             room.id, self.name, started_at, round(self._duration_s, 1), self.hours, lines, talk
         )

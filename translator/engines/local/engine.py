@@ -401,6 +401,8 @@ class LocalEngine(Engine):
 
     def _on_segment(self, event: object) -> None:
         if isinstance(event, Started):
+            if self._utterance is not None:
+                _settle(self._utterance.before, False)  # never left waiting on a sentence that is gone
             self._utterance = _Utterance(event.start)
             self._open(self._utterance)
         elif isinstance(event, Paused) and self._utterance is not None:
