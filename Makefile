@@ -87,6 +87,8 @@ bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.outputs --out bench/results/outputs.md
 	$(PY) -m bench.inputs --out bench/results/inputs.md
 	$(PY) -m bench.busy_box --talk $(DEMO_TALK) --minutes 10 --out bench/results/busy-box.md
+	$(PY) -m bench.busy_box --talk $(DEMO_TALK) --minutes 5 --target ca --target it \
+		--out bench/results/busy-box-festival.md
 	$(PY) -m bench.export_stall --out bench/results/export-stall.md
 	$(MAKE) soak
 
