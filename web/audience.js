@@ -191,7 +191,10 @@ function setConnection(state, detail) {
 function render() {
   const box = $("captions");
   const stick = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  const current = book.list().filter((c) => c.text || c.source_text);
+  // A piece of a sentence whose translation the next piece carries (the offline engine's fragments)
+  // closes empty: the next piece shows the sentence, so it takes no line of its own.
+  const continued = new Set(book.list().map((c) => c.continues).filter(Boolean));
+  const current = book.list().filter((c) => (c.text || c.source_text) && !(c.final && !c.text && continued.has(c.id)));
   const ids = new Set(current.map((c) => c.id));
   for (const [id, p] of shown) if (!ids.has(id)) { p.remove(); shown.delete(id); }
   for (const c of current) {

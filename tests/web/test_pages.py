@@ -30,6 +30,7 @@ from translator.config import Settings, load_settings
 from translator.errors import SourceError
 from translator.hub.delivery import Channel
 from translator.languages import LANGUAGES
+from translator.messages import Caption
 from translator.outputs.playout import PLAY_OUT
 from translator.talk import pipeline
 from translator.talk import room as room_module
@@ -462,6 +463,28 @@ async def test_the_console_fits_a_laptop_and_a_phone(
         await expect(row.locator("td").nth(2)).to_have_attribute("data-label", "State")
     await page.get_by_role("button", name="Listen to Français").click()
     await page.close()
+
+
+async def test_a_sentence_told_in_pieces_reads_as_one_translated_sentence_on_the_phone(
+    browser: Browser, server: LiveServer
+) -> None:
+    """The offline engine's pieces of one sentence, as the hub sends them: the first closes with no
+    translation of its own, the next carries the sentence. The phone shows the sentence once, with
+    no empty line ("…") before it."""
+    phone = await browser.new_page(viewport=PHONE)
+    await phone.goto(f"http://127.0.0.1:{server.port}/?lang=es")
+    await expect(phone.locator("#connection")).to_have_text("● En directo", timeout=15_000)
+    hub = server.room.hub
+    hub.publish("es", Caption(90_001, "es", False, "", "Grab some.", 0, 900))
+    first = phone.locator('#captions p[data-id="90001"]')
+    await expect(first).to_have_text("…")  # said, not yet translated
+    hub.publish("es", Caption(90_001, "es", True, "", "Grab some.", 0, 900))
+    hub.publish(
+        "es", Caption(90_002, "es", True, "Coge algo de pizza.", "pizza.", 1100, 1600, continues=90_001)
+    )
+    await expect(phone.locator('#captions p[data-id="90002"]')).to_have_text("Coge algo de pizza.")
+    await expect(first).to_have_count(0)
+    await phone.close()
 
 
 async def test_a_caption_corrected_in_the_console_is_replaced_on_the_phones_marked_corrected(
