@@ -9,18 +9,19 @@ import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 import numpy as np
 import pytest
 
-from harness.live import HeldSource, live_server, talk_wav
+from harness.live import HeldSource, free_port, live_server, talk_wav
 from tests.helpers import run, settled, until
 from translator.audio.format import SAMPLE_RATE
 from translator.audio.wav import WavSource
 from translator.config import load_settings
-from translator.server.rehearsal import RehearsalStatus
+from translator.server.rehearsal import RehearsalStatus, static_lines
 from translator.server.rehearsal_checks import Checklist, input_check, input_levels
 from translator.transcripts.store import read_transcript
 
@@ -152,3 +153,20 @@ async def test_the_console_rehearses_a_room_and_gives_it_back_its_own_input(
         await until(lambda: server.room.state == "running")
         assert server.room.input_report().description == own.description
         assert checklist.talk is not None and (tmp_path / f"{checklist.talk}.rehearsal.json").is_file()
+
+
+async def test_the_console_asks_the_address_phones_are_given_for_the_room(talk: Path) -> None:
+    """Served on the network, the console's rehearsal asks the public address for the room, as a
+    phone's page does: found there, the line passes; a wrong port in it fails, saying so."""
+    settings = load_settings(
+        env={}, overrides={"engine": "local", "targets": ["es"], "server.host": "0.0.0.0"}
+    )
+    async with live_server(settings, HeldSource(WavSource(talk))) as server:
+        room = server.room.config
+        reached, _ = await static_lines(settings, room, serving=True)
+        host = urlsplit(reached.found.rpartition(" ")[2]).hostname
+        settings.server.public_url = f"http://{host}:{free_port()}/"
+        unreached, _ = await static_lines(settings, room, serving=True)
+    assert reached.verdict == "pass" and reached.found == f"phones are given http://{host}:{server.port}/"
+    assert unreached.verdict == "fail" and "from this machine it cannot be reached" in unreached.found
+    assert unreached.fix.startswith("check the address and port in server.public_url")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import httpx
 import msgspec
 
 from translator.audio.format import FRAME_MS, SAMPLE_RATE
@@ -33,7 +34,7 @@ from translator.server.operator import token_file
 from translator.server.urls import is_loopback, public_url
 from translator.talk.lags import LagFigures
 from translator.talk.room import Room
-from translator.talk.state import FidelityCounts, OutputStatus
+from translator.talk.state import FidelityCounts, OutputStatus, RoomSummary
 from translator.transcripts.store import transcripts_directory
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ MAX_WAIT_S = 30.0
 """…or this long at most."""
 POLL_S = 0.25
 RESOLVE_TIMEOUT_S = 3.0
+REACH_TIMEOUT_S = 5.0
 RECORDING_BYTES_PER_HOUR = 11_000_000
 """A channel's recording an hour at 24 kb/s, where the rehearsal wrote none to measure."""
 STREAMED = ("stream", "sse")
@@ -65,9 +67,13 @@ class RehearsalStatus(msgspec.Struct, frozen=True):
 NO_REHEARSAL = RehearsalStatus("none")
 
 
-async def static_lines(settings: Settings, room: RoomConfig) -> list[checks.CheckLine]:
+async def static_lines(
+    settings: Settings, room: RoomConfig, *, serving: bool = False
+) -> list[checks.CheckLine]:
     """What needs no playing: the address phones are given, and the operator token. Call it with
-    the settings as the talk will run (``translator rehearse`` serves its own run on loopback)."""
+    the settings as the talk will run (``translator rehearse`` serves its own run on loopback).
+    ``serving``: this service is up at that address now (the console's rehearsal): it is asked
+    there for the room, as a phone would."""
     url = public_url(settings)
     line = checks.address_check(url, is_loopback(url), uses_publisher(room.audio))
     host = urlsplit(url).hostname or ""
@@ -78,12 +84,40 @@ async def static_lines(settings: Settings, room: RoomConfig) -> list[checks.Chec
             f"the public address is {url}, but {host} does not resolve here",
             "fix the name in server.public_url, or its DNS record",
         )
+    elif line.verdict == "pass" and serving and (problem := await _unreachable(url, room.id)):
+        line = checks.CheckLine(
+            line.check,
+            "fail",
+            f"the public address is {url}, but from this machine {problem}",
+            "check the address and port in server.public_url, and that a firewall or proxy lets it through",
+        )
     if settings.server.operator_token:
         token = checks.token_check("configured", "")
     else:
         path = token_file()
         token = checks.token_check("stored" if path.is_file() else "missing", str(path))
     return [line, token]
+
+
+async def _unreachable(url: str, room_id: str) -> str:
+    """Why the service is not found at ``url`` (its room list, as a phone's page asks for it);
+    empty when it is."""
+    try:
+        async with httpx.AsyncClient(timeout=REACH_TIMEOUT_S) as client:
+            answer = await client.get(f"{url}api/rooms")
+    except httpx.HTTPError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return "its certificate is not one this machine trusts (phones will warn, or refuse)"
+        return f"it cannot be reached ({type(exc).__name__})"
+    if answer.status_code != 200:
+        return f"it answers {answer.status_code}"
+    try:
+        rooms = msgspec.json.decode(answer.content, type=list[RoomSummary])
+    except msgspec.DecodeError:
+        return "something else answers there"
+    if room_id not in {found.id for found in rooms}:
+        return f"another service answers there (no room {room_id!r})"
+    return ""
 
 
 async def _resolves(host: str) -> bool:

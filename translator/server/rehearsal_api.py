@@ -53,7 +53,7 @@ class Rehearsals:
 
         async def run() -> None:
             try:
-                static = await static_lines(rehearsal.settings, rehearsal.room.config)
+                static = await static_lines(rehearsal.settings, rehearsal.room.config, serving=True)
                 checklist = await rehearsal.run(static, restart=True)
                 fails = sum(line.verdict == "fail" for line in checklist.lines)
                 log.info("room %s: rehearsal done: %d line(s) failed", room_id, fails)
