@@ -47,15 +47,16 @@ async def hls(
     )
     if not NAMES.match(name) or ("/" not in name and name != MASTER):
         raise missing
-    lang, _, rest = name.partition("/")
-    if rest == "audio.m3u8":
-        # A player fetches its media playlist every segment: what counts it (`RecentReaders`).
-        client = request.client.host if request.client else ""
-        found.hls_readers.saw(lang, f"{client} {request.headers.get('user-agent', '')}")
     try:
         content = await asyncio.to_thread(file.read_bytes)
     except (FileNotFoundError, IsADirectoryError):
         raise missing from None
+    lang, _, rest = name.partition("/")
+    if rest == "audio.m3u8":
+        # A player fetches its media playlist every segment: what counts it (`RecentReaders`), once
+        # the channel is found to exist (a made-up one takes no memory).
+        client = request.client.host if request.client else ""
+        found.hls_readers.saw(lang, f"{client} {request.headers.get('user-agent', '')}")
     # Playlists change every segment. A segment does not change once listed, but its name comes
     # back after a restart (the folder starts afresh): kept no longer than a window.
     cache = "no-cache" if file.suffix == ".m3u8" else f"max-age={rooms.settings.outputs.hls.window_s:.0f}"
