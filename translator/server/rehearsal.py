@@ -166,6 +166,11 @@ class Rehearsal:
             self._state, self.name, round(played, 1), round(self._duration_s, 1), self._detail, self.checklist
         )
 
+    def fail(self, why: str) -> None:
+        """It could not run (its status says why), unless it has ended already."""
+        if self._state not in ("done", "failed"):
+            self._state, self._detail = "failed", why
+
     async def run(self, static: list[checks.CheckLine], *, restart: bool) -> checks.Checklist:
         """Play the recording and make the checklist, ``static`` (`static_lines`) among its lines.
         ``restart``: stop the room, play the recording through it, and start the room's own input

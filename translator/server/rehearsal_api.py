@@ -57,7 +57,8 @@ class Rehearsals:
                 checklist = await rehearsal.run(static, restart=True)
                 fails = sum(line.verdict == "fail" for line in checklist.lines)
                 log.info("room %s: rehearsal done: %d line(s) failed", room_id, fails)
-            except Exception:
+            except Exception as exc:
+                rehearsal.fail(str(exc) or type(exc).__name__)
                 log.exception("room %s: the rehearsal failed", room_id)
             finally:
                 await asyncio.to_thread(uploaded.unlink, missing_ok=True)
