@@ -8,6 +8,7 @@ Italian diphone 37.6 % → 16.5 %. French, Portuguese and German have nothing be
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -64,9 +65,11 @@ BETTER: dict[str, list[Voice]] = {
 """Better than espeak-ng, best first, per language."""
 
 
+@functools.cache
 def voice_for(code: str) -> Voice | None:
     """The best voice installed for ``code``: a better one of `BETTER`, else espeak-ng's (None: no
-    voice knows the language)."""
+    voice knows the language). Looked up once a process: the status names it every second, and the
+    packages installed do not change under a running service."""
     for voice in BETTER.get(code, []):
         if voice.installed():
             return voice
