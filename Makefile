@@ -74,6 +74,7 @@ bench: install system-deps vendor $(DEMO_TALK)
 	$(PY) -m bench.latency --out bench/results/latency.md
 	$(PY) -m bench.early_captions --out bench/results/early-captions.md
 	$(PY) -m bench.voices --out bench/results/voices.md
+	$(PY) -m bench.translations --out bench/results/translations.md
 	$(PY) -m harness.talk --demo build/bench-talk.wav --reference build/bench-talk.json
 	$(VENV)/bin/translator eval build/bench-talk.wav --reference build/bench-talk.json \
 		--target es --target fr --target it --out bench/results

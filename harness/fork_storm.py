@@ -18,7 +18,7 @@ import uvloop
 from faster_whisper.feature_extractor import FeatureExtractor
 
 import translator  # noqa: F401 - first: it sizes numeric thread pools before numpy loads
-from translator.engines.local.mt import Translator
+from translator.engines.local.mt import ROUTES, ApertiumTranslator
 from translator.engines.local.tts import EspeakVoice
 from translator.engines.local.voices import Voice
 
@@ -36,7 +36,10 @@ async def storm(seconds: float) -> int:
     rooms = [threading.Thread(target=recognise, args=(stop, seed), daemon=True) for seed in (1, 2)]
     for room in rooms:
         room.start()
-    voice, translate = EspeakVoice(Voice("espeak-ng", "es", "espeak-ng")), Translator("en", "es", {})
+    voice, translate = (
+        EspeakVoice(Voice("espeak-ng", "es", "espeak-ng")),
+        ApertiumTranslator(ROUTES["en"]["es"], {}),
+    )
     spoken = 0
     try:
         deadline = time.monotonic() + seconds

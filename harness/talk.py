@@ -71,6 +71,16 @@ TRANSLATIONS = {
         "Le domande si possono fare alla fine di ogni sessione.",
         "La pausa caffè è alle undici e mezza.",
     ],
+    "pt": [
+        "Bom dia a todos, e bem-vindos à conferência.",
+        "Por favor, desliguem os vossos telemóveis.",
+        "A primeira palestra começa às dez horas na sala principal.",
+        "O almoço será servido no jardim.",
+        "Obrigado por terem vindo, e aproveitem o dia.",
+        "Este ano temos oradores de doze países.",
+        "As perguntas podem ser feitas no final de cada sessão.",
+        "O intervalo para café é às onze e meia.",
+    ],
 }
 GAP_S = 1.0
 # espeak-ng pads its speech with near-silence; below this level a sample is not speech.

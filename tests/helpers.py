@@ -24,8 +24,9 @@ from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
 from translator.engines.events import Passthrough, TurnDone
-from translator.engines.local import mt
 from translator.engines.local.engine import LocalEngine
+from translator.engines.local.mt import ApertiumPipe
+from translator.engines.local.translation import translator_for
 
 T = TypeVar("T")
 
@@ -115,11 +116,12 @@ def voicelive_settings(server: FakeVoiceLive, talk: Path) -> Settings:
 
 async def reference_translations(target: str, sources: list[str]) -> list[str]:
     """What a fresh pipeline makes of each source sentence."""
-    translator = mt.Translator("en", target, {})
+    pipes: dict[str, ApertiumPipe] = {}
+    translator = translator_for("en", target, pipes)
     try:
         return [await translator.translate(text) for text in sources]
     finally:
-        await asyncio.gather(*(stage.stop() for stage in translator.stages))
+        await asyncio.gather(translator.close(), *(pipe.stop() for pipe in pipes.values()))
 
 
 async def assert_own_sentences(received: Received, target: str, skip: int = 0) -> None:

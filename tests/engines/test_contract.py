@@ -39,6 +39,7 @@ from translator.engines.events import (
 )
 from translator.engines.local import mt
 from translator.engines.local.engine import LocalEngine
+from translator.engines.local.mt import ApertiumPipe, ApertiumTranslator
 from translator.languages import get_language
 
 STOP_BOUND_S = 10.0
@@ -62,14 +63,23 @@ async def scripted(targets: list[str], failing: set[str]) -> AsyncIterator[Engin
         yield engine
 
 
+def apertium_stages(engine: LocalEngine, code: str) -> list[ApertiumPipe]:
+    return [
+        stage
+        for translator in engine._translators_into(code)
+        if isinstance(translator, ApertiumTranslator)
+        for stage in translator.stages
+    ]
+
+
 @contextlib.asynccontextmanager
 async def local(targets: list[str], failing: set[str]) -> AsyncIterator[Engine]:
     engine = LocalEngine(get_language("en"), [get_language(t) for t in targets], LocalConfig())
     async with engine:
         for code in failing:
             # The language's own translation stage hangs: its requests time out, its session restarts.
-            others = {id(s) for t in targets if t != code for s in engine._stages(t)}
-            own = [s for s in engine._stages(code) if id(s) not in others]
+            others = {id(s) for t in targets if t != code for s in apertium_stages(engine, t)}
+            own = [s for s in apertium_stages(engine, code) if id(s) not in others]
             for stage in own:
                 os.killpg(stage._process.pid, signal.SIGSTOP)
         yield engine

@@ -30,7 +30,9 @@ from translator.engines.events import (
 )
 from translator.engines.local.asr import Recognizer, repeats, words_after
 from translator.engines.local.engine import LocalEngine
-from translator.engines.local.mt import ApertiumPipe, Translator, offline_pairs
+from translator.engines.local.mt import ROUTES, ApertiumPipe, ApertiumTranslator
+from translator.engines.local.neural import NeuralTranslator
+from translator.engines.local.translation import offline_pairs, translator_for
 from translator.engines.local.tts import EspeakVoice
 from translator.engines.local.vad import (
     ASR_RATE,
@@ -83,7 +85,10 @@ def test_the_short_window_hears_what_the_full_window_hears(recognizer: Recognize
 
 async def test_spanish_and_french_of_a_known_sentence() -> None:
     pipes: dict[str, ApertiumPipe] = {}
-    spanish, french = Translator("en", "es", pipes), Translator("en", "fr", pipes)
+    spanish, french = (
+        ApertiumTranslator(ROUTES["en"]["es"], pipes),
+        ApertiumTranslator(ROUTES["en"]["fr"], pipes),
+    )
     try:
         await asyncio.gather(*(p.start() for p in pipes.values()))
         es = await spanish.translate("Good morning everyone. Thank you for coming.")
@@ -102,7 +107,7 @@ async def test_spanish_and_french_of_a_known_sentence() -> None:
     ("target", "required"), [("es", "ponencia"), ("fr", "conférence plénière"), ("it", "relazione")]
 )
 async def test_glossary_terms_come_out_as_required_and_names_stay(target: str, required: str) -> None:
-    translator = Translator("en", target, {})
+    translator = ApertiumTranslator(ROUTES["en"][target], {})
     text = "Keynote speakers met Rose. The keynote [draft] is about 5$ climate."
     try:
         plain = await translator.translate(text)
@@ -118,7 +123,7 @@ async def test_glossary_terms_come_out_as_required_and_names_stay(target: str, r
 
 async def test_a_term_marked_for_its_capitals_is_required_only_where_it_has_them() -> None:
     """The company "Apple" is kept; "apple" the fruit is translated as any word."""
-    translator = Translator("en", "es", {})
+    translator = ApertiumTranslator(ROUTES["en"]["es"], {})
     text = "Apple sells an apple."
     try:
         wanted = await translator.translate(text, {"Apple": "Apple"}, exact_case=["Apple"])
@@ -127,6 +132,25 @@ async def test_a_term_marked_for_its_capitals_is_required_only_where_it_has_them
         await asyncio.gather(*(stage.stop() for stage in translator.stages))
     assert wanted.count("Apple") == 1 and "manzana" in wanted, wanted
     assert anywhere.count("Apple") == 2 and "manzana" not in anywhere, anywhere
+
+
+async def test_portuguese_is_translated_by_the_packaged_model_with_the_glossary_kept() -> None:
+    into, back = translator_for("en", "pt", {}), translator_for("pt", "en", {})
+    text = "Keynote speakers met Rose. The keynote is about climate."
+    try:
+        plain = await into.translate(text)
+        wanted = await into.translate(text, {"keynote": "palestra principal", "Rose": "Rose"})
+        # Through Spanish, Apertium said "Comprazer turno de vossos telefones celulares".
+        phones = await into.translate("Please turn off your mobile phones.")
+        # The package's own post-processing turned English "No" into "Não".
+        english = await back.translate("Não, obrigado.")
+    finally:
+        await asyncio.gather(into.close(), back.close())
+    assert isinstance(into, NeuralTranslator) and "palestra principal" not in plain, plain
+    assert wanted.lower().count("palestra principal") == 2 and "Rose" in wanted, wanted
+    assert "zxq" not in wanted, wanted
+    assert phones == "Por favor, desligue os seus telemóveis.", phones
+    assert english == "No, thank you.", english
 
 
 async def test_a_resident_pipe_answers_in_order_and_survives_a_crash() -> None:
@@ -144,11 +168,11 @@ async def test_a_resident_pipe_answers_in_order_and_survives_a_crash() -> None:
 
 def test_an_unsupported_pair_lists_the_pairs_that_exist() -> None:
     with pytest.raises(PermanentEngineError) as error:
-        Translator("en", "de", {})
+        translator_for("en", "de", {})
     message = str(error.value)
     assert "cannot translate en→de" in message
     assert all(pair in message for pair in offline_pairs())
-    assert "en→es" in offline_pairs() and "en→fr" in offline_pairs()
+    assert {"en→es", "en→fr", "en→pt", "pt→en"} <= set(offline_pairs())
 
 
 async def test_a_missing_program_names_its_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,7 +231,8 @@ def test_segmenter_rules() -> None:
 
 
 async def test_the_engine_recognises_once_and_translates_per_language(talk: Path) -> None:
-    engine = LocalEngine(get_language("en"), [get_language("es"), get_language("fr")], LocalConfig())
+    targets = [get_language("es"), get_language("fr"), get_language("pt")]
+    engine = LocalEngine(get_language("en"), targets, LocalConfig())
     events = await run_offline(engine, talk, 2)
     finals = {(e.target, e.utterance): e.text for e in events if isinstance(e, SourceText) and e.final}
     assert finals[("es", "u1")] == finals[("fr", "u1")]
@@ -218,7 +243,8 @@ async def test_the_engine_recognises_once_and_translates_per_language(talk: Path
     assert engine.recognitions == 2
     translations = {(e.target, e.utterance): e.text for e in events if isinstance(e, TranslationText)}
     assert "Buenos días" in translations[("es", "u1")] and "Bonjour" in translations[("fr", "u1")]
-    for lang in ("es", "fr"):
+    assert "Bom dia" in translations[("pt", "u1")], translations  # the neural model, not a pivot
+    for lang in ("es", "fr", "pt"):
         audio = b"".join(
             e.pcm
             for e in events

@@ -32,6 +32,7 @@ async def test_the_table_chooses_festival_for_catalan_and_italian_and_espeak_els
     # The choice is what the status and the transcript say each language runs on.
     room = RoomConfig(engine="local", targets=["ca", "es"])
     assert table.model_for(room, "ca") == "local: faster-whisper tiny.en, Apertium, festival upc_ca_ona_hts"
+    assert table.model_for(room, "pt") == "local: faster-whisper tiny.en, Bergamot en→pt tiny, espeak-ng pt"
     settings = load_settings(env={}, overrides={"engine": "local", "targets": ["ca", "es"]})
     async with (
         live_server(settings, HeldSource(WavSource(talk))) as server,

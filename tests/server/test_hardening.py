@@ -24,7 +24,7 @@ from harness.live import free_port, listen, live_server, masked_frame, raw_webso
 from tests.helpers import Records, without_azure
 from translator.audio.wav import WavSource
 from translator.config import load_settings
-from translator.engines.local.mt import Translator
+from translator.engines.local.mt import ROUTES, ApertiumTranslator
 from translator.errors import ConfigError
 from translator.server import app, limits, log_limits, uvicorn_protocols
 from translator.server.operator import MAX_WRONG_PER_MINUTE, resolve_token, token_file
@@ -372,7 +372,7 @@ async def test_unexpected_errors_are_logged_once_a_minute_per_kind_with_a_count(
 
 
 async def test_names_with_dotted_capitals_sharp_s_and_final_sigma_are_kept_in_every_sentence() -> None:
-    translator = Translator("en", "es", {})
+    translator = ApertiumTranslator(ROUTES["en"]["es"], {})
     names = {"İstanbul": "İstanbul", "İlkay": "İlkay", "Straße": "Straße", "Σοφός": "Σοφός"}
     sentences = [
         "Welcome to istanbul.",

@@ -39,9 +39,9 @@ class EngineSpec:
     missing: Callable[[Any], tuple[str, str] | None]
     """What its settings lack before it can run, as (field within the section, problem); None
     when it can run. ``auto`` picks the first engine of the table that lacks nothing."""
-    model: Callable[[Any, str], str]
-    """The models it runs into a language, in words, from its settings and the language's code (a
-    bundle's manifest, the status)."""
+    model: Callable[[Any, str, str], str]
+    """The models it runs into a language, in words, from its settings, the floor's language and
+    the language's code (a bundle's manifest, the status)."""
     languages: frozenset[str] | None = None
     """The only languages it can interpret into (None: the engine checks when it starts)."""
     takes_glossary: bool = True
@@ -79,7 +79,9 @@ ENGINES: dict[str, EngineSpec] = {
                     "the realtime-translate engine needs AZURE_OPENAI_ENDPOINT (or translate.endpoint)",
                 )
             ),
-            lambda translate, _: f"{translate.deployment} (transcription: {translate.transcription_model})",
+            lambda translate, _, __: (
+                f"{translate.deployment} (transcription: {translate.transcription_model})"
+            ),
             OUTPUT_LANGUAGES,
             takes_glossary=False,
         ),
@@ -94,7 +96,7 @@ ENGINES: dict[str, EngineSpec] = {
                 if azure.endpoint
                 else ("endpoint", "the voicelive engine needs AZURE_VOICELIVE_ENDPOINT (or azure.endpoint)")
             ),
-            lambda azure, _: f"{azure.model} (voice: {azure.voice})",
+            lambda azure, _, __: f"{azure.model} (voice: {azure.voice})",
         ),
         EngineSpec(
             "local",
@@ -103,10 +105,19 @@ ENGINES: dict[str, EngineSpec] = {
             "local",
             "loading the offline models",
             lambda local: None,
-            lambda local, code: f"faster-whisper {local.asr_model or 'tiny.en'}, Apertium, {_voice(code)}",
+            lambda local, source, code: (
+                f"faster-whisper {local.asr_model or 'tiny.en'}, {_translation(source, code)}, {_voice(code)}"
+            ),
         ),
     )
 }
+
+
+def _translation(source: str, code: str) -> str:
+    """What translates for the offline engine (`local/translation.py`), in words."""
+    from translator.engines.local.translation import describe
+
+    return describe(source, code)
 
 
 def _voice(code: str) -> str:
@@ -134,7 +145,7 @@ def engine_for(room: RoomConfig, code: str) -> EngineSpec:
 def model_for(room: RoomConfig, code: str) -> str:
     """The engine and models that interpret ``room`` into ``code``, in words."""
     spec = engine_for(room, code)
-    return f"{spec.name}: {spec.model(getattr(room, spec.section), code)}"
+    return f"{spec.name}: {spec.model(getattr(room, spec.section), room.source, code)}"
 
 
 def field_for(room: RoomConfig, code: str) -> str:

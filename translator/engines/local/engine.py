@@ -3,7 +3,8 @@
 Audio path (all on this machine):
   24 kHz frames → 16 kHz → Silero VAD (32 ms steps, on the event loop: ~0.1 ms a step)
   → utterance → faster-whisper (one worker thread; the CPU-heavy step)
-  → per target language, its own task: Apertium (resident pipe) → its voice (`voices.py`) → audio chunks.
+  → per target language, its own task: the translator (`translation.py`: Apertium's resident pipe, or a
+  packaged neural model) → its voice (`voices.py`) → audio chunks.
 Recognition starts speculatively once a pause begins, before the end-of-speech silence has fully
 elapsed; if speech resumes first the result is discarded. After ``early_caption_ms`` of silence the
 utterance is closed on that recognition, still in the pause: its caption and translation go out as
@@ -43,9 +44,10 @@ from translator.engines.events import (
     TurnDone,
 )
 from translator.engines.local.asr import Heard, Recognizer, words_after
-from translator.engines.local.mt import ROUTES, ApertiumPipe, Translator, route
+from translator.engines.local.mt import ApertiumPipe, ApertiumTranslator
 from translator.engines.local.pool import ModelPool
 from translator.engines.local.system import require_program
+from translator.engines.local.translation import TextTranslator, targets_from, translator_for
 from translator.engines.local.tts import Synthesizer, chunks, has_voice, synthesizer
 from translator.engines.local.vad import (
     ASR_RATE,
@@ -222,8 +224,8 @@ class LocalEngine(Engine):
         self.config = config
         self._executor = _recognition_thread()
         self._pipes: dict[str, ApertiumPipe] = {}
-        self._translators: dict[tuple[str, str], Translator] = {}
-        """By (spoken language, target): the pairs Apertium has."""
+        self._translators: dict[tuple[str, str], TextTranslator] = {}
+        """By (spoken language, target): the pairs the offline engine has."""
         self._voices: dict[str, Synthesizer] = {}
         self._queues: dict[str, asyncio.Queue[tuple[str, Heard]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -300,7 +302,7 @@ class LocalEngine(Engine):
 
     def check_target(self, target: Language) -> None:
         # From the floor's default language; into the default itself, from the next one spoken.
-        route(next(s for s in self.spoken if s != target).code, target.code)
+        translator_for(next(s for s in self.spoken if s != target).code, target.code, {})
         espeak = require_program("espeak-ng", "espeak-ng")
         voice = voice_for(target.code)
         if voice is None or (voice.kind == "espeak-ng" and not has_voice(espeak, voice.name)):
@@ -310,23 +312,23 @@ class LocalEngine(Engine):
         """Check that ``target`` can be translated and spoken here (PermanentEngineError if not)."""
         self.check_target(target)
         for source in self.spoken:
-            if source != target and target.code in ROUTES.get(source.code, {}):
-                self._translators[source.code, target.code] = Translator(
+            if source != target and target.code in targets_from(source.code):
+                self._translators[source.code, target.code] = translator_for(
                     source.code, target.code, self._pipes
                 )
         voice = voice_for(target.code)
         assert voice is not None, "checked above"
         self._voices[target.code] = synthesizer(voice)
 
-    def _stages(self, code: str) -> list[ApertiumPipe]:
-        """The Apertium pipelines that translate into ``code``."""
-        return [stage for (_, target), t in self._translators.items() if target == code for stage in t.stages]
+    def _translators_into(self, code: str) -> list[TextTranslator]:
+        return [translator for (_, target), translator in self._translators.items() if target == code]
 
     async def _launch(self, target: Language) -> None:
-        """Warm the language's Apertium pipelines and voice (no utterance pays for loading) and start
-        its worker."""
+        """Warm the language's translators and voice (no utterance pays for loading) and start its
+        worker."""
         await asyncio.gather(
-            *(stage.warm() for stage in self._stages(target.code)), self._voices[target.code].start()
+            *(translator.warm() for translator in self._translators_into(target.code)),
+            self._voices[target.code].start(),
         )
         queue: asyncio.Queue[tuple[str, Heard]] = asyncio.Queue(MAX_WAITING_UTTERANCES)
         self._queues[target.code] = queue
@@ -334,7 +336,7 @@ class LocalEngine(Engine):
         self.emit(SessionState(target.code, "ready", self._notice))
 
     def servable(self) -> list[Language]:
-        reachable = {code for source in self.spoken for code in ROUTES.get(source.code, {})}
+        reachable = {code for source in self.spoken for code in targets_from(source.code)}
         return [LANGUAGES[code] for code in sorted(reachable) if code in ESPEAK_VOICES]
 
     async def _start_target(self, target: Language) -> None:
@@ -354,8 +356,13 @@ class LocalEngine(Engine):
         if (voice := self._voices.pop(code, None)) is not None:
             await voice.stop()
         for pair in [pair for pair in self._translators if pair[1] == code]:
-            del self._translators[pair]
-        in_use = {stage.mode for translator in self._translators.values() for stage in translator.stages}
+            await self._translators.pop(pair).close()
+        in_use = {
+            stage.mode
+            for translator in self._translators.values()
+            if isinstance(translator, ApertiumTranslator)
+            for stage in translator.stages
+        }
         for mode in [mode for mode in self._pipes if mode not in in_use]:
             await self._pipes.pop(mode).stop()
         self.emit(SessionState(code, "closed"))
@@ -364,13 +371,14 @@ class LocalEngine(Engine):
         """Nothing to hand over: each utterance's translation reads ``self.glossary`` when it starts."""
 
     async def stop(self) -> None:
-        """Stop the language workers, the Apertium pipes and the voices; the ASR thread finishes its
-        utterance."""
+        """Stop the language workers, the translators, the Apertium pipes and the voices; the ASR
+        thread finishes its utterance."""
         for task in self._tasks:
             task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), STOP_TIMEOUT_S)
         await asyncio.gather(
+            *(translator.close() for translator in self._translators.values()),
             *(pipe.stop() for pipe in self._pipes.values()),
             *(voice.stop() for voice in self._voices.values()),
         )
@@ -533,7 +541,7 @@ class LocalEngine(Engine):
                 await self._replace_recognition()
         if (worker := self._workers.get(code)) is not None:
             await cancel_and_wait(worker, STOP_TIMEOUT_S)
-        await asyncio.gather(*(stage.restart() for stage in self._stages(code)))
+        await asyncio.gather(*(translator.restart() for translator in self._translators_into(code)))
         self._workers[code] = self._spawn(self._language_worker(target, self._queues[code]), f"local-{code}")
         self.emit(SessionState(code, "ready", self._notice))
 
@@ -588,7 +596,7 @@ class LocalEngine(Engine):
             self.emit(SourceText(target.code, utterance, heard.text, True, heard.language))
         if part.went_on is not None and heard.text and not is_sentence(heard.text) and await part.went_on:
             # A fragment cut at a short pause, and the speaker went on: its caption showed what was
-            # said, and the next part translates the sentence whole (Apertium and the voice take
+            # said, and the next part translates the sentence whole (the translator and the voice take
             # sentences, not fragments). Closed now: its listeners are owed nothing more.
             assert part.next is not None
             part.next.carries, part.next.translated = True, part.translated
@@ -614,7 +622,7 @@ class LocalEngine(Engine):
                 self._queue(code, utterance, heard)
 
     def _untranslatable(self, code: str, utterance: str, language: str) -> None:
-        """An utterance in a spoken language Apertium cannot take into ``code``: its caption shows
+        """An utterance in a spoken language the offline engine cannot take into ``code``: its caption shows
         what was said, without a translation."""
         problem = f"no offline translation from {LANGUAGES[language].name} into {LANGUAGES[code].name}"
         self.emit(EngineFailure(code, problem, recoverable=True))
@@ -667,7 +675,8 @@ class LocalEngine(Engine):
             self.emit(TurnDone(code, utterance, "failed"))
             self.emit(SessionState(code, "reconnecting", f"restarting after: {problem}"))
             await asyncio.gather(
-                *(stage.restart() for stage in self._stages(code)), self._voices[code].restart()
+                *(translator.restart() for translator in self._translators_into(code)),
+                self._voices[code].restart(),
             )
             self.emit(SessionState(code, "ready", self._notice))
 

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from translator.engines.local.system import require_program
+from translator.engines.local.terms import protect, restore
 from translator.errors import PermanentEngineError, TransientEngineError
 from translator.processes import Child
 
@@ -28,7 +29,6 @@ ROUTES: dict[str, dict[str, list[tuple[str, str]]]] = {
         "eo": [("en-eo", "apertium-eo-en")],
         "fr": [("eng-cat", "apertium-eng-cat"), ("cat-fra", "apertium-fra-cat")],
         "it": [("eng-spa", "apertium-eng-spa"), ("spa-ita", "apertium-spa-ita")],
-        "pt": [("eng-spa", "apertium-eng-spa"), ("es-pt", "apertium-es-pt")],
     },
     # Into English, for a floor where these are spoken too (the same Debian packages hold both ways).
     "es": {
@@ -41,6 +41,8 @@ ROUTES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "eo": {"en": [("eo-en", "apertium-eo-en")]},
     "fr": {"en": [("fra-cat", "apertium-fra-cat"), ("cat-eng", "apertium-eng-cat")]},
 }
+PORTUGUESE_THROUGH_SPANISH = [("eng-spa", "apertium-eng-spa"), ("es-pt", "apertium-es-pt")]
+"""English → Portuguese before the neural model (`neural.py`): the benchmark's baseline."""
 REQUEST_TIMEOUT_S = 5.0
 """A request answered in 1–3 ms normally: a pipeline this slow is hung, and is killed."""
 STARTUP_TIMEOUT_S = 60.0
@@ -48,25 +50,6 @@ STARTUP_TIMEOUT_S = 60.0
 (a warm-up) may take that long, so that no real request ever pays for it."""
 # Characters with a meaning in Apertium's stream format; escaped so that text passes through as text.
 _SPECIAL = re.compile(r"([\\\[\]^$/@*#<>{}])")
-# No language has this word: it stands in for a glossary term while Apertium translates.
-PLACEHOLDER = "zxq"
-_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
-
-
-def offline_pairs() -> list[str]:
-    """Every pair the offline engine can serve, as ``en→es``."""
-    return [f"{src}→{tgt}" for src, targets in ROUTES.items() for tgt in sorted(targets)]
-
-
-def route(source: str, target: str) -> list[tuple[str, str]]:
-    """The modes for a pair, or an error listing the pairs that exist."""
-    try:
-        return ROUTES[source][target]
-    except KeyError:
-        raise PermanentEngineError(
-            f"the offline engine cannot translate {source}→{target}; it can do {', '.join(offline_pairs())} "
-            "(use Azure Voice Live for other pairs)"
-        ) from None
 
 
 def mode_command(mode: str, package: str) -> str:
@@ -148,13 +131,26 @@ class ApertiumPipe:
         return answer[:-1].decode().strip()
 
 
-class Translator:
+class ApertiumTranslator:
     """One language into another, through a pivot where needed."""
 
-    def __init__(self, source: str, target: str, pipes: dict[str, ApertiumPipe]) -> None:
-        self.stages = [
-            pipes.setdefault(mode, ApertiumPipe(mode, package)) for mode, package in route(source, target)
-        ]
+    description = "Apertium"
+
+    def __init__(self, modes: list[tuple[str, str]], pipes: dict[str, ApertiumPipe]) -> None:
+        """``modes``: the route's (mode, Debian package), in order; ``pipes``: the pipelines by
+        mode, shared with the engine's other translators (a pivot serves several languages)."""
+        self.stages = [pipes.setdefault(mode, ApertiumPipe(mode, package)) for mode, package in modes]
+
+    async def warm(self) -> None:
+        """Start the pipelines that do not run yet."""
+        await asyncio.gather(*(stage.warm() for stage in self.stages))
+
+    async def restart(self) -> None:
+        """Kill the pipelines: the next request starts fresh ones."""
+        await asyncio.gather(*(stage.restart() for stage in self.stages))
+
+    async def close(self) -> None:
+        """Nothing of its own to let go: the engine stops the shared pipelines none still uses."""
 
     async def translate(
         self, text: str, terms: Mapping[str, str] | None = None, exact_case: Collection[str] = ()
@@ -166,44 +162,3 @@ class Translator:
         for stage in self.stages:
             stream = await stage.translate(stream)
         return restore(re.sub(r"\\(.)", r"\1", stream), placeholders)
-
-
-def protect(
-    text: str, terms: Mapping[str, str], exact_case: Collection[str] = ()
-) -> tuple[str, dict[str, str]]:
-    """``text`` with each glossary term (whole words, any case but for those in ``exact_case``)
-    replaced by a placeholder word, and what each placeholder must become.
-
-    Apertium passes a word it does not know through unchanged and where a noun would stand, so the
-    sentence around a term is still translated as a sentence.
-    """
-    if not terms:
-        return text, {}
-    # Longest first, one group each: the group that matched says which term it was. Case-folding the
-    # match instead fails where IGNORECASE and casefold() disagree (İstanbul matches "istanbul").
-    ordered = sorted(terms, key=len, reverse=True)
-    alternatives = "|".join(
-        f"((?-i:{re.escape(term)}))" if term in exact_case else f"({re.escape(term)})" for term in ordered
-    )
-    placeholders: dict[str, str] = {}
-
-    def placeholder(match: re.Match[str]) -> str:
-        word = PLACEHOLDER + "".join(chr(ord("a") + int(d)) for d in str(len(placeholders)))
-        placeholders[word] = terms[ordered[match.lastindex - 1]]  # type: ignore[operator]
-        return word
-
-    return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", placeholder, text, flags=re.IGNORECASE), placeholders
-
-
-def restore(text: str, placeholders: Mapping[str, str]) -> str:
-    """Each placeholder replaced by its translation, capitalised where it starts a sentence."""
-
-    def translation(match: re.Match[str]) -> str:
-        wanted = placeholders[match.group()]
-        if _SENTENCE_START.search(text[: match.start()]):
-            wanted = wanted[0].upper() + wanted[1:]
-        return wanted
-
-    if not placeholders:
-        return text
-    return re.sub("|".join(sorted(placeholders, key=len, reverse=True)), translation, text)
