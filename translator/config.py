@@ -404,6 +404,9 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     editors: dict[str, str] = {}
     """Per language, the key of a volunteer who may correct its captions (secrets, as the operator
     token: at least 16 characters)."""
+    questions: bool = True
+    """The audience page offers "Ask a question": typed in the listener's language, for the
+    moderator in the console to accept (`talk/questions.py`)."""
 
     def resolved_engine(self) -> str:
         """The engine this room runs (``auto`` resolved; several joined with "+")."""
@@ -434,6 +437,7 @@ ROOM_FIELDS = (
     "engines",
     "max_tempo",
     "delay_s",
+    "questions",
 )
 """Room settings that may also stand at the top level: the one room's, or every room's defaults."""
 
@@ -465,6 +469,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     summaries: SummariesConfig = msgspec.field(default_factory=SummariesConfig)
     outputs: OutputsConfig = msgspec.field(default_factory=OutputsConfig)
     editors: dict[str, str] = {}
+    questions: bool = True
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
@@ -491,6 +496,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 self.delay_s,
                 RoomOutputsConfig(self.outputs.zoom, self.outputs.youtube, self.outputs.push),
                 dict(self.editors),
+                self.questions,
             )
         ]
 

@@ -95,6 +95,20 @@ class Skipped(msgspec.Struct, tag="skipped", tag_field="type", frozen=True):
     id: int
 
 
+class Question(msgspec.Struct, tag="question", tag_field="type", frozen=True):
+    """A question from the audience, accepted by the moderator: shown apart from the talk's
+    captions (it is not the speaker's). Sent to every channel, in its language where it could be
+    translated (``lang`` says which language ``text`` is in)."""
+
+    id: int
+    text: str
+    lang: str
+    source_text: str
+    """As the listener typed it."""
+    source_lang: str
+    """The language the listener typed in."""
+
+
 class OpusLayout(msgspec.Struct, frozen=True):
     """How an Opus message's payload is laid out."""
 
@@ -125,7 +139,7 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
     opus: OpusLayout = OpusLayout()
 
 
-ListenerMessage = Caption | Status | ErrorMessage | Skipped | Hello
+ListenerMessage = Caption | Status | ErrorMessage | Skipped | Question | Hello
 
 _encoder = msgspec.json.Encoder()
 

@@ -44,6 +44,7 @@ async function loadLanguages(first = true) {
   $("event").textContent = title;
   document.title = title;
   spoken = info.spoken.map((l) => l.code);
+  $("ask").hidden = !info.questions;
   if (first) setDelay(chosenDelay !== null ? Number(chosenDelay) : info.delay_s, false);
   const offered = [...info.targets, info.floor];
   if (offered.map((l) => l.code).join() === languages.map((l) => l.code).join()) return;
@@ -104,6 +105,9 @@ function applyStrings() {
   $("ai-label").hidden = lang === FLOOR;
   $("struggling-text").textContent = t(here, "struggling");
   $("struggling-action").textContent = t(here, "captionsOnly");
+  $("question-label").textContent = t(here, "question");
+  $("ask-label").textContent = t(here, "ask");
+  $("ask-send").textContent = t(here, "askSend");
   $("text-size").setAttribute("aria-label", t(here, "textSize"));
   $("contrast").setAttribute("aria-label", t(here, "contrast"));
 }
@@ -152,12 +156,48 @@ function connect() {
     onAudio: (payload, utterance, frameCodec, end) => {
       if (player.running) player.push(payload, utterance, frameCodec, end);
     },
+    onQuestion: showQuestion,
     onSkipped: () => { window.__listenerStats.skippedUtterances = (window.__listenerStats.skippedUtterances || 0) + 1; },
     onStatus,
     onConnection: setConnection,
   });
   syncFloor();
 }
+
+// A question from the audience the moderator accepted: shown above the captions, never among them.
+function showQuestion(question) {
+  (window.__listenerStats.questions ||= []).push(question);
+  $("question-text").textContent = question.text;
+  $("question-text").lang = question.lang;
+  $("question").hidden = false;
+}
+
+// The listener's own question, in the channel's language, for the moderator.
+$("ask-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const here = pageLang();
+  const state = $("ask-state");
+  $("ask-send").disabled = true;
+  try {
+    const response = await fetch(api("/questions"), {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ lang, text: $("ask-text").value }),
+    });
+    if (response.ok) {
+      $("ask-text").value = "";
+      state.textContent = t(here, "askSent");
+    } else if (response.status === 429) {
+      state.textContent = t(here, "askWait");
+    } else {
+      state.textContent = (await response.json().catch(() => ({}))).detail || t(here, "askFailed");
+    }
+    state.dataset.status = String(response.status);
+  } catch {
+    state.textContent = t(here, "askFailed");
+  } finally {
+    $("ask-send").disabled = false;
+  }
+});
 
 // The interpreter's own state: the operator reads the reason in /api/status; the audience, plain words.
 function onStatus(status) {

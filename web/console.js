@@ -533,6 +533,65 @@ $("new-key").addEventListener("click", async () => {
 async function refresh() {
   renderRooms(await getJson("/api/rooms"));
   renderStatus(await getJson(path("/status")));
+  renderQuestions(await getJson(path("/questions")));
+}
+
+// The moderation queue: pending questions, each with what was typed and the floor's wording (which
+// the moderator may edit), to accept, reject or merge into another. A question being edited is
+// left alone by the refresh.
+function renderQuestions(all) {
+  const pending = all.filter((q) => q.state === "pending");
+  $("questions-empty").hidden = pending.length > 0;
+  const list = $("questions");
+  const ids = new Set(pending.map((q) => String(q.id)));
+  for (const item of [...list.children]) if (!ids.has(item.dataset.id)) item.remove();
+  for (const q of pending) {
+    if (list.querySelector(`li[data-id="${q.id}"]`)) continue;
+    list.append(questionItem(q, pending));
+  }
+}
+
+function questionItem(q, pending) {
+  const item = document.createElement("li");
+  item.dataset.id = String(q.id);
+  const typed = document.createElement("p");
+  typed.className = "typed";
+  typed.lang = q.lang;
+  typed.textContent = `${q.lang}: ${q.text}`;
+  const wording = document.createElement("textarea");
+  wording.className = "wording";
+  wording.value = q.floor_text;
+  wording.setAttribute("aria-label", `Question ${q.id} in the floor's language`);
+  const note = document.createElement("p");
+  note.className = "hint";
+  note.textContent = q.translated ? "" : `No translation from ${q.lang}: shown as typed.`;
+  const act = (label, run) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.addEventListener("click", async () => {
+      $("questions-error").textContent = "";
+      try {
+        await run();
+        item.remove();
+      } catch (error) {
+        $("questions-error").textContent = error.message;
+      }
+    });
+    return button;
+  };
+  const accept = act("Accept", () => send("POST", path(`/questions/${q.id}/accept`), { text: wording.value }));
+  const reject = act("Reject", () => send("POST", path(`/questions/${q.id}/reject`)));
+  const into = document.createElement("select");
+  into.setAttribute("aria-label", `Merge question ${q.id} into`);
+  into.replaceChildren(...pending.filter((o) => o.id !== q.id).map((o) => new Option(`#${o.id}`, String(o.id))));
+  const merge = act("Merge into", () => send("POST", path(`/questions/${q.id}/merge`), { into: Number(into.value) }));
+  merge.disabled = into.options.length === 0;
+  const buttons = document.createElement("div");
+  buttons.className = "buttons";
+  buttons.append(accept, reject, merge, into);
+  item.append(typed, wording, note, buttons);
+  return item;
 }
 
 function setInput(state) {

@@ -1,5 +1,5 @@
 // The listener protocol (version 2): a WebSocket that reconnects with back-off, hello, captions,
-// status, and binary audio frames with a 12-byte header. Shared by the audience page and the overlay.
+// status, audience questions, and binary audio frames with a 12-byte header. Shared by the audience page and the overlay.
 
 import { room as pageRoom, listenPath } from "./room.js";
 
@@ -7,8 +7,8 @@ export const HEADER_BYTES = 12;
 const FLAG_END = 1;
 
 export class Listener {
-  constructor({ lang, audio, codec = "pcm", role = "audience", room = pageRoom, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection }) {
-    Object.assign(this, { lang, audio, codec, role, room, onHello, onCaption, onStatus, onAudio, onSkipped, onConnection });
+  constructor({ lang, audio, codec = "pcm", role = "audience", room = pageRoom, onHello, onCaption, onStatus, onAudio, onSkipped, onQuestion, onConnection }) {
+    Object.assign(this, { lang, audio, codec, role, room, onHello, onCaption, onStatus, onAudio, onSkipped, onQuestion, onConnection });
     this.backoff = 500;
     this.closed = false;
     this.receivedBytes = 0; // what this listener cost the network (payloads), for the page to show
@@ -53,6 +53,7 @@ export class Listener {
       } else if (message.type === "caption") this.onCaption?.(message);
       else if (message.type === "status") this.onStatus?.(message);
       else if (message.type === "skipped") this.onSkipped?.(message.id);
+      else if (message.type === "question") this.onQuestion?.(message);
       else if (message.type === "error") this.onStatus?.({ state: "error", detail: message.message });
     };
     ws.onclose = (event) => {

@@ -27,7 +27,11 @@ function column(target) {
   const box = document.createElement("div");
   box.className = "lines";
   box.setAttribute("aria-live", "polite");
-  section.append(title, box);
+  // An accepted question from the audience: above the captions, never among them.
+  const question = document.createElement("aside");
+  question.className = "question";
+  question.hidden = true;
+  section.append(title, question, box);
   main.append(section);
   // The newest lines, a partial one last while it is spoken; each line updated in place.
   const book = new CaptionBook(lines, (c) => c.text);
@@ -51,6 +55,16 @@ function column(target) {
     lang: target.code, audio: false, role: "screen",
     onHello: (hello) => { book.reset(hello.captions); render(); },
     onCaption: (caption) => { book.set(caption); requestAnimationFrame(render); },
+    onQuestion: (asked) => {
+      const label = document.createElement("span");
+      label.className = "question-label";
+      label.textContent = t(lang, "question");
+      const text = document.createElement("span");
+      text.lang = asked.lang;
+      text.textContent = asked.text;
+      question.replaceChildren(label, text);
+      question.hidden = false;
+    },
   });
 }
 

@@ -44,10 +44,11 @@ async def test_the_room_screen_shows_two_languages_newest_lines_large(
         ]
         assert ids == sorted(ids) and ids[-1] >= 4
         # Large and high-contrast: 60 px type (1/18 of the height), white on black; the lines of
-        # both columns inside the screen.
+        # both columns inside the screen. A finished line: the talk loops, and the newest line may be
+        # a sentence still being said (grey until it is final).
         size, color, background = (
             await columns.nth(0)
-            .locator("p")
+            .locator("p:not(.partial)")
             .last.evaluate(
                 "(p) => [parseFloat(getComputedStyle(p).fontSize), getComputedStyle(p).color,"
                 " getComputedStyle(document.body).backgroundColor]"

@@ -37,6 +37,7 @@ def languages(state: State, room: str | None = None) -> LanguagesBody:
         [LanguageName.of(language) for language in found.spoken],
         found.floor_report(),
         found.config.delay_s,
+        found.config.questions,
     )
 
 

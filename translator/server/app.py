@@ -37,6 +37,7 @@ from translator.server import (
     metrics,
     pages,
     publish,
+    questions,
     rehearsal_api,
     rtmp,
     srt,
@@ -74,6 +75,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         api.readyz,
         listen,
         publish.publish,
+        questions.ask,
         whip.whip,
         whip.end_whip,
         sse.captions,
@@ -94,6 +96,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         transcripts.make_summaries,
         transcripts.summaries,
         *rehearsal_api.handlers,
+        *questions.moderation,
         metrics.metrics,
         pages.console,
     ]

@@ -42,6 +42,13 @@ from translator.hub.broker import RedisBroker
 from translator.languages import FLOOR, Language, get_language
 from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Caption, Codec, Hello, Status
 from translator.talk.pipeline import Pipeline, listener_status
+from translator.talk.questions import (
+    AskedQuestion,
+    QuestionBook,
+    QuestionError,
+    QuestionTranslator,
+    in_channels,
+)
 from translator.talk.readers import RecentReaders
 from translator.talk.state import (
     InputReport,
@@ -59,6 +66,7 @@ from translator.transcripts.store import (
     CorrectionRecord,
     GlossaryRecord,
     LanguageRecord,
+    QuestionRecord,
     TranscriptHeader,
     TranscriptStatus,
     TranscriptWriter,
@@ -228,6 +236,8 @@ class Room(RoomBase):
         self._changing = asyncio.Lock()
         self.on_lag: Callable[[str, float], None] | None = None
         """Told each final caption's lag (the metrics' histogram)."""
+        self._question_translator = QuestionTranslator()
+        self.questions = QuestionBook(self.source.code, self._question_translator)
 
     async def __aenter__(self) -> Self:
         if self.settings.broker.url is not None:
@@ -240,6 +250,7 @@ class Room(RoomBase):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop("the service is shutting down")
+        await self._question_translator.close()
         if self.broker is not None:
             await self.broker.stop()
 
@@ -471,6 +482,35 @@ class Room(RoomBase):
         if self.pipeline is not None and self.pipeline.transcript is not None:
             self.pipeline.transcript.append(record)
         return new
+
+    async def ask(self, client: str, lang: str, text: str) -> AskedQuestion:
+        """A listener's question for the moderator (QuestionError when refused: the room takes no
+        questions, a language it does not offer, the text, the listener's allowance)."""
+        if not self.config.questions:
+            raise QuestionError("this room takes no questions", 403)
+        offered = list(dict.fromkeys([self.source.code, *(target.code for target in self.targets)]))
+        return await self.questions.ask(client, self.source.code if lang == FLOOR else lang, offered, text)
+
+    async def accept_question(self, question_id: int, floor_text: str | None) -> AskedQuestion:
+        """Send a pending question to every channel, in its language; the transcript keeps it."""
+        question = self.questions.accept(question_id, floor_text)
+        sent = await in_channels(
+            self._question_translator, question, self.source.code, list(self.hub.channels)
+        )
+        for channel, message in sent.items():
+            self.hub.publish(channel, message)
+        if self.pipeline is not None and self.pipeline.transcript is not None:
+            translations = {message.lang: message.text for message in sent.values()}
+            record = QuestionRecord(
+                question.id,
+                question.lang,
+                question.text,
+                int(time.time() * 1000),
+                translations,
+                len(question.merged),
+            )
+            self.pipeline.transcript.append(record)
+        return question
 
     async def remove_language(self, code: str) -> None:
         """Stop offering ``code``; its listeners are closed (UnknownLanguageError, LastLanguageError)."""

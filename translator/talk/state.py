@@ -148,6 +148,8 @@ class LanguagesBody(msgspec.Struct, frozen=True):
     delay_s: float = 0.0
     """How long the audience page holds audio and captions back by default, to match a stream
     that runs behind the room (``delay_s``); a listener may choose otherwise."""
+    questions: bool = False
+    """The room takes typed questions from the audience (``POST …/questions``)."""
 
 
 class InputReport(msgspec.Struct, frozen=True):

@@ -1,4 +1,5 @@
-"""A talk's captions in one language as subtitles (SRT, WebVTT) or plain text, on the talk's timeline.
+"""A talk's captions in one language as subtitles (SRT, WebVTT) or plain text, on the talk's timeline,
+with the audience's accepted questions marked as such.
 
 A subtitle shows during its sentence's speech (at least ``MIN_SHOW_MS``, never past the next one's
 start), so that it plays over the recording of the talk.
@@ -21,6 +22,9 @@ from translator.transcripts.store import Transcript, TranscriptError, read_trans
 Format = Literal["srt", "vtt", "txt"]
 FORMATS: tuple[Format, ...] = ("srt", "vtt", "txt")
 MIN_SHOW_MS = 1500
+QUESTION_SHOW_MS = 6000
+QUESTION_MARK = "[Audience question]"
+"""What sets a question from the audience apart from the talk's captions in every export."""
 MEDIA_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
 EXIT_UNKNOWN = 3
 """A child's exit status for a talk or a language that is not there (why on standard error)."""
@@ -47,6 +51,17 @@ def cues(transcript: Transcript, lang: str) -> list[tuple[int, int, str]]:
     else:
         languages = ", ".join([FLOOR, *transcript.languages()])
         raise TranscriptError(f"talk {transcript.header.id} has no {lang!r} captions; it has: {languages}")
+    # The audience's questions at the moment they were put to the room, in this language where it
+    # had them (as typed, or in the floor's language, otherwise).
+    code = transcript.header.source if lang == FLOOR else lang
+    for question in transcript.questions:
+        at = question.at - transcript.header.started_at
+        text = (
+            question.translations.get(code)
+            or question.translations.get(transcript.header.source)
+            or question.text
+        )
+        timed.append((at, at + QUESTION_SHOW_MS, f"{QUESTION_MARK} {text}"))
     timed.sort(key=lambda cue: cue[0])
     result = []
     for index, (start, end_ms, text) in enumerate(timed):

@@ -106,6 +106,23 @@ class CorrectionRecord(msgspec.Struct, tag="correction", tag_field="kind"):
     """What the corrected text still loses of the numbers, names and terms said (checked again)."""
 
 
+class QuestionRecord(msgspec.Struct, tag="question", tag_field="kind"):
+    """A question from the audience the moderator accepted, as every channel got it. It carries no
+    identity of who asked: only what they typed and in which language."""
+
+    id: int
+    lang: str
+    """The language it was typed in."""
+    text: str
+    """As typed."""
+    at: int
+    """Unix ms when it was accepted."""
+    translations: dict[str, str]
+    """Per language, the text its listeners were shown."""
+    merged: int = 0
+    """Other listeners' questions merged into it."""
+
+
 class AudienceRecord(msgspec.Struct, tag="audience", tag_field="kind"):
     """Who listened and what the engine was billed, sampled every few seconds of the talk."""
 
@@ -129,6 +146,8 @@ class Transcript(msgspec.Struct):
     """Every correction, in order (who, when, before, after)."""
     audience: list[AudienceRecord] = []
     """The talk's samples of who listened and what it was billed, in order."""
+    questions: list[QuestionRecord] = []
+    """The audience's questions the moderator accepted, in order."""
 
     def languages(self) -> list[str]:
         return sorted({c.lang for c in self.captions})
@@ -140,7 +159,13 @@ class TranscriptError(TranslatorError):
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(
-    TranscriptHeader | CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord | AudienceRecord
+    TranscriptHeader
+    | CaptionRecord
+    | LanguageRecord
+    | GlossaryRecord
+    | CorrectionRecord
+    | AudienceRecord
+    | QuestionRecord
 )
 
 
@@ -205,7 +230,13 @@ class TranscriptWriter:
         return TranscriptStatus(state, self.failure, len(self._queue), self.dropped)
 
     def append(
-        self, record: CaptionRecord | LanguageRecord | GlossaryRecord | CorrectionRecord | AudienceRecord
+        self,
+        record: CaptionRecord
+        | LanguageRecord
+        | GlossaryRecord
+        | CorrectionRecord
+        | AudienceRecord
+        | QuestionRecord,
     ) -> None:
         """Queue one caption (or a language added, a glossary applied) and write what waits (at
         once, or once the back-off has passed)."""
@@ -298,6 +329,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
     added: list[LanguageRecord] = []
     corrections: list[CorrectionRecord] = []
     audience: list[AudienceRecord] = []
+    questions: list[QuestionRecord] = []
     glossary: Glossary | None = None
     # Line by line: one call over a whole long talk's file would hold the interpreter's lock, and
     # so the event loop, for as long as it ran.
@@ -317,6 +349,8 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
                 corrections.append(record)
             elif isinstance(record, AudienceRecord):
                 audience.append(record)
+            elif isinstance(record, QuestionRecord):
+                questions.append(record)
             else:
                 latest[(record.utterance, record.lang)] = record
     if header is None:
@@ -336,7 +370,7 @@ def read_transcript(directory: Path, talk_id: str) -> Transcript:
                 found, text=correction.text, misses=correction.misses
             )
     captions = sorted(latest.values(), key=lambda c: (c.utterance, c.lang))
-    return Transcript(header, captions, corrections, audience)
+    return Transcript(header, captions, corrections, audience, questions)
 
 
 def list_transcripts(directory: Path, room: str | None = None) -> list[TranscriptHeader]:

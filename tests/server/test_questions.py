@@ -1,0 +1,113 @@
+"""Typed questions from the audience, through the real server: asked without a token, limited per
+listener, moderated with the operator token, sent to every channel in its language (the offline
+translators), kept in the transcript, never mixed with the talk's captions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import websockets
+
+from harness.live import HeldSource, Received, collect, live_server
+from harness.voicelive_server import FakeVoiceLive
+from tests.helpers import voicelive_settings
+from translator.audio.wav import WavSource
+from translator.talk.questions import MAX_QUESTION_CHARS, PER_LISTENER
+from translator.transcripts.export import QUESTION_MARK
+from translator.transcripts.store import read_transcript
+
+ASKED = "¿Cuándo empieza la comida?"
+WORDED = "What time is lunch?"
+
+
+def questions_of(received: Received) -> list[dict]:
+    return [m for m in received.other if m["type"] == "question"]
+
+
+async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_language(
+    voicelive: FakeVoiceLive, talk: Path, tmp_path: Path
+) -> None:
+    settings = voicelive_settings(voicelive, talk)
+    settings.transcripts.directory = str(tmp_path)
+    async with (
+        live_server(settings, WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+        websockets.connect(f"{server.ws}/ws/listen/es?audio=0") as es,
+        websockets.connect(f"{server.ws}/ws/listen/fr?audio=0") as fr,
+        websockets.connect(f"{server.ws}/ws/listen/original?audio=0") as floor,
+    ):
+        spanish, french, original = [Received(json.loads(await ws.recv())) for ws in (es, fr, floor)]
+        offered = (await client.get("/api/languages")).json()
+        asked = await client.post("/api/questions", json={"lang": "es", "text": f"  {ASKED}\u00a0"})
+        other = await client.post(
+            "/api/questions", json={"lang": "fr", "text": "Où est la salle principale ?"}
+        )
+        unsigned = await client.get("/api/questions")
+        queue = (await client.get("/api/questions", headers=server.operator)).json()
+        accepted = await client.post(
+            f"/api/questions/{asked.json()['id']}/accept", json={"text": WORDED}, headers=server.operator
+        )
+        rejected = await client.post(f"/api/questions/{other.json()['id']}/reject", headers=server.operator)
+        again = await client.post(f"/api/questions/{other.json()['id']}/accept", headers=server.operator)
+        for ws, received in ((es, spanish), (fr, french), (floor, original)):
+            await collect(ws, received, lambda r: bool(questions_of(r)) and bool(r.finals()), within_s=30)
+        # Refused before they count: a field that is wrong, a language the room does not offer.
+        too_long = await client.post(
+            "/api/questions", json={"lang": "es", "text": "a" * (MAX_QUESTION_CHARS + 1)}
+        )
+        unknown = await client.post("/api/questions", json={"lang": "xx", "text": "Hello?"})
+        missing = await client.post("/api/questions", json={"lang": "es"})
+        # This address asked twice: the rest of its allowance, then a refusal with when to ask again.
+        allowed = [
+            await client.post("/api/questions", json={"lang": "es", "text": f"¿Pregunta {n}?"})
+            for n in range(PER_LISTENER - 2)
+        ]
+        flooded = await client.post("/api/questions", json={"lang": "es", "text": "¿Otra más?"})
+        talk = (await client.get("/api/transcripts", headers=server.operator)).json()[0]
+        text_export = (await client.get(talk["exports"]["fr"]["txt"], headers=server.operator)).text
+    assert offered["questions"] is True
+    assert asked.status_code == 202 and other.status_code == 202, (asked.text, other.text)
+    assert unsigned.status_code == 401
+    first = queue[0]
+    assert (first["lang"], first["text"], first["state"], first["translated"]) == (
+        "es",
+        ASKED,
+        "pending",
+        True,
+    )
+    assert "lunch" in first["floor_text"].lower(), first  # Apertium's spa-eng, for the moderator
+    assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
+    assert rejected.status_code == 200 and again.status_code == 409, again.text
+    # Each channel in its language: as typed for Spanish, the moderator's words for the floor,
+    # translated from them for French; the rejected question reaches nobody.
+    (to_es,), (to_fr,), (to_floor,) = questions_of(spanish), questions_of(french), questions_of(original)
+    assert (to_es["text"], to_es["lang"]) == (ASKED, "es")
+    assert (to_floor["text"], to_floor["lang"]) == (WORDED, "en")
+    assert to_fr["lang"] == "fr" and "déjeuner" in to_fr["text"].lower(), to_fr
+    assert all(q["source_text"] == ASKED and q["source_lang"] == "es" for q in (to_es, to_fr, to_floor))
+    for received in (spanish, french, original):
+        assert not any(ASKED in c["text"] or WORDED in c["text"] for c in received.captions)
+    assert too_long.status_code == 400 and f"text: at most {MAX_QUESTION_CHARS}" in too_long.json()["detail"]
+    assert unknown.status_code == 400 and "languages: en, es, fr" in unknown.json()["detail"]
+    assert missing.status_code == 400 and "text" in missing.json()["detail"]
+    assert all(response.status_code == 202 for response in allowed)
+    assert flooded.status_code == 429 and int(flooded.headers["Retry-After"]) > 0
+    kept = read_transcript(tmp_path, talk["id"]).questions
+    assert [(q.lang, q.text) for q in kept] == [("es", ASKED)]
+    assert kept[0].translations == {"es": ASKED, "fr": to_fr["text"], "en": WORDED}
+    assert f"{QUESTION_MARK} {to_fr['text']}" in text_export, text_export
+
+
+async def test_a_room_that_takes_no_questions_says_so(voicelive: FakeVoiceLive, talk: Path) -> None:
+    settings = voicelive_settings(voicelive, talk)
+    settings.questions = False
+    async with (
+        live_server(settings, HeldSource(WavSource(talk))) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        offered = (await client.get("/api/languages")).json()
+        refused = await client.post("/api/questions", json={"lang": "es", "text": "¿Hola?"})
+    assert offered["questions"] is False
+    assert refused.status_code == 403 and "takes no questions" in refused.json()["detail"]
