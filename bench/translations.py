@@ -70,7 +70,7 @@ async def main_async() -> str:
             f"| {label} | {chrf:.1f} | {bleu:.1f} | {statistics.median(times):.1f} / {p95:.1f} | "
             f"{grown / 2**20:+.0f} MB |"
         )
-        samples.append(f"- {label}: \"{outputs[1]}\"")
+        samples.append(f'- {label}: "{outputs[1]}"')
     return "\n".join(
         [
             "# English → Portuguese offline",

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.live import talk_wav
+from harness.live import RedisServer, talk_wav
 from harness.voicelive_server import FakeVoiceLive
 
 # What the service keeps on a machine (the operator token, YouTube's caption counters), kept apart
@@ -30,3 +30,11 @@ async def voicelive() -> AsyncIterator[FakeVoiceLive]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

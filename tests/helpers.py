@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import soundfile
 
-from harness.live import OPERATOR_TOKEN, LiveServer, Received, free_port, listen, live_server
+from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from translator.audio.wav import WavSource
 from translator.config import Settings, load_settings
@@ -335,3 +335,18 @@ async def run_offline(engine: LocalEngine, talk: Path, turns: int) -> list:
             await engine.send_audio(bytes(960))
         await asyncio.wait_for(collector, 60)
     return events
+
+
+@contextlib.asynccontextmanager
+async def shared_talk(
+    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+) -> AsyncIterator[tuple[LiveServer, int]]:
+    """The pipeline's process (this one) and a listener-only process (its port), sharing a talk."""
+    settings = voicelive_settings(voicelive, talk)
+    settings.broker.url = redis_server.url
+    async with (
+        live_server(settings, WavSource(talk, loop=True, pace=2)) as pipeline,
+        translator_process("--listener-only", "--broker", redis_server.url) as worker,
+    ):
+        await ready(worker)
+        yield pipeline, worker

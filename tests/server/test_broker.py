@@ -4,10 +4,8 @@ pipeline's process and listener-only processes, `translator serve --workers`, a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,34 +13,10 @@ import pytest
 import redis.asyncio as redis
 import websockets
 
-from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
+from harness.live import OPERATOR_TOKEN, Received, RedisServer, free_port, listen
 from harness.voicelive_server import FakeVoiceLive
-from tests.helpers import ready, settled, translator_process, voicelive_settings
-from translator.audio.wav import WavSource
+from tests.helpers import ready, settled, shared_talk, translator_process
 from translator.hub import broker as redis_broker
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@contextlib.asynccontextmanager
-async def shared_talk(
-    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
-) -> AsyncIterator[tuple[LiveServer, int]]:
-    """The pipeline's process (this one) and a listener-only process (its port), sharing a talk."""
-    settings = voicelive_settings(voicelive, talk)
-    settings.broker.url = redis_server.url
-    async with (
-        live_server(settings, WavSource(talk, loop=True, pace=2)) as pipeline,
-        translator_process("--listener-only", "--broker", redis_server.url) as worker,
-    ):
-        await ready(worker)
-        yield pipeline, worker
 
 
 def finished(count: int):

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import websockets
 
-from harness.live import HeldSource, Received, collect, live_server
+from harness.live import HeldSource, Received, RedisServer, collect, live_server
 from harness.voicelive_server import FakeVoiceLive
-from tests.helpers import voicelive_settings
+from tests.helpers import settled, shared_talk, voicelive_settings
 from translator.audio.wav import WavSource
 from translator.talk.questions import MAX_QUESTION_CHARS, PER_LISTENER
 from translator.transcripts.export import QUESTION_MARK
@@ -98,6 +98,39 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
     assert [(q.lang, q.text) for q in kept] == [("es", ASKED)]
     assert kept[0].translations == {"es": ASKED, "fr": to_fr["text"], "en": WORDED}
     assert f"{QUESTION_MARK} {to_fr['text']}" in text_export, text_export
+
+
+async def test_a_question_asked_of_a_listener_process_reaches_the_moderator_and_its_listeners(
+    voicelive: FakeVoiceLive, talk: Path, redis_server: RedisServer
+) -> None:
+    """With --workers a phone's question may land on a listener-only process: it is checked there,
+    passed on through Redis to the process that runs the talk, and comes back to the listeners of
+    every process once accepted."""
+    async with (
+        shared_talk(voicelive, talk, redis_server) as (pipeline, worker),
+        httpx.AsyncClient() as client,
+        websockets.connect(f"ws://127.0.0.1:{worker}/ws/listen/es?audio=0") as ws,
+    ):
+        spanish = Received(json.loads(await ws.recv()))
+        there = f"http://127.0.0.1:{worker}/api/questions"
+        asked = await client.post(there, json={"lang": "es", "text": ASKED})
+        unknown = await client.post(there, json={"lang": "xx", "text": "Hello?"})
+        queue = await settled(
+            lambda: client.get(f"{pipeline.url}/api/questions", headers=pipeline.operator),
+            lambda answer: len(answer.json()) == 1,
+        )
+        question = queue.json()[0]
+        accepted = await client.post(
+            f"{pipeline.url}/api/questions/{question['id']}/accept",
+            json={"text": WORDED},
+            headers=pipeline.operator,
+        )
+        await collect(ws, spanish, lambda r: bool(questions_of(r)), within_s=30)
+    assert asked.status_code == 202 and asked.json() == {"id": None, "state": "forwarded"}, asked.text
+    assert unknown.status_code == 400 and "languages: en, es, fr" in unknown.json()["detail"]
+    assert (question["lang"], question["text"], question["translated"]) == ("es", ASKED, True)
+    assert accepted.status_code == 200
+    assert [(q["text"], q["lang"]) for q in questions_of(spanish)] == [(ASKED, "es")]
 
 
 async def test_a_room_that_takes_no_questions_says_so(voicelive: FakeVoiceLive, talk: Path) -> None:

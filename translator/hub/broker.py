@@ -46,6 +46,10 @@ STOP_S = 2.0
 """How long stopping waits for what is still to be published."""
 OUTBOX = 2000
 """Messages waiting for Redis at most (~20 s of one language); older ones are dropped."""
+QUESTIONS_KEPT = 1000
+"""Forwarded questions waiting in Redis at most (the talk's process down); older ones are dropped."""
+QUESTION_WAIT_S = 2
+"""How long one wait for a forwarded question blocks (under the connection's 5 s socket timeout)."""
 TEXT, AUDIO = b"T", b"A"
 _decode = msgspec.json.Decoder(ListenerMessage).decode
 _encode_chunk = msgspec.msgpack.Encoder().encode
@@ -74,13 +78,17 @@ class RedisBroker:
         *,
         snapshot: Callable[[], object] | None = None,
         on_snapshot: Callable[[bytes], None] | None = None,
+        on_question: Callable[[bytes], None] | None = None,
     ) -> None:
         """``snapshot``: the room's state (a Struct), written every second by the process that runs
-        its talk; ``on_snapshot``: a listener-only process's use for it (the JSON as written)."""
+        its talk; ``on_snapshot``: a listener-only process's use for it (the JSON as written);
+        ``on_question``: the talk's process's use for the audience's questions that listener-only
+        processes took (`forward_question`)."""
         self.config = config
         self.hub = hub
         self._snapshot = snapshot
         self._on_snapshot = on_snapshot
+        self._on_question = on_question
         self._redis = redis.from_url(config.url or "", health_check_interval=10, socket_timeout=5)
         self._outbox: asyncio.Queue[tuple[str, bytes, bytes | None] | None] = asyncio.Queue(OUTBOX)
         """What waits to be published; None ends the publisher once what came before is written."""
@@ -132,6 +140,8 @@ class RedisBroker:
         if self._snapshot is not None:
             self._publisher = asyncio.create_task(self._publish(), name="redis-broker-publish")
             self._tasks.append(self._publisher)
+        if self._on_question is not None:
+            self._tasks.append(asyncio.create_task(self._take_questions(), name="redis-broker-questions"))
 
     async def stop(self) -> None:
         """Publish what waits (the room's last states: for up to ``STOP_S``), stop the tasks and close
@@ -151,6 +161,31 @@ class RedisBroker:
     def send_audio(self, chunk: AudioChunk) -> None:
         """Publish a chunk of audio."""
         self._queue((chunk.lang, AUDIO + _encode_chunk(chunk), None))
+
+    async def forward_question(self, data: bytes) -> None:
+        """Hand a question asked here to the process that runs the talk: a Redis list, so that none
+        is lost while that process restarts (RedisError, OSError: Redis cannot take it now)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(self._key("questions"), data)
+            pipe.ltrim(self._key("questions"), -QUESTIONS_KEPT, -1)
+            await pipe.execute()
+
+    async def _take_questions(self) -> None:
+        """Take the questions listener-only processes forwarded, in order, retrying while Redis is away."""
+        assert self._on_question is not None
+        attempt = 0
+        while True:
+            _honour_cancellation()
+            try:
+                taken = await self._redis.blpop([self._key("questions")], timeout=QUESTION_WAIT_S)
+            except (RedisError, OSError):
+                await asyncio.sleep(RETRY_S[min(attempt, len(RETRY_S) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            if taken is not None:
+                data = taken[1]
+                self._on_question(data if isinstance(data, bytes) else data.encode())
 
     def _queue(self, item: tuple[str, bytes, bytes | None] | None) -> None:
         if self._outbox.full():

@@ -25,7 +25,8 @@ class Ask(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Asked(msgspec.Struct, frozen=True):
-    id: int
+    id: int | None
+    """None: taken by a listener process, and passed on to the one that runs the talk."""
     state: str
 
 
@@ -57,10 +58,11 @@ async def ask(state: State, request: Request[Any, Any, Any], room: str | None = 
     except msgspec.DecodeError as exc:
         raise ClientException(str(exc)) from None
     found = room_or_404(state.rooms, room)
-    if not isinstance(found, Room):
-        raise ClientException("questions are taken by the process that runs the room", status_code=503)
     client = address_key(request.client.host if request.client else "")
     try:
+        if not isinstance(found, Room):
+            await found.forward_question(client, data.lang, data.text)
+            return Asked(None, "forwarded")
         question = await found.ask(client, data.lang, data.text)
     except QuestionError as exc:
         raise _refused(exc) from None

@@ -27,6 +27,8 @@ MAX_QUESTION_CHARS = 500
 PER_LISTENER = 3
 """Questions one address may ask within `PER_LISTENER_S`."""
 PER_LISTENER_S = 60.0
+MAX_ADDRESSES = 10_000
+"""Addresses counted before those idle for a minute are forgotten."""
 MAX_KEPT = 500
 """Questions kept for the moderator; past this the oldest already handled go first."""
 MAX_PENDING = 200
@@ -44,6 +46,14 @@ class QuestionError(TranslatorError):
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+class ForwardedQuestion(msgspec.Struct, frozen=True):
+    """A question asked in a listener-only process, on its way to the process that runs the talk."""
+
+    client: str
+    lang: str
+    text: str
 
 
 class AskedQuestion(msgspec.Struct):
@@ -98,14 +108,49 @@ class QuestionTranslator:
         await asyncio.gather(*(t.close() for t in translators), *(p.stop() for p in pipes))
 
 
+def checked(lang: str, offered: list[str], text: str) -> str:
+    """``text`` normalised, once it is a question ``offered`` may take (QuestionError: why not)."""
+    if lang not in offered:
+        raise QuestionError(f"lang: no language {lang!r} here; languages: {', '.join(offered)}")
+    text = " ".join(text.split())
+    if problem := text_problem(text, MAX_QUESTION_CHARS):
+        raise QuestionError(f"text: {problem}")
+    return text
+
+
+class Allowance:
+    """How many questions each address asked within the last `PER_LISTENER_S`."""
+
+    def __init__(self) -> None:
+        self._asked: dict[str, deque[float]] = {}
+
+    def take(self, client: str) -> None:
+        """Count one question of ``client``'s, or refuse it (429) when it has asked its share."""
+        now = time.monotonic()
+        recent = self._asked.setdefault(client, deque())
+        while recent and now - recent[0] >= PER_LISTENER_S:
+            recent.popleft()
+        if len(recent) >= PER_LISTENER:
+            wait = int(PER_LISTENER_S - (now - recent[0])) + 1
+            raise QuestionError(
+                f"at most {PER_LISTENER} questions a minute: ask again in {wait} s", 429, retry_after_s=wait
+            )
+        recent.append(now)
+        if len(self._asked) > MAX_ADDRESSES:
+            # Addresses that asked nothing within the window: kept, they would grow without bound.
+            self._asked = {
+                key: times for key, times in self._asked.items() if times and now - times[-1] < PER_LISTENER_S
+            }
+
+
 class QuestionBook:
     """The room's questions: asked, then accepted, rejected or merged by the moderator."""
 
     def __init__(self, floor: str, translator: QuestionTranslator) -> None:
         self.floor = floor
         self.translator = translator
+        self.allowance = Allowance()
         self._questions: dict[int, AskedQuestion] = {}
-        self._asked: dict[str, deque[float]] = {}
         self._next = 1
 
     def questions(self) -> list[AskedQuestion]:
@@ -122,24 +167,10 @@ class QuestionBook:
     def admit(self, client: str, lang: str, offered: list[str], text: str) -> str:
         """The question's text, normalised, once it may be asked (QuestionError: why not). Counts
         against ``client``'s allowance."""
-        if lang not in offered:
-            raise QuestionError(f"lang: no language {lang!r} here; languages: {', '.join(offered)}")
-        text = " ".join(text.split())
-        if problem := text_problem(text, MAX_QUESTION_CHARS):
-            raise QuestionError(f"text: {problem}")
-        now = time.monotonic()
-        recent = self._asked.setdefault(client, deque())
-        while recent and now - recent[0] >= PER_LISTENER_S:
-            recent.popleft()
-        if len(recent) >= PER_LISTENER:
-            wait = int(PER_LISTENER_S - (now - recent[0])) + 1
-            raise QuestionError(
-                f"at most {PER_LISTENER} questions a minute: ask again in {wait} s", 429, retry_after_s=wait
-            )
+        text = checked(lang, offered, text)
         if sum(q.state == "pending" for q in self._questions.values()) >= MAX_PENDING:
             raise QuestionError("too many questions wait for the moderator: ask again later", 503, 30)
-        recent.append(now)
-        self._forget_idle(now)
+        self.allowance.take(client)
         return text
 
     async def ask(self, client: str, lang: str, offered: list[str], text: str) -> AskedQuestion:
@@ -192,15 +223,6 @@ class QuestionBook:
         handled = [q.id for q in self._questions.values() if q.state != "pending"]
         for question_id in handled[: len(self._questions) - MAX_KEPT]:
             del self._questions[question_id]
-
-    def _forget_idle(self, now: float) -> None:
-        """Addresses that asked nothing within the window: kept, they would grow without bound."""
-        if len(self._asked) > 10_000:
-            self._asked = {
-                client: times
-                for client, times in self._asked.items()
-                if times and now - times[-1] < PER_LISTENER_S
-            }
 
 
 async def in_channels(

@@ -10,11 +10,13 @@ from types import TracebackType
 from typing import Self
 
 import msgspec
+from redis.exceptions import RedisError
 
 from translator.config import RoomConfig, Settings
 from translator.hub import Hub
 from translator.hub.broker import RedisBroker
 from translator.languages import FLOOR, Language, get_language
+from translator.talk.questions import Allowance, ForwardedQuestion, QuestionError, checked
 from translator.talk.room import RoomBase, room_broker
 from translator.talk.state import LanguageState, RoomSnapshot
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 STATE_NOTICE_S = 5.0
 """A listener-only process that has not heard the room's state by then says what it waits for."""
 _decode = msgspec.json.Decoder(RoomSnapshot).decode
+_encode = msgspec.json.Encoder().encode
 
 
 class RemoteRoom(RoomBase):
@@ -39,6 +42,8 @@ class RemoteRoom(RoomBase):
         self._targets: list[Language] = []
         self._languages: dict[str, LanguageState] = {}
         self._snapshot: RoomSnapshot | None = None
+        self.allowance = Allowance()
+        """The questions each address asked through this process (the talk's process counts all)."""
 
     async def __aenter__(self) -> Self:
         config = room_broker(self.settings.broker, self.id)
@@ -93,6 +98,23 @@ class RemoteRoom(RoomBase):
 
     def language_state(self, code: str) -> LanguageState | None:
         return self._languages.get(code)
+
+    async def forward_question(self, client: str, lang: str, text: str) -> None:
+        """A listener's question, checked here (the room takes questions, the language, the text,
+        this process's count of the listener's) and handed to the talk's process, which asks it
+        (QuestionError: refused, or Redis cannot take it now)."""
+        if not self.config.questions:
+            raise QuestionError("this room takes no questions", 403)
+        offered = list(dict.fromkeys([self.source.code, *(target.code for target in self._targets)]))
+        text = checked(self.source.code if lang == FLOOR else lang, offered, text)
+        self.allowance.take(client)
+        assert self.broker is not None, "entered"
+        try:
+            await self.broker.forward_question(_encode(ForwardedQuestion(client, lang, text)))
+        except (RedisError, OSError) as exc:
+            raise QuestionError(
+                f"the question cannot be passed on now ({type(exc).__name__})", 503, 5
+            ) from None
 
     def update(self, data: bytes) -> None:
         """Take the talk's process's latest state; languages it stopped offering close their listeners."""

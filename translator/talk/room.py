@@ -44,6 +44,7 @@ from translator.messages import AUDIO_HEADER, PROTOCOL_VERSION, Caption, Codec, 
 from translator.talk.pipeline import Pipeline, listener_status
 from translator.talk.questions import (
     AskedQuestion,
+    ForwardedQuestion,
     QuestionBook,
     QuestionError,
     QuestionTranslator,
@@ -238,11 +239,15 @@ class Room(RoomBase):
         """Told each final caption's lag (the metrics' histogram)."""
         self._question_translator = QuestionTranslator()
         self.questions = QuestionBook(self.source.code, self._question_translator)
+        self._forwarded: set[asyncio.Task[None]] = set()
+        """Questions listener-only processes took, being translated for the moderator."""
 
     async def __aenter__(self) -> Self:
         if self.settings.broker.url is not None:
             config = room_broker(self.settings.broker, self.id)
-            self.broker = self.hub.broker = RedisBroker(config, self.hub, snapshot=self.snapshot)
+            self.broker = self.hub.broker = RedisBroker(
+                config, self.hub, snapshot=self.snapshot, on_question=self._forwarded_question
+            )
             await self.broker.start()
         return self
 
@@ -250,6 +255,7 @@ class Room(RoomBase):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop("the service is shutting down")
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._forwarded))
         await self._question_translator.close()
         if self.broker is not None:
             await self.broker.stop()
@@ -490,6 +496,23 @@ class Room(RoomBase):
             raise QuestionError("this room takes no questions", 403)
         offered = list(dict.fromkeys([self.source.code, *(target.code for target in self.targets)]))
         return await self.questions.ask(client, self.source.code if lang == FLOOR else lang, offered, text)
+
+    def _forwarded_question(self, data: bytes) -> None:
+        """A question a listener-only process took: asked here as if it had come here."""
+        try:
+            question = msgspec.json.decode(data, type=ForwardedQuestion)
+        except msgspec.DecodeError as exc:
+            log.warning("room %s: a forwarded question cannot be read (%s); dropped", self.id, exc)
+            return
+        task = asyncio.create_task(self._ask_forwarded(question), name=f"question-{self.id}")
+        self._forwarded.add(task)
+        task.add_done_callback(self._forwarded.discard)
+
+    async def _ask_forwarded(self, question: ForwardedQuestion) -> None:
+        try:
+            await self.ask(question.client, question.lang, question.text)
+        except QuestionError as exc:
+            log.info("room %s: a question from a listener process refused: %s", self.id, exc)
 
     async def accept_question(self, question_id: int, floor_text: str | None) -> AskedQuestion:
         """Send a pending question to every channel, in its language; the transcript keeps it."""
