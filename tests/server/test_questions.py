@@ -65,6 +65,15 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
             for n in range(PER_LISTENER - 2)
         ]
         flooded = await client.post("/api/questions", json={"lang": "es", "text": "¿Otra más?"})
+        # The same question asked again: merged into the one answered.
+        repeat = allowed[-1].json()["id"]
+        merged = await client.post(
+            f"/api/questions/{repeat}/merge", json={"into": asked.json()["id"]}, headers=server.operator
+        )
+        merged_again = await client.post(
+            f"/api/questions/{repeat}/merge", json={"into": asked.json()["id"]}, headers=server.operator
+        )
+        listed = {q["id"]: q for q in (await client.get("/api/questions", headers=server.operator)).json()}
         talk = (await client.get("/api/transcripts", headers=server.operator)).json()[0]
         text_export = (await client.get(talk["exports"]["fr"]["txt"], headers=server.operator)).text
     assert offered["questions"] is True
@@ -94,6 +103,9 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
     assert missing.status_code == 400 and "text" in missing.json()["detail"]
     assert all(response.status_code == 202 for response in allowed)
     assert flooded.status_code == 429 and int(flooded.headers["Retry-After"]) > 0
+    assert merged.status_code == 200 and merged.json()["merged_into"] == asked.json()["id"]
+    assert merged_again.status_code == 409 and "already merged" in merged_again.json()["detail"]
+    assert listed[asked.json()["id"]]["merged"] == [repeat]
     kept = read_transcript(tmp_path, talk["id"]).questions
     assert [(q.lang, q.text) for q in kept] == [("es", ASKED)]
     assert kept[0].translations == {"es": ASKED, "fr": to_fr["text"], "en": WORDED}

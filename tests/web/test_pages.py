@@ -950,12 +950,20 @@ def floor_tones(path: Path) -> Path:
 
 async def listen_to_the_mix(page: Page, seconds: float) -> list[tuple[float, float]]:
     """The page's output level (dB) at 440 Hz (the interpretation) and 300 Hz (the original), every
-    50 ms for ``seconds``."""
-    levels = []
-    for _ in range(int(seconds / 0.05)):
-        levels.append(tuple(await page.evaluate("window.__listenerSpectrum([440, 300])")))
-        await asyncio.sleep(0.05)
-    return levels
+    50 ms for ``seconds`` of the page's own clock (sampled in the page: a round trip per sample
+    stretched the window by half on a busy machine)."""
+    levels = await page.evaluate(
+        """(seconds) => new Promise((resolve) => {
+            const levels = [];
+            const started = performance.now();
+            const timer = setInterval(() => {
+                levels.push(window.__listenerSpectrum([440, 300]));
+                if (performance.now() - started >= seconds * 1000) { clearInterval(timer); resolve(levels); }
+            }, 50);
+        })""",
+        seconds,
+    )
+    return [(interpretation, original) for interpretation, original in levels]
 
 
 async def set_mix(page: Page, balance: float, ducking: bool = True) -> None:

@@ -103,10 +103,7 @@ class RemoteRoom(RoomBase):
         """A listener's question, checked here (the room takes questions, the language, the text,
         this process's count of the listener's) and handed to the talk's process, which asks it
         (QuestionError: refused, or Redis cannot take it now)."""
-        if not self.config.questions:
-            raise QuestionError("this room takes no questions", 403)
-        offered = list(dict.fromkeys([self.source.code, *(target.code for target in self._targets)]))
-        text = checked(self.source.code if lang == FLOOR else lang, offered, text)
+        text = checked(*self.question_languages(lang), text)
         self.allowance.take(client)
         assert self.broker is not None, "entered"
         try:

@@ -159,6 +159,14 @@ class RoomBase(ABC):
             captions=list(self.hub.channels[lang].history),
         )
 
+    def question_languages(self, lang: str) -> tuple[str, list[str]]:
+        """A question's language (``original``: the floor's), and the languages the room takes
+        questions in: the floor's and its channels' (QuestionError: it takes none)."""
+        if not self.config.questions:
+            raise QuestionError("this room takes no questions", 403)
+        offered = list(dict.fromkeys([self.source.code, *(target.code for target in self.targets)]))
+        return (self.source.code if lang == FLOOR else lang), offered
+
     def channel_name(self, lang: str) -> str:
         """What listeners of ``lang`` see it called: the language's own name, or the Original's
         ("Original · English"; with several spoken languages, each in its own words)."""
@@ -492,10 +500,8 @@ class Room(RoomBase):
     async def ask(self, client: str, lang: str, text: str) -> AskedQuestion:
         """A listener's question for the moderator (QuestionError when refused: the room takes no
         questions, a language it does not offer, the text, the listener's allowance)."""
-        if not self.config.questions:
-            raise QuestionError("this room takes no questions", 403)
-        offered = list(dict.fromkeys([self.source.code, *(target.code for target in self.targets)]))
-        return await self.questions.ask(client, self.source.code if lang == FLOOR else lang, offered, text)
+        code, offered = self.question_languages(lang)
+        return await self.questions.ask(client, code, offered, text)
 
     def _forwarded_question(self, data: bytes) -> None:
         """A question a listener-only process took: asked here as if it had come here."""
