@@ -137,6 +137,8 @@ class Hello(msgspec.Struct, tag="hello", tag_field="type", frozen=True):
     detail: str = ""
     """Why the language's session is not ready, when it is not."""
     opus: OpusLayout = OpusLayout()
+    question: Question | None = None
+    """The audience question last put to the room, for a listener who joins after it."""
 
 
 ListenerMessage = Caption | Status | ErrorMessage | Skipped | Question | Hello

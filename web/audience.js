@@ -138,6 +138,7 @@ function connect() {
   listener?.close();
   player.clear();
   book.reset([]);
+  $("question").hidden = true; // the new channel's hello brings its own
   for (const p of shown.values()) p.remove();
   shown.clear();
   render();
@@ -147,6 +148,7 @@ function connect() {
     lang, audio, codec,
     onHello: (hello) => {
       talkStartedAt = hello.talk_started_at; book.reset(hello.captions); render(); onStatus(hello);
+      if (hello.question) showQuestion(hello.question);
     },
     onCaption: (caption) => {
       if (delay <= 0) { book.set(caption); render(); return; }
@@ -166,7 +168,6 @@ function connect() {
 
 // A question from the audience the moderator accepted: shown above the captions, never among them.
 function showQuestion(question) {
-  (window.__listenerStats.questions ||= []).push(question);
   $("question-text").textContent = question.text;
   $("question-text").lang = question.lang;
   $("question").hidden = false;

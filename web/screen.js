@@ -32,6 +32,16 @@ function column(target) {
   question.className = "question";
   question.hidden = true;
   section.append(title, question, box);
+  const showQuestion = (asked) => {
+    const label = document.createElement("span");
+    label.className = "question-label";
+    label.textContent = t(lang, "question");
+    const text = document.createElement("span");
+    text.lang = asked.lang;
+    text.textContent = asked.text;
+    question.replaceChildren(label, text);
+    question.hidden = false;
+  };
   main.append(section);
   // The newest lines, a partial one last while it is spoken; each line updated in place.
   const book = new CaptionBook(lines, (c) => c.text);
@@ -53,18 +63,13 @@ function column(target) {
   };
   new Listener({
     lang: target.code, audio: false, role: "screen",
-    onHello: (hello) => { book.reset(hello.captions); render(); },
-    onCaption: (caption) => { book.set(caption); requestAnimationFrame(render); },
-    onQuestion: (asked) => {
-      const label = document.createElement("span");
-      label.className = "question-label";
-      label.textContent = t(lang, "question");
-      const text = document.createElement("span");
-      text.lang = asked.lang;
-      text.textContent = asked.text;
-      question.replaceChildren(label, text);
-      question.hidden = false;
+    onHello: (hello) => {
+      book.reset(hello.captions);
+      render();
+      if (hello.question) showQuestion(hello.question);
     },
+    onCaption: (caption) => { book.set(caption); requestAnimationFrame(render); },
+    onQuestion: showQuestion,
   });
 }
 

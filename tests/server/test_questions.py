@@ -53,6 +53,8 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
         again = await client.post(f"/api/questions/{other.json()['id']}/accept", headers=server.operator)
         for ws, received in ((es, spanish), (fr, french), (floor, original)):
             await collect(ws, received, lambda r: bool(questions_of(r)) and bool(r.finals()), within_s=30)
+        async with websockets.connect(f"{server.ws}/ws/listen/fr?audio=0") as late:
+            late_hello = json.loads(await late.recv())
         # Refused before they count: a field that is wrong, a language the room does not offer.
         too_long = await client.post(
             "/api/questions", json={"lang": "es", "text": "a" * (MAX_QUESTION_CHARS + 1)}
@@ -96,6 +98,7 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
     assert (to_floor["text"], to_floor["lang"]) == (WORDED, "en")
     assert to_fr["lang"] == "fr" and "déjeuner" in to_fr["text"].lower(), to_fr
     assert all(q["source_text"] == ASKED and q["source_lang"] == "es" for q in (to_es, to_fr, to_floor))
+    assert late_hello["question"] == to_fr, "a listener who joins after it was put is told it"
     for received in (spanish, french, original):
         assert not any(ASKED in c["text"] or WORDED in c["text"] for c in received.captions)
     assert too_long.status_code == 400 and f"text: at most {MAX_QUESTION_CHARS}" in too_long.json()["detail"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Final, NamedTuple, Protocol
 
 from translator.hub.chunks import AudioChunk
-from translator.messages import Caption, Codec, ListenerMessage, Skipped, encode_text
+from translator.messages import Caption, Codec, ListenerMessage, Question, Skipped, encode_text
 
 LATE_MARGIN_S: Final = 2.0
 """How much later than playback needs it a chunk may still be queued before the listener is behind."""
@@ -269,7 +269,8 @@ class Group:
 
 
 class Channel:
-    """One language: its listeners by transport, and its recent final captions."""
+    """One language: its listeners by transport, its recent final captions and the audience
+    question last put to the room."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -277,6 +278,7 @@ class Channel:
         self.audience = 0
         """Listeners that are the audience: what listener counts report."""
         self.history: deque[Caption] = deque(maxlen=HISTORY)
+        self.question: Question | None = None
         self.queued = 0
         """Messages queued to listeners so far (one per listener per message)."""
         self.gone_skipped = 0
@@ -326,6 +328,8 @@ class Channel:
         """``message`` to every listener, framed once per transport."""
         if isinstance(message, Caption) and message.final:
             self.remember(message)
+        elif isinstance(message, Question):
+            self.question = message
         for framer, group in tuple(self.groups.items()):
             out = framer.text(message, json)
             self.queued += len(group.listeners)

@@ -142,7 +142,8 @@ class RoomBase(ABC):
         return self.hub.listener_count(lang)
 
     def hello(self, lang: str, audio: bool, codec: Codec) -> Hello:
-        """The first message of a listener of ``lang`` on any transport: its state and recent captions."""
+        """The first message of a listener of ``lang`` on any transport: its state, recent captions
+        and the audience question last put to the room."""
         status = self.status(lang)
         return Hello(
             protocol=PROTOCOL_VERSION,
@@ -157,6 +158,7 @@ class RoomBase(ABC):
             audio_header_bytes=AUDIO_HEADER.size,
             talk_started_at=self.talk_started_at,
             captions=list(self.hub.channels[lang].history),
+            question=self.hub.channels[lang].question,
         )
 
     def question_languages(self, lang: str) -> tuple[str, list[str]]:
