@@ -192,7 +192,6 @@ $("ask-form").addEventListener("submit", async (event) => {
     } else {
       state.textContent = (await response.json().catch(() => ({}))).detail || t(here, "askFailed");
     }
-    state.dataset.status = String(response.status);
   } catch {
     state.textContent = t(here, "askFailed");
   } finally {

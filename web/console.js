@@ -557,7 +557,7 @@ function questionItem(q, pending) {
   const typed = document.createElement("p");
   typed.className = "typed";
   typed.lang = q.lang;
-  typed.textContent = `${q.lang}: ${q.text}`;
+  typed.textContent = `#${q.id} · ${q.lang}: ${q.text}`; // the number the merge list names
   const wording = document.createElement("textarea");
   wording.className = "wording";
   wording.value = q.floor_text;
