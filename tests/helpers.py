@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import random
 import re
 import signal
 import subprocess
@@ -18,6 +20,7 @@ from typing import TypeVar
 import httpx
 import numpy as np
 import soundfile
+import websockets
 
 from harness.live import OPERATOR_TOKEN, LiveServer, Received, RedisServer, free_port, listen, live_server
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
@@ -245,10 +248,13 @@ async def assert_a_killed_encoder_is_taken_back(
 
 
 @contextlib.asynccontextmanager
-async def published_room(overrides: dict[str, object] | None = None) -> AsyncIterator[LiveServer]:
+async def published_room(
+    overrides: dict[str, object] | None = None, language_of: Callable[[str], str] | None = None
+) -> AsyncIterator[LiveServer]:
     """A one-room server into Spanish that takes its talk from a publisher, on the Voice Live test
-    server that names tones (``overrides``: settings by dotted name)."""
-    async with FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,)) as voicelive:
+    server that names tones (``overrides``: settings by dotted name; ``language_of``: the locale
+    the service hears each turn's text in, English by default)."""
+    async with FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,), language_of=language_of) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "publish-key"},
             overrides={
@@ -350,3 +356,77 @@ async def shared_talk(
     ):
         await ready(worker)
         yield pipeline, worker
+
+
+CHUNK_BYTES = 4096
+"""What a test publisher sends in one message (the server's bound)."""
+
+
+async def publisher(server: LiveServer, key: str, who: str = "test publisher") -> websockets.ClientConnection:
+    """A WebSocket publisher of the one-room server's talk, past its first message."""
+    ws = await websockets.connect(f"{server.ws}/ws/publish/main")
+    await ws.send(json.dumps({"type": "publish", "key": key, "who": who}))
+    return ws
+
+
+async def send_in_bursts(ws: websockets.ClientConnection, pcm: bytes, seed: int = 3) -> None:
+    """``pcm`` as a live sender makes it, in real time, over a network that holds it back for up
+    to 300 ms at a time and then delivers all that waited at once."""
+    chance = random.Random(seed)
+    loop = asyncio.get_running_loop()
+    began = release = loop.time()
+    sent = 0
+    while sent < len(pcm):
+        release += chance.uniform(0.02, 0.3)
+        await asyncio.sleep(max(0.0, release - loop.time()))
+        made = min(len(pcm), int((loop.time() - began) * 24_000) * 2)
+        for start in range(sent, made, CHUNK_BYTES):
+            await ws.send(pcm[start : min(start + CHUNK_BYTES, made)])
+        sent = max(sent, made)
+
+
+QUESTION_HZ = 550
+"""A question asked aloud in the tests: the Voice Live test server hears it as Spanish (`spanish`)."""
+SILENCE = bytes(RATE * 2 // 10)
+"""100 ms."""
+
+
+def spanish(text: str) -> str:
+    """The locale the Voice Live test server hears a turn in: Spanish for the question's tone."""
+    return "es-ES" if str(QUESTION_HZ) in text else "en-US"
+
+
+class Speaker:
+    """The room's publisher, sending in real time: silence, and what it is told to say."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self._ws = ws
+        self._said = bytearray()
+        self._task = asyncio.create_task(self._send(), name="speaker")
+
+    def say(self, pcm: bytes) -> None:
+        self._said += pcm
+
+    async def _send(self) -> None:
+        while True:
+            chunk, self._said = bytes(self._said[: len(SILENCE)]), self._said[len(SILENCE) :]
+            chunk += SILENCE[len(chunk) :]
+            for start in range(0, len(chunk), CHUNK_BYTES):
+                await self._ws.send(chunk[start : start + CHUNK_BYTES])
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._ws.close()
+
+
+@contextlib.asynccontextmanager
+async def speaking(server: LiveServer) -> AsyncIterator[Speaker]:
+    """The one-room server's publisher, as a `Speaker`."""
+    speaker = Speaker(await publisher(server, server.room.publish_key))
+    try:
+        yield speaker
+    finally:
+        await speaker.stop()

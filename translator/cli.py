@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return _glossary(args)
         import uvloop
 
-        from translator.server import serve, stopping
+        from translator.server import stopping
+        from translator.server.app import serve
         from translator.server.workers import settings_from_parent
 
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}

@@ -1,5 +1,6 @@
 // The audience page: choose a language, tap to listen, read the captions.
 import { CaptionBook, Listener } from "./listener.js";
+import { Microphone, canRecord } from "./microphone.js";
 import { Player, preferredCodec } from "./player.js";
 import { api, room } from "./room.js";
 import { t } from "./strings.js";
@@ -13,6 +14,7 @@ let lang = null;
 let talkStartedAt = null;
 let languages = [];
 let spoken = ["en"]; // the floor's languages, its default first
+let aloudLanguages = []; // the languages a question may be asked aloud in
 const FLOOR = "original"; // the speaker's own voice with the source captions
 const RIGHT_TO_LEFT = new Set(["ar"]);
 let listening = "idle"; // idle, playing, stopped
@@ -45,6 +47,8 @@ async function loadLanguages(first = true) {
   document.title = title;
   spoken = info.spoken.map((l) => l.code);
   $("ask").hidden = !info.questions;
+  aloudLanguages = info.ask_aloud;
+  offerAloud();
   if (first) setDelay(chosenDelay !== null ? Number(chosenDelay) : info.delay_s, false);
   const offered = [...info.targets, info.floor];
   if (offered.map((l) => l.code).join() === languages.map((l) => l.code).join()) return;
@@ -108,6 +112,9 @@ function applyStrings() {
   $("question-label").textContent = t(here, "question");
   $("ask-label").textContent = t(here, "ask");
   $("ask-send").textContent = t(here, "askSend");
+  $("aloud-start").textContent = t(here, "aloud");
+  $("aloud-finish").textContent = t(here, "aloudFinish");
+  offerAloud();
   $("text-size").setAttribute("aria-label", t(here, "textSize"));
   $("contrast").setAttribute("aria-label", t(here, "contrast"));
 }
@@ -198,6 +205,79 @@ $("ask-form").addEventListener("submit", async (event) => {
     $("ask-send").disabled = false;
   }
 });
+
+// A question asked aloud, in the language the listener listens in (one the floor's engine hears): the
+// phone waits for the moderator, then its microphone is the room's input until the listener
+// finishes, the time is up or the moderator ends it (/ws/ask, see the README).
+let aloud = null; // { microphone, socket, speaking, timer }
+const ALOUD_ENDINGS = { heard: "aloudHeard", time: "aloudTimeUp", ended: "aloudEnded", declined: "aloudDeclined" };
+
+function offerAloud() {
+  $("aloud").hidden = !(canRecord() && lang && aloudLanguages.includes(pageLang()));
+}
+
+function aloudState(words) {
+  $("aloud-state").textContent = words;
+}
+
+$("aloud-start").addEventListener("click", async () => {
+  const here = pageLang();
+  let microphone;
+  try {
+    microphone = await Microphone.open({ onLevel: (level) => { $("aloud-level").value = Math.max(-60, level); } });
+  } catch {
+    aloudState(t(here, "aloudMic"));
+    return;
+  }
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}${room ? `/ws/ask/${encodeURIComponent(room)}` : "/ws/ask"}`);
+  socket.binaryType = "arraybuffer";
+  const current = aloud = { microphone, socket, speaking: false, timer: 0, ending: "" };
+  $("aloud-start").hidden = true;
+  $("aloud-finish").hidden = false;
+  socket.onopen = () => socket.send(JSON.stringify({ type: "ask", lang: here, ...microphone.format }));
+  socket.onmessage = ({ data }) => {
+    const message = JSON.parse(data);
+    if (message.type === "waiting") aloudState(t(here, "aloudWaiting"));
+    else if (message.type === "over") current.ending = message.why;
+    else if (message.type === "speak") {
+      current.speaking = true;
+      microphone.send = (audio) => { if (socket.readyState === WebSocket.OPEN) socket.send(audio); };
+      aloudState(t(here, "aloudSpeak"));
+      $("aloud-level").hidden = $("aloud-clock").hidden = false;
+      const until = Date.now() + message.seconds * 1000;
+      const tick = () => { $("aloud-clock").textContent = `${Math.max(0, Math.ceil((until - Date.now()) / 1000))} s`; };
+      tick();
+      current.timer = setInterval(tick, 250);
+    }
+  };
+  socket.onclose = ({ reason }) => {
+    if (aloud !== current) return;
+    endAloud();
+    aloudState(ALOUD_ENDINGS[current.ending] ? t(here, ALOUD_ENDINGS[current.ending]) : reason || t(here, "askFailed"));
+  };
+});
+
+// One tap: a listener who speaks has finished (what was sent still plays); one who waits withdraws.
+$("aloud-finish").addEventListener("click", () => {
+  if (!aloud) return;
+  if (aloud.speaking) {
+    aloud.microphone.send = null;
+    aloud.socket.send(JSON.stringify({ type: "done" }));
+  } else {
+    aloud.socket.close(1000, "withdrawn");
+    endAloud();
+    aloudState("");
+  }
+});
+
+function endAloud() {
+  clearInterval(aloud.timer);
+  aloud.microphone.close();
+  aloud = null;
+  $("aloud-start").hidden = false;
+  $("aloud-finish").hidden = $("aloud-level").hidden = $("aloud-clock").hidden = true;
+}
 
 // The interpreter's own state: the operator reads the reason in /api/status; the audience, plain words.
 function onStatus(status) {

@@ -537,27 +537,55 @@ async function refresh() {
 }
 
 // The moderation queue: pending questions, each with what was typed and the floor's wording (which
-// the moderator may edit), to accept, reject or merge into another. A question being edited is
-// left alone by the refresh.
+// the moderator may edit), to accept, reject or merge into another; and listeners who wait to ask
+// aloud, to give the floor to (their phone becomes the room's input) and to end. A question being
+// edited is left alone by the refresh.
 function renderQuestions(all) {
-  const pending = all.filter((q) => q.state === "pending");
-  $("questions-empty").hidden = pending.length > 0;
+  const shown = all.filter((q) => q.state === "pending" || q.state === "speaking");
+  const typed = shown.filter((q) => !q.spoken && q.state === "pending"); // what a typed one may merge into
+  $("questions-empty").hidden = shown.length > 0;
   const list = $("questions");
-  const ids = new Set(pending.map((q) => String(q.id)));
-  for (const item of [...list.children]) if (!ids.has(item.dataset.id)) item.remove();
-  for (const q of pending) {
-    if (list.querySelector(`li[data-id="${q.id}"]`)) continue;
-    list.append(questionItem(q, pending));
+  const key = (q) => `${q.id}:${q.state}`;
+  const keys = new Set(shown.map(key));
+  for (const item of [...list.children]) if (!keys.has(item.dataset.key)) item.remove();
+  for (const q of shown) {
+    if (list.querySelector(`li[data-key="${key(q)}"]`)) continue;
+    const item = document.createElement("li");
+    item.dataset.key = key(q);
+    item.append(...(q.spoken ? spokenQuestion(q, item) : typedQuestion(q, typed, item)));
+    list.append(item);
   }
 }
 
-function questionItem(q, pending) {
-  const item = document.createElement("li");
-  item.dataset.id = String(q.id);
-  const typed = document.createElement("p");
-  typed.className = "typed";
-  typed.lang = q.lang;
-  typed.textContent = `#${q.id} · ${q.lang}: ${q.text}`; // the number the merge list names
+// A button that acts on a question, then takes its item away (the refresh brings its next state).
+function act(item, label, run) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.addEventListener("click", async () => {
+    $("questions-error").textContent = "";
+    try {
+      await run();
+      item.remove();
+    } catch (error) {
+      $("questions-error").textContent = error.message;
+    }
+  });
+  return button;
+}
+
+function buttons(...children) {
+  const box = document.createElement("div");
+  box.className = "buttons";
+  box.append(...children);
+  return box;
+}
+
+function typedQuestion(q, typed, item) {
+  const words = document.createElement("p");
+  words.className = "typed";
+  words.lang = q.lang;
+  words.textContent = `#${q.id} · ${q.lang}: ${q.text}`; // the number the merge list names
   const wording = document.createElement("textarea");
   wording.className = "wording";
   wording.value = q.floor_text;
@@ -565,33 +593,28 @@ function questionItem(q, pending) {
   const note = document.createElement("p");
   note.className = "hint";
   note.textContent = q.translated ? "" : `No translation from ${q.lang}: shown as typed.`;
-  const act = (label, run) => {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = label;
-    button.addEventListener("click", async () => {
-      $("questions-error").textContent = "";
-      try {
-        await run();
-        item.remove();
-      } catch (error) {
-        $("questions-error").textContent = error.message;
-      }
-    });
-    return button;
-  };
-  const accept = act("Accept", () => send("POST", path(`/questions/${q.id}/accept`), { text: wording.value }));
-  const reject = act("Reject", () => send("POST", path(`/questions/${q.id}/reject`)));
+  const accept = act(item, "Accept", () => send("POST", path(`/questions/${q.id}/accept`), { text: wording.value }));
+  const reject = act(item, "Reject", () => send("POST", path(`/questions/${q.id}/reject`)));
   const into = document.createElement("select");
   into.setAttribute("aria-label", `Merge question ${q.id} into`);
-  into.replaceChildren(...pending.filter((o) => o.id !== q.id).map((o) => new Option(`#${o.id}`, String(o.id))));
-  const merge = act("Merge into", () => send("POST", path(`/questions/${q.id}/merge`), { into: Number(into.value) }));
+  into.replaceChildren(...typed.filter((o) => o.id !== q.id).map((o) => new Option(`#${o.id}`, String(o.id))));
+  const merge = act(item, "Merge into", () => send("POST", path(`/questions/${q.id}/merge`), { into: Number(into.value) }));
   merge.disabled = into.options.length === 0;
-  const buttons = document.createElement("div");
-  buttons.className = "buttons";
-  buttons.append(accept, reject, merge, into);
-  item.append(typed, wording, note, buttons);
-  return item;
+  return [words, wording, note, buttons(accept, reject, merge, into)];
+}
+
+function spokenQuestion(q, item) {
+  const words = document.createElement("p");
+  words.className = "typed";
+  if (q.state === "speaking") {
+    item.className = "speaking";
+    words.textContent = `#${q.id} · ${q.lang}: asking aloud now: the room hears this listener`;
+    return [words, buttons(act(item, "End", () => send("POST", path(`/questions/${q.id}/end`))))];
+  }
+  words.textContent = `#${q.id} · ${q.lang}: wants to ask aloud`;
+  const give = act(item, "Give the floor", () => send("POST", path(`/questions/${q.id}/accept`)));
+  const reject = act(item, "Reject", () => send("POST", path(`/questions/${q.id}/reject`)));
+  return [words, buttons(give, reject)];
 }
 
 function setInput(state) {

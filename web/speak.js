@@ -1,11 +1,10 @@
-// The speaker page: the speaker's microphone becomes the room's input (audio.input = "publish").
-// The browser's voice processing is off unless chosen (it damages speech for recognition). Audio
-// goes to /ws/publish/{room} as Opus (WebCodecs, 64 kb/s) where the browser encodes it at 48 kHz,
-// else as PCM16 at the sound card's rate; the server decodes, resamples and puts it on the talk's
-// clock. A dropped connection reconnects with back-off; what the microphone hears
-// meanwhile is not kept (the room hears silence, not a burst of old speech). The key comes from the
-// form or the URL's fragment (speak#key=…, never sent to the server), kept in this tab only.
+// The speaker page: the speaker's microphone becomes the room's input (audio.input = "publish"),
+// sent to /ws/publish/{room} (microphone.js). A dropped connection reconnects with back-off; what
+// the microphone hears meanwhile is not kept (the room hears silence, not a burst of old speech).
+// The key comes from the form or the URL's fragment (speak#key=…, never sent to the server), kept
+// in this tab only.
 import { Listener } from "./listener.js";
+import { Microphone, canRecord } from "./microphone.js";
 import { api, room } from "./room.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,43 +14,6 @@ const KEY = `publish-key:${room || ""}`;
 const FINAL = new Map([[4401, "That publishing key was not accepted."], [4403, "The publishing key was changed: ask the operator for the new one."],
   [4409, ""], [4429, "Too many wrong keys from this address: wait a minute."]]);
 const MAX_BACKLOG_BYTES = 64 * 1024; // about 0.7 s of PCM at 48 kHz: beyond it the network cannot keep up
-const OPUS = { codec: "opus", sampleRate: 48000, numberOfChannels: 1, bitrate: 64000 };
-
-async function opusSupported() {
-  if (!("AudioEncoder" in window)) return false;
-  return (await AudioEncoder.isConfigSupported(OPUS).catch(() => ({ supported: false }))).supported;
-}
-
-// The microphone in an audio context at Opus's 48 kHz where the browser can encode Opus (it
-// resamples the microphone); at the sound card's own rate otherwise, or where a browser cannot
-// take a microphone into a context of another rate.
-async function capturing(stream) {
-  if (await opusSupported()) {
-    const context = new AudioContext({ sampleRate: OPUS.sampleRate });
-    try {
-      return { context, input: context.createMediaStreamSource(stream) };
-    } catch {
-      context.close();
-    }
-  }
-  const context = new AudioContext();
-  return { context, input: context.createMediaStreamSource(stream) };
-}
-
-// Opus when this browser can encode it at the page's rate (WebCodecs), else null: PCM is sent.
-async function opusEncoder(rate, send) {
-  if (rate !== OPUS.sampleRate || !(await opusSupported())) return null;
-  const encoder = new AudioEncoder({
-    output: (chunk) => {
-      const packet = new ArrayBuffer(chunk.byteLength);
-      chunk.copyTo(packet);
-      send(packet);
-    },
-    error: (e) => error(`The audio encoder failed: ${e.message}`),
-  });
-  encoder.configure(OPUS);
-  return encoder;
-}
 
 const fragment = new URLSearchParams(location.hash.slice(1)).get("key");
 if (fragment) {
@@ -60,7 +22,7 @@ if (fragment) {
 }
 $("key").value = sessionStorage.getItem(KEY) || "";
 
-let session = null; // { stream, context, node, socket, stopped, backoff, timer, dropped }
+let session = null; // { key, microphone, socket, stopped, backoff, timer, dropped }
 
 function show(state, words) {
   $("live").textContent = words;
@@ -87,47 +49,28 @@ async function start(event) {
   error("");
   const key = $("key").value.trim();
   sessionStorage.setItem(KEY, key);
-  const processing = $("processing").checked;
-  let stream;
+  let microphone;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: {
-      deviceId: $("microphone").value ? { exact: $("microphone").value } : undefined,
-      channelCount: 1, echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing,
-    } });
+    microphone = await Microphone.open({
+      deviceId: $("microphone").value, processing: $("processing").checked, onLevel: level,
+      onError: (e) => error(`The audio encoder failed: ${e.message}`),
+    });
   } catch (e) {
     error(`The microphone could not be opened: ${e.message}`);
     return;
   }
   await microphones();
-  const { context, input } = await capturing(stream);
-  await context.audioWorklet.addModule("/static/capture-worklet.js");
-  const node = new AudioWorkletNode(context, "capture");
-  input.connect(node);
-  // A node that reaches no destination is not pulled by every browser; its output is silence.
-  node.connect(context.destination);
-  session = { key, stream, context, node, socket: null, stopped: false, backoff: 500, timer: 0, dropped: 0, samples: 0 };
+  session = { key, microphone, socket: null, stopped: false, backoff: 500, timer: 0, dropped: 0 };
   const current = session;
-  session.opus = await opusEncoder(context.sampleRate, (packet) => send(current, packet));
-  node.port.onmessage = ({ data }) => capture(session, data);
+  microphone.send = (data) => send(current, data);
   $("go").hidden = true;
   $("stop").hidden = false;
   connect(session);
 }
 
-function capture(current, { pcm, level }) {
-  $("level").value = Math.max(-60, level);
-  $("level-db").textContent = `${Math.round(level)} dBFS`;
-  if (!current.publishing) return;
-  if (!current.opus) {
-    send(current, pcm);
-    return;
-  }
-  const samples = new Int16Array(pcm);
-  current.opus.encode(new AudioData({
-    format: "s16", sampleRate: OPUS.sampleRate, numberOfChannels: 1, numberOfFrames: samples.length,
-    timestamp: Math.round(current.samples * 1e6 / OPUS.sampleRate), data: samples,
-  }));
-  current.samples += samples.length;
+function level(dbfs) {
+  $("level").value = Math.max(-60, dbfs);
+  $("level-db").textContent = `${Math.round(dbfs)} dBFS`;
 }
 
 function send(current, data) {
@@ -150,8 +93,7 @@ function connect(current) {
   current.publishing = false;
   show("reconnecting", "Connecting…");
   socket.onopen = () => socket.send(JSON.stringify({
-    type: "publish", key: current.key, who: "speaker page", sample_rate: current.context.sampleRate,
-    format: current.opus ? "opus" : "pcm16",
+    type: "publish", key: current.key, who: "speaker page", ...current.microphone.format,
   }));
   socket.onmessage = ({ data }) => {
     if (typeof data !== "string") return;
@@ -181,9 +123,7 @@ function stop() {
   session.stopped = true;
   clearTimeout(session.timer);
   session.socket?.close(1000, "the speaker stopped");
-  if (session.opus && session.opus.state !== "closed") session.opus.close();
-  session.stream.getTracks().forEach((track) => track.stop());
-  session.context.close();
+  session.microphone.close();
   session = null;
   $("go").hidden = false;
   $("stop").hidden = true;
@@ -232,7 +172,7 @@ async function refresh() {
   }
 }
 
-if (!window.isSecureContext || !navigator.mediaDevices) {
+if (!canRecord()) {
   $("insecure").hidden = false;
   $("go").disabled = true;
 } else {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from pathlib import Path
 
 import httpx
@@ -15,32 +14,8 @@ import websockets
 
 from harness.live import LiveServer, listen, live_server
 from harness.voicelive_server import FakeVoiceLive
-from tests.helpers import until, voicelive_settings
+from tests.helpers import CHUNK_BYTES, publisher, send_in_bursts, until, voicelive_settings
 from translator.audio.wav import read_wav
-
-CHUNK_BYTES = 4096
-
-
-async def publisher(server: LiveServer, key: str, who: str = "test publisher") -> websockets.ClientConnection:
-    ws = await websockets.connect(f"{server.ws}/ws/publish/main")
-    await ws.send(json.dumps({"type": "publish", "key": key, "who": who}))
-    return ws
-
-
-async def send_in_bursts(ws: websockets.ClientConnection, pcm: bytes, seed: int = 3) -> None:
-    """``pcm`` as a live sender makes it, in real time, over a network that holds it back for up
-    to 300 ms at a time and then delivers all that waited at once."""
-    chance = random.Random(seed)
-    loop = asyncio.get_running_loop()
-    began = release = loop.time()
-    sent = 0
-    while sent < len(pcm):
-        release += chance.uniform(0.02, 0.3)
-        await asyncio.sleep(max(0.0, release - loop.time()))
-        made = min(len(pcm), int((loop.time() - began) * 24_000) * 2)
-        for start in range(sent, made, CHUNK_BYTES):
-            await ws.send(pcm[start : min(start + CHUNK_BYTES, made)])
-        sent = max(sent, made)
 
 
 @pytest.fixture

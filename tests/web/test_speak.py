@@ -13,9 +13,9 @@ import httpx
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from harness.browser import CHROMIUM_ARGS
+from harness.browser import chromium_with_microphone
 from harness.live import OPERATOR_TOKEN, LiveServer
 from tests.helpers import assert_heard_the_tones, published_room, three_turns, tone_listener, until
 
@@ -30,17 +30,8 @@ async def server() -> AsyncIterator[LiveServer]:
 async def speaker(tmp_path: Path) -> AsyncIterator[Browser]:
     """Chromium whose microphone plays the tone talk (three tones, looped), allowed without asking."""
     talk = three_turns(tmp_path / "talk.wav")
-    microphone = [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={talk}",
-    ]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, *microphone]
-        )
+    async with chromium_with_microphone(talk) as browser:
         yield browser
-        await browser.close()
 
 
 async def test_the_speaker_page_is_the_rooms_microphone(server: LiveServer, speaker: Browser) -> None:

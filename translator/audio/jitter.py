@@ -112,7 +112,12 @@ class JitterBuffer:
         self._started = self.playing
 
     def end(self) -> None:
-        """The sender has ended: what it sent plays out."""
+        """The sender has ended: what it sent plays out, the resampler's held-back tail with it."""
+        if self.sending:
+            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            self._samples = np.concatenate((self._samples, tail))
+            # A flushed stream takes nothing more; a sender that goes on regardless starts a new one.
+            self._resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32", vr=True)
         self.sending = False
 
     def push(self, pcm: bytes) -> None:

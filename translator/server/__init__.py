@@ -1,5 +1,2 @@
-"""The Litestar app that listeners connect to."""
-
-from translator.server.app import create_app, serve
-
-__all__ = ["create_app", "serve"]
+"""The Litestar app that listeners connect to (`app.py`), and its parts; imported part by part, so
+that a command that needs one part (a token file, the glossary client) does not load the app."""

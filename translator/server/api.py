@@ -38,6 +38,7 @@ def languages(state: State, room: str | None = None) -> LanguagesBody:
         found.floor_report(),
         found.config.delay_s,
         found.config.questions,
+        found.aloud_languages(),
     )
 
 

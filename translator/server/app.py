@@ -30,6 +30,7 @@ from translator.outputs.table import Place, outputs_for
 from translator.printable import printable
 from translator.server import (
     api,
+    ask_aloud,
     control,
     hls,
     log_limits,
@@ -76,6 +77,7 @@ def create_app(rooms: Rooms, operator: bool = True) -> Litestar:
         listen,
         publish.publish,
         questions.ask,
+        ask_aloud.ask_aloud,
         whip.whip,
         whip.end_whip,
         sse.captions,

@@ -13,8 +13,6 @@ import contextlib
 import io
 import logging
 import secrets
-import time
-from typing import Literal
 from urllib.parse import quote
 
 import msgspec
@@ -25,13 +23,11 @@ from litestar.exceptions import ClientException, WebSocketDisconnect
 from litestar.status_codes import HTTP_409_CONFLICT
 
 from translator.audio.format import SAMPLE_RATE
-from translator.audio.opus import OPUS_RATE, OpusDecoder
 from translator.audio.published import Publication, PublisherBusy, RoomStopped
-from translator.errors import UnknownRoomError
 from translator.printable import printable
-from translator.server import origins
+from translator.server.audio_intake import AudioFormat, AudioRefused, Intake, first_message, sender_room
 from translator.server.limits import address_key
-from translator.server.listen import CLOSE_BAD_REQUEST, CLOSE_POLICY, CLOSE_UNKNOWN_LANGUAGE, close_reason
+from translator.server.listen import close_reason
 from translator.server.operator import WrongGuesses, matches, require_operator
 from translator.server.rooms import Rooms, local_room
 from translator.server.urls import is_loopback, operator_url, publisher_host
@@ -39,17 +35,11 @@ from translator.talk.room import Room
 
 log = logging.getLogger(__name__)
 
-HELLO_TIMEOUT_S = 10.0
 MAX_MESSAGE_BYTES = 4096
 """The server's WebSocket message bound (``app.WS_MAX_MESSAGE_BYTES``): 85 ms of audio a message."""
-SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
-"""The rates a publisher may send at: every rate a browser's audio runs at."""
-AHEAD_ALLOWANCE_S = 2.0
-"""How far ahead of real time a publisher may send (a burst after a stall); beyond it, a flood."""
 CLOSE_WRONG_KEY = 4401
 CLOSE_BUSY = 4409
 CLOSE_TOO_MANY_GUESSES = 4429
-CLOSE_UNSUPPORTED = 1003
 CLOSE_KEY_CHANGED = 4403
 CLOSE_TRY_AGAIN_LATER = 1013
 KEY_CHANGED = "the publishing key was changed"
@@ -58,17 +48,13 @@ LISTENERS_ONLY = "this process serves listeners only: publish on the operator po
 TOO_MANY_GUESSES = "too many wrong keys from your address; try in a minute"
 
 
-class Hello(msgspec.Struct, forbid_unknown_fields=True):
+class Hello(AudioFormat, forbid_unknown_fields=True, kw_only=True):
     """A publisher's first message."""
 
     type: str
     key: str
     who: str = "a publisher"
     """Shown to the operator ("speaker page", an encoder's name): escaped and cut short."""
-    sample_rate: int = SAMPLE_RATE
-    """The rate of the PCM to come (a page sends at its sound card's): one of `SAMPLE_RATES`."""
-    format: Literal["pcm16", "opus"] = "pcm16"
-    """``opus``: each binary message is one Opus packet (a page's WebCodecs encoder), 48 kHz."""
 
 
 class Publishing(msgspec.Struct):
@@ -113,18 +99,8 @@ class PublishInfo(msgspec.Struct):
 async def publish(socket: WebSocket, state: State, room: str | None = None) -> None:
     """Take one publisher's audio into its room's input until either side leaves."""
     rooms: Rooms = state.rooms
-    await socket.accept()
-    refused = origins.refusal(socket.headers, rooms)
-    if refused:
-        await socket.close(CLOSE_POLICY, close_reason(refused))
-        return
-    try:
-        found = rooms.find(room)
-    except UnknownRoomError as exc:
-        await socket.close(CLOSE_UNKNOWN_LANGUAGE, close_reason(str(exc)))
-        return
-    if not isinstance(found, Room):
-        await socket.close(CLOSE_BUSY, LISTENERS_ONLY)
+    found = await sender_room(socket, rooms, room, (CLOSE_BUSY, LISTENERS_ONLY))
+    if found is None:
         return
     if found.published is None:
         await socket.close(CLOSE_BUSY, close_reason(f"room {found.config.id} takes no published input"))
@@ -134,7 +110,7 @@ async def publish(socket: WebSocket, state: State, room: str | None = None) -> N
     if guesses.blocked(address):
         await socket.close(CLOSE_TOO_MANY_GUESSES, TOO_MANY_GUESSES)
         return
-    hello = await _hello(socket)
+    hello = await first_message(socket, Hello, "publish", '{"type": "publish", "key": …}')
     if hello is None:
         return
     if not matches(hello.key, found.publish_key):
@@ -153,7 +129,7 @@ async def publish(socket: WebSocket, state: State, room: str | None = None) -> N
     try:
         answer = Publishing(found.config.id, format=hello.format, sample_rate=hello.sample_rate)
         await socket.send_text(msgspec.json.encode(answer).decode())
-        code, reason = await _receive(socket, publication, OpusDecoder() if hello.format == "opus" else None)
+        code, reason = await _receive(socket, publication, Intake(hello))
     except WebSocketDisconnect:
         code, reason = 0, "gone"
     finally:
@@ -164,39 +140,8 @@ async def publish(socket: WebSocket, state: State, room: str | None = None) -> N
             await socket.close(code, close_reason(reason))
 
 
-async def _hello(socket: WebSocket) -> Hello | None:
-    """The publisher's first message, or None when it closed the socket with a reason."""
-    try:
-        async with asyncio.timeout(HELLO_TIMEOUT_S):
-            message = await socket.receive_data(mode="text")
-    except TimeoutError:
-        await socket.close(CLOSE_BAD_REQUEST, f"no publish message within {HELLO_TIMEOUT_S:.0f} s")
-        return None
-    except WebSocketDisconnect:
-        return None
-    try:
-        hello = msgspec.json.decode(message, type=Hello)
-    except msgspec.DecodeError as exc:
-        await socket.close(CLOSE_BAD_REQUEST, close_reason(f"bad publish message: {exc}"))
-        return None
-    if hello.type != "publish":
-        await socket.close(CLOSE_BAD_REQUEST, 'the first message must be {"type": "publish", "key": …}')
-        return None
-    if hello.format == "opus" and hello.sample_rate != OPUS_RATE:
-        await socket.close(CLOSE_UNSUPPORTED, "Opus is sent at sample_rate 48000")
-        return None
-    if hello.sample_rate not in SAMPLE_RATES:
-        rates = ", ".join(map(str, SAMPLE_RATES))
-        await socket.close(CLOSE_UNSUPPORTED, f"sample_rate must be one of {rates}")
-        return None
-    return hello
-
-
-async def _receive(socket: WebSocket, publication: Publication, opus: OpusDecoder | None) -> tuple[int, str]:
-    """Audio (PCM16, or Opus packets through ``opus``) until the publisher leaves (0) or breaks the
-    rules (a close code and reason)."""
-    started = time.monotonic()
-    received_s = 0.0
+async def _receive(socket: WebSocket, publication: Publication, intake: Intake) -> tuple[int, str]:
+    """Audio until the publisher leaves (0) or breaks the rules (a close code and reason)."""
     while not publication.revoked.is_set():
         receiving = asyncio.ensure_future(socket.receive())
         revoked = asyncio.ensure_future(publication.revoked.wait())
@@ -210,20 +155,10 @@ async def _receive(socket: WebSocket, publication: Publication, opus: OpusDecode
             # 1000 and 1001: the publisher ended or its page went away; anything else, it dropped.
             publication.end(lost=message.get("code") not in (1000, 1001))
             return 0, "gone"
-        data = message.get("bytes")
-        if not isinstance(data, bytes):
-            return CLOSE_UNSUPPORTED, "audio is sent as binary messages of mono PCM16 or Opus packets"
-        if opus is not None:
-            try:
-                data = opus.decode(data)
-            except ValueError as exc:
-                return CLOSE_UNSUPPORTED, str(exc)
-        elif len(data) % 2:
-            return CLOSE_UNSUPPORTED, "PCM16 comes in whole samples: an odd number of bytes"
-        received_s += len(data) / 2 / publication.rate
-        if received_s > time.monotonic() - started + AHEAD_ALLOWANCE_S:
-            return CLOSE_POLICY, "sending faster than real time"
-        publication.push(data)
+        try:
+            publication.push(intake.pcm(message.get("bytes")))
+        except AudioRefused as exc:
+            return exc.code, exc.reason
     because = publication.revoked_because
     return (CLOSE_KEY_CHANGED if because == KEY_CHANGED else CLOSE_TRY_AGAIN_LATER), because
 

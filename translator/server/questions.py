@@ -79,7 +79,8 @@ def questions(state: State, room: str | None = None) -> list[AskedQuestion]:
 async def accept(
     state: State, question_id: int, data: Acceptance | None = None, room: str | None = None
 ) -> AskedQuestion:
-    """Send the question to every channel, in its language (the moderator's wording if given)."""
+    """Send a typed question to every channel, in its language (the moderator's wording if given),
+    or give the floor to a listener waiting to ask aloud."""
     try:
         return await local_room(state.rooms, room).accept_question(question_id, data.text if data else None)
     except QuestionError as exc:
@@ -88,8 +89,18 @@ async def accept(
 
 @post(_paths("/questions/{question_id:int}/reject"), status_code=200, guards=[require_operator])
 async def reject(state: State, question_id: int, room: str | None = None) -> AskedQuestion:
+    """Turn a pending question down (a listener waiting to ask aloud is told)."""
     try:
-        return local_room(state.rooms, room).questions.reject(question_id)
+        return local_room(state.rooms, room).reject_question(question_id)
+    except QuestionError as exc:
+        raise _refused(exc) from None
+
+
+@post(_paths("/questions/{question_id:int}/end"), status_code=200, guards=[require_operator])
+async def end(state: State, question_id: int, room: str | None = None) -> AskedQuestion:
+    """End a question being asked aloud: the room's input is back on the next frame."""
+    try:
+        return local_room(state.rooms, room).end_question(question_id)
     except QuestionError as exc:
         raise _refused(exc) from None
 
@@ -103,4 +114,4 @@ async def merge(state: State, question_id: int, data: Merge, room: str | None = 
         raise _refused(exc) from None
 
 
-moderation = [questions, accept, reject, merge]
+moderation = [questions, accept, reject, end, merge]

@@ -41,6 +41,7 @@ from translator.languages import FLOOR, Language
 from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
 from translator.talk.catchup import CatchUp
 from translator.talk.floor import Floor
+from translator.talk.spoken import SpokenQuestion
 from translator.talk.stalls import StallWatch
 from translator.talk.state import InputReport, LanguageState
 from translator.talk.usage import TokensPerMinute
@@ -201,6 +202,8 @@ class Pipeline:
     floor_taps: list[Callable[[bytes], None]] = field(default_factory=list)
     """Told every frame the engine hears, on the talk's timeline (the Original's recording)."""
     input: InputState = field(init=False)
+    question: SpokenQuestion | None = None
+    """A listener's question spoken from their phone, heard in place of the input while it lasts."""
     _ids: OrderedDict[tuple[str, str], _Utterance] = field(default_factory=OrderedDict)
     _numbers: OrderedDict[str, int] = field(default_factory=OrderedDict)
 
@@ -359,9 +362,11 @@ class Pipeline:
             self.input.level_dbfs = level_dbfs(frame)
             if self.input.level_dbfs > SOUND_DBFS:
                 self.input.sounded_at = time.monotonic()
-            silent = self.input.muted or self.input.paused
-            if silent:
+            asked = self._question_frame()
+            if self.input.muted or self.input.paused:
                 await self._send(bytes(FRAME_BYTES), SILENCE_DBFS)
+            elif asked is not None:
+                await self._send(asked, level_dbfs(asked))
             else:
                 await self._send(frame, self.input.level_dbfs)
             self.input.frames += 1
@@ -372,6 +377,16 @@ class Pipeline:
             await self._send(silence, SILENCE_DBFS)
             await asyncio.sleep(FRAME_MS / 1000)
         self.floor.close()
+
+    def _question_frame(self) -> bytes | None:
+        """The frame of the audience's spoken question holding the floor, if one does: the room's
+        own input is read all the same, and is back on the next frame once the question is over."""
+        if self.question is None:
+            return None
+        frame = self.question.take()
+        if frame is None:
+            self.question = None
+        return frame
 
     async def _send(self, frame: bytes, level: float) -> None:
         # The floor hears what the engine hears, first: a passthrough the engine reports on this

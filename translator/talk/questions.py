@@ -36,7 +36,7 @@ MAX_PENDING = 200
 TRANSLATE_TIMEOUT_S = 30.0
 """A first translation starts Apertium's pipelines (a few seconds on a busy machine)."""
 
-State = Literal["pending", "accepted", "rejected", "merged"]
+State = Literal["pending", "speaking", "accepted", "rejected", "merged", "withdrawn"]
 
 
 class QuestionError(TranslatorError):
@@ -75,6 +75,9 @@ class AskedQuestion(msgspec.Struct):
     """For a merged question: the one it was merged into."""
     merged: list[int] = []
     """For a question others were merged into: theirs."""
+    spoken: bool = False
+    """Asked aloud: accepting it gives the listener the floor (``speaking``) until it ends; its
+    words are the captions of that stretch."""
 
 
 class QuestionTranslator:
@@ -168,10 +171,13 @@ class QuestionBook:
         """The question's text, normalised, once it may be asked (QuestionError: why not). Counts
         against ``client``'s allowance."""
         text = checked(lang, offered, text)
+        self._admit_one(client)
+        return text
+
+    def _admit_one(self, client: str) -> None:
         if sum(q.state == "pending" for q in self._questions.values()) >= MAX_PENDING:
             raise QuestionError("too many questions wait for the moderator: ask again later", 503, 30)
         self.allowance.take(client)
-        return text
 
     async def ask(self, client: str, lang: str, offered: list[str], text: str) -> AskedQuestion:
         """Take a listener's question (QuestionError when refused), translated into the floor's
@@ -186,6 +192,16 @@ class QuestionBook:
         self._trim()
         return question
 
+    def add_spoken(self, client: str, lang: str) -> AskedQuestion:
+        """A listener's request to ask aloud in ``lang`` (QuestionError when refused: too many wait,
+        the listener's allowance)."""
+        self._admit_one(client)
+        question = AskedQuestion(self._next, lang, "", "", False, int(time.time() * 1000), spoken=True)
+        self._next += 1
+        self._questions[question.id] = question
+        self._trim()
+        return question
+
     def reject(self, question_id: int) -> AskedQuestion:
         question = self._pending(question_id)
         question.state = "rejected"
@@ -194,6 +210,8 @@ class QuestionBook:
     def merge(self, question_id: int, into: int) -> AskedQuestion:
         """Fold a question into another one (the same question asked twice): it is answered with it."""
         question, target = self._pending(question_id), self.get(into)
+        if question.spoken or target.spoken:
+            raise QuestionError("a spoken question is not merged: accept or reject it", 409)
         if target.id == question.id or target.state not in ("pending", "accepted"):
             raise QuestionError(f"into: question {into} is {target.state}; merge into a pending one", 409)
         question.state, question.merged_into = "merged", target.id
@@ -209,6 +227,12 @@ class QuestionBook:
                 raise QuestionError(f"text: {problem}")
             question.floor_text, question.translated = floor_text, True
         question.state = "accepted"
+        return question
+
+    def speak(self, question_id: int) -> AskedQuestion:
+        """Mark a spoken question as holding the floor."""
+        question = self._pending(question_id)
+        question.state = "speaking"
         return question
 
     def _pending(self, question_id: int) -> AskedQuestion:

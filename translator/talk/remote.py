@@ -45,6 +45,10 @@ class RemoteRoom(RoomBase):
         self.allowance = Allowance()
         """The questions each address asked through this process (the talk's process counts all)."""
 
+    def aloud_languages(self) -> list[str]:
+        """None: a spoken question's audio goes where the talk runs (the operator's port)."""
+        return []
+
     async def __aenter__(self) -> Self:
         config = room_broker(self.settings.broker, self.id)
         self.broker = broker = RedisBroker(config, self.hub, on_snapshot=self.update)

@@ -51,6 +51,7 @@ from translator.talk.questions import (
     in_channels,
 )
 from translator.talk.readers import RecentReaders
+from translator.talk.spoken import DECLINED, ENDED_BY_MODERATOR, SpokenQuestion
 from translator.talk.state import (
     InputReport,
     LanguageName,
@@ -169,6 +170,11 @@ class RoomBase(ABC):
         offered = list(dict.fromkeys([self.source.code, *(target.code for target in self.targets)]))
         return (self.source.code if lang == FLOOR else lang), offered
 
+    def aloud_languages(self) -> list[str]:
+        """The languages a listener may ask a question aloud in: those spoken on the floor (the
+        engine hears no other), where the talk runs here and the room takes questions."""
+        return [language.code for language in self.spoken] if self.config.questions else []
+
     def channel_name(self, lang: str) -> str:
         """What listeners of ``lang`` see it called: the language's own name, or the Original's
         ("Original · English"; with several spoken languages, each in its own words)."""
@@ -251,6 +257,8 @@ class Room(RoomBase):
         self.questions = QuestionBook(self.source.code, self._question_translator)
         self._forwarded: set[asyncio.Task[None]] = set()
         """Questions listener-only processes took, being translated for the moderator."""
+        self._spoken: dict[int, SpokenQuestion] = {}
+        """Questions asked aloud whose askers are connected: waiting, or holding the floor."""
 
     async def __aenter__(self) -> Self:
         if self.settings.broker.url is not None:
@@ -341,6 +349,8 @@ class Room(RoomBase):
             if self._run is None:
                 return
             self.state = "stopping"
+            for spoken in self._spoken.values():
+                spoken.end(f"the talk stopped ({why})")
             try:
                 await self._run.aclose()
             finally:
@@ -522,8 +532,51 @@ class Room(RoomBase):
         except QuestionError as exc:
             log.info("room %s: a question from a listener process refused: %s", self.id, exc)
 
+    def ask_aloud(self, client: str, lang: str, rate: int) -> SpokenQuestion:
+        """A listener asks to speak, in ``lang`` (``original``: the floor's default), from a phone
+        sending mono PCM16 at ``rate``: QuestionError when the room takes no questions, ``lang`` is
+        not spoken on its floor (its engine would not hear it), the talk is not running, or the
+        listener has asked their share. The question waits for the moderator (`accept_question`)."""
+        code, _ = self.question_languages(lang)
+        spoken = [language.code for language in self.spoken]
+        if code not in spoken:
+            raise QuestionError(f"lang: questions are asked aloud here in {', '.join(spoken)}; type yours")
+        if self.state != "running":
+            raise QuestionError("the talk is not running: ask once it has begun", 503, 30)
+        question = self.questions.add_spoken(client, code)
+        asked = self._spoken[question.id] = SpokenQuestion(question.id, code, rate)
+        return asked
+
+    def spoken_question_over(self, asked: SpokenQuestion) -> None:
+        """The asker's connection is done with ``asked``: heard (accepted), or withdrawn unheard."""
+        self._spoken.pop(asked.id, None)
+        question = self.questions.get(asked.id)
+        if question.state == "speaking":
+            question.state = "accepted"
+        elif question.state == "pending":
+            question.state = "withdrawn"
+
+    def end_question(self, question_id: int) -> AskedQuestion:
+        """The moderator ends a spoken question: the room's input is back on the next frame."""
+        question = self.questions.get(question_id)
+        asked = self._spoken.get(question_id)
+        if question.state != "speaking" or asked is None:
+            raise QuestionError(f"question {question_id} is {question.state}, not being asked aloud", 409)
+        asked.end(ENDED_BY_MODERATOR)
+        return question
+
+    def reject_question(self, question_id: int) -> AskedQuestion:
+        """The moderator turns a pending question down; an asker waiting to speak is told."""
+        question = self.questions.reject(question_id)
+        if (asked := self._spoken.get(question_id)) is not None:
+            asked.end(DECLINED)
+        return question
+
     async def accept_question(self, question_id: int, floor_text: str | None) -> AskedQuestion:
-        """Send a pending question to every channel, in its language; the transcript keeps it."""
+        """Send a pending typed question to every channel, in its language, or give the floor to a
+        spoken one's asker; the transcript keeps it."""
+        if self.questions.get(question_id).spoken:
+            return self._give_floor(question_id)
         question = self.questions.accept(question_id, floor_text)
         sent = await in_channels(
             self._question_translator, question, self.source.code, list(self.hub.channels)
@@ -541,6 +594,24 @@ class Room(RoomBase):
                 len(question.merged),
             )
             self.pipeline.transcript.append(record)
+        return question
+
+    def _give_floor(self, question_id: int) -> AskedQuestion:
+        pipeline = self.pipeline
+        if self.state != "running" or pipeline is None:
+            raise QuestionError(f"the talk is {self.state}: start it first", 409)
+        asked = self._spoken.get(question_id)
+        if asked is None:
+            raise QuestionError(f"question {question_id}'s asker has gone", 409)
+        if pipeline.question is not None:
+            raise QuestionError(f"question {pipeline.question.id} holds the floor: end it first", 409)
+        question = self.questions.speak(question_id)
+        pipeline.question = asked
+        asked.grant()
+        log.info("room %s: question %d is asked aloud (%s)", self.id, question_id, asked.lang)
+        if pipeline.transcript is not None:
+            at = int(time.time() * 1000)
+            pipeline.transcript.append(QuestionRecord(question.id, question.lang, "", at, {}, spoken=True))
         return question
 
     async def remove_language(self, code: str) -> None:

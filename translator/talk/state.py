@@ -150,6 +150,8 @@ class LanguagesBody(msgspec.Struct, frozen=True):
     that runs behind the room (``delay_s``); a listener may choose otherwise."""
     questions: bool = False
     """The room takes typed questions from the audience (``POST …/questions``)."""
+    ask_aloud: list[str] = []
+    """The languages a listener may ask a question aloud in (``WS /ws/ask``); empty: none."""
 
 
 class InputReport(msgspec.Struct, frozen=True):

@@ -25,6 +25,7 @@ MIN_SHOW_MS = 1500
 QUESTION_SHOW_MS = 6000
 QUESTION_MARK = "[Audience question]"
 """What sets a question from the audience apart from the talk's captions in every export."""
+ASKED_ALOUD = "(asked aloud)"
 MEDIA_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt", "txt": "text/plain"}
 EXIT_UNKNOWN = 3
 """A child's exit status for a talk or a language that is not there (why on standard error)."""
@@ -61,6 +62,8 @@ def cues(transcript: Transcript, lang: str) -> list[tuple[int, int, str]]:
             or question.translations.get(transcript.header.source)
             or question.text
         )
+        # A spoken question's words are the captions that follow: the mark says where it began.
+        text = ASKED_ALOUD if question.spoken else text
         timed.append((at, at + QUESTION_SHOW_MS, f"{QUESTION_MARK} {text}"))
     timed.sort(key=lambda cue: cue[0])
     result = []

@@ -121,6 +121,8 @@ class QuestionRecord(msgspec.Struct, tag="question", tag_field="kind"):
     """Per language, the text its listeners were shown."""
     merged: int = 0
     """Other listeners' questions merged into it."""
+    spoken: bool = False
+    """Asked aloud (``text`` empty): its words are the captions that follow ``at``."""
 
 
 class AudienceRecord(msgspec.Struct, tag="audience", tag_field="kind"):

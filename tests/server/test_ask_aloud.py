@@ -1,0 +1,175 @@
+"""Questions asked aloud (``WS /ws/ask``): a listener's phone becomes the room's input for one
+question once the moderator gives the floor, and the room's own input comes back after it.
+
+The room is an English and Spanish floor on the Voice Live test server (the real SDK), which names
+tones and hears 550 Hz as Spanish; the speaker is a real WebSocket publisher sending in real time,
+the asker a real WebSocket client sending in bursts, the listeners real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import websockets
+
+from harness.live import LiveServer, Received, collect
+from harness.voicelive_server import RATE, tone
+from tests.helpers import QUESTION_HZ, published_room, send_in_bursts, spanish, speaking, until
+from translator.messages import FLAG_END
+from translator.talk.spoken import DECLINED, ENDED_BY_MODERATOR, FINISHED, TIME_UP, SpokenQuestion
+
+SET_ASIDE_HZ = 600
+"""What the speaker says while the question holds the floor: nobody hears it."""
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LiveServer]:
+    async with published_room({"spoken": ["en", "es"]}, language_of=spanish) as running:
+        yield running
+
+
+async def ask(server: LiveServer, lang: str = "es") -> websockets.ClientConnection:
+    ws = await websockets.connect(f"{server.ws}/ws/ask")
+    await ws.send(json.dumps({"type": "ask", "lang": lang, "sample_rate": RATE}))
+    return ws
+
+
+async def over(asker: websockets.ClientConnection, why: str, reason: str) -> None:
+    """The asker is told how the question ended, then closed normally saying it in words."""
+    assert json.loads(await asker.recv()) == {"type": "over", "why": why}
+    with pytest.raises(websockets.ConnectionClosedOK):
+        await asker.recv()
+    assert (asker.close_code, asker.close_reason) == (1000, reason)
+
+
+def finals_naming(received: Received, hz: int) -> list[dict]:
+    return [c for c in received.finals().values() if f"tone {hz}" in c["source_text"]]
+
+
+async def test_a_spanish_question_asked_aloud_is_interpreted_for_english_passed_through_for_spanish(
+    server: LiveServer,
+) -> None:
+    channels = {
+        lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus") for lang in ("en", "es")
+    }
+    heard = {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+
+    def got(lang: str, hz: int) -> bool:
+        found = finals_naming(heard[lang], hz)
+        return bool(found) and {c["id"] for c in found} <= heard[lang].ended()
+
+    async def until_heard(lang: str, hz: int) -> None:
+        await collect(channels[lang], heard[lang], lambda _: got(lang, hz), within_s=60)
+
+    async with (
+        speaking(server) as speaker,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as moderator,
+    ):
+        speaker.say(tone(1.0, 300))
+        await asyncio.gather(until_heard("en", 300), until_heard("es", 300))
+
+        asker = await ask(server)
+        waiting = json.loads(await asker.recv())
+        assert waiting["type"] == "waiting"
+        listed = (await moderator.get("/api/questions")).json()
+        assert [(q["id"], q["lang"], q["spoken"], q["state"]) for q in listed] == [
+            (waiting["id"], "es", True, "pending")
+        ]
+        given = await moderator.post(f"/api/questions/{waiting['id']}/accept")
+        assert given.status_code == 200 and given.json()["state"] == "speaking"
+        assert json.loads(await asker.recv()) == {"type": "speak", "seconds": 60}
+        speaker.say(tone(1.0, SET_ASIDE_HZ))
+        await send_in_bursts(asker, tone(1.2, QUESTION_HZ) + bytes(RATE * 2 // 2))
+        await asker.send(json.dumps({"type": "done"}))
+        await over(asker, "heard", FINISHED)
+
+        speaker.say(tone(1.0, 350))
+        await asyncio.gather(until_heard("en", QUESTION_HZ), until_heard("es", QUESTION_HZ))
+        await asyncio.gather(until_heard("en", 350), until_heard("es", 350))
+        assert (await moderator.get("/api/questions")).json()[0]["state"] == "accepted"
+
+    for ws in channels.values():
+        await ws.close()
+    # English hears the question interpreted, Spanish in the asker's own voice and words.
+    [interpreted] = finals_naming(heard["en"], QUESTION_HZ)
+    assert interpreted["text"] == f"translated into en-US: tone {QUESTION_HZ}"
+    [passed] = finals_naming(heard["es"], QUESTION_HZ)
+    assert passed["text"] == f"tone {QUESTION_HZ}" and passed["source_lang"] == "es"
+    for lang in ("en", "es"):
+        shares = heard[lang].audio_shares()
+        assert all(shares[c["id"]] == 1.0 for c in heard[lang].finals().values()), shares
+        assert not finals_naming(heard[lang], SET_ASIDE_HZ), "the speaker was set aside for the question"
+    # The Spanish channel's question is the asker's 1.2 s (padded by the passthrough's 0.1 s each side).
+    ending = {
+        number: position for (_, _, flags, number, position), _ in heard["es"].audio if flags & FLAG_END
+    }
+    assert 1.1 <= ending[passed["id"]] / RATE <= 1.6, ending[passed["id"]] / RATE
+    # The talk's order: the speaker, the question, the speaker again.
+    order = [c["source_text"] for c in sorted(heard["es"].finals().values(), key=lambda c: c["id"])]
+    assert order == ["tone 300", f"tone {QUESTION_HZ}", "tone 350"], order
+
+
+async def test_the_moderator_declines_ends_and_keeps_one_question_on_the_floor(server: LiveServer) -> None:
+    async with speaking(server), httpx.AsyncClient(base_url=server.url, headers=server.operator) as moderator:
+        refused = await ask(server, "fr")
+        with pytest.raises(websockets.ConnectionClosedError):
+            await refused.recv()
+        assert (refused.close_code, refused.close_reason) == (
+            4400,
+            "lang: questions are asked aloud here in en, es; type yours",
+        )
+
+        first, second, third = await ask(server), await ask(server, "original"), await ask(server)
+        ids = [json.loads(await ws.recv())["id"] for ws in (first, second, third)]
+        assert (await moderator.post(f"/api/questions/{ids[0]}/accept")).status_code == 200
+        busy = await moderator.post(f"/api/questions/{ids[1]}/accept")
+        assert busy.status_code == 409 and f"question {ids[0]} holds the floor" in busy.json()["detail"]
+
+        assert (await moderator.post(f"/api/questions/{ids[2]}/reject")).json()["state"] == "rejected"
+        await over(third, "declined", DECLINED)
+
+        assert json.loads(await first.recv())["type"] == "speak"
+        await send_in_bursts(first, tone(0.5, QUESTION_HZ))
+        ended = await moderator.post(f"/api/questions/{ids[0]}/end")
+        assert ended.json()["state"] == "speaking", ended.text
+        await over(first, "ended", ENDED_BY_MODERATOR)
+        await until(lambda: server.room.pipeline is not None and server.room.pipeline.question is None)
+        assert (await moderator.get("/api/questions")).json()[0]["state"] == "accepted"
+
+        # The floor is free again: the next one may speak, and a listener who leaves withdraws.
+        assert (await moderator.post(f"/api/questions/{ids[1]}/accept")).status_code == 200
+        assert json.loads(await second.recv())["type"] == "speak"
+        await second.close()
+        await until(lambda: server.room.pipeline is not None and server.room.pipeline.question is None)
+        again = await moderator.post(f"/api/questions/{ids[0]}/end")
+        assert again.status_code == 409
+
+
+def test_a_question_gives_the_floor_back_when_its_time_is_up_or_the_moderator_ends_it() -> None:
+    timed = SpokenQuestion(1, "es", RATE, limit_s=0.2)
+    assert timed.take() is None, "nothing before the floor is given"
+    timed.grant()
+    timed.push(tone(1.0, QUESTION_HZ))
+    frames = []
+    while (frame := timed.take()) is not None:
+        frames.append(frame)
+    assert len(frames) == 10 and timed.why == TIME_UP
+
+    ended = SpokenQuestion(2, "es", RATE)
+    ended.grant()
+    ended.push(tone(1.0, QUESTION_HZ))
+    assert ended.take() is not None
+    ended.end(ENDED_BY_MODERATOR)
+    assert ended.take() is None and ended.why == ENDED_BY_MODERATOR
+
+    finished = SpokenQuestion(3, "es", RATE)
+    finished.grant()
+    finished.push(tone(0.5, QUESTION_HZ))
+    finished.finish()
+    played = 0
+    while finished.take() is not None:
+        played += 1
+    assert played == 25 and finished.why == FINISHED, "what was sent plays out whole"
