@@ -407,6 +407,9 @@ class RoomConfig(msgspec.Struct, forbid_unknown_fields=True):
     questions: bool = True
     """The audience page offers "Ask a question": typed in the listener's language, for the
     moderator in the console to accept (`talk/questions.py`)."""
+    consecutive: bool = False
+    """A panel taking turns: the console and the speaker page show whether the next speaker may
+    begin, or must wait while the last one is still being interpreted (`talk/turn_light.py`)."""
 
     def resolved_engine(self) -> str:
         """The engine this room runs (``auto`` resolved; several joined with "+")."""
@@ -438,6 +441,7 @@ ROOM_FIELDS = (
     "max_tempo",
     "delay_s",
     "questions",
+    "consecutive",
 )
 """Room settings that may also stand at the top level: the one room's, or every room's defaults."""
 
@@ -470,6 +474,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     outputs: OutputsConfig = msgspec.field(default_factory=OutputsConfig)
     editors: dict[str, str] = {}
     questions: bool = True
+    consecutive: bool = False
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
@@ -497,6 +502,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
                 RoomOutputsConfig(self.outputs.zoom, self.outputs.youtube, self.outputs.push),
                 dict(self.editors),
                 self.questions,
+                self.consecutive,
             )
         ]
 

@@ -9,6 +9,7 @@
 import { Listener } from "./listener.js";
 import { Player, preferredCodec } from "./player.js";
 import { api } from "./room.js";
+import { showTurn } from "./turn.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "operator-token";
@@ -140,6 +141,7 @@ function renderStatus(status) {
   $("level-db").textContent = `${source.level_dbfs.toFixed(0)} dBFS`;
   setInput(source);
   renderInputs(source.failover);
+  showTurn($("turn"), status.turn);
   const transcript = status.transcript;
   $("transcript").textContent = transcript.state === "failing"
     ? `failing: ${transcript.detail} (retrying; ${transcript.pending} caption(s) waiting, ${transcript.dropped} lost)`

@@ -6,6 +6,7 @@
 import { Listener } from "./listener.js";
 import { Microphone, canRecord } from "./microphone.js";
 import { api, room } from "./room.js";
+import { showTurn } from "./turn.js";
 
 const $ = (id) => document.getElementById(id);
 const KEY = `publish-key:${room || ""}`;
@@ -150,6 +151,7 @@ async function refresh() {
     if (!response.ok) return;
     const body = await response.json();
     $("room-name").textContent = `Speaker · ${body.room.name}`;
+    showTurn($("turn"), body.turn);
     const targets = body.targets;
     $("listeners").textContent = targets.reduce((sum, l) => sum + l.listeners, body.floor.listeners);
     const lags = targets.map((l) => l.lag_s).filter((lag) => lag !== null);
@@ -182,4 +184,5 @@ $("start").addEventListener("submit", start);
 $("stop").addEventListener("click", stop);
 $("follow").addEventListener("change", () => follow($("follow").value));
 refresh();
-setInterval(refresh, 2000);
+// Each second: a panel's next speaker waits on the turn light.
+setInterval(refresh, 1000);

@@ -39,6 +39,7 @@ def languages(state: State, room: str | None = None) -> LanguagesBody:
         found.config.delay_s,
         found.config.questions,
         found.aloud_languages(),
+        found.turn(),
     )
 
 
@@ -60,6 +61,7 @@ def status(state: State, room: str | None = None) -> StatusBody:
         addable=found.addable(),
         urls=directory.urls(found),
         outputs=[output.status() for output in directory.outputs.get(found.id, [])],
+        turn=found.turn(),
     )
 
 

@@ -84,6 +84,12 @@ class Floor:
         """Where the last Original utterance ended: the next one never overlaps it."""
 
     @property
+    def speaking(self) -> bool:
+        """The floor is being spoken on: an Original utterance is open (loud, or quiet for less
+        than `HANGOVER_MS`)."""
+        return self._own is not None
+
+    @property
     def _oldest(self) -> int:
         return self.frames - len(self._pcm)
 

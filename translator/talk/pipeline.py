@@ -40,10 +40,11 @@ from translator.hub import AudioChunk, Hub
 from translator.languages import FLOOR, Language
 from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
 from translator.talk.catchup import CatchUp
-from translator.talk.floor import Floor
+from translator.talk.floor import HANGOVER_MS, PREROLL_MS, Floor
 from translator.talk.spoken import SpokenQuestion
 from translator.talk.stalls import StallWatch
 from translator.talk.state import InputReport, LanguageState
+from translator.talk.turn_light import TurnLight, TurnState
 from translator.talk.usage import TokensPerMinute
 from translator.tasks import cancel_and_wait
 from translator.transcripts.store import TRANSCRIPT_OFF, CaptionRecord, TranscriptStatus, TranscriptWriter
@@ -223,7 +224,18 @@ class Pipeline:
         """Languages restarted after a stall, told when their session is ready again."""
         self.languages = {t.code: self._language_state(t) for t in self.engine.targets}
         self.hub.add_channel(FLOOR)
-        self.floor = Floor(self.hub.publish_audio)
+        self.turns = TurnLight()
+        self.floor = Floor(self._audio_out)
+
+    def _audio_out(self, chunk: AudioChunk) -> None:
+        """Audio for a channel's listeners; the turn light hears when each channel will be done."""
+        self.hub.publish_audio(chunk)
+        if chunk.lang != FLOOR:
+            self.turns.audio(chunk, time.monotonic())
+
+    def turn(self) -> TurnState:
+        """Whether the floor is clear for the next speaker, or still being interpreted."""
+        return self.turns.state(time.monotonic())
 
     def _language_state(self, language: Language) -> LanguageState:
         self.stalls.watch(language.code, time.monotonic())
@@ -276,6 +288,7 @@ class Pipeline:
         # Events the engine queued for it before it stopped are dropped from now on (see `handle`).
         self.languages.pop(code, None)
         self.stalls.forget(code)
+        self.turns.forget(code)
         self.hub.remove_channel(code)
 
     def set_paused(self, paused: bool) -> None:
@@ -391,7 +404,13 @@ class Pipeline:
     async def _send(self, frame: bytes, level: float) -> None:
         # The floor hears what the engine hears, first: a passthrough the engine reports on this
         # frame finds it encoded.
+        speaking = self.floor.speaking
         self.floor.feed(frame, level)
+        if self.floor.speaking != speaking:
+            # Where the floor's speech began (its preroll), or its last loud frame before the pause.
+            back = PREROLL_MS if self.floor.speaking else HANGOVER_MS
+            at_ms = self.floor.frames * FRAME_MS - back
+            self.turns.floor(self.floor.speaking, at_ms, list(self.languages), time.monotonic())
         for tap in self.floor_taps:
             tap(frame)
         await self.engine.send_audio(frame)
@@ -466,8 +485,8 @@ class Pipeline:
                 self._publish_opus(lang, utterance, utterance.encoder.flush())
                 utterance.encoder = None
             if utterance.audio_samples:
-                self.hub.publish_audio(AudioChunk.ending(lang, utterance.id, utterance.audio_samples, "pcm"))
-                self.hub.publish_audio(AudioChunk.ending(lang, utterance.id, utterance.opus_samples, "opus"))
+                self._audio_out(AudioChunk.ending(lang, utterance.id, utterance.audio_samples, "pcm"))
+                self._audio_out(AudioChunk.ending(lang, utterance.id, utterance.opus_samples, "opus"))
             return
         if isinstance(event, SpeechStarted):
             utterance.start_ms = event.start_ms
@@ -480,7 +499,7 @@ class Pipeline:
                 return
         elif isinstance(event, SourceText):
             utterance.source_text = event.text
-            utterance.source_lang = event.lang or self.engine.source.code
+            utterance.source_lang = self.turns.spoken = event.lang or self.engine.source.code
             utterance.source_final = event.final
             if utterance.passthrough:
                 utterance.text = event.text
@@ -502,6 +521,10 @@ class Pipeline:
         """What the event tells the stall watch: speech that owes a final, a final, or output."""
         lang, utterance, now = event.target, event.utterance, time.monotonic()
         final = isinstance(event, TranslationText) and event.final
+        if isinstance(event, SpeechStarted):
+            self.turns.heard(lang, event.start_ms)
+        elif isinstance(event, TurnDone | Passthrough):
+            self.turns.answered(lang, self._utterance(lang, utterance).end_ms)
         if isinstance(event, SpeechStopped):
             self.stalls.stopped(lang, utterance, now)
         elif final or isinstance(event, Passthrough | TurnDone):
@@ -634,14 +657,14 @@ class Pipeline:
             self.on_lag(language.language.code, lag)
 
     def _publish_pcm(self, lang: str, utterance: _Utterance, pcm: bytes) -> None:
-        self.hub.publish_audio(AudioChunk.pcm(lang, utterance.id, utterance.audio_samples, pcm))
+        self._audio_out(AudioChunk.pcm(lang, utterance.id, utterance.audio_samples, pcm))
         utterance.audio_samples += len(pcm) // 2
 
     def _publish_opus(self, lang: str, utterance: _Utterance, packets: list[bytes]) -> None:
         """The packets just encoded, in chunks of up to ``MAX_PACKETS`` (none held back to fill one)."""
         for start in range(0, len(packets), MAX_PACKETS):
             batch = packets[start : start + MAX_PACKETS]
-            self.hub.publish_audio(AudioChunk.opus(lang, utterance.id, utterance.opus_samples, batch))
+            self._audio_out(AudioChunk.opus(lang, utterance.id, utterance.opus_samples, batch))
             utterance.opus_samples += len(batch) * PACKET_SAMPLES
 
     @staticmethod

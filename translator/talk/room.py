@@ -61,6 +61,7 @@ from translator.talk.state import (
     RoomSnapshot,
     RoomStateName,
 )
+from translator.talk.turn_light import TurnState
 from translator.tasks import cancel_and_wait
 from translator.transcripts.store import (
     TRANSCRIPT_OFF,
@@ -169,6 +170,11 @@ class RoomBase(ABC):
             raise QuestionError("this room takes no questions", 403)
         offered = list(dict.fromkeys([self.source.code, *(target.code for target in self.targets)]))
         return (self.source.code if lang == FLOOR else lang), offered
+
+    def turn(self) -> TurnState | None:
+        """For a panel taking turns (``consecutive``): whether the next speaker may begin; None
+        otherwise, or where no talk runs here."""
+        return None
 
     def aloud_languages(self) -> list[str]:
         """The languages a listener may ask a question aloud in: those spoken on the floor (the
@@ -546,6 +552,11 @@ class Room(RoomBase):
         question = self.questions.add_spoken(client, code)
         asked = self._spoken[question.id] = SpokenQuestion(question.id, code, rate)
         return asked
+
+    def turn(self) -> TurnState | None:
+        if not self.config.consecutive or self.state != "running" or self.pipeline is None:
+            return None
+        return self.pipeline.turn()
 
     def spoken_question_over(self, asked: SpokenQuestion) -> None:
         """The asker's connection is done with ``asked``: heard (accepted), or withdrawn unheard."""

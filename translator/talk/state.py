@@ -18,6 +18,7 @@ from translator.fidelity import Fidelity
 from translator.languages import Language
 from translator.talk.catchup import CatchUp
 from translator.talk.lags import LagsReport, LanguageLags
+from translator.talk.turn_light import TurnState
 from translator.talk.usage import TokensPerMinute
 from translator.transcripts.store import TranscriptStatus
 
@@ -152,6 +153,8 @@ class LanguagesBody(msgspec.Struct, frozen=True):
     """The room takes typed questions from the audience (``POST …/questions``)."""
     ask_aloud: list[str] = []
     """The languages a listener may ask a question aloud in (``WS /ws/ask``); empty: none."""
+    turn: TurnState | None = None
+    """For a panel taking turns (``consecutive``): whether the next speaker may begin."""
 
 
 class InputReport(msgspec.Struct, frozen=True):
@@ -231,6 +234,8 @@ class StatusBody(msgspec.Struct, frozen=True):
     addable: list[LanguageName]
     urls: Urls
     outputs: list[OutputStatus] = []
+    turn: TurnState | None = None
+    """For a panel taking turns (``consecutive``): whether the next speaker may begin."""
 
 
 class ReadyBody(msgspec.Struct, frozen=True):

@@ -1,0 +1,144 @@
+"""Consecutive turns, for panels (``consecutive = true``): whether the next speaker may begin, or
+must wait while the one before is still being interpreted, as Teams' interpretation asks.
+
+When the floor falls quiet, every language owes an answer to what was just said: it has given it
+once it has answered (its turn done, or passed through as its own language) an utterance whose
+speech ran to the end of the floor's. An interpreter that announces no speech at all within
+`HEARD_WITHIN_S` heard none (a cough the floor's level took for speech). A language is then still
+interpreting while its listeners hear the answer: a channel's utterances play one after another,
+each from its first audio (or from the end of the one before, if that is later) for its length.
+Bookkeeping on the talk's timeline (ms) and the caller's monotonic clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+
+from translator.audio.format import SAMPLE_RATE
+from translator.hub import AudioChunk
+
+Light = Literal["clear", "speaking", "interpreting"]
+HEARD_WITHIN_S = 3.0
+"""An interpreter that hears speech announces it within this of the floor falling quiet (an
+engine's turn ends after half a second of silence, plus its network)."""
+ANSWER_WITHIN_S = 15.0
+"""An answer still not given this long after the floor fell quiet is let go: the light must not
+stay on for ever (a stalled interpreter is restarted anyway)."""
+MARGIN_MS = 300
+"""How far an interpreter's account of where speech began and ended may differ from the floor's."""
+
+
+class TurnState(msgspec.Struct, frozen=True):
+    """What the panel's next speaker is told."""
+
+    light: Light
+    """``speaking``: the floor is being spoken on now; ``interpreting``: wait, the last speaker is
+    still being interpreted; ``clear``: the next speaker may begin."""
+    spoken: str | None
+    """The language of what was said last (being said, or interpreted), when known."""
+    languages: list[str] = []
+    """The languages still interpreting it."""
+    wait_s: float | None = None
+    """While interpreting: about how long until clear (None: the interpretation has not begun to
+    play in some language, so its length is not known yet)."""
+
+
+@dataclass
+class _Playhead:
+    """When one channel's listeners will have heard everything published to it so far."""
+
+    utterance: int | None = None
+    start: float = 0.0
+    """When the current utterance begins to play."""
+    heard_s: float = 0.0
+    """Its audio so far, in seconds."""
+
+    @property
+    def until(self) -> float:
+        return self.start + self.heard_s
+
+    def audio(self, chunk: AudioChunk, now: float) -> None:
+        if chunk.utterance != self.utterance:
+            self.start, self.utterance, self.heard_s = max(now, self.until), chunk.utterance, 0.0
+        self.heard_s = max(self.heard_s, chunk.position / SAMPLE_RATE + chunk.seconds)
+
+
+@dataclass
+class _Owed:
+    """An answer a language owes to the floor's last speech."""
+
+    quiet_at: float
+    """When the floor fell quiet (monotonic)."""
+    since_ms: int
+    until_ms: int
+    """The floor's speech, on the talk's timeline."""
+    heard: bool = False
+    """The interpreter has announced speech of it."""
+
+
+@dataclass
+class TurnLight:
+    """Every channel's playhead and owed answer; `state` says whether the floor is clear."""
+
+    _channels: dict[str, _Playhead] = field(default_factory=dict)
+    _owed: dict[str, _Owed] = field(default_factory=dict)
+    _since_ms: int | None = None
+    """Where the floor's speech began, while it speaks."""
+    speaking: bool = False
+    spoken: str | None = None
+    """The language of the last utterance heard on the floor."""
+
+    def floor(self, speaking: bool, at_ms: int, languages: list[str], now: float) -> None:
+        """The floor began to speak at ``at_ms``, or fell quiet having spoken until ``at_ms``."""
+        self.speaking = speaking
+        if speaking:
+            self._since_ms = at_ms
+            return
+        since = at_ms if self._since_ms is None else self._since_ms
+        for lang in languages:
+            before = self._owed.get(lang)
+            self._owed[lang] = _Owed(
+                now, before.since_ms if before else since, at_ms, bool(before and before.heard)
+            )
+
+    def heard(self, lang: str, start_ms: int | None) -> None:
+        """``lang``'s interpreter announced speech that began at ``start_ms``."""
+        owed = self._owed.get(lang)
+        if owed is not None and start_ms is not None and start_ms >= owed.since_ms - MARGIN_MS:
+            owed.heard = True
+
+    def answered(self, lang: str, end_ms: int | None) -> None:
+        """``lang``'s interpreter is done with an utterance whose speech ended at ``end_ms`` (its
+        audio is published by now)."""
+        owed = self._owed.get(lang)
+        if owed is not None and end_ms is not None and end_ms >= owed.until_ms - MARGIN_MS:
+            del self._owed[lang]
+
+    def audio(self, chunk: AudioChunk, now: float) -> None:
+        """One chunk published to a language's listeners (one codec's is enough: both play alike)."""
+        if chunk.codec == "pcm" and not chunk.end:
+            self._channels.setdefault(chunk.lang, _Playhead()).audio(chunk, now)
+
+    def forget(self, lang: str) -> None:
+        self._channels.pop(lang, None)
+        self._owed.pop(lang, None)
+
+    def state(self, now: float) -> TurnState:
+        """The light now."""
+        self._owed = {
+            lang: owed
+            for lang, owed in self._owed.items()
+            if now - owed.quiet_at < (ANSWER_WITHIN_S if owed.heard else HEARD_WITHIN_S)
+        }
+        if self.speaking:
+            return TurnState("speaking", self.spoken)
+        owing = set(self._owed)
+        playing = {lang: head.until - now for lang, head in self._channels.items() if head.until > now}
+        busy = sorted({*owing, *playing})
+        if not busy:
+            return TurnState("clear", self.spoken)
+        wait = None if owing else round(max(playing.values()), 1)
+        return TurnState("interpreting", self.spoken, busy, wait)
