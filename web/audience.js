@@ -186,13 +186,15 @@ $("ask-form").addEventListener("submit", async (event) => {
   const here = pageLang();
   const state = $("ask-state");
   $("ask-send").disabled = true;
+  const text = $("ask-text").value;
   try {
     const response = await fetch(api("/questions"), {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ lang, text: $("ask-text").value }),
+      body: JSON.stringify({ lang, text }),
     });
     if (response.ok) {
-      $("ask-text").value = "";
+      // Cleared unless the listener has begun the next one meanwhile.
+      if ($("ask-text").value === text) $("ask-text").value = "";
       state.textContent = t(here, "askSent");
     } else if (response.status === 429) {
       state.textContent = t(here, "askWait");

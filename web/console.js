@@ -551,7 +551,11 @@ function renderQuestions(all) {
   const keys = new Set(shown.map(key));
   for (const item of [...list.children]) if (!keys.has(item.dataset.key)) item.remove();
   for (const q of shown) {
-    if (list.querySelector(`li[data-key="${key(q)}"]`)) continue;
+    const existing = list.querySelector(`li[data-key="${key(q)}"]`);
+    if (existing) {
+      existing.refresh?.(typed); // the questions it may merge into, asked since it was drawn
+      continue;
+    }
     const item = document.createElement("li");
     item.dataset.key = key(q);
     item.append(...(q.spoken ? spokenQuestion(q, item) : typedQuestion(q, typed, item)));
@@ -599,9 +603,14 @@ function typedQuestion(q, typed, item) {
   const reject = act(item, "Reject", () => send("POST", path(`/questions/${q.id}/reject`)));
   const into = document.createElement("select");
   into.setAttribute("aria-label", `Merge question ${q.id} into`);
-  into.replaceChildren(...typed.filter((o) => o.id !== q.id).map((o) => new Option(`#${o.id}`, String(o.id))));
   const merge = act(item, "Merge into", () => send("POST", path(`/questions/${q.id}/merge`), { into: Number(into.value) }));
-  merge.disabled = into.options.length === 0;
+  item.refresh = (others) => {
+    const chosen = into.value;
+    into.replaceChildren(...others.filter((o) => o.id !== q.id).map((o) => new Option(`#${o.id}`, String(o.id))));
+    if ([...into.options].some((o) => o.value === chosen)) into.value = chosen;
+    merge.disabled = into.options.length === 0;
+  };
+  item.refresh(typed);
   return [words, wording, note, buttons(accept, reject, merge, into)];
 }
 

@@ -12,7 +12,7 @@ import websockets
 
 from harness.live import HeldSource, Received, RedisServer, collect, live_server
 from harness.voicelive_server import FakeVoiceLive
-from tests.helpers import settled, shared_talk, voicelive_settings
+from tests.helpers import ready, settled, shared_talk, translator_process, voicelive_settings
 from translator.audio.wav import WavSource
 from translator.talk.questions import MAX_QUESTION_CHARS, PER_LISTENER
 from translator.transcripts.export import QUESTION_MARK
@@ -141,6 +141,12 @@ async def test_a_question_asked_of_a_listener_process_reaches_the_moderator_and_
             headers=pipeline.operator,
         )
         await collect(ws, spanish, lambda r: bool(questions_of(r)), within_s=30)
+        # A listener process started after it knows it from the room's state in Redis.
+        async with translator_process("--listener-only", "--broker", redis_server.url) as later:
+            await ready(later)
+            async with websockets.connect(f"ws://127.0.0.1:{later}/ws/listen/es?audio=0") as late:
+                late_hello = json.loads(await late.recv())
+    assert late_hello["question"] is not None and late_hello["question"]["text"] == ASKED, late_hello
     assert asked.status_code == 202 and asked.json() == {"id": None, "state": "forwarded"}, asked.text
     assert unknown.status_code == 400 and "languages: en, es, fr" in unknown.json()["detail"]
     assert (question["lang"], question["text"], question["translated"]) == ("es", ASKED, True)

@@ -125,6 +125,9 @@ class RemoteRoom(RoomBase):
             self.hub.add_channel(code)
         for code in [code for code in self.hub.channels if code not in offered and code != FLOOR]:
             self.hub.remove_channel(code)
+        for code, question in snapshot.questions.items():
+            if (channel := self.hub.channels.get(code)) is not None:
+                channel.question = question
         self._targets = [get_language(language.code) for language in snapshot.languages]
         self._languages = {
             language.code: LanguageState(

@@ -662,9 +662,10 @@ class Room(RoomBase):
         for language in self.targets:
             known = self.language_state(language.code) or LanguageState(language)
             languages.append(LanguageSnapshot(language.code, *known.shown, known.lag_s))
-        return RoomSnapshot(
-            self.state, self.detail, languages, self.talk_started_at, self.paused, self.input_health
-        )
+        channels = self.hub.channels.items()
+        questions = {code: channel.question for code, channel in channels if channel.question is not None}
+        state = (self.state, self.detail, languages, self.talk_started_at, self.paused, self.input_health)
+        return RoomSnapshot(*state, questions)
 
 
 def check_targets(engine: Engine, prefix: str) -> None:

@@ -16,6 +16,7 @@ from translator.audio.source import FailoverReport, NetworkBuffer
 from translator.engines.events import TokensUsed
 from translator.fidelity import Fidelity
 from translator.languages import Language
+from translator.messages import Question
 from translator.talk.catchup import CatchUp
 from translator.talk.lags import LagsReport, LanguageLags
 from translator.talk.turn_light import TurnState
@@ -280,3 +281,6 @@ class RoomSnapshot(msgspec.Struct, frozen=True):
     talk_started_at: int | None
     paused: bool
     input: str
+    questions: dict[str, Question] = {}
+    """Per channel, the audience question last put to the room: a process that starts serving
+    listeners after it has it for their hellos."""
