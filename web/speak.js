@@ -62,8 +62,6 @@ async function start(event) {
   }
   await microphones();
   session = { key, microphone, socket: null, stopped: false, backoff: 500, timer: 0, dropped: 0 };
-  const current = session;
-  microphone.send = (data) => send(current, data);
   $("go").hidden = true;
   $("stop").hidden = false;
   connect(session);
@@ -100,6 +98,8 @@ function connect(current) {
     if (typeof data !== "string") return;
     if (JSON.parse(data).type === "publishing") {
       current.publishing = true;
+      // Encoded from now on only: audio from before would reach the room as a burst.
+      current.microphone.send = (audio) => send(current, audio);
       current.backoff = 500;
       show("live", "● Live");
     }
@@ -107,6 +107,7 @@ function connect(current) {
   socket.onclose = ({ code, reason }) => {
     if (current.stopped || current.socket !== socket) return;
     current.publishing = false;
+    current.microphone.send = null;
     if (FINAL.has(code)) {
       stop();
       error(FINAL.get(code) || reason);
