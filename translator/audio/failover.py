@@ -185,9 +185,16 @@ class FailoverSource(AudioSource):
         """One frame every 20 ms on the talk's clock, until both inputs have ended."""
         return on_the_talks_clock(
             self._next,
-            lambda: self._feed(self.active).buffer.dry,
+            self._starved,
             lambda: self._closed.is_set() or (self.primary.state == "ended" and self.backup.state == "ended"),
         )
+
+    def _starved(self) -> bool:
+        """Either running input has nothing to play: after a hold-up the clock waits for both. A
+        take while one input's audio is still on its way would make a gap in it alone, and leave
+        that input behind the other by the gap: a switch at "the same moment of the talk" would
+        then replay or skip that much (seen: 280 ms of a sentence heard twice)."""
+        return any(feed.buffer.dry for feed in (self.primary, self.backup) if not feed.down)
 
     def _next(self, owed: int) -> bytes:
         self._tick += 1
