@@ -139,13 +139,20 @@ async def test_the_moderator_declines_ends_and_keeps_one_question_on_the_floor(s
         await until(lambda: server.room.pipeline is not None and server.room.pipeline.question is None)
         assert (await moderator.get("/api/questions")).json()[0]["state"] == "accepted"
 
-        # The floor is free again: the next one may speak, and a listener who leaves withdraws.
-        assert (await moderator.post(f"/api/questions/{ids[1]}/accept")).status_code == 200
-        assert json.loads(await second.recv())["type"] == "speak"
-        await second.close()
-        await until(lambda: server.room.pipeline is not None and server.room.pipeline.question is None)
         again = await moderator.post(f"/api/questions/{ids[0]}/end")
         assert again.status_code == 409
+
+        # A phone that sends audio before it has the floor is closed, and its question withdrawn.
+        await second.send(tone(0.05, QUESTION_HZ))
+        with pytest.raises(websockets.ConnectionClosedError):
+            await second.recv()
+        assert (second.close_code, second.close_reason) == (
+            1008,
+            "audio is sent once the moderator has given the floor",
+        )
+        await until(lambda: server.room.questions.get(ids[1]).state == "withdrawn")
+        gone = await moderator.post(f"/api/questions/{ids[1]}/accept")
+        assert gone.status_code == 409 and "asker has gone" in gone.json()["detail"], gone.text
 
 
 def test_a_question_gives_the_floor_back_when_its_time_is_up_or_the_moderator_ends_it() -> None:

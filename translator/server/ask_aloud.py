@@ -24,7 +24,7 @@ from litestar.exceptions import WebSocketDisconnect
 from translator.server.audio_intake import AudioFormat, AudioRefused, Intake, first_message, sender_room
 from translator.server.limits import address_key
 from translator.server.listen import CLOSE_BAD_REQUEST
-from translator.server.listener_connection import close_reason
+from translator.server.listener_connection import CLOSE_POLICY, close_reason
 from translator.talk.questions import QuestionError
 from translator.talk.spoken import SpokenQuestion
 
@@ -124,8 +124,9 @@ async def _turn(socket: WebSocket, asked: SpokenQuestion, audio: AudioFormat) ->
                     asked.finish()
                     continue
                 return CLOSE_BAD_REQUEST, 'after the first message, only {"type": "done"} is sent as text'
-            if intake is not None:
-                asked.push(intake.pcm(message.get("bytes")))
+            if intake is None:
+                return CLOSE_POLICY, "audio is sent once the moderator has given the floor"
+            asked.push(intake.pcm(message.get("bytes")))
     except AudioRefused as exc:
         return exc.code, exc.reason
     finally:

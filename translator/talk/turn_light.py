@@ -38,7 +38,7 @@ class TurnState(msgspec.Struct, frozen=True):
     """``speaking``: the floor is being spoken on now; ``interpreting``: wait, the last speaker is
     still being interpreted; ``clear``: the next speaker may begin."""
     spoken: str | None
-    """The language of what was said last (being said, or interpreted), when known."""
+    """The language of what is being interpreted (None while the floor speaks: not known yet)."""
     languages: list[str] = []
     """The languages still interpreting it."""
     wait_s: float | None = None
@@ -87,6 +87,8 @@ class TurnLight:
     _owed: dict[str, _Owed] = field(default_factory=dict)
     _since_ms: int | None = None
     """Where the floor's speech began, while it speaks."""
+    _heard: set[str] = field(default_factory=set)
+    """The languages whose interpreter announced the speech while the floor still spoke."""
     speaking: bool = False
     spoken: str | None = None
     """The language of the last utterance heard on the floor."""
@@ -95,20 +97,24 @@ class TurnLight:
         """The floor began to speak at ``at_ms``, or fell quiet having spoken until ``at_ms``."""
         self.speaking = speaking
         if speaking:
-            self._since_ms = at_ms
+            self._since_ms, self._heard = at_ms, set()
             return
         since = at_ms if self._since_ms is None else self._since_ms
         for lang in languages:
+            # Speech still owed an answer from before joins this one.
             before = self._owed.get(lang)
-            self._owed[lang] = _Owed(
-                now, before.since_ms if before else since, at_ms, bool(before and before.heard)
-            )
+            heard = lang in self._heard or (before is not None and before.heard)
+            self._owed[lang] = _Owed(now, before.since_ms if before else since, at_ms, heard)
 
     def heard(self, lang: str, start_ms: int | None) -> None:
         """``lang``'s interpreter announced speech that began at ``start_ms``."""
+        if start_ms is None:
+            return
         owed = self._owed.get(lang)
-        if owed is not None and start_ms is not None and start_ms >= owed.since_ms - MARGIN_MS:
+        if owed is not None and start_ms >= owed.since_ms - MARGIN_MS:
             owed.heard = True
+        elif self.speaking and self._since_ms is not None and start_ms >= self._since_ms - MARGIN_MS:
+            self._heard.add(lang)  # an engine that announces speech as it begins
 
     def answered(self, lang: str, end_ms: int | None) -> None:
         """``lang``'s interpreter is done with an utterance whose speech ended at ``end_ms`` (its
@@ -134,7 +140,7 @@ class TurnLight:
             if now - owed.quiet_at < (ANSWER_WITHIN_S if owed.heard else HEARD_WITHIN_S)
         }
         if self.speaking:
-            return TurnState("speaking", self.spoken)
+            return TurnState("speaking", None)  # its language is known once it has been heard
         owing = set(self._owed)
         playing = {lang: head.until - now for lang, head in self._channels.items() if head.until > now}
         busy = sorted({*owing, *playing})
