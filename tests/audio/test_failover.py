@@ -97,14 +97,18 @@ async def play(source: FailoverSource, seconds: float) -> bytes:
     return b"".join(out)
 
 
+@pytest.mark.parametrize("late_s", [0.0, 0.3])
 @pytest.mark.parametrize("how", ["goes dead", "fails"])
-async def test_the_backup_carries_the_talk_from_where_the_primary_went_quiet(how: str) -> None:
+async def test_the_backup_carries_the_talk_from_where_the_primary_went_quiet(how: str, late_s: float) -> None:
     voice = talk()
     # The primary goes quiet 0.4 s into the third sentence (at 4.9 s); a failed one comes back
     # once reopened, a dead one when the cable is plugged back in at 9 s. A dead input gives
     # nothing at all: after half a second the backup goes on with the sentence from 4.9 s.
     primary = Scripted(voice, dead=(4.9, 9.0)) if how == "goes dead" else Scripted(voice, fails_at=4.9)
-    backup = Scripted(voice * 0.5)  # the hall microphone: the same talk, quieter
+    # The hall microphone: the same talk, quieter, and ``late_s`` behind (its own path: a network,
+    # or a jitter buffer that grew after a stall, as a busy machine's once did by 0.3 s).
+    lead = np.random.default_rng(6).normal(0, 0.0005, int(late_s * SAMPLE_RATE))
+    backup = Scripted(np.concatenate([lead, voice * 0.5]))
     source = FailoverSource(primary, backup, failover_s=1.0, failback_s=2.0)
     # Played to just before both inputs end (the last tone is over by then): which of them ends
     # first would switch the output once more.

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Literal
 
+import numpy as np
+
 from translator.audio.format import FRAME_MS
 from translator.audio.jitter import JitterBuffer, on_the_talks_clock
 from translator.audio.levels import LOUD_DBFS, SILENCE_DBFS, level_dbfs
@@ -44,6 +46,14 @@ HISTORY_MARGIN_FRAMES = 50
 FEED_TARGET_S = 0.04
 """Each input's margin onto the failover's clock: a network input has its own jitter buffer already,
 and a device or a file delivers steadily; more is added after any stall (`JitterBuffer`)."""
+MAX_SKEW_FRAMES = 30
+"""The most the two inputs are lined up by (0.6 s): what a jitter buffer's margin grows to, or a
+hall microphone's network path adds, beyond the other input's."""
+MIN_OVERLAP_FRAMES = 25
+FLOOR_DBFS = -70.0
+ALIGNED = 0.6
+"""The correlation of the two inputs' levels that a lining-up must reach to be believed; below it
+(a level that never rises or falls), they are taken as in step."""
 REOPEN_S = 2.0
 """How often an input that failed is tried again."""
 STOP_S = 5.0
@@ -69,11 +79,14 @@ class _Feed:
         """The tick it began to carry sound again after being down, while it keeps doing so."""
         self.history: deque[tuple[bytes, bool]] = deque(maxlen=keep)
         """Its latest frames on the failover's clock, each with whether it carries sound."""
+        self.levels: deque[float] = deque(maxlen=keep)
+        """The level of each of those frames (dBFS, floored): what lines the two inputs up."""
 
     def hear(self, frame: bytes, tick: int, failover_frames: int) -> None:
         """Its frame of ``tick``: kept, and what it says of the input's life."""
         level = level_dbfs(frame)
         self.history.append((frame, level > LOUD_DBFS))
+        self.levels.append(max(level, FLOOR_DBFS))
         if level > SILENCE_DBFS:
             self.last_signal = tick
         if level > LOUD_DBFS:
@@ -221,7 +234,13 @@ class FailoverSource(AudioSource):
             quiet = self._tick - primary.last_loud
             dead = self._tick - primary.last_signal >= self.dead_frames
             if primary.down and not backup.down:
-                self._switch("backup", lag=self.lag, why=f"the primary {primary.state}")
+                # From the frame after the primary's last, which the backup hears ``skew`` frames
+                # later: a backup that runs behind is waited for (silence meanwhile), not repeated.
+                gone = self._tick - primary.last_signal
+                lag = gone - 1 - skew(primary, backup, gone)
+                if lag >= 0:
+                    lag = min(max(self.lag, lag), len(backup.history) - 1)
+                    self._switch("backup", lag=lag, why=f"the primary {primary.state}")
             elif (
                 (quiet >= self.failover_frames or dead)
                 and backup.last_loud - primary.last_loud >= self.evidence_frames
@@ -229,7 +248,8 @@ class FailoverSource(AudioSource):
             ):
                 # The backup hears the talk the primary does not: go back to just before the
                 # backup began to hear what the primary missed.
-                window = min(quiet, len(backup.history) - 1)
+                # What the primary missed, in the backup's frames: later by what the backup runs behind.
+                window = min(max(0, quiet - skew(primary, backup, quiet)), len(backup.history) - 1)
                 began = max((k for k in range(window + 1) if backup.history[-1 - k][1]), default=0)
                 silent = "gives nothing" if dead else f"has been silent {quiet * FRAME_MS / 1000:.0f} s"
                 self._switch(
@@ -243,11 +263,41 @@ class FailoverSource(AudioSource):
         # At a pause of what is playing, and at the same moment of the talk in the primary: the
         # primary has been live longer than the backup runs behind, so it heard what is still to
         # be played.
-        if back and self.lag < live_for and not backup.history[-1 - self.lag][1]:
-            self._switch("primary", lag=self.lag, why="the primary is live again")
+        if not back or backup.history[-1 - self.lag][1]:
+            return
+        lag = self.lag + skew(primary, backup)
+        if lag < 0 and not any(primary.history[-1 - k][1] for k in range(min(1 - lag, len(primary.history)))):
+            # The backup runs ahead: the primary has yet to hear this moment, but it is at a pause
+            # too, and going back over part of a pause repeats nothing anyone heard.
+            lag = 0
+        if 0 <= lag < min(live_for, len(primary.history)):
+            self._switch("primary", lag=lag, why="the primary is live again")
 
     def _switch(self, to: Which, lag: int, why: str) -> None:
         self.active = to
         self.lag = lag
         self.switches += 1
         log.warning("input: the %s carries the talk now (%s)", to, why)
+
+
+def skew(primary: _Feed, backup: _Feed, missed: int = 0) -> int:
+    """How many frames later the backup hears what the primary hears (negative: sooner), from the
+    two inputs' levels over their recent frames (the primary's last ``missed`` left out: what it did
+    not hear). Their clocks are their own (a device, a network path, a jitter buffer that grew after
+    a stall), so "the same moment of the talk" is where their levels rise and fall together; 0 when
+    the levels say too little to tell."""
+    heard = np.asarray(primary.levels, dtype=np.float64)[: max(0, len(primary.levels) - missed)]
+    other = np.asarray(backup.levels, dtype=np.float64)
+    best, best_fit = 0, ALIGNED
+    for shift in range(-MAX_SKEW_FRAMES, MAX_SKEW_FRAMES + 1):
+        # The primary's frame i is the backup's frame i + shift (both end at the same tick).
+        start, stop = max(0, -shift), min(len(heard), len(other) - shift)
+        if stop - start < MIN_OVERLAP_FRAMES:
+            continue
+        a, b = heard[start:stop], other[start + shift : stop + shift]
+        if a.std() < 1.0 or b.std() < 1.0:
+            continue
+        fit = float(np.corrcoef(a, b)[0, 1])
+        if fit > best_fit + 1e-9:
+            best, best_fit = shift, fit
+    return best
