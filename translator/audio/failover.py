@@ -50,6 +50,7 @@ MAX_SKEW_FRAMES = 30
 """The most the two inputs are lined up by (0.6 s): what a jitter buffer's margin grows to, or a
 hall microphone's network path adds, beyond the other input's."""
 MIN_OVERLAP_FRAMES = 25
+SKEW_EVERY_FRAMES = 10
 FLOOR_DBFS = -70.0
 ALIGNED = 0.6
 """The correlation of the two inputs' levels that a lining-up must reach to be believed; below it
@@ -146,6 +147,8 @@ class FailoverSource(AudioSource):
         """Silent frames in a row in what plays."""
         self._pumps: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
+        self._skewed: tuple[int, int] | None = None
+        """The tick the inputs were last lined up at, and by how much."""
 
     @property
     def detail(self) -> str:
@@ -237,19 +240,20 @@ class FailoverSource(AudioSource):
                 # From the frame after the primary's last, which the backup hears ``skew`` frames
                 # later: a backup that runs behind is waited for (silence meanwhile), not repeated.
                 gone = self._tick - primary.last_signal
-                lag = gone - 1 - skew(primary, backup, gone)
+                lag = gone - 1 - self._skew(gone)
                 if lag >= 0:
                     lag = min(max(self.lag, lag), len(backup.history) - 1)
                     self._switch("backup", lag=lag, why=f"the primary {primary.state}")
-            elif (
-                (quiet >= self.failover_frames or dead)
-                and backup.last_loud - primary.last_loud >= self.evidence_frames
-                and not backup.down
-            ):
-                # The backup hears the talk the primary does not: go back to just before the
-                # backup began to hear what the primary missed.
-                # What the primary missed, in the backup's frames: later by what the backup runs behind.
-                window = min(max(0, quiet - skew(primary, backup, quiet)), len(backup.history) - 1)
+            elif (quiet >= self.failover_frames or dead) and not backup.down:
+                # Both in the backup's own frames, later by what it runs behind: the evidence that it
+                # hears the talk the primary does not (not merely the end of the same pause, heard
+                # later), and where what the primary missed begins.
+                late = self._skew(quiet)
+                missed = quiet - late
+                if backup.last_loud - late - primary.last_loud < self.evidence_frames or missed < 0:
+                    return
+                # Go back to just before the backup began to hear what the primary missed.
+                window = min(missed, len(backup.history) - 1)
                 began = max((k for k in range(window + 1) if backup.history[-1 - k][1]), default=0)
                 silent = "gives nothing" if dead else f"has been silent {quiet * FRAME_MS / 1000:.0f} s"
                 self._switch(
@@ -265,13 +269,20 @@ class FailoverSource(AudioSource):
         # be played.
         if not back or backup.history[-1 - self.lag][1]:
             return
-        lag = self.lag + skew(primary, backup)
+        lag = self.lag + self._skew(0)
         if lag < 0 and not any(primary.history[-1 - k][1] for k in range(min(1 - lag, len(primary.history)))):
             # The backup runs ahead: the primary has yet to hear this moment, but it is at a pause
             # too, and going back over part of a pause repeats nothing anyone heard.
             lag = 0
         if 0 <= lag < min(live_for, len(primary.history)):
             self._switch("primary", lag=lag, why="the primary is live again")
+
+    def _skew(self, missed: int) -> int:
+        """`skew` of the two inputs, worked out at most every `SKEW_EVERY_FRAMES` (it moves slowly,
+        and the primary may be quiet for long while the decision is asked every frame)."""
+        if self._skewed is None or self._tick - self._skewed[0] >= SKEW_EVERY_FRAMES:
+            self._skewed = (self._tick, skew(self.primary, self.backup, missed))
+        return self._skewed[1]
 
     def _switch(self, to: Which, lag: int, why: str) -> None:
         self.active = to

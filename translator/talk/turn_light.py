@@ -21,9 +21,11 @@ from translator.audio.format import SAMPLE_RATE
 from translator.hub import AudioChunk
 
 Light = Literal["clear", "speaking", "interpreting"]
-HEARD_WITHIN_S = 3.0
-"""An interpreter that hears speech announces it within this of the floor falling quiet (an
-engine's turn ends after half a second of silence, plus its network)."""
+HEARD_WITHIN_S = 10.0
+"""An interpreter that hears speech announces it within this of the floor falling quiet: Voice Live
+announces a turn once it is committed and transcribed, which a busy service or machine delays by
+seconds (3 s let the light clear before English had begun, in a clean CI run); later than this is
+a stall anyway (`stalls.OWED_S`). A cough the floor's level took for speech holds the light as long."""
 ANSWER_WITHIN_S = 15.0
 """An answer still not given this long after the floor fell quiet is let go: the light must not
 stay on for ever (a stalled interpreter is restarted anyway)."""
