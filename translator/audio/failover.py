@@ -207,9 +207,9 @@ class FailoverSource(AudioSource):
 
     def _starved(self) -> bool:
         """Either running input has nothing to play: after a hold-up the clock waits for both. A
-        take while one input's audio is still on its way would make a gap in it alone, and leave
-        that input behind the other by the gap: a switch at "the same moment of the talk" would
-        then replay or skip that much (seen: 280 ms of a sentence heard twice)."""
+        take while one input's audio is still on its way would make a gap in it alone and leave it
+        behind the other (`skew` lines the two up whatever put them apart; this spares it one
+        cause)."""
         return any(feed.buffer.dry for feed in (self.primary, self.backup) if not feed.down)
 
     def _next(self, owed: int) -> bytes:
