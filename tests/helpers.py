@@ -249,12 +249,15 @@ async def assert_a_killed_encoder_is_taken_back(
 
 @contextlib.asynccontextmanager
 async def published_room(
-    overrides: dict[str, object] | None = None, language_of: Callable[[str], str] | None = None
+    overrides: dict[str, object] | None = None,
+    language_of: Callable[[str], str] | None = None,
+    reply_s: float = 1.0,
 ) -> AsyncIterator[LiveServer]:
     """A one-room server into Spanish that takes its talk from a publisher, on the Voice Live test
     server that names tones (``overrides``: settings by dotted name; ``language_of``: the locale
-    the service hears each turn's text in, English by default)."""
-    async with FakeVoiceLive(transcribe=tone_names, reply_s=(1.0,), language_of=language_of) as voicelive:
+    the service hears each turn's text in, English by default; ``reply_s``: each interpretation's
+    length)."""
+    async with FakeVoiceLive(transcribe=tone_names, reply_s=reply_s, language_of=language_of) as voicelive:
         settings = load_settings(
             env={"AZURE_VOICELIVE_ENDPOINT": voicelive.endpoint, "AZURE_VOICELIVE_API_KEY": "publish-key"},
             overrides={

@@ -91,6 +91,10 @@ class TurnLight:
     """Where the floor's speech began, while it speaks."""
     _heard: set[str] = field(default_factory=set)
     """The languages whose interpreter announced the speech while the floor still spoke."""
+    _answered: dict[str, int] = field(default_factory=dict)
+    """Where each language's answers given while the floor still spoke ended (ms): an interpreter
+    whose own VAD ends a turn on a shorter silence than the floor's hangover (Voice Live's 500 ms
+    against 600) may answer before the floor falls quiet."""
     speaking: bool = False
     spoken: str | None = None
     """The language of the last utterance heard on the floor."""
@@ -99,10 +103,15 @@ class TurnLight:
         """The floor began to speak at ``at_ms``, or fell quiet having spoken until ``at_ms``."""
         self.speaking = speaking
         if speaking:
-            self._since_ms, self._heard = at_ms, set()
+            self._since_ms, self._heard, self._answered = at_ms, set(), {}
             return
         since = at_ms if self._since_ms is None else self._since_ms
         for lang in languages:
+            answered = self._answered.get(lang)
+            if answered is not None and answered >= at_ms - MARGIN_MS:
+                # Answered to the end of the floor's speech already (and so all that came before).
+                self._owed.pop(lang, None)
+                continue
             # Speech still owed an answer from before joins this one.
             before = self._owed.get(lang)
             heard = lang in self._heard or (before is not None and before.heard)
@@ -121,9 +130,13 @@ class TurnLight:
     def answered(self, lang: str, end_ms: int | None) -> None:
         """``lang``'s interpreter is done with an utterance whose speech ended at ``end_ms`` (its
         audio is published by now)."""
+        if end_ms is None:
+            return
         owed = self._owed.get(lang)
-        if owed is not None and end_ms is not None and end_ms >= owed.until_ms - MARGIN_MS:
+        if owed is not None and end_ms >= owed.until_ms - MARGIN_MS:
             del self._owed[lang]
+        elif self.speaking:
+            self._answered[lang] = max(end_ms, self._answered.get(lang, end_ms))
 
     def audio(self, chunk: AudioChunk, now: float) -> None:
         """One chunk published to a language's listeners (one codec's is enough: both play alike)."""
