@@ -241,10 +241,6 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         if args.command == "glossary":
             return _glossary(args)
-        import uvloop
-
-        from translator.server import stopping
-        from translator.server.app import serve
         from translator.server.workers import settings_from_parent
 
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "verbose")}
@@ -253,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
             settings = _load(args, overrides)
         else:
             logs.configure(settings.log)
+        # The server is imported once the settings are good: a bad one is said at once, not after
+        # the two seconds the server's modules take to load.
+        import uvloop
+
+        from translator.server import stopping
+        from translator.server.app import serve
 
         # uvloop: the fan-out writes one prebuilt frame per listener, where the loop's own cost shows.
         # Cancelled: stopped while it started (`stopping`); interrupted: before it could catch signals.

@@ -12,17 +12,20 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
-import openai
-from openai import AsyncOpenAI
 
 from translator.config import Settings
 from translator.errors import TranslatorError
 from translator.languages import FLOOR, get_language
 from translator.transcripts.export import export
 from translator.transcripts.store import Transcript
+
+if TYPE_CHECKING:
+    # The SDK is imported when a summary is asked for: it is a third of the server's start-up.
+    import openai
+    from openai import AsyncOpenAI
 
 NOTICE: Final = (
     "AI-generated summary, made by a language model from the machine interpretation's captions: "
@@ -133,6 +136,8 @@ async def _summarize_one(
             else ""
         )
     )
+    import openai
+
     try:
         answer = await client.chat.completions.create(
             model=deployment,
@@ -167,6 +172,8 @@ def _said(exc: openai.APIStatusError) -> str:
 def _client(settings: Settings) -> tuple[AsyncOpenAI, Callable[[], Awaitable[None]] | None]:
     """An SDK client for the chat deployment's resource, and what closes its credential (if any):
     the key as Azure documents it (``api-key``), else a token from DefaultAzureCredential."""
+    from openai import AsyncOpenAI
+
     config = settings.summaries
     endpoint = config.endpoint or settings.translate.endpoint or ""
     same_resource = config.endpoint is None or config.endpoint == settings.translate.endpoint
