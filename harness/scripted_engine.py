@@ -119,6 +119,12 @@ class ScriptedEngine(Engine):
         if self.spoken == [target]:
             raise PermanentEngineError(f"{target.name} is the source language")
 
+    def check_spoken(self, language: Language) -> None:
+        """Any language: the script says what is heard."""
+
+    async def _spoken_changed(self) -> None:
+        """Nothing tells languages apart here: the script does."""
+
     def servable(self) -> list[Language]:
         return [lang for lang in LANGUAGES.values() if self.spoken != [lang]]
 

@@ -502,9 +502,19 @@ class _Session:
                 "item_id": item_id,
                 "content_index": 0,
                 "transcript": text,
-                "language": self.server.language_of(text),
+                "language": self._heard_in(text),
             }
         )
+
+    def _heard_in(self, text: str) -> str:
+        """The locale the speech was in, as azure-speech tells it: only ever one of the session's
+        candidate locales (speech in another is heard as the first candidate)."""
+        locale = self.server.language_of(text)
+        transcription = self.config.get("input_audio_transcription") or {}
+        if transcription.get("model") != "azure-speech" or not transcription.get("language"):
+            return locale
+        candidates = transcription["language"].split(",")
+        return locale if locale in candidates else candidates[0]
 
     async def create(self, event: dict[str, Any]) -> None:
         params = event.get("response") or {}

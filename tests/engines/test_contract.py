@@ -40,6 +40,7 @@ from translator.engines.events import (
 from translator.engines.local import mt
 from translator.engines.local.engine import LocalEngine
 from translator.engines.local.mt import ApertiumPipe, ApertiumTranslator
+from translator.errors import PermanentEngineError
 from translator.languages import get_language
 
 STOP_BOUND_S = 10.0
@@ -113,13 +114,15 @@ class Case:
     make: Make
     pace: float
     within_s: float
+    hears_german: str | None
+    """What refuses German on the floor (None: it is heard)."""
 
 
 CASES = {
-    "scripted": Case(scripted, pace=8, within_s=20),
-    "local": Case(local, pace=4, within_s=90),
-    "voicelive": Case(voicelive, pace=4, within_s=40),
-    "realtime-translate": Case(realtime_translate, pace=4, within_s=40),
+    "scripted": Case(scripted, pace=8, within_s=20, hears_german=None),
+    "local": Case(local, pace=4, within_s=90, hears_german="is English-only: German is not heard"),
+    "voicelive": Case(voicelive, pace=4, within_s=40, hears_german=None),
+    "realtime-translate": Case(realtime_translate, pace=4, within_s=40, hears_german=None),
 }
 
 
@@ -198,3 +201,26 @@ async def test_a_failing_language_fails_alone(case: Case, talk: Path) -> None:
     assert not any(
         isinstance(e, SessionState) and e.state == "failed" and e.target == "es" for e in outcome.events
     )
+
+
+async def test_a_language_heard_for_a_question_changes_nothing_else(case: Case, talk: Path) -> None:
+    """A question asked aloud in German: the engine hears it on the floor, or says why not with
+    nothing changed; the talk is interpreted whole meanwhile, and the floor's own languages come back."""
+    async with case.make(TARGETS, set()) as engine:
+        talk_spoken = list(engine.spoken)
+        german = get_language("de")
+        if case.hears_german is not None:
+            with pytest.raises(PermanentEngineError, match=case.hears_german):
+                await engine.hear([*talk_spoken, german])
+            assert engine.spoken == talk_spoken
+            return
+        await engine.hear([*talk_spoken, german])
+        assert engine.spoken == [*talk_spoken, german]
+        outcome = await speak(
+            engine, read_wav(talk), every_sentence_done(*TARGETS), pace=case.pace, within_s=case.within_s
+        )
+        await engine.hear(talk_spoken)
+        assert engine.spoken == talk_spoken
+    for lang in TARGETS:
+        assert len(finished(outcome, lang)) == SENTENCES, f"{lang}: every sentence, whole"
+        assert all(heard.final and heard.text for heard in outcome.utterances(lang).values())

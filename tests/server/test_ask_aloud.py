@@ -2,8 +2,9 @@
 question once the moderator gives the floor, and the room's own input comes back after it.
 
 The room is an English and Spanish floor on the Voice Live test server (the real SDK), which names
-tones and hears 550 Hz as Spanish; the speaker is a real WebSocket publisher sending in real time,
-the asker a real WebSocket client sending in bursts, the listeners real WebSocket clients."""
+tones and hears 550 Hz as Spanish (and, in one test, 650 Hz as French); the speaker is a real
+WebSocket publisher sending in real time, the asker a real WebSocket client sending in bursts, the
+listeners real WebSocket clients."""
 
 from __future__ import annotations
 
@@ -180,3 +181,80 @@ def test_a_question_gives_the_floor_back_when_its_time_is_up_or_the_moderator_en
     while finished.take() is not None:
         played += 1
     assert played == 25 and finished.why == FINISHED, "what was sent plays out whole"
+
+
+FRENCH_HZ = 650
+
+
+def french(text: str) -> str:
+    """The locale the Voice Live test server hears a turn in: French for 650 Hz, Spanish for the
+    question's tone, English otherwise (each only where the session lists it as a candidate)."""
+    return "fr-FR" if str(FRENCH_HZ) in text else spanish(text)
+
+
+@pytest.fixture
+async def panel() -> AsyncIterator[LiveServer]:
+    """An English and Spanish floor, interpreted into French too."""
+    async with published_room(
+        {"spoken": ["en", "es"], "targets": ["es", "fr"]}, language_of=french
+    ) as running:
+        yield running
+
+
+async def test_a_question_in_a_language_the_talk_is_not_in_is_heard_in_it_while_it_is_asked(
+    panel: LiveServer,
+) -> None:
+    server = panel
+    channels = {
+        lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus")
+        for lang in ("en", "es", "fr")
+    }
+    heard = {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+
+    async def until_heard(hz: int, times: int) -> None:
+        def got(lang: str) -> bool:
+            found = finals_naming(heard[lang], hz)
+            return len(found) >= times and {c["id"] for c in found} <= heard[lang].ended()
+
+        await asyncio.gather(
+            *(
+                collect(channels[lang], heard[lang], lambda _, lang=lang: got(lang), within_s=60)
+                for lang in channels
+            )
+        )
+
+    async with (
+        speaking(server) as speaker,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as moderator,
+    ):
+        languages = (await moderator.get("/api/languages")).json()
+        assert languages["ask_aloud"] == ["en", "es", "fr"]
+        asker = await ask(server, "fr")
+        waiting = json.loads(await asker.recv())
+        assert (await moderator.post(f"/api/questions/{waiting['id']}/accept")).json()["state"] == "speaking"
+        assert json.loads(await asker.recv()) == {"type": "speak", "seconds": 60}
+        await send_in_bursts(asker, tone(1.2, FRENCH_HZ) + bytes(RATE * 2 // 2))
+        await asker.send(json.dumps({"type": "done"}))
+        await over(asker, "heard", FINISHED)
+        await until_heard(FRENCH_HZ, 1)
+
+        # Once every channel has answered it, the floor is heard in its own languages again: French
+        # from the floor is then interpreted into French like any other language not spoken there.
+        engine = server.room.pipeline.engine if server.room.pipeline is not None else None
+        await until(lambda: engine is not None and [lang.code for lang in engine.spoken] == ["en", "es"])
+        speaker.say(tone(1.0, FRENCH_HZ))
+        await until_heard(FRENCH_HZ, 2)
+
+    for ws in channels.values():
+        await ws.close()
+    asked = {lang: sorted(finals_naming(heard[lang], FRENCH_HZ), key=lambda c: c["id"]) for lang in channels}
+    # The question: interpreted into English and Spanish, passed through in French in the asker's voice.
+    assert asked["en"][0]["text"] == f"translated into en-US: tone {FRENCH_HZ}"
+    assert asked["es"][0]["text"] == f"translated into es-ES: tone {FRENCH_HZ}"
+    assert asked["fr"][0]["text"] == f"tone {FRENCH_HZ}" and asked["fr"][0]["source_lang"] == "fr"
+    # After it, the same sound from the floor is not French to the service (no candidate): it is
+    # interpreted into French too.
+    assert asked["fr"][1]["text"] == f"translated into fr-FR: tone {FRENCH_HZ}"
+    for lang in channels:
+        shares = heard[lang].audio_shares()
+        assert all(shares[c["id"]] == 1.0 for c in heard[lang].finals().values()), (lang, shares)

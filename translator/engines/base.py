@@ -112,6 +112,27 @@ class Engine(ABC):
         """Hand the new ``self.glossary`` to whatever applies it."""
 
     @abstractmethod
+    def check_spoken(self, language: Language) -> None:
+        """PermanentEngineError unless this engine can hear ``language`` on the floor and interpret
+        it into every target: cheap, asked before a listener is given the floor in it."""
+
+    async def hear(self, spoken: list[Language]) -> None:
+        """Hear ``spoken`` on the floor from the next utterance on, the default first: the talk's
+        languages and a question asked aloud in another, then the talk's own again.
+
+        Raises PermanentEngineError naming a language it cannot hear (nothing changes then).
+        """
+        for language in spoken:
+            if language not in self.spoken:
+                self.check_spoken(language)
+        self.spoken = list(spoken)
+        await self._spoken_changed()
+
+    @abstractmethod
+    async def _spoken_changed(self) -> None:
+        """Hand the new ``self.spoken`` to whatever tells the floor's languages apart."""
+
+    @abstractmethod
     def servable(self) -> list[Language]:
         """Every language this engine could interpret into from ``source`` (offered or not)."""
 

@@ -51,6 +51,13 @@ class MixedEngine(Engine):
         if part is not None:
             part.check_target(target)
 
+    def check_spoken(self, language: Language) -> None:
+        for part in self._parts.values():
+            part.check_spoken(language)
+
+    async def _spoken_changed(self) -> None:
+        await asyncio.gather(*(part.hear(self.spoken) for part in self._parts.values()))
+
     def servable(self) -> list[Language]:
         seen: dict[str, Language] = {}
         for part in self._parts.values():

@@ -37,7 +37,7 @@ from translator.engines.events import (
 )
 from translator.errors import LastLanguageError, PermanentEngineError, TranslatorError, UnknownLanguageError
 from translator.hub import AudioChunk, Hub
-from translator.languages import FLOOR, Language
+from translator.languages import FLOOR, Language, get_language
 from translator.messages import MAX_PACKETS, PACKET_SAMPLES, PAUSED, Caption, ErrorMessage, Status
 from translator.talk.catchup import CatchUp
 from translator.talk.floor import HANGOVER_MS, PREROLL_MS, Floor
@@ -74,6 +74,9 @@ SILENT_ALERT_S = 30.0
 MAX_LAG_S = 10.0
 # How often languages are looked at for a stall (`talk.stalls`), and how long a restart may take.
 STALL_CHECK_S = 1.0
+QUESTION_LANGUAGE_S = 30.0
+"""A language heard on the floor for a question stops being heard once every channel has answered
+the question, or this long after it ended (a floor that never falls quiet)."""
 RESTART_TIMEOUT_S = 30.0
 RESTART_STOP_S = 2.0
 # A stall this soon after the last restart is one the restart did not cure: the operator sees red.
@@ -226,6 +229,13 @@ class Pipeline:
         self.hub.add_channel(FLOOR)
         self.turns = TurnLight()
         self.floor = Floor(self._audio_out)
+        self._talk_spoken = list(self.engine.spoken)
+        """The languages the talk is in: what the floor is heard in outside questions."""
+        self._foreign: tuple[int, float] | None = None
+        """A question asked aloud in another language, over: how often the floor must have fallen
+        quiet (its own end), and when it ended; its language is heard until every channel answered it."""
+        self._foreign_live = False
+        """A question asked aloud in another language holds the floor."""
 
     def _audio_out(self, chunk: AudioChunk) -> None:
         """Audio for a channel's listeners; the turn light hears when each channel will be done."""
@@ -391,6 +401,20 @@ class Pipeline:
             await asyncio.sleep(FRAME_MS / 1000)
         self.floor.close()
 
+    async def give_floor(self, asked: SpokenQuestion) -> None:
+        """``asked`` holds the floor from the next frame. Its language is heard on the floor from
+        now on if the talk is not in it, until every channel has answered the question.
+
+        Raises PermanentEngineError when the engine cannot hear it (nothing changes then).
+        """
+        language = get_language(asked.lang)
+        if language not in self.engine.spoken:
+            await self.engine.hear([*self.engine.spoken, language])
+            log.info("%s is heard on the floor for a question", language.name)
+        self._foreign_live = language not in self._talk_spoken
+        self.question = asked
+        asked.grant()
+
     def _question_frame(self) -> bytes | None:
         """The frame of the audience's spoken question holding the floor, if one does: the room's
         own input is read all the same, and is back on the next frame once the question is over."""
@@ -399,7 +423,24 @@ class Pipeline:
         frame = self.question.take()
         if frame is None:
             self.question = None
+            if self._foreign_live:
+                # Its speech is answered once the floor has fallen quiet after it, and nothing is owed.
+                self._foreign = self.turns.quiets + self.floor.speaking, time.monotonic()
+                self._foreign_live = False
         return frame
+
+    async def _hear_the_talk_again(self, now: float) -> None:
+        """After a question in another language, hear the talk's own once it has been answered."""
+        if self._foreign is None:
+            return
+        quiets, ended_at = self._foreign
+        answered = self.turns.quiets >= quiets and not self.turns.owing(now)
+        if answered or now - ended_at > QUESTION_LANGUAGE_S:
+            self._foreign = None
+            await self.engine.hear(self._talk_spoken)
+            log.info(
+                "the floor is heard in %s again", ", ".join(language.name for language in self._talk_spoken)
+            )
 
     async def _send(self, frame: bytes, level: float) -> None:
         # The floor hears what the engine hears, first: a passthrough the engine reports on this
@@ -543,6 +584,7 @@ class Pipeline:
             for code, why in self.stalls.check(time.monotonic()):
                 if (language := self.languages.get(code)) is not None and code not in self._restarts:
                     self._stalled(language, why)
+            await self._hear_the_talk_again(time.monotonic())
 
     def _stalled(self, language: LanguageState, why: str) -> None:
         code, now = language.language.code, time.monotonic()

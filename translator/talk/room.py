@@ -176,10 +176,9 @@ class RoomBase(ABC):
         otherwise, or where no talk runs here."""
         return None
 
+    @abstractmethod
     def aloud_languages(self) -> list[str]:
-        """The languages a listener may ask a question aloud in: those spoken on the floor (the
-        engine hears no other), where the talk runs here and the room takes questions."""
-        return [language.code for language in self.spoken] if self.config.questions else []
+        """The languages a listener may ask a question aloud in (none where the talk does not run)."""
 
     def channel_name(self, lang: str) -> str:
         """What listeners of ``lang`` see it called: the language's own name, or the Original's
@@ -265,6 +264,8 @@ class Room(RoomBase):
         """Questions listener-only processes took, being translated for the moderator."""
         self._spoken: dict[int, SpokenQuestion] = {}
         """Questions asked aloud whose askers are connected: waiting, or holding the floor."""
+        self._giving_floor = asyncio.Lock()
+        """The floor is given to one question at a time: the engine may first be told its language."""
 
     async def __aenter__(self) -> Self:
         if self.settings.broker.url is not None:
@@ -538,17 +539,45 @@ class Room(RoomBase):
         except QuestionError as exc:
             log.info("room %s: a question from a listener process refused: %s", self.id, exc)
 
+    def aloud_languages(self) -> list[str]:
+        """The languages a listener may ask a question aloud in, where the talk runs here and the
+        room takes questions: those spoken on the floor, and where several are (each with a channel
+        of its own that interprets the others), the room's others that its engine can hear."""
+        if not self.config.questions:
+            return []
+        _, offered = self.question_languages(FLOOR)
+        return [code for code in offered if self._hearable(code) is None]
+
+    def _hearable(self, code: str) -> str | None:
+        """Why a question cannot be asked aloud in ``code`` here, or None when it can."""
+        if any(language.code == code for language in self.spoken):
+            return None
+        if len(self.spoken) == 1:
+            # The floor's listeners are the Original channel's, which has no interpretation.
+            return f"questions are asked aloud here in {self.spoken[0].code}"
+        if self.pipeline is None or self.state != "running":
+            return "the talk is not running"
+        try:
+            self.pipeline.engine.check_spoken(get_language(code))
+        except PermanentEngineError as exc:
+            return f"{get_language(code).name} cannot be heard on this floor ({exc})"
+        return None
+
     def ask_aloud(self, client: str, lang: str, rate: int) -> SpokenQuestion:
         """A listener asks to speak, in ``lang`` (``original``: the floor's default), from a phone
         sending mono PCM16 at ``rate``: QuestionError when the room takes no questions, ``lang`` is
-        not spoken on its floor (its engine would not hear it), the talk is not running, or the
-        listener has asked their share. The question waits for the moderator (`accept_question`)."""
-        code, _ = self.question_languages(lang)
-        spoken = [language.code for language in self.spoken]
-        if code not in spoken:
-            raise QuestionError(f"lang: questions are asked aloud here in {', '.join(spoken)}; type yours")
+        none of the room's or its engine cannot hear it, the talk is not running, or the listener
+        has asked their share. The question waits for the moderator (`accept_question`); a language
+        the talk is not in is heard on the floor while it is asked (`Pipeline.give_floor`)."""
+        code, offered = self.question_languages(lang)
         if self.state != "running":
             raise QuestionError("the talk is not running: ask once it has begun", 503, 30)
+        aloud = self.aloud_languages()
+        if code not in aloud:
+            why = self._hearable(code) if code in offered else None
+            raise QuestionError(
+                f"lang: {why or 'questions are asked aloud here in ' + ', '.join(aloud)}; type yours"
+            )
         question = self.questions.add_spoken(client, code)
         asked = self._spoken[question.id] = SpokenQuestion(question.id, code, rate)
         return asked
@@ -587,7 +616,8 @@ class Room(RoomBase):
         """Send a pending typed question to every channel, in its language, or give the floor to a
         spoken one's asker; the transcript keeps it."""
         if self.questions.get(question_id).spoken:
-            return self._give_floor(question_id)
+            async with self._giving_floor:
+                return await self._give_floor(question_id)
         question = self.questions.accept(question_id, floor_text)
         sent = await in_channels(
             self._question_translator, question, self.source.code, list(self.hub.channels)
@@ -607,7 +637,7 @@ class Room(RoomBase):
             self.pipeline.transcript.append(record)
         return question
 
-    def _give_floor(self, question_id: int) -> AskedQuestion:
+    async def _give_floor(self, question_id: int) -> AskedQuestion:
         pipeline = self.pipeline
         if self.state != "running" or pipeline is None:
             raise QuestionError(f"the talk is {self.state}: start it first", 409)
@@ -616,9 +646,13 @@ class Room(RoomBase):
             raise QuestionError(f"question {question_id}'s asker has gone", 409)
         if pipeline.question is not None:
             raise QuestionError(f"question {pipeline.question.id} holds the floor: end it first", 409)
+        try:
+            await pipeline.give_floor(asked)
+        except PermanentEngineError as exc:
+            raise QuestionError(
+                f"{get_language(asked.lang).name} cannot be heard on this floor: {exc}", 409
+            ) from None
         question = self.questions.speak(question_id)
-        pipeline.question = asked
-        asked.grant()
         log.info("room %s: question %d is asked aloud (%s)", self.id, question_id, asked.lang)
         if pipeline.transcript is not None:
             at = int(time.time() * 1000)

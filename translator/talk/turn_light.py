@@ -96,6 +96,8 @@ class TurnLight:
     whose own VAD ends a turn on a shorter silence than the floor's hangover (Voice Live's 500 ms
     against 600) may answer before the floor falls quiet."""
     speaking: bool = False
+    quiets: int = 0
+    """How often the floor has fallen quiet."""
     spoken: str | None = None
     """The language of the last utterance heard on the floor."""
 
@@ -105,6 +107,7 @@ class TurnLight:
         if speaking:
             self._since_ms, self._heard, self._answered = at_ms, set(), {}
             return
+        self.quiets += 1
         since = at_ms if self._since_ms is None else self._since_ms
         for lang in languages:
             answered = self._answered.get(lang)
@@ -147,13 +150,18 @@ class TurnLight:
         self._channels.pop(lang, None)
         self._owed.pop(lang, None)
 
-    def state(self, now: float) -> TurnState:
-        """The light now."""
+    def owing(self, now: float) -> bool:
+        """Some language still owes an answer to what the floor said."""
         self._owed = {
             lang: owed
             for lang, owed in self._owed.items()
             if now - owed.quiet_at < (ANSWER_WITHIN_S if owed.heard else HEARD_WITHIN_S)
         }
+        return bool(self._owed)
+
+    def state(self, now: float) -> TurnState:
+        """The light now."""
+        self.owing(now)
         if self.speaking:
             return TurnState("speaking", None)  # its language is known once it has been heard
         owing = set(self._owed)

@@ -308,14 +308,43 @@ class LocalEngine(Engine):
         if voice is None or (voice.kind == "espeak-ng" and not has_voice(espeak, voice.name)):
             raise PermanentEngineError(f"espeak-ng has no voice for {target.name}")
 
+    def check_spoken(self, language: Language) -> None:
+        """PermanentEngineError unless the speech model hears ``language`` and a pair takes it into
+        every target."""
+        recognizer = self._recognizer
+        if language.code != "en" and recognizer is not None and not recognizer.multilingual:
+            raise PermanentEngineError(
+                f"the speech model {recognizer.path} is English-only: {language.name} is not heard "
+                "(set local.asr_model to a multilingual whisper model)"
+            )
+        for target in self.targets:
+            if target != language:
+                translator_for(language.code, target.code, {})
+
+    async def _spoken_changed(self) -> None:
+        # Pairs from a language no longer spoken are kept until their target goes: an utterance
+        # heard in it may still be on its way through them.
+        added = [translator for target in self.targets for translator in self._add_translators(target)]
+        await asyncio.gather(*(translator.warm() for translator in added))
+
+    def _add_translators(self, target: Language) -> list[TextTranslator]:
+        """The pairs from every spoken language into ``target`` that were missing, made now."""
+        added = []
+        for source in self.spoken:
+            pair = source.code, target.code
+            if (
+                source != target
+                and pair not in self._translators
+                and target.code in targets_from(source.code)
+            ):
+                self._translators[pair] = translator_for(source.code, target.code, self._pipes)
+                added.append(self._translators[pair])
+        return added
+
     def _prepare(self, target: Language) -> None:
         """Check that ``target`` can be translated and spoken here (PermanentEngineError if not)."""
         self.check_target(target)
-        for source in self.spoken:
-            if source != target and target.code in targets_from(source.code):
-                self._translators[source.code, target.code] = translator_for(
-                    source.code, target.code, self._pipes
-                )
+        self._add_translators(target)
         voice = voice_for(target.code)
         assert voice is not None, "checked above"
         self._voices[target.code] = synthesizer(voice)

@@ -87,12 +87,21 @@ class TranslateEngine(Engine):
                 f"{SERVICE} does not interpret into {target.name}; it serves: {served}"
             )
 
+    def check_spoken(self, language: Language) -> None:
+        """Nothing to check: the model hears the speech's language itself."""
+
+    def _passes_through(self, target: Language) -> bool:
+        # Speech in the target's own language is passed through when the floor may speak it.
+        return len(self.spoken) > 1 and target in self.spoken
+
     async def _start_target(self, target: Language) -> None:
         self.check_target(target)
-        # Speech in the target's own language is passed through when the floor may speak it.
-        passthrough = len(self.spoken) > 1 and target in self.spoken
-        self._sessions[target.code] = session = TranslateSession(self, target, passthrough)
+        self._sessions[target.code] = session = TranslateSession(self, target, self._passes_through(target))
         session.start()
+
+    async def _spoken_changed(self) -> None:
+        for session in self._sessions.values():
+            session.segmenter.passthrough = self._passes_through(session.target)
 
     async def _stop_target(self, code: str) -> None:
         if (session := self._sessions.pop(code, None)) is not None:

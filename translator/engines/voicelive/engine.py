@@ -82,13 +82,20 @@ class VoiceLiveEngine(Engine):
         if not speaks(target):
             spoken = ", ".join(lang.code for lang in self.servable())
             raise PermanentEngineError(f"Voice Live has no voice for {target.name}; it speaks: {spoken}")
-        served = capabilities(self.config.model).languages
         for language in (*self.spoken, target):
-            if served and language.code not in served:
-                languages = ", ".join(sorted(served))
-                raise PermanentEngineError(
-                    f"{self.config.model} does not serve {language.name}; it serves: {languages}"
-                )
+            self.check_spoken(language)
+
+    def check_spoken(self, language: Language) -> None:
+        """PermanentEngineError unless the model serves ``language``."""
+        served = capabilities(self.config.model).languages
+        if served and language.code not in served:
+            languages = ", ".join(sorted(served))
+            raise PermanentEngineError(
+                f"{self.config.model} does not serve {language.name}; it serves: {languages}"
+            )
+
+    async def _spoken_changed(self) -> None:
+        await asyncio.gather(*(s.respoken() for s in self._sessions.values()))
 
     async def _stop_target(self, code: str) -> None:
         if (session := self._sessions.pop(code, None)) is not None:

@@ -67,18 +67,31 @@ class LanguageSession(SupervisedSession[Connection]):
         """The glossary in use because the service refused the engine's (see `_open_replacing`)."""
         self._notice = ""
         """What the operator is told while the language runs, e.g. that a glossary was refused."""
-        self.floor = FloorLanguages(
-            tuple(language.code for language in engine.spoken),
-            self.code,
-            capabilities(engine.config.model).reports_language,
-        )
-        self._language_notice = ""
+        self.floor = self._floor()
+        self._language_notice = self._notice_of_languages()
         """That turns in this language cannot be told apart from the others (said while it runs)."""
+
+    def _floor(self) -> FloorLanguages:
+        spoken = tuple(language.code for language in self.engine.spoken)
+        return FloorLanguages(spoken, self.code, capabilities(self.engine.config.model).reports_language)
+
+    def _notice_of_languages(self) -> str:
         if self.floor.gates and not self.floor.reported:
-            self._language_notice = (
-                f"{engine.config.model} reports no language per sentence: every sentence is taken as "
-                f"{engine.spoken[0].name}"
+            return (
+                f"{self.engine.config.model} reports no language per sentence: every sentence is taken "
+                f"as {self.engine.spoken[0].name}"
             )
+        return ""
+
+    async def respoken(self) -> None:
+        """Hear the engine's spoken languages from the next turn on: the instructions and the
+        transcription's languages are updated as a glossary is, and every open connection's book
+        tells the turns apart by them (a turn already heard keeps the language it was given)."""
+        self.floor = self._floor()
+        self._language_notice = self._notice_of_languages()
+        for connection in self._connections:
+            connection.book.floor = self.floor
+        await self.reconfigure()
 
     def start(self) -> None:
         """Start the supervisor; it reports its progress as `SessionState` events."""
@@ -128,7 +141,8 @@ class LanguageSession(SupervisedSession[Connection]):
         return connection
 
     async def reconfigure(self) -> None:
-        """Hand the engine's glossary to every open connection; it applies from the next response on."""
+        """Hand the engine's glossary and spoken languages to every open connection; they apply from
+        the next response on."""
         await asyncio.gather(*(self._update(c) for c in list(self._connections)))
         if self._state == "ready":
             self._set_state("ready", self._ready_detail)  # a notice about an earlier glossary no longer holds
