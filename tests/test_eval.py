@@ -47,9 +47,10 @@ def test_eval_measures_lag_delivery_and_quality_of_a_talk(tmp_path: Path) -> Non
     assert float(chrf) > 30 and float(bleu) > 5
     assert kept == "– · – · –", "no number, name or term in these sentences"
     # The Spanish voice read back against its captions: espeak-ng's short sentences are hard to
-    # understand (63.6 %: "Buenos días a todos" is heard as "Bueno, ¡sí! ¡Asaconos!"); speech cut
-    # short or missing would be near 100 %.
-    assert float(readback.rstrip(" %")) <= 80, readback
+    # understand (63.6 % on one processor, 81.8 % on another: Whisper's arithmetic differs by CPU;
+    # "Buenos días a todos" is heard as "Bueno, ¡sí! ¡Asaconos!"); speech cut short or missing
+    # would be near 100 %.
+    assert float(readback.rstrip(" %")) <= 90, readback
     with Image.open(out / "lag.png") as plot:
         assert plot.size == (800, 400)
 
