@@ -95,7 +95,13 @@ async def translator_process(*args: str, env: dict[str, str] | None = None) -> A
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 20)
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
+            # Not left running for a later test to hear of (its transport complains when collected).
+            process.kill()
+            await process.wait()
+            raise
 
 
 async def ready(port: int, within_s: float = 60) -> None:

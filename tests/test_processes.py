@@ -73,3 +73,26 @@ def test_numpy_keeps_no_blas_thread_pool() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
     assert threads.stdout.strip() == "1"
+
+
+def running(marker: str) -> list[int]:
+    """The processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+async def test_a_start_cancelled_while_its_process_starts_leaves_nothing_running() -> None:
+    """A language stopped as its stage starts: the process the thread started anyway is killed and
+    reaped, not left running for its Popen to complain about when collected."""
+    marker = "31.41592"
+    starting = asyncio.create_task(processes.Child.start(["sleep", marker]))
+    await asyncio.sleep(0)  # the start is under way, in its thread
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    await until(lambda: not running(marker), 10)

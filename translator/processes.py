@@ -33,6 +33,16 @@ async def run(
     )
 
 
+def _kill_unwanted(starting: asyncio.Future[subprocess.Popen[bytes]]) -> None:
+    """Kill the process a cancelled `Child.start` started after all, and reap it off the loop."""
+    if starting.cancelled() or starting.exception() is not None:
+        return
+    process = starting.result()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    asyncio.get_running_loop().run_in_executor(None, process.wait)
+
+
 class Child:
     """A running child process; with ``pipes``, its stdin and stdout as asyncio streams.
 
@@ -76,16 +86,27 @@ class Child:
         heard, said = socket.socketpair() if messages else (None, None)
         try:
             end = theirs.fileno() if theirs is not None else subprocess.DEVNULL
-            process = await asyncio.to_thread(
-                subprocess.Popen,
-                list(args),
-                stdin=end,
-                stdout=end,
-                stderr=said.fileno() if said is not None else subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-                pass_fds=(handed.fileno(),) if handed is not None else (),
+            starting = asyncio.ensure_future(
+                asyncio.to_thread(
+                    subprocess.Popen,
+                    list(args),
+                    stdin=end,
+                    stdout=end,
+                    stderr=said.fileno() if said is not None else subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=env,
+                    pass_fds=(handed.fileno(),) if handed is not None else (),
+                )
             )
+            try:
+                process = await asyncio.shield(starting)
+            except asyncio.CancelledError:
+                # Cancelled while the thread starts it (a language stopped as its stage starts): it
+                # is waited for (moments; the descriptors it is handed stay open until it has them),
+                # then killed and reaped, never left running unowned.
+                await asyncio.wait({starting})
+                _kill_unwanted(starting)
+                raise
         except BaseException:
             for sock in (ours, heard):
                 if sock is not None:
