@@ -811,6 +811,7 @@ async def test_the_consoles_light_tells_the_truth(
                 await page.close()
 
 
+@pytest.mark.alone  # on a saturated machine the newest went out of view (twice; cause not found)
 async def test_on_a_phone_the_newest_caption_stays_in_view_and_the_page_speaks_the_listeners_language(
     browser: Browser, server: LiveServer
 ) -> None:
@@ -1106,6 +1107,7 @@ async def test_no_audio_reaches_the_page_until_the_listener_taps_and_none_after_
     assert audio_listeners(channel) == 0
 
 
+@pytest.mark.alone  # playback judged on the page's clock
 async def test_with_the_screen_off_the_stream_keeps_playing_while_the_page_is_frozen(
     browser: Browser, server: LiveServer
 ) -> None:
