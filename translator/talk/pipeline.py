@@ -412,6 +412,8 @@ class Pipeline:
             await self.engine.hear([*self.engine.spoken, language])
             log.info("%s is heard on the floor for a question", language.name)
         self._foreign_live = language not in self._talk_spoken
+        if self._foreign_live:
+            self._foreign = None  # a language heard for the question before is heard until this one's end
         self.question = asked
         asked.grant()
 
@@ -437,7 +439,11 @@ class Pipeline:
         answered = self.turns.quiets >= quiets and not self.turns.owing(now)
         if answered or now - ended_at > QUESTION_LANGUAGE_S:
             self._foreign = None
-            await self.engine.hear(self._talk_spoken)
+            try:
+                await self.engine.hear(self._talk_spoken)
+            except TranslatorError as exc:
+                log.warning("the floor's own languages could not be set again: %s", exc)
+                return
             log.info(
                 "the floor is heard in %s again", ", ".join(language.name for language in self._talk_spoken)
             )
