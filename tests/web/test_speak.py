@@ -34,6 +34,7 @@ async def speaker(tmp_path: Path) -> AsyncIterator[Browser]:
         yield browser
 
 
+@pytest.mark.alone  # nothing dropped: a browser starved by a saturated machine sends its backlog at once
 async def test_the_speaker_page_is_the_rooms_microphone(server: LiveServer, speaker: Browser) -> None:
     listener = await tone_listener(server)
     page = await speaker.new_page()
