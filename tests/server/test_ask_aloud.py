@@ -20,6 +20,7 @@ from harness.live import LiveServer, Received, collect
 from harness.voicelive_server import RATE, tone
 from tests.helpers import QUESTION_HZ, published_room, send_in_bursts, spanish, speaking, until
 from translator.messages import FLAG_END
+from translator.talk.floor import FIRST_ID
 from translator.talk.spoken import DECLINED, ENDED_BY_MODERATOR, FINISHED, TIME_UP, SpokenQuestion
 
 SET_ASIDE_HZ = 600
@@ -258,3 +259,96 @@ async def test_a_question_in_a_language_the_talk_is_not_in_is_heard_in_it_while_
     for lang in channels:
         shares = heard[lang].audio_shares()
         assert all(shares[c["id"]] == 1.0 for c in heard[lang].finals().values()), (lang, shares)
+
+
+@pytest.fixture
+async def english_room() -> AsyncIterator[LiveServer]:
+    """A floor of English alone, interpreted into Spanish and French."""
+    async with published_room({"targets": ["es", "fr"]}, language_of=spanish) as running:
+        yield running
+
+
+async def test_on_a_floor_of_one_language_the_original_channel_hears_a_question_in_another_interpreted(
+    english_room: LiveServer,
+) -> None:
+    server = english_room
+    channels = {
+        lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus")
+        for lang in ("original", "es", "fr")
+    }
+    heard = {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+
+    async def until_heard(hz: int) -> None:
+        def got(lang: str) -> bool:
+            found = finals_naming(heard[lang], hz)
+            # The Original channel's own utterances are numbered apart from its captions.
+            return bool(found) and (lang == "original" or {c["id"] for c in found} <= heard[lang].ended())
+
+        await asyncio.gather(
+            *(
+                collect(channels[lang], heard[lang], lambda _, lang=lang: got(lang), within_s=60)
+                for lang in channels
+            )
+        )
+
+    engine = server.room.pipeline.engine if server.room.pipeline is not None else None
+    assert engine is not None
+    async with (
+        speaking(server) as speaker,
+        httpx.AsyncClient(base_url=server.url, headers=server.operator) as moderator,
+    ):
+        speaker.say(tone(1.0, 300))
+        await until_heard(300)
+        assert (await moderator.get("/api/languages")).json()["ask_aloud"] == ["en", "es", "fr"]
+
+        asker = await ask(server, "es")
+        waiting = json.loads(await asker.recv())
+        assert (await moderator.post(f"/api/questions/{waiting['id']}/accept")).json()["state"] == "speaking"
+        assert json.loads(await asker.recv()) == {"type": "speak", "seconds": 60}
+        # The Original channel's interpreter runs while the question is heard, and is no channel.
+        assert [lang.code for lang in engine.targets] == ["es", "fr", "en"]
+        listed = (await moderator.get("/api/languages")).json()
+        assert [lang["code"] for lang in listed["targets"]] == ["es", "fr"]
+        speaker.say(tone(1.0, SET_ASIDE_HZ))
+        await send_in_bursts(asker, tone(1.2, QUESTION_HZ) + bytes(RATE * 2 // 2))
+        await asker.send(json.dumps({"type": "done"}))
+        await over(asker, "heard", FINISHED)
+        await until_heard(QUESTION_HZ)
+        await collect(
+            channels["original"],
+            heard["original"],
+            lambda r: {c["id"] for c in finals_naming(r, QUESTION_HZ)} <= r.ended(),
+            within_s=30,
+        )
+
+        # Answered everywhere, the floor is English alone again and the interpreter stops.
+        await until(lambda: [lang.code for lang in engine.targets] == ["es", "fr"] and len(engine.spoken) == 1)
+        speaker.say(tone(1.0, 350))
+        await until_heard(350)
+
+    for ws in channels.values():
+        await ws.close()
+    original = heard["original"]
+    # The question: interpreted for the Original channel, whole; passed through for Spanish.
+    [interpreted] = finals_naming(original, QUESTION_HZ)
+    assert interpreted["text"] == f"translated into en-US: tone {QUESTION_HZ}", interpreted
+    assert interpreted["source_lang"] == "es" and not interpreted.get("passthrough")
+    assert original.audio_shares()[interpreted["id"]] == 1.0
+    [passed] = finals_naming(heard["es"], QUESTION_HZ)
+    assert passed["text"] == f"tone {QUESTION_HZ}" and passed["source_lang"] == "es"
+    [into_french] = finals_naming(heard["fr"], QUESTION_HZ)
+    assert into_french["text"] == f"translated into fr-FR: tone {QUESTION_HZ}"
+    # Before and after it, the Original channel is the floor itself: the speaker's words and voice.
+    for hz in (300, 350):
+        [own] = finals_naming(original, hz)
+        assert own["text"] == f"tone {hz}" and own["passthrough"], own
+    assert not finals_naming(original, SET_ASIDE_HZ), "the speaker was set aside for the question"
+    # The floor's own audio: the speaker's two tones, each whole; none of the asker's raw voice.
+    own_audio = {u: share for u, share in original.audio_shares().items() if u >= FIRST_ID}
+    assert list(own_audio.values()) == [1.0, 1.0], own_audio
+    lengths = sorted(
+        position / RATE
+        for (_, codec, flags, number, position), _ in original.audio
+        if flags & FLAG_END and number >= FIRST_ID and codec == 1
+    )
+    assert all(1.0 <= length <= 2.2 for length in lengths), lengths

@@ -57,6 +57,9 @@ class Span:
     """The next frame to publish."""
     last: int | None
     """The frame after its last; None while the stretch is still open (the floor still speaking)."""
+    heard: bool = True
+    """Published; an Original utterance while the Original channel is interpreted is not (it is
+    kept only to tell when the floor speaks)."""
 
 
 class Floor:
@@ -82,6 +85,9 @@ class Floor:
         """Quiet frames since the floor was last loud."""
         self._own_end = 0
         """Where the last Original utterance ended: the next one never overlaps it."""
+        self._interpreted = False
+        """The Original channel hears an interpreter instead (a question asked aloud in another
+        language on a floor of one): its own utterances are not published meanwhile."""
 
     @property
     def speaking(self) -> bool:
@@ -109,6 +115,20 @@ class Floor:
         self._spans.append(Span(lang, utterance, first, first, last))
         self._advance()
 
+    def interpret(self, interpreted: bool) -> None:
+        """From the next frame on, publish the Original channel's own utterances (False) or not
+        (True: an interpreter speaks to it). An utterance open now ends here and the next begins
+        at once, so the floor goes on speaking as it did."""
+        if interpreted == self._interpreted:
+            return
+        self._interpreted = interpreted
+        own = self._own
+        if own is not None:
+            own.last = self._own_end = self.frames
+            self._own = Span(FLOOR, next(self._ids), self.frames, self.frames, None, not interpreted)
+            self._spans.append(self._own)
+        self._advance()
+
     def close(self) -> None:
         """The input ended: every span ends at the last frame fed."""
         for span in self._spans:
@@ -130,20 +150,24 @@ class Floor:
             self._own = own = None
         if own is None and loud:
             first = max(self._own_end, self._oldest, now - PREROLL_MS // FRAME_MS)
-            self._own = Span(FLOOR, next(self._ids), first, first, None)
+            self._own = Span(FLOOR, next(self._ids), first, first, None, not self._interpreted)
             self._spans.append(self._own)
 
     def _advance(self) -> None:
         """Publish what each span can: whole messages of `MAX_PACKETS` frames, and its end."""
         for span in list(self._spans):
             end = self.frames if span.last is None else min(span.last, self.frames)
+            if not span.heard:
+                span.next = end
             while span.next < end and (end - span.next >= MAX_PACKETS or end == span.last):
                 self._send(span, min(end, span.next + MAX_PACKETS))
             if span.last is not None and span.next >= span.last:
+                self._spans.remove(span)
+                if not span.heard:
+                    continue
                 length = (span.last - span.first) * FRAME_SAMPLES
                 self._publish(AudioChunk.ending(span.lang, span.utterance, length, "pcm"))
                 self._publish(AudioChunk.ending(span.lang, span.utterance, length, "opus"))
-                self._spans.remove(span)
 
     def _send(self, span: Span, stop: int) -> None:
         oldest = self._oldest

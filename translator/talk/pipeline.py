@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
 from translator import fidelity
@@ -236,12 +237,33 @@ class Pipeline:
         quiet (its own end), and when it ended; its language is heard until every channel answered it."""
         self._foreign_live = False
         """A question asked aloud in another language holds the floor."""
+        self._original = self._talk_spoken[0].code if len(self._talk_spoken) == 1 else None
+        """On a floor of one language: the target that interprets a question asked aloud in
+        another language into it, for the Original channel (never a channel of its own)."""
+        self._voice: LanguageState | None = None
+        """That interpreter, while it runs."""
+        self._voiced: tuple[int, int | None] | None = None
+        """Where (ms, on the talk's timeline) the Original channel last heard it instead of the
+        floor: the floor's own captions of that stretch are its to give."""
 
     def _audio_out(self, chunk: AudioChunk) -> None:
         """Audio for a channel's listeners; the turn light hears when each channel will be done."""
-        self.hub.publish_audio(chunk)
         if chunk.lang != FLOOR:
             self.turns.audio(chunk, time.monotonic())
+        if chunk.lang == self._original:
+            chunk = msgspec.structs.replace(chunk, lang=FLOOR)
+        self.hub.publish_audio(chunk)
+
+    def _interpreter(self, code: str) -> LanguageState | None:
+        """The interpreter into ``code``: a channel's, or the Original channel's while it has one."""
+        if (language := self.languages.get(code)) is not None:
+            return language
+        return self._voice if code == self._original else None
+
+    def _tell(self, code: str) -> None:
+        """A channel's listeners hear its status (the Original channel's interpreter has none of its own)."""
+        if code in self.languages:
+            self.hub.publish(code, self.status(code))
 
     def turn(self) -> TurnState:
         """Whether the floor is clear for the next speaker, or still being interpreted."""
@@ -403,14 +425,21 @@ class Pipeline:
 
     async def give_floor(self, asked: SpokenQuestion) -> None:
         """``asked`` holds the floor from the next frame. Its language is heard on the floor from
-        now on if the talk is not in it, until every channel has answered the question.
+        now on if the talk is not in it, until every channel has answered the question; on a floor
+        of one language, the Original channel hears it interpreted meanwhile.
 
         Raises PermanentEngineError when the engine cannot hear it (nothing changes then).
         """
-        language = get_language(asked.lang)
-        if language not in self.engine.spoken:
-            await self.engine.hear([*self.engine.spoken, language])
+        language, heard = get_language(asked.lang), list(self.engine.spoken)
+        if language not in heard:
+            await self.engine.hear([*heard, language])
             log.info("%s is heard on the floor for a question", language.name)
+        if language not in self._talk_spoken and self._original is not None and self._voice is None:
+            try:
+                await self._interpret_the_original()
+            except TranslatorError:
+                await self.engine.hear(heard)
+                raise
         self._foreign_live = language not in self._talk_spoken
         if self._foreign_live:
             self._foreign = None  # a language heard for the question before is heard until this one's end
@@ -431,6 +460,43 @@ class Pipeline:
                 self._foreign_live = False
         return frame
 
+    async def _interpret_the_original(self) -> None:
+        """A floor of one language: its Original channel hears a question in another interpreted
+        into it (and the floor's own language passed through), by an interpreter into it that runs
+        while the question's language is heard. Raises PermanentEngineError (nothing changed)."""
+        language = self._talk_spoken[0]
+        # Its events may come while its session starts.
+        self._voice = self._language_state(language)
+        try:
+            await self.engine.add_target(language)
+        except TranslatorError:
+            self._voice = None
+            self.stalls.forget(language.code)
+            raise
+        self.floor.interpret(True)
+        self._voiced = (self.floor.frames * FRAME_MS, None)
+        log.info("the Original channel hears questions interpreted into %s", language.name)
+
+    async def _hear_the_original_again(self) -> None:
+        """The Original channel hears the floor itself again; its interpreter stops."""
+        if self._voice is None or self._voiced is None:
+            return
+        code, self._voice = self._voice.language.code, None
+        self.floor.interpret(False)
+        self._voiced = (self._voiced[0], self.floor.frames * FRAME_MS)
+        self.stalls.forget(code)
+        self.turns.forget(code)
+        await self.engine.remove_target(code)
+
+    def _voiced_over(self, utterance: _Utterance) -> bool:
+        """The utterance's speech falls where the Original channel heard its interpreter."""
+        if self._voiced is None:
+            return False
+        if utterance.start_ms is None:
+            return self._voice is not None
+        since, until = self._voiced
+        return utterance.start_ms >= since and (until is None or utterance.start_ms < until)
+
     async def _hear_the_talk_again(self, now: float) -> None:
         """After a question in another language, hear the talk's own once it has been answered."""
         if self._foreign is None:
@@ -440,6 +506,7 @@ class Pipeline:
         if answered or now - ended_at > QUESTION_LANGUAGE_S:
             self._foreign = None
             try:
+                await self._hear_the_original_again()
                 await self.engine.hear(self._talk_spoken)
             except TranslatorError as exc:
                 log.warning("the floor's own languages could not be set again: %s", exc)
@@ -457,7 +524,8 @@ class Pipeline:
             # Where the floor's speech began (its preroll), or its last loud frame before the pause.
             back = PREROLL_MS if self.floor.speaking else HANGOVER_MS
             at_ms = self.floor.frames * FRAME_MS - back
-            self.turns.floor(self.floor.speaking, at_ms, list(self.languages), time.monotonic())
+            interpreting = [*self.languages, *([self._voice.language.code] if self._voice else [])]
+            self.turns.floor(self.floor.speaking, at_ms, interpreting, time.monotonic())
         for tap in self.floor_taps:
             tap(frame)
         await self.engine.send_audio(frame)
@@ -485,7 +553,7 @@ class Pipeline:
     def handle(self, event: AnyEngineEvent) -> None:
         """Turn one engine event into listener messages."""
         lang = event.target
-        language = self.languages.get(lang)
+        language = self._interpreter(lang)
         if language is None:
             return  # a language removed during the talk
         if isinstance(event, SessionState):
@@ -497,11 +565,11 @@ class Pipeline:
                 restarted.set()
             language.state, language.detail = event.state, event.detail
             if not self.input.paused:
-                self.hub.publish(lang, self.status(lang))
+                self._tell(lang)
             return
         if isinstance(event, EngineFailure):
             language.failures += 1
-            if not event.recoverable:
+            if not event.recoverable and lang in self.languages:
                 self.hub.publish(lang, ErrorMessage(event.message))
             return
         if isinstance(event, TokensUsed):
@@ -559,7 +627,11 @@ class Pipeline:
             return
         self._check_fidelity(language, utterance)
         self._publish_caption(lang, utterance)
-        if lang == next(iter(self.languages)) and not isinstance(event, TranslationText):
+        if (
+            lang == next(iter(self.languages))
+            and not isinstance(event, TranslationText)
+            and not self._voiced_over(utterance)
+        ):
             # The Original channel's captions: what the speaker said, as the first language's
             # session heard it (the offline engine recognises once for all; Voice Live per session).
             self._publish_caption(FLOOR, utterance)
@@ -579,7 +651,7 @@ class Pipeline:
             if language.stall and not language.repairing:
                 log.warning("%s interprets again after its stall", lang)
                 language.stall = ""
-                self.hub.publish(lang, self.status(lang))
+                self._tell(lang)
         else:
             self.stalls.said(lang, now)
 
@@ -588,7 +660,7 @@ class Pipeline:
         while True:
             await asyncio.sleep(STALL_CHECK_S)
             for code, why in self.stalls.check(time.monotonic()):
-                if (language := self.languages.get(code)) is not None and code not in self._restarts:
+                if (language := self._interpreter(code)) is not None and code not in self._restarts:
                     self._stalled(language, why)
             await self._hear_the_talk_again(time.monotonic())
 
@@ -599,7 +671,7 @@ class Pipeline:
         language.stall = f"stalled again soon after a restart: {why}" if again else f"stalled: {why}"
         language.repairing = True
         log.error("%s %s; restarting its interpreter", code, language.stall)
-        self.hub.publish(code, self.status(code))
+        self._tell(code)
         task = asyncio.create_task(self._restart(language, again), name=f"pipeline-restart-{code}")
         self._restarts[code] = task
         task.add_done_callback(lambda _: self._restarts.pop(code, None))
@@ -625,8 +697,7 @@ class Pipeline:
         self.stalls.watch(code, language.repaired_at)
         if not again:
             language.stall = ""
-        if code in self.languages:
-            self.hub.publish(code, self.status(code))
+        self._tell(code)
 
     def _check_fidelity(self, language: LanguageState, utterance: _Utterance) -> None:
         """Once the translation and its source are both final: did the numbers, the names kept and
@@ -647,9 +718,13 @@ class Pipeline:
 
     def _publish_caption(self, lang: str, utterance: _Utterance) -> None:
         caption = self.caption(lang, utterance)
-        self.hub.publish(lang, caption)
         if caption.final and lang != FLOOR:
             self._keep(caption)
+        if lang == self._original:
+            # The Original channel's interpretation of a question: kept under its language,
+            # shown as the Original's.
+            lang, caption = FLOOR, msgspec.structs.replace(caption, lang=FLOOR)
+        self.hub.publish(lang, caption)
 
     def _pass_through(self, language: LanguageState, utterance: _Utterance) -> None:
         """The utterance was spoken in this channel's language: its listeners hear the floor's own

@@ -541,8 +541,8 @@ class Room(RoomBase):
 
     def aloud_languages(self) -> list[str]:
         """The languages a listener may ask a question aloud in, where the talk runs here and the
-        room takes questions: those spoken on the floor, and where several are (each with a channel
-        of its own that interprets the others), the room's others that its engine can hear."""
+        room takes questions: those spoken on the floor, and the room's others that its engine can
+        hear (and, on a floor of one language, interpret into it for the Original channel)."""
         if not self.config.questions:
             return []
         _, offered = self.question_languages(FLOOR)
@@ -552,13 +552,13 @@ class Room(RoomBase):
         """Why a question cannot be asked aloud in ``code`` here, or None when it can."""
         if any(language.code == code for language in self.spoken):
             return None
-        if len(self.spoken) == 1:
-            # The floor's listeners are the Original channel's, which has no interpretation.
-            return f"questions are asked aloud here in {self.spoken[0].code}"
         if self.pipeline is None or self.state != "running":
             return "the talk is not running"
         try:
             self.pipeline.engine.check_spoken(get_language(code))
+            if len(self.spoken) == 1:
+                # The Original channel hears it interpreted into the floor's language.
+                self.pipeline.engine.check_target(self.spoken[0])
         except PermanentEngineError as exc:
             return f"{get_language(code).name} cannot be heard on this floor ({exc})"
         return None

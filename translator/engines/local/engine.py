@@ -301,8 +301,10 @@ class LocalEngine(Engine):
         self._recognizer = None
 
     def check_target(self, target: Language) -> None:
-        # From the floor's default language; into the default itself, from the next one spoken.
-        translator_for(next(s for s in self.spoken if s != target).code, target.code, {})
+        # From the floor's default language; into the default itself, from the next one spoken
+        # (none on a floor of one: a question's language is checked as it is heard, `check_spoken`).
+        if (source := next((s for s in self.spoken if s != target), None)) is not None:
+            translator_for(source.code, target.code, {})
         espeak = require_program("espeak-ng", "espeak-ng")
         voice = voice_for(target.code)
         if voice is None or (voice.kind == "espeak-ng" and not has_voice(espeak, voice.name)):
@@ -310,14 +312,15 @@ class LocalEngine(Engine):
 
     def check_spoken(self, language: Language) -> None:
         """PermanentEngineError unless the speech model hears ``language`` and a pair takes it into
-        every target."""
+        every target (and, on a floor of one language, into that one: its Original channel hears a
+        question in another interpreted)."""
         recognizer = self._recognizer
         if language.code != "en" and recognizer is not None and not recognizer.multilingual:
             raise PermanentEngineError(
                 f"the speech model {recognizer.path} is English-only: {language.name} is not heard "
                 "(set local.asr_model to a multilingual whisper model)"
             )
-        for target in self.targets:
+        for target in self.targets if len(self.spoken) > 1 else [*self.targets, self.source]:
             if target != language:
                 translator_for(language.code, target.code, {})
 
