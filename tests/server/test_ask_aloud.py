@@ -322,7 +322,7 @@ async def test_on_a_floor_of_one_language_the_original_channel_hears_a_question_
         )
 
         # Answered everywhere, the floor is English alone again and the interpreter stops.
-        await until(lambda: [lang.code for lang in engine.targets] == ["es", "fr"] and len(engine.spoken) == 1)
+        await until(lambda: [t.code for t in engine.targets] == ["es", "fr"] and len(engine.spoken) == 1)
         speaker.say(tone(1.0, 350))
         await until_heard(350)
 
