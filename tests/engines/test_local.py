@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from translator.engines.events import (
 from translator.engines.local.asr import Recognizer, repeats, words_after
 from translator.engines.local.engine import LocalEngine
 from translator.engines.local.mt import ROUTES, ApertiumPipe, ApertiumTranslator
+from translator.engines.local import neural
 from translator.engines.local.neural import NeuralTranslator
 from translator.engines.local.translation import offline_pairs, translator_for
 from translator.engines.local.tts import EspeakVoice
@@ -151,6 +153,31 @@ async def test_portuguese_is_translated_by_the_packaged_model_with_the_glossary_
     assert "zxq" not in wanted, wanted
     assert phones == "Por favor, desligue os seus telemóveis.", phones
     assert english == "No, thank you.", english
+
+
+async def test_the_packaged_model_is_entered_from_one_thread_for_the_life_of_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its bundled allocator crashes setting up threads where many start and end (`neural._native`):
+    translators made, restarted and closed again, in both directions, all translate on one thread."""
+    threads: list[int] = []
+    native = neural._translate
+
+    def translate(folder: str, line: str) -> str:
+        threads.append(threading.get_native_id())
+        return native(folder, line)
+
+    monkeypatch.setattr(neural, "_translate", translate)
+    answers = []
+    for _ in range(3):
+        into, back = translator_for("en", "pt", {}), translator_for("pt", "en", {})
+        await asyncio.gather(into.warm(), back.warm())
+        answers += await asyncio.gather(into.translate("Good morning."), back.translate("Bom dia."))
+        await into.restart()
+        answers.append(await into.translate("Please turn off your mobile phones."))
+        await asyncio.gather(into.close(), back.close())
+    assert answers == ["Bom dia.", "Good morning.", "Por favor, desligue os seus telemóveis."] * 3, answers
+    assert len(threads) == 9 and len(set(threads)) == 1, threads
 
 
 async def test_a_resident_pipe_answers_in_order_and_survives_a_crash() -> None:

