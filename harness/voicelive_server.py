@@ -5,7 +5,9 @@ with the event sequences the real service sends. A response "translates" every t
 conversation that has no answer yet: ``translated into <voice locale>: <transcripts>``; with nothing
 to translate, or with the default (unconfirmed) instructions, it chats like the assistant the
 service is by default. Transcripts come from ``transcribe(audio)``, so the same audio gets the same
-text on any connection (see `tone_name`).
+text on any connection (see `tone_name`). A typed message (``conversation.item.create``) joins the
+conversation as a turn does; a session of text alone answers in ``response.text.*``, into the
+locale its instructions name.
 
 ``strict=True`` (the default) follows the service's documented rules at their harshest
 (../shared/docs/voicelive.md, "Rules of the real service"): one active response per conversation; a
@@ -75,8 +77,17 @@ def follow_glossary(text: str, instructions: str) -> str:
     return text
 
 
+def text_only(session: dict[str, Any]) -> bool:
+    """A session that answers in text alone (a typed question's translation)."""
+    return session.get("modalities") == ["text"]
+
+
 def voice_locale(session: dict[str, Any]) -> str | None:
-    """The accent a session's voice speaks with: its forced ``locale`` or first preferred locale."""
+    """The accent a session's voice speaks with: its forced ``locale`` or first preferred locale;
+    for a session of text alone, the first locale its instructions name ("into Spanish (es-ES)")."""
+    if text_only(session):
+        named = re.search(r"\(([a-z]{2}-[A-Z]{2})\)", session.get("instructions") or "")
+        return named.group(1) if named else None
     voice = session.get("voice") or {}
     return voice.get("locale") or next(iter(voice.get("prefer_locales") or ()), None)
 
@@ -372,6 +383,22 @@ class _Session:
             await self.send({"type": "input_audio_buffer.cleared"})
         elif kind == "response.create":
             await self.create(event)
+        elif kind == "conversation.item.create":
+            await self.add_message(event)
+
+    async def add_message(self, event: dict[str, Any]) -> None:
+        """A user's typed message joins the conversation (a response then answers it)."""
+        item = event["item"]
+        text = " ".join(
+            part.get("text", "") for part in item.get("content", []) if part["type"] == "input_text"
+        )
+        if item.get("role") != "user" or not text:
+            await self.error("invalid_value", "a message item needs the user's input_text", event)
+            return
+        item_id = item.get("id") or self.server.next_id("item")
+        self.conversation.append({"id": item_id, "role": "user", "transcript": text})
+        created = {"id": item_id, "type": "message", "role": "user", "content": item["content"]}
+        await self.send({"type": "conversation.item.created", "previous_item_id": None, "item": created})
 
     async def update(self, event: dict[str, Any]) -> None:
         requested = event["session"]
@@ -599,11 +626,18 @@ class _Session:
             self.active.pop(response_id, None)
             await self.done(response_id, outcome, output, details)
             return
+        item = {"response_id": response_id, "item_id": out_item, "output_index": 0, "content_index": 0}
+        if text_only(self.config):
+            await asyncio.sleep(self.server.response_s)
+            await self.send({"type": "response.text.delta", **item, "delta": text})
+            await self.send({"type": "response.text.done", **item, "text": text})
+            self.active.pop(response_id, None)
+            await self.done(response_id, "completed", output, None, (len(text.split()), 0.0))
+            return
         words = text.split()
         audio = tone(reply_s or next(self.server._replies))
         if outcome == "incomplete":
             words, audio = words[: len(words) // 2], audio[: len(audio) // 4 * 2]
-        item = {"response_id": response_id, "item_id": out_item, "output_index": 0, "content_index": 0}
         for index, word in enumerate(words):
             await asyncio.sleep(self.server.response_s / len(words))
             await self.send(

@@ -3,8 +3,9 @@ models), the Voice Live engine and the gpt-realtime-translate engine (the real S
 test servers on 127.0.0.1).
 
 Each opens its sessions and confirms them; gives every utterance of a spoken talk its caption and
-its whole audio, in order (the audio before the end of its turn); stops within its bound; and a
-language that fails fails alone.
+its whole audio, in order (the audio before the end of its turn); stops within its bound; a
+language that fails fails alone; hears a question's language for a while; and translates a typed
+question by its model, or says it leaves that to the offline translators.
 """
 
 from __future__ import annotations
@@ -116,12 +117,14 @@ class Case:
     within_s: float
     hears_german: str | None
     """What refuses German on the floor (None: it is heard)."""
+    translates_text: bool = False
+    """Its model translates a typed question (else the offline translators do)."""
 
 
 CASES = {
     "scripted": Case(scripted, pace=8, within_s=20, hears_german=None),
     "local": Case(local, pace=4, within_s=90, hears_german="is English-only: German is not heard"),
-    "voicelive": Case(voicelive, pace=4, within_s=40, hears_german=None),
+    "voicelive": Case(voicelive, pace=4, within_s=40, hears_german=None, translates_text=True),
     "realtime-translate": Case(realtime_translate, pace=4, within_s=40, hears_german=None),
 }
 
@@ -224,3 +227,13 @@ async def test_a_language_heard_for_a_question_changes_nothing_else(case: Case, 
     for lang in TARGETS:
         assert len(finished(outcome, lang)) == SENTENCES, f"{lang}: every sentence, whole"
         assert all(heard.final and heard.text for heard in outcome.utterances(lang).values())
+
+
+async def test_a_typed_question_is_translated_by_the_model_or_left_to_the_offline_translators(
+    case: Case,
+) -> None:
+    asked = "¿Dónde está la sala principal?"
+    async with case.make(TARGETS, set()) as engine:
+        translated = await engine.translate_text(asked, get_language("es"), get_language("fr"))
+    # The Voice Live test server's words for a translation into French.
+    assert translated == (f"translated into fr-FR: {asked}" if case.translates_text else None)

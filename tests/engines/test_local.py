@@ -29,10 +29,10 @@ from translator.engines.events import (
     TranslationText,
     TurnDone,
 )
+from translator.engines.local import neural
 from translator.engines.local.asr import Recognizer, repeats, words_after
 from translator.engines.local.engine import LocalEngine
 from translator.engines.local.mt import ROUTES, ApertiumPipe, ApertiumTranslator
-from translator.engines.local import neural
 from translator.engines.local.neural import NeuralTranslator
 from translator.engines.local.translation import offline_pairs, translator_for
 from translator.engines.local.tts import EspeakVoice

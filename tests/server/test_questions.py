@@ -1,6 +1,7 @@
 """Typed questions from the audience, through the real server: asked without a token, limited per
-listener, moderated with the operator token, sent to every channel in its language (the offline
-translators), kept in the transcript, never mixed with the talk's captions."""
+listener, moderated with the operator token, sent to every channel in its language (by the room's Voice Live
+model, or the offline translators where it fails), kept in the transcript, never mixed with the
+talk's captions."""
 
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
         "pending",
         True,
     )
-    assert "lunch" in first["floor_text"].lower(), first  # Apertium's spa-eng, for the moderator
+    # Translated for the moderator by the room's model, in a session of its own.
+    assert first["floor_text"] == f"translated into en-US: {ASKED}", first
     assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
     assert rejected.status_code == 200 and again.status_code == 409, again.text
     # Each channel in its language: as typed for Spanish, the moderator's words for the floor,
@@ -96,7 +98,7 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
     (to_es,), (to_fr,), (to_floor,) = questions_of(spanish), questions_of(french), questions_of(original)
     assert (to_es["text"], to_es["lang"]) == (ASKED, "es")
     assert (to_floor["text"], to_floor["lang"]) == (WORDED, "en")
-    assert to_fr["lang"] == "fr" and "déjeuner" in to_fr["text"].lower(), to_fr
+    assert (to_fr["text"], to_fr["lang"]) == (f"translated into fr-FR: {WORDED}", "fr")
     assert all(q["source_text"] == ASKED and q["source_lang"] == "es" for q in (to_es, to_fr, to_floor))
     assert late_hello["question"] == to_fr, "a listener who joins after it was put is told it"
     for received in (spanish, french, original):
@@ -113,6 +115,26 @@ async def test_a_typed_question_is_moderated_and_reaches_every_channel_in_its_la
     assert [(q.lang, q.text) for q in kept] == [("es", ASKED)]
     assert kept[0].translations == {"es": ASKED, "fr": to_fr["text"], "en": WORDED}
     assert f"{QUESTION_MARK} {to_fr['text']}" in text_export, text_export
+
+
+async def test_a_question_the_rooms_model_cannot_translate_is_translated_offline(
+    voicelive: FakeVoiceLive, talk: Path
+) -> None:
+    """The service refuses the question's session (its content filter, say): the offline
+    translator's pair serves instead, and the talk's interpreters are untouched."""
+    voicelive.refuse_instructions = "question an audience member typed"
+    async with (
+        live_server(voicelive_settings(voicelive, talk), WavSource(talk, loop=True, pace=2)) as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        asked = await client.post("/api/questions", json={"lang": "es", "text": ASKED})
+        queue = (await client.get("/api/questions", headers=server.operator)).json()
+        accepted = await client.post(f"/api/questions/{asked.json()['id']}/accept", headers=server.operator)
+    assert (queue[0]["translated"], accepted.status_code) == (True, 200)
+    assert "lunch" in queue[0]["floor_text"].lower(), queue  # Apertium's spa-eng
+    # Refused twice (for the moderator, and into French on its way out); nothing else was.
+    refused = [e["error"]["message"] for e in voicelive.refusals]
+    assert refused == ["The instructions were rejected by the content filter."] * 2, refused
 
 
 async def test_a_question_asked_of_a_listener_process_reaches_the_moderator_and_its_listeners(

@@ -132,6 +132,11 @@ class Engine(ABC):
     async def _spoken_changed(self) -> None:
         """Hand the new ``self.spoken`` to whatever tells the floor's languages apart."""
 
+    async def translate_text(self, text: str, source: Language, target: Language) -> str | None:
+        """``text`` (a question the audience typed) from ``source`` into ``target``, by this engine's
+        model; None where it translates speech only. Raises TranslatorError when it failed."""
+        return None
+
     @abstractmethod
     def servable(self) -> list[Language]:
         """Every language this engine could interpret into from ``source`` (offered or not)."""

@@ -1,4 +1,5 @@
-"""The interpreter prompt, kept in one place. Voice Live has no translation mode: the prompt is it."""
+"""The prompts, kept in one place: Voice Live has no translation mode, the prompt is it (for the
+live interpreter, and for a question the audience typed)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,28 @@ def interpreter_instructions(spoken: list[Language], target: Language, glossary:
         lines.append(
             f"- If the speaker already speaks {target.name}, say nothing: they are heard in their own voice."
         )
+    return "\n".join(lines + _glossary_lines(target, glossary))
+
+
+def question_instructions(source: Language, target: Language, glossary: Glossary) -> str:
+    """Strict instructions for translating a question the audience typed from ``source`` into
+    ``target`` (its locale named: the region's words and spelling)."""
+    lines = [
+        f"You translate a question an audience member typed in {source.name} into {target.name} "
+        f"({target.locale}). Reply with the {target.name} translation only.",
+        "",
+        "Rules:",
+        "- Translate the whole message, in order; never summarise, shorten, omit or add anything.",
+        "- Never answer the question, greet, explain or comment: translate it.",
+        "- No notes, no quotation marks, no source text.",
+        "- Keep names, numbers, units, dates and brand names exactly.",
+    ]
+    return "\n".join(lines + _glossary_lines(target, glossary))
+
+
+def _glossary_lines(target: Language, glossary: Glossary) -> list[str]:
+    """The glossary's rules for translating into ``target``."""
+    lines: list[str] = []
     if glossary.keep:
         lines += ["", "Never translate these names and words; say them exactly as written:"]
         lines += [f"- {name}" for name in glossary.keep]
@@ -41,4 +64,4 @@ def interpreter_instructions(spoken: list[Language], target: Language, glossary:
     if avoided := glossary.avoid.get(target.code):
         lines += ["", f"Never use these {target.name} translations:"]
         lines += [f"- {said(term)}: never “{translation}”" for term, translation in avoided.items()]
-    return "\n".join(lines)
+    return lines

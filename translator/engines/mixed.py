@@ -58,6 +58,14 @@ class MixedEngine(Engine):
     async def _spoken_changed(self) -> None:
         await asyncio.gather(*(part.hear(self.spoken) for part in self._parts.values()))
 
+    async def translate_text(self, text: str, source: Language, target: Language) -> str | None:
+        """By the part that serves ``target`` where it translates text, else by another that does."""
+        chosen = self._parts.get(self._choose(target.code))
+        for part in sorted(self._parts.values(), key=lambda part: part is not chosen):
+            if (translated := await part.translate_text(text, source, target)) is not None:
+                return translated
+        return None
+
     def servable(self) -> list[Language]:
         seen: dict[str, Language] = {}
         for part in self._parts.values():

@@ -1,8 +1,9 @@
 """Questions the audience types, in their own language, for the moderator: each is shown in the
 floor's language beside what was typed; an accepted one goes to every channel in its language.
 
-Translation is the offline engine's text translators (`engines/local/translation.py`) where a pair
-exists; otherwise the question stays as written, its language named. A listener is limited by
+Translation is the room's engine where its model translates text (Voice Live), else the offline
+engine's text translators (`engines/local/translation.py`) where a pair exists; otherwise the
+question stays as written, its language named. A listener is limited by
 address (a phone on the venue's network, or an IPv6 /64), the text is bounded and checked as a
 caption a person writes, and the queue keeps a bounded number of questions.
 """
@@ -10,18 +11,23 @@ caption a person writes, and the queue keeps a bounded number of questions.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
 
+from translator.engines.base import Engine
 from translator.engines.local.mt import ApertiumPipe
 from translator.engines.local.translation import TextTranslator, targets_from, translator_for
 from translator.errors import TranslatorError
 from translator.glossary import text_problem
-from translator.languages import FLOOR
+from translator.languages import FLOOR, get_language
 from translator.messages import Question
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 PER_LISTENER = 3
@@ -81,17 +87,30 @@ class AskedQuestion(msgspec.Struct):
 
 
 class QuestionTranslator:
-    """Text of one language into another for questions, sharing its Apertium pipelines between
-    pairs; closed with the room."""
+    """Text of one language into another for questions: by the room's engine where it translates
+    text, else offline, sharing its Apertium pipelines between pairs; closed with the room."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Callable[[], Engine | None] = lambda: None) -> None:
+        self._engine = engine
+        """The room's engine while its talk runs."""
         self._pipes: dict[str, ApertiumPipe] = {}
         self._translators: dict[tuple[str, str], TextTranslator] = {}
 
     async def translate(self, text: str, source: str, target: str) -> str | None:
-        """``text`` in ``target``; None where no translator has the pair or translating failed."""
+        """``text`` in ``target``; None where nothing translates the pair or translating failed."""
         if source == target:
             return text
+        if (engine := self._engine()) is not None:
+            try:
+                translated = await engine.translate_text(text, get_language(source), get_language(target))
+            except TranslatorError as exc:
+                log.warning("a question was not translated into %s by the room's engine: %s", target, exc)
+            else:
+                if translated:
+                    return translated
+        return await self._offline(text, source, target)
+
+    async def _offline(self, text: str, source: str, target: str) -> str | None:
         if target not in targets_from(source):
             return None
         translator = self._translators.get((source, target))

@@ -258,7 +258,7 @@ class Room(RoomBase):
         self._changing = asyncio.Lock()
         self.on_lag: Callable[[str, float], None] | None = None
         """Told each final caption's lag (the metrics' histogram)."""
-        self._question_translator = QuestionTranslator()
+        self._question_translator = QuestionTranslator(self._running_engine)
         self.questions = QuestionBook(self.source.code, self._question_translator)
         self._forwarded: set[asyncio.Task[None]] = set()
         """Questions listener-only processes took, being translated for the moderator."""
@@ -538,6 +538,10 @@ class Room(RoomBase):
             await self.ask(question.client, question.lang, question.text)
         except QuestionError as exc:
             log.info("room %s: a question from a listener process refused: %s", self.id, exc)
+
+    def _running_engine(self) -> Engine | None:
+        """The engine of the talk running here (None when none runs: a stopped one's is closed)."""
+        return self.pipeline.engine if self.pipeline is not None and self.state == "running" else None
 
     def aloud_languages(self) -> list[str]:
         """The languages a listener may ask a question aloud in, where the talk runs here and the

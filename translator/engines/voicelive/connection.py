@@ -150,7 +150,7 @@ class Connection:
                     pass
         except BaseException as exc:
             await stack.aclose()
-            await _close_abandoned(exc)
+            await close_abandoned(exc)
             raise
         return connection
 
@@ -489,7 +489,7 @@ def version_options(config: AzureConfig) -> dict[str, Any]:
     return {"api_version": config.api_version} if config.api_version else {}
 
 
-async def _close_abandoned(exc: BaseException) -> None:
+async def close_abandoned(exc: BaseException) -> None:
     """Close the aiohttp session of a handshake cut short (cancelled, timed out). The SDK closes it
     only on aiohttp's own errors; otherwise it is left open in the SDK's frame, which the exception's
     traceback still holds, until the garbage collector finds it later (and warns) wherever that is."""

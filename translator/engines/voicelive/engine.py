@@ -13,6 +13,7 @@ from translator.engines.credentials import SharedCredential
 from translator.engines.instructions import interpreter_instructions
 from translator.engines.voicelive.models import capabilities
 from translator.engines.voicelive.session import LanguageSession
+from translator.engines.voicelive.text import translate_text
 from translator.engines.voicelive.voices import speaks
 from translator.errors import PermanentEngineError
 from translator.glossary import Glossary
@@ -96,6 +97,10 @@ class VoiceLiveEngine(Engine):
 
     async def _spoken_changed(self) -> None:
         await asyncio.gather(*(s.respoken() for s in self._sessions.values()))
+
+    async def translate_text(self, text: str, source: Language, target: Language) -> str | None:
+        """A typed question, translated by the model the interpreters use, in a session of its own."""
+        return await translate_text(self.config, self.credential, text, source, target, self.glossary)
 
     async def _stop_target(self, code: str) -> None:
         if (session := self._sessions.pop(code, None)) is not None:
