@@ -78,6 +78,9 @@ STALL_CHECK_S = 1.0
 QUESTION_LANGUAGE_S = 30.0
 """A language heard on the floor for a question stops being heard once every channel has answered
 the question, or this long after it ended (a floor that never falls quiet)."""
+VOICED_MARGIN_MS = 500
+"""How far before a question's first frame an interpreter may say its speech began: a VAD's prefix
+padding (420 ms on Voice Live) is counted in the speech."""
 RESTART_TIMEOUT_S = 30.0
 RESTART_STOP_S = 2.0
 # A stall this soon after the last restart is one the restart did not cure: the operator sees red.
@@ -495,7 +498,8 @@ class Pipeline:
         if utterance.start_ms is None:
             return self._voice is not None
         since, until = self._voiced
-        return utterance.start_ms >= since and (until is None or utterance.start_ms < until)
+        start = utterance.start_ms + VOICED_MARGIN_MS
+        return start >= since and (until is None or utterance.start_ms < until)
 
     async def _hear_the_talk_again(self, now: float) -> None:
         """After a question in another language, hear the talk's own once it has been answered."""
