@@ -149,12 +149,11 @@ def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time_in_or
     hub = Hub(["es"])
     listener = hub.subscribe("es", WEBSOCKET, first=Status("es", "ready"))
     written: list[bytes] = []
-    full = False
-    listener.attach(lambda wire: not full and (written.append(wire) or True))
+    listener.attach(written.append)
 
     def drain() -> None:
         """What the connection does when its transport can take more."""
-        while not full and (out := listener.take()) is not None:
+        while listener.writable and (out := listener.take()) is not None:
             written.append(out.wire)
 
     drain()  # the hello, queued before the connection was attached
@@ -162,9 +161,9 @@ def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time_in_or
     hub.publish_audio(frames[0])
     hub.publish_audio(frames[1])
     assert written[1:] == [wire(f) for f in frames[:2]], "written at publish time"
-    full = True  # the socket's buffer is full: the hub queues
+    listener.writable = False  # the socket's buffer is full: the hub queues
     hub.publish_audio(frames[2])
-    full = False
+    listener.writable = True
     hub.publish_audio(frames[3])  # queued behind frame 2, never ahead of it
     assert len(written) == 3
     drain()
@@ -177,6 +176,35 @@ def test_a_connection_that_takes_prebuilt_frames_gets_them_at_publish_time_in_or
         websocket_frame(caption_text(1)),
         wire(frames[5]),
     ]
+
+
+def test_a_burst_published_while_holding_reaches_a_listener_that_keeps_up_in_one_write() -> None:
+    """A sentence synthesised at once: one write with every frame in order for a listener that keeps
+    up; a caption published in the middle goes after the audio before it; a listener whose socket
+    is full gets the same frames queued one by one, nothing lost."""
+    hub = Hub(["es"])
+    keeping_up, full = hub.subscribe("es", WEBSOCKET), hub.subscribe("es", WEBSOCKET)
+    writes: dict[Listener, list[bytes]] = {keeping_up: [], full: []}
+    for listener in (keeping_up, full):
+        listener.attach(writes[listener].append)
+    full.writable = False
+    frames = [frame(1, i) for i in range(6)]
+    with hub.holding():
+        for chunk in frames[:4]:
+            hub.publish_audio(chunk)
+        hub.publish("es", caption(1))
+        for chunk in frames[4:]:
+            hub.publish_audio(chunk)
+        assert writes[keeping_up] == [b"".join(wire(f) for f in frames[:4]), websocket_frame(caption_text(1))]
+    assert writes[keeping_up][2:] == [b"".join(wire(f) for f in frames[4:])], "the rest at the end"
+    assert writes[full] == []
+    full.writable = True
+    queued = []
+    while (out := full.take()) is not None:
+        queued.append(out.wire)
+    # A queue gives captions first (`Listener.take`), then the audio in order.
+    assert queued == [websocket_frame(caption_text(1)), *map(wire, frames)]
+    assert hub.channels["es"].written_at_once == 7 and hub.channels["es"].queued == 14
 
 
 def caption_text(n: int) -> str:
@@ -204,7 +232,7 @@ def test_the_websocket_framer_writes_protocol_2_byte_for_byte() -> None:
     opus_listener = hub.subscribe("es", WEBSOCKET, codec="opus")
     wires: dict[str, list[bytes]] = {"pcm": [], "opus": []}
     for codec, listener in (("pcm", pcm_listener), ("opus", opus_listener)):
-        listener.attach(lambda data, codec=codec: wires[codec].append(data) or True)
+        listener.attach(wires[codec].append)
     packets = [b"\x01" * 60, b"\x02" * 70, b"\x03" * 300]
     long_pcm = bytes(range(256)) * 300  # 76,800 bytes: a frame with a 64-bit length
     hub.publish_audio(AudioChunk.pcm("es", 7, 0, b"\x10\x00" * 40))

@@ -174,3 +174,10 @@ class Engine(ABC):
         """Every event of every target language, in the order they happened."""
         while True:
             yield await self._events.get()
+
+    def ready_event(self) -> AnyEngineEvent | None:
+        """The next event if one is queued already (else None): what `events` would give at once."""
+        try:
+            return self._events.get_nowait()
+        except asyncio.QueueEmpty:
+            return None

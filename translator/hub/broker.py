@@ -128,6 +128,12 @@ class RedisBroker:
                 self.malformed,
             )
 
+    async def write_state(self) -> None:
+        """Write the room's state now, not at the next sync: a process started meanwhile knows it.
+        Raises RedisError or OSError while Redis is away (the sync writes it once it is back)."""
+        assert self._snapshot is not None, "the talk's process writes the room's state"
+        await self._redis.set(self._key("talk"), msgspec.json.encode(self._snapshot()), ex=EXPIRE_S)
+
     def _key(self, *parts: str) -> str:
         return ":".join((self.config.channel, *parts))
 
@@ -313,7 +319,7 @@ class RedisBroker:
         self.totals = totals
         self._log_counts(len(keys))
         if self._snapshot is not None:
-            await self._redis.set(self._key("talk"), msgspec.json.encode(self._snapshot()), ex=EXPIRE_S)
+            await self.write_state()
         elif self._on_snapshot is not None and (state := await self._redis.get(self._key("talk"))):
             known = set(self.hub.channels)
             try:

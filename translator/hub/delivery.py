@@ -13,9 +13,10 @@ notice).
 What a listener is sent was built by its transport's `Framer`, once for all the listeners of that
 transport. A listener whose connection can take it at once (`Listener.attach`) and that has nothing
 queued gets it written at publish time, with no task switch: the common case costs one write per
-listener. Only a listener whose socket is full, or that has a backlog, goes through its queue, which
-its connection drains (`take`) when it can take more. A transport that writes no bytes itself (a
-response body) drains the queue from a task of its own (`next`).
+listener, made by the channel's own loop (`Channel.deliver_audio`). Only a listener whose socket
+is full, or that has a backlog, goes through its queue, which its connection drains (`take`) when
+it can take more. A transport that writes no bytes itself (a response body) drains the queue from a
+task of its own (`next`).
 """
 
 from __future__ import annotations
@@ -71,8 +72,12 @@ class Framer(Protocol):
         ...
 
 
-Writer = Callable[[bytes], bool]
-"""Writes a message's wire bytes to the connection now; False when it must wait (its buffer is full)."""
+Writer = Callable[[bytes], object]
+"""Writes a message's wire bytes to the connection now (its transport's ``write``)."""
+
+
+def _unattached(wire: bytes) -> None:
+    raise RuntimeError("a listener is written to only once a connection is attached")
 
 
 class _Queued(NamedTuple):
@@ -87,7 +92,6 @@ class Listener:
     # Thousands per process: no instance dictionaries.
     __slots__ = (
         "_audio",
-        "_idle",
         "_on_evict",
         "_progress",
         "_queued_bytes",
@@ -96,14 +100,14 @@ class Listener:
         "_skipping",
         "_text",
         "_wake",
-        "_writer",
         "audience",
         "closed",
         "codec",
         "framer",
         "lang",
         "skipped_utterances",
-        "written_at_once",
+        "writable",
+        "write",
     )
 
     def __init__(self, lang: str, framer: Framer, codec: Codec = "pcm", audience: bool = True) -> None:
@@ -112,10 +116,11 @@ class Listener:
         self.codec = codec
         self.audience = audience
         """A member of the audience (not the operator's console or a caption overlay): counted."""
-        self._writer: Writer | None = None
-        """Set by a connection that writes wire bytes itself: then a message skips an empty queue."""
-        self._idle = False
-        """Nothing of this listener's is in flight: its sending task waits, or it has none."""
+        self.write: Writer = _unattached
+        """Set by a connection that writes wire bytes itself (`attach`)."""
+        self.writable = False
+        """``write`` takes a message now: its connection says so while its buffer has room and it
+        is not closing. Then a message skips an empty queue."""
         # Made when first needed: most listeners never queue anything.
         self._text: deque[Outgoing] | None = None
         self._audio: deque[_Queued] | None = None
@@ -130,22 +135,14 @@ class Listener:
         self._wake: asyncio.Event | None = None
         """What `next` waits on (made when first needed: a connection that takes never waits)."""
         self.skipped_utterances = 0
-        self.written_at_once = 0
-        """Messages written at publish time, with no queue and no task switch."""
         self.closed: tuple[int, str] | None = None
         self._on_evict: Callable[[], None] | None = None
 
-    def _write_now(self, out: Outgoing, now: float) -> bool:
-        """Write at once when nothing is queued or in flight and the connection takes it."""
-        if (
-            self._idle
-            and not self._text
-            and not self._audio
-            and self._writer is not None
-            and self._writer(out.wire)
-        ):
-            self._progress = now
-            self.written_at_once += 1
+    def write_now(self, out: Outgoing) -> bool:
+        """Write at once when nothing is queued ahead and the connection takes it. (A queue that
+        was empty starts its stall clock when it next fills: nothing to note here.)"""
+        if self.writable and not self._text and not self._audio:
+            self.write(out.wire)
             return True
         return False
 
@@ -155,7 +152,7 @@ class Listener:
 
     def push_text(self, out: Outgoing) -> None:
         """Send a text message already framed for this listener's transport."""
-        if self._write_now(out, time.monotonic()):
+        if self.write_now(out):
             return
         if self._text is None:
             self._text = deque()
@@ -169,7 +166,7 @@ class Listener:
         """Send ``chunk`` (published at monotonic time ``now``), shedding whole utterances if behind."""
         if chunk.utterance in self._skipping:
             return
-        if self._write_now(out, now):
+        if self.write_now(out):
             self._sending = chunk.utterance
             return
         if not self._audio and not self._text:
@@ -222,11 +219,11 @@ class Listener:
             if self._on_evict is not None:
                 self._on_evict()
 
-    def attach(self, writer: Writer) -> None:
-        """Write messages with ``writer`` as they are published; the connection drains the queue
-        with `take` whenever ``writer`` returned False and it can take more."""
-        self._writer = writer
-        self._idle = True
+    def attach(self, write: Writer) -> None:
+        """Write messages with ``write`` as they are published while `writable`; the connection
+        clears `writable` while it cannot take more, and drains the queue with `take` once it can."""
+        self.write = write
+        self.writable = True
 
     def take(self) -> Outgoing | None:
         """The next queued message (captions first), or None when nothing is queued."""
@@ -252,11 +249,7 @@ class Listener:
             if self._wake is None:
                 self._wake = asyncio.Event()
             self._wake.clear()
-            self._idle = True
-            try:
-                await self._wake.wait()
-            finally:
-                self._idle = False
+            await self._wake.wait()
 
 
 @dataclass
@@ -283,7 +276,8 @@ class Channel:
         """Messages queued to listeners so far (one per listener per message)."""
         self.gone_skipped = 0
         """Utterances skipped by listeners that have left (those still here count their own)."""
-        self.gone_written_at_once = 0
+        self.written_at_once = 0
+        """Messages written to a listener at publish time (the rest went through its queue)."""
         self.evictions = 0
         """Listeners closed for not keeping up."""
 
@@ -296,11 +290,6 @@ class Channel:
     def skipped(self) -> int:
         """Utterances whose audio a listener missed for falling behind."""
         return self.gone_skipped + sum(listener.skipped_utterances for listener in self.listeners)
-
-    @property
-    def written_at_once(self) -> int:
-        """Messages written to a listener at publish time (the rest went through its queue)."""
-        return self.gone_written_at_once + sum(listener.written_at_once for listener in self.listeners)
 
     def add(self, listener: Listener, audio: bool) -> None:
         """Take ``listener``; with ``audio``, it gets the chunks of its codec."""
@@ -321,7 +310,6 @@ class Channel:
             del self.groups[listener.framer]
         self.audience -= listener.audience
         self.gone_skipped += listener.skipped_utterances
-        self.gone_written_at_once += listener.written_at_once
         self.evictions += listener.closed is not None and listener.closed[0] == CLOSE_TOO_SLOW
 
     def deliver_text(self, message: ListenerMessage, json: str) -> None:
@@ -332,21 +320,37 @@ class Channel:
             self.question = message
         for framer, group in tuple(self.groups.items()):
             out = framer.text(message, json)
-            self.queued += len(group.listeners)
-            for listener in tuple(group.listeners):
-                listener.push_text(out)
-
-    def deliver_audio(self, chunk: AudioChunk) -> None:
-        """``chunk`` to every listener that wants audio in its codec, framed once per transport."""
-        now = time.monotonic()
-        for framer, group in tuple(self.groups.items()):
-            listeners = tuple(group.audio[chunk.codec])
-            if not listeners:
-                continue
-            out = framer.audio(chunk)
+            listeners = tuple(group.listeners)
             self.queued += len(listeners)
             for listener in listeners:
-                listener.push_audio(chunk, out, now)
+                if listener.write_now(out):
+                    self.written_at_once += 1
+                else:
+                    listener.push_text(out)
+
+    def deliver_audio(self, chunks: list[AudioChunk]) -> None:
+        """Chunks of one codec, in order, to every listener that wants audio in it, framed once per
+        transport; a listener that keeps up gets them in one write."""
+        now, codec, last = time.monotonic(), chunks[0].codec, chunks[-1].utterance
+        for framer, group in tuple(self.groups.items()):
+            listeners = tuple(group.audio[codec])
+            if not listeners:
+                continue
+            outs = [framer.audio(chunk) for chunk in chunks]
+            wire = outs[0].wire if len(outs) == 1 else b"".join(out.wire for out in outs)
+            at_once = 0
+            # The hot path, thousands of times per burst: a listener that keeps up (nothing queued,
+            # nothing shed) is written to here, with no Python call but the transport's write.
+            for listener in listeners:
+                if listener.writable and not (listener._text or listener._audio or listener._skipping):
+                    listener.write(wire)
+                    listener._sending = last
+                    at_once += 1
+                else:
+                    for chunk, out in zip(chunks, outs, strict=True):
+                        listener.push_audio(chunk, out, now)
+            self.queued += len(listeners) * len(chunks)
+            self.written_at_once += at_once * len(chunks)
 
     def remember(self, caption: Caption) -> None:
         """Keep the caption for late joiners; a newer version of the same utterance replaces the old."""

@@ -3,19 +3,24 @@
 The hub knows no transport: a talk publishes messages (captions, states) and typed audio chunks,
 and each listener's transport brings the `Framer` that builds its bytes. When several processes
 share the room, what is published goes through a `Broker` and comes back to every process's hub.
+
+Speech synthesis is faster than real time: an engine hands over a sentence's audio in a burst of
+chunks. Audio published while the hub is `holding` goes out at the end of it, each channel's chunks
+of one codec together, so that a listener who keeps up gets the burst in one write (one system
+call, not one per 100 ms of audio); the messages on the wire are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from translator.hub.chunks import AudioChunk
 from translator.hub.delivery import CLOSE_LANGUAGE_REMOVED, Channel, Framer, Listener
 from translator.languages import get_language
-from translator.messages import Caption, Codec, ListenerMessage, encode_text
+from translator.messages import Caption, Codec, ListenerMessage, Question, encode_text
 
 
 class Broker(Protocol):
@@ -36,6 +41,8 @@ class Hub:
         """Set when several processes share the room: what is published goes through it, and comes
         back to every process's `deliver_text` / `deliver_audio`."""
         self._finals: dict[str, list[Callable[[Caption], None]]] = {}
+        self._held: dict[tuple[str, Codec], list[AudioChunk]] | None = None
+        """Audio published while `holding`, by channel and codec, in order."""
 
     def subscribe(
         self,
@@ -90,17 +97,42 @@ class Hub:
         """Send a message to every listener of ``lang`` (its JSON encoded once), through the broker
         when processes share the room."""
         text = encode_text(message)
+        self._release()  # after the audio published before it
         if self.broker is not None:
+            if isinstance(message, Question):
+                # The room's state says so from now on, before the broker brings it back.
+                self.channels[lang].question = message
             self.broker.send_text(lang, text, keep=isinstance(message, Caption) and message.final)
         else:
             self.deliver_text(lang, text, message)
 
     def publish_audio(self, chunk: AudioChunk) -> None:
-        """Send a chunk of audio to every listener of its language that wants audio in its codec."""
+        """Send a chunk of audio to every listener of its language that wants audio in its codec
+        (while `holding`, at its end)."""
         if self.broker is not None:
             self.broker.send_audio(chunk)
+        elif self._held is not None:
+            self._held.setdefault((chunk.lang, chunk.codec), []).append(chunk)
         else:
-            self.deliver_audio(chunk)
+            self.channels[chunk.lang].deliver_audio([chunk])
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the audio published inside until its end, then deliver each channel's chunks of one
+        codec together (text published meanwhile goes out after the audio before it)."""
+        self._held = {}
+        try:
+            yield
+        finally:
+            self._release()
+            self._held = None
+
+    def _release(self) -> None:
+        if not self._held:
+            return
+        held, self._held = self._held, {}
+        for (lang, _), chunks in held.items():
+            self.channels[lang].deliver_audio(chunks)
 
     def deliver_text(self, lang: str, text: str, message: ListenerMessage) -> None:
         """Hand a published message to this process's listeners of ``lang``."""
@@ -111,7 +143,7 @@ class Hub:
 
     def deliver_audio(self, chunk: AudioChunk) -> None:
         """Hand a published chunk to this process's listeners of its language."""
-        self.channels[chunk.lang].deliver_audio(chunk)
+        self.channels[chunk.lang].deliver_audio([chunk])
 
     async def close_all(self, code: int, reason: str, within_s: float) -> None:
         """Close every listener with ``code``; return once they are gone, or after ``within_s``."""

@@ -146,24 +146,26 @@ class ListenerConnection(asyncio.Protocol):
         self._closer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        """Begin: what the listener has queued (its hello) is written, and the hub writes the rest."""
-        self._listener.attach(self.try_write)
+        """Begin: what the listener has queued (its hello) is written, and the hub writes the rest
+        straight to the transport while it has room (`_writable`)."""
+        self._listener.attach(self._transport.write)
         self._listener.on_evict(self._evicted)
         self._keepalive.add(self)
+        self._writable()
         self._drain()
 
-    def try_write(self, wire: bytes) -> bool:
-        """Write a prebuilt frame now; False when the transport's buffer is full or it is closing."""
-        if self._paused or self._closing:
-            return False
-        self._transport.write(wire)
-        return True
+    def _writable(self) -> None:
+        """Tell the listener whether the transport takes a frame now: not while its buffer is full
+        or the connection is closing."""
+        self._listener.writable = not (self._paused or self._closing)
 
     def pause_writing(self) -> None:
         self._paused = True
+        self._writable()
 
     def resume_writing(self) -> None:
         self._paused = False
+        self._writable()
         self._drain()
 
     def _drain(self) -> None:
@@ -188,6 +190,8 @@ class ListenerConnection(asyncio.Protocol):
                     return
                 if self._transport.get_write_buffer_size() > MAX_OUTGOING_BYTES:
                     log.debug("aborting a WebSocket that pings and does not read")
+                    self._closing = True
+                    self._writable()
                     self._transport.abort()
                     return
             elif frame.opcode is Opcode.PONG:
@@ -196,6 +200,7 @@ class ListenerConnection(asyncio.Protocol):
                     return
             elif frame.opcode is Opcode.CLOSE:
                 self._closing = True  # nothing more is written but the reply
+                self._writable()
             elif frame.opcode is Opcode.TEXT and frame.fin and not _utf8(frame.data):
                 # As uvicorn says it, through the same filter (`log_limits`): one line a minute.
                 logging.getLogger("uvicorn.error").warning("Invalid UTF-8 sequence received from client.")
@@ -214,6 +219,7 @@ class ListenerConnection(asyncio.Protocol):
         self._transport.write(b"".join(output))
         if output[-1] == SEND_EOF:  # the closing handshake is over, or the client broke the protocol
             self._closing = True
+            self._writable()
             self._transport.close()
 
     def _control_frame(self) -> bool:
@@ -253,6 +259,7 @@ class ListenerConnection(asyncio.Protocol):
         if self._closing or self._transport.is_closing():
             return
         self._closing = True
+        self._writable()
         self._conn.send_close(code, close_reason(reason))
         self._flush()
         self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S, self._transport.abort)
@@ -262,6 +269,7 @@ class ListenerConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._writable()
         if self._closer is not None:
             self._closer.cancel()
         self._keepalive.discard(self)

@@ -75,6 +75,9 @@ SILENT_ALERT_S = 30.0
 MAX_LAG_S = 10.0
 # How often languages are looked at for a stall (`talk.stalls`), and how long a restart may take.
 STALL_CHECK_S = 1.0
+HELD_EVENTS = 64
+"""Events handled together at most, their audio delivered at the end (`_consume`): a sentence's
+worth of synthesis at least, and never a busy engine's audio held back for long."""
 QUESTION_LANGUAGE_S = 30.0
 """A language heard on the floor for a question stops being heard once every channel has answered
 the question, or this long after it ended (a floor that never falls quiet)."""
@@ -548,11 +551,21 @@ class Pipeline:
 
     async def _consume(self) -> None:
         async for event in self.engine.events():
-            try:
-                self.handle(event)
-            except Exception:
-                # One malformed event must not end the talk for every language.
-                log.exception("could not handle %s", type(event).__name__)
+            # What the engine has ready is handled at once, and its audio goes out together: a
+            # sentence synthesised in one go reaches a listener in one write (`Hub.holding`).
+            with self.hub.holding():
+                self._handle_safely(event)
+                for _ in range(HELD_EVENTS - 1):
+                    if (ready := self.engine.ready_event()) is None:
+                        break
+                    self._handle_safely(ready)
+
+    def _handle_safely(self, event: AnyEngineEvent) -> None:
+        try:
+            self.handle(event)
+        except Exception:
+            # One malformed event must not end the talk for every language.
+            log.exception("could not handle %s", type(event).__name__)
 
     def handle(self, event: AnyEngineEvent) -> None:
         """Turn one engine event into listener messages."""

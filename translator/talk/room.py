@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Self
 
 import msgspec
+from redis.exceptions import RedisError
 
 from translator import fidelity
 from translator.audio import SAMPLE_RATE, AudioSource, open_source
@@ -628,6 +629,13 @@ class Room(RoomBase):
         )
         for channel, message in sent.items():
             self.hub.publish(channel, message)
+        if self.broker is not None:
+            try:
+                await self.broker.write_state()
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "room %s: the question waits for Redis to reach other processes: %s", self.id, exc
+                )
         if self.pipeline is not None and self.pipeline.transcript is not None:
             translations = {message.lang: message.text for message in sent.values()}
             record = QuestionRecord(
