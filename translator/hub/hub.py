@@ -6,8 +6,8 @@ share the room, what is published goes through a `Broker` and comes back to ever
 
 Speech synthesis is faster than real time: an engine hands over a sentence's audio in a burst of
 chunks. Audio published while the hub is `holding` goes out at the end of it, each channel's chunks
-of one codec together, so that a listener who keeps up gets the burst in one write (one system
-call, not one per 100 ms of audio); the messages on the wire are the same.
+of one codec together, so that a listener who keeps up gets the burst `WRITE_CHUNKS` chunks a write
+(a system call per 0.2 s of audio, not per 0.1 s); the messages on the wire are the same.
 """
 
 from __future__ import annotations

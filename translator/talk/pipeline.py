@@ -552,7 +552,7 @@ class Pipeline:
     async def _consume(self) -> None:
         async for event in self.engine.events():
             # What the engine has ready is handled at once, and its audio goes out together: a
-            # sentence synthesised in one go reaches a listener in one write (`Hub.holding`).
+            # sentence synthesised in one go reaches a listener in few writes (`Hub.holding`).
             with self.hub.holding():
                 self._handle_safely(event)
                 for _ in range(HELD_EVENTS - 1):
