@@ -47,6 +47,14 @@ async def over(asker: websockets.ClientConnection, why: str, reason: str) -> Non
     assert (asker.close_code, asker.close_reason) == (1000, reason)
 
 
+async def listening(
+    server: LiveServer, langs: tuple[str, ...]
+) -> tuple[dict[str, websockets.ClientConnection], dict[str, Received]]:
+    """Opus listeners of ``langs``, each with its hello."""
+    channels = {lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus") for lang in langs}
+    return channels, {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+
+
 def finals_naming(received: Received, hz: int) -> list[dict]:
     return [c for c in received.finals().values() if f"tone {hz}" in c["source_text"]]
 
@@ -54,10 +62,7 @@ def finals_naming(received: Received, hz: int) -> list[dict]:
 async def test_a_spanish_question_asked_aloud_is_interpreted_for_english_passed_through_for_spanish(
     server: LiveServer,
 ) -> None:
-    channels = {
-        lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus") for lang in ("en", "es")
-    }
-    heard = {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+    channels, heard = await listening(server, ("en", "es"))
 
     def got(lang: str, hz: int) -> bool:
         found = finals_naming(heard[lang], hz)
@@ -206,11 +211,7 @@ async def test_a_question_in_a_language_the_talk_is_not_in_is_heard_in_it_while_
     panel: LiveServer,
 ) -> None:
     server = panel
-    channels = {
-        lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus")
-        for lang in ("en", "es", "fr")
-    }
-    heard = {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+    channels, heard = await listening(server, ("en", "es", "fr"))
 
     async def until_heard(hz: int, times: int) -> None:
         def got(lang: str) -> bool:
@@ -272,11 +273,7 @@ async def test_on_a_floor_of_one_language_the_original_channel_hears_a_question_
     english_room: LiveServer,
 ) -> None:
     server = english_room
-    channels = {
-        lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus")
-        for lang in ("original", "es", "fr")
-    }
-    heard = {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+    channels, heard = await listening(server, ("original", "es", "fr"))
 
     async def until_heard(hz: int) -> None:
         def got(lang: str) -> bool:
