@@ -156,6 +156,7 @@ function renderStatus(status) {
     cell(row, lang.engine ?? "–");
     if (lang.models) row.cells[row.cells.length - 1].title = lang.models;
     cell(row, lang.detail ? `${lang.state}: ${lang.detail}` : lang.state, `state-${lang.state}`);
+    if (lang.stalls) row.cells[row.cells.length - 1].title = `${lang.stalls} stall(s); the last: ${lang.last_stall}`;
     cell(row, seconds(lang.lag_s));
     cell(row, quantiles(lang.lags?.audio));
     cell(row, quantiles(lang.lags?.caption));

@@ -686,6 +686,7 @@ class Pipeline:
         again = language.repaired_at is not None and now - language.repaired_at < STALLED_AGAIN_S
         language.stalls += 1
         language.stall = f"stalled again soon after a restart: {why}" if again else f"stalled: {why}"
+        language.last_stall = language.stall
         language.repairing = True
         log.error("%s %s; restarting its interpreter", code, language.stall)
         self._tell(code)

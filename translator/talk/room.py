@@ -225,6 +225,7 @@ class RoomBase(ABC):
                     behind_s=round(known.catch_up.behind_s(), 1),
                     tempo=known.catch_up.tempo,
                     stalls=known.stalls,
+                    last_stall=known.last_stall,
                 )
             reports.append(report)
         return reports

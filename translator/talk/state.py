@@ -74,6 +74,9 @@ class LanguageState:
     """Why it is stalled (`talk.stalls`): set when a stall is found, cleared once its interpreter
     is restarted, or, for a stall that came back soon after a restart, by its next caption."""
     stalls: int = 0
+    last_stall: str = ""
+    """Why it last stalled, kept after the repair: a restart that takes a moment would otherwise
+    leave the operator only a count."""
     repairing: bool = False
     """Its interpreter is being restarted after a stall."""
     repaired_at: float | None = None
@@ -126,6 +129,8 @@ class LanguageReport(msgspec.Struct, frozen=True, omit_defaults=True):
     """How fast its latest utterance plays (1: as spoken; more while catching up)."""
     stalls: int | msgspec.UnsetType = msgspec.UNSET
     """Times speech went in and nothing came out for long (each restarted its interpreter)."""
+    last_stall: str | msgspec.UnsetType = msgspec.UNSET
+    """Why the latest of them happened (empty: none yet)."""
 
 
 class RoomName(msgspec.Struct, frozen=True):
