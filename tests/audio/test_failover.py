@@ -1,7 +1,11 @@
-"""A room's two inputs behind a failover, on real-time clocks: the primary goes dead mid-sentence
+"""A room's two inputs behind a failover, each on its own clock: the primary goes dead mid-sentence
 (or fails outright) and the backup carries the talk from where the primary went quiet; the
 primary comes back and takes over at a pause. What the engines get is checked tone by tone:
-every sentence once, whole, in order."""
+every sentence once, whole, in order.
+
+Every clock here is the event loop's, so the loop's time is fast-forwarded (``looptime``): the
+inputs keep their pace and their lag behind each other exactly, and a busy machine cannot make
+one late (real time once heard a sentence twice, on a saturated machine)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from translator.audio.failover import FailoverSource
 from translator.audio.format import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from translator.audio.source import AudioSource
 from translator.errors import SourceError
+
+# Its own loop: fast-forwarded time must not reach another test's.
+pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.looptime]
 
 TONE_S, PAUSE_S, LEAD_S = 1.0, 1.0, 0.5
 TONES = [300 + 50 * k for k in range(10)]
@@ -49,7 +56,8 @@ class Scripted(AudioSource):
 
     async def frames(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        self.began = self.began or loop.time()
+        if self.began is None:  # the loop's time starts at 0 here
+            self.began = loop.time()
         pcm = self.pcm.tobytes()
         index = int((loop.time() - self.began) * 1000 / FRAME_MS)
         while index < len(pcm) // FRAME_BYTES:
@@ -97,7 +105,6 @@ async def play(source: FailoverSource, seconds: float) -> bytes:
     return b"".join(out)
 
 
-@pytest.mark.alone  # the inputs lined up by their levels in time (saturated: a sentence heard twice)
 @pytest.mark.parametrize("late_s", [0.0, 0.3])
 @pytest.mark.parametrize("how", ["goes dead", "fails"])
 async def test_the_backup_carries_the_talk_from_where_the_primary_went_quiet(how: str, late_s: float) -> None:
