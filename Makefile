@@ -54,25 +54,15 @@ run: install system-deps vendor $(DEMO_TALK)
 	$(VENV)/bin/translator serve --input $(DEMO_TALK) --loop --host $(HOST) --port $(PORT) \
 		$(foreach t,$(TARGETS),--target $(t))
 
-# Most tests wait on real-time audio, not the CPU: five at a time on two cores (the parallel part:
-# 4 → 423 s, 5 → 353–405 s; 7 → 374–415 s, the peaks then CPU-bound; the WHIP test that lost a
-# caption at 6 counted captions where the strict service may answer two turns in one). Those marked
-# `alone` judge playback a busy machine would disturb, or load the machine themselves: after the
-# others, one at a time. (The slowest first, handed out one at a time, made no difference: 428 s.
-# Six: 396 s, but an HTTP stream then came 9 s of audio in 6.8 s, its programme catching up after
-# the CPU starved it.)
-# Three, on a slower machine of the same kind: at five the parallel part took 736 and 867 s with
-# every core busy throughout, and tests that judge timing were starved (five failed); at four, 709–768
-# s with 87 % of the CPU busy, and one to four tests failed each run, different ones each time. The
-# streams' real time, the failover's lining-up and two phone-page tests are `alone` since.
-TEST_WORKERS ?= 3
+# Two lanes at once (scripts/run-tests): the tests marked `alone`, one at a time at normal priority,
+# and the rest TEST_WORKERS at a time at nice 19. The project's own modules are compiled first
+# (what changed since the last run): many tests start the server or a command in a process of its
+# own.
+TEST_WORKERS ?= 6
 
-# The project's own modules are compiled too (what changed since the last run): many tests start
-# the server or a command in a process of its own.
 test: install system-deps vendor
 	$(PY) -m compileall -q translator harness tests bench
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not alone" --durations=20
-	$(VENV)/bin/pytest -m alone --durations=10
+	TEST_WORKERS=$(TEST_WORKERS) scripts/run-tests
 
 lint: install
 	$(VENV)/bin/ruff check translator harness tests bench

@@ -174,6 +174,14 @@ async def listen(url: str, until: Any, within_s: float = 30.0) -> Received:
         return await collect(ws, received, until, within_s)
 
 
+async def listening(
+    server: LiveServer, langs: tuple[str, ...]
+) -> tuple[dict[str, websockets.ClientConnection], dict[str, Received]]:
+    """Opus listeners of ``langs`` (``original`` too), each with its hello; the caller closes them."""
+    channels = {lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus") for lang in langs}
+    return channels, {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
+
+
 async def collect(ws: Any, received: Received, until: Any, within_s: float = 30.0) -> Received:
     """Add what ``ws`` sends to ``received`` until ``until(received)`` is true."""
     async with asyncio.timeout(within_s):

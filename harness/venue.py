@@ -44,6 +44,8 @@ class Phone:
 
     def __init__(self) -> None:
         self.bytes = 0
+        self.samples = 0
+        """Audio samples received, in time or not."""
         self.first: dict[int, float] = {}
         self.on_time: dict[int, int] = {}
         self.length: dict[int, int] = {}
@@ -62,6 +64,7 @@ class Phone:
             while offset < len(payload):
                 samples += 480
                 offset += 2 + int.from_bytes(payload[offset : offset + 2], "little")
+        self.samples += samples
         start = self.first.setdefault(utterance, now)
         if now <= start + START_BUFFER_S + position / RATE:
             self.on_time[utterance] = self.on_time.get(utterance, 0) + samples
@@ -123,9 +126,11 @@ async def crowd(port: int, design: str, phones: int, seconds: float) -> dict[str
     shares = [s for p in listening for s in p.shares()]
     lags = [lag for p in accounts for lag in p.caption_lags]
     by_kind: dict[str, float] = {}
+    heard: dict[str, float] = {}
     for kind in sorted(set(kinds)):
-        spent = [p.bytes for k, p in zip(kinds, accounts, strict=True) if k == kind]
-        by_kind[kind] = statistics.mean(spent) * 60 / seconds / 1e6
+        of_kind = [p for k, p in zip(kinds, accounts, strict=True) if k == kind]
+        by_kind[kind] = statistics.mean(p.bytes for p in of_kind) * 60 / seconds / 1e6
+        heard[kind] = statistics.mean(p.samples for p in of_kind) / RATE
     return {
         "phones": phones,
         "failed": failed,
@@ -134,6 +139,7 @@ async def crowd(port: int, design: str, phones: int, seconds: float) -> dict[str
         "caption_lag_p50": float(np.percentile(lags, 50)) if lags else None,
         "caption_lag_p95": float(np.percentile(lags, 95)) if lags else None,
         "mb_per_minute": by_kind,
+        "audio_s": heard,
         "link_mbit": sum(p.bytes for p in accounts) * 8 / seconds / 1e6,
     }
 

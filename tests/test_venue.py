@@ -22,5 +22,11 @@ async def test_phones_on_a_shared_link_hear_opus_on_time_for_a_fraction_of_pcms_
     assert pcm["failed"] == opus["failed"] == 0
     assert opus["on_time_mean"] is not None and opus["on_time_mean"] >= 0.95
     spent = opus["mb_per_minute"]
-    assert spent["opus"] * 8 < pcm["mb_per_minute"]["pcm"], (spent, pcm["mb_per_minute"])  # type: ignore[index]
+    # By the second of audio heard: how much of the talk each design's 15 s carried varies with
+    # the machine's load (a busy one gave PCM's phones less of it).
+    opus_rate, pcm_rate = (
+        r["mb_per_minute"][kind] / r["audio_s"][kind]  # type: ignore[index]
+        for r, kind in ((opus, "opus"), (pcm, "pcm"))
+    )
+    assert opus_rate * 8 < pcm_rate, (opus, pcm)
     assert spent["captions"] < spent["opus"] / 5, "no audio reaches a phone that reads"  # type: ignore[index]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 
-from harness.live import LiveServer, Received, collect
+from harness.live import LiveServer, Received, collect, listening
 from harness.voicelive_server import RATE, tone
 from tests.helpers import QUESTION_HZ, published_room, send_in_bursts, spanish, speaking, until
 from translator.messages import FLAG_END
@@ -45,14 +45,6 @@ async def over(asker: websockets.ClientConnection, why: str, reason: str) -> Non
     with pytest.raises(websockets.ConnectionClosedOK):
         await asker.recv()
     assert (asker.close_code, asker.close_reason) == (1000, reason)
-
-
-async def listening(
-    server: LiveServer, langs: tuple[str, ...]
-) -> tuple[dict[str, websockets.ClientConnection], dict[str, Received]]:
-    """Opus listeners of ``langs``, each with its hello."""
-    channels = {lang: await websockets.connect(f"{server.ws}/ws/listen/{lang}?codec=opus") for lang in langs}
-    return channels, {lang: Received(json.loads(await ws.recv())) for lang, ws in channels.items()}
 
 
 def finals_naming(received: Received, hz: int) -> list[dict]:

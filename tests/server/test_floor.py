@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from harness.live import Received, listen, live_server
+from harness.live import HeldSource, Received, collect, listening, live_server
 from harness.voicelive_server import RATE, FakeVoiceLive, tone, tone_names
 from translator.audio.wav import WavSource
 from translator.config import load_settings
@@ -70,10 +70,10 @@ async def test_a_panel_in_two_languages_each_channel_hears_its_own_language_in_t
             },
         )
         talk = panel_wav(tmp_path / "panel.wav")
-        async with live_server(settings, WavSource(talk, pace=2)) as live:
-
-            async def channel(lang: str) -> Received:
-                return await listen(f"{live.ws}/ws/listen/{lang}?codec=opus", whole, within_s=60)
+        # Held until every channel listens: a busy machine once took longer to connect them than
+        # the talk's lead-in, and a channel that joined late never heard its first sentence.
+        source = HeldSource(WavSource(talk, pace=2))
+        async with live_server(settings, source) as live:
 
             def floor_whole(received: Received) -> bool:
                 spoken = {header[3] for header, _ in received.audio}
@@ -81,12 +81,18 @@ async def test_a_panel_in_two_languages_each_channel_hears_its_own_language_in_t
                     received.ended()
                 )
 
-            original, spanish, english, french = await asyncio.gather(
-                listen(f"{live.ws}/ws/listen/original?codec=opus", floor_whole, within_s=60),
-                channel("es"),
-                channel("en"),
-                channel("fr"),
-            )
+            channels, heard = await listening(live, ("original", "es", "en", "fr"))
+            try:
+                source.release()
+                original, spanish, english, french = await asyncio.gather(
+                    *(
+                        collect(ws, heard[lang], floor_whole if lang == "original" else whole, within_s=60)
+                        for lang, ws in channels.items()
+                    )
+                )
+            finally:
+                for ws in channels.values():
+                    await ws.close()
     # The Original channel: every sentence's source caption, in the language spoken, and its audio.
     assert original.hello["name"] == "Original · English / Español"
     finals = original.finals().values()
