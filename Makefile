@@ -58,7 +58,7 @@ run: install system-deps vendor $(DEMO_TALK)
 # and the rest TEST_WORKERS at a time at nice 19. The project's own modules are compiled first
 # (what changed since the last run): many tests start the server or a command in a process of its
 # own.
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 4
 
 test: install system-deps vendor
 	$(PY) -m compileall -q translator harness tests bench
