@@ -158,10 +158,14 @@ async def test_an_utterance_whose_audio_runs_short_keeps_its_subtitle_across_the
         await until(lambda: len(room.hub.channels["es"].listeners) == 1)  # the programme follows it
         room.hub.publish("es", Caption(7, "es", True, "hola a todos", "hello everyone", 0, 1000))
         room.hub.publish_audio(AudioChunk.pcm("es", 7, 0, half))
-        await asyncio.sleep(0.9)  # the first half plays, then 0.4 s of nothing
+        # Waited for on the programme's clock (a busy machine's sleeps are no measure of it): the
+        # first half plays, then 0.4 s of nothing, then the second half plays out.
+        sent = programme.frame
+        await until(lambda: programme.frame >= sent + 45)
         room.hub.publish_audio(AudioChunk.pcm("es", 7, 12_000, half))
         room.hub.publish_audio(AudioChunk.ending("es", 7, 24_000, "pcm"))
-        await asyncio.sleep(0.8)
+        resumed = programme.frame
+        await until(lambda: programme.frame >= resumed + 40)
         cues = programme.cues("es", 0, programme.frame)
     finally:
         await programme.stop()

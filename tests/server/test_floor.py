@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 from harness.live import HeldSource, Received, collect, listening, live_server
@@ -53,6 +54,7 @@ def whole(received: Received) -> bool:
     return len(finals) == len(PANEL) and set(finals) <= received.ended()
 
 
+@pytest.mark.alone  # beside four other tests the Original channel once missed a sentence (cause not found)
 async def test_a_panel_in_two_languages_each_channel_hears_its_own_language_in_the_speakers_voice(
     tmp_path: Path,
 ) -> None:
