@@ -72,8 +72,7 @@ async def test_a_panel_in_two_languages_each_channel_hears_its_own_language_in_t
             },
         )
         talk = panel_wav(tmp_path / "panel.wav")
-        # Held until every channel listens: a busy machine once took longer to connect them than
-        # the talk's lead-in, and a channel that joined late never heard its first sentence.
+        # Held until every channel listens, so that each hears the talk from its first sentence.
         source = HeldSource(WavSource(talk, pace=2))
         async with live_server(settings, source) as live:
 
