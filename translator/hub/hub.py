@@ -120,7 +120,7 @@ class Hub:
         elif self._held is not None:
             self._held.setdefault((chunk.lang, chunk.codec), []).append(chunk)
         else:
-            self.channels[chunk.lang].deliver_audio([chunk])
+            self.deliver_audio(chunk)
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:

@@ -159,6 +159,11 @@ class ListenerConnection(asyncio.Protocol):
         or the connection is closing."""
         self._listener.writable = not (self._paused or self._closing)
 
+    def _stop_writing(self) -> None:
+        """The connection is closing: the hub writes nothing more to it."""
+        self._closing = True
+        self._writable()
+
     def pause_writing(self) -> None:
         self._paused = True
         self._writable()
@@ -190,8 +195,7 @@ class ListenerConnection(asyncio.Protocol):
                     return
                 if self._transport.get_write_buffer_size() > MAX_OUTGOING_BYTES:
                     log.debug("aborting a WebSocket that pings and does not read")
-                    self._closing = True
-                    self._writable()
+                    self._stop_writing()
                     self._transport.abort()
                     return
             elif frame.opcode is Opcode.PONG:
@@ -199,8 +203,7 @@ class ListenerConnection(asyncio.Protocol):
                 if not self._control_frame():
                     return
             elif frame.opcode is Opcode.CLOSE:
-                self._closing = True  # nothing more is written but the reply
-                self._writable()
+                self._stop_writing()  # nothing more is written but the reply
             elif frame.opcode is Opcode.TEXT and frame.fin and not _utf8(frame.data):
                 # As uvicorn says it, through the same filter (`log_limits`): one line a minute.
                 logging.getLogger("uvicorn.error").warning("Invalid UTF-8 sequence received from client.")
@@ -218,8 +221,7 @@ class ListenerConnection(asyncio.Protocol):
             return
         self._transport.write(b"".join(output))
         if output[-1] == SEND_EOF:  # the closing handshake is over, or the client broke the protocol
-            self._closing = True
-            self._writable()
+            self._stop_writing()
             self._transport.close()
 
     def _control_frame(self) -> bool:
@@ -258,8 +260,7 @@ class ListenerConnection(asyncio.Protocol):
         """Send a close frame; the connection ends at the client's reply, or after CLOSE_TIMEOUT_S."""
         if self._closing or self._transport.is_closing():
             return
-        self._closing = True
-        self._writable()
+        self._stop_writing()
         self._conn.send_close(code, close_reason(reason))
         self._flush()
         self._closer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S, self._transport.abort)
@@ -268,8 +269,7 @@ class ListenerConnection(asyncio.Protocol):
         return None  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
-        self._writable()
+        self._stop_writing()
         if self._closer is not None:
             self._closer.cancel()
         self._keepalive.discard(self)
