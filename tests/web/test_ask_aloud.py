@@ -50,6 +50,7 @@ def heard(received: Received, hz: int) -> bool:
     return bool(finals) and (own or {c["id"] for c in finals} <= received.ended())
 
 
+@pytest.mark.alone  # beside four other tests a channel once did not hear a tone within 60 s (cause not found)
 async def test_a_phone_asks_aloud_in_spanish_and_every_channel_understands(
     server: LiveServer, phone: Browser
 ) -> None:
