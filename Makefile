@@ -54,17 +54,16 @@ run: install system-deps vendor $(DEMO_TALK)
 	$(VENV)/bin/translator serve --input $(DEMO_TALK) --loop --host $(HOST) --port $(PORT) \
 		$(foreach t,$(TARGETS),--target $(t))
 
-# Two lanes at once (scripts/run-tests): the tests marked `alone`, one at a time at normal priority,
-# and the rest TEST_WORKERS at a time at nice 19. Measured on a 2-core machine: the two parts one
-# after the other took 632 + 355 s; as lanes at four, 445–457 s (the alone lane 280 s beside it),
-# the CPU 76 % busy. At six the CPU was 90 % busy, no faster, and five tests that judge timing
-# failed. The project's own modules are compiled first (what changed since the last run): many
-# tests start the server or a command in a process of its own.
-TEST_WORKERS ?= 4
+# Three at a time, then the tests marked `alone` one at a time. Run as two lanes at once (the alone
+# ones at normal priority beside four at nice 19) CI took ~8.5 min, but 4 runs in 11 failed on
+# timing tests (the delay page, the floor panel, ask-aloud, a page restart): not landed until those
+# are root-caused.
+TEST_WORKERS ?= 3
 
 test: install system-deps vendor
 	$(PY) -m compileall -q translator harness tests bench
-	TEST_WORKERS=$(TEST_WORKERS) scripts/run-tests
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not alone" --durations=20
+	$(VENV)/bin/pytest -m alone --durations=10
 
 lint: install
 	$(VENV)/bin/ruff check translator harness tests bench
